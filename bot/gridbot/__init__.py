@@ -1,0 +1,3 @@
+"""gridbot: a small spot-market grid-trading bot sized for a Raspberry Pi."""
+
+__version__ = "0.1.0"
