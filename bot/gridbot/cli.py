@@ -1,0 +1,136 @@
+"""`gridbot` command line: backtest, check-config, run. Exit codes: 0 ok, 1 runtime failure, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gridbot import __version__
+from gridbot.candles import CandleError, iter_candles
+from gridbot.config import BotConfig, ConfigError, load_config
+from gridbot.engine import GridEngine
+from gridbot.grid import GridError
+from gridbot.portfolio import RoundTrip
+
+TRADE_FIELDS = ["date", "side", "amount", "price", "fee", "fee_currency", "realized_pnl"]
+TRIP_FIELDS = [*RoundTrip._fields, "profit"]
+
+
+class _CsvSink:
+    """Appends rows to a CSV file as they come, so nothing of a long run is held in memory."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists() or path.stat().st_size == 0
+        self._fh = path.open("a", newline="")
+        self._writer = csv.DictWriter(self._fh, fieldnames=fields)
+        if fresh:
+            self._writer.writeheader()
+
+    def row(self, row: dict[str, object]) -> None:
+        self._writer.writerow(row)
+
+    def trip(self, trip: RoundTrip) -> None:
+        self._writer.writerow({**trip._asdict(), "profit": trip.profit})
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _progress(done: int, total: int | None) -> None:
+    if total:
+        width = 40
+        filled = width * done // total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} candles")
+    else:
+        sys.stderr.write(f"\r{done} candles")
+    sys.stderr.flush()
+
+
+def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool) -> dict:
+    ledger = _CsvSink(trades, TRADE_FIELDS)
+    archive = _CsvSink(trades.with_name(trades.stem + "-roundtrips.csv"), TRIP_FIELDS)
+    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip)
+    try:
+        for chunk in iter_candles(data):
+            engine.run_chunk(chunk)
+            if show_progress:
+                _progress(engine.stats.candles, None)
+    finally:
+        ledger.close()
+        archive.close()
+    if show_progress:
+        sys.stderr.write("\n")
+    if plot is not None:
+        from gridbot.plot import plot_equity  # noqa: PLC0415  (matplotlib is optional, loaded on demand)
+
+        plot_equity(engine, plot)
+    return engine.summary()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gridbot", description="Pi-sized spot grid-trading bot (paper by default)."
+    )
+    p.add_argument("--version", action="version", version=f"gridbot {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("backtest", help="run the engine over candles and print a summary")
+    b.add_argument("-c", "--config", type=Path, help="YAML config (defaults apply when omitted)")
+    b.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
+    b.add_argument("--trades", type=Path, default=Path("trades.csv"), help="trades CSV to write")
+    b.add_argument("--plot", type=Path, help="draw equity, price and grid to this PNG (needs matplotlib)")
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    k = sub.add_parser("check-config", help="validate a config file without running")
+    k.add_argument("config", type=Path)
+
+    r = sub.add_parser("run", help="the long-running bot service (paper: replays candles forever)")
+    r.add_argument("-c", "--config", type=Path)
+    r.add_argument("--data", default=None, help="'embedded' or a CSV (default: config run.data)")
+    r.add_argument("--max-cycles", type=int, default=None, help="stop after this many cycles (tests)")
+    return p
+
+
+def _print_summary(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    width = max(len(k) for k in summary)
+    for key, value in summary.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            cfg = load_config(args.config)
+            print(f"{args.config}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels)")
+            return 0
+        cfg = load_config(args.config)
+        data = args.data or cfg.run.data
+        if args.command == "backtest":
+            if args.trades.exists():
+                args.trades.unlink()
+                args.trades.with_name(args.trades.stem + "-roundtrips.csv").unlink(missing_ok=True)
+            summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
+            _print_summary(summary, args.json)
+            return 0
+        from gridbot.service import run_service  # noqa: PLC0415  (backtests need not load the service)
+
+        return run_service(cfg, data, args.max_cycles)
+    except (ConfigError, CandleError, GridError) as exc:
+        print(f"gridbot: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"gridbot: {exc.name} is not installed (pip install 'pifleet-gridbot[plot]')", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Grid math: level placement, exchange rounding, order sizing. Pure functions, no I/O.
+
+A grid of n levels holds at most n-1 round trips: a buy at level i is closed by a sell at level i+1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+Spacing = Literal["arithmetic", "geometric"]
+Array = NDArray[np.float64]
+
+
+class GridError(ValueError):
+    """A grid that cannot trade profitably or cannot be placed on the market."""
+
+
+@dataclass(frozen=True)
+class Market:
+    """What the exchange allows: price tick, quantity step, smallest order value."""
+
+    tick_size: float
+    lot_step: float
+    min_notional: float = 0.0
+
+
+def place_levels(lower: float, upper: float, count: int, spacing: Spacing) -> Array:
+    """`count` prices from `lower` to `upper` inclusive, evenly (arithmetic) or by ratio (geometric)."""
+    if count < 2:
+        raise GridError(f"grid.levels must be >= 2, got {count}")
+    if not 0 < lower < upper:
+        raise GridError(f"grid bounds must satisfy 0 < lower < upper, got lower={lower} upper={upper}")
+    if spacing == "arithmetic":
+        return np.linspace(lower, upper, count)
+    if spacing == "geometric":
+        return np.geomspace(lower, upper, count)
+    raise GridError(f"grid.spacing must be 'arithmetic' or 'geometric', got {spacing!r}")
+
+
+def _decimals(step: float) -> int:
+    # Enough decimals to print a multiple of `step` exactly (0.01 -> 2, 0.00001 -> 5, 5 -> 0).
+    return max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
+
+
+def round_to_tick(prices: Array, tick_size: float) -> Array:
+    """Round prices to the nearest tick, as the exchange would accept them."""
+    return np.round(np.round(np.asarray(prices) / tick_size) * tick_size, _decimals(tick_size) + 2)
+
+
+def floor_to_step(quantities: Array, lot_step: float) -> Array:
+    """Round quantities down to the lot step: never spend more than budgeted."""
+    steps = np.floor(np.asarray(quantities) / lot_step + 1e-9)
+    return np.round(steps * lot_step, _decimals(lot_step) + 2)
+
+
+def build_levels(lower: float, upper: float, count: int, spacing: Spacing, market: Market) -> Array:
+    """Levels placed and rounded to the tick; distinct after rounding or a GridError."""
+    levels = round_to_tick(place_levels(lower, upper, count, spacing), market.tick_size)
+    if np.any(np.diff(levels) <= 0):
+        raise GridError(
+            f"grid.levels={count} between {lower} and {upper} collapse onto the same ticks "
+            f"(tick_size={market.tick_size}); use fewer levels or a wider range"
+        )
+    return levels
+
+
+def min_step_ratio(levels: Array) -> float:
+    """Smallest relative gap between neighbouring levels: the thinnest round trip's gross margin."""
+    return float(np.min(np.diff(levels) / levels[:-1]))
+
+
+def check_step_covers_fees(levels: Array, fee_rate: float) -> None:
+    """A round trip pays the fee twice; a step that does not exceed that loses money on every trip."""
+    step = min_step_ratio(levels)
+    if step <= 2 * fee_rate:
+        raise GridError(
+            f"grid step {step:.4%} does not exceed twice the fee ({2 * fee_rate:.4%}): "
+            "every round trip would lose money; widen grid bounds or use fewer grid.levels"
+        )
+
+
+def size_orders(levels: Array, budget_quote: float, market: Market) -> Array:
+    """Base quantity per level for an equal quote budget per buy level (the top level never buys).
+
+    Quantities are floored to the lot step; a level whose order would fall below the exchange's minimum
+    notional gets 0 (no order there).
+    """
+    buy_levels = len(levels) - 1
+    per_level = budget_quote / buy_levels
+    qty = floor_to_step(np.full(len(levels), per_level) / levels, market.lot_step)
+    qty[-1] = 0.0
+    qty[qty * levels < market.min_notional] = 0.0
+    return qty
+
+
+def centred_bounds(price: float, width_pct: float) -> tuple[float, float]:
+    """Bounds spanning `width_pct` percent of `price`, centred on it geometrically."""
+    half = math.sqrt(1 + width_pct / 100.0)
+    return price / half, price * half
+
+
+def atr_bounds(price: float, atr: float, count: int, multiplier: float) -> tuple[float, float]:
+    """Bounds whose arithmetic step is `multiplier` x ATR, centred on `price`."""
+    half_span = multiplier * atr * (count - 1) / 2
+    return max(price - half_span, price * 0.01), price + half_span

@@ -1,0 +1,86 @@
+"""Paper exchange: fills resting limit orders against OHLCV candles.
+
+A buy fills when the candle's low reaches its price, a sell when the high does, always at the order price
+(maker). An order placed while candle t is processed fills from candle t+1 at the earliest: the caller
+asks for the fills of a candle before it places new orders, so there is no lookahead.
+The interface (place_limit, cancel, cancel_side, open_orders, fills) is what the live adapter offers too;
+next_fill is the backtest's shortcut for skipping candles where nothing can fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+
+import numpy as np
+from numpy.typing import NDArray
+
+from gridbot.portfolio import Side
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: int
+    side: Side
+    price: float
+    qty: float
+    level: int
+    entry_price: float = 0.0  # sells: the buy price this sell closes
+    opened_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    order: Order
+    fee: float
+    time_ms: int
+
+
+class PaperExchange:
+    def __init__(self, fee_rate: float) -> None:
+        self.fee_rate = fee_rate
+        self._orders: dict[int, Order] = {}
+        self._ids = count(1)
+
+    def place_limit(
+        self, side: Side, price: float, qty: float, level: int, entry_price: float = 0.0, opened_ms: int = 0
+    ) -> Order:
+        if qty <= 0 or price <= 0:
+            raise ValueError(f"order needs positive price and qty, got price={price} qty={qty}")
+        order = Order(next(self._ids), side, price, qty, level, entry_price, opened_ms)
+        self._orders[order.id] = order
+        return order
+
+    def cancel(self, order_id: int) -> None:
+        self._orders.pop(order_id, None)
+
+    def cancel_side(self, side: Side) -> None:
+        for oid in [o.id for o in self._orders.values() if o.side == side]:
+            del self._orders[oid]
+
+    def cancel_all(self) -> None:
+        self._orders.clear()
+
+    def open_orders(self) -> list[Order]:
+        return list(self._orders.values())
+
+    def best_bid(self) -> float:
+        return max((o.price for o in self._orders.values() if o.side == "buy"), default=-np.inf)
+
+    def best_ask(self) -> float:
+        return min((o.price for o in self._orders.values() if o.side == "sell"), default=np.inf)
+
+    def fills(self, high: float, low: float, time_ms: int) -> list[Fill]:
+        """Fill every order the candle reached: sells first (lowest first), then buys (highest first)."""
+        hit = [o for o in self._orders.values() if (o.side == "sell" and high >= o.price)]
+        hit.sort(key=lambda o: o.price)
+        buys = [o for o in self._orders.values() if (o.side == "buy" and low <= o.price)]
+        buys.sort(key=lambda o: -o.price)
+        hit.extend(buys)
+        for o in hit:
+            del self._orders[o.id]
+        return [Fill(o, o.price * o.qty * self.fee_rate, time_ms) for o in hit]
+
+    def next_fill(self, high: NDArray[np.float64], low: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Mask of candles (of a window) on which at least one resting order would fill."""
+        return (low <= self.best_bid()) | (high >= self.best_ask())

@@ -1,0 +1,100 @@
+"""The gridbot command as a user runs it: real processes, real files, real signals."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden" / "backtest_summary.json"
+
+
+def gridbot(*args, cwd, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "gridbot.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,
+    )
+
+
+def test_golden_backtest_on_embedded_data(tmp_path):
+    """Any behaviour change shows up as a diff of the checked-in summary (update it in the same commit)."""
+    out = gridbot("backtest", "--json", "--trades", "t.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary == json.loads(GOLDEN.read_text())
+    with (tmp_path / "t.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["date", "side", "amount", "price", "fee", "fee_currency", "realized_pnl"]
+    fees = sum(float(r["fee"]) for r in rows)
+    assert fees == pytest.approx(summary["fees"], abs=0.01)
+
+
+def test_backtest_of_a_ccxt_csv_and_its_errors(tmp_path):
+    rows = [
+        [1_700_000_000_000 + i * 60_000, 100 + i % 7, 101 + i % 7, 99 + i % 7, 100.5 + i % 7, 1]
+        for i in range(500)
+    ]
+    good = tmp_path / "candles.csv"
+    good.write_text("\n".join(",".join(str(v) for v in r) for r in rows))
+    out = gridbot("backtest", "--data", str(good), "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["candles"] == 500
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1700000000000,100,99,101,100,1\n")  # high below low
+    out = gridbot("backtest", "--data", str(bad), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "candle 0 is not OHLC" in out.stderr
+
+
+def test_check_config_names_the_bad_field(tmp_path):
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text("grid:\n  levels: 20\n  spacing: geometric\nmarket:\n  maker_fee: 0.5\n")
+    out = gridbot("check-config", str(cfg), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "market.maker_fee" in out.stderr
+    assert "0.5" in out.stderr
+
+    cfg.write_text("grid:\n  levels: 10\n")
+    out = gridbot("check-config", str(cfg), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout
+
+
+def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
+    cfg = tmp_path / "bot.yml"
+    beat = tmp_path / "heartbeat"
+    cfg.write_text(
+        f"run:\n  cycle_seconds: 0.01\n  state_dir: {tmp_path / 'data'}\n  heartbeat_file: {beat}\n"
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridbot.cli", "run", "-c", str(cfg)], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not beat.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = beat.read_text()
+    time.sleep(0.5)
+    assert beat.read_text() != first, "the heartbeat must advance every cycle"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    state = json.loads((tmp_path / "data" / "state.json").read_text())
+    assert state["cycle"] > 10
+    assert "stopped after cycle" in out
+
+    again = gridbot("run", "-c", str(cfg), "--max-cycles", "3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"from cycle {state['cycle']}" in again.stdout
+    assert json.loads((tmp_path / "data" / "state.json").read_text())["cycle"] == state["cycle"] + 3

@@ -1,0 +1,158 @@
+"""Engine properties over generated markets: accounting, fills, no lookahead, fast path == step path."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridbot.candles import Candles, load_embedded
+from gridbot.config import parse_config
+from gridbot.engine import GridEngine
+from gridbot.grid import min_step_ratio
+from gridbot.synthetic import generate
+
+
+def _config(mode="ema", rsi=False, atr=False, levels=12, cooldown=50):
+    return parse_config({
+        "grid": {"levels": levels, "width_pct": 8, "atr_spacing": {"enabled": atr}},
+        "regrid": {"cooldown_candles": cooldown},
+        "filters": {"trend": {"mode": mode, "ema_period": 20}, "rsi": {"enabled": rsi}},
+    })  # fmt: skip
+
+
+def _run(cfg, candles, chunk):
+    ledger, opened = [], []
+    engine = GridEngine(cfg, ledger=ledger.append)
+    place = engine.exchange.place_limit
+
+    def spy(*args, **kwargs):
+        order = place(*args, **kwargs)
+        opened.append((order, engine.t))
+        return order
+
+    engine.exchange.place_limit = spy
+    for start in range(0, len(candles), chunk):
+        engine.run_chunk(candles.slice(start, start + chunk))
+    return engine, ledger, opened
+
+
+configs = st.builds(
+    _config,
+    mode=st.sampled_from(["off", "ema", "adx", "both"]),
+    rsi=st.booleans(),
+    atr=st.booleans(),
+    levels=st.integers(4, 30),
+    cooldown=st.integers(0, 300),
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(cfg=configs, seed=st.integers(0, 10_000), chunk=st.sampled_from([97, 1000, 65_536]))
+def test_accounting_identity_holds_to_the_cent(cfg, seed, chunk):
+    candles = generate(3000, seed=seed)
+    engine, _, _ = _run(cfg, candles, chunk)
+    p, mark = engine.portfolio, float(candles.close[-1])
+    assert p.start_equity + p.realized + p.unrealized(mark) - p.fees == pytest.approx(
+        p.equity(mark), abs=0.005
+    )
+    assert p.quote >= -1e-9
+    assert p.base >= 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(cfg=configs, seed=st.integers(0, 10_000))
+def test_every_fill_touched_its_price_and_came_after_its_order(cfg, seed):
+    candles = generate(2000, seed=seed)
+    _engine, ledger, _ = _run(cfg, candles, 500)
+    index = {int(t): i for i, t in enumerate(candles.time_ms)}
+    for row in ledger:
+        i = index[int(np.datetime64(row["date"][:-6], "ms").astype(np.int64))]
+        if row["side"] == "buy":
+            assert candles.low[i] <= row["price"]
+        else:
+            assert candles.high[i] >= row["price"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(cfg=configs, seed=st.integers(0, 10_000))
+def test_no_lookahead_orders_fill_from_the_next_candle(cfg, seed):
+    candles = generate(1200, seed=seed)
+    fills_at = []
+    engine = GridEngine(cfg)
+    placed_at: dict[int, int] = {}
+    place, fills = engine.exchange.place_limit, engine.exchange.fills
+
+    def spy_place(*args, **kwargs):
+        order = place(*args, **kwargs)
+        placed_at[order.id] = current[0]
+        return order
+
+    def spy_fills(high, low, time_ms):
+        out = fills(high, low, time_ms)
+        fills_at.extend((f.order.id, current[0]) for f in out)
+        return out
+
+    engine.exchange.place_limit, engine.exchange.fills = spy_place, spy_fills
+    current = [0]
+    for i in range(len(candles)):
+        current[0] = i
+        engine.run_chunk(candles.slice(i, i + 1))
+    assert fills_at, "the market never reached an order: the test proves nothing"
+    assert all(at > placed_at[oid] for oid, at in fills_at)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cfg=configs, seed=st.integers(0, 10_000))
+def test_every_sell_closes_its_buy_at_least_one_step_higher(cfg, seed):
+    candles = generate(3000, seed=seed)
+    engine = GridEngine(cfg)
+    steps = []
+    build = engine._grid_around
+
+    def spy(*args):
+        build(*args)
+        steps.append(min_step_ratio(engine.levels))
+
+    engine._grid_around = spy
+    engine.run_chunk(candles)
+    assert engine.history
+    for trip in engine.history:
+        # Prices are rounded to the 0.01 tick after the step is applied.
+        assert trip.sell_price >= trip.buy_price * (1 + min(steps)) - 0.011, trip
+
+
+@pytest.mark.parametrize("mode", ["off", "ema", "adx", "both"])
+def test_fast_path_equals_candle_by_candle(mode):
+    candles = load_embedded().slice(0, 8000)
+    cfg = _config(mode=mode, rsi=True, atr=(mode == "adx"))
+    fast, fast_ledger, _ = _run(cfg, candles, 65_536)
+    slow, slow_ledger, _ = _run(cfg, candles, 1)
+    assert fast_ledger == slow_ledger
+    assert fast.summary() == slow.summary()
+    assert len(fast_ledger) > 20
+
+
+def test_history_is_bounded_and_overflow_archived():
+    archived = []
+    cfg = parse_config({"history_cap": 5, "filters": {"trend": {"mode": "off"}}})
+    engine = GridEngine(cfg, archive=archived.append)
+    engine.run_chunk(load_embedded().slice(0, 20_000))
+    assert len(engine.history) == 5
+    assert engine.stats.round_trips == len(archived) + 5 > 5
+
+
+def test_trend_filter_pauses_buys_in_a_downtrend():
+    n = 3000
+    t = np.arange(n, dtype=np.int64) * 60_000
+    close = 50_000 * np.exp(-0.0005 * np.arange(n))  # a steady slide
+    candles = Candles(t, close, close * 1.0005, close * 0.9995, close, np.ones(n))
+    cfg_on = parse_config(
+        {"filters": {"trend": {"mode": "ema", "ema_period": 20, "max_down_slope_pct": 0.1}}}
+    )
+    cfg_off = parse_config({"filters": {"trend": {"mode": "off"}}})
+    buys = {}
+    for name, cfg in (("on", cfg_on), ("off", cfg_off)):
+        ledger = []
+        GridEngine(cfg, ledger=ledger.append).run_chunk(candles)
+        buys[name] = sum(1 for r in ledger if r["side"] == "buy")
+    assert buys["on"] < buys["off"] / 2
