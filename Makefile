@@ -57,5 +57,5 @@ demo: setup ## Converge playbooks/site.yml on a local fleet of test hosts and sh
 	$(BIN)/molecule list -s default
 	@echo "demo: inspect with 'molecule login -s default -h pifleet-trixie'; remove with 'molecule destroy -s default'"
 
-bench: $(STAMP) ## Benchmarks that print figures
-	@echo "bench: no benchmarks yet"
+bench: $(STAMP) ## Benchmarks that print figures (backtest throughput, indicators vs TA-Lib, peak RSS)
+	for b in bot/bench/bench_*.py; do $(PY) "$$b" || exit 1; done

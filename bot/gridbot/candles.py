@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 CHUNK = 65_536
+CSV_CHUNK = 8_192  # rows parsed as Python lists before becoming arrays: keep that transient small
 EMBEDDED = "embedded"
 
 
@@ -91,7 +92,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[float]]]:
             yield lineno, values
 
 
-def iter_csv(path: Path, chunk: int = CHUNK) -> Iterator[Candles]:
+def iter_csv(path: Path, chunk: int = CSV_CHUNK) -> Iterator[Candles]:
     """Chunks of a CSV of ccxt OHLCV rows: ms timestamp, open, high, low, close, volume."""
     if not path.is_file():
         raise CandleError(f"data file not found: {path}")
@@ -113,11 +114,12 @@ def iter_csv(path: Path, chunk: int = CHUNK) -> Iterator[Candles]:
         yield out
 
 
-def iter_candles(source: str | Path, chunk: int = CHUNK) -> Iterator[Candles]:
+def iter_candles(source: str | Path, chunk: int | None = None) -> Iterator[Candles]:
     """Chunks of the embedded dataset (source 'embedded') or of a CSV file."""
     if str(source) == EMBEDDED:
         data = load_embedded()
-        for start in range(0, len(data), chunk):
-            yield data.slice(start, start + chunk)
+        step = chunk or CHUNK
+        for start in range(0, len(data), step):
+            yield data.slice(start, start + step)
         return
-    yield from iter_csv(Path(source), chunk)
+    yield from iter_csv(Path(source), chunk or CSV_CHUNK)
