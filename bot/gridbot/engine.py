@@ -206,7 +206,7 @@ class GridEngine:
         assert self.levels is not None
         assert self.qty is not None
         if o.side == "buy":
-            if o.level + 1 < len(self.levels) and o.level < len(self.levels):
+            if o.level + 1 < len(self.levels):
                 self.exchange.place_limit(
                     "sell", float(self.levels[o.level + 1]), o.qty, o.level + 1, o.price, fill.time_ms
                 )
