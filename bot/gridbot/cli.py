@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gridbot import __version__
+from gridbot import __version__, health
 from gridbot.candles import CandleError, iter_candles
 from gridbot.config import BotConfig, ConfigError, load_config
 from gridbot.engine import GridEngine
@@ -89,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check-config", help="validate a config file without running")
     k.add_argument("config", type=Path)
 
+    h = sub.add_parser(
+        "health", help="exit 0 while the run loop's heartbeat is fresh (container healthcheck)"
+    )
+    h.add_argument(
+        "--heartbeat", type=Path, default=Path(os.environ.get("GRIDBOT_HEARTBEAT", health.DEFAULT_HEARTBEAT))
+    )
+
     r = sub.add_parser("run", help="the long-running bot service (paper: replays candles forever)")
     r.add_argument("-c", "--config", type=Path)
     r.add_argument("--data", default=None, help="'embedded' or a CSV (default: config run.data)")
@@ -108,6 +116,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "health":
+            return health.check(args.heartbeat)
         if args.command == "check-config":
             cfg = load_config(args.config)
             print(f"{args.config}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels)")

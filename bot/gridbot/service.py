@@ -22,6 +22,7 @@ from gridbot.candles import Candles, iter_candles
 from gridbot.cli import TRADE_FIELDS, TRIP_FIELDS, _CsvSink
 from gridbot.config import BotConfig
 from gridbot.engine import GridEngine
+from gridbot.health import write_heartbeat
 
 STATE_VERSION = 1
 SAVE_EVERY = 60  # cycles between periodic saves: a crash loses at most this much paper history
@@ -65,6 +66,8 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
     every = cfg.run.cycle_seconds
     print(f"gridbot: paper {cfg.market.symbol}, {len(candles)} candles, every {every}s, from cycle {cycle}",
           flush=True)  # fmt: skip
+    # A heartbeat older than three cycles (and 10 s of slack for a slow disk) means the loop is stuck.
+    max_age = 3 * cfg.run.cycle_seconds + 10
     ran = 0
     try:
         while not stop.is_set() and (max_cycles is None or ran < max_cycles):
@@ -74,7 +77,7 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
             engine.run_chunk(replace(one, time_ms=one.time_ms + span * (cycle // len(candles))))
             cycle += 1
             ran += 1
-            _atomic_write(cfg.run.heartbeat_file, f"{time.time():.3f} {cycle}\n")
+            write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
             if cycle % SAVE_EVERY == 0:
                 _save(state_path, engine, cycle)
             stop.wait(max(0.0, cfg.run.cycle_seconds - (time.monotonic() - started)))

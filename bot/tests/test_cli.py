@@ -93,8 +93,22 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     state = json.loads((tmp_path / "data" / "state.json").read_text())
     assert state["cycle"] > 10
     assert "stopped after cycle" in out
+    assert gridbot("health", "--heartbeat", str(beat), cwd=tmp_path).returncode == 0
 
     again = gridbot("run", "-c", str(cfg), "--max-cycles", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"from cycle {state['cycle']}" in again.stdout
     assert json.loads((tmp_path / "data" / "state.json").read_text())["cycle"] == state["cycle"] + 3
+
+
+@pytest.mark.parametrize(
+    ("age", "limit", "code", "word"),
+    [(1.0, 13.0, 0, "healthy"), (20.0, 13.0, 1, "unhealthy"), (None, None, 1, "unhealthy")],
+)
+def test_health_reads_the_heartbeat_age_against_its_own_limit(tmp_path, age, limit, code, word):
+    beat = tmp_path / "heartbeat"
+    if age is not None:
+        beat.write_text(f"{time.time() - age:.3f} 42 {limit}\n")
+    out = gridbot("health", "--heartbeat", str(beat), cwd=tmp_path)
+    assert out.returncode == code
+    assert out.stdout.startswith(word)

@@ -1,0 +1,45 @@
+"""`gridbot health`: exit 0 while the run loop's heartbeat is fresh. Imports nothing heavy on purpose:
+the container healthcheck runs it every few seconds, on a Pi, sometimes under emulation."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_HEARTBEAT = Path("/tmp/gridbot.heartbeat")
+
+
+def write_heartbeat(path: Path, cycle: int, max_age: float) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{time.time():.3f} {cycle} {max_age:.3f}\n")
+    os.replace(tmp, path)
+
+
+def heartbeat_age(path: Path) -> tuple[float, float]:
+    """(age in seconds, allowed age) of the heartbeat the run loop writes every cycle."""
+    stamp, _cycle, max_age = path.read_text().split()
+    return time.time() - float(stamp), float(max_age)
+
+
+def check(path: Path) -> int:
+    try:
+        age, limit = heartbeat_age(path)
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: no heartbeat at {path} ({exc})")
+        return 1
+    if age > limit:
+        print(f"unhealthy: heartbeat {age:.1f}s old (limit {limit:.1f}s)")
+        return 1
+    print(f"healthy: heartbeat {age:.1f}s old")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else Path(os.environ.get("GRIDBOT_HEARTBEAT", DEFAULT_HEARTBEAT))
+    return check(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
