@@ -17,14 +17,7 @@ def _assert_same(ours, ref):
     np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
-@pytest.fixture(scope="module")
-def data():
-    return load_embedded().slice(0, 20_000)
-
-
-@pytest.mark.parametrize("n", PERIODS)
-def test_batch_matches_talib_on_embedded_data(data, n):
-    h, lo, c = data.high, data.low, data.close
+def _assert_matches_talib(h, lo, c, n):
     _assert_same(ind.rsi(c, n)[0], talib.RSI(c, n))
     _assert_same(ind.ema(c, n)[0], talib.EMA(c, n))
     _assert_same(ind.atr(h, lo, c, n)[0], talib.ATR(h, lo, c, n))
@@ -32,6 +25,16 @@ def test_batch_matches_talib_on_embedded_data(data, n):
     _assert_same(adx.adx, talib.ADX(h, lo, c, n))
     _assert_same(adx.plus_di, talib.PLUS_DI(h, lo, c, n))
     _assert_same(adx.minus_di, talib.MINUS_DI(h, lo, c, n))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_embedded().slice(0, 20_000)
+
+
+@pytest.mark.parametrize("n", PERIODS)
+def test_batch_matches_talib_on_embedded_data(data, n):
+    _assert_matches_talib(data.high, data.low, data.close, n)
 
 
 def test_first_values_at_talib_indices(data):
@@ -70,13 +73,7 @@ def _to_ohlc(rows):
 @settings(max_examples=60, deadline=None)
 @given(rows=ohlc_series, n=st.sampled_from([2, 3, 7, 14]))
 def test_batch_matches_talib_on_generated_series(rows, n):
-    h, lo, c = _to_ohlc(rows)
-    _assert_same(ind.rsi(c, n)[0], talib.RSI(c, n))
-    _assert_same(ind.ema(c, n)[0], talib.EMA(c, n))
-    _assert_same(ind.atr(h, lo, c, n)[0], talib.ATR(h, lo, c, n))
-    adx = ind.adx(h, lo, c, n)
-    _assert_same(adx.adx, talib.ADX(h, lo, c, n))
-    _assert_same(adx.plus_di, talib.PLUS_DI(h, lo, c, n))
+    _assert_matches_talib(*_to_ohlc(rows), n)
 
 
 @settings(max_examples=40, deadline=None)
