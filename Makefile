@@ -14,7 +14,9 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 SCENARIOS ?= default
 
-.PHONY: help setup lint unit molecule test demo bench
+ARCH    ?= amd64 arm64
+
+.PHONY: help setup lint unit image image-test molecule test demo bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP) ## Install system packages, the venv with dev tooling, start dockerd, enable arm64 binfmt
-	molecule/platform/host-setup.sh
+	molecule/shared/host-setup.sh
 
 lint: $(STAMP) ## ruff, yamllint, ansible-lint (production), syntax-check of every playbook
 	$(BIN)/ruff check bot molecule
@@ -36,20 +38,26 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production), syntax-check of eve
 	for p in $(PLAYBOOKS); do $(BIN)/ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done
 
 unit: $(STAMP) ## pytest of bot/tests
-	rc=0; $(BIN)/pytest bot/tests || rc=$$?; \
+	rc=0; $(BIN)/pytest bot/tests --ignore=bot/tests/image || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "unit: pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc
+
+image: setup ## Build the gridbot image and its shipping artifact for each ARCH (default: amd64 arm64)
+	for a in $(ARCH); do bot/image/build.sh "$$a" >/dev/null || exit 1; done
+
+image-test: image ## Run the built images with the deploy role's hardening flags and check them
+	GRIDBOT_IMAGE_ARCHES="$(ARCH)" $(BIN)/pytest bot/tests/image
 
 molecule: setup ## Every Molecule scenario ($(SCENARIOS))
 	for s in $(SCENARIOS); do $(BIN)/molecule test -s "$$s" || exit 1; done
 
 GUARD := .cache/host-guard.before
 
-test: setup ## THE test command: setup + lint + unit + molecule, and proof the host was left alone
+test: setup ## THE test command: setup + lint + unit + image-test + molecule, and proof the host was left alone
 	mkdir -p .cache
-	molecule/platform/host-guard.sh snapshot $(GUARD)
-	$(MAKE) --no-print-directory lint unit molecule
-	molecule/platform/host-guard.sh compare $(GUARD)
+	molecule/shared/host-guard.sh snapshot $(GUARD)
+	$(MAKE) --no-print-directory lint unit image-test molecule
+	molecule/shared/host-guard.sh compare $(GUARD)
 
 demo: setup ## Converge playbooks/site.yml on a local fleet of test hosts and show what it did
 	@echo "demo: the ARM64 VM fleet is not built yet; converging playbooks/site.yml on the container tier"

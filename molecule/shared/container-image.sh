@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Build (or reuse) a systemd container image for Molecule's container tier, from Debian's archive:
-# no container registry is needed. Usage: container-image.sh RELEASE ARCH   (e.g. trixie amd64)
-# The image is tagged pifleet/systemd:RELEASE-ARCH and labelled with a hash of this recipe;
-# a matching image is reused, so only the first run on a machine pays for debootstrap.
+# Build (or reuse) a container image from Debian's archive: no container registry is needed.
+# Usage: container-image.sh RELEASE ARCH [PROFILE]      e.g. trixie amd64 | trixie arm64 python
+#   systemd (default)  pifleet/systemd:RELEASE-ARCH  systemd test hosts for Molecule's container tier
+#   python             pifleet/python:RELEASE-ARCH   the bot image's base: Debian's python3 + numpy, stripped
+# The image is labelled with a hash of this recipe; a matching image is reused, so only the first run on
+# a machine pays for debootstrap.
 set -euo pipefail
 
-release=${1:?usage: container-image.sh RELEASE ARCH}
-arch=${2:?usage: container-image.sh RELEASE ARCH}
+release=${1:?usage: container-image.sh RELEASE ARCH [PROFILE]}
+arch=${2:?usage: container-image.sh RELEASE ARCH [PROFILE]}
+profile=${3:-systemd}
 mirror=${PIFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-tag="pifleet/systemd:${release}-${arch}"
-packages=systemd,systemd-sysv,dbus,python3,python3-apt,procps,sudo,iproute2,kmod,ca-certificates
+tag="pifleet/${profile}:${release}-${arch}"
+case "$profile" in
+  systemd)
+    packages=systemd,systemd-sysv,dbus,python3,python3-apt,procps,sudo,iproute2,kmod,ca-certificates
+    changes=(--change 'ENV container=docker' --change 'CMD ["/sbin/init"]')
+    ;;
+  # Debian's numpy is built for the Debian arm64 baseline (some third-party arm64 wheels crash Pi 4s with
+  # "Illegal instruction") and links the small reference BLAS instead of a bundled OpenBLAS.
+  python)
+    packages=python3-minimal,libpython3-stdlib,python3-numpy,ca-certificates
+    changes=(--change 'CMD ["python3"]')
+    ;;
+  *) echo "container-image: unknown profile $profile" >&2; exit 2 ;;
+esac
 
 recipe=$(printf '%s\n' "$release" "$arch" "$mirror" "$packages" | cat - "$0" | sha256sum | cut -c1-16)
 have=$(docker image inspect -f '{{ index .Config.Labels "org.pifleet.recipe" }}' "$tag" 2>/dev/null || true)
@@ -19,28 +34,51 @@ if [ "$have" = "$recipe" ]; then
 fi
 
 work=$(mktemp -d /var/tmp/pifleet-rootfs.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+  # An interrupted debootstrap leaves proc/sys mounted in the chroot: unmount, and never delete across mounts.
+  awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
+  rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
 echo "container-image: building $tag with debootstrap (recipe $recipe)"
-debootstrap --arch="$arch" --variant=minbase --include="$packages" "$release" "$work/root" "$mirror" \
+# QEMU_CPU: see vm-image.sh (no pointer authentication to emulate on a Cortex-A72).
+QEMU_CPU=cortex-a72 debootstrap --arch="$arch" --variant=minbase --include="$packages" "$release" "$work/root" "$mirror" \
   >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
 
 root="$work/root"
 # Plain-http apt works from containers here (HTTPS is intercepted), and it is what the roles will use.
 echo "deb $mirror $release main" >"$root/etc/apt/sources.list"
-# Units that cannot work in a container and only slow the boot or fail it.
-for unit in systemd-remount-fs.service systemd-firstboot.service getty.target console-getty.service \
-  systemd-udevd.service systemd-udev-trigger.service sys-kernel-config.mount sys-kernel-debug.mount; do
-  ln -sf /dev/null "$root/etc/systemd/system/$unit"
-done
+if [ "$profile" = systemd ]; then
+  # Units that cannot work in a container and only slow the boot or fail it.
+  for unit in systemd-remount-fs.service systemd-firstboot.service getty.target console-getty.service \
+    systemd-udevd.service systemd-udev-trigger.service sys-kernel-config.mount sys-kernel-debug.mount; do
+    ln -sf /dev/null "$root/etc/systemd/system/$unit"
+  done
+  : >"$root/etc/machine-id"
+fi
+if [ "$profile" = python ]; then
+  # A runtime base: nothing here installs packages, converts charsets or runs test suites.
+  rm -rf "$root"/usr/lib/python3/dist-packages/numpy/*/tests "$root"/usr/lib/python3/dist-packages/numpy/tests \
+    "$root"/usr/lib/python3.*/test "$root"/usr/lib/*-linux-gnu/gconv "$root"/usr/bin/perl* \
+    "$root"/usr/lib/*-linux-gnu/perl-base "$root"/usr/share/perl5 "$root"/usr/bin/apt* "$root"/usr/bin/sqv \
+    "$root"/usr/lib/*-linux-gnu/libapt-* "$root"/usr/lib/apt "$root"/var/lib/apt "$root"/var/cache/apt \
+    "$root"/usr/bin/localedef "$root"/usr/share/zoneinfo "$root"/usr/share/common-licenses
+fi
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* \
-  "$root"/usr/share/man/* "$root"/usr/share/locale/*
-: >"$root/etc/machine-id"
+  "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/usr/share/info/* "$root"/var/log/*.log \
+  "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old
 
 platform="linux/${arch}"
 tar -C "$root" -c . | docker import \
   --platform "$platform" \
-  --change 'ENV container=docker' \
-  --change 'CMD ["/sbin/init"]' \
+  "${changes[@]}" \
   --change "LABEL org.pifleet.recipe=$recipe" \
   - "$tag" >/dev/null
+# docker import records the daemon's architecture whatever --platform says: rewrite the saved config so
+# `--platform linux/arm64` finds the image locally instead of asking a registry.
+if [ "$(docker image inspect -f '{{.Architecture}}' "$tag")" != "$arch" ]; then
+  old=$(docker image inspect -f '{{.Id}}' "$tag")
+  docker save "$tag" | python3 "$(dirname "$0")/image-arch.py" "$arch" | docker load -q >/dev/null
+  docker rmi "$old" >/dev/null 2>&1 || true
+fi
 echo "container-image: built $tag ($(docker image inspect -f '{{.Architecture}} {{.Size}}' "$tag") bytes)"

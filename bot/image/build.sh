@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Build the gridbot image for one architecture on the controller, and export it for shipping.
+# Usage: bot/image/build.sh ARCH [BASE]       ARCH: arm64 | amd64; BASE defaults to pifleet/python:trixie-ARCH
+# Output: image gridbot:VERSION-ARCH (+ gridbot:latest-ARCH), and
+#         .cache/image/gridbot-VERSION-ARCH.tar.zst with its sha256 in .cache/image/gridbot-VERSION-ARCH.sha256
+set -euo pipefail
+
+arch=${1:?usage: build.sh arm64|amd64 [BASE]}
+case "$arch" in arm64) plat=aarch64 ;; amd64) plat=x86_64 ;; *) echo "build.sh: ARCH must be arm64 or amd64" >&2; exit 2 ;; esac
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+py=${PYTHON:-.venv/bin/python}
+version=$("$py" -c 'import gridbot; print(gridbot.__version__)')
+revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+base=${2:-pifleet/python:trixie-$arch}
+
+if [ -z "${2:-}" ]; then
+  molecule/shared/container-image.sh trixie "$arch" python >&2
+fi
+pyver=$(docker run --rm --platform "linux/$arch" "$base" python3 -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
+has_numpy=$(docker run --rm --platform "linux/$arch" "$base" python3 -c 'import numpy; print(1)' 2>/dev/null || echo 0)
+
+# Resolve and fetch wheels for the target (never inside the build: HTTPS there fails, and Pis need no PyPI).
+stage=.cache/image/$arch
+rm -rf "$stage"
+mkdir -p "$stage/wheels" "$stage/context"
+platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" --platform "manylinux2014_$plat")
+"$py" -m pip wheel -q --no-deps -w "$stage/wheels" . >&2
+"$py" -m pip download -q --only-binary=:all: "${platforms[@]}" --python-version "$pyver" --implementation cp \
+  -d "$stage/wheels" "$stage"/wheels/pifleet_gridbot-*.whl >&2
+[ "$has_numpy" = 1 ] && rm -f "$stage"/wheels/numpy-*.whl  # the base's Debian numpy is used instead
+"$py" -m pip install -q --no-deps --no-index --no-compile --only-binary=:all: "${platforms[@]}" \
+  --python-version "$pyver" --implementation cp --target "$stage/context/lib" "$stage"/wheels/*.whl >&2
+rm -rf "$stage/context/lib/bin"
+# The build context is exactly what the image gets: the installed dependencies and the entry script.
+cp bot/image/gridbot "$stage/context/gridbot"
+
+tag="gridbot:$version-$arch"
+start=$(date +%s)
+echo "image: build context $(du -sh "$stage/context" | cut -f1)" >&2
+DOCKER_BUILDKIT=0 docker build -q --platform "linux/$arch" -f bot/Dockerfile \
+  --build-arg BASE="$base" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+  -t "$tag" -t "gridbot:latest-$arch" "$stage/context" >&2
+echo "image: built $tag in $(($(date +%s) - start)) s ($(docker image inspect -f '{{.Size}}' "$tag") bytes)" >&2
+
+# One compressed artifact per version and arch: the deploy role ships it and skips hosts that have it.
+artifact=.cache/image/gridbot-$version-$arch.tar.zst
+docker save "$tag" | zstd -q -T0 -10 -f -o "$artifact"
+sha256sum "$artifact" | cut -d' ' -f1 >"${artifact%.tar.zst}.sha256"
+echo "image: $artifact $(du -h "$artifact" | cut -f1) sha256:$(cat "${artifact%.tar.zst}.sha256")" >&2
+echo "$tag"
