@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
-SCENARIOS ?= default
+SCENARIOS ?= default platform
 
 ARCH    ?= amd64 arm64
 

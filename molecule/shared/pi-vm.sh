@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Pi-like arm64 VMs under qemu-system-aarch64 (TCG), managed by name.
+#   pi-vm.sh start NAME BASE_IMAGE    copy-on-write disk + NVMe disk, boot loop in the background;
+#                                     prints the SSH port (127.0.0.1 only)
+#   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
+#   pi-vm.sh stop NAME                stop the VM and remove its disks and processes
+#   pi-vm.sh boot-loop DIR            (internal) the firmware loop
+# Like Pi firmware, every (re)boot reads cmdline.txt, kernel8.img and initramfs8 from the disk's boot
+# partition, so an edited cmdline.txt takes effect only after a reboot. qemu runs with -no-reboot: a guest
+# reboot (or a watchdog reset) ends qemu and the loop boots again; a poweroff ends the loop.
+set -euo pipefail
+
+cache=${PIFLEET_CACHE:-$HOME/.cache/pifleet}
+key="$cache/ssh/id_ed25519"
+vm_dir() { echo "$cache/vms/$1"; }
+ssh_vm() {
+  local dir=$1; shift
+  ssh -q -i "$key" -p "$(cat "$dir/port")" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o ConnectTimeout=5 -o BatchMode=yes pi@127.0.0.1 "$@"
+}
+
+boot_loop() {
+  local dir=$1 port boots=0 rc
+  port=$(cat "$dir/port")
+  cd "$dir"
+  while true; do
+    boots=$((boots + 1))
+    rc=0
+    rm -f boot.img
+    qemu-img dd -f qcow2 -O raw bs=1M skip=1 count=256 if=disk.qcow2 of=boot.img
+    mcopy -n -o -i boot.img ::cmdline.txt ::kernel8.img ::initramfs8 .
+    echo "boot $boots $(date -u +%FT%TZ): $(head -n1 cmdline.txt)" >>boots.log
+    # TCG runs 2 vCPUs on 2 host threads; cortex-a72 is the Pi 4 core.
+    qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m "${PIFLEET_VM_MEMORY:-2048}" \
+      -accel tcg,thread=multi -no-reboot -nographic -monitor none \
+      -kernel kernel8.img -initrd initramfs8 -append "$(head -n1 cmdline.txt)" \
+      -drive if=none,id=sd,file=disk.qcow2,format=qcow2,cache=unsafe,discard=unmap \
+      -device virtio-blk-pci,drive=sd \
+      -drive if=none,id=nvm,file=nvme.qcow2,format=qcow2,cache=unsafe \
+      -device nvme,serial=pifleet-nvme0,drive=nvm \
+      -device i6300esb \
+      -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
+      -serial file:console.log >qemu.log 2>&1 || rc=$?
+    cat console.log >>console-all.log
+    # A guest reboot or watchdog reset ends qemu with 0 (-no-reboot); anything else is qemu failing.
+    if [ "${rc:-0}" -ne 0 ]; then
+      echo "qemu failed (exit $rc) on boot $boots: $(tail -n 3 qemu.log | tr '\n' ' ')" >>boots.log
+      exit 1
+    fi
+    if grep -q "reboot: Power down" console.log; then
+      echo "poweroff after boot $boots" >>boots.log
+      break
+    fi
+  done
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+cmd=${1:-}
+case "$cmd" in
+  start)
+    name=${2:?name}; base=${3:?base image}
+    dir=$(vm_dir "$name")
+    [ -e "$dir/loop.pid" ] && kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null && { cat "$dir/port"; exit 0; }
+    rm -rf "$dir"; mkdir -p "$dir"
+    qemu-img create -q -f qcow2 -F qcow2 -b "$base" "$dir/disk.qcow2"
+    qemu-img create -q -f qcow2 "$dir/nvme.qcow2" "${PIFLEET_NVME_SIZE:-8G}"
+    free_port >"$dir/port"
+    setsid "$0" boot-loop "$dir" >"$dir/loop.log" 2>&1 </dev/null &
+    echo $! >"$dir/loop.pid"
+    cat "$dir/port"
+    ;;
+  boot-loop) boot_loop "${2:?dir}" ;;
+  wait)
+    dir=$(vm_dir "${2:?name}"); timeout=${3:-600}
+    deadline=$((SECONDS + timeout))
+    until ssh_vm "$dir" true 2>/dev/null; do
+      kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null || { echo "pi-vm: ${2} is not running" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
+      [ $SECONDS -lt $deadline ] || { echo "pi-vm: no SSH on ${2} after ${timeout}s" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
+      sleep 2
+    done
+    ssh_vm "$dir" systemctl is-system-running --wait >/dev/null || true
+    ;;
+  stop)
+    dir=$(vm_dir "${2:?name}")
+    if [ -f "$dir/loop.pid" ]; then
+      pid=$(cat "$dir/loop.pid")
+      kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port" 2>/dev/null || echo none)-:22" 2>/dev/null || true
+    rm -rf "$dir"
+    ;;
+  *) echo "usage: $0 start NAME BASE | wait NAME [TIMEOUT] | stop NAME" >&2; exit 2 ;;
+esac
