@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from gridbot import indicators as ind
 from gridbot.candles import Candles
 from gridbot.config import BotConfig
-from gridbot.grid import atr_bounds, build_levels, centred_bounds, min_step_ratio, size_orders
+from gridbot.grid import atr_bounds, build_levels, centred_bounds, floor_to_step, min_step_ratio, size_orders
 from gridbot.paper import Fill, Order, PaperExchange
 from gridbot.portfolio import Portfolio, RoundTrip, apply_fill
 
@@ -163,7 +163,7 @@ class GridEngine:
         above = [j for j in range(1, len(self.levels)) if self.levels[j] > close]
         for n, j in enumerate(above):
             size = held if n == len(above) - 1 else min(held, float(self.qty[j - 1]) or held)
-            size = float(np.floor(size / self.market.lot_step + 1e-9) * self.market.lot_step)
+            size = float(floor_to_step(np.array(size), self.market.lot_step))
             if size <= 0:
                 break
             price = round(max(float(self.levels[j]), floor_price), 10)

@@ -11,10 +11,15 @@ from pathlib import Path
 DEFAULT_HEARTBEAT = Path("/tmp/gridbot.heartbeat")
 
 
-def write_heartbeat(path: Path, cycle: int, max_age: float) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Readers (the healthcheck, a restart) see the old file or the new one, never half of one."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{time.time():.3f} {cycle} {max_age:.3f}\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_heartbeat(path: Path, cycle: int, max_age: float) -> None:
+    atomic_write(path, f"{time.time():.3f} {cycle} {max_age:.3f}\n")
 
 
 def heartbeat_age(path: Path) -> tuple[float, float]:

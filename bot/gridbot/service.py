@@ -9,7 +9,6 @@ atomically and exit 0; the next start continues from that state.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -22,16 +21,10 @@ from gridbot.candles import Candles, iter_candles
 from gridbot.cli import TRADE_FIELDS, TRIP_FIELDS, _CsvSink
 from gridbot.config import BotConfig
 from gridbot.engine import GridEngine
-from gridbot.health import write_heartbeat
+from gridbot.health import atomic_write, write_heartbeat
 
 STATE_VERSION = 1
 SAVE_EVERY = 60  # cycles between periodic saves: a crash loses at most this much paper history
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _load_all(data: str) -> Candles:
@@ -40,7 +33,7 @@ def _load_all(data: str) -> Candles:
 
 def _save(path: Path, engine: GridEngine, cycle: int) -> None:
     state = {"version": STATE_VERSION, "cycle": cycle, "engine": engine.snapshot()}
-    _atomic_write(path, json.dumps(state))
+    atomic_write(path, json.dumps(state))
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
