@@ -86,8 +86,15 @@ class RunConfig(_Model):
     heartbeat_file: Path = DEFAULT_HEARTBEAT
 
 
+class ExchangeConfig(_Model):
+    # ccxt's exchange id; paper mode only records it, the credentials file is read by live adapters.
+    id: str = Field("binance", pattern=r"^[a-z0-9]+$")
+    credentials_file: Path | None = None
+
+
 class BotConfig(_Model):
     mode: Literal["paper"] = "paper"
+    exchange: ExchangeConfig = ExchangeConfig()
     start_quote: Positive = 1000.0
     history_cap: Annotated[int, Field(ge=1)] = 1000
     market: MarketConfig = MarketConfig()

@@ -31,9 +31,12 @@ def _load_all(data: str) -> Candles:
     return Candles.concat(list(iter_candles(data)))
 
 
-def _save(path: Path, engine: GridEngine, cycle: int) -> None:
+def _save(path: Path, engine: GridEngine, cycle: int, mode: str) -> None:
     state = {"version": STATE_VERSION, "cycle": cycle, "engine": engine.snapshot()}
     atomic_write(path, json.dumps(state))
+    # What an operator asks of a running bot (the fleet status table reads it), without parsing the state.
+    status = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
+    atomic_write(path.with_name("status.json"), json.dumps(status))
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
@@ -72,10 +75,10 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
             ran += 1
             write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
             if cycle % SAVE_EVERY == 0:
-                _save(state_path, engine, cycle)
+                _save(state_path, engine, cycle, cfg.mode)
             stop.wait(max(0.0, cfg.run.cycle_seconds - (time.monotonic() - started)))
     finally:
-        _save(state_path, engine, cycle)
+        _save(state_path, engine, cycle, cfg.mode)
         ledger.close()
         archive.close()
     s = engine.summary()

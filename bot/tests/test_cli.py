@@ -64,7 +64,12 @@ def test_check_config_names_the_bad_field(tmp_path):
     assert "market.maker_fee" in out.stderr
     assert "0.5" in out.stderr
 
-    cfg.write_text("grid:\n  levels: 10\n")
+    cfg.write_text("exchange:\n  id: Binance US\n")
+    out = gridbot("check-config", str(cfg), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "exchange.id" in out.stderr
+
+    cfg.write_text("grid: {levels: 10}\nexchange: {id: kraken, credentials_file: /run/secrets/exchange}\n")
     out = gridbot("check-config", str(cfg), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "ok" in out.stdout
@@ -92,6 +97,11 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     assert proc.returncode == 0, err
     state = json.loads((tmp_path / "data" / "state.json").read_text())
     assert state["cycle"] > 10
+    status = json.loads((tmp_path / "data" / "status.json").read_text())
+    assert status["cycle"] == state["cycle"]
+    assert status["mode"] == "paper"
+    assert status["symbol"] == "BTC/USDT"
+    assert {"end_equity", "round_trips", "realized_pnl", "unrealized_pnl"} <= status.keys()
     assert "stopped after cycle" in out
     assert gridbot("health", "--heartbeat", str(beat), cwd=tmp_path).returncode == 0
 
