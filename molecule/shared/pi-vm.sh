@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Pi-like arm64 VMs under qemu-system-aarch64 (TCG), managed by name.
-#   pi-vm.sh start NAME BASE_IMAGE    copy-on-write disk + NVMe disk, boot loop in the background;
-#                                     prints the SSH port (127.0.0.1 only)
+#   pi-vm.sh start NAME BASE_IMAGE [NVME_SIZE]
+#                                     copy-on-write disk + NVMe disk (default 8G, 0 = none), boot loop in
+#                                     the background; prints the SSH port (127.0.0.1 only)
 #   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
 #   pi-vm.sh stop NAME                stop the VM and remove its disks and processes
 #   pi-vm.sh boot-loop DIR            (internal) the firmware loop
 # Like Pi firmware, every (re)boot reads cmdline.txt, kernel8.img and initramfs8 from the disk's boot
 # partition, so an edited cmdline.txt takes effect only after a reboot. qemu runs with -no-reboot: a guest
 # reboot (or a watchdog reset) ends qemu and the loop boots again; a poweroff ends the loop.
+# While any VM runs, an SNTP responder serves this machine's clock on 127.0.0.1:123, which the guests
+# reach as 10.0.2.2 (no public NTP server is reachable from the test network).
 set -euo pipefail
 
 cache=${PIFLEET_CACHE:-$HOME/.cache/pifleet}
@@ -20,9 +23,11 @@ ssh_vm() {
 }
 
 boot_loop() {
-  local dir=$1 port boots=0 rc
+  local dir=$1 port boots=0 rc nvme=()
   port=$(cat "$dir/port")
   cd "$dir"
+  [ -f nvme.qcow2 ] && nvme=(-drive if=none,id=nvm,file=nvme.qcow2,format=qcow2,cache=unsafe
+    -device nvme,serial=pifleet-nvme0,drive=nvm)
   while true; do
     boots=$((boots + 1))
     rc=0
@@ -36,8 +41,7 @@ boot_loop() {
       -kernel kernel8.img -initrd initramfs8 -append "$(head -n1 cmdline.txt)" \
       -drive if=none,id=sd,file=disk.qcow2,format=qcow2,cache=unsafe,discard=unmap \
       -device virtio-blk-pci,drive=sd \
-      -drive if=none,id=nvm,file=nvme.qcow2,format=qcow2,cache=unsafe \
-      -device nvme,serial=pifleet-nvme0,drive=nvm \
+      "${nvme[@]}" \
       -device i6300esb \
       -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
       -serial file:console.log >qemu.log 2>&1 || rc=$?
@@ -54,6 +58,18 @@ boot_loop() {
   done
 }
 
+ntp_pid="$cache/ntp-responder.pid"
+ntp_start() {
+  [ -f "$ntp_pid" ] && kill -0 "$(cat "$ntp_pid")" 2>/dev/null && return 0
+  setsid python3 "$(dirname "$0")/ntp-responder.py" >/dev/null 2>&1 </dev/null &
+  echo $! >"$ntp_pid"
+}
+ntp_stop_if_idle() {
+  compgen -G "$cache/vms/*/loop.pid" >/dev/null && return 0
+  [ -f "$ntp_pid" ] && kill "$(cat "$ntp_pid")" 2>/dev/null || true
+  rm -f "$ntp_pid"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -61,14 +77,16 @@ free_port() {
 cmd=${1:-}
 case "$cmd" in
   start)
-    name=${2:?name}; base=${3:?base image}
+    name=${2:?name}; base=${3:?base image}; nvme_size=${4:-8G}
     dir=$(vm_dir "$name")
+    ntp_start
     [ -e "$dir/loop.pid" ] && kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null && { cat "$dir/port"; exit 0; }
     rm -rf "$dir"; mkdir -p "$dir"
     qemu-img create -q -f qcow2 -F qcow2 -b "$base" "$dir/disk.qcow2"
-    qemu-img create -q -f qcow2 "$dir/nvme.qcow2" "${PIFLEET_NVME_SIZE:-8G}"
+    [ "$nvme_size" = 0 ] || qemu-img create -q -f qcow2 "$dir/nvme.qcow2" "$nvme_size"
     free_port >"$dir/port"
-    setsid "$0" boot-loop "$dir" >"$dir/loop.log" 2>&1 </dev/null &
+    # All CPUs, whatever the caller was pinned to (Mitogen pins Ansible's workers, and children inherit that).
+    taskset -c "0-$(($(nproc --all) - 1))" setsid "$0" boot-loop "$dir" >"$dir/loop.log" 2>&1 </dev/null &
     echo $! >"$dir/loop.pid"
     cat "$dir/port"
     ;;
@@ -92,6 +110,7 @@ case "$cmd" in
     fi
     pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port" 2>/dev/null || echo none)-:22" 2>/dev/null || true
     rm -rf "$dir"
+    ntp_stop_if_idle
     ;;
-  *) echo "usage: $0 start NAME BASE | wait NAME [TIMEOUT] | stop NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 start NAME BASE [NVME_SIZE] | wait NAME [TIMEOUT] | stop NAME" >&2; exit 2 ;;
 esac

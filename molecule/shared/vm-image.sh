@@ -68,9 +68,11 @@ in_root() { chroot "$root" /usr/bin/env -i QEMU_CPU=cortex-a72 PATH=/usr/sbin:/u
 echo "deb $mirror $release main" >"$root/etc/apt/sources.list"
 echo raspberrypi >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n' >"$root/etc/hosts"
+# Under TCG on a loaded machine udev can take longer than systemd's default 90 s to announce the boot
+# partition; a timeout there drops the VM into emergency mode.
 cat >"$root/etc/fstab" <<FSTAB
 PARTUUID=$disk_id-02  /               ext4  defaults            0 1
-PARTUUID=$disk_id-01  /boot/firmware  vfat  defaults            0 2
+PARTUUID=$disk_id-01  /boot/firmware  vfat  defaults,x-systemd.device-timeout=600s  0 2
 FSTAB
 mkdir -p "$root/boot/firmware" "$root/etc/systemd/network"
 cp "$here/vm-files/10-dhcp.network" "$root/etc/systemd/network/"
@@ -96,6 +98,8 @@ cp "$root"/boot/initrd.img-* "$boot/initramfs8"
 cp "$here/vm-files/config.txt" "$boot/config.txt"
 echo "console=ttyAMA0,115200 root=PARTUUID=$partuuid rootfstype=ext4 fsck.repair=yes rootwait" >"$boot/cmdline.txt"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+# Like a Pi flashed from an image built weeks ago: apt's cache must look stale, not freshly emptied.
+touch -d @0 "$root/var/lib/apt/lists"
 
 mkfs.vfat -C -F 32 -n bootfs "$work/boot.img" $((boot_mb * 1024)) >/dev/null
 mcopy -i "$work/boot.img" -s "$boot"/* ::
