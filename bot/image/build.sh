@@ -2,7 +2,7 @@
 # Build the gridbot image for one architecture on the controller, and export it for shipping.
 # Usage: bot/image/build.sh ARCH [BASE]       ARCH: arm64 | amd64; BASE defaults to pifleet/python:trixie-ARCH
 # Output: image gridbot:VERSION-ARCH (+ gridbot:latest-ARCH), and
-#         .cache/image/gridbot-VERSION-ARCH.tar.zst with its sha256 in .cache/image/gridbot-VERSION-ARCH.sha256
+#         .cache/image/gridbot-VERSION-ARCH.tar.zst with its sha256 (.sha256) and image ID (.id) beside it
 set -euo pipefail
 
 arch=${1:?usage: build.sh arm64|amd64 [BASE]}
@@ -43,9 +43,14 @@ DOCKER_BUILDKIT=0 docker build -q --platform "linux/$arch" -f bot/Dockerfile \
   -t "$tag" -t "gridbot:latest-$arch" "$stage/context" >&2
 echo "image: built $tag in $(($(date +%s) - start)) s ($(docker image inspect -f '{{.Size}}' "$tag") bytes)" >&2
 
-# One compressed artifact per version and arch: the deploy role ships it and skips hosts that have it.
+# One compressed artifact per version and arch, with the image ID beside it: the deploy role ships the
+# artifact and skips hosts whose engine already has that image ID. An unchanged image is not re-exported.
 artifact=.cache/image/gridbot-$version-$arch.tar.zst
-docker save "$tag" | zstd -q -T0 -10 -f -o "$artifact"
-sha256sum "$artifact" | cut -d' ' -f1 >"${artifact%.tar.zst}.sha256"
+id=$(docker image inspect -f '{{.Id}}' "$tag")
+if [ ! -f "$artifact" ] || [ "$(cat "${artifact%.tar.zst}.id" 2>/dev/null)" != "$id" ]; then
+  docker save "$tag" | zstd -q -T0 -10 -f -o "$artifact"
+  sha256sum "$artifact" | cut -d' ' -f1 >"${artifact%.tar.zst}.sha256"
+  echo "$id" >"${artifact%.tar.zst}.id"
+fi
 echo "image: $artifact $(du -h "$artifact" | cut -f1) sha256:$(cat "${artifact%.tar.zst}.sha256")" >&2
 echo "$tag"
