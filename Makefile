@@ -12,11 +12,14 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
-SCENARIOS ?= default platform
+SCENARIOS ?= default platform fleet
+DEMO_INVENTORY := .cache/demo/hosts.yml
+# make status: the demo fleet when it runs, else the example inventory (INVENTORY=your-inventory/ for yours).
+INVENTORY ?= $(if $(wildcard $(DEMO_INVENTORY)),$(DEMO_INVENTORY),inventory/)
 
 ARCH    ?= amd64 arm64
 
-.PHONY: help setup lint unit image image-test molecule test demo bench
+.PHONY: help setup lint unit image image-test molecule test demo demo-destroy status bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,11 +62,15 @@ test: setup ## THE test command: setup + lint + unit + image-test + molecule, an
 	$(MAKE) --no-print-directory lint unit image-test molecule
 	molecule/shared/host-guard.sh compare $(GUARD)
 
-demo: setup ## Converge playbooks/site.yml on a local fleet of test hosts and show what it did
-	@echo "demo: the ARM64 VM fleet is not built yet; converging playbooks/site.yml on the container tier"
-	$(BIN)/molecule converge -s default
-	$(BIN)/molecule list -s default
-	@echo "demo: inspect with 'molecule login -s default -h pifleet-trixie'; remove with 'molecule destroy -s default'"
+demo: setup ## Boot a 2-VM ARM64 Pi fleet, converge playbooks/site.yml on it, show the status; leaves it running
+	$(MAKE) --no-print-directory image ARCH=arm64
+	molecule/shared/demo-fleet.sh up
+
+demo-destroy: ## Stop the demo fleet's VMs and remove their disks
+	molecule/shared/demo-fleet.sh down
+
+status: $(STAMP) ## One table for the fleet (INVENTORY=...; default: the demo fleet when it runs)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
 
 bench: $(STAMP) ## Benchmarks that print figures (backtest throughput, indicators vs TA-Lib, peak RSS)
 	for b in bot/bench/bench_*.py; do $(PY) "$$b" || exit 1; done
