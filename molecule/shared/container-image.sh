@@ -67,6 +67,8 @@ fi
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* \
   "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/usr/share/info/* "$root"/var/log/*.log \
   "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old
+# An emptied apt cache must look stale (as on an image flashed weeks after it was built), not fresh.
+[ -d "$root/var/lib/apt/lists" ] && touch -d @0 "$root/var/lib/apt/lists"
 
 platform="linux/${arch}"
 tar -C "$root" -c . | docker import \

@@ -43,6 +43,8 @@ INVENTORY
   ln -sfn "$project/molecule/fleet/inventory/group_vars" "$demo/group_vars"
   export ANSIBLE_CONFIG="$project/ansible.cfg"
   export ANSIBLE_STRATEGY_PLUGINS="$here/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
+  # New VMs behind reused names: never trust cached facts; TCG VMs may take a minute to answer.
+  export ANSIBLE_GATHERING=implicit ANSIBLE_TIMEOUT=120
   ansible-playbook -i "$inventory" "$project/molecule/fleet/prepare.yml"
   ansible-playbook -i "$inventory" "$project/playbooks/site.yml"
   ansible-playbook -i "$inventory" "$project/playbooks/status.yml"

@@ -1,0 +1,239 @@
+"""What playbooks/site.yml leaves on Pi-like ARM64 VMs: host settings, the engine, the bot."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+GIB = 1024**3
+
+
+def groups(host):
+    return host.ansible.get_variables()["group_names"]
+
+
+def name(host):
+    return host.ansible.get_variables()["inventory_hostname"]
+
+
+def boots(host):
+    lines = (CACHE / "vms" / name(host) / "boots.log").read_text().splitlines()
+    return [line for line in lines if line.startswith("boot ")]
+
+
+def sudo(host, command):
+    return host.run(f"sudo sh -c '{command}'")
+
+
+def inspect(host, container="gridbot"):
+    return json.loads(sudo(host, f"docker inspect {container}").stdout)[0]
+
+
+def detached(host, command):
+    """Start a root command that takes the VM down, from a session that returns before it does."""
+    port = (CACHE / "vms" / name(host) / "port").read_text().strip()
+    ssh = ["ssh", "-q", "-i", str(CACHE / "ssh" / "id_ed25519"), "-p", port, "-o", "StrictHostKeyChecking=no",
+           "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "pi@127.0.0.1"]  # fmt: skip
+    remote = f"sudo systemd-run --no-block --collect sh -c '{command}'"
+    subprocess.run([*ssh, remote], check=True, timeout=60)
+
+
+def wait_healthy(host, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = sudo(host, "docker inspect -f {{.State.Health.Status}} gridbot").stdout.strip()
+        if out == "healthy":
+            return
+        time.sleep(5)
+    pytest.fail(f"gridbot on {name(host)} not healthy within {timeout} s")
+
+
+# --- pi_host ---------------------------------------------------------------------------------------------
+
+
+def test_kernel_command_line_came_through_a_reboot(host):
+    running = host.file("/proc/cmdline").content_string.split()
+    assert "ipv6.disable=1" in running
+    assert "cgroup_enable=memory" in running
+    assert "cgroup_memory=1" not in running
+    history = boots(host)
+    assert "cgroup_enable=memory" not in history[0]
+    assert "cgroup_enable=memory" in history[-1]
+
+
+def test_cmdline_txt_is_one_line(host):
+    content = host.file("/boot/firmware/cmdline.txt").content_string
+    assert content.count("\n") == 1
+    assert content.endswith("\n")
+
+
+def test_config_txt_block_is_under_all(host):
+    lines = host.file("/boot/firmware/config.txt").content_string.splitlines()
+    begin = lines.index("# BEGIN pifleet pi_host (ansible managed)")
+    end = lines.index("# END pifleet pi_host (ansible managed)")
+    block = lines[begin + 1 : end]
+    assert block[0] == "[all]"
+    assert {"arm_64bit=1", "gpu_mem=16", "dtparam=watchdog=on"} <= set(block)
+    assert not [line for line in block[1:] if line.startswith("[")]
+    assert ("kernel=kernel8.img" in block) == ("pi5" in groups(host))
+
+
+def test_memory_cgroup_controller(host):
+    assert "memory" in host.file("/sys/fs/cgroup/cgroup.controllers").content_string.split()
+
+
+def test_swap_on_nvme_or_zram_never_on_the_sd_card(host):
+    shown = sudo(host, "swapon --show=NAME,SIZE --bytes --noheadings --raw").stdout
+    swaps = dict(line.split() for line in shown.splitlines())
+    if "pi5" in groups(host):
+        assert list(swaps) == ["/mnt/nvme/swapfile"]
+        assert abs(int(swaps["/mnt/nvme/swapfile"]) - 2 * GIB) <= 65536
+        assert host.mount_point("/mnt/nvme").device.startswith("/dev/nvme")
+        assert "/mnt/nvme/swapfile none swap sw" in host.file("/etc/fstab").content_string
+    else:
+        assert list(swaps) == ["/dev/zram0"]
+    assert not host.package("dphys-swapfile").is_installed
+    assert not host.file("/var/swap").exists
+
+
+def test_sysctl_live(host):
+    assert host.sysctl("vm.swappiness") == 10
+    assert host.sysctl("fs.file-max") == 65535
+    assert host.sysctl("net.ipv4.ip_forward") == 1
+    assert host.sysctl("net.ipv4.conf.all.accept_redirects") == 0
+
+
+def test_watchdog_owned_by_systemd(host):
+    timeout = host.ansible.get_variables()["pi_host_watchdog_timeout"]
+    shown = host.run("systemctl show -p RuntimeWatchdogUSec --value").stdout.strip()
+    assert shown in {f"{timeout}s", f"{timeout // 60}min"}
+    assert "/dev/watchdog" in sudo(host, "ls -l /proc/1/fd").stdout
+    assert not host.package("watchdog").is_installed
+
+
+def test_sd_card_care_live(host):
+    tmp = host.mount_point("/tmp")
+    assert tmp.filesystem == "tmpfs"
+    assert "size=262144k" in tmp.options
+    assert "noatime" in host.mount_point("/").options
+    journal = sudo(host, "journalctl -b -u systemd-journald --no-pager").stdout
+    assert "max 64.0M" in journal
+
+
+def test_time_synchronised(host):
+    assert host.run("timedatectl show -p NTPSynchronized --value").stdout.strip() == "yes"
+
+
+def test_hosts_and_dns(host):
+    hosts = host.file("/etc/hosts").content_string
+    assert "127.0.0.1\tlocalhost" in hosts
+    assert "::1" not in hosts
+    if "pi5" in groups(host):
+        assert "10.0.2.3" in host.run("resolvectl dns").stdout
+    else:
+        assert "nameserver 10.0.2.3" in host.file("/etc/resolv.conf").content_string
+
+
+# --- docker_engine ---------------------------------------------------------------------------------------
+
+
+def test_daemon_json(host):
+    daemon = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert daemon["ipv6"] is False
+    assert daemon["ip6tables"] is False
+    assert daemon["live-restore"] is True
+    assert daemon["log-driver"] == "json-file"
+    assert daemon["log-opts"] == {"max-size": "5m", "max-file": "2", "compress": "true"}
+
+
+def test_docker_info_live(host):
+    info = json.loads(sudo(host, "docker info --format {{json .}}").stdout)
+    assert info["Driver"] == "overlay2"
+    assert info["LoggingDriver"] == "json-file"
+    assert info["CgroupVersion"] == "2"
+    assert info["LiveRestoreEnabled"] is True
+    bridge = json.loads(sudo(host, "docker network inspect bridge").stdout)[0]
+    assert bridge["EnableIPv6"] is False
+    assert host.run("docker compose version").rc == 0
+    assert "docker" in host.user("pi").groups
+
+
+def test_memory_limit_is_enforced_by_oom_kill(host):
+    image = inspect(host)["Config"]["Image"]
+    sudo(host, "docker rm -f oomtest >/dev/null 2>&1")
+    run = sudo(host, f"docker run --name oomtest --memory 64m --memory-swap 64m --entrypoint python3 {image} "
+                     f"-c \"b = bytearray(256 * 1024 * 1024)\"")  # fmt: skip
+    state = inspect(host, "oomtest")["State"]
+    sudo(host, "docker rm -f oomtest")
+    assert run.rc == 137
+    assert state["OOMKilled"] is True
+
+
+# --- gridbot ---------------------------------------------------------------------------------------------
+
+
+def test_bot_runs_healthy_with_limits_in_its_cgroup(host):
+    wait_healthy(host)
+    assert sudo(host, "docker exec gridbot cat /sys/fs/cgroup/memory.max").stdout.strip() == "402653184"
+    assert sudo(host, "docker exec gridbot cat /sys/fs/cgroup/cpu.max").stdout.strip() == "75000 100000"
+    assert sudo(host, "docker exec gridbot cat /sys/fs/cgroup/pids.max").stdout.strip() == "128"
+
+
+def test_bot_is_hardened(host):
+    c = inspect(host)
+    assert c["HostConfig"]["ReadonlyRootfs"] is True
+    assert c["HostConfig"]["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in c["HostConfig"]["SecurityOpt"]
+    assert sudo(host, "docker exec gridbot id -u").stdout.strip() == "10001"
+    assert sudo(host, "docker exec gridbot touch /etc/x").rc != 0
+    assert c["HostConfig"]["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"compress": "true", "max-file": "2", "max-size": "5m"},
+    }
+
+
+def test_secret_is_private_and_out_of_docker_inspect(host):
+    secret_dir = host.file("/opt/gridbot/secrets")
+    assert (secret_dir.user, secret_dir.mode) == ("root", 0o700)
+    secret = host.file("/opt/gridbot/secrets/exchange.env")
+    assert sudo(host, "stat -c %u:%a /opt/gridbot/secrets/exchange.env").stdout.strip() == "10001:400"
+    key = host.ansible.get_variables()["gridbot_exchange_api_key"]
+    assert key
+    assert key in sudo(host, "cat /opt/gridbot/secrets/exchange.env").stdout
+    assert key not in sudo(host, "docker inspect gridbot").stdout
+    assert key not in host.file("/opt/gridbot/compose.yaml").content_string
+    assert key not in sudo(host, "docker logs gridbot 2>&1").stdout
+    assert sudo(host, "docker exec gridbot test -r /run/secrets/exchange").rc == 0
+    assert secret.exists
+
+
+def test_bot_survives_a_docker_daemon_restart(host):
+    before = inspect(host)["State"]
+    assert sudo(host, "systemctl restart docker").rc == 0
+    after = inspect(host)["State"]
+    assert after["Running"]
+    assert after["StartedAt"] == before["StartedAt"]
+    assert after["Pid"] == before["Pid"]
+    wait_healthy(host)
+
+
+def test_bot_comes_back_healthy_after_a_reset(host):
+    """pi4: a clean reboot. pi5: a hung kernel that only the watchdog systemd feeds can recover from."""
+    before = len(boots(host))
+    if "pi5" in groups(host):
+        # A kernel panic stops everything, systemd's feeding included; the i6300esb then resets the VM.
+        detached(host, "sleep 2; echo c > /proc/sysrq-trigger")
+    else:
+        detached(host, "sleep 2; systemctl reboot")
+    deadline = time.monotonic() + 400
+    while len(boots(host)) == before:
+        assert time.monotonic() < deadline, "the VM did not reset"
+        time.sleep(3)
+    subprocess.run([str(SHARED / "pi-vm.sh"), "wait", name(host), "600"], check=True)
+    wait_healthy(host)
+    assert "cgroup_enable=memory" in host.file("/proc/cmdline").content_string

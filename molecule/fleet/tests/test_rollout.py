@@ -1,0 +1,115 @@
+"""Bot updates across the fleet: canary first, health-gated, rolled back if unhealthy, bad config refused."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import testinfra
+
+PROJECT = Path(__file__).resolve().parents[3]
+ARTIFACTS = PROJECT / ".cache" / "image"
+DEPLOY_TASK = "TASK [gridbot : Deploy | Bring the compose project up]"
+
+
+def inventory():
+    return os.environ["MOLECULE_INVENTORY_FILE"]
+
+
+def hosts():
+    found = testinfra.get_hosts(["ansible://pifleet"], ansible_inventory=inventory())
+    return {h.ansible.get_variables()["inventory_hostname"]: h for h in found}
+
+
+def bot(host):
+    out = host.run("sudo docker inspect gridbot")
+    assert out.rc == 0, out.stderr
+    c = json.loads(out.stdout)[0]
+    return {"image": c["Image"], "started": c["State"]["StartedAt"], "health": c["State"]["Health"]["Status"]}
+
+
+def playbook(name, *args):
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def artifact(tmp_path, version, *dockerfile):
+    """A new bot version derived from the built arm64 image, exported the way `make image` exports one."""
+    base = (ARTIFACTS / "gridbot-0.1.0-arm64.id").read_text().strip()
+    tag = f"gridbot:{version}-arm64"
+    recipe = "\n".join([f"FROM {base}", f"LABEL org.opencontainers.image.version={version}", *dockerfile])
+    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=recipe, text=True, check=True,
+                   capture_output=True, env=dict(os.environ, DOCKER_BUILDKIT="0"))  # fmt: skip
+    inspect = ["docker", "image", "inspect", "-f", "{{.Id}}", tag]
+    image_id = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
+    out = tmp_path / f"gridbot-{version}-arm64"
+    subprocess.run(f"docker save {tag} | zstd -q -T0 -3 -o {out}.tar.zst", shell=True, check=True)
+    Path(f"{out}.id").write_text(image_id + "\n")
+    return image_id
+
+
+def deploy_batches(stdout):
+    """The hosts each run of the compose-up task touched, in order: one entry per serial batch."""
+    chunks = stdout.split(DEPLOY_TASK)[1:]
+    return [sorted(set(re.findall(r"^(?:ok|changed|fatal): \[([\w-]+)\]", c.split("TASK [")[0], re.M)))
+            for c in chunks]  # fmt: skip
+
+
+def test_new_version_rolls_out_one_batch_at_a_time(tmp_path):
+    new = artifact(tmp_path, "0.1.1")
+    run = playbook(
+        "rollout.yml", "-e", "gridbot_version=0.1.1", "-e", f"gridbot_image_artifact_dir={tmp_path}"
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    fleet = hosts()
+    batches = deploy_batches(run.stdout)
+    assert len(batches) == 2, batches
+    assert [len(b) for b in batches] == [1, 1]
+    assert sorted(batches[0] + batches[1]) == sorted(fleet)
+    for h in fleet.values():
+        state = bot(h)
+        assert state["image"] == new
+        assert state["health"] == "healthy"
+
+    status = playbook("status.yml")
+    assert status.returncode == 0, status.stdout[-3000:]
+    table = [line for line in status.stdout.splitlines() if "healthy" in line]
+    assert sorted(name for name in fleet if any(name in line for line in table)) == sorted(fleet)
+    assert all("paper" in line for line in table)
+
+
+def test_unhealthy_version_is_rolled_back_on_the_canary_only(tmp_path):
+    fleet = hosts()
+    before = {name: bot(h) for name, h in fleet.items()}
+    artifact(tmp_path, "0.1.2", 'ENTRYPOINT ["python3", "-c", "import time; time.sleep(10**9)"]')
+    run = playbook(
+        "rollout.yml", "-e", "gridbot_version=0.1.2", "-e", f"gridbot_image_artifact_dir={tmp_path}",
+        "-e", "gridbot_health_timeout=150",
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "Rolled back to" in run.stdout
+    batches = deploy_batches(run.stdout)
+    canary = batches[0][0]
+    assert batches[1:] == [[canary]] or len(batches) == 1, batches
+    after = {name: bot(h) for name, h in fleet.items()}
+    assert after[canary]["image"] == before[canary]["image"]
+    assert after[canary]["health"] == "healthy"
+    for name in fleet:
+        if name != canary:
+            assert after[name] == before[name], f"{name} was touched"
+
+
+def test_bad_config_fails_the_host_and_leaves_its_bot_running():
+    fleet = hosts()
+    name = sorted(fleet)[0]
+    before = bot(fleet[name])
+    config = fleet[name].run("sudo sha256sum /opt/gridbot/bot.yml").stdout
+    run = playbook("rollout.yml", "--limit", name, "-e", "gridbot_grid_levels=1")
+    assert run.returncode != 0
+    assert "grid.levels" in run.stdout
+    assert bot(fleet[name]) == before
+    assert fleet[name].run("sudo sha256sum /opt/gridbot/bot.yml").stdout == config
