@@ -45,6 +45,8 @@ INVENTORY
   export ANSIBLE_STRATEGY_PLUGINS="$here/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
   # New VMs behind reused names: never trust cached facts; TCG VMs may take a minute to answer.
   export ANSIBLE_GATHERING=implicit ANSIBLE_TIMEOUT=120
+  # Loopback-only VMs with host keys made at first boot (Mitogen does not read ssh_common_args for this).
+  export ANSIBLE_HOST_KEY_CHECKING=False
   ansible-playbook -i "$inventory" "$project/molecule/fleet/prepare.yml"
   ansible-playbook -i "$inventory" "$project/playbooks/site.yml"
   ansible-playbook -i "$inventory" "$project/playbooks/status.yml"
