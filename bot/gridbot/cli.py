@@ -1,4 +1,7 @@
-"""`gridbot` command line: backtest, check-config, run. Exit codes: 0 ok, 1 runtime failure, 2 bad input."""
+"""`gridbot` command line: backtest, check-config, run, status.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad input.
+"""
 
 from __future__ import annotations
 
@@ -97,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         "--heartbeat", type=Path, default=Path(os.environ.get("GRIDBOT_HEARTBEAT", health.DEFAULT_HEARTBEAT))
     )
 
+    s = sub.add_parser("status", help="print the running bot's last saved status (JSON)")
+    s.add_argument("-c", "--config", type=Path, help="the bot's config (for its state directory)")
+
     r = sub.add_parser("run", help="the long-running bot service (paper: replays candles forever)")
     r.add_argument("-c", "--config", type=Path)
     r.add_argument("--data", default=None, help="'embedded' or a CSV (default: config run.data)")
@@ -123,6 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.config}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels)")
             return 0
         cfg = load_config(args.config)
+        if args.command == "status":
+            # The image has no shell or cat: this is how an operator (and status.yml) reads a running bot.
+            path = cfg.run.state_dir / "status.json"
+            if not path.exists():
+                print(f"gridbot: no status saved yet in {path}", file=sys.stderr)
+                return 1
+            print(path.read_text())
+            return 0
         data = args.data or cfg.run.data
         if args.command == "backtest":
             if args.trades.exists():

@@ -32,15 +32,23 @@ platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" -
 "$py" -m pip install -q --no-deps --no-index --no-compile --only-binary=:all: "${platforms[@]}" \
   --python-version "$pyver" --implementation cp --target "$stage/context/lib" "$stage"/wheels/*.whl >&2
 rm -rf "$stage/context/lib/bin"
-# The build context is exactly what the image gets: the installed dependencies and the entry script.
-cp bot/image/gridbot "$stage/context/gridbot"
+# The build context is exactly what the image gets: the installed dependencies, the entry script, and the
+# script that assembles the runtime root filesystem.
+cp bot/image/gridbot bot/image/slim-rootfs.sh "$stage/context/"
 
 tag="gridbot:$version-$arch"
 start=$(date +%s)
 echo "image: build context $(du -sh "$stage/context" | cut -f1)" >&2
-DOCKER_BUILDKIT=0 docker build -q --platform "linux/$arch" -f bot/Dockerfile \
+# No --platform: with it the legacy builder records the runtime stage (FROM scratch) as the daemon's arch and
+# then refuses to COPY into it. The base carries the target arch; the result's config is corrected below.
+DOCKER_BUILDKIT=0 docker build -q -f bot/Dockerfile \
   --build-arg BASE="$base" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
-  -t "$tag" -t "gridbot:latest-$arch" "$stage/context" >&2
+  -t "$tag" "$stage/context" >&2
+if [ "$(docker image inspect -f '{{.Architecture}}' "$tag")" != "$arch" ]; then
+  # The uncorrected image stays (untagged) as the build cache's leaf: an unchanged rebuild keeps its ID.
+  docker save "$tag" | python3 molecule/shared/image-arch.py "$arch" | docker load -q >/dev/null
+fi
+docker tag "$tag" "gridbot:latest-$arch"
 echo "image: built $tag in $(($(date +%s) - start)) s ($(docker image inspect -f '{{.Size}}' "$tag") bytes)" >&2
 
 # One compressed artifact per version and arch, with the image ID beside it: the deploy role ships the

@@ -81,6 +81,9 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     cfg.write_text(
         f"run:\n  cycle_seconds: 0.01\n  state_dir: {tmp_path / 'data'}\n  heartbeat_file: {beat}\n"
     )
+    before = gridbot("status", "-c", str(cfg), cwd=tmp_path)
+    assert before.returncode == 1
+    assert "no status saved yet" in before.stderr
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridbot.cli", "run", "-c", str(cfg)], cwd=tmp_path, env=env,
@@ -104,6 +107,9 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     assert {"end_equity", "round_trips", "realized_pnl", "unrealized_pnl"} <= status.keys()
     assert "stopped after cycle" in out
     assert gridbot("health", "--heartbeat", str(beat), cwd=tmp_path).returncode == 0
+    shown = gridbot("status", "-c", str(cfg), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == status
 
     again = gridbot("run", "-c", str(cfg), "--max-cycles", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
