@@ -38,7 +38,14 @@ if [ -f "$out" ]; then
   exit 0
 fi
 mkdir -p "$cache/images" "$cache/ssh" "$cache/rootfs"
-[ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C pifleet-test -f "$key"
+# Builders run side by side (Molecule's create, make test's head start): one build per release, one key.
+exec 9>"$cache/images/.$release.lock"
+flock 9
+if [ -f "$out" ]; then
+  echo "$out"
+  exit 0
+fi
+(flock 8 && { [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C pifleet-test -f "$key"; }) 8>"$cache/ssh/.lock"
 
 work=$(mktemp -d /var/tmp/pifleet-vm.XXXXXX)
 cleanup() {

@@ -31,7 +31,8 @@ def bot(host):
 
 
 def playbook(name, *args):
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    # Molecule's ansible.cfg sends failures to stderr; here the play's whole story is wanted in order.
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DISPLAY_FAILED_STDERR="0")
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)

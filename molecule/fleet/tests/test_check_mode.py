@@ -1,0 +1,35 @@
+"""`site.yml --check` right after converge and idempotence: nothing to change, nothing claimed.
+
+Molecule's own `check` step only runs the playbook; this asserts what it reports. The file sorts before the
+rollout tests, which leave the fleet on versions the inventory does not name.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+def test_site_in_check_mode_reports_no_change():
+    run = subprocess.run(
+        [Path(sys.executable).parent / "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         PROJECT / "playbooks" / "site.yml", "--check"],
+        capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    recap = dict(re.findall(r"^([\w-]+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M))
+    assert set(recap) == {"fleet-pi4", "fleet-pi5"}
+    assert recap == {"fleet-pi4": "0", "fleet-pi5": "0"}, changed_tasks(run.stdout)
+
+
+def changed_tasks(stdout):
+    task, found = None, []
+    for line in stdout.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed: ["):
+            found.append((task, line.split("[", 1)[1].split("]", 1)[0]))
+    return found
