@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-import testinfra
+
+from fleet import hosts
 
 CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -242,8 +243,7 @@ def test_bots_come_back_healthy_after_a_reset():
 
     Both VMs at once: each reset costs minutes under TCG.
     """
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    fleet = testinfra.get_hosts(["ansible://pifleet"], ansible_inventory=inventory)
+    fleet = list(hosts().values())
     before = {name(h): len(boots(h)) for h in fleet}
     for h in fleet:
         if "pi5" in groups(h):

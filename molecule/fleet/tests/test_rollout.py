@@ -4,23 +4,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-import testinfra
+from fleet import PROJECT, hosts, playbook
 
-PROJECT = Path(__file__).resolve().parents[3]
 ARTIFACTS = PROJECT / ".cache" / "image"
 DEPLOY_TASK = "TASK [gridbot : Deploy | Bring the compose project up]"
-
-
-def inventory():
-    return os.environ["MOLECULE_INVENTORY_FILE"]
-
-
-def hosts():
-    found = testinfra.get_hosts(["ansible://pifleet"], ansible_inventory=inventory())
-    return {h.ansible.get_variables()["inventory_hostname"]: h for h in found}
 
 
 def bot(host):
@@ -28,14 +17,6 @@ def bot(host):
     assert out.rc == 0, out.stderr
     c = json.loads(out.stdout)[0]
     return {"image": c["Image"], "started": c["State"]["StartedAt"], "health": c["State"]["Health"]["Status"]}
-
-
-def playbook(name, *args):
-    # Molecule's ansible.cfg sends failures to stderr; here the play's whole story is wanted in order.
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_DISPLAY_FAILED_STDERR="0")
-    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-    command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
 
 
 def artifact(tmp_path, version, *dockerfile):
