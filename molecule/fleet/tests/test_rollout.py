@@ -57,11 +57,18 @@ def test_new_version_rolls_out_one_batch_at_a_time(tmp_path):
         assert state["image"] == new
         assert state["health"] == "healthy"
 
-    status = playbook("status.yml")
+    # The table as an operator sees it with the project's ansible.cfg (YAML results): one row per host.
+    status = playbook("status.yml", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml")
     assert status.returncode == 0, status.stdout[-3000:]
-    table = [line for line in status.stdout.splitlines() if "healthy" in line]
-    assert sorted(name for name in fleet if any(name in line for line in table)) == sorted(fleet)
-    assert all("paper" in line for line in table)
+    rows = {line.split()[0]: line.split() for line in status.stdout.splitlines() if " healthy " in line}
+    assert sorted(rows) == sorted(fleet), status.stdout[-3000:]
+    for row in rows.values():
+        assert row[2] == f"gridbot:0.1.1-arm64-{new[7:19]}", row  # the role's tag: version-arch-<ID prefix>
+        assert row[3] == new[7:19], row
+        assert re.fullmatch(r"0d00h[0-5]\dm", row[5]), row  # started by this rollout, minutes ago
+        assert row[6].endswith("MiB"), row
+        assert row[8] == "384MiB", row
+        assert row[9] == "paper", row
 
 
 def test_unhealthy_version_is_rolled_back_on_the_canary_only(tmp_path):
