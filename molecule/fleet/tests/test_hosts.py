@@ -184,10 +184,12 @@ def test_memory_limit_is_enforced_by_oom_kill(host):
     sudo(host, "docker rm -f oomtest >/dev/null 2>&1")
     run = sudo(host, f"docker run --name oomtest --memory 64m --memory-swap 64m --entrypoint python3 {image} "
                      f"-c \"b = bytearray(256 * 1024 * 1024)\"")  # fmt: skip
-    state = inspect(host, "oomtest")["State"]
+    container = inspect(host, "oomtest")["Id"]
     sudo(host, "docker rm -f oomtest")
     assert run.rc == 137
-    assert state["OOMKilled"] is True
+    # The kernel's own record of the kill, charged to this container's cgroup. Docker 20.10's OOMKilled flag
+    # misses kills on cgroup v2 now and then (hashicorp/nomad#13119; seen here on bookworm).
+    assert re.search(rf"oom-kill:\S*oom_memcg=[^,]*{container}", sudo(host, "dmesg").stdout)
 
 
 # --- gridbot ---------------------------------------------------------------------------------------------
