@@ -60,7 +60,7 @@ def test_new_version_rolls_out_one_batch_at_a_time(tmp_path):
     # The table as an operator sees it with the project's ansible.cfg (YAML results): one row per host.
     status = playbook("status.yml", ANSIBLE_CALLBACK_RESULT_FORMAT="yaml")
     assert status.returncode == 0, status.stdout[-3000:]
-    rows = {line.split()[0]: line.split() for line in status.stdout.splitlines() if " healthy " in line}
+    rows = {cols[0]: cols for cols in map(str.split, status.stdout.splitlines()) if "healthy" in cols}
     assert sorted(rows) == sorted(fleet), status.stdout[-3000:]
     for row in rows.values():
         assert row[2] == f"gridbot:0.1.1-arm64-{new[7:19]}", row  # the role's tag: version-arch-<ID prefix>
