@@ -34,11 +34,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP) ## Install system packages, the venv with dev tooling, start dockerd, enable arm64 binfmt
-	molecule/shared/host-setup.sh
+	tools/host/host-setup.sh
 
 lint: $(STAMP) ## ruff, yamllint, ansible-lint (production), syntax-check of every playbook
-	$(BIN)/ruff check bot molecule
-	$(BIN)/ruff format --check bot molecule
+	$(BIN)/ruff check bot molecule tools plugins
+	$(BIN)/ruff format --check bot molecule tools plugins
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q
 	for p in $(PLAYBOOKS); do $(BIN)/ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done
@@ -61,20 +61,20 @@ GUARD := .cache/host-guard.before
 
 test: setup ## THE test command: setup + lint + unit + image-test + molecule (default, fleet), and proof the host was left alone
 	mkdir -p .cache
-	molecule/shared/host-guard.sh snapshot $(GUARD)
+	tools/host/host-guard.sh snapshot $(GUARD)
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) build
 	# while lint, unit, the bot images and the container tier run; cached images return at once.
-	for r in trixie bookworm; do molecule/shared/vm-image.sh "$$r" >".cache/vm-image-$$r.log" 2>&1 & done; \
+	for r in trixie bookworm; do tools/vm/vm-image.sh "$$r" >".cache/vm-image-$$r.log" 2>&1 & done; \
 	rc=0; $(MAKE) --no-print-directory lint unit image-test molecule SCENARIOS="$(TEST_SCENARIOS)" || rc=$$?; \
 	wait; exit $$rc
-	molecule/shared/host-guard.sh compare $(GUARD)
+	tools/host/host-guard.sh compare $(GUARD)
 
 demo: setup ## Boot a 2-VM ARM64 Pi fleet, converge playbooks/site.yml on it, show the status; leaves it running
 	$(MAKE) --no-print-directory image ARCH=arm64
-	molecule/shared/demo-fleet.sh up
+	tools/demo/demo-fleet.sh up
 
 demo-destroy: ## Stop the demo fleet's VMs and remove their disks
-	molecule/shared/demo-fleet.sh down
+	tools/demo/demo-fleet.sh down
 
 status: $(STAMP) ## One table for the fleet (INVENTORY=...; default: the demo fleet when it runs)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml

@@ -15,7 +15,7 @@ revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 base=${2:-pifleet/python:trixie-$arch}
 
 if [ -z "${2:-}" ]; then
-  molecule/shared/container-image.sh trixie "$arch" python >&2
+  tools/images/container-image.sh trixie "$arch" python >&2
 fi
 pyver=$(docker run --rm --platform "linux/$arch" "$base" python3 -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
 has_numpy=$(docker run --rm --platform "linux/$arch" "$base" python3 -c 'import numpy; print(1)' 2>/dev/null || echo 0)
@@ -46,7 +46,7 @@ DOCKER_BUILDKIT=0 docker build -q -f bot/Dockerfile \
   -t "$tag" "$stage/context" >&2
 if [ "$(docker image inspect -f '{{.Architecture}}' "$tag")" != "$arch" ]; then
   # The uncorrected image stays (untagged) as the build cache's leaf: an unchanged rebuild keeps its ID.
-  docker save "$tag" | python3 molecule/shared/image-arch.py "$arch" | docker load -q >/dev/null
+  docker save "$tag" | python3 tools/images/image-arch.py "$arch" | docker load -q >/dev/null
 fi
 docker tag "$tag" "gridbot:latest-$arch"
 echo "image: built $tag in $(($(date +%s) - start)) s ($(docker image inspect -f '{{.Size}}' "$tag") bytes)" >&2

@@ -13,7 +13,7 @@ import pytest
 from fleet import hosts
 
 CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+VM_TOOLS = Path(__file__).resolve().parents[3] / "tools" / "vm"
 GIB = 1024**3
 
 
@@ -258,7 +258,7 @@ def test_bots_come_back_healthy_after_a_reset():
         assert time.monotonic() < deadline, "a VM did not reset"
         time.sleep(3)
     for h in fleet:
-        subprocess.run([str(SHARED / "pi-vm.sh"), "wait", name(h), "600"], check=True)
+        subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "wait", name(h), "600"], check=True)
     for h in fleet:
         wait_healthy(h)
         assert "cgroup_enable=memory" in h.file("/proc/cmdline").content_string

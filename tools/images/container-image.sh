@@ -6,6 +6,8 @@
 # The image is labelled with a hash of this recipe; a matching image is reused, so only the first run on
 # a machine pays for debootstrap.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/workdir.sh"
 
 release=${1:?usage: container-image.sh RELEASE ARCH [PROFILE]}
 arch=${2:?usage: container-image.sh RELEASE ARCH [PROFILE]}
@@ -33,13 +35,8 @@ if [ "$have" = "$recipe" ]; then
   exit 0
 fi
 
-work=$(mktemp -d /var/tmp/pifleet-rootfs.XXXXXX)
-cleanup() {
-  # An interrupted debootstrap leaves proc/sys mounted in the chroot: unmount, and never delete across mounts.
-  awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
-  rm -rf --one-file-system "$work"
-}
-trap cleanup EXIT
+work=$(workdir_make pifleet-rootfs)
+trap 'workdir_remove "$work"' EXIT
 echo "container-image: building $tag with debootstrap (recipe $recipe)"
 # QEMU_CPU: see vm-image.sh (no pointer authentication to emulate on a Cortex-A72).
 QEMU_CPU=cortex-a72 debootstrap --arch="$arch" --variant=minbase --include="$packages" "$release" "$work/root" "$mirror" \
@@ -80,7 +77,7 @@ tar -C "$root" -c . | docker import \
 # `--platform linux/arm64` finds the image locally instead of asking a registry.
 if [ "$(docker image inspect -f '{{.Architecture}}' "$tag")" != "$arch" ]; then
   old=$(docker image inspect -f '{{.Id}}' "$tag")
-  docker save "$tag" | python3 "$(dirname "$0")/image-arch.py" "$arch" | docker load -q >/dev/null
+  docker save "$tag" | python3 "$here/image-arch.py" "$arch" | docker load -q >/dev/null
   docker rmi "$old" >/dev/null 2>&1 || true
 fi
 echo "container-image: built $tag ($(docker image inspect -f '{{.Architecture}} {{.Size}}' "$tag") bytes)"

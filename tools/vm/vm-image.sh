@@ -13,6 +13,7 @@ release=${1:?usage: vm-image.sh RELEASE}
 mirror=${PIFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${PIFLEET_CACHE:-$HOME/.cache/pifleet}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/workdir.sh"
 boot_mb=256
 root_mb=6144
 
@@ -47,13 +48,8 @@ if [ -f "$out" ]; then
 fi
 (flock 8 && { [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C pifleet-test -f "$key"; }) 8>"$cache/ssh/.lock"
 
-work=$(mktemp -d /var/tmp/pifleet-vm.XXXXXX)
-cleanup() {
-  # An interrupted debootstrap leaves proc/sys mounted in the chroot: unmount, and never delete across mounts.
-  awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
-  rm -rf --one-file-system "$work"
-}
-trap cleanup EXIT
+work=$(workdir_make pifleet-vm)
+trap 'workdir_remove "$work"' EXIT
 root="$work/root"
 if [ ! -f "$rootfs_tar" ]; then
   echo "vm-image: debootstrap $release arm64 ($rootfs_key); minutes under qemu-user" >&2
