@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gridbot.grid import GridError, Market, build_levels, centred_bounds, check_step_covers_fees
-from gridbot.health import DEFAULT_HEARTBEAT
+from gridbot.health import heartbeat_path
 
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, lt=0.1)]
@@ -83,7 +83,7 @@ class RunConfig(_Model):
     data: str = "embedded"
     cycle_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
     state_dir: Path = Path("/data")
-    heartbeat_file: Path = DEFAULT_HEARTBEAT
+    heartbeat_file: Path = Field(default_factory=heartbeat_path)
 
 
 class ExchangeConfig(_Model):

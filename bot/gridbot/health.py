@@ -8,7 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+# The one statement of where the heartbeat lives: the run loop writes it (RunConfig.heartbeat_file defaults to
+# it) and the healthcheck reads it. /tmp is the container's tmpfs (its root filesystem is read-only).
 DEFAULT_HEARTBEAT = Path("/tmp/gridbot.heartbeat")
+
+
+def heartbeat_path() -> Path:
+    """GRIDBOT_HEARTBEAT when set (for both sides, as they share the environment), else the default."""
+    return Path(os.environ.get("GRIDBOT_HEARTBEAT", DEFAULT_HEARTBEAT))
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -42,7 +49,7 @@ def check(path: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[0]) if argv else Path(os.environ.get("GRIDBOT_HEARTBEAT", DEFAULT_HEARTBEAT))
+    path = Path(argv[0]) if argv else heartbeat_path()
     return check(path)
 
 

@@ -1,7 +1,8 @@
-"""The built gridbot image, run for real with the hardening flags the deploy role uses.
+"""The built gridbot image, run for real with the hardening flags and limits the deploy role uses.
 
 Runs only when GRIDBOT_IMAGE_ARCHES names architectures whose images were built (`make image-test`):
-amd64 natively, arm64 under qemu-user binfmt.
+amd64 natively, arm64 under qemu-user binfmt. The flags, limits and uid are read from the gridbot role
+(vars/main.yml, defaults/main.yml), so the image is tested as it is deployed.
 """
 
 import json
@@ -11,12 +12,21 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ARCHES = [a for a in os.environ.get("GRIDBOT_IMAGE_ARCHES", "").split() if a]
 GOLDEN = Path(__file__).parents[1] / "golden" / "backtest_summary.json"
+ROLE = Path(__file__).resolve().parents[3] / "roles" / "gridbot"
+DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+HARDENING = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__gridbot_hardening"]
+UID = DEFAULTS["gridbot_uid"]
 HARDENED = [
-    "--read-only", "--tmpfs", "/tmp:size=32m", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-    "--memory", "384m", "--cpus", "0.75", "--pids-limit", "64",
+    *(["--read-only"] if HARDENING["read_only"] else []),
+    *(f"--cap-drop={c}" for c in HARDENING["cap_drop"]),
+    *(f"--security-opt={o}" for o in HARDENING["security_opt"]),
+    "--tmpfs", f"/tmp:size={DEFAULTS['gridbot_tmpfs_size']},mode=1777",
+    "--memory", DEFAULTS["gridbot_memory"], "--cpus", str(DEFAULTS["gridbot_cpus"]),
+    "--pids-limit", str(DEFAULTS["gridbot_pids_limit"]), "--user", f"{UID}:{UID}",
 ]  # fmt: skip
 
 pytestmark = pytest.mark.skipif(not ARCHES, reason="no image built: run `make image-test`")
@@ -63,7 +73,7 @@ def test_image_metadata(image):
     arch = image.rsplit("-", 1)[1]
     info = json.loads(docker("image", "inspect", image).stdout)[0]
     assert info["Architecture"] == arch
-    assert info["Config"]["User"] == "10001:10001"
+    assert info["Config"]["User"] == f"{UID}:{UID}"
     assert info["Config"]["Labels"]["org.opencontainers.image.version"]
     assert info["Config"]["Healthcheck"]["Test"] == ["CMD", "gridbot", "health"]
 
