@@ -1,14 +1,10 @@
 """Container tier: what playbooks/site.yml leaves on a Debian host, and what bad inventory never reaches."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[3]
+from fleet import playbook
 
 
 def test_hosts_run_a_supported_release(host):
@@ -64,11 +60,7 @@ def test_engine_runs_in_the_container(host):
 )
 def test_bad_inventory_fails_before_any_change(extra, named):
     """Run site.yml with one bad value: it must fail naming the variable, and change nothing anywhere."""
-    run = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         PROJECT / "playbooks" / "site.yml", "-e", json.dumps(extra)],
-        capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False,
-    )  # fmt: skip
+    run = playbook("site.yml", "-e", json.dumps(extra))
     assert run.returncode != 0
     assert named in run.stdout + run.stderr
     recap = [line for line in run.stdout.splitlines() if "changed=" in line]
@@ -78,14 +70,12 @@ def test_bad_inventory_fails_before_any_change(extra, named):
 
 def test_docker_repository_path_renders_in_check_mode():
     """Docker's repository is unreachable here: its deb822 source and pins are checked as check-mode diffs."""
-    run = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         PROJECT / "playbooks" / "site.yml", "--check", "--diff", "--limit", "pifleet-bookworm",
-         "--tags", "docker_engine_repository", "-e", "docker_engine_source=docker",
-         "-e", "docker_engine_version=5:27.5.1-1~debian.12~bookworm",
-         # The key's URL is unreachable too; a local file stands in for it.
-         "-e", "docker_engine_docker_repo_key_url=file:///etc/os-release"],
-        capture_output=True, text=True, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False,
+    run = playbook(
+        "site.yml", "--check", "--diff", "--limit", "pifleet-bookworm",
+        "--tags", "docker_engine_repository", "-e", "docker_engine_source=docker",
+        "-e", "docker_engine_version=5:27.5.1-1~debian.12~bookworm",
+        # The key's URL is unreachable too; a local file stands in for it.
+        "-e", "docker_engine_docker_repo_key_url=file:///etc/os-release",
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:]
     for line in (

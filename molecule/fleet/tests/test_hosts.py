@@ -1,7 +1,6 @@
 """What playbooks/site.yml leaves on Pi-like ARM64 VMs: host settings, the engine, the bot."""
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -10,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet import hosts
+from fleet import CACHE, assert_came_through_a_reboot, boots, hosts, one_line_cmdline_txt
 
-CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
 VM_TOOLS = Path(__file__).resolve().parents[3] / "tools" / "vm"
 GIB = 1024**3
 
@@ -23,11 +21,6 @@ def groups(host):
 
 def name(host):
     return host.ansible.get_variables()["inventory_hostname"]
-
-
-def boots(host):
-    lines = (CACHE / "vms" / name(host) / "boots.log").read_text().splitlines()
-    return [line for line in lines if line.startswith("boot ")]
 
 
 def sudo(host, command):
@@ -77,15 +70,11 @@ def test_kernel_command_line_came_through_a_reboot(host):
     assert "ipv6.disable=1" in running
     assert "cgroup_enable=memory" in running
     assert "cgroup_memory=1" not in running
-    history = boots(host)
-    assert "cgroup_enable=memory" not in history[0]
-    assert "cgroup_enable=memory" in history[-1]
+    assert_came_through_a_reboot(name(host), "cgroup_enable=memory")
 
 
 def test_cmdline_txt_is_one_line(host):
-    content = host.file("/boot/firmware/cmdline.txt").content_string
-    assert content.count("\n") == 1
-    assert content.endswith("\n")
+    one_line_cmdline_txt(host)
 
 
 def test_config_txt_block_is_under_all(host):
@@ -246,7 +235,7 @@ def test_bots_come_back_healthy_after_a_reset():
     Both VMs at once: each reset costs minutes under TCG.
     """
     fleet = list(hosts().values())
-    before = {name(h): len(boots(h)) for h in fleet}
+    before = {name(h): len(boots(name(h))) for h in fleet}
     for h in fleet:
         if "pi5" in groups(h):
             # A kernel panic stops everything, systemd's feeding included; the i6300esb then resets the VM.
@@ -254,7 +243,7 @@ def test_bots_come_back_healthy_after_a_reset():
         else:
             detached(h, "sleep 2; systemctl reboot")
     deadline = time.monotonic() + 400
-    while any(len(boots(h)) == before[name(h)] for h in fleet):
+    while any(len(boots(name(h))) == before[name(h)] for h in fleet):
         assert time.monotonic() < deadline, "a VM did not reset"
         time.sleep(3)
     for h in fleet:

@@ -1,17 +1,8 @@
 """The VM tier is Pi-like where the roles need it to be."""
 
-import os
-from pathlib import Path
-
 import pytest
 
-CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
-
-
-def boots(name):
-    """The kernel command line of every boot the launcher made for this VM, oldest first."""
-    lines = (CACHE / "vms" / name / "boots.log").read_text().splitlines()
-    return [line for line in lines if line.startswith("boot ")]
+from fleet import assert_came_through_a_reboot, one_line_cmdline_txt
 
 
 @pytest.fixture
@@ -25,17 +16,11 @@ def test_arm64(host):
 
 def test_cmdline_change_took_effect_through_a_reboot(host, name):
     assert "pifleet.selftest=1" in host.file("/proc/cmdline").content_string.split()
-    history = boots(name)
-    assert len(history) >= 2
-    assert "pifleet.selftest=1" not in history[0]
-    assert "pifleet.selftest=1" in history[-1]
+    assert_came_through_a_reboot(name, "pifleet.selftest=1")
 
 
 def test_cmdline_txt_is_still_one_line(host):
-    content = host.file("/boot/firmware/cmdline.txt").content_string
-    assert content.count("\n") == 1
-    assert content.endswith("\n")
-    assert "root=PARTUUID=" in content
+    assert "root=PARTUUID=" in one_line_cmdline_txt(host)
 
 
 def test_boot_partition_is_pi_like(host):

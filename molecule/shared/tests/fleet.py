@@ -1,0 +1,53 @@
+"""What the scenarios' test modules share (each tests dir's conftest.py puts this directory on sys.path): the
+Molecule inventory's hosts, a playbook runner on it, and the VM launcher's boot history."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import testinfra
+
+PROJECT = Path(__file__).resolve().parents[3]
+CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
+
+
+def inventory():
+    return os.environ["MOLECULE_INVENTORY_FILE"]
+
+
+def hosts():
+    found = testinfra.get_hosts(["ansible://pifleet"], ansible_inventory=inventory())
+    return {h.ansible.get_variables()["inventory_hostname"]: h for h in found}
+
+
+def playbook(name, *args, **env):
+    # Molecule forces colour (escape codes around the recap's host names) and sends failures to stderr; here
+    # the play's whole story is wanted, plain and in order.
+    plain = {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_DISPLAY_FAILED_STDERR": "0"}
+    env = {**os.environ, **plain, **env}
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def boots(name):
+    """The kernel command line of every boot tools/vm/pi-vm.sh made for this VM, oldest first."""
+    lines = (CACHE / "vms" / name / "boots.log").read_text().splitlines()
+    return [line for line in lines if line.startswith("boot ")]
+
+
+def assert_came_through_a_reboot(name, token):
+    """The VM's first boot ran without the kernel command-line token and its latest boot with it."""
+    history = boots(name)
+    assert len(history) >= 2
+    assert token not in history[0]
+    assert token in history[-1]
+
+
+def one_line_cmdline_txt(host):
+    """cmdline.txt, checked to be the one line the firmware reads."""
+    content = host.file("/boot/firmware/cmdline.txt").content_string
+    assert content.count("\n") == 1
+    assert content.endswith("\n")
+    return content
