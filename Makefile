@@ -37,8 +37,8 @@ setup: $(STAMP) ## Install system packages, the venv with dev tooling, start doc
 	tools/host/host-setup.sh
 
 lint: $(STAMP) ## ruff, yamllint, ansible-lint (production), syntax-check of every playbook
-	$(BIN)/ruff check bot molecule tools plugins
-	$(BIN)/ruff format --check bot molecule tools plugins
+	$(BIN)/ruff check bot molecule tools
+	$(BIN)/ruff format --check bot molecule tools
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q
 	for p in $(PLAYBOOKS); do $(BIN)/ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done

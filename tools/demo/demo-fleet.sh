@@ -21,7 +21,7 @@ up() {
   echo "demo: VM images are built once from Debian's archive, then cached in $cache/images"
   ansible-playbook "${vms[@]}" -e "vm_inventory=$inventory" "$project/tools/vm/create.yml"
   ln -sfn "$project/molecule/fleet/inventory/group_vars" "$demo/group_vars"
-  export ANSIBLE_STRATEGY_PLUGINS="$project/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
+  export ANSIBLE_STRATEGY_PLUGINS="$project/tools/ansible-plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
   # New VMs behind reused names: never trust cached facts; TCG VMs may take a minute to answer.
   export ANSIBLE_GATHERING=implicit ANSIBLE_TIMEOUT=120
   # Loopback-only VMs with host keys made at first boot (Mitogen does not read ssh_common_args for this).
