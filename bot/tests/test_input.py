@@ -118,3 +118,54 @@ def test_a_real_process_reports_a_late_bad_row_without_a_traceback(tmp_path):
     )  # fmt: skip
     assert out.returncode == 2
     assert out.stderr == f"gridbot: {path}:19001: negative volume -1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b"grid:\n  levels: 10\n  spacing: geometric\n  levels: 12\n",
+            "bot.yml:4: duplicate key grid.levels (first on line 2)",
+        ),
+        (b"run: {data: a.csv}\nrun: {data: b.csv}\n", "bot.yml:2: duplicate key run (first on line 1)"),
+        (b"grid:\n  levels: 10\n# caf\xe9\n", "bot.yml:3: not UTF-8 text (byte 0xe9)"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "bot.yml: a binary file, not a YAML config"),
+        (b"grid: [1,\n", "bot.yml:2:1: not valid YAML"),
+        (b"grid: {levels: 10}\n---\ngrid: {levels: 12}\n", "bot.yml:2:1: not valid YAML: expected a single"),
+        (
+            b"filters:\n  trend:\n    mode: false\n",
+            "filters.trend.mode: Input should be 'off', 'ema', 'adx' or 'both'",
+        ),
+        (b"- grid\n", "bot.yml: top level must be a mapping, got list"),
+    ],
+)
+def test_a_bad_config_file_is_exit_2_naming_line_or_field(tmp_path, capsys, content, expected):
+    path = tmp_path / "bot.yml"
+    path.write_bytes(content)
+    assert main(["check-config", str(path)]) == 2
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "rsi"),
+    [
+        # YAML 1.1 reads an unquoted off/no/on/yes as a boolean: the bot reads them as the text they are.
+        (b"filters:\n  trend:\n    mode: off\n", "off", False),
+        (b"filters:\n  trend: {mode: 'off'}\n  rsi: {enabled: on}\n", "off", True),
+        (b"\xef\xbb\xbffilters:\n  trend: {mode: adx}\n  rsi: {enabled: yes}\n", "adx", True),
+        (b"filters:\n  rsi: {enabled: true}\n  trend: {mode: both}\n", "both", True),
+        (b"base: &b {mode: 'off'}\nfilters:\n  trend:\n    <<: *b\n    mode: ema\n", None, False),
+    ],
+)
+def test_yaml_11_booleans_and_a_bom_read_as_meant(tmp_path, content, mode, rsi):
+    from gridbot.config import ConfigError, load_config  # noqa: PLC0415
+
+    path = tmp_path / "bot.yml"
+    path.write_bytes(content)
+    if mode is None:  # a merge key may be overridden, that is no duplicate; the unknown top key is refused
+        with pytest.raises(ConfigError, match="base: Extra inputs are not permitted"):
+            load_config(path)
+        return
+    cfg = load_config(path)
+    assert cfg.filters.trend.mode == mode
+    assert cfg.filters.rsi.enabled is rsi
