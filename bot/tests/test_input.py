@@ -169,3 +169,135 @@ def test_yaml_11_booleans_and_a_bom_read_as_meant(tmp_path, content, mode, rsi):
     cfg = load_config(path)
     assert cfg.filters.trend.mode == mode
     assert cfg.filters.rsi.enabled is rsi
+
+
+def _outputs(tmp_path) -> dict[str, bytes]:
+    """Every file the backtest leaves in its output directory (temp files included, so leftovers show)."""
+    return {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+
+
+def test_a_failing_backtest_leaves_the_previous_outputs_as_they_were(tmp_path, capsys):
+    good = tmp_path / "good.csv"
+    good.write_bytes(_text(_rows(3000)))
+    trades, plot = tmp_path / "out" / "trades.csv", tmp_path / "out" / "equity.png"
+    assert main(["backtest", "--data", str(good), "--trades", str(trades), "--plot", str(plot)]) == 0
+    before = _outputs(tmp_path)
+    assert set(before) == {"trades.csv", "trades-roundtrips.csv", "equity.png"}
+    assert before["trades.csv"].count(b"\n") > 1, "the run must trade for this test to mean something"
+    assert before["equity.png"].startswith(b"\x89PNG")
+
+    # Fails in its second chunk, after the first one's trades were written (to a temp file).
+    late = tmp_path / "late.csv"
+    late.write_bytes(_with(9000, 8999, f"{T0 + 8999 * 60_000},100,101,99,100,-1"))
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(late), "--trades", str(trades), "--plot", str(plot)]) == 2
+    assert "late.csv:9000: negative volume" in capsys.readouterr().err
+    assert _outputs(tmp_path) == before
+
+    assert main(["backtest", "--data", str(late.with_name("nothing.csv")), "--trades", str(trades)]) == 2
+    assert _outputs(tmp_path) == before
+
+    good.write_bytes(_text(_rows(800)))
+    assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 0
+    after = _outputs(tmp_path)
+    assert set(after) == set(before)
+    assert after["trades.csv"] != before["trades.csv"]
+    assert after["equity.png"] == before["equity.png"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--trades", "{file}/t.csv"], "--trades {file}/t.csv: cannot write in {file}: not a directory"),
+        (
+            ["--trades", "{file}/sub/t.csv"],
+            "--trades {file}/sub/t.csv: cannot write in {file}/sub: Not a directory",
+        ),
+        (["--trades", "{tmp}"], "--trades {tmp}: is a directory, want a file name"),
+        (["--plot", "{file}/p.png"], "--plot {file}/p.png: cannot write in {file}: not a directory"),
+    ],
+)
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, args, expected):
+    file = tmp_path / "file"
+    file.write_text("a file where a directory should be")
+    # The data is bad too: an output error means it was refused before the data was read.
+    (tmp_path / "empty.csv").write_bytes(b"")
+    fill = {"file": str(file), "tmp": str(tmp_path)}
+    argv = ["backtest", "--data", str(tmp_path / "empty.csv"), *(a.format(**fill) for a in args)]
+    if "--trades" not in args:
+        argv += ["--trades", str(tmp_path / "t.csv")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"gridbot: {expected.format(**fill)}\n"
+
+
+def test_an_unwritable_state_dir_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path / 'file' / 'state'}\n  data: {tmp_path / 'missing.csv'}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"gridbot: {cfg}: run.state_dir: cannot write in {tmp_path}/file/state: Not a directory\n"
+
+
+def _gridbot(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gridbot.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def saved_state(tmp_path_factory) -> bytes:
+    """A real state file, from a real run (in a process of its own: the run installs signal handlers)."""
+    tmp = tmp_path_factory.mktemp("state")
+    cfg = tmp / "bot.yml"
+    cfg.write_text(f"run:\n  cycle_seconds: 0.01\n  state_dir: {tmp}\n  heartbeat_file: {tmp / 'beat'}\n")
+    out = _gridbot("run", "-c", str(cfg), "--max-cycles", "2", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    return (tmp / "state.json").read_bytes()
+
+
+def _replace(old: bytes, new: bytes):
+    return lambda saved: saved.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        pytest.param(lambda _: b"", "state file is empty", id="empty"),
+        pytest.param(lambda saved: saved[: len(saved) // 2], "state file is truncated or not JSON", id="cut"),
+        pytest.param(lambda _: b"SQLite format 3\x00\x10\x00", "state file is truncated", id="binary"),
+        pytest.param(lambda _: b'{"name": "other"}', "not a gridbot state file", id="foreign"),
+        pytest.param(lambda _: b"[1, 2, 3]", "not a gridbot state file", id="list"),
+        pytest.param(
+            _replace(b'"version": 1', b'"version": 2'),
+            "state version 2, this gridbot reads version 1",
+            id="v2",
+        ),
+        pytest.param(
+            _replace(b'"engine": {', b'"engine": {"x": {}}, "z": {'), "state file does not fit", id="engine"
+        ),
+    ],
+)
+def test_a_bad_state_file_is_exit_1_and_left_untouched(tmp_path, capsys, saved_state, corrupt, expected):
+    state = tmp_path / "state" / "state.json"
+    state.parent.mkdir()
+    state.write_bytes(corrupt(saved_state))
+    before = state.read_bytes()
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {state.parent}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 1
+    assert capsys.readouterr().err.startswith(f"gridbot: {state}: {expected}")
+    assert state.read_bytes() == before
+    assert sorted(p.name for p in state.parent.iterdir()) == ["state.json"]
+
+
+def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp_path, saved_state):
+    state = tmp_path / "state.json"
+    state.write_bytes(saved_state.replace(b'"version": 1', b'"version": 7'))
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    out = _gridbot("run", "-c", str(cfg), "--max-cycles", "1", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"gridbot: {state}: state version 7, this gridbot reads version 1")
+    assert "Traceback" not in out.stderr
+    assert state.read_bytes() == saved_state.replace(b'"version": 1', b'"version": 7')
