@@ -141,22 +141,33 @@ def parse_config(data: object, source: str = "config") -> BotConfig:
         raise ConfigError(f"{source}: invalid configuration\n{_describe(exc)}") from None
 
 
-_BOOL = "tag:yaml.org,2002:bool"
 _MERGE = "tag:yaml.org,2002:merge"
+# YAML 1.2's core schema for plain scalars. YAML 1.1 (PyYAML's default) also reads on/off/yes/no/y/n as
+# booleans (`mode: off` became False and failed the enum), 010 as octal 8, 1:30 as 90 (base 60) and
+# 2024-01-01 as a date. Here those stay text and reach pydantic, whose bool, int and float fields still
+# parse them: `enabled: off` is False, `mode: off` is "off", `levels: 010` is 10, `cycle_seconds: 1:30`
+# is refused as not a number, with nothing to quote.
+_CORE = {
+    "bool": (r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    "int": (r"[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+", "-+0123456789"),
+    "float": (
+        r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+        "-+.0123456789",
+    ),
+}
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.2's booleans: only true/false. YAML 1.1 also reads on/off/yes/no/y/n as booleans, which turns
-    `mode: off` into False and fails the enum; as text they reach pydantic, whose bool fields still accept
-    them, so `enabled: off` means False and `mode: off` means "off" with nothing to quote."""
-
     yaml_implicit_resolvers: ClassVar = {
-        first: [(tag, regex) for tag, regex in resolvers if tag != _BOOL]
+        first: [
+            (tag, regex) for tag, regex in resolvers if tag.rsplit(":", 1)[1] not in {*_CORE, "timestamp"}
+        ]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
 
-_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+for _name, (_pattern, _first) in _CORE.items():
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_name}", re.compile(f"^(?:{_pattern})$"), list(_first))
 
 
 def _refuse_duplicate_keys(

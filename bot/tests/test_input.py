@@ -4,6 +4,7 @@ traceback, and nothing of a previous run's output lost."""
 import gzip
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,6 +138,11 @@ def test_a_real_process_reports_a_late_bad_row_without_a_traceback(tmp_path):
             "filters.trend.mode: Input should be 'off', 'ema', 'adx' or 'both'",
         ),
         (b"- grid\n", "bot.yml: top level must be a mapping, got list"),
+        # YAML 1.1 read 1:30 as 90 (base 60); the bot's YAML 1.2 reads text, which is no number of seconds.
+        (
+            b"run: {cycle_seconds: 1:30}\n",
+            "run.cycle_seconds: Input should be a valid number, unable to parse",
+        ),
     ],
 )
 def test_a_bad_config_file_is_exit_2_naming_line_or_field(tmp_path, capsys, content, expected):
@@ -301,3 +307,14 @@ def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp
     assert out.stderr.startswith(f"gridbot: {state}: state version 7, this gridbot reads version 1")
     assert "Traceback" not in out.stderr
     assert state.read_bytes() == saved_state.replace(b'"version": 1', b'"version": 7')
+
+
+def test_yaml_11_octal_and_dates_read_as_written(tmp_path):
+    from gridbot.config import load_config  # noqa: PLC0415
+
+    path = tmp_path / "bot.yml"
+    path.write_text(
+        "grid: {levels: 010}\nhistory_cap: 1_000\nrun: {data: 2024-01-01.csv, state_dir: 2024-01-01}\n"
+    )
+    cfg = load_config(path)
+    assert (cfg.grid.levels, cfg.history_cap, cfg.run.state_dir) == (10, 1000, Path("2024-01-01"))
