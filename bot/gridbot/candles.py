@@ -117,8 +117,11 @@ def load_embedded() -> Candles:
 def _text_lines(path: Path) -> Iterator[str]:
     """The file's lines as text: gzip (by its magic bytes) read transparently, a UTF-8 BOM dropped, and a
     byte that is not UTF-8 reported on its own line (a text-mode reader would fail a whole buffer early)."""
-    with path.open("rb") as raw:
-        packed = raw.read(2) == GZIP_MAGIC
+    try:
+        with path.open("rb") as raw:
+            packed = raw.read(2) == GZIP_MAGIC
+    except OSError as exc:
+        raise CandleError(f"{path}: cannot read: {exc.strerror}") from None
     lineno = 0
     try:
         with gzip.open(path, "rb") if packed else path.open("rb") as fh:

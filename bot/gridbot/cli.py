@@ -224,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a disk that fills or fails mid-run: say so, without a traceback
         print(f"gridbot: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a backtest stopped with Ctrl-C (the run loop handles SIGINT itself)
+        print("\ngridbot: interrupted; previous outputs left as they were", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

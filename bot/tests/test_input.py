@@ -318,3 +318,24 @@ def test_yaml_11_octal_and_dates_read_as_written(tmp_path):
     )
     cfg = load_config(path)
     assert (cfg.grid.levels, cfg.history_cap, cfg.run.state_dir) == (10, 1000, Path("2024-01-01"))
+
+
+def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_path, capsys, monkeypatch):
+    import gridbot.cli  # noqa: PLC0415
+
+    good = tmp_path / "good.csv"
+    good.write_bytes(_text(_rows(3000)))
+    trades = tmp_path / "out" / "trades.csv"
+    assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 0
+    before = _outputs(tmp_path)
+    real = gridbot.cli.iter_candles
+
+    def interrupted(data):
+        yield next(real(data))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gridbot.cli, "iter_candles", interrupted)
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 130
+    assert "interrupted; previous outputs left as they were" in capsys.readouterr().err
+    assert _outputs(tmp_path) == before
