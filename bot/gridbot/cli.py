@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gridbot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a backtest stopped with Ctrl-C (the run loop handles SIGINT itself)
-        print("\ngridbot: interrupted; previous outputs left as they were", file=sys.stderr)
+        print("\ngridbot: interrupted (a backtest leaves its previous outputs as they were)", file=sys.stderr)
         return 130
 
 

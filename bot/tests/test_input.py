@@ -337,5 +337,5 @@ def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_pat
     monkeypatch.setattr(gridbot.cli, "iter_candles", interrupted)
     capsys.readouterr()
     assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 130
-    assert "interrupted; previous outputs left as they were" in capsys.readouterr().err
+    assert "gridbot: interrupted (a backtest leaves its previous outputs" in capsys.readouterr().err
     assert _outputs(tmp_path) == before
