@@ -339,3 +339,26 @@ def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_pat
     assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 130
     assert "gridbot: interrupted (a backtest leaves its previous outputs" in capsys.readouterr().err
     assert _outputs(tmp_path) == before
+
+
+def test_check_config_in_a_real_process_refuses_a_duplicate_key_without_a_traceback(tmp_path):
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text("filters:\n  trend: {mode: off}\n  trend: {mode: ema}\n")
+    out = _gridbot("check-config", str(cfg), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"gridbot: {cfg}:3: duplicate key filters.trend (first on line 2): "
+        "YAML would silently keep only the last one; remove one of them\n"
+    )
+
+
+def test_run_refuses_a_single_candle_it_cannot_replay(tmp_path, capsys):
+    data = tmp_path / "one.csv"
+    data.write_bytes(_text(_rows(1)))
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path / 'state'}\n  data: {data}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"gridbot: {data}: the run replays candles in a loop and needs at least 2, got 1\n"
+    )
