@@ -6,9 +6,12 @@ Everything yields chunks, so a backtest over years of 1-minute candles keeps a f
 from __future__ import annotations
 
 import csv
+import gzip
 import math
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +21,11 @@ from numpy.typing import NDArray
 CHUNK = 65_536
 CSV_CHUNK = 8_192  # rows parsed as Python lists before becoming arrays: keep that transient small
 EMBEDDED = "embedded"
+COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+GZIP_MAGIC = b"\x1f\x8b"
+# Millisecond timestamps from 1973 to 5138: below are seconds (1.7e9 today), above micro- or nanoseconds.
+MIN_MS, MAX_MS = 10**11, 10**14
+WANT = f"{len(COLUMNS)} columns [{', '.join(COLUMNS)}]"
 
 
 class CandleError(ValueError):
@@ -52,17 +60,47 @@ class Candles:
         return cls(rows[:, 0].astype(np.int64), *(np.ascontiguousarray(rows[:, i]) for i in range(1, 6)))
 
 
-def validate(c: Candles, where: str) -> None:
-    bad = ~((c.low <= np.minimum(c.open, c.close)) & (c.high >= np.maximum(c.open, c.close)) & (c.low > 0))
-    if bad.any():
-        i = int(np.argmax(bad))
+def validate(
+    c: Candles, where: str, lines: NDArray[np.int64] | None = None, after_ms: float = -math.inf
+) -> None:
+    """Refuse candles a backtest would silently get wrong; `lines` maps each candle to its file line."""
+
+    def at(i: int) -> str:
+        return f"{where}:{lines[i]}" if lines is not None else f"{where}: candle {i}"
+
+    def first(mask: NDArray[np.bool_]) -> int | None:
+        return int(np.argmax(mask)) if mask.any() else None
+
+    t = c.time_ms
+    if (i := first(t < MIN_MS)) is not None:
         raise CandleError(
-            f"{where}: candle {i} is not OHLC (open={c.open[i]}, high={c.high[i]}, low={c.low[i]}, "
-            f"close={c.close[i]})"
+            f"{at(i)}: timestamp {t[i]} looks like seconds, not milliseconds ({_as_date(t[i] * 1000)} "
+            "if read as seconds); ccxt OHLCV rows start with milliseconds since 1970: multiply by 1000"
         )
-    if len(c) > 1 and np.any(np.diff(c.time_ms) <= 0):
-        i = int(np.argmax(np.diff(c.time_ms) <= 0)) + 1
-        raise CandleError(f"{where}: timestamps must increase, candle {i} has {c.time_ms[i]}")
+    if (i := first(t >= MAX_MS)) is not None:
+        raise CandleError(
+            f"{at(i)}: timestamp {t[i]} is beyond the year 5000 as milliseconds (microseconds or "
+            "nanoseconds?); ccxt OHLCV rows start with milliseconds since 1970"
+        )
+    prev = np.concatenate(([after_ms], t[:-1]))
+    if (i := first(t <= prev)) is not None:
+        what = "duplicate timestamp" if t[i] == prev[i] else "timestamp goes back in time"
+        raise CandleError(f"{at(i)}: {what}: {t[i]} after {int(prev[i])}; timestamps must increase")
+    bad = ~((c.low <= np.minimum(c.open, c.close)) & (c.high >= np.maximum(c.open, c.close)) & (c.low > 0))
+    if (i := first(bad)) is not None:
+        raise CandleError(
+            f"{at(i)}: candle is not OHLC: need 0 < low <= open, close <= high (open={c.open[i]}, "
+            f"high={c.high[i]}, low={c.low[i]}, close={c.close[i]})"
+        )
+    if (i := first(c.volume < 0)) is not None:
+        raise CandleError(f"{at(i)}: negative volume {c.volume[i]}")
+
+
+def _as_date(ms: float) -> str:
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return "no date"
 
 
 def embedded_path() -> Path:
@@ -76,42 +114,84 @@ def load_embedded() -> Candles:
         )
 
 
+def _text_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text: gzip (by its magic bytes) read transparently, a UTF-8 BOM dropped, and a
+    byte that is not UTF-8 reported on its own line (a text-mode reader would fail a whole buffer early)."""
+    try:
+        with path.open("rb") as raw:
+            packed = raw.read(2) == GZIP_MAGIC
+    except OSError as exc:
+        raise CandleError(f"{path}: cannot read: {exc.strerror}") from None
+    lineno = 0
+    try:
+        with gzip.open(path, "rb") if packed else path.open("rb") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    yield line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CandleError(
+                        f"{path}:{lineno}: not UTF-8 text (byte {line[exc.start]:#04x} at column "
+                        f"{exc.start + 1}); save the file as UTF-8"
+                    ) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        kind = "gzip file" if packed else "file"
+        raise CandleError(f"{path}: cannot read the {kind} after line {lineno}: {exc}") from None
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[float]]]:
-    with path.open(newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if not row or row[0].lstrip().startswith("#"):
+    reader = csv.reader(_text_lines(path))
+    header_allowed = True
+    try:
+        for row in reader:
+            lineno = reader.line_num
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
                 continue
+            if len(row) != len(COLUMNS) and not header_allowed:
+                raise CandleError(f"{path}:{lineno}: want {WANT}, got {len(row)} columns: {row}")
             try:
-                values = [float(x) for x in row[:6]]
+                values = [float(x) for x in row]
             except ValueError:
-                if lineno == 1:
-                    continue  # a header line
-                raise CandleError(f"{path}:{lineno}: not numbers: {row[:6]}") from None
-            if len(values) != 6 or not all(math.isfinite(v) for v in values):
-                raise CandleError(f"{path}:{lineno}: want [ms, open, high, low, close, volume], got {row}")
+                if header_allowed:
+                    header_allowed = False
+                    continue  # a header line, before any data
+                raise CandleError(f"{path}:{lineno}: not numbers: {row}") from None
+            if len(values) != len(COLUMNS):
+                raise CandleError(f"{path}:{lineno}: want {WANT}, got {len(row)} columns: {row}")
+            if not all(math.isfinite(v) for v in values):
+                name = COLUMNS[next(i for i, v in enumerate(values) if not math.isfinite(v))]
+                raise CandleError(f"{path}:{lineno}: {name} is not a finite number: {row}")
+            header_allowed = False
             yield lineno, values
+    except csv.Error as exc:
+        raise CandleError(f"{path}:{reader.line_num}: not CSV text ({exc})") from None
 
 
 def iter_csv(path: Path, chunk: int = CSV_CHUNK) -> Iterator[Candles]:
-    """Chunks of a CSV of ccxt OHLCV rows: ms timestamp, open, high, low, close, volume."""
+    """Chunks of a CSV of ccxt OHLCV rows: ms timestamp, open, high, low, close, volume (may be gzipped)."""
     if not path.is_file():
         raise CandleError(f"data file not found: {path}")
     buf: list[list[float]] = []
+    lines: list[int] = []
     last_ms = -math.inf
-    for lineno, values in _csv_rows(path):
-        if values[0] <= last_ms:
-            raise CandleError(f"{path}:{lineno}: timestamps must increase ({int(values[0])} after {last_ms})")
-        last_ms = values[0]
-        buf.append(values)
-        if len(buf) == chunk:
-            out = Candles.from_rows(np.array(buf))
-            validate(out, str(path))
-            yield out
-            buf = []
-    if buf:
+
+    def flush() -> Candles:
         out = Candles.from_rows(np.array(buf))
-        validate(out, str(path))
-        yield out
+        validate(out, str(path), np.array(lines), last_ms)
+        buf.clear()
+        lines.clear()
+        return out
+
+    for lineno, values in _csv_rows(path):
+        buf.append(values)
+        lines.append(lineno)
+        if len(buf) == chunk:
+            out = flush()
+            last_ms = float(out.time_ms[-1])
+            yield out
+    if buf:
+        yield flush()
+    elif last_ms == -math.inf:
+        raise CandleError(f"{path}: no candles (an empty file, or only a header or comments)")
 
 
 def iter_candles(source: str | Path, chunk: int | None = None) -> Iterator[Candles]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +46,53 @@ class _CsvSink:
         self._fh.close()
 
 
+class OutputError(ValueError):
+    """An output path the run could not write at its end: refused before any work."""
+
+
+def _refuse_unwritable(directory: Path, what: str) -> None:
+    """Create the directory and a file in it now, so a long run cannot fail at its last step."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        reason = "not a directory" if directory.exists() and not directory.is_dir() else exc.strerror or exc
+        raise OutputError(f"{what}: cannot write in {directory}: {reason}") from None
+
+
+def _refuse_unwritable_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise OutputError(f"{what} {path}: is a directory, want a file name")
+    _refuse_unwritable(path.parent, f"{what} {path}")
+
+
+class _Staged:
+    """Outputs written beside their targets (same filesystem, also on a read-only image with a writable
+    /data) and renamed over them only when the whole run succeeded: a failed run leaves the previous
+    files as they were."""
+
+    def __init__(self) -> None:
+        self._moves: list[tuple[Path, Path]] = []
+
+    def path(self, target: Path, suffix: str | None = None) -> Path:
+        # Keeps the suffix: matplotlib picks the image format from it.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}{suffix or target.suffix}")
+        tmp.unlink(missing_ok=True)
+        self._moves.append((tmp, target))
+        return tmp
+
+    def __enter__(self) -> _Staged:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *_: object) -> None:
+        for tmp, target in self._moves:
+            if failed is None:
+                os.replace(tmp, target)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
 def _progress(done: int, total: int | None) -> None:
     if total:
         width = 40
@@ -54,9 +103,20 @@ def _progress(done: int, total: int | None) -> None:
     sys.stderr.flush()
 
 
+def _roundtrips(trades: Path) -> Path:
+    return trades.with_name(trades.stem + "-roundtrips.csv")
+
+
 def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool) -> dict:
-    ledger = _CsvSink(trades, TRADE_FIELDS)
-    archive = _CsvSink(trades.with_name(trades.stem + "-roundtrips.csv"), TRIP_FIELDS)
+    with _Staged() as staged:
+        return _backtest(cfg, data, staged, trades, plot, show_progress)
+
+
+def _backtest(
+    cfg: BotConfig, data: str, staged: _Staged, trades: Path, plot: Path | None, show_progress: bool
+) -> dict:
+    ledger = _CsvSink(staged.path(trades), TRADE_FIELDS)
+    archive = _CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
     engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip)
     try:
         for chunk in iter_candles(data):
@@ -71,7 +131,7 @@ def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_pr
     if plot is not None:
         from gridbot.plot import plot_equity  # noqa: PLC0415  (matplotlib is optional, loaded on demand)
 
-        plot_equity(engine, plot)
+        plot_equity(engine, staged.path(plot, plot.suffix or ".png"))
     return engine.summary()
 
 
@@ -136,21 +196,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         data = args.data or cfg.run.data
         if args.command == "backtest":
-            if args.trades.exists():
-                args.trades.unlink()
-                args.trades.with_name(args.trades.stem + "-roundtrips.csv").unlink(missing_ok=True)
+            _refuse_unwritable_file(args.trades, "--trades")
+            if args.plot is not None:
+                _refuse_unwritable_file(args.plot, "--plot")
+                if importlib.util.find_spec("matplotlib") is None:
+                    raise ImportError(name="matplotlib")
             summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0
-        from gridbot.service import run_service  # noqa: PLC0415  (backtests need not load the service)
+        _refuse_unwritable(cfg.run.state_dir, f"{args.config or 'config'}: run.state_dir")
+        from gridbot.service import StateError, run_service  # noqa: PLC0415  (backtests need not load it)
 
-        return run_service(cfg, data, args.max_cycles)
-    except (ConfigError, CandleError, GridError) as exc:
+        try:
+            return run_service(cfg, data, args.max_cycles)
+        except StateError as exc:
+            print(f"gridbot: {exc}", file=sys.stderr)
+            return 1
+    except (ConfigError, CandleError, GridError, OutputError) as exc:
         print(f"gridbot: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
         print(f"gridbot: {exc.name} is not installed (pip install 'pifleet-gridbot[plot]')", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk that fills or fails mid-run: say so, without a traceback
+        print(f"gridbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a backtest stopped with Ctrl-C (the run loop handles SIGINT itself)
+        print("\ngridbot: interrupted (a backtest leaves its previous outputs as they were)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

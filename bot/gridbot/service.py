@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridbot.candles import Candles, iter_candles
+from gridbot.candles import CandleError, Candles, iter_candles
 from gridbot.cli import TRADE_FIELDS, TRIP_FIELDS, _CsvSink
 from gridbot.config import BotConfig
 from gridbot.engine import GridEngine
@@ -25,6 +25,39 @@ from gridbot.health import atomic_write, write_heartbeat
 
 STATE_VERSION = 1
 SAVE_EVERY = 60  # cycles between periodic saves: a crash loses at most this much paper history
+
+
+class StateError(RuntimeError):
+    """A state file the bot will not continue from, nor overwrite: an operator decides what it is."""
+
+
+def _read_state(path: Path, cfg: BotConfig) -> dict | None:
+    """The saved state to continue from, None on a first start. Anything else is refused and left as it is:
+    a reset would forget the open orders and inventory the state holds."""
+    if not path.exists():
+        return None
+    fix = "move it away to start afresh, or restore the file from a backup"
+    try:
+        text = path.read_bytes().decode()
+        saved = json.loads(text)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the state file: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        what = "empty" if not path.stat().st_size else f"truncated or not JSON ({exc})"
+        raise StateError(f"{path}: state file is {what}; {fix}") from None
+    if not isinstance(saved, dict) or not {"version", "cycle", "engine"} <= saved.keys():
+        raise StateError(f"{path}: not a gridbot state file (no version, cycle and engine); {fix}")
+    if saved["version"] != STATE_VERSION:
+        raise StateError(
+            f"{path}: state version {saved['version']!r}, this gridbot reads version {STATE_VERSION}: "
+            f"run the gridbot that wrote it, or {fix}"
+        )
+    try:  # on an engine of its own: the run's opens its trade files
+        GridEngine(cfg).restore(saved["engine"])
+        int(saved["cycle"])
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise StateError(f"{path}: state file does not fit this engine ({exc!r}); {fix}") from None
+    return saved
 
 
 def _load_all(data: str) -> Candles:
@@ -40,20 +73,23 @@ def _save(path: Path, engine: GridEngine, cycle: int, mode: str) -> None:
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
-    candles = _load_all(data)
-    span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
     state_dir = cfg.run.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / "state.json"
+    saved = _read_state(state_path, cfg)
+    candles = _load_all(data)
+    if len(candles) < 2:
+        raise CandleError(
+            f"{data}: the run replays candles in a loop and needs at least 2, got {len(candles)}"
+        )
+    span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
+    state_dir.mkdir(parents=True, exist_ok=True)
     ledger = _CsvSink(state_dir / "trades.csv", TRADE_FIELDS)
     archive = _CsvSink(state_dir / "roundtrips.csv", TRIP_FIELDS)
     engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip)
     cycle = 0
-    if state_path.exists():
-        saved = json.loads(state_path.read_text())
-        if saved.get("version") == STATE_VERSION:
-            engine.restore(saved["engine"])
-            cycle = int(saved["cycle"])
+    if saved is not None:
+        engine.restore(saved["engine"])
+        cycle = int(saved["cycle"])
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

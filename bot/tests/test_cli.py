@@ -53,7 +53,7 @@ def test_backtest_of_a_ccxt_csv_and_its_errors(tmp_path):
     bad.write_text("1700000000000,100,99,101,100,1\n")  # high below low
     out = gridbot("backtest", "--data", str(bad), cwd=tmp_path)
     assert out.returncode == 2
-    assert "candle 0 is not OHLC" in out.stderr
+    assert "bad.csv:1: candle is not OHLC" in out.stderr
 
 
 def test_check_config_names_the_bad_field(tmp_path):

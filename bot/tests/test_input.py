@@ -1,0 +1,364 @@
+"""Bad input a user will feed the bot: each is exit 2 with the file and line (or field) named, never a
+traceback, and nothing of a previous run's output lost."""
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gridbot.cli import main
+
+T0 = 1_700_000_000_000
+
+
+def _rows(n: int) -> list[str]:
+    # A price that steps every 1000 candles: few fills, so the engine stays fast on long files.
+    prices = [100 + i // 1000 % 3 for i in range(n)]
+    return [f"{T0 + i * 60_000},{p},{p + 1},{p - 1},{p},1" for i, p in enumerate(prices)]
+
+
+def _text(rows: list[str]) -> bytes:
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _with(n: int, at: int, row: str) -> bytes:
+    rows = _rows(n)
+    rows[at] = row
+    return _text(rows)
+
+
+def _backtest(tmp_path, *args: str) -> int:
+    return main(["backtest", "--json", "--trades", str(tmp_path / "trades.csv"), *args])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("empty.csv", b"", "empty.csv: no candles"),
+        ("header.csv", b"timestamp,open,high,low,close,volume\n", "header.csv: no candles"),
+        (
+            "seconds.csv",
+            b"1700000000,100,101,99,100,1\n",
+            "seconds.csv:1: timestamp 1700000000 looks like seconds",
+        ),
+        (
+            "micro.csv",
+            b"1700000000000000,100,101,99,100,1\n",
+            "micro.csv:1: timestamp 1700000000000000 is beyond",
+        ),
+        (
+            "latin1.csv",
+            _text(_rows(40)) + "# café\n".encode("latin-1"),
+            "latin1.csv:41: not UTF-8 text (byte 0xe9",
+        ),
+        ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary.csv:1: not UTF-8 text (byte 0x89"),
+        ("nul.csv", b"1700000000000,1,1,1,1,1\n17\x0000,1,1,1,1,1\n", "nul.csv:2: not numbers"),
+        ("quote.csv", b'1700000000000,"1,1,1,1,1\n' + b"9" * 200_000, "quote.csv:2: not CSV text"),
+        # Past the 8192-row parse chunk: the line is the file's, not the index within a chunk.
+        (
+            "late.csv",
+            _with(9000, 8500, f"{T0 + 8500 * 60_000},100,99,101,100,1"),
+            "late.csv:8501: candle is not OHLC",
+        ),
+        ("late_text.csv", _with(9000, 8700, "1,2,x,4,5,6"), "late_text.csv:8701: not numbers"),
+        (
+            "negvol.csv",
+            _with(10, 5, f"{T0 + 5 * 60_000},100,101,99,100,-3"),
+            "negvol.csv:6: negative volume -3.0",
+        ),
+        ("dup.csv", _with(10, 5, f"{T0 + 4 * 60_000},100,101,99,100,1"), "dup.csv:6: duplicate timestamp"),
+        ("back.csv", _with(10, 5, f"{T0},100,101,99,100,1"), "back.csv:6: timestamp goes back in time"),
+        (
+            "nan.csv",
+            _with(10, 3, f"{T0 + 3 * 60_000},100,nan,99,100,1"),
+            "nan.csv:4: high is not a finite number",
+        ),
+        (
+            "inf.csv",
+            _with(10, 3, f"{T0 + 3 * 60_000},100,101,99,100,inf"),
+            "inf.csv:4: volume is not a finite",
+        ),
+        ("cols5.csv", _with(10, 2, f"{T0 + 2 * 60_000},100,101,99,100"), "cols5.csv:3: want 6 columns"),
+        ("cols7.csv", _with(10, 2, f"{T0 + 2 * 60_000},100,101,99,100,1,"), "cols7.csv:3: want 6 columns"),
+        ("zero.csv", _with(10, 2, f"{T0 + 2 * 60_000},0,0,0,0,1"), "zero.csv:3: candle is not OHLC"),
+        ("cut.csv.gz", gzip.compress(_text(_rows(3000)))[:3000], "cut.csv.gz: cannot read the gzip file"),
+    ],
+)
+def test_a_bad_candle_file_is_exit_2_naming_file_and_line(tmp_path, capsys, name, content, expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert _backtest(tmp_path, "--data", str(path)) == 2
+    err = capsys.readouterr().err
+    assert f"gridbot: {tmp_path}/{expected}" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("plain.csv", _text(_rows(300))),
+        ("bom.csv", "\ufeff".encode() + _text(["timestamp,open,high,low,close,volume", *_rows(300)])),
+        ("packed.csv.gz", gzip.compress(_text(["# ccxt fetch_ohlcv", *_rows(300)]))),
+        ("packed_no_suffix.csv", gzip.compress(_text(_rows(300)))),
+    ],
+)
+def test_gzip_bom_header_and_comments_read_the_same_candles(tmp_path, capsys, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert _backtest(tmp_path, "--data", str(path)) == 0
+    assert '"candles": 300' in capsys.readouterr().out
+
+
+def test_a_real_process_reports_a_late_bad_row_without_a_traceback(tmp_path):
+    path = tmp_path / "late.csv.gz"
+    path.write_bytes(gzip.compress(_with(20_000, 19_000, f"{T0 + 19_000 * 60_000},100,101,99,100,-1")))
+    out = subprocess.run(
+        [sys.executable, "-m", "gridbot.cli", "backtest", "--data", str(path)],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr == f"gridbot: {path}:19001: negative volume -1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b"grid:\n  levels: 10\n  spacing: geometric\n  levels: 12\n",
+            "bot.yml:4: duplicate key grid.levels (first on line 2)",
+        ),
+        (b"run: {data: a.csv}\nrun: {data: b.csv}\n", "bot.yml:2: duplicate key run (first on line 1)"),
+        (b"grid:\n  levels: 10\n# caf\xe9\n", "bot.yml:3: not UTF-8 text (byte 0xe9)"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "bot.yml: a binary file, not a YAML config"),
+        (b"grid: [1,\n", "bot.yml:2:1: not valid YAML"),
+        (b"grid: {levels: 10}\n---\ngrid: {levels: 12}\n", "bot.yml:2:1: not valid YAML: expected a single"),
+        (
+            b"filters:\n  trend:\n    mode: false\n",
+            "filters.trend.mode: Input should be 'off', 'ema', 'adx' or 'both'",
+        ),
+        (b"- grid\n", "bot.yml: top level must be a mapping, got list"),
+        # YAML 1.1 read 1:30 as 90 (base 60); the bot's YAML 1.2 reads text, which is no number of seconds.
+        (
+            b"run: {cycle_seconds: 1:30}\n",
+            "run.cycle_seconds: Input should be a valid number, unable to parse",
+        ),
+    ],
+)
+def test_a_bad_config_file_is_exit_2_naming_line_or_field(tmp_path, capsys, content, expected):
+    path = tmp_path / "bot.yml"
+    path.write_bytes(content)
+    assert main(["check-config", str(path)]) == 2
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "rsi"),
+    [
+        # YAML 1.1 reads an unquoted off/no/on/yes as a boolean: the bot reads them as the text they are.
+        (b"filters:\n  trend:\n    mode: off\n", "off", False),
+        (b"filters:\n  trend: {mode: 'off'}\n  rsi: {enabled: on}\n", "off", True),
+        (b"\xef\xbb\xbffilters:\n  trend: {mode: adx}\n  rsi: {enabled: yes}\n", "adx", True),
+        (b"filters:\n  rsi: {enabled: true}\n  trend: {mode: both}\n", "both", True),
+        (b"base: &b {mode: 'off'}\nfilters:\n  trend:\n    <<: *b\n    mode: ema\n", None, False),
+    ],
+)
+def test_yaml_11_booleans_and_a_bom_read_as_meant(tmp_path, content, mode, rsi):
+    from gridbot.config import ConfigError, load_config  # noqa: PLC0415
+
+    path = tmp_path / "bot.yml"
+    path.write_bytes(content)
+    if mode is None:  # a merge key may be overridden, that is no duplicate; the unknown top key is refused
+        with pytest.raises(ConfigError, match="base: Extra inputs are not permitted"):
+            load_config(path)
+        return
+    cfg = load_config(path)
+    assert cfg.filters.trend.mode == mode
+    assert cfg.filters.rsi.enabled is rsi
+
+
+def _outputs(tmp_path) -> dict[str, bytes]:
+    """Every file the backtest leaves in its output directory (temp files included, so leftovers show)."""
+    return {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+
+
+def test_a_failing_backtest_leaves_the_previous_outputs_as_they_were(tmp_path, capsys):
+    good = tmp_path / "good.csv"
+    good.write_bytes(_text(_rows(3000)))
+    trades, plot = tmp_path / "out" / "trades.csv", tmp_path / "out" / "equity.png"
+    assert main(["backtest", "--data", str(good), "--trades", str(trades), "--plot", str(plot)]) == 0
+    before = _outputs(tmp_path)
+    assert set(before) == {"trades.csv", "trades-roundtrips.csv", "equity.png"}
+    assert before["trades.csv"].count(b"\n") > 1, "the run must trade for this test to mean something"
+    assert before["equity.png"].startswith(b"\x89PNG")
+
+    # Fails in its second chunk, after the first one's trades were written (to a temp file).
+    late = tmp_path / "late.csv"
+    late.write_bytes(_with(9000, 8999, f"{T0 + 8999 * 60_000},100,101,99,100,-1"))
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(late), "--trades", str(trades), "--plot", str(plot)]) == 2
+    assert "late.csv:9000: negative volume" in capsys.readouterr().err
+    assert _outputs(tmp_path) == before
+
+    assert main(["backtest", "--data", str(late.with_name("nothing.csv")), "--trades", str(trades)]) == 2
+    assert _outputs(tmp_path) == before
+
+    good.write_bytes(_text(_rows(800)))
+    assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 0
+    after = _outputs(tmp_path)
+    assert set(after) == set(before)
+    assert after["trades.csv"] != before["trades.csv"]
+    assert after["equity.png"] == before["equity.png"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--trades", "{file}/t.csv"], "--trades {file}/t.csv: cannot write in {file}: not a directory"),
+        (
+            ["--trades", "{file}/sub/t.csv"],
+            "--trades {file}/sub/t.csv: cannot write in {file}/sub: Not a directory",
+        ),
+        (["--trades", "{tmp}"], "--trades {tmp}: is a directory, want a file name"),
+        (["--plot", "{file}/p.png"], "--plot {file}/p.png: cannot write in {file}: not a directory"),
+    ],
+)
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, args, expected):
+    file = tmp_path / "file"
+    file.write_text("a file where a directory should be")
+    # The data is bad too: an output error means it was refused before the data was read.
+    (tmp_path / "empty.csv").write_bytes(b"")
+    fill = {"file": str(file), "tmp": str(tmp_path)}
+    argv = ["backtest", "--data", str(tmp_path / "empty.csv"), *(a.format(**fill) for a in args)]
+    if "--trades" not in args:
+        argv += ["--trades", str(tmp_path / "t.csv")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"gridbot: {expected.format(**fill)}\n"
+
+
+def test_an_unwritable_state_dir_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path / 'file' / 'state'}\n  data: {tmp_path / 'missing.csv'}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"gridbot: {cfg}: run.state_dir: cannot write in {tmp_path}/file/state: Not a directory\n"
+
+
+def _gridbot(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gridbot.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def saved_state(tmp_path_factory) -> bytes:
+    """A real state file, from a real run (in a process of its own: the run installs signal handlers)."""
+    tmp = tmp_path_factory.mktemp("state")
+    cfg = tmp / "bot.yml"
+    cfg.write_text(f"run:\n  cycle_seconds: 0.01\n  state_dir: {tmp}\n  heartbeat_file: {tmp / 'beat'}\n")
+    out = _gridbot("run", "-c", str(cfg), "--max-cycles", "2", cwd=tmp)
+    assert out.returncode == 0, out.stderr
+    return (tmp / "state.json").read_bytes()
+
+
+def _replace(old: bytes, new: bytes):
+    return lambda saved: saved.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        pytest.param(lambda _: b"", "state file is empty", id="empty"),
+        pytest.param(lambda saved: saved[: len(saved) // 2], "state file is truncated or not JSON", id="cut"),
+        pytest.param(lambda _: b"SQLite format 3\x00\x10\x00", "state file is truncated", id="binary"),
+        pytest.param(lambda _: b'{"name": "other"}', "not a gridbot state file", id="foreign"),
+        pytest.param(lambda _: b"[1, 2, 3]", "not a gridbot state file", id="list"),
+        pytest.param(
+            _replace(b'"version": 1', b'"version": 2'),
+            "state version 2, this gridbot reads version 1",
+            id="v2",
+        ),
+        pytest.param(
+            _replace(b'"engine": {', b'"engine": {"x": {}}, "z": {'), "state file does not fit", id="engine"
+        ),
+    ],
+)
+def test_a_bad_state_file_is_exit_1_and_left_untouched(tmp_path, capsys, saved_state, corrupt, expected):
+    state = tmp_path / "state" / "state.json"
+    state.parent.mkdir()
+    state.write_bytes(corrupt(saved_state))
+    before = state.read_bytes()
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {state.parent}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 1
+    assert capsys.readouterr().err.startswith(f"gridbot: {state}: {expected}")
+    assert state.read_bytes() == before
+    assert sorted(p.name for p in state.parent.iterdir()) == ["state.json"]
+
+
+def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp_path, saved_state):
+    state = tmp_path / "state.json"
+    state.write_bytes(saved_state.replace(b'"version": 1', b'"version": 7'))
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    out = _gridbot("run", "-c", str(cfg), "--max-cycles", "1", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"gridbot: {state}: state version 7, this gridbot reads version 1")
+    assert "Traceback" not in out.stderr
+    assert state.read_bytes() == saved_state.replace(b'"version": 1', b'"version": 7')
+
+
+def test_yaml_11_octal_and_dates_read_as_written(tmp_path):
+    from gridbot.config import load_config  # noqa: PLC0415
+
+    path = tmp_path / "bot.yml"
+    path.write_text(
+        "grid: {levels: 010}\nhistory_cap: 1_000\nrun: {data: 2024-01-01.csv, state_dir: 2024-01-01}\n"
+    )
+    cfg = load_config(path)
+    assert (cfg.grid.levels, cfg.history_cap, cfg.run.state_dir) == (10, 1000, Path("2024-01-01"))
+
+
+def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_path, capsys, monkeypatch):
+    import gridbot.cli  # noqa: PLC0415
+
+    good = tmp_path / "good.csv"
+    good.write_bytes(_text(_rows(3000)))
+    trades = tmp_path / "out" / "trades.csv"
+    assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 0
+    before = _outputs(tmp_path)
+    real = gridbot.cli.iter_candles
+
+    def interrupted(data):
+        yield next(real(data))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gridbot.cli, "iter_candles", interrupted)
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 130
+    assert "gridbot: interrupted (a backtest leaves its previous outputs" in capsys.readouterr().err
+    assert _outputs(tmp_path) == before
+
+
+def test_check_config_in_a_real_process_refuses_a_duplicate_key_without_a_traceback(tmp_path):
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text("filters:\n  trend: {mode: off}\n  trend: {mode: ema}\n")
+    out = _gridbot("check-config", str(cfg), cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"gridbot: {cfg}:3: duplicate key filters.trend (first on line 2): "
+        "YAML would silently keep only the last one; remove one of them\n"
+    )
+
+
+def test_run_refuses_a_single_candle_it_cannot_replay(tmp_path, capsys):
+    data = tmp_path / "one.csv"
+    data.write_bytes(_text(_rows(1)))
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path / 'state'}\n  data: {data}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"gridbot: {data}: the run replays candles in a loop and needs at least 2, got 1\n"
+    )
