@@ -9,6 +9,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
