@@ -42,12 +42,12 @@ class Rule:
         return out
 
 
-def _num(name: str, value: object, kind: type) -> float:
+def _num(name: str, value: object, kind: type, signed: bool = False) -> float:
     try:
         out = kind(value)
     except (TypeError, ValueError):
         raise FaultError(f"fault field '{name}': not a number: {value!r}") from None
-    if out < 0:
+    if out < 0 and not signed:
         raise FaultError(f"fault field '{name}': must be >= 0, got {value!r}")
     return out
 
@@ -63,7 +63,7 @@ def parse_rule(spec: dict[str, object]) -> Rule:
         if name in ("path", "method"):
             setattr(rule, name, str(value).upper() if name == "method" else str(value))
         elif name in ("count", "ms", "status", "retry_after"):
-            setattr(rule, name, int(_num(name, value, int)))
+            setattr(rule, name, int(_num(name, value, int, signed=name == "ms" and kind == "skew")))
         elif name == "seconds":
             rule.seconds = _num(name, value, float)
         elif name == "for_s":
