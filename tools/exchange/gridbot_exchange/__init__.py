@@ -1,1 +1,1 @@
-"""A local Binance-compatible spot exchange: the unmodified ccxt `binance` class trades against it on loopback."""
+"""A local Binance-compatible spot exchange: unmodified ccxt `binance` trades against it on loopback."""

@@ -50,7 +50,10 @@ class Account:
         b.free += amount
 
     def snapshot(self) -> dict[str, dict[str, str]]:
-        return {a: {"free": f"{b.free:.8f}", "locked": f"{b.locked:.8f}"} for a, b in sorted(self.balances.items())}
+        return {
+            a: {"free": f"{b.free:.8f}", "locked": f"{b.locked:.8f}"}
+            for a, b in sorted(self.balances.items())
+        }
 
 
 class Ledger:
@@ -71,7 +74,14 @@ class Ledger:
         self.fees.clear()
 
     def settle(
-        self, acct: Account, base: str, quote: str, is_buy: bool, qty: Decimal, quote_qty: Decimal, fee: Decimal
+        self,
+        acct: Account,
+        base: str,
+        quote: str,
+        is_buy: bool,
+        qty: Decimal,
+        quote_qty: Decimal,
+        fee: Decimal,
     ) -> None:
         """Move a fill's assets out of the account's locked funds; the buyer pays the fee in base, the seller
         in quote (Binance's rule without BNB)."""

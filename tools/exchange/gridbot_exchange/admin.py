@@ -28,7 +28,7 @@ def _balances(raw: object) -> dict[str, Decimal] | None:
         raise _bad("admin field 'balances': amounts must be numbers") from None
 
 
-def state(v: Venue, q: dict[str, str], body: dict) -> Json:
+def state(v: Venue, _q: dict[str, str], _body: dict) -> Json:
     with v.lock:
         now = v.market_ms()
         e = v.engine
@@ -47,7 +47,7 @@ def state(v: Venue, q: dict[str, str], body: dict) -> Json:
         }
 
 
-def orders(v: Venue, q: dict[str, str], body: dict) -> Json:
+def orders(v: Venue, q: dict[str, str], _body: dict) -> Json:
     with v.lock:
         v.market_ms()
         out = []
@@ -57,22 +57,30 @@ def orders(v: Venue, q: dict[str, str], body: dict) -> Json:
         return out
 
 
-def trades(v: Venue, q: dict[str, str], body: dict) -> Json:
+def trades(v: Venue, q: dict[str, str], _body: dict) -> Json:
     with v.lock:
         v.market_ms()
-        return [{"key": t.key, **formats.trade(t, v.market.symbol)} for t in v.engine.trades if q.get("key") in (None, t.key)]
+        return [
+            {"key": t.key, **formats.trade(t, v.market.symbol)}
+            for t in v.engine.trades
+            if q.get("key") in (None, t.key)
+        ]
 
 
-def duplicates(v: Venue, q: dict[str, str], body: dict) -> Json:
+def duplicates(v: Venue, _q: dict[str, str], _body: dict) -> Json:
     """Client order ids carried by more than one accepted order of an account (among stored orders), and
     the count of creates refused as duplicates of an open order."""
     with v.lock:
         seen = Counter((o.key, o.client_id) for o in v.engine.orders.values())
         dups = {f"{k}/{c}": n for (k, c), n in seen.items() if n > 1}
-        return {"duplicate_client_ids": dups, "count": len(dups), "duplicate_rejects": v.engine.duplicate_rejects}
+        return {
+            "duplicate_client_ids": dups,
+            "count": len(dups),
+            "duplicate_rejects": v.engine.duplicate_rejects,
+        }
 
 
-def balances(v: Venue, q: dict[str, str], body: dict) -> Json:
+def balances(v: Venue, _q: dict[str, str], _body: dict) -> Json:
     with v.lock:
         v.market_ms()
         led = v.ledger
@@ -83,14 +91,17 @@ def balances(v: Venue, q: dict[str, str], body: dict) -> Json:
         }
 
 
-def add_account(v: Venue, q: dict[str, str], body: dict) -> Json:
+def add_account(v: Venue, _q: dict[str, str], body: dict) -> Json:
     key, secret = body.get("key"), body.get("secret")
     if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
         raise _bad("admin fields 'key' and 'secret': non-empty strings are required")
     fees = None
     if "maker_fee" in body or "taker_fee" in body:
         try:
-            fees = (Decimal(str(body.get("maker_fee", v.fees[0]))), Decimal(str(body.get("taker_fee", v.fees[1]))))
+            fees = (
+                Decimal(str(body.get("maker_fee", v.fees[0]))),
+                Decimal(str(body.get("taker_fee", v.fees[1]))),
+            )
         except InvalidOperation:
             raise _bad("admin fields 'maker_fee'/'taker_fee': must be numbers") from None
     with v.lock:
@@ -114,18 +125,18 @@ def step(v: Venue, q: dict[str, str], body: dict) -> Json:
     return state(v, q, body)
 
 
-def add_fault(v: Venue, q: dict[str, str], body: dict) -> Json:
+def add_fault(v: Venue, _q: dict[str, str], body: dict) -> Json:
     try:
         return v.faults.add(parse_rule(body)).describe()
     except FaultError as e:
         raise _bad(str(e)) from None
 
 
-def list_faults(v: Venue, q: dict[str, str], body: dict) -> Json:
+def list_faults(v: Venue, _q: dict[str, str], _body: dict) -> Json:
     return v.faults.list()
 
 
-def clear_faults(v: Venue, q: dict[str, str], body: dict) -> Json:
+def clear_faults(v: Venue, _q: dict[str, str], _body: dict) -> Json:
     v.faults.clear()
     return []
 

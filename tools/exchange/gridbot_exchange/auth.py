@@ -27,7 +27,12 @@ def _strip_signature(raw: str) -> tuple[str, str | None]:
 
 
 def authenticate(
-    accounts: dict[str, Account], api_key: str | None, query: str, body: str, params: dict[str, str], now_ms: int
+    accounts: dict[str, Account],
+    api_key: str | None,
+    query: str,
+    body: str,
+    params: dict[str, str],
+    now_ms: int,
 ) -> Account:
     """The account the request is signed for, else the ApiError Binance answers with."""
     if not api_key:

@@ -9,7 +9,6 @@ from decimal import Decimal, InvalidOperation
 from types import FrameType
 
 from gridbot.candles import CandleError
-
 from gridbot_exchange.data import Market, load_series
 from gridbot_exchange.faults import FaultError, Rule, parse_flag
 from gridbot_exchange.server import ExchangeServer
@@ -96,7 +95,12 @@ def parser() -> argparse.ArgumentParser:
     a("--port", type=_port, default=8900, help="0 picks a free port; the bound URL is printed on stdout")
     a("--data", default="embedded", help="'embedded' (gridbot's 5m BTC/USDT candles) or a ccxt OHLCV CSV")
     a("--symbol", type=_symbol, default=("BTC", "USDT"), help="BASE/QUOTE (default BTC/USDT)")
-    a("--speed", type=_non_negative_float, default=60.0, help="simulated seconds per real second; 0: admin steps only")
+    a(
+        "--speed",
+        type=_non_negative_float,
+        default=60.0,
+        help="simulated seconds per real second; 0: admin steps only",
+    )
     a("--start-candle", type=int, default=0, help="index of the candle forming at start (history before it)")
     a("--tick", type=_positive_decimal, default=Decimal("0.01"))
     a("--step", type=_positive_decimal, default=Decimal("0.00001"))
@@ -123,10 +127,9 @@ def build(args: argparse.Namespace, p: argparse.ArgumentParser) -> Venue:
     base, quote = args.symbol
     market = Market(base, quote, args.tick, args.step, args.step, args.min_notional)
     balances = dict(args.balance) or None
-    venue = Venue(
-        market, series, args.speed, args.start_candle, Limits(args.max_orders, args.max_trades), args.fill_cap,
-        balances, (args.maker_fee, args.taker_fee),
-    )  # fmt: skip
+    limits = Limits(args.max_orders, args.max_trades)
+    fees = (args.maker_fee, args.taker_fee)
+    venue = Venue(market, series, args.speed, args.start_candle, limits, args.fill_cap, balances, fees)
     for key, secret in args.account:
         venue.add_account(key, secret)
     for rule in args.fault:
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         p.error(f"--host/--port: cannot listen on {args.host}:{args.port}: {e.strerror}")
 
-    def stop(signum: int, frame: FrameType | None) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)

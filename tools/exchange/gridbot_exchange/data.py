@@ -7,7 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from gridbot.candles import Candles, CandleError, iter_candles
+
+from gridbot.candles import CandleError, Candles, iter_candles
 
 INTERVALS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
 
@@ -50,7 +51,9 @@ def load_series(source: str) -> Series:
     interval_ms = int(steps[0])
     if np.any(steps != interval_ms):
         i = int(np.argmax(steps != interval_ms)) + 1
-        raise CandleError(f"{source}: candles must be evenly spaced; candle {i} breaks the {interval_ms} ms step")
+        raise CandleError(
+            f"{source}: candles must be evenly spaced; candle {i} breaks the {interval_ms} ms step"
+        )
     names = [k for k, v in INTERVALS.items() if v == interval_ms]
     if not names:
         raise CandleError(f"{source}: interval {interval_ms} ms is not one of {', '.join(INTERVALS)}")

@@ -1,4 +1,4 @@
-"""Binance error codes and messages, as the real API returns them (ccxt maps them to its exception classes)."""
+"""Binance error codes and messages as the real API returns them (ccxt maps them to its exceptions)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def bad_param(name: str) -> ApiError:
 
 
 def illegal(name: str) -> ApiError:
-    return ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+    return ApiError(
+        400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+    )
 
 
 def filter_failure(name: str) -> ApiError:

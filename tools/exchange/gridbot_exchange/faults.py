@@ -69,8 +69,8 @@ def parse_rule(spec: dict[str, object]) -> Rule:
         elif name == "for_s":
             rule.until = time.monotonic() + _num(name, value, float)
         else:
-            raise FaultError(f"fault field {name!r} is unknown (kind, path, method, count, for_s, ms, seconds, "
-                             "status, retry_after)")  # fmt: skip
+            known = "kind, path, method, count, for_s, ms, seconds, status, retry_after"
+            raise FaultError(f"fault field {name!r} is unknown ({known})")
     if kind == "status" and rule.status not in STATUSES:
         raise FaultError(f"fault field 'status': {rule.status} is not one of {STATUSES}")
     return rule

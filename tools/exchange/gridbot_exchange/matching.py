@@ -122,7 +122,14 @@ class Engine:
             self._fill(o, o.price, qty, maker=True, time_ms=close_ms)
 
     def place(
-        self, acct: Account, side: str, type_: str, qty: Decimal, price: Decimal | None, client_id: str, now_ms: int
+        self,
+        acct: Account,
+        side: str,
+        type_: str,
+        qty: Decimal,
+        price: Decimal | None,
+        client_id: str,
+        now_ms: int,
     ) -> tuple[Order, list[Trade]]:
         m = self.market
         current = self.last_price()
@@ -177,10 +184,8 @@ class Engine:
         o.status = "FILLED" if o.executed == o.qty else "PARTIALLY_FILLED"
         if o.status == "FILLED":
             self._close(o, "FILLED")
-        t = Trade(
-            self.next_trade_id, o.id, o.key, buy, maker, price, qty, quote_qty, fee, m.base if buy else m.quote,
-            time_ms,
-        )  # fmt: skip
+        fee_asset = m.base if buy else m.quote
+        t = Trade(self.next_trade_id, o.id, o.key, buy, maker, price, qty, quote_qty, fee, fee_asset, time_ms)
         self.next_trade_id += 1
         self.trades.append(t)
         return t
@@ -194,7 +199,9 @@ class Engine:
     def _close(self, o: Order, status: str) -> None:
         """Free what the order still holds and make it eligible for eviction."""
         if o.locked:
-            self.ledger.accounts[o.key].unlock(self.market.quote if o.side == "BUY" else self.market.base, o.locked)
+            self.ledger.accounts[o.key].unlock(
+                self.market.quote if o.side == "BUY" else self.market.base, o.locked
+            )
             o.locked = Decimal(0)
         o.status = status
         self.open_count[o.key] -= 1

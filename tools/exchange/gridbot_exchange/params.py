@@ -18,7 +18,9 @@ def decimal(params: dict[str, str], name: str) -> Decimal | None:
         return None
     if not _DECIMAL.match(raw):
         raise ApiError(
-            400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '{_DECIMAL.pattern}'.",
         )
     try:
         return Decimal(raw)
@@ -47,7 +49,11 @@ def client_id(params: dict[str, str], name: str) -> str | None:
     if raw is None:
         return None
     if not _CLIENT_ID.match(raw):
-        raise ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'.")
+        raise ApiError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '{_CLIENT_ID.pattern}'.",
+        )
     return raw
 
 

@@ -32,11 +32,11 @@ def _symbol(v: Venue, params: Params, needed: bool = True) -> str | None:
     return sym
 
 
-def ping(v: Venue, p: Params) -> Json:
+def ping(_v: Venue, _p: Params) -> Json:
     return {}
 
 
-def server_time(v: Venue, p: Params) -> Json:
+def server_time(v: Venue, _p: Params) -> Json:
     return {"serverTime": v.server_ms()}
 
 
@@ -90,7 +90,7 @@ def ticker_price(v: Venue, p: Params) -> Json:
     return row if sym else [row]
 
 
-def account(v: Venue, p: Params, a: Account) -> Json:
+def account(v: Venue, _p: Params, a: Account) -> Json:
     maker, taker = formats.s8(a.maker_fee), formats.s8(a.taker_fee)
     return {
         "makerCommission": int(a.maker_fee * 10_000),
@@ -151,7 +151,9 @@ def _lookup(v: Venue, p: Params, a: Account, cancel: bool = False) -> Order:
     _symbol(v, p)
     oid, cid = integer(p, "orderId"), client_id(p, "origClientOrderId")
     if oid is None and cid is None:
-        raise ApiError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        raise ApiError(
+            400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
     v.market_ms()
     o = v.engine.find(a.key, oid, cid)
     if o is None or o.hidden_until > time.monotonic():
@@ -240,7 +242,9 @@ PRIVATE: dict[tuple[str, str], Callable[[Venue, Params, Account], Json]] = {
 }
 
 
-def dispatch(v: Venue, method: str, route: str, params: Params, api_key: str | None, query: str, body: str) -> Json:
+def dispatch(
+    v: Venue, method: str, route: str, params: Params, api_key: str | None, query: str, body: str
+) -> Json:
     """Answer one /api/v3 request under the venue lock; raises ApiError with Binance's code."""
     if (method, route) in PUBLIC:
         with v.lock:

@@ -24,7 +24,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ExchangeServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
@@ -40,7 +40,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._handle()
 
-    def _send(self, status: int, payload: object, headers: dict[str, str] | None = None, raw: bool = False) -> None:
+    def _send(
+        self, status: int, payload: object, headers: dict[str, str] | None = None, raw: bool = False
+    ) -> None:
         data = payload.encode() if raw else json.dumps(payload, separators=(",", ":")).encode()  # type: ignore[union-attr]
         self.send_response(status)
         self.send_header("Content-Type", "text/plain" if raw else "application/json;charset=UTF-8")
@@ -85,7 +87,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(503, {"code": 1, "msg": "System is under maintenance."})
                 return
             if fx.status in (418, 429):
-                msg = "Way too many requests; IP banned." if fx.status == 418 else "Too many requests; current limit is 6000 request weight per 1 MINUTE."
+                msg = (
+                    "Way too many requests; IP banned."
+                    if fx.status == 418
+                    else "Too many requests; current limit is 6000 request weight per 1 MINUTE."
+                )
                 self._send(fx.status, {"code": -1003, "msg": msg}, {"Retry-After": str(fx.retry_after)})
                 return
             if fx.status:
@@ -94,7 +100,13 @@ class Handler(BaseHTTPRequestHandler):
             params = dict(parse_qsl(url.query, keep_blank_values=True))
             params.update(parse_qsl(body, keep_blank_values=True))
             result = routes.dispatch(
-                venue, self.command, url.path[len(API) :], params, self.headers.get("X-MBX-APIKEY"), url.query, body
+                venue,
+                self.command,
+                url.path[len(API) :],
+                params,
+                self.headers.get("X-MBX-APIKEY"),
+                url.query,
+                body,
             )
             if fx.drop:
                 self._drop()

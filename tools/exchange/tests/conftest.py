@@ -91,14 +91,14 @@ def make_client(base: str, key: str = KEY, secret: str = SECRET, timeout_ms: int
 
 
 @pytest.fixture
-def client(base_url: str, admin: Admin) -> ccxt.binance:
+def client(base_url: str, admin: Admin) -> ccxt.binance:  # noqa: ARG001 (admin: reset first)
     ex = make_client(base_url)
     ex.load_markets()
     return ex
 
 
 @pytest.fixture
-def client_factory(base_url: str, admin: Admin) -> Callable[..., ccxt.binance]:
+def client_factory(base_url: str, admin: Admin) -> Callable[..., ccxt.binance]:  # noqa: ARG001
     def make(**kw: object) -> ccxt.binance:
         ex = make_client(base_url, **kw)  # type: ignore[arg-type]
         ex.load_markets()

@@ -8,6 +8,7 @@ import time
 import ccxt
 import pytest
 from conftest import START_CANDLE, Admin
+
 from gridbot.candles import load_embedded
 
 CANDLES = load_embedded()
@@ -37,7 +38,9 @@ def test_fetch_ohlcv_serves_closed_candles_and_the_forming_one_at_its_open(
     rows = client.fetch_ohlcv(SYMBOL, "5m", limit=3)
     i = START_CANDLE
     assert [r[0] for r in rows] == [int(t) for t in CANDLES.time_ms[i - 2 : i + 1]]
-    assert rows[0][1:5] == pytest.approx([CANDLES.open[i - 2], CANDLES.high[i - 2], CANDLES.low[i - 2], CANDLES.close[i - 2]])
+    assert rows[0][1:5] == pytest.approx(
+        [CANDLES.open[i - 2], CANDLES.high[i - 2], CANDLES.low[i - 2], CANDLES.close[i - 2]]
+    )
     assert rows[-1][1:6] == pytest.approx([CANDLES.open[i]] * 4 + [0.0])
     admin.step(candles=2)
     since = client.fetch_ohlcv(SYMBOL, "5m", since=int(CANDLES.time_ms[i]), limit=10)
@@ -50,7 +53,9 @@ def test_fetch_balance(client: ccxt.binance) -> None:
     assert (b["USDT"]["free"], b["USDT"]["used"], b["BTC"]["total"]) == (10000.0, 0.0, 1.0)
 
 
-def test_resting_limit_buy_fills_on_touch_at_its_price_with_maker_fee(client: ccxt.binance, admin: Admin) -> None:
+def test_resting_limit_buy_fills_on_touch_at_its_price_with_maker_fee(
+    client: ccxt.binance, admin: Admin
+) -> None:
     i = START_CANDLE
     price = cents_up(CANDLES.low[i])
     assert price < CANDLES.close[i - 1], "the test needs candle 100 to dip below the last close"
@@ -62,14 +67,22 @@ def test_resting_limit_buy_fills_on_touch_at_its_price_with_maker_fee(client: cc
     done = client.fetch_order(None, SYMBOL, {"origClientOrderId": "grid-1-buy-1"})
     assert (done["id"], done["status"], done["filled"], done["average"]) == (o["id"], "closed", 0.01, price)
     [t] = client.fetch_my_trades(SYMBOL)
-    assert (t["order"], t["side"], t["price"], t["amount"], t["takerOrMaker"]) == (o["id"], "buy", price, 0.01, "maker")
+    assert (t["order"], t["side"], t["price"], t["amount"], t["takerOrMaker"]) == (
+        o["id"],
+        "buy",
+        price,
+        0.01,
+        "maker",
+    )
     assert t["fee"] == {"currency": "BTC", "cost": pytest.approx(0.00001)}
     b = client.fetch_balance()
     assert b["USDT"]["total"] == pytest.approx(10000 - price * 0.01)
     assert b["BTC"]["total"] == pytest.approx(1 + 0.01 - 0.00001)
 
 
-def test_limit_sell_far_above_stays_open_and_cancel_frees_the_funds(client: ccxt.binance, admin: Admin) -> None:
+def test_limit_sell_far_above_stays_open_and_cancel_frees_the_funds(
+    client: ccxt.binance, admin: Admin
+) -> None:
     o = client.create_order(SYMBOL, "limit", "sell", 0.5, 200000.0)
     admin.step(candles=3)
     [open_] = client.fetch_open_orders(SYMBOL)
@@ -97,7 +110,9 @@ def test_market_orders_fill_at_the_last_close_with_taker_fee(client: ccxt.binanc
     assert sell["fee"] == {"currency": "USDT", "cost": pytest.approx(close * 0.01 * 0.001, abs=1e-8)}
     trades = client.fetch_my_trades(SYMBOL)
     assert [(t["side"], t["takerOrMaker"]) for t in trades] == [("buy", "taker"), ("sell", "taker")]
-    assert [t["id"] for t in client.fetch_my_trades(SYMBOL, params={"fromId": trades[1]["id"]})] == [trades[1]["id"]]
+    assert [t["id"] for t in client.fetch_my_trades(SYMBOL, params={"fromId": trades[1]["id"]})] == [
+        trades[1]["id"]
+    ]
 
 
 def test_fetch_my_trades_since_and_all_orders(client: ccxt.binance, admin: Admin) -> None:

@@ -32,7 +32,7 @@ T0 = 1_735_689_600_000
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(args: list[str], named: str) -> None:
-    r = subprocess.run([exe(), "--port", "0", *args], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([exe(), "--port", "0", *args], check=False, capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert named in r.stderr
     assert "Traceback" not in r.stderr
@@ -41,7 +41,7 @@ def test_bad_flags_exit_2_naming_the_flag(args: list[str], named: str) -> None:
 def test_bad_csv_is_refused_with_its_line(tmp_path: Path) -> None:
     bad = tmp_path / "c.csv"
     bad.write_text("1,1,2,0.5,1,1\n2,1,2,0.5,x,1\n")
-    r = subprocess.run([exe(), "--data", str(bad)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([exe(), "--data", str(bad)], check=False, capture_output=True, text=True, timeout=30)
     assert (r.returncode, "--data" in r.stderr, "c.csv:2" in r.stderr) == (2, True, True)
 
 
@@ -54,7 +54,9 @@ def test_csv_data_start_faults_and_sigterm(tmp_path: Path) -> None:
         with urllib.request.urlopen(url + "/api/v3/exchangeInfo?symbol=ETHUSDT", timeout=5) as r:
             info = json.loads(r.read())
         assert [(s["symbol"], s["baseAsset"]) for s in info["symbols"]] == [("ETHUSDT", "ETH")]
-        with urllib.request.urlopen(url + "/api/v3/klines?symbol=ETHUSDT&interval=1m&limit=2", timeout=5) as r:
+        with urllib.request.urlopen(
+            url + "/api/v3/klines?symbol=ETHUSDT&interval=1m&limit=2", timeout=5
+        ) as r:
             assert [k[0] for k in json.loads(r.read())] == [T0]
         with urllib.request.urlopen(url + "/admin/faults", timeout=5) as r:
             assert [(f["kind"], f["ms"]) for f in json.loads(r.read())] == [("latency", 1)]
