@@ -78,6 +78,7 @@ class Engine:
     def _clear(self) -> None:
         self.trades: deque[Trade] = deque(maxlen=self.max_trades)
         self.orders: dict[int, Order] = {}
+        self.open: dict[int, Order] = {}  # matching walks only these, not the stored history
         self._closed: deque[int] = deque()
         self.by_client: dict[tuple[str, str], int] = {}
         self.open_count: dict[str, int] = {}
@@ -111,7 +112,7 @@ class Engine:
             self.completed += 1
 
     def _match(self, i: int, high: Decimal, low: Decimal, time_ms: int) -> None:
-        live = [o for o in self.orders.values() if o.is_open and o.placed_index <= i]
+        live = [o for o in self.open.values() if o.placed_index <= i]
         sells = sorted((o for o in live if o.side == "SELL" and high >= o.price), key=lambda o: o.price)
         buys = sorted((o for o in live if o.side == "BUY" and low <= o.price), key=lambda o: -o.price)
         close_ms = time_ms + self.series.interval_ms - 1
@@ -163,6 +164,7 @@ class Engine:
         if prior is not None:
             self.reused_client_ids += 1
         self.orders[order.id] = order
+        self.open[order.id] = order
         self.by_client[(acct.key, client_id)] = order.id
         self.open_count[acct.key] = self.open_count.get(acct.key, 0) + 1
         trades = [self._fill(order, current, qty, maker=False, time_ms=now_ms)] if crosses else []
@@ -204,6 +206,7 @@ class Engine:
             )
             o.locked = Decimal(0)
         o.status = status
+        del self.open[o.id]
         self.open_count[o.key] -= 1
         self._closed.append(o.id)
 

@@ -171,22 +171,23 @@ def cancel_order(v: Venue, p: Params, a: Account) -> Json:
     return formats.cancel(o, v.market.symbol)
 
 
-def _visible(v: Venue, a: Account) -> list[Order]:
+def _visible(v: Venue, a: Account, open_only: bool = False) -> list[Order]:
     now = time.monotonic()
-    return [o for o in v.engine.orders.values() if o.key == a.key and o.hidden_until <= now]
+    pool = v.engine.open if open_only else v.engine.orders
+    return [o for o in pool.values() if o.key == a.key and o.hidden_until <= now]
 
 
 def open_orders(v: Venue, p: Params, a: Account) -> Json:
     _symbol(v, p, needed=False)
     v.market_ms()
-    return [formats.order(o, v.market.symbol) for o in _visible(v, a) if o.is_open]
+    return [formats.order(o, v.market.symbol) for o in _visible(v, a, open_only=True)]
 
 
 def cancel_open_orders(v: Venue, p: Params, a: Account) -> Json:
     _symbol(v, p)
     now = v.market_ms()
     out = []
-    for o in [o for o in _visible(v, a) if o.is_open]:
+    for o in _visible(v, a, open_only=True):
         v.engine.cancel(o, now)
         out.append(formats.cancel(o, v.market.symbol))
     return out

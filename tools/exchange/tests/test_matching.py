@@ -122,6 +122,7 @@ def test_random_session_fills_on_touch_at_order_price_and_conserves_assets(
         for a in e.ledger.accounts.values():
             assert all(b.free >= 0 and b.locked >= 0 for b in a.balances.values())
     assert set(refused) <= {-2010, -1013}
+    assert set(e.open) == {o.id for o in e.orders.values() if o.is_open}
     assert e.ledger.totals() == start
     c = s.candles
     for t in e.trades:
