@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e tools/exchange
 	touch $@
 
 setup: $(STAMP) ## Install system packages, the venv with dev tooling, start dockerd, enable arm64 binfmt
@@ -43,10 +44,12 @@ lint: $(STAMP) ## ruff, yamllint, ansible-lint (production), syntax-check of eve
 	$(BIN)/ansible-lint -q
 	for p in $(PLAYBOOKS); do $(BIN)/ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done
 
-unit: $(STAMP) ## pytest of bot/tests
-	rc=0; $(BIN)/pytest bot/tests --ignore=bot/tests/image || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "unit: pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
-	exit $$rc
+unit: $(STAMP) ## pytest of bot/tests and tools/exchange/tests
+	for t in bot/tests tools/exchange/tests; do \
+	  rc=0; $(BIN)/pytest "$$t" --ignore=bot/tests/image || rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "unit: pytest collected no tests in $$t: that is a failure here" >&2; exit 1; fi; \
+	  [ $$rc -eq 0 ] || exit $$rc; \
+	done
 
 image: setup ## Build the gridbot image and its shipping artifact for each ARCH (default: amd64 arm64)
 	for a in $(ARCH); do bot/image/build.sh "$$a" >/dev/null || exit 1; done
@@ -79,5 +82,5 @@ demo-destroy: ## Stop the demo fleet's VMs and remove their disks
 status: $(STAMP) ## One table for the fleet (INVENTORY=...; default: the demo fleet when it runs)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
 
-bench: $(STAMP) ## Benchmarks that print figures (backtest throughput, indicators vs TA-Lib, peak RSS)
-	for b in bot/bench/bench_*.py; do $(PY) "$$b" || exit 1; done
+bench: $(STAMP) ## Benchmarks that print figures (backtest throughput, indicators vs TA-Lib, peak RSS, local exchange)
+	for b in bot/bench/bench_*.py tools/exchange/bench/bench_*.py; do $(PY) "$$b" || exit 1; done

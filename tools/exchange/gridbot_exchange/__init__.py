@@ -1,0 +1,1 @@
+"""A local Binance-compatible spot exchange: unmodified ccxt `binance` trades against it on loopback."""

@@ -1,0 +1,156 @@
+"""The admin API (loopback, unauthenticated): judge a bot from the outside, reset, step the clock, faults."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+
+from gridbot_exchange import formats
+from gridbot_exchange.errors import ApiError
+from gridbot_exchange.faults import FaultError, parse_rule
+from gridbot_exchange.venue import Venue
+
+Json = object
+
+
+def _bad(msg: str) -> ApiError:
+    return ApiError(400, -1102, msg)
+
+
+def _balances(raw: object) -> dict[str, Decimal] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _bad("admin field 'balances': want {asset: amount}")
+    try:
+        return {str(k): Decimal(str(val)) for k, val in raw.items()}
+    except InvalidOperation:
+        raise _bad("admin field 'balances': amounts must be numbers") from None
+
+
+def state(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    with v.lock:
+        now = v.market_ms()
+        e = v.engine
+        return {
+            "market_ms": now,
+            "candle": e.forming_index(now),
+            "candles": len(v.series),
+            "last_price": formats.s8(e.last_price()),
+            "orders_placed": e.placed_total,
+            "orders_stored": len(e.orders),
+            "trades_stored": len(e.trades),
+            "trades_total": e.next_trade_id - 1,
+            "duplicate_rejects": e.duplicate_rejects,
+            "reused_client_ids": e.reused_client_ids,
+            "accounts": sorted(v.ledger.accounts),
+        }
+
+
+def orders(v: Venue, q: dict[str, str], _body: dict) -> Json:
+    with v.lock:
+        v.market_ms()
+        out = []
+        for o in v.engine.orders.values():
+            if q.get("key") in (None, o.key):
+                out.append({"key": o.key, **formats.order(o, v.market.symbol)})
+        return out
+
+
+def trades(v: Venue, q: dict[str, str], _body: dict) -> Json:
+    with v.lock:
+        v.market_ms()
+        return [
+            {"key": t.key, **formats.trade(t, v.market.symbol)}
+            for t in v.engine.trades
+            if q.get("key") in (None, t.key)
+        ]
+
+
+def duplicates(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    """Client order ids carried by more than one accepted order of an account (among stored orders), and
+    the count of creates refused as duplicates of an open order."""
+    with v.lock:
+        seen = Counter((o.key, o.client_id) for o in v.engine.orders.values())
+        dups = {f"{k}/{c}": n for (k, c), n in seen.items() if n > 1}
+        return {
+            "duplicate_client_ids": dups,
+            "count": len(dups),
+            "duplicate_rejects": v.engine.duplicate_rejects,
+        }
+
+
+def balances(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    with v.lock:
+        v.market_ms()
+        led = v.ledger
+        return {
+            "accounts": {k: a.snapshot() for k, a in led.accounts.items()},
+            "house": {k: formats.s8(x) for k, x in sorted(led.house.items())},
+            "fees": {k: formats.s8(x) for k, x in sorted(led.fees.items())},
+        }
+
+
+def add_account(v: Venue, _q: dict[str, str], body: dict) -> Json:
+    key, secret = body.get("key"), body.get("secret")
+    if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
+        raise _bad("admin fields 'key' and 'secret': non-empty strings are required")
+    fees = None
+    if "maker_fee" in body or "taker_fee" in body:
+        try:
+            fees = (
+                Decimal(str(body.get("maker_fee", v.fees[0]))),
+                Decimal(str(body.get("taker_fee", v.fees[1]))),
+            )
+        except InvalidOperation:
+            raise _bad("admin fields 'maker_fee'/'taker_fee': must be numbers") from None
+    with v.lock:
+        if key in v.ledger.accounts:
+            raise _bad(f"admin field 'key': account {key!r} exists")
+        v.add_account(key, secret, _balances(body.get("balances")), fees)
+    return {"key": key}
+
+
+def reset(v: Venue, q: dict[str, str], body: dict) -> Json:
+    v.reset()
+    v.faults.clear()
+    return state(v, q, body)
+
+
+def step(v: Venue, q: dict[str, str], body: dict) -> Json:
+    candles, ms = body.get("candles", 0), body.get("ms", 0)
+    if not isinstance(candles, int) or not isinstance(ms, int) or candles < 0 or ms < 0:
+        raise _bad("admin fields 'candles'/'ms': non-negative integers")
+    v.step(candles * v.series.interval_ms + ms)
+    return state(v, q, body)
+
+
+def add_fault(v: Venue, _q: dict[str, str], body: dict) -> Json:
+    try:
+        return v.faults.add(parse_rule(body)).describe()
+    except FaultError as e:
+        raise _bad(str(e)) from None
+
+
+def list_faults(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    return v.faults.list()
+
+
+def clear_faults(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    v.faults.clear()
+    return []
+
+
+ROUTES = {
+    ("GET", "state"): state,
+    ("GET", "orders"): orders,
+    ("GET", "trades"): trades,
+    ("GET", "duplicates"): duplicates,
+    ("GET", "balances"): balances,
+    ("POST", "accounts"): add_account,
+    ("POST", "reset"): reset,
+    ("POST", "step"): step,
+    ("GET", "faults"): list_faults,
+    ("POST", "faults"): add_fault,
+    ("DELETE", "faults"): clear_faults,
+}

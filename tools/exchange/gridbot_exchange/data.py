@@ -1,0 +1,60 @@
+"""The market: one spot symbol, its filters, and the candle arrays the price path and /klines come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from gridbot.candles import CandleError, Candles, iter_candles
+
+INTERVALS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    base: str
+    quote: str
+    tick: Decimal
+    step: Decimal
+    min_qty: Decimal
+    min_notional: Decimal
+
+    @property
+    def symbol(self) -> str:
+        return self.base + self.quote
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Candles with a fixed interval; index i covers [time_ms[i], time_ms[i] + interval_ms)."""
+
+    candles: Candles
+    interval_ms: int
+    interval: str
+
+    def __len__(self) -> int:
+        return len(self.candles)
+
+
+def load_series(source: str) -> Series:
+    """The embedded data set ('embedded') or a ccxt OHLCV CSV; raises CandleError with the reason."""
+    if source != "embedded" and not Path(source).is_file():
+        raise CandleError(f"data file not found: {source}")
+    parts = list(iter_candles(source))
+    if not parts or sum(len(p) for p in parts) < 2:
+        raise CandleError(f"{source}: need at least 2 candles")
+    c = Candles.concat(parts)
+    steps = np.diff(c.time_ms)
+    interval_ms = int(steps[0])
+    if np.any(steps != interval_ms):
+        i = int(np.argmax(steps != interval_ms)) + 1
+        raise CandleError(
+            f"{source}: candles must be evenly spaced; candle {i} breaks the {interval_ms} ms step"
+        )
+    names = [k for k, v in INTERVALS.items() if v == interval_ms]
+    if not names:
+        raise CandleError(f"{source}: interval {interval_ms} ms is not one of {', '.join(INTERVALS)}")
+    return Series(c, interval_ms, names[0])

@@ -1,0 +1,257 @@
+"""The Binance spot REST v3 endpoints ccxt's `binance` class calls: public market data and signed trading."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from decimal import ROUND_DOWN
+
+import numpy as np
+
+from gridbot_exchange import errors, formats
+from gridbot_exchange.accounts import Account
+from gridbot_exchange.auth import authenticate
+from gridbot_exchange.errors import ApiError
+from gridbot_exchange.matching import Order
+from gridbot_exchange.params import client_id, decimal, integer, limit, required
+from gridbot_exchange.venue import Venue
+
+Json = object
+Params = dict[str, str]
+
+
+def _symbol(v: Venue, params: Params, needed: bool = True) -> str | None:
+    sym = params.get("symbol")
+    if sym is None and not needed:
+        return None
+    if not sym:
+        raise errors.bad_param("symbol")
+    if sym != v.market.symbol:
+        raise errors.BAD_SYMBOL
+    return sym
+
+
+def ping(_v: Venue, _p: Params) -> Json:
+    return {}
+
+
+def server_time(v: Venue, _p: Params) -> Json:
+    return {"serverTime": v.server_ms()}
+
+
+def exchange_info(v: Venue, p: Params) -> Json:
+    if "symbols" in p:
+        if p["symbols"].strip('[]"') != v.market.symbol:
+            raise errors.BAD_SYMBOL
+    else:
+        _symbol(v, p, needed=False)
+    return {
+        "timezone": "UTC",
+        "serverTime": v.server_ms(),
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        ],
+        "exchangeFilters": [],
+        "symbols": [formats.symbol_info(v.market)],
+    }
+
+
+def klines(v: Venue, p: Params) -> Json:
+    _symbol(v, p)
+    if required(p, "interval") != v.series.interval:
+        raise ApiError(400, -1120, "Invalid interval.")
+    n = limit(p, 500, 1000)
+    start, end = integer(p, "startTime"), integer(p, "endTime")
+    c, step = v.series.candles, v.series.interval_ms
+    forming = v.engine.forming_index(v.market_ms())
+    hi = forming + 1 if forming < len(c) else forming  # the forming candle is shown at its open: no lookahead
+    if end is not None:
+        hi = min(hi, int(np.searchsorted(c.time_ms, end, side="right")))
+    lo = max(0, hi - n) if start is None else int(np.searchsorted(c.time_ms, start, side="left"))
+    hi = min(hi, lo + n)
+    rows = []
+    for i in range(lo, hi):
+        o, h, lw, cl, vol = (float(a[i]) for a in (c.open, c.high, c.low, c.close, c.volume))
+        if i == forming:
+            h = lw = cl = o
+            vol = 0.0
+        t = int(c.time_ms[i])
+        rows.append([t, f"{o:.8f}", f"{h:.8f}", f"{lw:.8f}", f"{cl:.8f}", f"{vol:.8f}", t + step - 1,
+                     f"{vol * cl:.8f}", 0, "0.00000000", "0.00000000", "0"])  # fmt: skip
+    return rows
+
+
+def ticker_price(v: Venue, p: Params) -> Json:
+    sym = _symbol(v, p, needed=False)
+    v.market_ms()
+    row = {"symbol": v.market.symbol, "price": formats.s8(v.engine.last_price())}
+    return row if sym else [row]
+
+
+def account(v: Venue, _p: Params, a: Account) -> Json:
+    maker, taker = formats.s8(a.maker_fee), formats.s8(a.taker_fee)
+    return {
+        "makerCommission": int(a.maker_fee * 10_000),
+        "takerCommission": int(a.taker_fee * 10_000),
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {"maker": maker, "taker": taker, "buyer": "0.00000000", "seller": "0.00000000"},
+        "canTrade": True,
+        "canWithdraw": False,
+        "canDeposit": False,
+        "brokered": False,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": v.market_ms(),
+        "accountType": "SPOT",
+        "balances": [
+            {"asset": asset, "free": formats.s8(b.free), "locked": formats.s8(b.locked)}
+            for asset, b in sorted(a.balances.items())
+        ],
+        "permissions": ["SPOT"],
+        "uid": abs(hash(a.key)) % 10**9,
+    }
+
+
+def new_order(v: Venue, p: Params, a: Account) -> Json:
+    sym = _symbol(v, p)
+    side = required(p, "side")
+    type_ = required(p, "type")
+    if side not in ("BUY", "SELL"):
+        raise ApiError(400, -1117, "Invalid side.")
+    if type_ not in ("LIMIT", "LIMIT_MAKER", "MARKET"):
+        raise ApiError(400, -1116, "Invalid orderType.")
+    qty, price, quote_qty = decimal(p, "quantity"), decimal(p, "price"), decimal(p, "quoteOrderQty")
+    cid = client_id(p, "newClientOrderId") or "x-" + secrets.token_hex(10)
+    if type_ != "MARKET" and price is None:
+        raise errors.bad_param("price")
+    if type_ == "LIMIT" and p.get("timeInForce") not in ("GTC", None):
+        raise ApiError(400, -1115, "Invalid timeInForce.")
+    now = v.market_ms()
+    if qty is None and type_ == "MARKET" and quote_qty is not None:
+        qty = (quote_qty / v.engine.last_price()).quantize(v.market.step, rounding=ROUND_DOWN)
+    if qty is None:
+        raise errors.bad_param("quantity")
+    order, fills = v.engine.place(a, side, type_, qty, price, cid, now)
+    lag = v.faults.invisible_s("POST", "/api/v3/order")
+    if lag:
+        order.hidden_until = time.monotonic() + lag
+    kind = p.get("newOrderRespType", "FULL")
+    body = formats.order_ack(order, sym or "", fills)
+    if kind == "ACK":
+        return {k: body[k] for k in ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")}
+    if kind == "RESULT":
+        del body["fills"]
+    return body
+
+
+def _lookup(v: Venue, p: Params, a: Account, cancel: bool = False) -> Order:
+    _symbol(v, p)
+    oid, cid = integer(p, "orderId"), client_id(p, "origClientOrderId")
+    if oid is None and cid is None:
+        raise ApiError(
+            400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
+    v.market_ms()
+    o = v.engine.find(a.key, oid, cid)
+    if o is None or o.hidden_until > time.monotonic():
+        raise errors.unknown_cancel() if cancel else errors.unknown_order()
+    return o
+
+
+def get_order(v: Venue, p: Params, a: Account) -> Json:
+    return formats.order(_lookup(v, p, a), v.market.symbol)
+
+
+def cancel_order(v: Venue, p: Params, a: Account) -> Json:
+    o = _lookup(v, p, a, cancel=True)
+    v.engine.cancel(o, v.market_ms())
+    return formats.cancel(o, v.market.symbol)
+
+
+def _visible(v: Venue, a: Account, open_only: bool = False) -> list[Order]:
+    now = time.monotonic()
+    pool = v.engine.open if open_only else v.engine.orders
+    return [o for o in pool.values() if o.key == a.key and o.hidden_until <= now]
+
+
+def open_orders(v: Venue, p: Params, a: Account) -> Json:
+    _symbol(v, p, needed=False)
+    v.market_ms()
+    return [formats.order(o, v.market.symbol) for o in _visible(v, a, open_only=True)]
+
+
+def cancel_open_orders(v: Venue, p: Params, a: Account) -> Json:
+    _symbol(v, p)
+    now = v.market_ms()
+    out = []
+    for o in _visible(v, a, open_only=True):
+        v.engine.cancel(o, now)
+        out.append(formats.cancel(o, v.market.symbol))
+    return out
+
+
+def _window(items: list, p: Params, time_of: Callable[[object], int]) -> list:
+    start, end = integer(p, "startTime"), integer(p, "endTime")
+    if start is not None:
+        items = [x for x in items if time_of(x) >= start]
+    if end is not None:
+        items = [x for x in items if time_of(x) <= end]
+    return items
+
+
+def all_orders(v: Venue, p: Params, a: Account) -> Json:
+    _symbol(v, p)
+    n, from_id = limit(p, 500, 1000), integer(p, "orderId")
+    v.market_ms()
+    items = [o for o in _visible(v, a) if from_id is None or o.id >= from_id]
+    items = _window(items, p, lambda o: o.time_ms)  # type: ignore[attr-defined]
+    items = items[:n] if from_id is not None or "startTime" in p else items[-n:]
+    return [formats.order(o, v.market.symbol) for o in items]
+
+
+def my_trades(v: Venue, p: Params, a: Account) -> Json:
+    _symbol(v, p)
+    n, from_id, oid = limit(p, 500, 1000), integer(p, "fromId"), integer(p, "orderId")
+    v.market_ms()
+    items = [t for t in v.engine.trades if t.key == a.key and (from_id is None or t.id >= from_id)]
+    if oid is not None:
+        items = [t for t in items if t.order_id == oid]
+    items = _window(items, p, lambda t: t.time_ms)  # type: ignore[attr-defined]
+    items = items[:n] if from_id is not None or "startTime" in p else items[-n:]
+    return [formats.trade(t, v.market.symbol) for t in items]
+
+
+PUBLIC: dict[tuple[str, str], Callable[[Venue, Params], Json]] = {
+    ("GET", "ping"): ping,
+    ("GET", "time"): server_time,
+    ("GET", "exchangeInfo"): exchange_info,
+    ("GET", "klines"): klines,
+    ("GET", "ticker/price"): ticker_price,
+}
+PRIVATE: dict[tuple[str, str], Callable[[Venue, Params, Account], Json]] = {
+    ("GET", "account"): account,
+    ("POST", "order"): new_order,
+    ("GET", "order"): get_order,
+    ("DELETE", "order"): cancel_order,
+    ("GET", "openOrders"): open_orders,
+    ("DELETE", "openOrders"): cancel_open_orders,
+    ("GET", "allOrders"): all_orders,
+    ("GET", "myTrades"): my_trades,
+}
+
+
+def dispatch(
+    v: Venue, method: str, route: str, params: Params, api_key: str | None, query: str, body: str
+) -> Json:
+    """Answer one /api/v3 request under the venue lock; raises ApiError with Binance's code."""
+    if (method, route) in PUBLIC:
+        with v.lock:
+            return PUBLIC[method, route](v, params)
+    if (method, route) in PRIVATE:
+        with v.lock:
+            acct = authenticate(v.ledger.accounts, api_key, query, body, params, v.server_ms())
+            return PRIVATE[method, route](v, params, acct)
+    raise errors.NOT_FOUND

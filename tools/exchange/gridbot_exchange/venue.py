@@ -1,0 +1,77 @@
+"""The exchange's state in one place: market, candles, clock, ledger, engine and faults, behind one lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from gridbot_exchange.accounts import Account, Ledger
+from gridbot_exchange.clock import SimClock
+from gridbot_exchange.data import Market, Series
+from gridbot_exchange.faults import Faults
+from gridbot_exchange.matching import Engine
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_orders: int = 100_000
+    max_trades: int = 100_000
+
+
+class Venue:
+    def __init__(
+        self,
+        market: Market,
+        series: Series,
+        speed: float,
+        start: int,
+        limits: Limits,
+        fill_cap: Decimal | None = None,
+        default_balances: dict[str, Decimal] | None = None,
+        fees: tuple[Decimal, Decimal] = (Decimal("0.001"), Decimal("0.001")),
+    ) -> None:
+        self.market = market
+        self.series = series
+        self.lock = threading.RLock()
+        t = series.candles.time_ms
+        self.clock = SimClock(int(t[start]), int(t[-1]) + series.interval_ms, speed)
+        self.ledger = Ledger()
+        self.engine = Engine(market, series, self.ledger, limits.max_orders, limits.max_trades, fill_cap)
+        self.faults = Faults()
+        self.default_balances = default_balances or {market.quote: Decimal(10_000), market.base: Decimal(0)}
+        self.fees = fees
+
+    def add_account(
+        self,
+        key: str,
+        secret: str,
+        balances: dict[str, Decimal] | None = None,
+        fees: tuple[Decimal, Decimal] | None = None,
+    ) -> Account:
+        maker, taker = fees or self.fees
+        acct = Account(key, secret, maker, taker, dict(balances or self.default_balances))
+        with self.lock:
+            self.ledger.add(acct)
+        return acct
+
+    def server_ms(self) -> int:
+        """Wall-clock ms (what ccxt's nonce and recvWindow use), shifted by a clock-skew fault."""
+        return int(time.time() * 1000) + self.faults.skew_ms()
+
+    def market_ms(self) -> int:
+        """Simulated market time, with every candle closed by then matched."""
+        now = self.clock.now_ms()
+        self.engine.advance(now)
+        return now
+
+    def step(self, ms: int) -> int:
+        with self.lock:
+            self.clock.step(ms)
+            return self.market_ms()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.engine.reset()
+            self.clock.reset()

@@ -1,0 +1,66 @@
+"""Start-up: bad flags get a message naming the flag and exit 2; SIGTERM stops the server cleanly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import exe, start
+
+T0 = 1_735_689_600_000
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--speed", "fast"], "--speed"),
+        (["--speed", "-1"], "--speed"),
+        (["--port", "70000"], "--port"),
+        (["--data", "/nonexistent.csv"], "--data"),
+        (["--start-candle", "999999999"], "--start-candle"),
+        (["--account", "no-secret"], "--account"),
+        (["--balance", "USDT=lots"], "--balance"),
+        (["--maker-fee", "1.5"], "--maker-fee"),
+        (["--symbol", "BTCUSDT"], "--symbol"),
+        (["--fault", "meteor"], "--fault"),
+        (["--fault", "latency:ms=x"], "--fault"),
+        (["--max-orders", "0"], "--max-orders"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(args: list[str], named: str) -> None:
+    r = subprocess.run([exe(), "--port", "0", *args], check=False, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert named in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_csv_is_refused_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "c.csv"
+    bad.write_text("1,1,2,0.5,1,1\n2,1,2,0.5,x,1\n")
+    r = subprocess.run([exe(), "--data", str(bad)], check=False, capture_output=True, text=True, timeout=30)
+    assert (r.returncode, "--data" in r.stderr, "c.csv:2" in r.stderr) == (2, True, True)
+
+
+def test_csv_data_start_faults_and_sigterm(tmp_path: Path) -> None:
+    csv = tmp_path / "eth.csv"
+    rows = [f"{T0 + i * 60_000},{100 + i},{102 + i},{99 + i},{101 + i},5" for i in range(50)]
+    csv.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    proc, url = start("--data", str(csv), "--symbol", "ETH/USDT", "--speed", "0", "--fault", "latency:ms=1")
+    try:
+        with urllib.request.urlopen(url + "/api/v3/exchangeInfo?symbol=ETHUSDT", timeout=5) as r:
+            info = json.loads(r.read())
+        assert [(s["symbol"], s["baseAsset"]) for s in info["symbols"]] == [("ETHUSDT", "ETH")]
+        with urllib.request.urlopen(
+            url + "/api/v3/klines?symbol=ETHUSDT&interval=1m&limit=2", timeout=5
+        ) as r:
+            assert [k[0] for k in json.loads(r.read())] == [T0]
+        with urllib.request.urlopen(url + "/admin/faults", timeout=5) as r:
+            assert [(f["kind"], f["ms"]) for f in json.loads(r.read())] == [("latency", 1)]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()

@@ -1,0 +1,93 @@
+"""Each fault, injected through the admin API, raises the ccxt class a live bot must handle."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+
+import ccxt
+import pytest
+from conftest import Admin
+
+SYMBOL = "BTC/USDT"
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (429, ccxt.DDoSProtection),
+        (418, ccxt.DDoSProtection),
+        (500, ccxt.ExchangeNotAvailable),
+        (502, ccxt.ExchangeNotAvailable),
+        (503, ccxt.ExchangeNotAvailable),
+        (504, ccxt.RequestTimeout),
+    ],
+)
+def test_status_faults(client: ccxt.binance, admin: Admin, status: int, cls: type) -> None:
+    admin.fault(kind="status", status=status, path="/api/v3/openOrders", count=1)
+    with pytest.raises(cls):
+        client.fetch_open_orders(SYMBOL)
+    assert client.fetch_open_orders(SYMBOL) == []  # count=1: used up
+
+
+def test_rate_limit_sends_retry_after(base_url: str, admin: Admin) -> None:
+    admin.fault(kind="status", status=429, retry_after=7)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(base_url + "/api/v3/ping", timeout=5)
+    assert (info.value.code, info.value.headers["Retry-After"]) == (429, "7")
+
+
+def test_maintenance_window(client: ccxt.binance, admin: Admin) -> None:
+    admin.fault(kind="maintenance", for_s=0.3)
+    with pytest.raises(ccxt.OnMaintenance):
+        client.fetch_balance()
+    time.sleep(0.35)
+    assert client.fetch_balance()["USDT"]["total"] == 10000.0
+
+
+def test_hang_past_the_client_timeout(client_factory, admin: Admin) -> None:  # type: ignore[no-untyped-def]
+    ex = client_factory(timeout_ms=300)
+    admin.fault(kind="hang", seconds=1.5, path="/api/v3/account", count=1)
+    t0 = time.monotonic()
+    with pytest.raises(ccxt.RequestTimeout):
+        ex.fetch_balance()
+    assert time.monotonic() - t0 < 1.2
+
+
+def test_latency_is_added(client: ccxt.binance, admin: Admin) -> None:
+    admin.fault(kind="latency", ms=250, path="/api/v3/time")
+    t0 = time.monotonic()
+    client.fetch_time()
+    assert time.monotonic() - t0 >= 0.25
+
+
+def test_accept_then_drop_connection_creates_exactly_one_order(client: ccxt.binance, admin: Admin) -> None:
+    admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+    with pytest.raises(ccxt.NetworkError):
+        client.create_order(SYMBOL, "limit", "buy", 0.01, 40000.0, {"clientOrderId": "drop-1"})
+    found = client.fetch_order(None, SYMBOL, {"origClientOrderId": "drop-1"})
+    assert (found["status"], found["price"], found["amount"]) == ("open", 40000.0, 0.01)
+    orders = admin.call("GET", "orders")
+    assert [(o["key"], o["clientOrderId"]) for o in orders] == [("bot-a", "drop-1")]  # type: ignore[union-attr]
+
+
+def test_order_unknown_for_n_seconds_after_creation(client: ccxt.binance, admin: Admin) -> None:
+    admin.fault(kind="invisible", seconds=0.6)
+    o = client.create_order(SYMBOL, "limit", "buy", 0.01, 40000.0, {"clientOrderId": "lag-1"})
+    with pytest.raises(ccxt.OrderNotFound):
+        client.fetch_order(o["id"], SYMBOL)
+    with pytest.raises(ccxt.OrderNotFound):
+        client.fetch_order(None, SYMBOL, {"origClientOrderId": "lag-1"})
+    assert client.fetch_open_orders(SYMBOL) == []
+    time.sleep(0.65)
+    assert client.fetch_order(None, SYMBOL, {"origClientOrderId": "lag-1"})["id"] == o["id"]
+
+
+def test_faults_are_scoped_by_path_and_method(client: ccxt.binance, admin: Admin) -> None:
+    admin.fault(kind="status", status=503, path="/api/v3/order", method="DELETE")
+    o = client.create_order(SYMBOL, "limit", "buy", 0.01, 40000.0)
+    assert client.fetch_order(o["id"], SYMBOL)["status"] == "open"
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        client.cancel_order(o["id"], SYMBOL)
+    assert [f["kind"] for f in admin.call("GET", "faults")] == ["status"]  # type: ignore[union-attr]
