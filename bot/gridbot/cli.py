@@ -15,13 +15,14 @@ from pathlib import Path
 
 from gridbot import __version__, health
 from gridbot.candles import CandleError, iter_candles
-from gridbot.config import BotConfig, ConfigError, load_config
+from gridbot.config import BotConfig, ConfigError, grid_problems_at, load_config
 from gridbot.engine import GridEngine
 from gridbot.grid import GridError
 from gridbot.portfolio import RoundTrip
 
 TRADE_FIELDS = ["date", "side", "amount", "price", "fee", "fee_currency", "realized_pnl"]
 TRIP_FIELDS = [*RoundTrip._fields, "profit"]
+NOMINAL_PRICE = 100.0  # what check-config judges a centred grid at when the data cannot be read
 
 
 class _CsvSink:
@@ -45,6 +46,10 @@ class _CsvSink:
         self._fh.close()
 
 
+def _warn(message: str) -> None:
+    print(f"gridbot: {message}", file=sys.stderr)
+
+
 def _progress(done: int, total: int | None) -> None:
     if total:
         width = 40
@@ -58,7 +63,7 @@ def _progress(done: int, total: int | None) -> None:
 def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool) -> dict:
     ledger = _CsvSink(trades, TRADE_FIELDS)
     archive = _CsvSink(trades.with_name(trades.stem + "-roundtrips.csv"), TRIP_FIELDS)
-    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip)
+    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip, log=_warn)
     try:
         for chunk in iter_candles(data):
             engine.run_chunk(chunk)
@@ -74,6 +79,35 @@ def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_pr
 
         plot_equity(engine, plot)
     return engine.summary()
+
+
+def _price_range(data: str) -> tuple[float, float]:
+    low, high = float("inf"), 0.0
+    for chunk in iter_candles(data):
+        low, high = min(low, float(chunk.low.min())), max(high, float(chunk.high.max()))
+    if high <= 0:
+        raise CandleError(f"{data}: no candles")
+    return low, high
+
+
+def check_config(path: Path, data: str | None) -> int:
+    """Exit 0 when the config is valid and its grid can be built across the data's price range, else 2."""
+    cfg = load_config(path)
+    source = data or cfg.run.data
+    try:
+        low, high = _price_range(source)
+        where = f"{source}'s prices {low:g}..{high:g}"
+    except CandleError as exc:
+        low = high = NOMINAL_PRICE
+        where = f"an assumed price of {NOMINAL_PRICE:g} ({exc}; pass --data to judge real prices)"
+    problems = grid_problems_at(cfg, low, high)
+    if problems:
+        print(f"gridbot: {path}: grid cannot be built at {where}:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print(f"{path}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels, judged at {where})")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check-config", help="validate a config file without running")
     k.add_argument("config", type=Path)
+    k.add_argument(
+        "--data", default=None, help="judge the grid at this data's prices (default: config run.data)"
+    )
 
     h = sub.add_parser(
         "health", help="exit 0 while the run loop's heartbeat is fresh (container healthcheck)"
@@ -125,9 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "health":
             return health.check(args.heartbeat)
         if args.command == "check-config":
-            cfg = load_config(args.config)
-            print(f"{args.config}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels)")
-            return 0
+            return check_config(args.config, args.data)
         cfg = load_config(args.config)
         if args.command == "status":
             # The image has no shell or cat: this is how an operator (and status.yml) reads a running bot.

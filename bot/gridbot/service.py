@@ -47,7 +47,9 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
     state_path = state_dir / "state.json"
     ledger = _CsvSink(state_dir / "trades.csv", TRADE_FIELDS)
     archive = _CsvSink(state_dir / "roundtrips.csv", TRIP_FIELDS)
-    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip)
+    engine = GridEngine(
+        cfg, ledger=ledger.row, archive=archive.trip, log=lambda m: print(f"gridbot: {m}", flush=True)
+    )
     cycle = 0
     if state_path.exists():
         saved = json.loads(state_path.read_text())
