@@ -82,6 +82,13 @@ class RegridConfig(_Model):
     # A duration, not a candle count: the same config means the same wait on 5-minute and monthly data.
     cooldown: str = "1d"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "cooldown_candles" in data:
+            raise ValueError("cooldown_candles is now cooldown, a duration such as 30m, 4h, 1d or 2w")
+        return data
+
     @field_validator("cooldown")
     @classmethod
     def _duration(cls, value: str) -> str:
