@@ -5,7 +5,9 @@ the previous chunk's state), then jumps from event to event: a candle where a re
 buy filter flips, where an exit or the trigger price is reached, or where the price leaves the grid after the
 regrid cooldown. Candles in between change nothing but the equity mark, which is accounted for in bulk. Fed
 one candle at a time (the live loop), the same code takes the same decisions, so a backtest and a run agree
-to the fill. Snapshots and results live in `engine_state` to keep this module to the decisions.
+to the fill. Snapshots and results live in `engine_state` to keep this module to the decisions; at ~330
+lines it stays one module because every method reads and writes the same book, grid, lots and cooldown, and
+splitting that one state machine would hide which decision changes what.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ LedgerSink = Callable[[dict[str, object]], None]
 ArchiveSink = Callable[[RoundTrip], None]
 LogSink = Callable[[str], None]
 MAX_CURVE_POINTS = 4096
+MAX_FILL_MARKS = 50_000
 
 
 @dataclass
@@ -73,7 +76,9 @@ class GridEngine:
         self.stats = Stats(peak_equity=cfg.start_quote)
         self.curve: list[tuple[int, float, float]] = []  # (time_ms, close, equity), decimated
         self._curve_every = 1
-        self.grid_changes: list[tuple[int, float, float]] = []  # (time_ms, lower, upper) of every grid placed
+        # For the plot, bounded so a service running for months stays flat: the grids placed, the fills.
+        self.grid_changes: deque[tuple[int, tuple[float, ...]]] = deque(maxlen=MAX_CURVE_POINTS)
+        self.fill_marks: deque[tuple[int, str, float]] = deque(maxlen=MAX_FILL_MARKS)
         self.ind = Indicators.for_config(cfg)
         self._atr_chunk: NDArray[np.float64] | None = None
         self._skip_kinds: set[str] = set()
@@ -138,7 +143,7 @@ class GridEngine:
             return False
         self.exchange.cancel_all()
         self.levels = levels
-        self.grid_changes.append((time_ms, float(self.levels[0]), float(self.levels[-1])))
+        self.grid_changes.append((time_ms, tuple(self.levels.tolist())))
         budget = min(self.cfg.grid.budget_quote, self.portfolio.quote)
         self.qty = size_orders(self.levels, budget, self.market)
         self._place_inventory_sells(close, time_ms)
@@ -179,6 +184,7 @@ class GridEngine:
         else:
             self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms)
             self._remember(trip)
+        self.fill_marks.append((time_ms, side, price))
         if self.ledger is not None:
             self.ledger({
                 "date": datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(),
