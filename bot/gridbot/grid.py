@@ -75,12 +75,14 @@ def min_step_ratio(levels: Array) -> float:
 
 
 def check_step_covers_fees(levels: Array, fee_rate: float) -> None:
-    """A round trip pays the fee twice; a step that does not exceed that loses money on every trip."""
+    """A round trip pays the fee twice, the sell's on the higher price: it breaks even only when
+    sell * (1 - fee) > buy * (1 + fee), i.e. step > 2 * fee / (1 - fee) (a bit more than twice the fee)."""
     step = min_step_ratio(levels)
-    if step <= 2 * fee_rate:
+    breakeven = 2 * fee_rate / (1 - fee_rate)
+    if step <= breakeven:
         raise GridError(
-            f"grid step {step:.4%} does not exceed twice the fee ({2 * fee_rate:.4%}): "
-            "every round trip would lose money; widen grid bounds or use fewer grid.levels"
+            f"grid step {step:.4%} does not exceed twice the fee ({breakeven:.4%} with the sell's fee on the "
+            "higher price): every round trip would lose money; widen grid bounds or use fewer grid.levels"
         )
 
 

@@ -46,6 +46,10 @@ def test_step_must_exceed_twice_the_fee():
     check_step_covers_fees(levels, 0.002)
     with pytest.raises(GridError, match="does not exceed twice the fee"):
         check_step_covers_fees(levels, 0.0025)
+    # 0.2001% beats 2 x 0.1% but not the break-even: 100.2001 * 0.999 < 100 * 1.001.
+    with pytest.raises(GridError, match="does not exceed twice the fee"):
+        check_step_covers_fees(np.array([100.0, 100.2001]), 0.001)
+    check_step_covers_fees(np.array([100.0, 100.2003]), 0.001)
 
 
 @pytest.mark.parametrize(
