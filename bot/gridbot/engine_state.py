@@ -63,10 +63,13 @@ def snapshot(e: GridEngine) -> dict[str, object]:
 
 def _portfolio(saved: dict) -> Portfolio:
     fields = dict(saved)
-    if "lots" not in fields:  # a state from the average-cost version: what is held becomes one lot
+    if "lots" not in fields:
+        # A state from the average-cost version (realized gross of fees): what is held becomes one lot at its
+        # average cost and every fee paid so far moves into realized, which keeps the identity exact.
         basis = fields.pop("cost_basis", 0.0)
         base = fields.get("base", 0.0)
         fields["lots"] = [{"qty": base, "price": basis / base, "fee": 0.0}] if base > 0 else []
+        fields["realized"] = fields.get("realized", 0.0) - fields.get("fees", 0.0)
     fields["lots"] = tuple(Lot(**lot) for lot in fields["lots"])
     return Portfolio(**fields)
 
