@@ -121,7 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-c", "--config", type=Path, help="YAML config (defaults apply when omitted)")
     b.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
     b.add_argument("--trades", type=Path, default=Path("trades.csv"), help="trades CSV to write")
-    b.add_argument("--plot", type=Path, help="draw equity, price and grid to this PNG (needs matplotlib)")
+    b.add_argument(
+        "--plot", type=Path, help="draw price, grids, fills, equity vs buy-and-hold (PNG, needs matplotlib)"
+    )
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     k = sub.add_parser("check-config", help="validate a config file without running")
