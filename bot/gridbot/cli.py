@@ -13,11 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gridbot import __version__, health
+import numpy as np
+
+from gridbot import __version__, health, indicators
 from gridbot.candles import CandleError, iter_candles
 from gridbot.config import BotConfig, ConfigError, grid_problems_at, load_config
 from gridbot.engine import GridEngine
-from gridbot.grid import GridError
+from gridbot.grid import GridError, atr_step_ratios
 from gridbot.portfolio import RoundTrip
 
 TRADE_FIELDS = ["date", "side", "amount", "price", "fee", "fee_currency", "realized_pnl"]
@@ -81,21 +83,32 @@ def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_pr
     return engine.summary()
 
 
-def _price_range(data: str) -> tuple[float, float]:
-    low, high = float("inf"), 0.0
+def _scan(cfg: BotConfig, data: str) -> tuple[float, float, int, int]:
+    """The data's price range and, with ATR spacing, how many of its candles would give an unpayable grid."""
+    low, high, unpayable, judged = float("inf"), 0.0, 0, 0
+    a = cfg.grid.atr_spacing
+    state = indicators.atr_init(a.period)
+    breakeven = 2 * cfg.market.maker_fee / (1 - cfg.market.maker_fee)
     for chunk in iter_candles(data):
         low, high = min(low, float(chunk.low.min())), max(high, float(chunk.high.max()))
+        if a.enabled:
+            atr, state = indicators.atr(chunk.high, chunk.low, chunk.close, a.period, state)
+            ok = ~np.isnan(atr)
+            steps = atr_step_ratios(chunk.close[ok], atr[ok], cfg.grid.levels, a.multiplier, cfg.grid.spacing)
+            unpayable += int(np.sum(steps <= breakeven))
+            judged += int(ok.sum())
     if high <= 0:
         raise CandleError(f"{data}: no candles")
-    return low, high
+    return low, high, unpayable, judged
 
 
 def check_config(path: Path, data: str | None) -> int:
     """Exit 0 when the config is valid and its grid can be built across the data's price range, else 2."""
     cfg = load_config(path)
     source = data or cfg.run.data
+    unpayable = judged = 0
     try:
-        low, high = _price_range(source)
+        low, high, unpayable, judged = _scan(cfg, source)
         where = f"{source}'s prices {low:g}..{high:g}"
     except CandleError as exc:
         low = high = NOMINAL_PRICE
@@ -107,6 +120,11 @@ def check_config(path: Path, data: str | None) -> int:
             print(f"  {line}", file=sys.stderr)
         return 2
     print(f"{path}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels, judged at {where})")
+    if unpayable:
+        # Not an error: the engine skips those grids and keeps trading; the operator should know how often.
+        print(f"{path}: note: on {unpayable} of {judged} candles the ATR grid's step would not pay twice the "
+              "fee; the bot skips such grids (counted in grids_skipped): raise grid.atr_spacing.multiplier "
+              "or lower grid.levels")  # fmt: skip
     return 0
 
 

@@ -110,3 +110,13 @@ def atr_bounds(price: float, atr: float, count: int, multiplier: float) -> tuple
     """Bounds whose arithmetic step is `multiplier` x ATR, centred on `price`."""
     half_span = multiplier * atr * (count - 1) / 2
     return max(price - half_span, price * 0.01), price + half_span
+
+
+def atr_step_ratios(close: Array, atr: Array, count: int, multiplier: float, spacing: Spacing) -> Array:
+    """The smallest relative step of the ATR grid `atr_bounds` gives at each close (before tick rounding)."""
+    half_span = multiplier * atr * (count - 1) / 2
+    lower = np.maximum(close - half_span, close * 0.01)
+    upper = close + half_span
+    if spacing == "geometric":
+        return (upper / lower) ** (1 / (count - 1)) - 1
+    return (upper - lower) / (count - 1) / lower

@@ -96,6 +96,14 @@ def test_check_config_judges_the_grid_at_the_data_prices(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "1.098..1.102" in out.stdout
 
+    cfg.write_text(
+        "market: {symbol: EUR/USD, tick_size: 0.00001, lot_step: 1}\n"
+        "grid: {levels: 10, width_pct: 3, atr_spacing: {enabled: true, multiplier: 0.1}}\n"
+    )
+    out = gridbot("check-config", str(cfg), "--data", str(eurusd), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr  # the engine skips those grids: a note, not a refusal
+    assert "note: on 36 of 36 candles the ATR grid's step would not pay twice the fee" in out.stdout
+
     btc = tmp_path / "btc.yml"
     btc.write_text("market: {tick_size: 1}\n")  # BTC/USDT on the embedded data, ~40k-70k
     out = gridbot("check-config", str(btc), cwd=tmp_path)
