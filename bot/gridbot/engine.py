@@ -164,10 +164,9 @@ class GridEngine:
         trip = self._book(o.side, o.price, o.qty, fill.fee, fill.time_ms)
         assert self.levels is not None
         assert self.qty is not None
-        if trip is None:
-            if o.level + 1 < len(self.levels):
-                self.exchange.place_limit("sell", float(self.levels[o.level + 1]), o.qty, o.level + 1,
-                                          opened_ms=fill.time_ms)  # fmt: skip
+        if trip is None:  # a buy (never on the top level, which size_orders gives no quantity) pairs one up
+            self.exchange.place_limit("sell", float(self.levels[o.level + 1]), o.qty, o.level + 1,
+                                      opened_ms=fill.time_ms)  # fmt: skip
             return
         below = o.level - 1
         if self.buys_open and below >= 0:

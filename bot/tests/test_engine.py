@@ -145,6 +145,9 @@ def test_history_is_bounded_and_overflow_archived():
     engine.run_chunk(load_embedded().slice(0, 20_000))
     assert len(engine.history) == 5
     assert engine.stats.round_trips == len(archived) + 5 > 5
+    trips = [*archived, *engine.history]  # oldest first, none lost or repeated
+    assert [t.closed_ms for t in trips] == sorted(t.closed_ms for t in trips)
+    assert sum(t.profit for t in trips) == pytest.approx(engine.portfolio.realized, abs=1e-6)
 
 
 def test_trend_filter_pauses_buys_in_a_downtrend():

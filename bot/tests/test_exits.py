@@ -156,6 +156,17 @@ def test_trailing_up_follows_a_rally_even_with_regrid_off():
     assert tops[True] >= climb[-1] * 0.99
 
 
+def test_trailing_up_skips_the_cooldown_only_when_enabled():
+    climb = 100 * np.exp(np.linspace(0, 0.8, 300))  # 300 hourly bars: the 2w cooldown never ends
+    regrids = {}
+    for trail in (False, True):
+        engine = GridEngine(_cfg(regrid={"cooldown": "2w"}, exits={"trailing_up": trail}))
+        engine.run_chunk(_path(climb))
+        regrids[trail] = engine.stats.regrids
+    assert regrids[False] == 1
+    assert regrids[True] > 10
+
+
 def test_exits_take_the_same_decisions_candle_by_candle():
     cfg = _cfg(
         exits={"stop_loss": 52_000, "take_profit": 70_000, "trigger_price": 59_500, "trailing_up": True}
