@@ -216,6 +216,8 @@ class GridEngine:
         if qty > 0:
             self._book("sell", price, qty, price * qty * self.cfg.market.taker_fee, int(c.time_ms[j]))
         self.halted = f"{why} at {price:g}"
+        if self.log is not None:
+            self.log(f"{self.halted}: orders cancelled, {qty:g} sold, trading halted")
         return True
 
     def _event(self, c: Candles, j: int, allowed: bool) -> None:

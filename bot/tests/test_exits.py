@@ -97,12 +97,13 @@ def test_cooldown_is_time_on_any_timeframe():
 
 def test_stop_loss_sells_everything_cancels_and_halts():
     cfg = _cfg(exits={"stop_loss": 80})
-    rows = []
-    engine = GridEngine(cfg, ledger=rows.append)
+    rows, logged = [], []
+    engine = GridEngine(cfg, ledger=rows.append, log=logged.append)
     prices = np.concatenate([100 + 2 * np.sin(np.arange(200) / 5), np.linspace(100, 60, 200)])
     engine.run_chunk(_path(prices))
     s = engine.summary()
     assert s["halted"].startswith("stop_loss at ")
+    assert logged == [f"{s['halted']}: orders cancelled, {rows[-1]['amount']:g} sold, trading halted"]
     assert s["base_held"] == 0
     assert s["open_orders"] == 0
     last = rows[-1]
