@@ -15,15 +15,18 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from gridbot import __version__, health
+import numpy as np
+
+from gridbot import __version__, health, indicators
 from gridbot.candles import CandleError, iter_candles
-from gridbot.config import BotConfig, ConfigError, load_config
+from gridbot.config import BotConfig, ConfigError, grid_problems_at, load_config
 from gridbot.engine import GridEngine
-from gridbot.grid import GridError
+from gridbot.grid import GridError, atr_step_ratios
 from gridbot.portfolio import RoundTrip
 
 TRADE_FIELDS = ["date", "side", "amount", "price", "fee", "fee_currency", "realized_pnl"]
 TRIP_FIELDS = [*RoundTrip._fields, "profit"]
+NOMINAL_PRICE = 100.0  # what check-config judges a centred grid at when the data cannot be read
 
 
 class _CsvSink:
@@ -94,6 +97,10 @@ class _Staged:
                 tmp.unlink(missing_ok=True)
 
 
+def _warn(message: str) -> None:
+    print(f"gridbot: {message}", file=sys.stderr)
+
+
 def _progress(done: int, total: int | None) -> None:
     if total:
         width = 40
@@ -118,7 +125,7 @@ def _backtest(
 ) -> dict:
     ledger = _CsvSink(staged.path(trades), TRADE_FIELDS)
     archive = _CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
-    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip)
+    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip, log=_warn)
     try:
         for chunk in iter_candles(data):
             engine.run_chunk(chunk)
@@ -136,6 +143,51 @@ def _backtest(
     return engine.summary()
 
 
+def _scan(cfg: BotConfig, data: str) -> tuple[float, float, int, int]:
+    """The data's price range and, with ATR spacing, how many of its candles would give an unpayable grid."""
+    low, high, unpayable, judged = float("inf"), 0.0, 0, 0
+    a = cfg.grid.atr_spacing
+    state = indicators.atr_init(a.period)
+    breakeven = 2 * cfg.market.maker_fee / (1 - cfg.market.maker_fee)
+    for chunk in iter_candles(data):
+        low, high = min(low, float(chunk.low.min())), max(high, float(chunk.high.max()))
+        if a.enabled:
+            atr, state = indicators.atr(chunk.high, chunk.low, chunk.close, a.period, state)
+            ok = ~np.isnan(atr)
+            steps = atr_step_ratios(chunk.close[ok], atr[ok], cfg.grid.levels, a.multiplier, cfg.grid.spacing)
+            unpayable += int(np.sum(steps <= breakeven))
+            judged += int(ok.sum())
+    if high <= 0:
+        raise CandleError(f"{data}: no candles")
+    return low, high, unpayable, judged
+
+
+def check_config(path: Path, data: str | None) -> int:
+    """Exit 0 when the config is valid and its grid can be built across the data's price range, else 2."""
+    cfg = load_config(path)
+    source = data or cfg.run.data
+    unpayable = judged = 0
+    try:
+        low, high, unpayable, judged = _scan(cfg, source)
+        where = f"{source}'s prices {low:g}..{high:g}"
+    except CandleError as exc:
+        low = high = NOMINAL_PRICE
+        where = f"an assumed price of {NOMINAL_PRICE:g} ({exc}; pass --data to judge real prices)"
+    problems = grid_problems_at(cfg, low, high)
+    if problems:
+        print(f"gridbot: {path}: grid cannot be built at {where}:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print(f"{path}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels, judged at {where})")
+    if unpayable:
+        # Not an error: the engine skips those grids and keeps trading; the operator should know how often.
+        print(f"{path}: note: on {unpayable} of {judged} candles the ATR grid's step would not pay twice the "
+              "fee; the bot skips such grids (counted in grids_skipped): raise grid.atr_spacing.multiplier "
+              "or lower grid.levels")  # fmt: skip
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridbot", description="Pi-sized spot grid-trading bot (paper by default)."
@@ -147,11 +199,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-c", "--config", type=Path, help="YAML config (defaults apply when omitted)")
     b.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
     b.add_argument("--trades", type=Path, default=Path("trades.csv"), help="trades CSV to write")
-    b.add_argument("--plot", type=Path, help="draw equity, price and grid to this PNG (needs matplotlib)")
+    b.add_argument(
+        "--plot", type=Path, help="draw price, grids, fills, equity vs buy-and-hold (PNG, needs matplotlib)"
+    )
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     k = sub.add_parser("check-config", help="validate a config file without running")
     k.add_argument("config", type=Path)
+    k.add_argument(
+        "--data", default=None, help="judge the grid at this data's prices (default: config run.data)"
+    )
 
     h = sub.add_parser(
         "health", help="exit 0 while the run loop's heartbeat is fresh (container healthcheck)"
@@ -183,9 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "health":
             return health.check(args.heartbeat)
         if args.command == "check-config":
-            cfg = load_config(args.config)
-            print(f"{args.config}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels)")
-            return 0
+            return check_config(args.config, args.data)
         cfg = load_config(args.config)
         if args.command == "status":
             # The image has no shell or cat: this is how an operator (and status.yml) reads a running bot.

@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Annotated, ClassVar, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gridbot.grid import GridError, Market, build_levels, centred_bounds, check_step_covers_fees
+from gridbot.grid import (
+    Array,
+    GridError,
+    Market,
+    build_levels,
+    centred_bounds,
+    check_step_covers_fees,
+    place_levels,
+)
 from gridbot.health import heartbeat_path
 
 Positive = Annotated[float, Field(gt=0)]
@@ -26,6 +34,7 @@ class MarketConfig(_Model):
     lot_step: Positive = 0.00001
     min_notional: Annotated[float, Field(ge=0)] = 5.0
     maker_fee: Fraction = 0.001
+    taker_fee: Fraction = 0.001  # paid by the exits' market sells
 
     def market(self) -> Market:
         return Market(self.tick_size, self.lot_step, self.min_notional)
@@ -55,9 +64,59 @@ class GridConfig(_Model):
         return self
 
 
+DURATION_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def duration_seconds(text: str) -> int:
+    """'30m', '4h', '1d', '2w' (or '0') as seconds."""
+    match = re.fullmatch(r"(\d+)([mhdw])?", text.strip())
+    if match is None or (match[2] is None and match[1] != "0"):
+        raise ValueError(
+            f"a duration is a whole number and a unit (m, h, d or w), like 30m or 1d; got {text!r}"
+        )
+    return int(match[1]) * DURATION_UNITS.get(match[2] or "m", 0)
+
+
 class RegridConfig(_Model):
     enabled: bool = True
-    cooldown_candles: Annotated[int, Field(ge=0)] = 288
+    # A duration, not a candle count: the same config means the same wait on 5-minute and monthly data.
+    cooldown: str = "1d"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "cooldown_candles" in data:
+            raise ValueError("cooldown_candles is now cooldown, a duration such as 30m, 4h, 1d or 2w")
+        return data
+
+    @field_validator("cooldown")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        duration_seconds(value)
+        return value
+
+    @property
+    def cooldown_ms(self) -> int:
+        return duration_seconds(self.cooldown) * 1000
+
+
+class ExitConfig(_Model):
+    """Prices (quote) at which the bot leaves or enters the market; each is optional."""
+
+    stop_loss: Positive | None = None  # low reaches it: cancel every order, sell all held, halt
+    take_profit: Positive | None = None  # high reaches it: the same, in profit
+    trigger_price: Positive | None = None  # no grid until a candle trades through this price
+    trailing_up: bool = (
+        False  # a close above the grid moves it up at once (no cooldown, even with regrid off)
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.stop_loss is not None and self.take_profit is not None and self.stop_loss >= self.take_profit:
+            raise ValueError(
+                f"exits.stop_loss ({self.stop_loss}) must be below exits.take_profit ({self.take_profit})"
+            )
+        return self
 
 
 class TrendFilter(_Model):
@@ -101,19 +160,57 @@ class BotConfig(_Model):
     market: MarketConfig = MarketConfig()
     grid: GridConfig = GridConfig()
     regrid: RegridConfig = RegridConfig()
+    exits: ExitConfig = ExitConfig()
     filters: FilterConfig = FilterConfig()
     run: RunConfig = RunConfig()
 
     @model_validator(mode="after")
     def _grid_pays_fees(self) -> Self:
-        g = self.grid
-        lower, upper = (g.lower, g.upper) if g.lower and g.upper else centred_bounds(100.0, g.width_pct)
+        """What can be judged without a price: fixed bounds fully, a centred grid's step against the fee.
+
+        Whether a centred grid's levels survive the tick depends on the price: `grid_problems_at` judges
+        that against a price range (check-config uses the data's).
+        """
+        g, x = self.grid, self.exits
         try:
-            levels = build_levels(lower, upper, g.levels, g.spacing, self.market.market())
-            check_step_covers_fees(levels, self.market.maker_fee)
+            if g.lower is not None and g.upper is not None:
+                check_grid(self, g.lower, g.upper)
+            else:
+                check_step_covers_fees(place_levels(*centred_bounds(1.0, g.width_pct), g.levels, g.spacing),
+                                       self.market.maker_fee)  # fmt: skip
         except GridError as exc:
             raise ValueError(str(exc)) from None
+        if g.lower is not None and x.stop_loss is not None and x.stop_loss >= g.lower:
+            raise ValueError(f"exits.stop_loss ({x.stop_loss}) must be below grid.lower ({g.lower})")
+        if g.upper is not None and x.take_profit is not None and x.take_profit <= g.upper:
+            raise ValueError(f"exits.take_profit ({x.take_profit}) must be above grid.upper ({g.upper})")
         return self
+
+
+def check_grid(cfg: BotConfig, lower: float, upper: float) -> Array:
+    """The grid's levels between these bounds; GridError unless they land on distinct ticks and every step
+    pays twice the fee."""
+    levels = build_levels(lower, upper, cfg.grid.levels, cfg.grid.spacing, cfg.market.market())
+    check_step_covers_fees(levels, cfg.market.maker_fee)
+    return levels
+
+
+def grid_problems_at(cfg: BotConfig, low: float, high: float) -> list[str]:
+    """Why the configured grid cannot be built somewhere in the price range [low, high] (empty: it can).
+
+    A centred grid is judged at both ends of the range (the tick hurts most at the low end). ATR-spaced grids
+    depend on volatility: the engine checks each one it builds and skips those that cannot pay their fees.
+    """
+    g = cfg.grid
+    if g.lower is not None and g.upper is not None:
+        return []  # fixed bounds were judged when the config was parsed
+    problems = []
+    for price in sorted({low, high}):
+        try:
+            check_grid(cfg, *centred_bounds(price, g.width_pct))
+        except GridError as exc:
+            problems.append(f"at price {price:g}: {exc}")
+    return problems
 
 
 class ConfigError(ValueError):

@@ -75,12 +75,14 @@ def min_step_ratio(levels: Array) -> float:
 
 
 def check_step_covers_fees(levels: Array, fee_rate: float) -> None:
-    """A round trip pays the fee twice; a step that does not exceed that loses money on every trip."""
+    """A round trip pays the fee twice, the sell's on the higher price: it breaks even only when
+    sell * (1 - fee) > buy * (1 + fee), i.e. step > 2 * fee / (1 - fee) (a bit more than twice the fee)."""
     step = min_step_ratio(levels)
-    if step <= 2 * fee_rate:
+    breakeven = 2 * fee_rate / (1 - fee_rate)
+    if step <= breakeven:
         raise GridError(
-            f"grid step {step:.4%} does not exceed twice the fee ({2 * fee_rate:.4%}): "
-            "every round trip would lose money; widen grid bounds or use fewer grid.levels"
+            f"grid step {step:.4%} does not exceed twice the fee ({breakeven:.4%} with the sell's fee on the "
+            "higher price): every round trip would lose money; widen grid bounds or use fewer grid.levels"
         )
 
 
@@ -108,3 +110,13 @@ def atr_bounds(price: float, atr: float, count: int, multiplier: float) -> tuple
     """Bounds whose arithmetic step is `multiplier` x ATR, centred on `price`."""
     half_span = multiplier * atr * (count - 1) / 2
     return max(price - half_span, price * 0.01), price + half_span
+
+
+def atr_step_ratios(close: Array, atr: Array, count: int, multiplier: float, spacing: Spacing) -> Array:
+    """The smallest relative step of the ATR grid `atr_bounds` gives at each close (before tick rounding)."""
+    half_span = multiplier * atr * (count - 1) / 2
+    lower = np.maximum(close - half_span, close * 0.01)
+    upper = close + half_span
+    if spacing == "geometric":
+        return (upper / lower) ** (1 / (count - 1)) - 1
+    return (upper - lower) / (count - 1) / lower

@@ -1,10 +1,10 @@
-"""Paper exchange: fills resting limit orders against OHLCV candles.
+"""Paper exchange: fills resting limit orders against OHLCV candles. Pure: no I/O.
 
 A buy fills when the candle's low reaches its price, a sell when the high does, always at the order price
 (maker). An order placed while candle t is processed fills from candle t+1 at the earliest: the caller
 asks for the fills of a candle before it places new orders, so there is no lookahead.
-The interface (place_limit, cancel, cancel_side, open_orders, fills) is what the live adapter offers too;
-next_fill is the backtest's shortcut for skipping candles where nothing can fill.
+The engine uses place_limit, cancel_side, cancel_all, open_orders and fills, plus best_bid/best_ask to skip
+candles where nothing can fill; a live adapter offers the same.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from itertools import count
 
 import numpy as np
-from numpy.typing import NDArray
 
 from gridbot.portfolio import Side
 
@@ -25,7 +24,6 @@ class Order:
     price: float
     qty: float
     level: int
-    entry_price: float = 0.0  # sells: the buy price this sell closes
     opened_ms: int = 0
 
 
@@ -42,17 +40,12 @@ class PaperExchange:
         self._orders: dict[int, Order] = {}
         self._ids = count(1)
 
-    def place_limit(
-        self, side: Side, price: float, qty: float, level: int, entry_price: float = 0.0, opened_ms: int = 0
-    ) -> Order:
+    def place_limit(self, side: Side, price: float, qty: float, level: int, opened_ms: int = 0) -> Order:
         if qty <= 0 or price <= 0:
             raise ValueError(f"order needs positive price and qty, got price={price} qty={qty}")
-        order = Order(next(self._ids), side, price, qty, level, entry_price, opened_ms)
+        order = Order(next(self._ids), side, price, qty, level, opened_ms)
         self._orders[order.id] = order
         return order
-
-    def cancel(self, order_id: int) -> None:
-        self._orders.pop(order_id, None)
 
     def cancel_side(self, side: Side) -> None:
         for oid in [o.id for o in self._orders.values() if o.side == side]:
@@ -80,7 +73,3 @@ class PaperExchange:
         for o in hit:
             del self._orders[o.id]
         return [Fill(o, o.price * o.qty * self.fee_rate, time_ms) for o in hit]
-
-    def next_fill(self, high: NDArray[np.float64], low: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Mask of candles (of a window) on which at least one resting order would fill."""
-        return (low <= self.best_bid()) | (high >= self.best_ask())

@@ -1,4 +1,9 @@
-"""Equity curve with price and the final grid levels (matplotlib, the `plot` extra)."""
+"""A backtest a trader can read (matplotlib, the `plot` extra).
+
+Top: price, the grid as it moved (each grid's levels over the time it was live, its bounds shaded), buy and
+sell fills as markers; a log axis once the price spans more than a decade. Bottom: the bot's equity against
+buying and holding with the same starting quote.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +14,81 @@ import matplotlib as mpl
 
 mpl.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.collections import LineCollection
+from matplotlib.dates import date2num
+from matplotlib.figure import Figure
 
 from gridbot.engine import GridEngine
 
+MAX_LEVEL_SEGMENTS = 20_000  # beyond this only the grid's bounds are drawn (a busy plot hides the price)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _draw_grids(ax: plt.Axes, engine: GridEngine, end_ms: int) -> None:
+    grids = list(engine.grid_changes)
+    if not grids:
+        return
+    spans = [
+        (t, grids[i + 1][0] if i + 1 < len(grids) else end_ms, levels) for i, (t, levels) in enumerate(grids)
+    ]
+    lows = [levels[0] for _, _, levels in spans]
+    highs = [levels[-1] for _, _, levels in spans]
+    starts = [_dt(t) for t, _, _ in spans] + [_dt(end_ms)]
+    ax.stairs(highs, starts, baseline=lows, fill=True, color="tab:blue", alpha=0.10, label="grid range")
+    if sum(len(levels) for _, _, levels in spans) <= MAX_LEVEL_SEGMENTS:
+        segments = [
+            [(date2num(_dt(t0)), level), (date2num(_dt(t1)), level)]
+            for t0, t1, levels in spans
+            for level in levels
+        ]
+        ax.add_collection(
+            LineCollection(segments, colors="tab:blue", linewidths=0.4, alpha=0.5, label="grid levels")
+        )
+
 
 def plot_equity(engine: GridEngine, path: Path) -> None:
-    times = [datetime.fromtimestamp(t / 1000, UTC) for t, _, _ in engine.curve]
-    closes = [c for _, c, _ in engine.curve]
-    equity = [e for _, _, e in engine.curve]
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(11, 7), height_ratios=[2, 1])
-    top.plot(times, closes, lw=0.8, color="tab:gray", label="price")
-    if engine.levels is not None:
-        for level in engine.levels:
-            top.axhline(float(level), lw=0.4, color="tab:blue", alpha=0.4)
-    top.set_ylabel(engine.cfg.market.symbol)
-    top.legend(loc="upper left")
-    top.set_title("gridbot backtest: price with the final grid levels, and equity")
-    bottom.plot(times, equity, lw=1.0, color="tab:green")
-    bottom.set_ylabel(f"equity ({engine.cfg.market.symbol.split('/')[1]})")
-    fig.tight_layout()
+    fig = figure(engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def figure(engine: GridEngine) -> Figure:
+    curve = engine.curve
+    times = [_dt(t) for t, _, _ in curve]
+    closes = [c for _, c, _ in curve]
+    equity = [e for _, _, e in curve]
+    quote = engine.cfg.market.symbol.split("/")[1]
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(12, 8), height_ratios=[2, 1])
+    top.plot(times, closes, lw=0.8, color="black", label="close")
+    _draw_grids(top, engine, engine.stats.last_ms)
+    for side, marker, color in (("buy", "^", "tab:green"), ("sell", "v", "tab:red")):
+        marks = [(t, p) for t, s, p in engine.fill_marks if s == side]
+        if marks:
+            top.scatter([_dt(t) for t, _ in marks], [p for _, p in marks], marker=marker, s=14, color=color,
+                        zorder=3, label=f"{side} fills ({len(marks)})")  # fmt: skip
+    if closes and max(closes) > 10 * min(closes):
+        top.set_yscale("log")
+    top.set_ylabel(
+        f"{engine.cfg.market.symbol} (log)" if top.get_yscale() == "log" else engine.cfg.market.symbol
+    )
+    top.legend(loc="upper left", fontsize=8)
+    s = engine.summary()
+    top.set_title(
+        f"gridbot backtest {s['start'][:10]} to {s['end'][:10]}: return {s['return_pct']:.2f}%, "
+        f"realized {s['realized_pnl']} + unrealized {s['unrealized_pnl']} {quote} (FIFO), "
+        f"{s['regrids']} regrids, {s['grids_skipped']} grids skipped"
+    )
+    bottom.plot(times, equity, lw=1.0, color="tab:green", label="gridbot equity")
+    hold = [engine.cfg.start_quote * c / closes[0] for c in closes] if closes else []
+    bottom.plot(times, hold, lw=1.0, color="tab:gray", ls="--", label="buy and hold")
+    both = equity + hold
+    if both and max(both) > 10 * min(both):
+        bottom.set_yscale("log")
+    bottom.set_ylabel(f"equity ({quote})")
+    bottom.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig

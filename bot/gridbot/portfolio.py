@@ -1,7 +1,10 @@
-"""Portfolio accounting by average cost. Pure: every operation returns a new Portfolio.
+"""Portfolio accounting by FIFO lots. Pure: every operation returns a new Portfolio.
 
-Fees are paid in the quote currency. Identity kept exactly (up to float rounding):
-start_equity + realized + unrealized(mark) - fees == equity(mark).
+One cost basis everywhere: each buy opens a lot costing its notional plus its fee; a sell closes the oldest
+lots first, and its realized PnL is its proceeds minus its fee minus the cost of the lots (or parts of lots)
+it closed. Fees are paid in the quote currency and are inside both figures, so the identity is exact (up to
+float rounding): start_equity + realized + unrealized(mark) == equity(mark). `fees` is the total paid, for
+information only; it is already counted in realized and unrealized.
 """
 
 from __future__ import annotations
@@ -10,6 +13,38 @@ from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 Side = Literal["buy", "sell"]
+DUST = 1e-12  # relative: a remainder this small of a lot or of the holding is float noise, not inventory
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    qty: float
+    price: float
+    fee: float  # the buy fee still attached to `qty` (quote)
+    opened_ms: int = 0
+
+    @property
+    def cost(self) -> float:
+        return self.qty * self.price + self.fee
+
+
+class RoundTrip(NamedTuple):
+    """One sell and the FIFO lots it closed; `buy_price` is their quantity-weighted price.
+
+    `fees` is the sell's fee plus the buy fees of the closed quantity, so `profit` is exactly the sell's
+    realized PnL, and the sum over a run is the portfolio's realized PnL.
+    """
+
+    opened_ms: int
+    closed_ms: int
+    qty: float
+    buy_price: float
+    sell_price: float
+    fees: float
+
+    @property
+    def profit(self) -> float:
+        return self.qty * (self.sell_price - self.buy_price) - self.fees
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +52,18 @@ class Portfolio:
     start_equity: float
     quote: float
     base: float = 0.0
-    cost_basis: float = 0.0  # quote paid for the base still held, fees excluded
-    realized: float = 0.0  # gross of fees
+    lots: tuple[Lot, ...] = ()  # oldest first
+    realized: float = 0.0  # net of every fee of the closed quantity
     fees: float = 0.0
 
     @classmethod
     def funded(cls, quote: float) -> Portfolio:
         return cls(start_equity=quote, quote=quote)
+
+    @property
+    def cost_basis(self) -> float:
+        """What the base still held cost, buy fees included."""
+        return sum(lot.cost for lot in self.lots)
 
     @property
     def avg_cost(self) -> float:
@@ -36,40 +76,42 @@ class Portfolio:
         return self.quote + self.base * mark
 
 
-def apply_fill(p: Portfolio, side: Side, price: float, qty: float, fee: float) -> Portfolio:
-    notional = price * qty
-    if side == "buy":
-        return replace(
-            p,
-            quote=p.quote - notional - fee,
-            base=p.base + qty,
-            cost_basis=p.cost_basis + notional,
-            fees=p.fees + fee,
-        )
-    if qty > p.base * (1 + 1e-12):
-        raise ValueError(f"cannot sell {qty} with only {p.base} held")
-    # Selling everything zeroes the basis exactly instead of leaving float dust.
-    released = p.cost_basis if qty >= p.base else p.avg_cost * qty
+def buy(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) -> Portfolio:
     return replace(
         p,
-        quote=p.quote + notional - fee,
-        base=max(p.base - qty, 0.0),
-        cost_basis=p.cost_basis - released,
-        realized=p.realized + notional - released,
+        quote=p.quote - price * qty - fee,
+        base=p.base + qty,
+        lots=(*p.lots, Lot(qty, price, fee, time_ms)),
         fees=p.fees + fee,
     )
 
 
-class RoundTrip(NamedTuple):
-    """A buy closed by a sell one level up; profit is net of both fees."""
-
-    opened_ms: int
-    closed_ms: int
-    qty: float
-    buy_price: float
-    sell_price: float
-    fees: float
-
-    @property
-    def profit(self) -> float:
-        return self.qty * (self.sell_price - self.buy_price) - self.fees
+def sell(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) -> tuple[Portfolio, RoundTrip]:
+    if qty > p.base * (1 + DUST) or qty <= 0:
+        raise ValueError(f"cannot sell {qty} with only {p.base} held")
+    whole = qty >= p.base * (1 - DUST)  # selling everything closes every lot: no float dust left behind
+    left, closed_cost, closed_fees, lots = qty, 0.0, 0.0, list(p.lots)
+    opened_ms = lots[0].opened_ms
+    while lots and (whole or left > 0):
+        lot = lots[0]
+        if whole or left >= lot.qty * (1 - DUST):
+            closed_cost += lot.qty * lot.price
+            closed_fees += lot.fee
+            left -= lot.qty
+            lots.pop(0)
+            continue
+        share = left / lot.qty
+        closed_cost += left * lot.price
+        closed_fees += lot.fee * share
+        lots[0] = replace(lot, qty=lot.qty - left, fee=lot.fee * (1 - share))
+        left = 0.0
+    trip = RoundTrip(opened_ms, time_ms, qty, closed_cost / qty, price, fee + closed_fees)
+    new = replace(
+        p,
+        quote=p.quote + price * qty - fee,
+        base=0.0 if whole else p.base - qty,
+        lots=tuple(lots),
+        realized=p.realized + price * qty - fee - closed_cost - closed_fees,
+        fees=p.fees + fee,
+    )
+    return new, trip

@@ -85,7 +85,9 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
     state_dir.mkdir(parents=True, exist_ok=True)
     ledger = _CsvSink(state_dir / "trades.csv", TRADE_FIELDS)
     archive = _CsvSink(state_dir / "roundtrips.csv", TRIP_FIELDS)
-    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip)
+    engine = GridEngine(
+        cfg, ledger=ledger.row, archive=archive.trip, log=lambda m: print(f"gridbot: {m}", flush=True)
+    )
     cycle = 0
     if saved is not None:
         engine.restore(saved["engine"])

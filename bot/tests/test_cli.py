@@ -75,6 +75,52 @@ def test_check_config_names_the_bad_field(tmp_path):
     assert "ok" in out.stdout
 
 
+def test_check_config_judges_the_grid_at_the_data_prices(tmp_path):
+    eurusd = tmp_path / "eurusd.csv"
+    eurusd.write_text(
+        "\n".join(f"{1_700_000_000_000 + i * 3_600_000},1.1,1.102,1.098,1.1,1" for i in range(50))
+    )
+    cfg = tmp_path / "eur.yml"
+    cfg.write_text(
+        "market: {symbol: EUR/USD, tick_size: 0.01, lot_step: 1}\ngrid: {levels: 10, width_pct: 3}\n"
+    )
+    out = gridbot("check-config", str(cfg), "--data", str(eurusd), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "at price 1.098" in out.stderr
+    assert "collapse onto the same ticks" in out.stderr
+
+    cfg.write_text(
+        "market: {symbol: EUR/USD, tick_size: 0.00001, lot_step: 1}\ngrid: {levels: 10, width_pct: 3}\n"
+    )
+    out = gridbot("check-config", str(cfg), "--data", str(eurusd), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "1.098..1.102" in out.stdout
+
+    cfg.write_text(
+        "market: {symbol: EUR/USD, tick_size: 0.00001, lot_step: 1}\n"
+        "grid: {levels: 10, width_pct: 3, atr_spacing: {enabled: true, multiplier: 0.1}}\n"
+    )
+    out = gridbot("check-config", str(cfg), "--data", str(eurusd), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr  # the engine skips those grids: a note, not a refusal
+    assert "note: on 36 of 36 candles the ATR grid's step would not pay twice the fee" in out.stdout
+
+    btc = tmp_path / "btc.yml"
+    btc.write_text("market: {tick_size: 1}\n")  # BTC/USDT on the embedded data, ~40k-70k
+    out = gridbot("check-config", str(btc), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "embedded" in out.stdout
+
+    out = gridbot("check-config", str(btc), "--data", str(tmp_path / "missing.csv"), cwd=tmp_path)
+    assert out.returncode == 2  # a 1.0 tick cannot hold 20 levels at 100, and it says that is what it assumed
+    assert "assumed price of 100" in out.stderr
+
+    btc.write_text("regrid: {cooldown_candles: 288}\n")
+    out = gridbot("check-config", str(btc), cwd=tmp_path)
+    assert out.returncode == 2
+    assert "regrid" in out.stderr
+    assert "cooldown, a duration" in out.stderr
+
+
 def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     cfg = tmp_path / "bot.yml"
     beat = tmp_path / "heartbeat"

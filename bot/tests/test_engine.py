@@ -15,7 +15,7 @@ from gridbot.synthetic import generate
 def _config(mode="ema", rsi=False, atr=False, levels=12, cooldown=50):
     return parse_config({
         "grid": {"levels": levels, "width_pct": 8, "atr_spacing": {"enabled": atr}},
-        "regrid": {"cooldown_candles": cooldown},
+        "regrid": {"cooldown": f"{cooldown * 5}m"},
         "filters": {"trend": {"mode": mode, "ema_period": 20}, "rsi": {"enabled": rsi}},
     })  # fmt: skip
 
@@ -52,9 +52,7 @@ def test_accounting_identity_holds_to_the_cent(cfg, seed, chunk):
     candles = generate(3000, seed=seed)
     engine, _, _ = _run(cfg, candles, chunk)
     p, mark = engine.portfolio, float(candles.close[-1])
-    assert p.start_equity + p.realized + p.unrealized(mark) - p.fees == pytest.approx(
-        p.equity(mark), abs=0.005
-    )
+    assert p.start_equity + p.realized + p.unrealized(mark) == pytest.approx(p.equity(mark), abs=0.005)
     assert p.quote >= -1e-9
     assert p.base >= 0
 
@@ -103,22 +101,30 @@ def test_no_lookahead_orders_fill_from_the_next_candle(cfg, seed):
 
 @settings(max_examples=15, deadline=None)
 @given(cfg=configs, seed=st.integers(0, 10_000))
-def test_every_sell_closes_its_buy_at_least_one_step_higher(cfg, seed):
+def test_every_grid_sell_rests_at_least_one_step_above_its_buy(cfg, seed):
+    """A filled buy places a sell one level up: never priced below one step's margin over the buy."""
     candles = generate(3000, seed=seed)
     engine = GridEngine(cfg)
-    steps = []
-    build = engine._grid_around
+    pairs, filled = [], []
+    on_fill, place = engine._on_fill, engine.exchange.place_limit
 
-    def spy(*args):
-        build(*args)
-        steps.append(min_step_ratio(engine.levels))
+    def spy_fill(fill):
+        filled.append(fill.order)
+        on_fill(fill)
+        filled.pop()
 
-    engine._grid_around = spy
+    def spy_place(side, price, *args, **kwargs):
+        if filled and filled[-1].side == "buy":
+            pairs.append((filled[-1].price, price, min_step_ratio(engine.levels)))
+        return place(side, price, *args, **kwargs)
+
+    engine._on_fill, engine.exchange.place_limit = spy_fill, spy_place
     engine.run_chunk(candles)
-    assume(engine.history)
-    for trip in engine.history:
+    assume(pairs)
+    for buy_price, sell_price, step in pairs:
         # Prices are rounded to the 0.01 tick after the step is applied.
-        assert trip.sell_price >= trip.buy_price * (1 + min(steps)) - 0.011, trip
+        assert sell_price >= buy_price * (1 + step) - 0.011
+        assert sell_price * (1 - engine.cfg.market.maker_fee) > buy_price * (1 + engine.cfg.market.maker_fee)
 
 
 @pytest.mark.parametrize("mode", ["off", "ema", "adx", "both"])
@@ -139,6 +145,9 @@ def test_history_is_bounded_and_overflow_archived():
     engine.run_chunk(load_embedded().slice(0, 20_000))
     assert len(engine.history) == 5
     assert engine.stats.round_trips == len(archived) + 5 > 5
+    trips = [*archived, *engine.history]  # oldest first, none lost or repeated
+    assert [t.closed_ms for t in trips] == sorted(t.closed_ms for t in trips)
+    assert sum(t.profit for t in trips) == pytest.approx(engine.portfolio.realized, abs=1e-6)
 
 
 def test_trend_filter_pauses_buys_in_a_downtrend():

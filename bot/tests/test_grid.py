@@ -6,7 +6,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gridbot.config import ConfigError, parse_config
-from gridbot.grid import GridError, Market, build_levels, check_step_covers_fees, size_orders
+from gridbot.grid import GridError, Market, atr_bounds, build_levels, check_step_covers_fees, size_orders
 
 MARKET = Market(tick_size=0.01, lot_step=0.00001, min_notional=5.0)
 
@@ -46,6 +46,10 @@ def test_step_must_exceed_twice_the_fee():
     check_step_covers_fees(levels, 0.002)
     with pytest.raises(GridError, match="does not exceed twice the fee"):
         check_step_covers_fees(levels, 0.0025)
+    # 0.2001% beats 2 x 0.1% but not the break-even: 100.2001 * 0.999 < 100 * 1.001.
+    with pytest.raises(GridError, match="does not exceed twice the fee"):
+        check_step_covers_fees(np.array([100.0, 100.2001]), 0.001)
+    check_step_covers_fees(np.array([100.0, 100.2003]), 0.001)
 
 
 @pytest.mark.parametrize(
@@ -74,3 +78,10 @@ def test_defaults_are_valid():
     cfg = parse_config({})
     assert cfg.mode == "paper"
     assert cfg.grid.levels == 20
+
+
+def test_atr_bounds_step_is_the_multiple_of_atr_centred_on_the_price():
+    lower, upper = atr_bounds(100.0, 2.0, 11, 0.5)
+    assert (upper - lower) / 10 == pytest.approx(1.0)  # 0.5 x ATR per step
+    assert (lower + upper) / 2 == pytest.approx(100.0)
+    assert atr_bounds(100.0, 50.0, 11, 1.0)[0] == pytest.approx(1.0)  # never below 1% of the price

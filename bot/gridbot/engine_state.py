@@ -1,0 +1,94 @@
+"""The engine's results (the summary) and its restarts (snapshot, restore). Pure: JSON-friendly data only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gridbot.portfolio import Lot, Portfolio
+
+if TYPE_CHECKING:
+    from gridbot.engine import GridEngine, Stats
+
+COST_BASIS = "fifo lots, fees included"
+
+
+def summary(e: GridEngine) -> dict[str, float | int | str]:
+    """Realized (closed FIFO lots) + unrealized (lots still held, at the last close) = end - start equity."""
+    p, s = e.portfolio, e.stats
+    mark = s.last_close
+    equity = p.equity(mark)
+    return {
+        "symbol": e.cfg.market.symbol,
+        "candles": s.candles,
+        "start": datetime.fromtimestamp(s.first_ms / 1000, UTC).isoformat(),
+        "end": datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(),
+        "start_equity": round(p.start_equity, 2),
+        "end_equity": round(equity, 2),
+        "return_pct": round((equity / p.start_equity - 1) * 100, 4),
+        "max_drawdown_pct": round(s.max_drawdown * 100, 4),
+        "cost_basis": COST_BASIS,
+        "realized_pnl": round(p.realized, 2),
+        "unrealized_pnl": round(p.unrealized(mark), 2),
+        "fees": round(p.fees, 2),
+        "round_trips": s.round_trips,
+        "time_in_market_pct": round(s.in_market / max(s.candles, 1) * 100, 2),
+        "regrids": s.regrids,
+        "grids_skipped": s.grids_skipped,
+        "halted": e.halted,
+        "open_orders": len(e.exchange.open_orders()),
+        "base_held": round(p.base, 8),
+    }
+
+
+def snapshot(e: GridEngine) -> dict[str, object]:
+    """Everything needed to continue after a restart."""
+    return {
+        "t": e.t,
+        "portfolio": asdict(e.portfolio),
+        "levels": None if e.levels is None else e.levels.tolist(),
+        "qty": None if e.qty is None else e.qty.tolist(),
+        "orders": [asdict(o) for o in e.exchange.open_orders()],
+        "buys_open": e.buys_open,
+        "cooldown_until_ms": e.cooldown_until_ms,
+        "started": e.started,
+        "halted": e.halted,
+        "stats": asdict(e.stats),
+        "indicators": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(e.ind).items()},
+    }
+
+
+def _portfolio(saved: dict) -> Portfolio:
+    fields = dict(saved)
+    if "lots" not in fields:
+        # A state from the average-cost version (realized gross of fees): what is held becomes one lot at its
+        # average cost and every fee paid so far moves into realized, which keeps the identity exact.
+        basis = fields.pop("cost_basis", 0.0)
+        base = fields.get("base", 0.0)
+        fields["lots"] = [{"qty": base, "price": basis / base, "fee": 0.0}] if base > 0 else []
+        fields["realized"] = fields.get("realized", 0.0) - fields.get("fees", 0.0)
+    fields["lots"] = tuple(Lot(**lot) for lot in fields["lots"])
+    return Portfolio(**fields)
+
+
+def restore(e: GridEngine, snap: dict) -> None:
+    from gridbot.engine import Stats  # noqa: PLC0415  (engine imports this module)
+
+    e.t = int(snap["t"])
+    e.portfolio = _portfolio(snap["portfolio"])
+    e.levels = None if snap["levels"] is None else np.array(snap["levels"], dtype=np.float64)
+    e.qty = None if snap["qty"] is None else np.array(snap["qty"], dtype=np.float64)
+    e.exchange.cancel_all()
+    for o in snap["orders"]:
+        e.exchange.place_limit(o["side"], o["price"], o["qty"], o["level"], opened_ms=o["opened_ms"])
+    e.buys_open = bool(snap["buys_open"])
+    e.cooldown_until_ms = int(snap.get("cooldown_until_ms", 0))
+    e.started = bool(snap.get("started", True))
+    e.halted = str(snap.get("halted", ""))
+    known = Stats.__dataclass_fields__
+    stats: Stats = Stats(**{k: v for k, v in snap["stats"].items() if k in known})
+    e.stats = stats
+    e.ind.restore(snap["indicators"])
