@@ -13,6 +13,9 @@ py=${PYTHON:-.venv/bin/python}
 version=$("$py" -c 'import gridbot; print(gridbot.__version__)')
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 base=${2:-pifleet/python:trixie-$arch}
+# The container's uid has one source, the deploy role's default: the image's user and /data owner follow it.
+uid=$(awk '$1 == "gridbot_uid:" {print $2}' roles/gridbot/defaults/main.yml)
+case "$uid" in '' | *[!0-9]*) echo "build.sh: no numeric gridbot_uid in roles/gridbot/defaults/main.yml" >&2; exit 2 ;; esac
 
 if [ -z "${2:-}" ]; then
   tools/images/container-image.sh trixie "$arch" python >&2
@@ -42,7 +45,7 @@ echo "image: build context $(du -sh "$stage/context" | cut -f1)" >&2
 # No --platform: with it the legacy builder records the runtime stage (FROM scratch) as the daemon's arch and
 # then refuses to COPY into it. The base carries the target arch; the result's config is corrected below.
 DOCKER_BUILDKIT=0 docker build -q -f bot/Dockerfile \
-  --build-arg BASE="$base" --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+  --build-arg BASE="$base" --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg GRIDBOT_UID="$uid" \
   -t "$tag" "$stage/context" >&2
 if [ "$(docker image inspect -f '{{.Architecture}}' "$tag")" != "$arch" ]; then
   # The uncorrected image stays (untagged) as the build cache's leaf: an unchanged rebuild keeps its ID.

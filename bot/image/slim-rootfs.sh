@@ -47,10 +47,12 @@ ln -sf "$(basename "$python")" "$root$(dirname "$python")/python3"
       cp -L "$lib" "$root$dir/$(basename "$lib")"
     done
 
-# Users without /usr/sbin/useradd: root and the bot's own (10001), neither with a login shell.
+# Users without /usr/sbin/useradd: root and the bot's own (GRIDBOT_UID, the role's gridbot_uid, passed by
+# build.sh), neither with a login shell.
+uid=${GRIDBOT_UID:?slim-rootfs.sh: GRIDBOT_UID (the bot's uid) is not set}
 mkdir -p "$root/etc" "$root/data"
-printf 'root:x:0:0:root:/root:/nonexistent\ngridbot:x:10001:10001:gridbot:/data:/nonexistent\n' >"$root/etc/passwd"
-printf 'root:x:0:\ngridbot:x:10001:\n' >"$root/etc/group"
+printf 'root:x:0:0:root:/root:/nonexistent\ngridbot:x:%s:%s:gridbot:/data:/nonexistent\n' "$uid" "$uid" >"$root/etc/passwd"
+printf 'root:x:0:\ngridbot:x:%s:\n' "$uid" >"$root/etc/group"
 install -d -m 1777 "$root/tmp"
-chown 10001:10001 "$root/data"
+chown "$uid:$uid" "$root/data"
 chmod 0750 "$root/data"
