@@ -49,7 +49,7 @@ ln -sf "$(basename "$python")" "$root$(dirname "$python")/python3"
 
 # Users without /usr/sbin/useradd: root and the bot's own (GRIDBOT_UID, the role's gridbot_uid, passed by
 # build.sh), neither with a login shell.
-uid=${GRIDBOT_UID:?slim-rootfs.sh: GRIDBOT_UID (the bot's uid) is not set}
+uid=${GRIDBOT_UID:?slim-rootfs.sh: GRIDBOT_UID, the uid of the bot, is not set}
 mkdir -p "$root/etc" "$root/data"
 printf 'root:x:0:0:root:/root:/nonexistent\ngridbot:x:%s:%s:gridbot:/data:/nonexistent\n' "$uid" "$uid" >"$root/etc/passwd"
 printf 'root:x:0:\ngridbot:x:%s:\n' "$uid" >"$root/etc/group"
