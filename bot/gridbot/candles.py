@@ -26,6 +26,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 # Millisecond timestamps from 1973 to 5138: below are seconds (1.7e9 today), above micro- or nanoseconds.
 MIN_MS, MAX_MS = 10**11, 10**14
 WANT = f"{len(COLUMNS)} columns [{', '.join(COLUMNS)}]"
+MS_SINCE_1970 = "ccxt OHLCV rows start with milliseconds since 1970"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class CandleError(ValueError):
@@ -72,16 +74,6 @@ def validate(
         return int(np.argmax(mask)) if mask.any() else None
 
     t = c.time_ms
-    if (i := first(t < MIN_MS)) is not None:
-        raise CandleError(
-            f"{at(i)}: timestamp {t[i]} looks like seconds, not milliseconds ({_as_date(t[i] * 1000)} "
-            "if read as seconds); ccxt OHLCV rows start with milliseconds since 1970: multiply by 1000"
-        )
-    if (i := first(t >= MAX_MS)) is not None:
-        raise CandleError(
-            f"{at(i)}: timestamp {t[i]} is beyond the year 5000 as milliseconds (microseconds or "
-            "nanoseconds?); ccxt OHLCV rows start with milliseconds since 1970"
-        )
     prev = np.concatenate(([after_ms], t[:-1]))
     if (i := first(t <= prev)) is not None:
         what = "duplicate timestamp" if t[i] == prev[i] else "timestamp goes back in time"
@@ -94,6 +86,51 @@ def validate(
         )
     if (i := first(c.volume < 0)) is not None:
         raise CandleError(f"{at(i)}: negative volume {c.volume[i]}")
+
+
+def _time_problem(text: str, t: float) -> str | None:
+    """Why the timestamp `t` (read from `text`) is not a ccxt millisecond timestamp, None when it is one.
+
+    Judged on the float as read: cast to int64 first, 1e19 would wrap around to a negative number."""
+    if MIN_MS <= t < MAX_MS:
+        return None if t.is_integer() else f"timestamp {text} is not a whole number of milliseconds"
+    if t >= MAX_MS:
+        return (
+            f"timestamp {text} is beyond the year 5000 as milliseconds (microseconds or nanoseconds?); "
+            + (MS_SINCE_1970)
+        )
+    if t >= MIN_MS // 1000:
+        return (
+            f"timestamp {text} looks like seconds, not milliseconds ({_as_date(t * 1000)} if read as "
+            f"seconds); {MS_SINCE_1970}: multiply by 1000"
+        )
+    return f"timestamp {text} is before 1973 as milliseconds; {MS_SINCE_1970}"
+
+
+def _not_a_number(row: list[str]) -> str:
+    """The first field of a row that is not a number, and what to do when it is a date."""
+    i = next(i for i, x in enumerate(row) if not _is_number(x))
+    hint = f"; {MS_SINCE_1970}, not dates" if i == 0 and any(c in row[0] for c in "-/:") else ""
+    return f"{COLUMNS[i]} is not a number: {row[i]!r}{hint}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(row: list[str]) -> bool:
+    """Column names: no field is a number and some have letters (a line of dates is data, refused as such)."""
+    return not any(_is_number(x) for x in row) and any(c.isalpha() for c in "".join(row))
+
+
+def _wrong_columns(row: list[str]) -> str:
+    sep = next((d for d in ";\t|" if len(row) == 1 and d in row[0]), None)
+    hint = f"; columns are separated by commas, this line uses {sep!r}" if sep else ""
+    return f"want {WANT}, got {len(row)} columns: {row}{hint}"
 
 
 def _as_date(ms: float) -> str:
@@ -129,6 +166,11 @@ def _text_lines(path: Path) -> Iterator[str]:
                 try:
                     yield line.decode("utf-8-sig" if lineno == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
+                    if lineno == 1 and line.startswith(UTF16_BOMS):
+                        raise CandleError(
+                            f"{path}:1: UTF-16 text (a spreadsheet's 'Unicode text' export); save it as "
+                            "CSV in UTF-8"
+                        ) from None
                     raise CandleError(
                         f"{path}:{lineno}: not UTF-8 text (byte {line[exc.start]:#04x} at column "
                         f"{exc.start + 1}); save the file as UTF-8"
@@ -146,21 +188,21 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[float]]]:
             lineno = reader.line_num
             if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
                 continue
-            if len(row) != len(COLUMNS) and not header_allowed:
-                raise CandleError(f"{path}:{lineno}: want {WANT}, got {len(row)} columns: {row}")
+            if header_allowed and _is_header(row):
+                header_allowed = False
+                continue  # column names, before any data
+            header_allowed = False
+            if len(row) != len(COLUMNS):
+                raise CandleError(f"{path}:{lineno}: {_wrong_columns(row)}")
             try:
                 values = [float(x) for x in row]
             except ValueError:
-                if header_allowed:
-                    header_allowed = False
-                    continue  # a header line, before any data
-                raise CandleError(f"{path}:{lineno}: not numbers: {row}") from None
-            if len(values) != len(COLUMNS):
-                raise CandleError(f"{path}:{lineno}: want {WANT}, got {len(row)} columns: {row}")
+                raise CandleError(f"{path}:{lineno}: {_not_a_number(row)}") from None
             if not all(math.isfinite(v) for v in values):
                 name = COLUMNS[next(i for i, v in enumerate(values) if not math.isfinite(v))]
                 raise CandleError(f"{path}:{lineno}: {name} is not a finite number: {row}")
-            header_allowed = False
+            if problem := _time_problem(row[0].strip(), values[0]):
+                raise CandleError(f"{path}:{lineno}: {problem}")
             yield lineno, values
     except csv.Error as exc:
         raise CandleError(f"{path}:{reader.line_num}: not CSV text ({exc})") from None
@@ -169,7 +211,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[float]]]:
 def iter_csv(path: Path, chunk: int = CSV_CHUNK) -> Iterator[Candles]:
     """Chunks of a CSV of ccxt OHLCV rows: ms timestamp, open, high, low, close, volume (may be gzipped)."""
     if not path.is_file():
-        raise CandleError(f"data file not found: {path}")
+        raise CandleError(
+            f"{path}: is a directory, want a CSV file" if path.is_dir() else f"data file not found: {path}"
+        )
     buf: list[list[float]] = []
     lines: list[int] = []
     last_ms = -math.inf

@@ -54,7 +54,7 @@ def _backtest(tmp_path, *args: str) -> int:
             "latin1.csv:41: not UTF-8 text (byte 0xe9",
         ),
         ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary.csv:1: not UTF-8 text (byte 0x89"),
-        ("nul.csv", b"1700000000000,1,1,1,1,1\n17\x0000,1,1,1,1,1\n", "nul.csv:2: not numbers"),
+        ("nul.csv", b"1700000000000,1,1,1,1,1\n17\x0000,1,1,1,1,1\n", "nul.csv:2: timestamp is not a number"),
         ("quote.csv", b'1700000000000,"1,1,1,1,1\n' + b"9" * 200_000, "quote.csv:2: not CSV text"),
         # Past the 8192-row parse chunk: the line is the file's, not the index within a chunk.
         (
@@ -62,7 +62,33 @@ def _backtest(tmp_path, *args: str) -> int:
             _with(9000, 8500, f"{T0 + 8500 * 60_000},100,99,101,100,1"),
             "late.csv:8501: candle is not OHLC",
         ),
-        ("late_text.csv", _with(9000, 8700, "1,2,x,4,5,6"), "late_text.csv:8701: not numbers"),
+        ("late_text.csv", _with(9000, 8700, "1,2,x,4,5,6"), "late_text.csv:8701: high is not a number: 'x'"),
+        # Cast to int64 first, 1e19 wrapped around to a negative number "in seconds".
+        ("huge.csv", b"1e19,100,101,99,100,1\n", "huge.csv:1: timestamp 1e19 is beyond the year 5000"),
+        ("neg.csv", b"-5,100,101,99,100,1\n", "neg.csv:1: timestamp -5 is before 1973 as milliseconds"),
+        (
+            "frac.csv",
+            b"1700000000000.7,100,101,99,100,1\n",
+            "frac.csv:1: timestamp 1700000000000.7 is not a whole number of milliseconds",
+        ),
+        # A line of dates is data, not a header skipped in silence.
+        (
+            "iso.csv",
+            b"2024-01-01T00:00:00Z,100,101,99,100,1\n",
+            "iso.csv:1: timestamp is not a number: '2024-01-01T00:00:00Z'; ccxt OHLCV rows start with "
+            "milliseconds since 1970, not dates",
+        ),
+        (
+            "semi.csv",
+            b"timestamp;open;high;low;close;volume\n1700000000000;100;101;99;100;1\n",
+            "semi.csv:2: want 6 columns [timestamp, open, high, low, close, volume], got 1 columns: "
+            "['1700000000000;100;101;99;100;1']; columns are separated by commas, this line uses ';'",
+        ),
+        (
+            "utf16.csv",
+            "1700000000000,100,101,99,100,1\n".encode("utf-16"),
+            "utf16.csv:1: UTF-16 text (a spreadsheet's 'Unicode text' export); save it as CSV in UTF-8",
+        ),
         (
             "negvol.csv",
             _with(10, 5, f"{T0 + 5 * 60_000},100,101,99,100,-3"),
@@ -84,11 +110,15 @@ def _backtest(tmp_path, *args: str) -> int:
         ("cols7.csv", _with(10, 2, f"{T0 + 2 * 60_000},100,101,99,100,1,"), "cols7.csv:3: want 6 columns"),
         ("zero.csv", _with(10, 2, f"{T0 + 2 * 60_000},0,0,0,0,1"), "zero.csv:3: candle is not OHLC"),
         ("cut.csv.gz", gzip.compress(_text(_rows(3000)))[:3000], "cut.csv.gz: cannot read the gzip file"),
+        ("dir.csv", None, "dir.csv: is a directory, want a CSV file"),
     ],
 )
 def test_a_bad_candle_file_is_exit_2_naming_file_and_line(tmp_path, capsys, name, content, expected):
     path = tmp_path / name
-    path.write_bytes(content)
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
     assert _backtest(tmp_path, "--data", str(path)) == 2
     err = capsys.readouterr().err
     assert f"gridbot: {tmp_path}/{expected}" in err
