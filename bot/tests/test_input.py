@@ -173,6 +173,16 @@ def test_a_real_process_reports_a_late_bad_row_without_a_traceback(tmp_path):
             b"run: {cycle_seconds: 1:30}\n",
             "run.cycle_seconds: Input should be a valid number, unable to parse",
         ),
+        # YAML's infinities are floats that pass every "> 0" check.
+        (b"grid: {budget_quote: .inf}\n", "grid.budget_quote: Input should be a finite number (got inf)"),
+        (b"start_quote: 1e999\n", "start_quote: Input should be a finite number (got inf)"),
+        (b"[" * 1000 + b"]" * 1000, "bot.yml: nested too deeply to be a bot config"),
+        # Aliases nest a small file into 10**9 items: the message shows a bounded part of it.
+        (
+            b"a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + b"".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n".encode() for i in range(1, 9)),
+            "a8: Extra inputs are not permitted (got [[[...], [...], [...], [...], ...], ",
+        ),
     ],
 )
 def test_a_bad_config_file_is_exit_2_naming_line_or_field(tmp_path, capsys, content, expected):
@@ -345,9 +355,11 @@ def test_yaml_11_octal_and_dates_read_as_written(tmp_path):
     path = tmp_path / "bot.yml"
     path.write_text(
         "grid: {levels: 010}\nhistory_cap: 1_000\nrun: {data: 2024-01-01.csv, state_dir: 2024-01-01}\n"
+        "regrid: {cooldown: 0}\n"  # a number to YAML, a duration to the bot
     )
     cfg = load_config(path)
     assert (cfg.grid.levels, cfg.history_cap, cfg.run.state_dir) == (10, 1000, Path("2024-01-01"))
+    assert (cfg.regrid.cooldown, cfg.regrid.cooldown_ms) == ("0", 0)
 
 
 def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_path, capsys, monkeypatch):
