@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gridbot import __version__, health, indicators
-from gridbot.candles import CandleError, iter_candles
+from gridbot.candles import EMBEDDED, CandleError, iter_candles
 from gridbot.config import BotConfig, ConfigError, grid_problems_at, load_config
 from gridbot.engine import GridEngine
 from gridbot.grid import GridError, atr_step_ratios
@@ -68,7 +68,18 @@ def _refuse_unwritable(directory: Path, what: str) -> None:
 def _refuse_unwritable_file(path: Path, what: str) -> None:
     if path.is_dir():
         raise OutputError(f"{what} {path}: is a directory, want a file name")
-    _refuse_unwritable(path.parent, f"{what} {path}")
+    _refuse_unwritable(path.resolve().parent, f"{what} {path}")
+
+
+def _refuse_overwriting_inputs(inputs: dict[str, Path], outputs: dict[str, Path]) -> None:
+    """A mistyped --trades naming the candle file would replace it at the end of the run (the rename does
+    it without a word): an output that is an input, or another output, is refused before any work."""
+    seen: dict[Path, str] = {}
+    for what, path in [*inputs.items(), *outputs.items()]:
+        real = path.resolve()
+        if real in seen:
+            raise OutputError(f"{what} {path}: is also {seen[real]}; the run would overwrite it")
+        seen[real] = f"{what} {path}" if what not in inputs else f"the {what}"
 
 
 class _Staged:
@@ -80,7 +91,9 @@ class _Staged:
         self._moves: list[tuple[Path, Path]] = []
 
     def path(self, target: Path, suffix: str | None = None) -> Path:
-        # Keeps the suffix: matplotlib picks the image format from it.
+        # Keeps the suffix: matplotlib picks the image format from it. A symlinked target keeps its link (the
+        # trades' round trips go beside the file it points to).
+        target = target.resolve()
         tmp = target.with_name(f".{target.name}.{os.getpid()}{suffix or target.suffix}")
         tmp.unlink(missing_ok=True)
         self._moves.append((tmp, target))
@@ -117,7 +130,7 @@ def _roundtrips(trades: Path) -> Path:
 
 def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool) -> dict:
     with _Staged() as staged:
-        return _backtest(cfg, data, staged, trades, plot, show_progress)
+        return _backtest(cfg, data, staged, trades.resolve(), plot, show_progress)
 
 
 def _backtest(
@@ -251,7 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path.read_text())
             return 0
         data = args.data or cfg.run.data
+        inputs = {"config": args.config} if args.config else {}
+        if data != EMBEDDED:
+            inputs["candle data"] = Path(data)
         if args.command == "backtest":
+            outputs = {"--trades": args.trades, "--trades' round trips": _roundtrips(args.trades.resolve())}
+            _refuse_overwriting_inputs(inputs, outputs | ({"--plot": args.plot} if args.plot else {}))
             _refuse_unwritable_file(args.trades, "--trades")
             if args.plot is not None:
                 _refuse_unwritable_file(args.plot, "--plot")
@@ -260,8 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0
-        _refuse_unwritable(cfg.run.state_dir, f"{args.config or 'config'}: run.state_dir")
-        from gridbot.service import StateError, run_service  # noqa: PLC0415  (backtests need not load it)
+        from gridbot.service import STATE_FILES, StateError, run_service  # noqa: PLC0415  (backtests need not load it)
+
+        state_dir = cfg.run.state_dir
+        _refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
+        _refuse_unwritable(state_dir, f"{args.config or 'config'}: run.state_dir")
 
         try:
             return run_service(cfg, data, args.max_cycles)

@@ -24,6 +24,12 @@ from gridbot.engine import GridEngine
 from gridbot.health import atomic_write, write_heartbeat
 
 STATE_VERSION = 1
+STATE, STATUS, TRADES, ROUNDTRIPS = STATE_FILES = (
+    "state.json",
+    "status.json",
+    "trades.csv",
+    "roundtrips.csv",
+)
 SAVE_EVERY = 60  # cycles between periodic saves: a crash loses at most this much paper history
 
 
@@ -69,12 +75,12 @@ def _save(path: Path, engine: GridEngine, cycle: int, mode: str) -> None:
     atomic_write(path, json.dumps(state))
     # What an operator asks of a running bot (the fleet status table reads it), without parsing the state.
     status = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
-    atomic_write(path.with_name("status.json"), json.dumps(status))
+    atomic_write(path.with_name(STATUS), json.dumps(status))
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
     state_dir = cfg.run.state_dir
-    state_path = state_dir / "state.json"
+    state_path = state_dir / STATE
     saved = _read_state(state_path, cfg)
     candles = _load_all(data)
     if len(candles) < 2:
@@ -83,8 +89,8 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
         )
     span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
     state_dir.mkdir(parents=True, exist_ok=True)
-    ledger = _CsvSink(state_dir / "trades.csv", TRADE_FIELDS)
-    archive = _CsvSink(state_dir / "roundtrips.csv", TRIP_FIELDS)
+    ledger = _CsvSink(state_dir / TRADES, TRADE_FIELDS)
+    archive = _CsvSink(state_dir / ROUNDTRIPS, TRIP_FIELDS)
     engine = GridEngine(
         cfg, ledger=ledger.row, archive=archive.trip, log=lambda m: print(f"gridbot: {m}", flush=True)
     )

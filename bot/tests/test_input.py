@@ -276,6 +276,62 @@ def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, args,
     assert capsys.readouterr().err == f"gridbot: {expected.format(**fill)}\n"
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--trades", "candles.csv"], "--trades candles.csv: is also the candle data"),
+        (["--trades", "sub/../candles.csv"], "--trades sub/../candles.csv: is also the candle data"),
+        (
+            ["--trades", "candles"],
+            "--trades' round trips {tmp}/candles-roundtrips.csv: is also the candle data",
+        ),
+        (["--trades", "t.csv", "--plot", "bot.yml"], "--plot bot.yml: is also the config"),
+        (["--trades", "t.csv", "--plot", "t.csv"], "--plot t.csv: is also --trades t.csv"),
+        (["--trades", "link.csv"], "--trades link.csv: is also the candle data"),
+    ],
+)
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path, capsys, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    data, cfg = tmp_path / "candles-roundtrips.csv", tmp_path / "bot.yml"
+    data.write_bytes(_text(_rows(50)))
+    (tmp_path / "candles.csv").symlink_to(data.name)
+    (tmp_path / "link.csv").symlink_to("candles.csv")
+    cfg.write_text("grid: {levels: 10}\n")
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file())
+    assert main(["backtest", "-c", "bot.yml", "--data", "candles.csv", *args]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"gridbot: {expected.format(tmp=tmp_path.resolve())}; the run would overwrite it\n"
+    )
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()) == before
+
+
+def test_a_symlinked_trades_file_is_written_through_its_link(tmp_path):
+    data = tmp_path / "candles.csv"
+    data.write_bytes(_text(_rows(50)))
+    (tmp_path / "runs").mkdir()
+    link = tmp_path / "trades.csv"
+    link.symlink_to(tmp_path / "runs" / "trades.csv")
+    assert main(["backtest", "--data", str(data), "--trades", str(link)]) == 0
+    assert link.is_symlink()
+    assert (tmp_path / "runs" / "trades.csv").read_text().startswith("date,side,amount")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["trades-roundtrips.csv", "trades.csv"]
+
+
+def test_run_refuses_candle_data_it_would_append_its_trades_to(tmp_path, capsys):
+    data = tmp_path / "trades.csv"
+    data.write_bytes(_text(_rows(50)))
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  data: {data}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"gridbot: run.state_dir's trades.csv {data}: is also the candle data; the run would overwrite it\n"
+    )
+    assert data.read_bytes() == _text(_rows(50))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.yml", "trades.csv"]
+
+
 def test_an_unwritable_state_dir_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     cfg = tmp_path / "bot.yml"
