@@ -48,15 +48,21 @@ def _read_state(path: Path, cfg: BotConfig) -> dict | None:
         saved = json.loads(text)
     except OSError as exc:
         raise StateError(f"{path}: cannot read the state file: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         what = "empty" if not path.stat().st_size else f"truncated or not JSON ({exc})"
         raise StateError(f"{path}: state file is {what}; {fix}") from None
     if not isinstance(saved, dict) or not {"version", "cycle", "engine"} <= saved.keys():
         raise StateError(f"{path}: not a gridbot state file (no version, cycle and engine); {fix}")
-    if saved["version"] != STATE_VERSION:
+    if type(saved["version"]) is not int or saved["version"] != STATE_VERSION:  # true == 1 in Python
         raise StateError(
             f"{path}: state version {saved['version']!r}, this gridbot reads version {STATE_VERSION}: "
             f"run the gridbot that wrote it, or {fix}"
+        )
+    # Recorded since version 1 was out: a state without it is older, not foreign.
+    if saved.get("symbol", cfg.market.symbol) != cfg.market.symbol:
+        raise StateError(
+            f"{path}: state of a {saved['symbol']!r} bot, the config trades {cfg.market.symbol!r}: its "
+            f"orders and inventory are not this market's; give this bot its own run.state_dir, or {fix}"
         )
     try:  # on an engine of its own: the run's opens its trade files
         GridEngine(cfg).restore(saved["engine"])
@@ -71,7 +77,12 @@ def _load_all(data: str) -> Candles:
 
 
 def _save(path: Path, engine: GridEngine, cycle: int, mode: str) -> None:
-    state = {"version": STATE_VERSION, "cycle": cycle, "engine": engine.snapshot()}
+    state = {
+        "version": STATE_VERSION,
+        "symbol": engine.cfg.market.symbol,
+        "cycle": cycle,
+        "engine": engine.snapshot(),
+    }
     atomic_write(path, json.dumps(state))
     # What an operator asks of a running bot (the fleet status table reads it), without parsing the state.
     status = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}

@@ -378,6 +378,13 @@ def _replace(old: bytes, new: bytes):
         pytest.param(
             _replace(b'"engine": {', b'"engine": {"x": {}}, "z": {'), "state file does not fit", id="engine"
         ),
+        pytest.param(lambda _: b"[" * 100_000, "state file is truncated or not JSON", id="deep"),
+        pytest.param(_replace(b'"version": 1', b'"version": true'), "state version True", id="v-true"),
+        pytest.param(
+            _replace(b'"symbol": "BTC/USDT"', b'"symbol": "ETH/USDT"'),
+            "state of a 'ETH/USDT' bot, the config trades 'BTC/USDT'",
+            id="other-symbol",
+        ),
     ],
 )
 def test_a_bad_state_file_is_exit_1_and_left_untouched(tmp_path, capsys, saved_state, corrupt, expected):
@@ -391,6 +398,16 @@ def test_a_bad_state_file_is_exit_1_and_left_untouched(tmp_path, capsys, saved_s
     assert capsys.readouterr().err.startswith(f"gridbot: {state}: {expected}")
     assert state.read_bytes() == before
     assert sorted(p.name for p in state.parent.iterdir()) == ["state.json"]
+
+
+def test_a_state_from_before_the_symbol_was_recorded_is_continued(tmp_path, capsys, saved_state):
+    state = tmp_path / "state.json"
+    state.write_bytes(saved_state.replace(b'"symbol": "BTC/USDT", ', b""))
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
+    assert "from cycle 2" in capsys.readouterr().out
+    assert b'"symbol": "BTC/USDT"' in state.read_bytes()
 
 
 def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp_path, saved_state):
