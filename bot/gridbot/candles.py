@@ -8,12 +8,14 @@ from __future__ import annotations
 import csv
 import gzip
 import math
+import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +25,7 @@ CSV_CHUNK = 8_192  # rows parsed as Python lists before becoming arrays: keep th
 EMBEDDED = "embedded"
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # an archive with files, an empty one
 # Millisecond timestamps from 1973 to 5138: below are seconds (1.7e9 today), above micro- or nanoseconds.
 MIN_MS, MAX_MS = 10**11, 10**14
 WANT = f"{len(COLUMNS)} columns [{', '.join(COLUMNS)}]"
@@ -151,17 +154,37 @@ def load_embedded() -> Candles:
         )
 
 
-def _text_lines(path: Path) -> Iterator[str]:
-    """The file's lines as text: gzip (by its magic bytes) read transparently, a UTF-8 BOM dropped, and a
-    byte that is not UTF-8 reported on its own line (a text-mode reader would fail a whole buffer early)."""
+def _open_packed(path: Path) -> tuple[str, BinaryIO]:
+    """The file's bytes, a gzip or a one-CSV zip (as exchanges' archives ship) unpacked; told apart by their
+    magic bytes, whatever the file is called. Returns what the file is (for messages) and the stream."""
     try:
         with path.open("rb") as raw:
-            packed = raw.read(2) == GZIP_MAGIC
+            magic = raw.read(4)
+        if magic.startswith(GZIP_MAGIC):
+            return "gzip file", gzip.open(path, "rb")
+        if magic not in ZIP_MAGICS:
+            return "file", path.open("rb")
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            if len(names) != 1:
+                raise CandleError(
+                    f"{path}: a zip archive of {len(names)} files {names[:3]}, want exactly one CSV in it: "
+                    "unpack the one you mean"
+                )
+            return f"zip archive's {names[0]}", archive.open(names[0])
     except OSError as exc:
-        raise CandleError(f"{path}: cannot read: {exc.strerror}") from None
+        raise CandleError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:  # damaged, unsupported, encrypted
+        raise CandleError(f"{path}: cannot read the zip archive: {exc}") from None
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text: gzip and zip read transparently, a UTF-8 BOM dropped, and a byte that is not
+    UTF-8 reported on its own line (a text-mode reader would fail a whole buffer early)."""
+    kind, stream = _open_packed(path)
     lineno = 0
     try:
-        with gzip.open(path, "rb") if packed else path.open("rb") as fh:
+        with stream as fh:
             for lineno, line in enumerate(fh, start=1):
                 try:
                     yield line.decode("utf-8-sig" if lineno == 1 else "utf-8")
@@ -175,8 +198,7 @@ def _text_lines(path: Path) -> Iterator[str]:
                         f"{path}:{lineno}: not UTF-8 text (byte {line[exc.start]:#04x} at column "
                         f"{exc.start + 1}); save the file as UTF-8"
                     ) from None
-    except (OSError, EOFError, zlib.error) as exc:
-        kind = "gzip file" if packed else "file"
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise CandleError(f"{path}: cannot read the {kind} after line {lineno}: {exc}") from None
 
 

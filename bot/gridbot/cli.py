@@ -82,6 +82,20 @@ def _refuse_overwriting_inputs(inputs: dict[str, Path], outputs: dict[str, Path]
         seen[real] = f"{what} {path}" if what not in inputs else f"the {what}"
 
 
+def _refuse_unknown_plot_format(plot: Path) -> None:
+    """matplotlib picks the format from the suffix and refuses one it cannot write, but only at the end."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(name="matplotlib")
+    from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415  (optional, loaded on demand)
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if plot.suffix and plot.suffix[1:].lower() not in formats:
+        raise OutputError(
+            f"--plot {plot}: matplotlib cannot write {plot.suffix!r} images; name it .png, or "
+            f"{', '.join(f'.{f}' for f in sorted(formats) if f != 'png')}"
+        )
+
+
 class _Staged:
     """Outputs written beside their targets (same filesystem, also on a read-only image with a writable
     /data) and renamed over them only when the whole run succeeded: a failed run leaves the previous
@@ -273,8 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _refuse_unwritable_file(args.trades, "--trades")
             if args.plot is not None:
                 _refuse_unwritable_file(args.plot, "--plot")
-                if importlib.util.find_spec("matplotlib") is None:
-                    raise ImportError(name="matplotlib")
+                _refuse_unknown_plot_format(args.plot)
             summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0

@@ -2,8 +2,10 @@
 traceback, and nothing of a previous run's output lost."""
 
 import gzip
+import io
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,14 @@ def _with(n: int, at: int, row: str) -> bytes:
     rows = _rows(n)
     rows[at] = row
     return _text(rows)
+
+
+def _zipped(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
 
 
 def _backtest(tmp_path, *args: str) -> int:
@@ -111,6 +121,17 @@ def _backtest(tmp_path, *args: str) -> int:
         ("zero.csv", _with(10, 2, f"{T0 + 2 * 60_000},0,0,0,0,1"), "zero.csv:3: candle is not OHLC"),
         ("cut.csv.gz", gzip.compress(_text(_rows(3000)))[:3000], "cut.csv.gz: cannot read the gzip file"),
         ("dir.csv", None, "dir.csv: is a directory, want a CSV file"),
+        (
+            "two.zip",
+            _zipped({"a.csv": b"", "b.csv": b""}),
+            "two.zip: a zip archive of 2 files ['a.csv', 'b.csv'], want exactly one CSV in it",
+        ),
+        ("cut.zip", _zipped({"a.csv": _text(_rows(300))})[:500], "cut.zip: cannot read the zip archive"),
+        (
+            "bad.zip",
+            _zipped({"a.csv": _text(_rows(300)), "b/": b""}).replace(b"1700000", b"1700x00", 1),
+            "bad.zip:1: timestamp is not a number",
+        ),
     ],
 )
 def test_a_bad_candle_file_is_exit_2_naming_file_and_line(tmp_path, capsys, name, content, expected):
@@ -131,6 +152,7 @@ def test_a_bad_candle_file_is_exit_2_naming_file_and_line(tmp_path, capsys, name
         ("bom.csv", "\ufeff".encode() + _text(["timestamp,open,high,low,close,volume", *_rows(300)])),
         ("packed.csv.gz", gzip.compress(_text(["# ccxt fetch_ohlcv", *_rows(300)]))),
         ("packed_no_suffix.csv", gzip.compress(_text(_rows(300)))),
+        ("archive.zip", _zipped({"BTCUSDT-1m.csv": _text(_rows(300))})),
     ],
 )
 def test_gzip_bom_header_and_comments_read_the_same_candles(tmp_path, capsys, name, content):
@@ -261,6 +283,10 @@ def test_a_failing_backtest_leaves_the_previous_outputs_as_they_were(tmp_path, c
         ),
         (["--trades", "{tmp}"], "--trades {tmp}: is a directory, want a file name"),
         (["--plot", "{file}/p.png"], "--plot {file}/p.png: cannot write in {file}: not a directory"),
+        (
+            ["--plot", "{tmp}/p.txt"],
+            "--plot {tmp}/p.txt: matplotlib cannot write '.txt' images; name it .png, or ",
+        ),
     ],
 )
 def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, args, expected):
@@ -273,7 +299,7 @@ def test_an_unwritable_output_is_refused_before_any_work(tmp_path, capsys, args,
     if "--trades" not in args:
         argv += ["--trades", str(tmp_path / "t.csv")]
     assert main(argv) == 2
-    assert capsys.readouterr().err == f"gridbot: {expected.format(**fill)}\n"
+    assert capsys.readouterr().err.startswith(f"gridbot: {expected.format(**fill)}")
 
 
 @pytest.mark.parametrize(
