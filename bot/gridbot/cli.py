@@ -65,7 +65,17 @@ def _refuse_unwritable(directory: Path, what: str) -> None:
         raise OutputError(f"{what}: cannot write in {directory}: {reason}") from None
 
 
+def _special(path: Path) -> bool:
+    """/dev/null, /dev/stdout, a pipe: written in place, as there is no previous file to keep (and staging
+    would replace the device with a regular file)."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def _refuse_unwritable_file(path: Path, what: str) -> None:
+    if _special(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{what} {path}: cannot write it: permission denied")
+        return
     if path.is_dir():
         raise OutputError(f"{what} {path}: is a directory, want a file name")
     _refuse_unwritable(path.resolve().parent, f"{what} {path}")
@@ -76,6 +86,8 @@ def _refuse_overwriting_inputs(inputs: dict[str, Path], outputs: dict[str, Path]
     it without a word): an output that is an input, or another output, is refused before any work."""
     seen: dict[Path, str] = {}
     for what, path in [*inputs.items(), *outputs.items()]:
+        if what not in inputs and _special(path):
+            continue
         real = path.resolve()
         if real in seen:
             raise OutputError(f"{what} {path}: is also {seen[real]}; the run would overwrite it")
@@ -88,6 +100,8 @@ def _refuse_unknown_plot_format(plot: Path) -> None:
         raise ImportError(name="matplotlib")
     from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415  (optional, loaded on demand)
 
+    if _special(plot):  # matplotlib would write beside it, as `null.png`: it names the format by the suffix
+        raise OutputError(f"--plot {plot}: not a regular file; to draw no plot, leave --plot out")
     formats = FigureCanvasBase.get_supported_filetypes()
     if plot.suffix and plot.suffix[1:].lower() not in formats:
         raise OutputError(
@@ -107,6 +121,8 @@ class _Staged:
     def path(self, target: Path, suffix: str | None = None) -> Path:
         # Keeps the suffix: matplotlib picks the image format from it. A symlinked target keeps its link (the
         # trades' round trips go beside the file it points to).
+        if _special(target):
+            return target
         target = target.resolve()
         tmp = target.with_name(f".{target.name}.{os.getpid()}{suffix or target.suffix}")
         tmp.unlink(missing_ok=True)
@@ -139,12 +155,15 @@ def _progress(done: int, total: int | None) -> None:
 
 
 def _roundtrips(trades: Path) -> Path:
-    return trades.with_name(trades.stem + "-roundtrips.csv")
+    """Beside the trades; with them when the trades go to /dev/null or a pipe."""
+    return trades if _special(trades) else trades.with_name(trades.stem + "-roundtrips.csv")
 
 
 def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool) -> dict:
     with _Staged() as staged:
-        return _backtest(cfg, data, staged, trades.resolve(), plot, show_progress)
+        return _backtest(
+            cfg, data, staged, trades if _special(trades) else trades.resolve(), plot, show_progress
+        )
 
 
 def _backtest(
@@ -282,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if data != EMBEDDED:
             inputs["candle data"] = Path(data)
         if args.command == "backtest":
-            outputs = {"--trades": args.trades, "--trades' round trips": _roundtrips(args.trades.resolve())}
+            outputs = {"--trades": args.trades, "--trades' round trips": _roundtrips(args.trades).resolve()}
             _refuse_overwriting_inputs(inputs, outputs | ({"--plot": args.plot} if args.plot else {}))
             _refuse_unwritable_file(args.trades, "--trades")
             if args.plot is not None:

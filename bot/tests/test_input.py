@@ -3,8 +3,11 @@ traceback, and nothing of a previous run's output lost."""
 
 import gzip
 import io
+import os
+import stat
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -343,6 +346,31 @@ def test_a_symlinked_trades_file_is_written_through_its_link(tmp_path):
     assert link.is_symlink()
     assert (tmp_path / "runs" / "trades.csv").read_text().startswith("date,side,amount")
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["trades-roundtrips.csv", "trades.csv"]
+
+
+def test_trades_to_a_pipe_are_written_in_place_and_a_plot_to_one_refused(tmp_path, capsys):
+    """Like --trades /dev/null, without risking the real one: staged and renamed, the device (here a FIFO)
+    was replaced by a regular file."""
+    data, fifo = tmp_path / "candles.csv", tmp_path / "fifo"
+    data.write_bytes(_text(_rows(300)))
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert main(["backtest", "--json", "--data", str(data), "--trades", str(fifo)]) == 0
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert received[0].startswith(b"date,side,amount,price")
+    assert received[0].count(b",buy,") > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["candles.csv", "fifo"]
+    capsys.readouterr()
+    assert (
+        main(["backtest", "--data", str(data), "--trades", str(tmp_path / "t.csv"), "--plot", str(fifo)]) == 2
+    )
+    assert (
+        capsys.readouterr().err
+        == f"gridbot: --plot {fifo}: not a regular file; to draw no plot, leave --plot out\n"
+    )
 
 
 def test_run_refuses_candle_data_it_would_append_its_trades_to(tmp_path, capsys):
