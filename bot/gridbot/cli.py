@@ -315,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         state_dir = cfg.run.state_dir
         _refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
         _refuse_unwritable(state_dir, f"{args.config or 'config'}: run.state_dir")
+        if taken := [n for n in STATE_FILES if (state_dir / n).is_dir()]:
+            raise OutputError(
+                f"{args.config or 'config'}: run.state_dir {state_dir}: {taken[0]} is a directory"
+            )
 
         try:
             return run_service(cfg, data, args.max_cycles)
@@ -327,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         print(f"gridbot: {exc.name} is not installed (pip install 'pifleet-gridbot[plot]')", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gridbot backtest | head`: the reader is gone, as a shell tool stay quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush would complain
+        return 141
     except OSError as exc:  # a disk that fills or fails mid-run: say so, without a traceback
         print(f"gridbot: {exc}", file=sys.stderr)
         return 1

@@ -386,13 +386,20 @@ def test_run_refuses_candle_data_it_would_append_its_trades_to(tmp_path, capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.yml", "trades.csv"]
 
 
-def test_an_unwritable_state_dir_is_refused_before_any_work(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("state_dir", "expected"),
+    [
+        ("file/state", "run.state_dir: cannot write in {tmp}/file/state: Not a directory"),
+        ("dir", "run.state_dir {tmp}/dir: trades.csv is a directory"),
+    ],
+)
+def test_an_unwritable_state_dir_is_refused_before_any_work(tmp_path, capsys, state_dir, expected):
     (tmp_path / "file").write_text("")
+    (tmp_path / "dir" / "trades.csv").mkdir(parents=True)
     cfg = tmp_path / "bot.yml"
-    cfg.write_text(f"run:\n  state_dir: {tmp_path / 'file' / 'state'}\n  data: {tmp_path / 'missing.csv'}\n")
+    cfg.write_text(f"run:\n  state_dir: {tmp_path / state_dir}\n  data: {tmp_path / 'missing.csv'}\n")
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
-    err = capsys.readouterr().err
-    assert err == f"gridbot: {cfg}: run.state_dir: cannot write in {tmp_path}/file/state: Not a directory\n"
+    assert capsys.readouterr().err == f"gridbot: {cfg}: {expected.format(tmp=tmp_path)}\n"
 
 
 def _gridbot(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -508,6 +515,20 @@ def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_pat
     assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 130
     assert "gridbot: interrupted (a backtest leaves its previous outputs" in capsys.readouterr().err
     assert _outputs(tmp_path) == before
+
+
+def test_a_reader_that_goes_away_is_a_quiet_exit(tmp_path):
+    """`gridbot backtest --trades /dev/stdout | head -1`: exit 141 like a shell tool, nothing on stderr."""
+    data = tmp_path / "candles.csv"
+    data.write_bytes(
+        _text(_rows(3000))
+    )  # 160 kB of trades: more than a pipe holds, still writing at the close
+    cmd = [sys.executable, "-m", "gridbot.cli", "backtest", "--data", str(data), "--trades", "/dev/stdout"]
+    with subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout.readline() == b"date,side,amount,price,fee,fee_currency,realized_pnl\r\n"
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == 141
+        assert proc.stderr.read() == b""
 
 
 def test_check_config_in_a_real_process_refuses_a_duplicate_key_without_a_traceback(tmp_path):
