@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +31,7 @@ ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # an archive with files, an empty o
 MIN_MS, MAX_MS = 10**11, 10**14
 WANT = f"{len(COLUMNS)} columns [{', '.join(COLUMNS)}]"
 MS_SINCE_1970 = "ccxt OHLCV rows start with milliseconds since 1970"
+MAX_LINE = 4096  # bytes: a candle row is under 200; a file without newlines is not read whole into memory
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
@@ -185,7 +187,11 @@ def _text_lines(path: Path) -> Iterator[str]:
     lineno = 0
     try:
         with stream as fh:
-            for lineno, line in enumerate(fh, start=1):
+            for lineno, line in enumerate(iter(partial(fh.readline, MAX_LINE + 1), b""), start=1):
+                if len(line) > MAX_LINE:
+                    raise CandleError(
+                        f"{path}:{lineno}: a line of more than {MAX_LINE} bytes: not candle rows"
+                    )
                 try:
                     yield line.decode("utf-8-sig" if lineno == 1 else "utf-8")
                 except UnicodeDecodeError as exc:
@@ -205,8 +211,13 @@ def _text_lines(path: Path) -> Iterator[str]:
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[float]]]:
     reader = csv.reader(_text_lines(path))
     header_allowed = True
+    lineno = 0
     try:
         for row in reader:
+            if reader.line_num > lineno + 1:  # candle fields hold no newline: a quote left open ate lines
+                raise CandleError(
+                    f"{path}:{lineno + 1}: a quoted field runs to line {reader.line_num}: an unclosed quote"
+                )
             lineno = reader.line_num
             if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
                 continue

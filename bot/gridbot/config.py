@@ -242,13 +242,19 @@ def parse_config(data: object, source: str = "config") -> BotConfig:
         raise ConfigError(f"{source}: invalid configuration\n{_describe(exc)}") from None
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_config(path: Path | None) -> BotConfig:
     if path is None:
         return BotConfig()
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:  # bounded: `-c /dev/zero` or a disk image given by mistake
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES // 1024} kB, not a bot config")
     if b"\0" in raw:
         raise ConfigError(f"{path}: a binary file, not a YAML config")
     try:

@@ -68,7 +68,12 @@ def _backtest(tmp_path, *args: str) -> int:
         ),
         ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary.csv:1: not UTF-8 text (byte 0x89"),
         ("nul.csv", b"1700000000000,1,1,1,1,1\n17\x0000,1,1,1,1,1\n", "nul.csv:2: timestamp is not a number"),
-        ("quote.csv", b'1700000000000,"1,1,1,1,1\n' + b"9" * 200_000, "quote.csv:2: not CSV text"),
+        (
+            "quote.csv",
+            b'1700000000000,"1,1,1,1,1\n' + b"9" * 2000 + b"\n" * 200,
+            "quote.csv:1: a quoted field runs to line 201: an unclosed quote",
+        ),
+        ("long.csv", _text(_rows(5)) + b"9" * 5000, "long.csv:6: a line of more than 4096 bytes"),
         # Past the 8192-row parse chunk: the line is the file's, not the index within a chunk.
         (
             "late.csv",
@@ -193,6 +198,7 @@ def test_a_real_process_reports_a_late_bad_row_without_a_traceback(tmp_path):
             "filters.trend.mode: Input should be 'off', 'ema', 'adx' or 'both'",
         ),
         (b"- grid\n", "bot.yml: top level must be a mapping, got list"),
+        (b"# " + b"x" * (1 << 20), "bot.yml: more than 1024 kB, not a bot config"),
         # YAML 1.1 read 1:30 as 90 (base 60); the bot's YAML 1.2 reads text, which is no number of seconds.
         (
             b"run: {cycle_seconds: 1:30}\n",
