@@ -243,7 +243,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[float]]]:
 
 def iter_csv(path: Path, chunk: int = CSV_CHUNK) -> Iterator[Candles]:
     """Chunks of a CSV of ccxt OHLCV rows: ms timestamp, open, high, low, close, volume (may be gzipped)."""
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # pathlib only answers "no" for a missing path, not for a locked directory
+        raise CandleError(f"{path}: cannot read: {exc.strerror}") from None
+    if not is_file:
         raise CandleError(
             f"{path}: is a directory, want a CSV file" if path.is_dir() else f"data file not found: {path}"
         )

@@ -61,14 +61,21 @@ def _refuse_unwritable(directory: Path, what: str) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        reason = "not a directory" if directory.exists() and not directory.is_dir() else exc.strerror or exc
+        try:
+            blocked = directory.exists() and not directory.is_dir()
+        except OSError:  # a directory on the way that may not be searched
+            blocked = False
+        reason = "not a directory" if blocked else exc.strerror or exc
         raise OutputError(f"{what}: cannot write in {directory}: {reason}") from None
 
 
 def _special(path: Path) -> bool:
     """/dev/null, /dev/stdout, a pipe: written in place, as there is no previous file to keep (and staging
     would replace the device with a regular file)."""
-    return path.exists() and not path.is_file() and not path.is_dir()
+    try:
+        return path.exists() and not path.is_file() and not path.is_dir()
+    except OSError:  # a directory on the way that may not be searched: refused as unwritable
+        return False
 
 
 def _refuse_unwritable_file(path: Path, what: str) -> None:
@@ -76,7 +83,11 @@ def _refuse_unwritable_file(path: Path, what: str) -> None:
         if not os.access(path, os.W_OK):
             raise OutputError(f"{what} {path}: cannot write it: permission denied")
         return
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # pathlib only answers "no" for a missing path, not for a locked directory
+        raise OutputError(f"{what} {path}: cannot write it: {exc.strerror}") from None
+    if is_dir:
         raise OutputError(f"{what} {path}: is a directory, want a file name")
     _refuse_unwritable(path.resolve().parent, f"{what} {path}")
 
@@ -315,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         state_dir = cfg.run.state_dir
         _refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
         _refuse_unwritable(state_dir, f"{args.config or 'config'}: run.state_dir")
-        if taken := [n for n in STATE_FILES if (state_dir / n).is_dir()]:
+        if taken := [n for n in STATE_FILES if (state_dir / n).is_dir()]:  # readable: written in just now
             raise OutputError(
                 f"{args.config or 'config'}: run.state_dir {state_dir}: {taken[0]} is a directory"
             )

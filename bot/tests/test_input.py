@@ -4,6 +4,7 @@ traceback, and nothing of a previous run's output lost."""
 import gzip
 import io
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -521,6 +522,48 @@ def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_pat
     assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 130
     assert "gridbot: interrupted (a backtest leaves its previous outputs" in capsys.readouterr().err
     assert _outputs(tmp_path) == before
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix under which a mode-000 directory is locked: none for a user, root dropping its
+    capability to ignore file modes."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", "--"]
+    if shutil.which("setpriv") is None or subprocess.run([*prefix, "true"], check=False).returncode:
+        pytest.skip(
+            "root that cannot drop its capabilities (no setpriv, no CAP_SETPCAP) cannot be locked out"
+        )
+    return prefix
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["backtest", "--trades", "{locked}/t.csv"],
+            "--trades {locked}/t.csv: cannot write it: Permission denied",
+        ),
+        (["backtest", "--data", "{locked}/c.csv"], "{locked}/c.csv: cannot read: Permission denied"),
+        (
+            ["run", "-c", "{tmp}/bot.yml"],
+            "{tmp}/bot.yml: run.state_dir: cannot write in {locked}/st: Permission denied",
+        ),
+    ],
+)
+def test_a_locked_directory_is_named_in_a_real_process(tmp_path, args, expected):
+    """pathlib raises, rather than answering no, for a path in a directory that may not be searched."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0)
+    (tmp_path / "bot.yml").write_text(f"run:\n  state_dir: {locked / 'st'}\n")
+    fill = {"tmp": tmp_path, "locked": locked}
+    cmd = [*_without_root_powers(), sys.executable, "-m", "gridbot.cli", *(a.format(**fill) for a in args)]
+    try:
+        out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+    finally:
+        locked.chmod(0o700)
+    assert (out.returncode, out.stderr) == (2, f"gridbot: {expected.format(**fill)}\n")
 
 
 def test_a_reader_that_goes_away_is_a_quiet_exit(tmp_path):
