@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gridbot import __version__, health, indicators
-from gridbot.candles import CandleError, iter_candles
+from gridbot.candles import EMBEDDED, CandleError, iter_candles
 from gridbot.config import BotConfig, ConfigError, grid_problems_at, load_config
 from gridbot.engine import GridEngine
 from gridbot.grid import GridError, atr_step_ratios
@@ -61,14 +61,64 @@ def _refuse_unwritable(directory: Path, what: str) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        reason = "not a directory" if directory.exists() and not directory.is_dir() else exc.strerror or exc
+        try:
+            blocked = directory.exists() and not directory.is_dir()
+        except OSError:  # a directory on the way that may not be searched
+            blocked = False
+        reason = "not a directory" if blocked else exc.strerror or exc
         raise OutputError(f"{what}: cannot write in {directory}: {reason}") from None
 
 
+def _special(path: Path) -> bool:
+    """/dev/null, /dev/stdout, a pipe: written in place, as there is no previous file to keep (and staging
+    would replace the device with a regular file)."""
+    try:
+        return path.exists() and not path.is_file() and not path.is_dir()
+    except OSError:  # a directory on the way that may not be searched: refused as unwritable
+        return False
+
+
 def _refuse_unwritable_file(path: Path, what: str) -> None:
-    if path.is_dir():
+    if _special(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{what} {path}: cannot write it: permission denied")
+        return
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # pathlib only answers "no" for a missing path, not for a locked directory
+        raise OutputError(f"{what} {path}: cannot write it: {exc.strerror}") from None
+    if is_dir:
         raise OutputError(f"{what} {path}: is a directory, want a file name")
-    _refuse_unwritable(path.parent, f"{what} {path}")
+    _refuse_unwritable(path.resolve().parent, f"{what} {path}")
+
+
+def _refuse_overwriting_inputs(inputs: dict[str, Path], outputs: dict[str, Path]) -> None:
+    """A mistyped --trades naming the candle file would replace it at the end of the run (the rename does
+    it without a word): an output that is an input, or another output, is refused before any work."""
+    seen: dict[Path, str] = {}
+    for what, path in [*inputs.items(), *outputs.items()]:
+        if what not in inputs and _special(path):
+            continue
+        real = path.resolve()
+        if real in seen:
+            raise OutputError(f"{what} {path}: is also {seen[real]}; the run would overwrite it")
+        seen[real] = f"{what} {path}" if what not in inputs else f"the {what}"
+
+
+def _refuse_unknown_plot_format(plot: Path) -> None:
+    """matplotlib picks the format from the suffix and refuses one it cannot write, but only at the end."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(name="matplotlib")
+    from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415  (optional, loaded on demand)
+
+    if _special(plot):  # matplotlib would write beside it, as `null.png`: it names the format by the suffix
+        raise OutputError(f"--plot {plot}: not a regular file; to draw no plot, leave --plot out")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if plot.suffix and plot.suffix[1:].lower() not in formats:
+        raise OutputError(
+            f"--plot {plot}: matplotlib cannot write {plot.suffix!r} images; name it .png, or "
+            f"{', '.join(f'.{f}' for f in sorted(formats) if f != 'png')}"
+        )
 
 
 class _Staged:
@@ -80,7 +130,11 @@ class _Staged:
         self._moves: list[tuple[Path, Path]] = []
 
     def path(self, target: Path, suffix: str | None = None) -> Path:
-        # Keeps the suffix: matplotlib picks the image format from it.
+        # Keeps the suffix: matplotlib picks the image format from it. A symlinked target keeps its link (the
+        # trades' round trips go beside the file it points to).
+        if _special(target):
+            return target
+        target = target.resolve()
         tmp = target.with_name(f".{target.name}.{os.getpid()}{suffix or target.suffix}")
         tmp.unlink(missing_ok=True)
         self._moves.append((tmp, target))
@@ -112,12 +166,15 @@ def _progress(done: int, total: int | None) -> None:
 
 
 def _roundtrips(trades: Path) -> Path:
-    return trades.with_name(trades.stem + "-roundtrips.csv")
+    """Beside the trades; with them when the trades go to /dev/null or a pipe."""
+    return trades if _special(trades) else trades.with_name(trades.stem + "-roundtrips.csv")
 
 
 def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool) -> dict:
     with _Staged() as staged:
-        return _backtest(cfg, data, staged, trades, plot, show_progress)
+        return _backtest(
+            cfg, data, staged, trades if _special(trades) else trades.resolve(), plot, show_progress
+        )
 
 
 def _backtest(
@@ -251,17 +308,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path.read_text())
             return 0
         data = args.data or cfg.run.data
+        inputs = {"config": args.config} if args.config else {}
+        if data != EMBEDDED:
+            inputs["candle data"] = Path(data)
         if args.command == "backtest":
+            outputs = {"--trades": args.trades, "--trades' round trips": _roundtrips(args.trades).resolve()}
+            _refuse_overwriting_inputs(inputs, outputs | ({"--plot": args.plot} if args.plot else {}))
             _refuse_unwritable_file(args.trades, "--trades")
             if args.plot is not None:
                 _refuse_unwritable_file(args.plot, "--plot")
-                if importlib.util.find_spec("matplotlib") is None:
-                    raise ImportError(name="matplotlib")
+                _refuse_unknown_plot_format(args.plot)
             summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0
-        _refuse_unwritable(cfg.run.state_dir, f"{args.config or 'config'}: run.state_dir")
-        from gridbot.service import StateError, run_service  # noqa: PLC0415  (backtests need not load it)
+        from gridbot.service import STATE_FILES, StateError, run_service  # noqa: PLC0415  (backtests need not load it)
+
+        state_dir = cfg.run.state_dir
+        _refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
+        _refuse_unwritable(state_dir, f"{args.config or 'config'}: run.state_dir")
+        if taken := [n for n in STATE_FILES if (state_dir / n).is_dir()]:  # readable: written in just now
+            raise OutputError(
+                f"{args.config or 'config'}: run.state_dir {state_dir}: {taken[0]} is a directory"
+            )
 
         try:
             return run_service(cfg, data, args.max_cycles)
@@ -274,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         print(f"gridbot: {exc.name} is not installed (pip install 'pifleet-gridbot[plot]')", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gridbot backtest | head`: the reader is gone, as a shell tool stay quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush would complain
+        return 141
     except OSError as exc:  # a disk that fills or fails mid-run: say so, without a traceback
         print(f"gridbot: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -25,7 +26,9 @@ Fraction = Annotated[float, Field(ge=0, lt=0.1)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML gives `.inf` and `1e999` as floats (a budget of infinity passed) and `cooldown: 0` as a number (a
+    # valid duration was refused as "not a string"): refuse the first, read the second as the text it is.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, coerce_numbers_to_str=True)
 
 
 class MarketConfig(_Model):
@@ -213,12 +216,17 @@ def grid_problems_at(cfg: BotConfig, low: float, high: float) -> list[str]:
     return problems
 
 
+_SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 200, 200
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "config"
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        # Bounded: a value built from YAML aliases can be exponentially large.
+        shown = "" if isinstance(value, dict) else f" (got {_SHORT.repr(value)})"
         lines.append(f"{field}: {err['msg']}{shown}")
     return "\n".join(lines)
 
@@ -234,13 +242,19 @@ def parse_config(data: object, source: str = "config") -> BotConfig:
         raise ConfigError(f"{source}: invalid configuration\n{_describe(exc)}") from None
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_config(path: Path | None) -> BotConfig:
     if path is None:
         return BotConfig()
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:  # bounded: `-c /dev/zero` or a disk image given by mistake
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES // 1024} kB, not a bot config")
     if b"\0" in raw:
         raise ConfigError(f"{path}: a binary file, not a YAML config")
     try:

@@ -24,6 +24,12 @@ from gridbot.engine import GridEngine
 from gridbot.health import atomic_write, write_heartbeat
 
 STATE_VERSION = 1
+STATE, STATUS, TRADES, ROUNDTRIPS = STATE_FILES = (
+    "state.json",
+    "status.json",
+    "trades.csv",
+    "roundtrips.csv",
+)
 SAVE_EVERY = 60  # cycles between periodic saves: a crash loses at most this much paper history
 
 
@@ -42,15 +48,21 @@ def _read_state(path: Path, cfg: BotConfig) -> dict | None:
         saved = json.loads(text)
     except OSError as exc:
         raise StateError(f"{path}: cannot read the state file: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         what = "empty" if not path.stat().st_size else f"truncated or not JSON ({exc})"
         raise StateError(f"{path}: state file is {what}; {fix}") from None
     if not isinstance(saved, dict) or not {"version", "cycle", "engine"} <= saved.keys():
         raise StateError(f"{path}: not a gridbot state file (no version, cycle and engine); {fix}")
-    if saved["version"] != STATE_VERSION:
+    if type(saved["version"]) is not int or saved["version"] != STATE_VERSION:  # true == 1 in Python
         raise StateError(
             f"{path}: state version {saved['version']!r}, this gridbot reads version {STATE_VERSION}: "
             f"run the gridbot that wrote it, or {fix}"
+        )
+    # Recorded since version 1 was out: a state without it is older, not foreign.
+    if saved.get("symbol", cfg.market.symbol) != cfg.market.symbol:
+        raise StateError(
+            f"{path}: state of a {saved['symbol']!r} bot, the config trades {cfg.market.symbol!r}: its "
+            f"orders and inventory are not this market's; give this bot its own run.state_dir, or {fix}"
         )
     try:  # on an engine of its own: the run's opens its trade files
         GridEngine(cfg).restore(saved["engine"])
@@ -65,16 +77,21 @@ def _load_all(data: str) -> Candles:
 
 
 def _save(path: Path, engine: GridEngine, cycle: int, mode: str) -> None:
-    state = {"version": STATE_VERSION, "cycle": cycle, "engine": engine.snapshot()}
+    state = {
+        "version": STATE_VERSION,
+        "symbol": engine.cfg.market.symbol,
+        "cycle": cycle,
+        "engine": engine.snapshot(),
+    }
     atomic_write(path, json.dumps(state))
     # What an operator asks of a running bot (the fleet status table reads it), without parsing the state.
     status = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
-    atomic_write(path.with_name("status.json"), json.dumps(status))
+    atomic_write(path.with_name(STATUS), json.dumps(status))
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
     state_dir = cfg.run.state_dir
-    state_path = state_dir / "state.json"
+    state_path = state_dir / STATE
     saved = _read_state(state_path, cfg)
     candles = _load_all(data)
     if len(candles) < 2:
@@ -83,8 +100,8 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
         )
     span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
     state_dir.mkdir(parents=True, exist_ok=True)
-    ledger = _CsvSink(state_dir / "trades.csv", TRADE_FIELDS)
-    archive = _CsvSink(state_dir / "roundtrips.csv", TRIP_FIELDS)
+    ledger = _CsvSink(state_dir / TRADES, TRADE_FIELDS)
+    archive = _CsvSink(state_dir / ROUNDTRIPS, TRIP_FIELDS)
     engine = GridEngine(
         cfg, ledger=ledger.row, archive=archive.trip, log=lambda m: print(f"gridbot: {m}", flush=True)
     )

@@ -83,5 +83,7 @@ def parse_yaml(text: str, source: str = "config") -> object:
         raise ConfigError(f"{where}: not valid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:  # the composer recurses per nesting level; a config is a few levels deep
+        raise ConfigError(f"{source}: nested too deeply to be a bot config") from None
     finally:
         loader.dispose()

@@ -40,7 +40,7 @@ def test_bad_flags_exit_2_naming_the_flag(args: list[str], named: str) -> None:
 
 def test_bad_csv_is_refused_with_its_line(tmp_path: Path) -> None:
     bad = tmp_path / "c.csv"
-    bad.write_text("1,1,2,0.5,1,1\n2,1,2,0.5,x,1\n")
+    bad.write_text("1700000000000,1,2,0.5,1,1\n1700000060000,1,2,0.5,x,1\n")
     r = subprocess.run([exe(), "--data", str(bad)], check=False, capture_output=True, text=True, timeout=30)
     assert (r.returncode, "--data" in r.stderr, "c.csv:2" in r.stderr) == (2, True, True)
 
