@@ -1,0 +1,56 @@
+"""The bot's Prometheus metrics: one registry, every name defined here (the README lists them).
+
+The loop and the exchange adapter update these objects; `/metrics` serves the registry. A registry of our
+own (not the global one) so tests can start several bots in one process without colliding names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.equity = Gauge("gridbot_equity_quote", "Equity in quote currency at the last price", registry=r)
+        self.realized_pnl = Gauge("gridbot_realized_pnl_quote", "Realized PnL, fees included", registry=r)
+        self.fees = Gauge("gridbot_fees_quote", "Fees paid, valued in quote currency", registry=r)
+        self.open_orders = Gauge(
+            "gridbot_open_orders", "Orders resting on the exchange", ["side"], registry=r
+        )
+        self.fills = Counter("gridbot_fills", "Fills recorded", ["side"], registry=r)
+        self.round_trips = Counter(
+            "gridbot_round_trips", "Round trips closed (a sell and its lots)", registry=r
+        )
+        self.api_requests = Counter(
+            "gridbot_api_requests",
+            "Exchange API calls by method and outcome",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.api_errors = Counter(
+            "gridbot_api_errors", "Exchange API errors by ccxt error class", ["error"], registry=r
+        )
+        self.api_latency = Histogram(
+            "gridbot_api_request_seconds",
+            "Exchange API request latency",
+            ["method"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.breaker_open = Gauge(
+            "gridbot_breaker_open", "1 while the circuit breaker holds calls back", registry=r
+        )
+        self.halted = Gauge(
+            "gridbot_halted", "1 while trading is halted (the reason is in status)", registry=r
+        )
+        self.clock_skew = Gauge("gridbot_clock_skew_seconds", "Exchange clock minus local clock", registry=r)
+        self.last_candle_age = Gauge(
+            "gridbot_last_candle_age_seconds", "Age of the newest closed candle the bot has seen", registry=r
+        )
+        self.cycle_seconds = Histogram(
+            "gridbot_cycle_seconds",
+            "Wall time of one loop cycle",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
