@@ -7,7 +7,8 @@ import time
 
 import ccxt
 import pytest
-from conftest import START_CANDLE, Admin
+from conftest import START_CANDLE
+from gridbot_exchange.testing import Admin
 
 from gridbot.candles import load_embedded
 

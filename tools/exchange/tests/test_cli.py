@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import exe, start
+from gridbot_exchange.testing import exe, start
 
 T0 = 1_735_689_600_000
 

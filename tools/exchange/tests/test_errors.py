@@ -9,7 +9,8 @@ import urllib.request
 
 import ccxt
 import pytest
-from conftest import Admin, make_client
+from conftest import make_client
+from gridbot_exchange.testing import Admin
 
 SYMBOL = "BTC/USDT"
 

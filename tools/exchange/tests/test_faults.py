@@ -8,7 +8,7 @@ import urllib.request
 
 import ccxt
 import pytest
-from conftest import Admin
+from gridbot_exchange.testing import Admin
 
 SYMBOL = "BTC/USDT"
 
