@@ -491,6 +491,9 @@ class CcxtVenue:
             elif kind in ("not_found", "rejected", "insufficient_funds"):
                 self._breaker.success()  # the exchange answered
             raise _FailedError(kind, e) from e
+        except BaseException:
+            self._breaker.abandon()
+            raise
         self._observe(method, t0)
         self._count(method, "ok")
         self._breaker.success()

@@ -141,6 +141,10 @@ class CircuitBreaker:
         if self._probing or self._failures >= self.failure_threshold:
             self._open(self.cooldown_s, rate_limited=False)
 
+    def abandon(self) -> None:
+        """A call ended without an outcome the breaker can judge: a probe in flight is released, not lost."""
+        self._probing = False
+
     def rate_limited(self, retry_after_s: float) -> None:
         """A 429/418: open for the exchange's Retry-After (at least a moment: a 0 still means back off)."""
         self._open(max(retry_after_s, 0.001), rate_limited=True)
