@@ -59,6 +59,7 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
     "binanceus": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
 }
+_DAY_MS = 86_400_000
 _CLIENT_IDS_KEPT = 4096  # exchange order id -> client id, to name ours in trades (Binance's omit it)
 
 
@@ -182,7 +183,8 @@ class CcxtVenue:
     `api_url`: any base URL (the local gridbot-exchange, a testnet) replacing the host of every URL in the
     class's `urls['api']` (see `rebase_urls`); `sandbox`: ccxt's own testnet URLs. Keyless (no
     `api_key`/`secret`) serves the public calls: `load_market` and `closed_candles`. `retry`, `breaker_*`,
-    `page_limit` are for tests and tuning; the defaults suit a 5 s poll.
+    `page_limit`, `throttle` (ccxt's own request spacing) are for tests and tuning; the defaults suit a 5 s
+    poll on a real exchange.
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class CcxtVenue:
         breaker_failures: int = 3,
         breaker_cooldown_s: float = 30.0,
         page_limit: int = 1000,
+        throttle: bool = True,
     ) -> None:
         if (api_key is None) != (secret is None):
             missing = "secret" if secret is None else "api_key"
@@ -232,7 +235,13 @@ class CcxtVenue:
             "maxRetriesOnFailure": 0,  # never re-send a create: ours is the only retry logic
             "adjustForTimeDifference": False,  # resynced here, on InvalidNonce and at load_market
         }
-        config: dict[str, Any] = {"timeout": int(timeout_s * 1000), "options": options}
+        # ccxt's client-side throttle spaces calls by the endpoint's weight (Binance myTrades: 200 ms);
+        # off only against an exchange without request weights (the local one in tests)
+        config: dict[str, Any] = {
+            "timeout": int(timeout_s * 1000),
+            "enableRateLimit": throttle,
+            "options": options,
+        }
         if api_key is not None:
             config["apiKey"] = api_key
             config["secret"] = secret
@@ -310,27 +319,31 @@ class CcxtVenue:
         return self._skew_ms
 
     def closed_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
-        """At most `limit` (≤ 999) closed candles from `since_ms` on. One row more than asked is fetched:
-        a row is closed when a later row exists and its close time is not past the exchange's clock, so the
-        newest row (the forming candle, or the extra one) is never returned. So the data's very last candle,
-        after which a replaying exchange's market stops, is never seen: nothing is decided after it anyway."""
+        """At most `limit` (≤ 999) closed candles from `since_ms` on, oldest first.
+
+        A candle is dropped when its close time is after the exchange's "now", and that now is read from the
+        exchange's own answer: the open time of the newest row it returns (one row more than asked is
+        fetched). Not the wall clock plus skew: a replaying exchange's market time is not the wall clock. So
+        the newest row itself (the forming candle, or the extra one) is never returned, nor, on a replay, the
+        data's very last candle, after which the market stops and nothing is decided anyway."""
         if not 1 <= limit <= 999:
             raise ValueError(f"closed_candles: limit must be in 1..999, got {limit}")
+        if timeframe not in self._ex.timeframes:
+            known = ", ".join(self._ex.timeframes)
+            raise ValueError(f"run.timeframe: {timeframe!r} is not a {self.exchange_id} timeframe ({known})")
         step_ms = int(self._ex.parse_timeframe(timeframe) * 1000)
         rows = self._read(
             "candles", lambda: self._ex.fetch_ohlcv(self.symbol, timeframe, since_ms, limit + 1)
         )
+        if not rows:
+            return []
         rows = sorted(rows, key=lambda r: r[0])
-        now_ms = self._clock.time() * 1000 + self._skew_ms
-        out: list[Candle] = []
-        for i, r in enumerate(rows):
-            t = int(r[0])
-            if since_ms is not None and t < since_ms:
-                continue
-            later = i + 1 < len(rows)
-            if not later or t + step_ms > now_ms:
-                break
-            out.append(Candle(t, float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5] or 0)))
+        now_ms = int(rows[-1][0])
+        out = [
+            Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5] or 0))
+            for r in rows
+            if int(r[0]) + step_ms <= now_ms and (since_ms is None or int(r[0]) >= since_ms)
+        ]
         return out[:limit]
 
     # -- orders ------------------------------------------------------------------------------------------
@@ -380,8 +393,15 @@ class CcxtVenue:
         after = _trade_no(after_trade_id) if after_trade_id is not None else None
         by_id = self.exchange_id in _FROM_ID_EXCHANGES
         if by_id:
-            from_id = after + 1 if after is not None else (None if since_ms is not None else 0)
-            since = since_ms if from_id is None else None
+            if after is not None:
+                from_id: int | None = after + 1
+            elif since_ms is not None:
+                from_id = self._first_trade_id(since_ms)
+                if from_id is None:
+                    return []
+            else:
+                from_id = 0
+            since = None
         else:
             from_id, since = None, since_ms
         while True:
@@ -403,6 +423,26 @@ class CcxtVenue:
             else:
                 since = max(int(t["timestamp"]) for t in page)
         return sorted(seen.values(), key=lambda t: (_trade_no(t.trade_id), t.time_ms))
+
+    def _first_trade_id(self, since_ms: int) -> int | None:
+        """Binance's myTrades with a startTime answers for 24 hours from it only: a quiet first day would read
+        as no trades at all. So: the newest trade bounds the search, then day windows up to it, oldest first;
+        the first trade found starts the `fromId` paging. None when nothing was traded since `since_ms`."""
+        newest = self._read("trades", lambda: self._ex.fetch_my_trades(self.symbol, None, 1))
+        if not newest or int(newest[-1]["timestamp"]) < since_ms:
+            return None
+        end = int(newest[-1]["timestamp"])
+        start = since_ms
+        while start <= end:
+            until = min(start + _DAY_MS - 1, end)
+            page = self._read(
+                "trades",
+                lambda s=start, u=until: self._ex.fetch_my_trades(self.symbol, s, 1, {"endTime": u}),
+            )
+            if page:
+                return _trade_no(str(page[0]["id"]))
+            start += _DAY_MS
+        return _trade_no(str(newest[-1]["id"]))
 
     def balances(self) -> dict[str, Balance]:
         bal = self._read("balances", self._ex.fetch_balance)

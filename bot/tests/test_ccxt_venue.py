@@ -58,7 +58,9 @@ def metrics() -> Metrics:
 
 
 def make(base_url: str, metrics: Metrics | None = None, **kw: object) -> CcxtVenue:
-    args: dict[str, object] = {"api_key": KEY, "secret": SECRET, "timeout_s": 2.0, "retry": FAST}
+    args: dict[str, object] = {
+        "api_key": KEY, "secret": SECRET, "timeout_s": 2.0, "retry": FAST, "throttle": False,
+    }  # fmt: skip
     v = CcxtVenue("binance", SYMBOL, api_url=base_url, metrics=metrics, **{**args, **kw})  # type: ignore[arg-type]
     v.load_market(SYMBOL)
     return v
@@ -130,6 +132,8 @@ def test_closed_candles_never_include_the_forming_one(base_url: str, admin: Admi
     # from a recent since, only what has closed: fewer than asked
     tail = v.closed_candles("5m", latest[-1].time_ms, 10)
     assert [c.time_ms for c in tail] == [latest[-1].time_ms, latest[-1].time_ms + step]
+    with pytest.raises(ValueError, match=r"run\.timeframe: '7m'"):
+        v.closed_candles("7m", None, 3)
     with pytest.raises(AuthFailedError):
         v.balances()  # keyless: private calls are refused by name, not sent
 
@@ -204,6 +208,24 @@ def test_trades_since_pages_every_page_oldest_first(base_url: str, admin: Admin)
     assert v.trades_since(got[-1].trade_id, None) == []
     since = v.trades_since(None, got[0].time_ms)
     assert [t.trade_id for t in since] == [t.trade_id for t in got]
+    assert v.trades_since(None, got[0].time_ms + 1) == []
+
+
+def test_trades_since_a_time_finds_trades_days_later(base_url: str, admin: Admin) -> None:
+    """Binance answers a startTime for 24 hours only: a first quiet day must not hide later trades."""
+    v = make(base_url, page_limit=2)
+    v.create_limit("buy", last_price(admin) + 100, Decimal("0.001"), "gb-w-0")
+    [first] = v.trades_since(None, None)
+    admin.step(candles=12 * 60)  # 60 hours of 5m candles later
+    px = last_price(admin)
+    for i in range(3):
+        v.create_limit("buy", px + 100, Decimal("0.001"), f"gb-w-{i + 1}")
+    later = v.trades_since(None, first.time_ms + 1)
+    assert [t.client_id for t in later] == ["gb-w-1", "gb-w-2", "gb-w-3"]
+    assert later[0].time_ms - first.time_ms >= 60 * 3_600_000
+    assert [t.trade_id for t in v.trades_since(None, first.time_ms)] == [first.trade_id] + [
+        t.trade_id for t in later
+    ]
 
 
 def test_balances_follow_the_exchange(venue: CcxtVenue, admin: Admin) -> None:
