@@ -247,10 +247,11 @@ class CcxtVenue:
             config["secret"] = secret
         self._ex = cls(config)
         if sandbox:
+            if "test" not in self._ex.urls:
+                raise ValueError(f"exchange.sandbox: ccxt has no sandbox URLs for {exchange_id}")
             self._ex.set_sandbox_mode(True)
         if api_url is not None:
             self._ex.urls["api"] = rebase_urls(self._ex.urls["api"], api_url)
-        self._market: dict[str, Any] | None = None
         self._rules: MarketRules | None = None
         self._skew_ms = 0.0
         self._client_ids: OrderedDict[str, str] = OrderedDict()
@@ -275,7 +276,6 @@ class CcxtVenue:
         maker, taker = market.get("maker"), market.get("taker")
         if self.keyed:
             maker, taker = self._account_fees(maker, taker)
-        self._market = market
         self._rules = MarketRules(
             symbol=symbol,
             base=market["base"],
@@ -305,7 +305,6 @@ class CcxtVenue:
     def _account_fees(self, maker: object, taker: object) -> tuple[object, object]:
         """The account's own commission when the exchange states it (Binance /api/v3/account), else ccxt's."""
         bal = self._read("balances", self._ex.fetch_balance)
-        self._remember_balances(bal)
         rates = (bal.get("info") or {}).get("commissionRates") or {}
         return rates.get("maker", maker), rates.get("taker", taker)
 
@@ -530,6 +529,8 @@ class CcxtVenue:
                 self._breaker.rate_limited(self._retry_after())
             elif kind in ("not_found", "rejected", "insufficient_funds"):
                 self._breaker.success()  # the exchange answered
+            else:  # a probe that failed once is not the verdict: the read's retry budget is
+                self._breaker.abandon()
             raise _FailedError(kind, e) from e
         except BaseException:
             self._breaker.abandon()
@@ -553,9 +554,10 @@ class CcxtVenue:
                 return self._attempt(method, fn)
             except _BreakerOpenError as e:
                 elapsed = self._clock.monotonic() - start
-                if not self._retry.may_wait(e.remaining_s, elapsed):
+                wait = e.remaining_s or self._retry.backoff.delay(0)  # 0: another caller's probe in flight
+                if not self._retry.may_wait(wait, elapsed):
                     raise e.venue_error(method) from None
-                self._clock.sleep(e.remaining_s)
+                self._clock.sleep(wait)
                 continue
             except _FailedError as f:
                 kind, e = f.kind, f.error

@@ -141,7 +141,7 @@ def test_closed_candles_never_include_the_forming_one(base_url: str, admin: Admi
 # -- orders --------------------------------------------------------------------------------------------------
 
 
-def test_order_lifecycle_by_client_id(venue: CcxtVenue, admin: Admin) -> None:
+def test_order_lifecycle_by_client_id(venue: CcxtVenue, admin: Admin, metrics: Metrics) -> None:
     price = last_price(admin) - Decimal("1000.01")
     o = venue.create_limit("buy", price, Decimal("0.00123"), "gb-1-b-1")
     assert (o.client_id, o.side, o.price, o.qty, o.filled, o.status) == (
@@ -163,6 +163,10 @@ def test_order_lifecycle_by_client_id(venue: CcxtVenue, admin: Admin) -> None:
     assert venue.cancel("gb-1-b-1") is None
     assert venue.open_orders() == []
     assert admin.call("GET", "duplicates")["duplicate_client_ids"] == {}  # type: ignore[index]
+    assert sample(metrics, "gridbot_api_requests_total", method="create_limit", outcome="ok") == 1
+    assert sample(metrics, "gridbot_api_requests_total", method="cancel", outcome="not_found") == 1
+    assert sample(metrics, "gridbot_api_request_seconds_count", method="create_limit") == 2
+    assert 0 < sample(metrics, "gridbot_api_request_seconds_sum", method="create_limit") < 2
 
 
 def test_off_grid_amounts_are_refused_before_sending(venue: CcxtVenue, admin: Admin) -> None:
@@ -369,6 +373,22 @@ def test_repeated_outages_open_the_breaker_then_a_probe_closes_it(
     assert 0.3 < time.monotonic() - t0 < 1.5
     assert sample(metrics, "gridbot_breaker_open") == 0
     assert ours(admin) == []
+
+
+def test_a_probe_that_fails_once_is_retried_not_looped(base_url: str, admin: Admin, metrics: Metrics) -> None:
+    retry = RetryPolicy(max_retries=2, budget_s=2.0, backoff=Backoff(base_s=0.05, cap_s=0.1))
+    v = make(base_url, metrics, retry=retry, breaker_failures=1, breaker_cooldown_s=0.3)
+    admin.fault(kind="status", status=500, path="/api/v3/openOrders", count=3)
+    with pytest.raises(UnavailableError, match="after 3 tries"):
+        v.open_orders()
+    assert sample(metrics, "gridbot_breaker_open") == 1
+    admin.fault(kind="status", status=500, path="/api/v3/openOrders", count=1)
+    t0 = time.monotonic()
+    assert v.open_orders() == []  # cooldown, a probe that fails, a backoff, a probe that answers
+    assert 0.3 < time.monotonic() - t0 < 1.5
+    assert sample(metrics, "gridbot_breaker_open") == 0
+    assert sample(metrics, "gridbot_api_requests_total", method="open_orders", outcome="transient") == 4
+    assert sample(metrics, "gridbot_api_requests_total", method="open_orders", outcome="ok") == 1
 
 
 @pytest.mark.parametrize("skew_ms", [15_000, -5_000])
