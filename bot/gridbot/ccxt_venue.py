@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from gridbot.metrics import Metrics
@@ -177,6 +177,14 @@ def _dec_or_zero(value: object, what: str) -> Decimal:
     return Decimal(0) if value is None else _dec(value, what)
 
 
+class VenueClock(Protocol):
+    """What the adapter reads of a clock (the `time` module in production)."""
+
+    def time(self) -> float: ...
+    def monotonic(self) -> float: ...
+    def sleep(self, seconds: float, /) -> None: ...
+
+
 class CcxtVenue:
     """`gridbot.venue.Venue` over one ccxt exchange class and one spot symbol.
 
@@ -198,7 +206,7 @@ class CcxtVenue:
         secret: str | None = None,
         timeout_s: float = 10.0,
         metrics: Metrics | None = None,
-        clock: Any = time,
+        clock: VenueClock = time,
         retry: RetryPolicy | None = None,
         breaker_failures: int = 3,
         breaker_cooldown_s: float = 30.0,
@@ -362,7 +370,10 @@ class CcxtVenue:
             "create_limit",
             lambda: self._ex.create_order(self.symbol, "limit", side, qty_s, price_s, params),
         )
-        return self._order_state(order, client_id)
+        try:
+            return self._order_state(order, client_id)
+        except (VenueError, KeyError, TypeError, ValueError) as e:  # placed, but its answer is unreadable
+            raise OutcomeUnknownError(f"create_limit: answer not understood ({e})") from e
 
     def cancel(self, client_id: str) -> OrderState | None:
         try:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from gridbot_exchange.testing import Admin, start
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gridbot.ccxt_venue import CcxtVenue, exchange_class, read_credentials, rebase_urls
+from gridbot.ccxt_venue import CcxtVenue, _text, exchange_class, read_credentials, rebase_urls
 from gridbot.metrics import Metrics
 from gridbot.resilience import Backoff, RetryPolicy
 from gridbot.venue import (
@@ -89,7 +91,7 @@ def last_price(admin: Admin) -> Decimal:
 def test_market_rules_come_from_the_exchange() -> None:
     proc, url = start(
         "--speed", "0", "--account", f"{KEY}:{SECRET}", "--tick", "0.5", "--step", "0.001",
-        "--min-notional", "12", "--maker-fee", "0.0002", "--taker-fee", "0.0007",
+        "--min-notional", "12", "--maker-fee", "0.0002", "--taker-fee", "0.0007", "--balance", "USDT=1000",
     )  # fmt: skip
     try:
         keyed = make(url)
@@ -106,6 +108,15 @@ def test_market_rules_come_from_the_exchange() -> None:
             Decimal("0.0002"),
             Decimal("0.0007"),
         )
+        # amounts go out as exact text on this market's grid; the exchange (it checks the grid) stored them
+        keyed.create_limit("buy", Decimal("40000.50"), Decimal("0.0030"), "gb-p-1")
+        assert "quantity=0.003&price=40000.5&" in keyed._ex.last_request_body
+        [row] = Admin(url).call("GET", "orders")  # type: ignore[misc]
+        assert (row["price"], row["origQty"]) == ("40000.50000000", "0.00300000")
+        with pytest.raises(RejectedError, match="tick"):
+            keyed.create_limit("buy", Decimal("40000.25"), Decimal("0.003"), "gb-p-2")
+        with pytest.raises(RejectedError, match="NOTIONAL"):
+            keyed.create_limit("buy", Decimal("3000"), Decimal("0.003"), "gb-p-3")  # 9 < 12 USDT
         with pytest.raises(RejectedError, match="ETH/USDT"):
             CcxtVenue("binance", "ETH/USDT", api_url=url).load_market("ETH/USDT")
     finally:
@@ -465,6 +476,14 @@ def test_only_the_configured_exchange_is_imported() -> None:
     mods, whole = out.stdout.splitlines()
     assert mods == "['ccxt.abstract', 'ccxt.abstract.binance', 'ccxt.binance']"
     assert whole == "binance kraken True"
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=8, min_value=0, max_value=10**9))
+def test_amount_text_is_exact_and_plain(d: Decimal) -> None:
+    text = _text(d)
+    assert Decimal(text) == d
+    assert "E" not in text.upper()
+    assert text == "0" or (not text.endswith(".") and not (("." in text) and text.endswith("0")))
 
 
 def test_read_credentials(tmp_path: Path) -> None:
