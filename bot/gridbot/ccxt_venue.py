@@ -3,9 +3,10 @@
 Only the configured exchange's module is imported: `import ccxt` (and even `import ccxt.binance`, which runs
 the package's `__init__`) loads all ~105 exchanges, ~76 MB RSS against ~42 MB with one (see `exchange_class`).
 
-Tested against Binance's spot API (the `binance` class; the local gridbot-exchange speaks it). Other ccxt
-exchanges load and get ccxt's defaults, but `trades_since` pages by `fromId` only on the binance family (by
-time elsewhere) and `api_url` assumes the exchange's API paths hang off one base URL.
+Live trading (keys) is for the binance family (`binance`, `binanceus`): tested against Binance's spot API,
+which the local gridbot-exchange speaks; `trades_since` pages by Binance's `fromId`. Keyless, any ccxt
+exchange serves market rules and closed candles (`run.data: exchange`). `api_url` assumes the exchange's API
+paths hang off one base URL, as Binance's do.
 
 Safety (README "Safety model"): a create or cancel is sent exactly once (ccxt's `maxRetriesOnFailure` is 0 and
 nothing here retries it); when its answer is lost (timeout, dropped connection, 5xx, garbled answer) it raises
@@ -52,8 +53,8 @@ T = TypeVar("T")
 Kind = Literal["not_found", "insufficient_funds", "auth", "rate_limited", "nonce", "transient", "rejected"]
 
 _ID = re.compile(r"[a-z][a-z0-9]*")
-# exchanges whose myTrades pages by trade id (`fromId`, inclusive)
-_FROM_ID_EXCHANGES = frozenset({"binance", "binanceus"})
+# live trading (keys): exchanges whose API this adapter speaks, trades paged by id (`fromId`, inclusive)
+_LIVE_EXCHANGES = frozenset({"binance", "binanceus"})
 # ccxt's Binance options that keep load_markets on /api/v3 (no sapi: currencies, margin pairs, other markets)
 _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
@@ -225,6 +226,12 @@ class CcxtVenue:
         if not 1 <= page_limit <= 1000:
             raise ValueError(f"page_limit must be in 1..1000, got {page_limit}")
         cls = exchange_class(exchange_id)
+        if api_key is not None and exchange_id not in _LIVE_EXCHANGES:
+            live = ", ".join(sorted(_LIVE_EXCHANGES))
+            raise ValueError(
+                f"exchange.id: live trading supports {live}, not {exchange_id!r} "
+                "(keyless, for candles and market rules, any ccxt exchange)"
+            )
         self.exchange_id = exchange_id
         self.symbol = symbol
         self.keyed = api_key is not None
@@ -401,23 +408,18 @@ class CcxtVenue:
         n = self._page_limit
         seen: dict[str, Trade] = {}
         after = _trade_no(after_trade_id) if after_trade_id is not None else None
-        by_id = self.exchange_id in _FROM_ID_EXCHANGES
-        if by_id:
-            if after is not None:
-                from_id: int | None = after + 1
-            elif since_ms is not None:
-                from_id = self._first_trade_id(since_ms)
-                if from_id is None:
-                    return []
-            else:
-                from_id = 0
-            since = None
+        if after is not None:
+            from_id = after + 1
+        elif since_ms is not None:
+            found = self._first_trade_id(since_ms)
+            if found is None:
+                return []
+            from_id = found
         else:
-            from_id, since = None, since_ms
+            from_id = 0
         while True:
-            params = {"fromId": from_id} if from_id is not None else {}
             page = self._read(
-                "trades", lambda p=params, s=since: self._ex.fetch_my_trades(self.symbol, s, n, p)
+                "trades", lambda f=from_id: self._ex.fetch_my_trades(self.symbol, None, n, {"fromId": f})
             )
             fresh = 0
             for t in page:
@@ -428,10 +430,7 @@ class CcxtVenue:
                 fresh += 1
             if len(page) < n or fresh == 0:
                 break
-            if by_id:
-                from_id, since = max(_trade_no(str(t["id"])) for t in page) + 1, None
-            else:
-                since = max(int(t["timestamp"]) for t in page)
+            from_id = max(_trade_no(str(t["id"])) for t in page) + 1
         return sorted(seen.values(), key=lambda t: (_trade_no(t.trade_id), t.time_ms))
 
     def _first_trade_id(self, since_ms: int) -> int | None:
@@ -456,11 +455,11 @@ class CcxtVenue:
 
     def balances(self) -> dict[str, Balance]:
         bal = self._read("balances", self._ex.fetch_balance)
-        return self._remember_balances(bal)
+        return self._balances_of(bal)
 
     # -- conversions -------------------------------------------------------------------------------------
 
-    def _remember_balances(self, bal: dict[str, Any]) -> dict[str, Balance]:
+    def _balances_of(self, bal: dict[str, Any]) -> dict[str, Balance]:
         out: dict[str, Balance] = {}
         for asset, row in bal.items():
             if asset in ("info", "free", "used", "total", "timestamp", "datetime") or not isinstance(

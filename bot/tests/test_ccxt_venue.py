@@ -435,6 +435,11 @@ def test_unknown_exchange_names_the_field() -> None:
             exchange_class(bad)
     with pytest.raises(ValueError, match="secret"):
         CcxtVenue("binance", SYMBOL, api_key="k")
+    with pytest.raises(
+        ValueError, match=r"exchange\.id: live trading supports binance, binanceus, not 'kraken'"
+    ):
+        CcxtVenue("kraken", SYMBOL, api_key="k", secret="s")
+    assert CcxtVenue("kraken", SYMBOL).keyed is False  # candles and rules: any exchange
     with pytest.raises(ValueError, match=r"api_url"):
         CcxtVenue("binance", SYMBOL, api_url="127.0.0.1:9")
 
