@@ -276,10 +276,9 @@ def test_create_lost_to_5xx_or_hang_is_unknown_never_retried(base_url: str, admi
     with pytest.raises(OutcomeUnknownError):
         v.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-u-1")
     admin.fault(kind="hang", seconds=1, path="/api/v3/order", method="POST", count=1)
-    t0 = time.monotonic()
     with pytest.raises(OutcomeUnknownError):
         v.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-u-2")
-    assert time.monotonic() - t0 < 1.0  # one try of 0.5 s, no retry
+    # the faults hit one request each: a retry would have placed the order
     assert admin.call("GET", "state")["orders_placed"] == 0  # type: ignore[index]
 
 
@@ -362,7 +361,7 @@ def test_hanging_reads_time_out_retried_then_unavailable(
     t0 = time.monotonic()
     with pytest.raises(UnavailableError):
         v.open_orders()
-    assert 0.6 < time.monotonic() - t0 < 1.5
+    assert 0.6 < time.monotonic() - t0 < 2.5  # two tries of 0.3 s and a backoff
     assert sample(metrics, "gridbot_api_errors_total", error="RequestTimeout") == 3
 
 
@@ -381,7 +380,7 @@ def test_repeated_outages_open_the_breaker_then_a_probe_closes_it(
     admin.call("DELETE", "faults")
     t0 = time.monotonic()
     assert v.open_orders() == []  # waits out the cooldown inside its budget, then the probe succeeds
-    assert 0.3 < time.monotonic() - t0 < 1.5
+    assert 0.3 < time.monotonic() - t0 < 2.5
     assert sample(metrics, "gridbot_breaker_open") == 0
     assert ours(admin) == []
 
@@ -396,7 +395,7 @@ def test_a_probe_that_fails_once_is_retried_not_looped(base_url: str, admin: Adm
     admin.fault(kind="status", status=500, path="/api/v3/openOrders", count=1)
     t0 = time.monotonic()
     assert v.open_orders() == []  # cooldown, a probe that fails, a backoff, a probe that answers
-    assert 0.3 < time.monotonic() - t0 < 1.5
+    assert 0.3 < time.monotonic() - t0 < 2.5
     assert sample(metrics, "gridbot_breaker_open") == 0
     assert sample(metrics, "gridbot_api_requests_total", method="open_orders", outcome="transient") == 4
     assert sample(metrics, "gridbot_api_requests_total", method="open_orders", outcome="ok") == 1
