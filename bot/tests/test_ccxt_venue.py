@@ -270,6 +270,17 @@ def test_create_dropped_after_accept_is_unknown_and_placed_once(venue: CcxtVenue
     assert dup["duplicate_rejects"] == 0  # type: ignore[index]
 
 
+def test_cancel_dropped_after_accept_is_unknown_then_seen_cancelled(venue: CcxtVenue, admin: Admin) -> None:
+    venue.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-c-1")
+    admin.fault(kind="drop", path="/api/v3/order", method="DELETE", count=1)
+    with pytest.raises(OutcomeUnknownError):
+        venue.cancel("gb-c-1")
+    found = venue.order("gb-c-1")
+    assert found is not None
+    assert found.status == "canceled"
+    assert [o["status"] for o in ours(admin)] == ["CANCELED"]
+
+
 def test_create_lost_to_5xx_or_hang_is_unknown_never_retried(base_url: str, admin: Admin) -> None:
     v = make(base_url, timeout_s=0.5)
     admin.fault(kind="status", status=502, path="/api/v3/order", method="POST", count=1)
