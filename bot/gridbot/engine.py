@@ -57,6 +57,7 @@ class GridEngine:
         ledger: LedgerSink | None = None,
         archive: ArchiveSink | None = None,
         log: LogSink | None = None,
+        trips: ArchiveSink | None = None,
     ) -> None:
         self.cfg = cfg
         self.market = cfg.market.market()
@@ -65,6 +66,7 @@ class GridEngine:
         self.history: deque[RoundTrip] = deque()
         self.ledger = ledger
         self.archive = archive
+        self.trips = trips  # every round trip as it closes (the store), archive: those beyond history_cap
         self.log = log
         self.levels: NDArray[np.float64] | None = None
         self.qty: NDArray[np.float64] | None = None
@@ -195,6 +197,8 @@ class GridEngine:
 
     def _remember(self, trip: RoundTrip) -> None:
         self.stats.round_trips += 1
+        if self.trips is not None:
+            self.trips(trip)
         self.history.append(trip)
         if len(self.history) > self.cfg.history_cap:
             old = self.history.popleft()
