@@ -26,7 +26,7 @@ from gridbot.config import BotConfig, check_grid
 from gridbot.filters import Indicators
 from gridbot.grid import GridError, atr_bounds, centred_bounds, floor_to_step, min_step_ratio, size_orders
 from gridbot.paper import Fill, PaperExchange
-from gridbot.portfolio import Portfolio, RoundTrip, buy, sell
+from gridbot.portfolio import Portfolio, RoundTrip, buy_fee_in_base, sell
 
 LedgerSink = Callable[[dict[str, object]], None]
 ArchiveSink = Callable[[RoundTrip], None]
@@ -167,8 +167,11 @@ class GridEngine:
         assert self.levels is not None
         assert self.qty is not None
         if trip is None:  # a buy (never on the top level, which size_orders gives no quantity) pairs one up
-            self.exchange.place_limit("sell", float(self.levels[o.level + 1]), o.qty, o.level + 1,
-                                      opened_ms=fill.time_ms)  # fmt: skip
+            # with what it left in hand: its quantity net of the fee taken in base, floored to the lot step
+            held = float(floor_to_step(np.array(o.qty - fill.fee), self.market.lot_step))
+            if held > 0:
+                self.exchange.place_limit("sell", float(self.levels[o.level + 1]), held, o.level + 1,
+                                          opened_ms=fill.time_ms)  # fmt: skip
             return
         below = o.level - 1
         if self.buys_open and below >= 0:
@@ -178,10 +181,12 @@ class GridEngine:
                 self.exchange.place_limit("buy", price, qty, below, opened_ms=fill.time_ms)
 
     def _book(self, side: str, price: float, qty: float, fee: float, time_ms: int) -> RoundTrip | None:
-        """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed."""
+        """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed.
+        `fee` is in base for a buy, in quote for a sell (as the exchange charges them)."""
         trip = None
+        base, quote = self.cfg.market.symbol.split("/")
         if side == "buy":
-            self.portfolio = buy(self.portfolio, price, qty, fee, time_ms)
+            self.portfolio = buy_fee_in_base(self.portfolio, price, qty, fee, time_ms)
         else:
             self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms)
             self._remember(trip)
@@ -190,7 +195,7 @@ class GridEngine:
             self.ledger({
                 "date": datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(),
                 "side": side, "amount": qty, "price": price, "fee": fee,
-                "fee_currency": self.cfg.market.symbol.split("/")[1],
+                "fee_currency": base if side == "buy" else quote,
                 "realized_pnl": 0.0 if trip is None else trip.profit,
             })  # fmt: skip
         return trip
