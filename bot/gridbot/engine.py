@@ -180,6 +180,11 @@ class GridEngine:
             if qty > 0 and price * qty * (1 + self.cfg.market.maker_fee) <= free:
                 self.exchange.place_limit("buy", price, qty, below, opened_ms=fill.time_ms)
 
+    def account(self, side: str, price: float, qty: float, fee: float, time_ms: int) -> None:
+        """A fill of an order the engine had already cancelled (it filled before the cancel reached the
+        exchange): accounted like any other, but no decision follows from it."""
+        self._book(side, price, qty, fee, time_ms)
+
     def _book(self, side: str, price: float, qty: float, fee: float, time_ms: int) -> RoundTrip | None:
         """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed.
         `fee` is in base for a buy, in quote for a sell (as the exchange charges them)."""
