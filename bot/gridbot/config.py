@@ -169,6 +169,9 @@ class ExchangeConfig(_Model):
     # GRIDBOT_API_KEY=... / GRIDBOT_API_SECRET=... lines; live mode reads it (default: the container's)
     credentials_file: Path | None = None
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # ccxt's client-side request spacing by endpoint weight (Binance myTrades: 200 ms); off only against an
+    # exchange that has no request weights (the local test exchange)
+    throttle: bool = True
 
     @model_validator(mode="after")
     def _one_endpoint(self) -> Self:
@@ -213,6 +216,12 @@ class BotConfig(_Model):
                 f"run.data: mode live trades on the exchange's own candles, set run.data: exchange "
                 f"(got {self.run.data!r})"
             )
+        for name in ("stop_loss", "take_profit"):
+            if self.mode == "live" and getattr(self.exits, name) is not None:
+                raise ValueError(
+                    f"exits.{name}: a market exit is paper-only so far; live, use risk.max_drawdown_pct "
+                    "(halts trading) and gridbot halt --cancel"
+                )
         return self
 
     @property

@@ -123,6 +123,8 @@ class GridEngine:
             if size <= 0:
                 break
             price = round(max(float(self.levels[j]), floor_price), 10)
+            if price * size < self.market.min_notional:  # dust the exchange would refuse: kept
+                break
             self.exchange.place_limit("sell", price, size, j, opened_ms=time_ms)
             held -= size
 
@@ -169,9 +171,9 @@ class GridEngine:
         if trip is None:  # a buy (never on the top level, which size_orders gives no quantity) pairs one up
             # with what it left in hand: its quantity net of the fee taken in base, floored to the lot step
             held = float(floor_to_step(np.array(o.qty - fill.fee), self.market.lot_step))
-            if held > 0:
-                self.exchange.place_limit("sell", float(self.levels[o.level + 1]), held, o.level + 1,
-                                          opened_ms=fill.time_ms)  # fmt: skip
+            price = float(self.levels[o.level + 1])
+            if held > 0 and price * held >= self.market.min_notional:  # (a partial fill's may be dust)
+                self.exchange.place_limit("sell", price, held, o.level + 1, opened_ms=fill.time_ms)
             return
         below = o.level - 1
         if self.buys_open and below >= 0:

@@ -309,12 +309,10 @@ class Trader:
         self.store.set_cursor("seq", str(self.book.next_seq))
 
     def _send(self, creates: bool = True) -> None:
-        """Carry out the committed intents: creates, then cancels; each answer committed as it comes."""
+        """Carry out the committed intents: cancels first (they free the balance a regrid's new orders
+        need), then creates; each answer committed as it comes."""
         if self.book is None:
             return
-        for cid, _eid, _lvl, side, price, qty, _f, status, _ms in self.store.live_orders():
-            if status == "intent" and creates:
-                self._create(cid, side, Decimal(price), Decimal(qty))
         for cid in list(self.cancelled):
             row = self.store.order_row(cid)
             if row is None or row[7] != "cancel":
@@ -330,6 +328,11 @@ class Trader:
                 # the trades of a partial fill before the cancel may still come: keep it until they did
                 if state is None or state.filled <= self.cancelled[cid].filled:
                     self.cancelled.pop(cid, None)
+        if not creates:
+            return
+        for cid, _eid, _lvl, side, price, qty, _f, status, _ms in self.store.live_orders():
+            if status == "intent":
+                self._create(cid, side, Decimal(price), Decimal(qty))
 
     def _create(self, cid: str, side: str, price: Decimal, qty: Decimal) -> None:
         assert self.book is not None
@@ -496,7 +499,8 @@ def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
     try:
         return CcxtVenue(cfg.exchange.id, cfg.market.symbol, api_url=cfg.exchange.api_url,
                          sandbox=cfg.exchange.sandbox, api_key=key, secret=secret,
-                         timeout_s=cfg.exchange.timeout_s, metrics=metrics)  # fmt: skip
+                         timeout_s=cfg.exchange.timeout_s, metrics=metrics,
+                         throttle=cfg.exchange.throttle)  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
