@@ -198,16 +198,11 @@ class Trader:
         try:
             halt = self.store.halt_state()
             if halt is not None:
-                if (
-                    self.book is not None
-                    and (halt.cancel or self.cfg.risk.cancel_on_halt)
-                    and self.book.orders
-                ):
-                    with self.store.cycle():
+                with self.store.cycle():
+                    if self.book is not None and (halt.cancel or self.cfg.risk.cancel_on_halt):
                         self.book.cancel_all()
                         self._commit_actions()
-                        self.store.save_snapshot(self.cfg.market.symbol, self.cycle, self.engine.snapshot(),
-                                                 self._status())  # fmt: skip
+                    self._save_snapshot()
                 self._send(creates=False)  # halted: cancels go out, nothing new does
                 return
             if self.book is not None and (full or not self.ready):
@@ -237,9 +232,13 @@ class Trader:
         if limit is not None and len(self.errors) > limit:
             self._halt(f"error budget: {len(self.errors)} exchange errors in the last hour (limit {limit})")
 
+    def _save_snapshot(self) -> None:
+        self.store.save_snapshot(self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status())
+
     def _halt(self, reason: str) -> None:
         with self.store.cycle():
             self.store.set_halt(reason, self.cfg.risk.cancel_on_halt)
+            self._save_snapshot()
         log(f"trading halted: {reason}")
 
     # --- candles, fills, decisions ---------------------------------------------------------------
@@ -271,9 +270,7 @@ class Trader:
                 self.store.set_cursor("trade", done[first - 1])
             self._commit_actions()
             self.cycle += 1
-            self.store.save_snapshot(
-                self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status()
-            )
+            self._save_snapshot()
 
     def _account_orphans(self) -> None:
         """Fills of orders the engine had cancelled (filled before the cancel arrived): accounted, no
@@ -361,9 +358,7 @@ class Trader:
         self.book.drop(cid)
         with self.store.cycle():
             self.store.set_order_status(cid, "rejected")
-            self.store.save_snapshot(
-                self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status()
-            )
+            self._save_snapshot()
 
     def _resolve_unknown(self) -> None:
         """Orders whose create got no answer: found (open or done) or, past the deadline, placed again."""
@@ -399,9 +394,7 @@ class Trader:
                 o = live.order
                 self.book.place_limit(o.side, o.price, float(live.qty - live.filled), o.level, o.opened_ms)
                 self._commit_actions()
-            self.store.save_snapshot(
-                self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status()
-            )
+            self._save_snapshot()
 
     # --- recovery ----------------------------------------------------------------------------------
 
