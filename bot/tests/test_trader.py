@@ -254,8 +254,13 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
     a hang past the timeout, clock skew: the bot survives each, places nothing twice, and ends where an
     undisturbed session ends."""
     ex = exchange()
-    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 3.0}, exchange={
-        "api_url": ex.base, "credentials_file": str(tmp_path / "cred"), "throttle": False, "timeout_s": 1})  # fmt: skip
+    venue = {
+        "api_url": ex.base,
+        "credentials_file": str(tmp_path / "cred"),
+        "throttle": False,
+        "timeout_s": 1,
+    }
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 3.0}, exchange=venue)
     bot.start()
     faults = {
         5: {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
