@@ -201,7 +201,16 @@ def test_a_live_session_takes_the_backtests_decisions_and_exits_0_on_sigterm(tmp
     bot = bots(tmp_path, ex.base)
     bot.start()
     n = 300
-    drive(ex, bot, n)
+
+    def sigterm_mid_cycle(k: int) -> None:
+        if k == 150:  # the candle is being read, decided on, committed, sent: SIGTERM lands in that cycle
+            time.sleep(0.005)
+            t0 = time.monotonic()
+            assert bot.term() == 0
+            assert time.monotonic() - t0 < 10  # the container's stop grace period
+            bot.start()
+
+    drive(ex, bot, n, sigterm_mid_cycle)
     rows, engine = reference(n)
     got = [(side, Decimal(p), Decimal(q)) for side, p, q, _f, _id in fills_of(bot)]
     want = [(r["side"], Decimal(f"{r['price']:.8f}").normalize(), Decimal(f"{r['amount']:.8f}").normalize())
@@ -360,3 +369,18 @@ def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exc
 def gridbot_health(beat) -> int:
     return subprocess.run([sys.executable, "-m", "gridbot.cli", "health", "--heartbeat", str(beat)],
                           capture_output=True, check=False).returncode  # fmt: skip
+
+
+def test_paper_on_the_exchanges_candles_needs_no_keys_and_places_nothing_there(tmp_path, exchange, bots):
+    ex = exchange()
+    bot = bots(tmp_path, ex.base, mode="paper", exchange={"api_url": ex.base, "throttle": False})
+    bot.start()
+    drive(ex, bot, 120)
+    rows, _engine = reference(120)
+    got = bot.query("SELECT side, price, qty FROM fills ORDER BY rowid")
+    assert [(side, float(p), float(q)) for side, p, q in got] == [
+        (r["side"], r["price"], r["amount"]) for r in rows
+    ]
+    assert len(rows) > 4
+    assert ex.orders() == []
+    assert bot.term() == 0
