@@ -118,7 +118,7 @@ class Trader:
         seq = int(store.cursor("seq") or 1)
         self.book = LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq) if live else None
         self.engine = GridEngine(cfg, exchange=self.book or PaperExchange(cfg.market.maker_fee),  # type: ignore[arg-type]
-                                 ledger=self._ledger, trips=store.add_round_trip, log=log)  # fmt: skip
+                                 ledger=self._ledger, trips=self._trip, log=log)  # fmt: skip
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
@@ -159,6 +159,10 @@ class Trader:
             return
         status = "closed" if live.filled >= live.qty else "open"
         self.store.set_order_status(live.client_id, status, filled=live.filled)
+
+    def _trip(self, trip: object) -> None:
+        self.store.add_round_trip(trip)
+        self.metrics.round_trips.inc()
 
     def _load_orders(self) -> None:
         assert self.book is not None
@@ -246,7 +250,7 @@ class Trader:
     def _trade(self) -> None:
         since = self.engine.stats.last_ms + self.tf_ms if self.engine.stats.candles else None
         rows = self.venue.closed_candles(self.cfg.run.timeframe, since, CANDLES_PER_CALL)
-        trades = self.venue.trades_since(self.store.cursor("trade"), None) if self.book is not None else []
+        trades = self._new_trades() if self.book is not None else []
         fresh = [t for t in trades if not self.store.has_fill(t.trade_id)]
         if self.book is not None:
             for t in fresh:
@@ -271,6 +275,14 @@ class Trader:
             self._commit_actions()
             self.cycle += 1
             self._save_snapshot()
+
+    def _new_trades(self) -> list:
+        """Our trades after the last recorded one; before any, from the bot's first candle (an account's
+        older history is not this bot's). Nothing before the first candle: no order was placed yet."""
+        after = self.store.cursor("trade")
+        if after is None and not self.engine.stats.candles:
+            return []
+        return self.venue.trades_since(after, None if after else self.engine.stats.first_ms)
 
     def _account_orphans(self) -> None:
         """Fills of orders the engine had cancelled (filled before the cancel arrived): accounted, no
