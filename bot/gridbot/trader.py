@@ -124,6 +124,7 @@ class Trader:
         self.unknown: dict[str, Unknown] = {}
         self.errors: deque[float] = deque()
         self.last_new_candle = time.monotonic()
+        self.last_fill_at: float | None = None
         self.ready = False
         self.stop = threading.Event()
         self._paper_n = 0
@@ -139,6 +140,7 @@ class Trader:
 
     def _ledger(self, row: dict[str, object]) -> None:
         pnl = float(row["realized_pnl"])  # type: ignore[arg-type]
+        self.last_fill_at = time.time()
         if self.book is None:  # paper on the exchange's candles: the fill's id is its candle and place in it
             self._paper_n += 1
             self.store.add_fill(f"paper:{self.engine.stats.last_ms}:{self.cycle}:{self._paper_n}", None,
@@ -206,9 +208,12 @@ class Trader:
                     if self.book is not None and (halt.cancel or self.cfg.risk.cancel_on_halt):
                         self.book.cancel_all()
                         self._commit_actions()
+                    self.store.set_cursor("halted", halt.reason)
                     self._save_snapshot()
                 self._send(creates=False)  # halted: cancels go out, nothing new does
                 return
+            if self.store.cursor("halted"):
+                self._resumed()
             if self.book is not None and (full or not self.ready):
                 self.reconcile()
             self.ready = True
@@ -451,19 +456,33 @@ class Trader:
 
     # --- kill switches, status -------------------------------------------------------------------
 
+    def _resumed(self) -> None:
+        """`gridbot resume` lifted a halt (seen now, or while the bot was down): the kill switches start
+        over, the drawdown from the equity at resume, or the one that fired would fire again at once."""
+        p, close = self.engine.portfolio, self.engine.stats.last_close
+        with self.store.cycle():
+            self.store.con.execute("DELETE FROM cursors WHERE name = 'halted'")
+            if close > 0:
+                self.store.set_cursor("equity_base", repr(p.equity(close)))
+        self.errors.clear()
+        self.last_new_candle = time.monotonic()
+        log("resumed: trading again")
+
     def _guards(self) -> None:
         r = self.cfg.risk
         p, close = self.engine.portfolio, self.engine.stats.last_close
+        base = float(self.store.cursor("equity_base") or p.start_equity)
         if r.max_drawdown_pct is not None and close > 0:
-            down = (1 - p.equity(close) / p.start_equity) * 100
+            down = (1 - p.equity(close) / base) * 100
             if down >= r.max_drawdown_pct:
-                self._halt(f"max drawdown: equity {p.equity(close):.2f} is {down:.1f}% below the start "
-                           f"{p.start_equity:.2f} (limit {r.max_drawdown_pct:g}%)")  # fmt: skip
+                self._halt(f"max drawdown: equity {p.equity(close):.2f} is {down:.1f}% below "
+                           f"{base:.2f} (risk.max_drawdown_pct {r.max_drawdown_pct:g})")  # fmt: skip
+        # a new closed candle comes once per timeframe: the allowed age is on top of that
         age = time.monotonic() - self.last_new_candle
-        if age > duration_seconds(r.max_price_age):
-            self._halt(
-                f"stale price: no new closed candle for {age:.0f}s (risk.max_price_age {r.max_price_age})"
-            )
+        if age > duration_seconds(r.max_price_age) + self.tf_ms / 1000:
+            tf = self.cfg.run.timeframe
+            self._halt(f"stale price: no new closed candle for {age:.0f}s "
+                       f"(risk.max_price_age {r.max_price_age} after the {tf} candle)")  # fmt: skip
 
     def _status(self) -> dict[str, Any]:
         s = status_of(self.engine, self.cycle, self.cfg.mode, self.store)
@@ -473,6 +492,8 @@ class Trader:
             last_candle_ms=self.engine.stats.last_ms,
             pending_orders=len(self.unknown) + len(self.cancelled),
             api_errors_last_hour=len(self.errors),
+            last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
+            breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
         )
         return s
 

@@ -345,6 +345,8 @@ def test_a_price_crash_trips_the_drawdown_halt_which_survives_a_restart_until_re
     while bot.status().get("candles", 0) < k + 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert bot.status()["candles"] >= k + 3, "resumed: the bot takes the candles it missed"
+    assert not bot.status()["halted"], "the drawdown counts again from the equity at resume"
+    assert "resumed: trading again" in bot.log.read_text()
     assert bot.term() == 0
 
 
