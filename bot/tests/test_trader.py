@@ -386,3 +386,36 @@ def test_paper_on_the_exchanges_candles_needs_no_keys_and_places_nothing_there(t
     assert len(rows) > 4
     assert ex.orders() == []
     assert bot.term() == 0
+
+
+def test_live_refuses_a_missing_credentials_file_and_a_config_the_exchange_contradicts(
+    tmp_path, exchange, capsys
+):
+    from gridbot.cli import main  # noqa: PLC0415
+
+    ex = exchange()
+    bot = Bot(tmp_path, ex.base)
+    (tmp_path / "cred").unlink()
+    assert main(["run", "-c", str(bot.cfg), "--max-cycles", "1"]) == 2
+    assert f"exchange.credentials_file: {tmp_path / 'cred'}: cannot read" in capsys.readouterr().err
+    (tmp_path / "cred").write_text(f"GRIDBOT_API_KEY={KEY}\nGRIDBOT_API_SECRET={SECRET}\n")
+    cfg = json.loads(bot.cfg.read_text())
+    cfg["market"] = {"tick_size": 0.005, "maker_fee": 0.0005}
+    bot.cfg.write_text(json.dumps(cfg))
+    assert main(["run", "-c", str(bot.cfg), "--max-cycles", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "market.tick_size: 0.005 is not a multiple of the exchange's 0.01" in err
+    assert "market.maker_fee: 0.0005 is below the exchange's 0.001" in err
+    assert ex.orders() == []
+
+
+def test_check_config_names_the_live_fields(tmp_path, capsys):
+    from gridbot.cli import main  # noqa: PLC0415
+
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text("mode: live\nrun: {data: embedded}\n")
+    assert main(["check-config", str(cfg)]) == 2
+    assert "run.data: mode live trades on the exchange's own candles" in capsys.readouterr().err
+    cfg.write_text("mode: live\nrun: {data: exchange}\nexits: {stop_loss: 10}\n")
+    assert main(["check-config", str(cfg)]) == 2
+    assert "exits.stop_loss: a market exit is paper-only" in capsys.readouterr().err
