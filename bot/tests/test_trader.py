@@ -419,3 +419,19 @@ def test_check_config_names_the_live_fields(tmp_path, capsys):
     cfg.write_text("mode: live\nrun: {data: exchange}\nexits: {stop_loss: 10}\n")
     assert main(["check-config", str(cfg)]) == 2
     assert "exits.stop_loss: a market exit is paper-only" in capsys.readouterr().err
+
+
+def test_partial_fills_are_booked_as_the_exchange_executed_them(tmp_path, exchange, bots):
+    """At most 0.001 BTC per order per candle: orders fill in parts, over several candles; each part is
+    booked once, as executed, and the books still match the exchange's."""
+    ex = exchange("--fill-cap", "0.001")
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    drive(ex, bot, 150)
+    trades = ex.trades()
+    per_order: dict[int, int] = {}
+    for t in trades:
+        per_order[t["orderId"]] = per_order.get(t["orderId"], 0) + 1
+    assert max(per_order.values()) > 1, "some order filled in parts"
+    judge_against_the_exchange(ex, bot)
+    assert bot.term() == 0
