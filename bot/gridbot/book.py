@@ -152,7 +152,9 @@ class LiveBook:
                 del self.orders[live.client_id]
             else:
                 live.order = replace(live.order, qty=float(live.qty - live.filled))
-            out.append(Fill(replace(live.order, qty=float(qty)), float(fee), time_ms))
+            # booked at what it executed at (the order's price unless it crossed the book and took)
+            price = sum((t.price * t.qty for t in trades), Decimal(0)) / qty if qty else live.price
+            out.append(Fill(replace(live.order, qty=float(qty), price=float(price)), float(fee), time_ms))
             self._delivered.append((live, trades))
         return out
 

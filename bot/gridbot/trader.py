@@ -255,6 +255,8 @@ class Trader:
     def _trade(self) -> None:
         since = self.engine.stats.last_ms + self.tf_ms if self.engine.stats.candles else None
         rows = self.venue.closed_candles(self.cfg.run.timeframe, since, CANDLES_PER_CALL)
+        if since is None:  # a fresh bot starts at the newest closed candle: it never trades on history
+            rows = rows[-1:]
         trades = self._new_trades() if self.book is not None else []
         fresh = [t for t in trades if not self.store.has_fill(t.trade_id)]
         if self.book is not None:
