@@ -435,3 +435,19 @@ def test_partial_fills_are_booked_as_the_exchange_executed_them(tmp_path, exchan
     assert max(per_order.values()) > 1, "some order filled in parts"
     judge_against_the_exchange(ex, bot)
     assert bot.term() == 0
+
+
+def test_a_fresh_bot_starts_at_the_newest_closed_candle_not_on_history(tmp_path, exchange, bots):
+    ex = exchange("--start-candle", "200")  # 200 candles of history before the bot's first start
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    bot.wait(1)
+    assert bot.status()["candles"] == 1  # candle 199, the newest closed one
+    for k in range(100):
+        ex.admin.step(candles=1)
+        bot.wait(k + 2)
+    rows, _engine = reference(101, start=199)
+    assert final_fills(bot) == wanted(rows)
+    assert len(rows) > 2
+    judge_against_the_exchange(ex, bot)
+    assert bot.term() == 0
