@@ -232,11 +232,15 @@ class Trader:
             self._save_status()
 
     def _error(self, exc: Exception) -> None:
+        log(f"exchange error ({type(exc).__name__}): {exc}")
+        self._count_error()
+
+    def _count_error(self) -> None:
+        """Every exchange error counts: a cycle cut short, an unknown outcome, a refused order."""
         now = time.monotonic()
         self.errors.append(now)
         while self.errors and self.errors[0] < now - 3600:
             self.errors.popleft()
-        log(f"exchange error ({type(exc).__name__}): {exc}")
         limit = self.cfg.risk.max_errors_per_hour
         if limit is not None and len(self.errors) > limit:
             self._halt(f"error budget: {len(self.errors)} exchange errors in the last hour (limit {limit})")
@@ -356,6 +360,7 @@ class Trader:
             state = self.venue.create_limit(side, price, qty, cid)  # type: ignore[arg-type]
         except OutcomeUnknownError as exc:
             log(f"order {cid}: outcome unknown ({exc}); looking it up by client id")
+            self._count_error()
             now = time.monotonic()
             self.unknown[cid] = Unknown(now, now + 0.5)
             with self.store.cycle():
@@ -367,6 +372,7 @@ class Trader:
             return
         except RejectedError as exc:
             self._refused(cid, f"rejected ({exc})")
+            self._count_error()
             return
         with self.store.cycle():
             self.store.set_order_status(cid, "open", exchange_id=state.exchange_id)

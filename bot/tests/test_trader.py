@@ -451,3 +451,21 @@ def test_a_fresh_bot_starts_at_the_newest_closed_candle_not_on_history(tmp_path,
     assert len(rows) > 2
     judge_against_the_exchange(ex, bot)
     assert bot.term() == 0
+
+
+def test_the_error_budget_halts_trading(tmp_path, exchange, bots):
+    ex = exchange("--fault", "drop:path=/api/v3/order,method=POST,count=4")
+    bot = bots(tmp_path, ex.base, risk={"max_errors_per_hour": 2})
+    bot.start()
+    k = 0
+    while not bot.status().get("halted"):
+        ex.admin.step(candles=1)
+        k += 1
+        assert k < 100, "three answers lost must exceed a budget of two"
+        deadline = time.monotonic() + 5
+        while not bot.settled(k) and not bot.status().get("halted"):
+            assert time.monotonic() < deadline, f"bot not at candle {k}: {bot.status()}"
+            time.sleep(0.01)
+    assert bot.status()["halted"].startswith("error budget: 3 exchange errors in the last hour (limit 2)")
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    assert bot.term() == 0
