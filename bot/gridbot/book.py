@@ -113,14 +113,21 @@ class LiveBook:
         if self._restoring:
             return
         for cid in [c for c, o in self.orders.items() if o.order.side == side]:
-            self.actions.append(("cancel", self.orders.pop(cid)))
+            self._cancel(self.orders.pop(cid))
 
     def cancel_all(self) -> None:
         if self._restoring:
             return
-        for live in self.orders.values():
-            self.actions.append(("cancel", live))
+        for live in list(self.orders.values()):
+            self._cancel(live)
         self.orders.clear()
+
+    def _cancel(self, live: LiveOrder) -> None:
+        # trades of a later candle already in (the loop is catching up): the exchange filled it before the
+        # cancel could reach it, so they are booked all the same
+        self.orphans.extend((live, t) for t in live.pending)
+        live.pending = []
+        self.actions.append(("cancel", live))
 
     def open_orders(self) -> list[Order]:
         return [o.order for o in self.orders.values()]

@@ -469,3 +469,21 @@ def test_the_error_budget_halts_trading(tmp_path, exchange, bots):
     assert bot.status()["halted"].startswith("error budget: 3 exchange errors in the last hour (limit 2)")
     assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
     assert bot.term() == 0
+
+
+def test_a_bot_down_for_a_while_catches_up_with_the_exchanges_books(tmp_path, exchange, bots):
+    """Down for 60 candles while its orders kept trading: on restart it takes the missed candles and trades
+    in one go, and its books match the exchange's again."""
+    ex = exchange()
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    drive(ex, bot, 40)
+    bot.kill()
+    ex.admin.step(candles=60)
+    bot.start()
+    bot.wait(100)
+    for k in range(20):
+        ex.admin.step(candles=1)
+        bot.wait(101 + k)
+    judge_against_the_exchange(ex, bot)
+    assert bot.term() == 0
