@@ -499,7 +499,8 @@ class Trader:
             exchange=self.cfg.exchange.id,
             last_candle_ms=self.engine.stats.last_ms,
             pending_orders=len(self.unknown) + len(self.cancelled),
-            api_errors_last_hour=len(self.errors),
+            equity=s["end_equity"],
+            api_errors=len(self.errors),  # in the last hour: the error budget's count
             last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
             breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
         )
