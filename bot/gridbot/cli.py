@@ -1,4 +1,4 @@
-"""`gridbot` command line: backtest, check-config, run, status.
+"""`gridbot` command line: backtest, check-config, run, status, halt, resume, export, health.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 """
@@ -6,7 +6,6 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import json
 import os
@@ -19,35 +18,12 @@ import numpy as np
 
 from gridbot import __version__, health, indicators
 from gridbot.candles import EMBEDDED, CandleError, iter_candles
-from gridbot.config import BotConfig, ConfigError, grid_problems_at, load_config
+from gridbot.config import EXCHANGE, BotConfig, ConfigError, grid_problems_at, load_config
+from gridbot.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink
 from gridbot.engine import GridEngine
 from gridbot.grid import GridError, atr_step_ratios
-from gridbot.portfolio import RoundTrip
 
-TRADE_FIELDS = ["date", "side", "amount", "price", "fee", "fee_currency", "realized_pnl"]
-TRIP_FIELDS = [*RoundTrip._fields, "profit"]
 NOMINAL_PRICE = 100.0  # what check-config judges a centred grid at when the data cannot be read
-
-
-class _CsvSink:
-    """Appends rows to a CSV file as they come, so nothing of a long run is held in memory."""
-
-    def __init__(self, path: Path, fields: list[str]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists() or path.stat().st_size == 0
-        self._fh = path.open("a", newline="")
-        self._writer = csv.DictWriter(self._fh, fieldnames=fields)
-        if fresh:
-            self._writer.writeheader()
-
-    def row(self, row: dict[str, object]) -> None:
-        self._writer.writerow(row)
-
-    def trip(self, trip: RoundTrip) -> None:
-        self._writer.writerow({**trip._asdict(), "profit": trip.profit})
-
-    def close(self) -> None:
-        self._fh.close()
 
 
 class OutputError(ValueError):
@@ -180,8 +156,8 @@ def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_pr
 def _backtest(
     cfg: BotConfig, data: str, staged: _Staged, trades: Path, plot: Path | None, show_progress: bool
 ) -> dict:
-    ledger = _CsvSink(staged.path(trades), TRADE_FIELDS)
-    archive = _CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
+    ledger = CsvSink(staged.path(trades), TRADE_FIELDS)
+    archive = CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
     engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip, log=_warn)
     try:
         for chunk in iter_candles(data):
@@ -275,11 +251,82 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="print the running bot's last saved status (JSON)")
     s.add_argument("-c", "--config", type=Path, help="the bot's config (for its state directory)")
 
+    hl = sub.add_parser("halt", help="stop trading (a running bot within a cycle; survives restarts)")
+    hl.add_argument("-c", "--config", type=Path)
+    hl.add_argument("--cancel", action="store_true", help="also cancel the resting orders")
+    hl.add_argument("--reason", default="manual halt (gridbot halt)")
+
+    rs = sub.add_parser("resume", help="lift a halt (manual or a kill switch's)")
+    rs.add_argument("-c", "--config", type=Path)
+
+    ex = sub.add_parser("export", help="write the store's fills and round trips as CSV")
+    ex.add_argument("-c", "--config", type=Path)
+    ex.add_argument("--trades", type=Path, required=True, help="trades CSV (round trips beside it)")
+
     r = sub.add_parser("run", help="the long-running bot service (paper: replays candles forever)")
     r.add_argument("-c", "--config", type=Path)
     r.add_argument("--data", default=None, help="'embedded' or a CSV (default: config run.data)")
     r.add_argument("--max-cycles", type=int, default=None, help="stop after this many cycles (tests)")
     return p
+
+
+def _store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
+    """status, halt, resume and export: through the store, which a running bot reads every cycle."""
+    from gridbot.store import DB_FILE, Store, StoreError  # noqa: PLC0415
+
+    path = cfg.run.state_dir / DB_FILE
+    if args.command in ("status", "export") and not path.exists():
+        print(f"gridbot: no status saved yet in {path}", file=sys.stderr)
+        return 1
+    try:
+        store = Store.open_in(cfg.run.state_dir)
+    except StoreError as exc:
+        print(f"gridbot: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.command == "status":
+            # The image has no shell or cat: this is how an operator (and status.yml) reads a running bot.
+            saved = store.snapshot()
+            if saved is None:
+                print(f"gridbot: no status saved yet in {path}", file=sys.stderr)
+                return 1
+            status = saved[3]
+            halt = store.halt_state()
+            if halt is not None:  # a halt asked for since the bot's last cycle shows at once
+                status["halted"] = status.get("halted") or halt.reason
+            print(json.dumps(status, indent=2))
+        elif args.command == "halt":
+            with store.cycle():
+                store.set_halt(args.reason, args.cancel)
+            print(f"gridbot: halted ({args.reason}){'; resting orders will be cancelled' * args.cancel}")
+        elif args.command == "resume":
+            with store.cycle():
+                was = store.halt_state()
+                store.clear_halt()
+            print(f"gridbot: resumed{f' (was halted: {was.reason})' if was else ' (was not halted)'}")
+        else:
+            _export(store, args.trades)
+        return 0
+    finally:
+        store.close()
+
+
+def _export(store: object, trades: Path) -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    with _Staged() as staged:
+        out = CsvSink(staged.path(trades), TRADE_FIELDS)
+        for f in store.fills():  # type: ignore[attr-defined]
+            out.row({
+                "date": datetime.fromtimestamp(f["time_ms"] / 1000, UTC).isoformat(), "side": f["side"],
+                "amount": f["qty"], "price": f["price"], "fee": f["fee"], "fee_currency": f["fee_currency"],
+                "realized_pnl": f["realized_pnl"],
+            })  # fmt: skip
+        out.close()
+        trips = CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
+        for t in store.round_trips():  # type: ignore[attr-defined]
+            trips.row({k: t[k] for k in TRIP_FIELDS})
+        trips.close()
 
 
 def _print_summary(summary: dict, as_json: bool) -> None:
@@ -299,17 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return check_config(args.config, args.data)
         cfg = load_config(args.config)
-        if args.command == "status":
-            # The image has no shell or cat: this is how an operator (and status.yml) reads a running bot.
-            path = cfg.run.state_dir / "status.json"
-            if not path.exists():
-                print(f"gridbot: no status saved yet in {path}", file=sys.stderr)
-                return 1
-            print(path.read_text())
-            return 0
+        if args.command in ("status", "halt", "resume", "export"):
+            return _store_command(cfg, args)
         data = args.data or cfg.run.data
         inputs = {"config": args.config} if args.config else {}
-        if data != EMBEDDED:
+        if data not in (EMBEDDED, EXCHANGE):
             inputs["candle data"] = Path(data)
         if args.command == "backtest":
             outputs = {"--trades": args.trades, "--trades' round trips": _roundtrips(args.trades).resolve()}
@@ -321,7 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0
-        from gridbot.service import STATE_FILES, StateError, run_service  # noqa: PLC0415  (backtests need not load it)
+        from gridbot.service import STATE_FILES, run_service  # noqa: PLC0415  (backtests need not load it)
+        from gridbot.store import StoreError  # noqa: PLC0415
 
         state_dir = cfg.run.state_dir
         _refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
@@ -332,8 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
         try:
+            if cfg.mode == "live" or data == EXCHANGE:
+                from gridbot.trader import run_trader  # noqa: PLC0415  (loads ccxt)
+
+                return run_trader(cfg, args.max_cycles)
             return run_service(cfg, data, args.max_cycles)
-        except StateError as exc:
+        except StoreError as exc:
             print(f"gridbot: {exc}", file=sys.stderr)
             return 1
     except (ConfigError, CandleError, GridError, OutputError) as exc:

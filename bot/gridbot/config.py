@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gridbot.contract import CREDENTIALS_FILE, HTTP_PORT
 from gridbot.grid import (
     Array,
     GridError,
@@ -142,22 +143,63 @@ class FilterConfig(_Model):
     rsi: RsiFilter = RsiFilter()
 
 
+EXCHANGE = "exchange"  # run.data: closed candles from the exchange's public API
+
+
 class RunConfig(_Model):
-    data: str = "embedded"
+    data: str = "embedded"  # embedded | a candle CSV | exchange
+    timeframe: str = Field("5m", pattern=r"^[1-9][0-9]*[mhdw]$")  # candles of run.data: exchange
     cycle_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
     state_dir: Path = Path("/data")
     heartbeat_file: Path = Field(default_factory=heartbeat_path)
+    http_port: Annotated[int, Field(ge=0, le=65535)] | None = HTTP_PORT  # /metrics, /healthz; null: off
+    # Prefix of every client order id this bot sends: its own orders are adopted by it after a restart,
+    # anyone else's are left alone. Bots sharing an account need different ones.
+    bot_id: str = Field("gridbot", pattern=r"^[A-Za-z0-9]{1,12}$")
+    # How long an order whose create got no answer is looked up by its client id before it is taken as
+    # never placed: longer than the exchange's visibility lag (Binance: up to a minute).
+    unknown_order_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 90.0
+    reconcile_every: Annotated[int, Field(ge=1)] = 60  # cycles between full recoveries (and at every start)
 
 
 class ExchangeConfig(_Model):
-    # ccxt's exchange id; paper mode only records it, the credentials file is read by live adapters.
-    id: str = Field("binance", pattern=r"^[a-z0-9]+$")
+    id: str = Field("binance", pattern=r"^[a-z0-9]+$")  # ccxt's exchange id
+    api_url: str | None = Field(None, pattern=r"^https?://")  # any base URL: a local exchange, a testnet
+    sandbox: bool = False  # ccxt's sandbox mode (a real testnet)
+    # GRIDBOT_API_KEY=... / GRIDBOT_API_SECRET=... lines; live mode reads it (default: the container's)
     credentials_file: Path | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # ccxt's client-side request spacing by endpoint weight (Binance myTrades: 200 ms); off only against an
+    # exchange that has no request weights (the local test exchange)
+    throttle: bool = True
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> Self:
+        if self.api_url is not None and self.sandbox:
+            raise ValueError("exchange.api_url and exchange.sandbox exclude each other: give one")
+        return self
+
+
+class RiskConfig(_Model):
+    """Kill switches of the trading loop: each halts trading (no new orders) until `gridbot resume`."""
+
+    max_drawdown_pct: Annotated[float, Field(gt=0, le=100)] | None = 25.0  # equity below start by this
+    max_errors_per_hour: Annotated[int, Field(ge=1)] | None = 60  # exchange errors in the last hour
+    max_price_age: str = "30m"  # no new orders on a price older than this (a stalled feed)
+    cancel_on_halt: bool = False  # a kill switch also cancels the resting orders
+
+    @field_validator("max_price_age")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if duration_seconds(value) <= 0:
+            raise ValueError("risk.max_price_age must be a positive duration, like 30m")
+        return value
 
 
 class BotConfig(_Model):
-    mode: Literal["paper"] = "paper"
+    mode: Literal["paper", "live"] = "paper"
     exchange: ExchangeConfig = ExchangeConfig()
+    risk: RiskConfig = RiskConfig()
     start_quote: Positive = 1000.0
     history_cap: Annotated[int, Field(ge=1)] = 1000
     market: MarketConfig = MarketConfig()
@@ -166,6 +208,25 @@ class BotConfig(_Model):
     exits: ExitConfig = ExitConfig()
     filters: FilterConfig = FilterConfig()
     run: RunConfig = RunConfig()
+
+    @model_validator(mode="after")
+    def _live_needs(self) -> Self:
+        if self.mode == "live" and self.run.data != EXCHANGE:
+            raise ValueError(
+                f"run.data: mode live trades on the exchange's own candles, set run.data: exchange "
+                f"(got {self.run.data!r})"
+            )
+        for name in ("stop_loss", "take_profit"):
+            if self.mode == "live" and getattr(self.exits, name) is not None:
+                raise ValueError(
+                    f"exits.{name}: a market exit is paper-only so far; live, use risk.max_drawdown_pct "
+                    "(halts trading) and gridbot halt --cancel"
+                )
+        return self
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.exchange.credentials_file or CREDENTIALS_FILE
 
     @model_validator(mode="after")
     def _grid_pays_fees(self) -> Self:

@@ -26,7 +26,7 @@ from gridbot.config import BotConfig, check_grid
 from gridbot.filters import Indicators
 from gridbot.grid import GridError, atr_bounds, centred_bounds, floor_to_step, min_step_ratio, size_orders
 from gridbot.paper import Fill, PaperExchange
-from gridbot.portfolio import Portfolio, RoundTrip, buy, sell
+from gridbot.portfolio import Portfolio, RoundTrip, buy_fee_in_base, sell
 
 LedgerSink = Callable[[dict[str, object]], None]
 ArchiveSink = Callable[[RoundTrip], None]
@@ -57,6 +57,7 @@ class GridEngine:
         ledger: LedgerSink | None = None,
         archive: ArchiveSink | None = None,
         log: LogSink | None = None,
+        trips: ArchiveSink | None = None,
     ) -> None:
         self.cfg = cfg
         self.market = cfg.market.market()
@@ -65,6 +66,7 @@ class GridEngine:
         self.history: deque[RoundTrip] = deque()
         self.ledger = ledger
         self.archive = archive
+        self.trips = trips  # every round trip as it closes (the store), archive: those beyond history_cap
         self.log = log
         self.levels: NDArray[np.float64] | None = None
         self.qty: NDArray[np.float64] | None = None
@@ -121,6 +123,8 @@ class GridEngine:
             if size <= 0:
                 break
             price = round(max(float(self.levels[j]), floor_price), 10)
+            if price * size < self.market.min_notional:  # dust the exchange would refuse: kept
+                break
             self.exchange.place_limit("sell", price, size, j, opened_ms=time_ms)
             held -= size
 
@@ -165,8 +169,11 @@ class GridEngine:
         assert self.levels is not None
         assert self.qty is not None
         if trip is None:  # a buy (never on the top level, which size_orders gives no quantity) pairs one up
-            self.exchange.place_limit("sell", float(self.levels[o.level + 1]), o.qty, o.level + 1,
-                                      opened_ms=fill.time_ms)  # fmt: skip
+            # with what it left in hand: its quantity net of the fee taken in base, floored to the lot step
+            held = float(floor_to_step(np.array(o.qty - fill.fee), self.market.lot_step))
+            price = float(self.levels[o.level + 1])
+            if held > 0 and price * held >= self.market.min_notional:  # (a partial fill's may be dust)
+                self.exchange.place_limit("sell", price, held, o.level + 1, opened_ms=fill.time_ms)
             return
         below = o.level - 1
         if self.buys_open and below >= 0:
@@ -175,11 +182,18 @@ class GridEngine:
             if qty > 0 and price * qty * (1 + self.cfg.market.maker_fee) <= free:
                 self.exchange.place_limit("buy", price, qty, below, opened_ms=fill.time_ms)
 
+    def account(self, side: str, price: float, qty: float, fee: float, time_ms: int) -> None:
+        """A fill of an order the engine had already cancelled (it filled before the cancel reached the
+        exchange): accounted like any other, but no decision follows from it."""
+        self._book(side, price, qty, fee, time_ms)
+
     def _book(self, side: str, price: float, qty: float, fee: float, time_ms: int) -> RoundTrip | None:
-        """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed."""
+        """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed.
+        `fee` is in base for a buy, in quote for a sell (as the exchange charges them)."""
         trip = None
+        base, quote = self.cfg.market.symbol.split("/")
         if side == "buy":
-            self.portfolio = buy(self.portfolio, price, qty, fee, time_ms)
+            self.portfolio = buy_fee_in_base(self.portfolio, price, qty, fee, time_ms)
         else:
             self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms)
             self._remember(trip)
@@ -188,13 +202,15 @@ class GridEngine:
             self.ledger({
                 "date": datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(),
                 "side": side, "amount": qty, "price": price, "fee": fee,
-                "fee_currency": self.cfg.market.symbol.split("/")[1],
+                "fee_currency": base if side == "buy" else quote,
                 "realized_pnl": 0.0 if trip is None else trip.profit,
             })  # fmt: skip
         return trip
 
     def _remember(self, trip: RoundTrip) -> None:
         self.stats.round_trips += 1
+        if self.trips is not None:
+            self.trips(trip)
         self.history.append(trip)
         if len(self.history) > self.cfg.history_cap:
             old = self.history.popleft()

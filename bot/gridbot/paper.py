@@ -1,8 +1,9 @@
 """Paper exchange: fills resting limit orders against OHLCV candles. Pure: no I/O.
 
 A buy fills when the candle's low reaches its price, a sell when the high does, always at the order price
-(maker). An order placed while candle t is processed fills from candle t+1 at the earliest: the caller
-asks for the fills of a candle before it places new orders, so there is no lookahead.
+(maker); a buy's fee is taken in base, a sell's in quote, as the exchange charges them. An order placed
+while candle t is processed fills from candle t+1 at the earliest: the caller asks for the fills of a
+candle before it places new orders, so there is no lookahead.
 The engine uses place_limit, cancel_side, cancel_all, open_orders and fills, plus best_bid/best_ask to skip
 candles where nothing can fill; a live adapter offers the same.
 """
@@ -29,6 +30,9 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
+    """`order.qty` is the executed quantity; `fee` is in the currency the exchange charges it in: base for a
+    buy (the bought coins pay it), quote for a sell."""
+
     order: Order
     fee: float
     time_ms: int
@@ -72,4 +76,5 @@ class PaperExchange:
         hit.extend(buys)
         for o in hit:
             del self._orders[o.id]
-        return [Fill(o, o.price * o.qty * self.fee_rate, time_ms) for o in hit]
+        rate = self.fee_rate
+        return [Fill(o, (o.qty if o.side == "buy" else o.price * o.qty) * rate, time_ms) for o in hit]

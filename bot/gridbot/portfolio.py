@@ -2,7 +2,8 @@
 
 One cost basis everywhere: each buy opens a lot costing its notional plus its fee; a sell closes the oldest
 lots first, and its realized PnL is its proceeds minus its fee minus the cost of the lots (or parts of lots)
-it closed. Fees are paid in the quote currency and are inside both figures, so the identity is exact (up to
+it closed. A sell's fee is paid in quote; a grid buy's in base, as the exchange charges it (`buy_fee_in_base`,
+valued in quote at the buy's price). Fees are inside both figures, so the identity is exact (up to
 float rounding): start_equity + realized + unrealized(mark) == equity(mark). `fees` is the total paid, for
 information only; it is already counted in realized and unrealized.
 """
@@ -82,6 +83,21 @@ def buy(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) ->
         quote=p.quote - price * qty - fee,
         base=p.base + qty,
         lots=(*p.lots, Lot(qty, price, fee, time_ms)),
+        fees=p.fees + fee,
+    )
+
+
+def buy_fee_in_base(p: Portfolio, price: float, qty: float, fee_base: float, time_ms: int = 0) -> Portfolio:
+    """A buy whose fee the exchange takes from the bought base (Binance without BNB): `qty - fee_base` is
+    held, for `price * qty` of quote; the fee, valued at the price, is the lot's fee, so the lot still costs
+    exactly the quote paid."""
+    fee = fee_base * price
+    net = qty - fee_base
+    return replace(
+        p,
+        quote=p.quote - price * qty,
+        base=p.base + net,
+        lots=(*p.lots, Lot(net, price, fee, time_ms)),
         fees=p.fees + fee,
     )
 

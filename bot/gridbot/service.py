@@ -1,39 +1,43 @@
-"""`gridbot run`: the long-running paper bot the container starts.
+"""`gridbot run` in replay paper mode: the long-running bot on canned candles (embedded or CSV).
 
-Offline it replays candles (embedded or CSV) one per cycle, wrapping around so it runs forever, with
-timestamps shifted on each pass so they keep increasing. Every cycle refreshes a heartbeat file (the
-container healthcheck reads its age). SIGTERM/SIGINT end the current cycle, persist the engine state
-atomically and exit 0; the next start continues from that state.
+It replays candles one per cycle, wrapping around so it runs forever, with timestamps shifted on each pass so
+they keep increasing. Every cycle is one transaction of the store (`gridbot.store`): the cycle's fills, round
+trips and the engine snapshot are committed together, so a kill at any moment loses at most the cycle in
+flight, which the next start replays with the same result (the replay is deterministic), and no fill is
+recorded twice (its id is the cycle and its place in it). SIGTERM/SIGINT end the current cycle and exit 0.
+
+A `state.json` of an earlier gridbot (no database yet) is checked as before and migrated: its engine snapshot
+and cycle become the database's, and the file is renamed `state.json.migrated` (its CSVs stay as they were:
+the earlier history). `gridbot halt` stops the replay where it is (with `--cancel`, its resting orders are
+cancelled), `gridbot resume` continues it; both go through the store, so they reach a running bot and
+survive restarts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from gridbot.candles import CandleError, Candles, iter_candles
-from gridbot.cli import TRADE_FIELDS, TRIP_FIELDS, _CsvSink
 from gridbot.config import BotConfig
 from gridbot.engine import GridEngine
-from gridbot.health import atomic_write, write_heartbeat
+from gridbot.health import write_heartbeat
+from gridbot.store import DB_FILE, Store, StoreError
 
 STATE_VERSION = 1
-STATE, STATUS, TRADES, ROUNDTRIPS = STATE_FILES = (
-    "state.json",
-    "status.json",
-    "trades.csv",
-    "roundtrips.csv",
-)
-SAVE_EVERY = 60  # cycles between periodic saves: a crash loses at most this much paper history
+LEGACY_STATE = "state.json"
+STATE_FILES = (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm")
 
 
-class StateError(RuntimeError):
+class StateError(StoreError):
     """A state file the bot will not continue from, nor overwrite: an operator decides what it is."""
 
 
@@ -76,39 +80,69 @@ def _load_all(data: str) -> Candles:
     return Candles.concat(list(iter_candles(data)))
 
 
-def _save(path: Path, engine: GridEngine, cycle: int, mode: str) -> None:
-    state = {
-        "version": STATE_VERSION,
-        "symbol": engine.cfg.market.symbol,
-        "cycle": cycle,
-        "engine": engine.snapshot(),
-    }
-    atomic_write(path, json.dumps(state))
-    # What an operator asks of a running bot (the fleet status table reads it), without parsing the state.
-    status = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
-    atomic_write(path.with_name(STATUS), json.dumps(status))
+def open_store(cfg: BotConfig) -> Store:
+    """The run's store; a legacy state.json is judged first (refused: nothing created) and migrated."""
+    state_dir = cfg.run.state_dir
+    legacy = state_dir / LEGACY_STATE
+    saved = None
+    if not (state_dir / DB_FILE).exists():
+        saved = _read_state(legacy, cfg)
+    store = Store.open_in(state_dir)
+    found = store.snapshot()
+    if found is not None and found[0] != cfg.market.symbol:
+        store.close()
+        raise StoreError(
+            f"{store.path}: state of a {found[0]!r} bot, the config trades {cfg.market.symbol!r}: its orders "
+            f"and inventory are not this market's; give this bot its own run.state_dir"
+        )
+    if saved is not None and found is None:
+        with store.cycle():
+            store.save_snapshot(cfg.market.symbol, int(saved["cycle"]), saved["engine"], {})
+        os.replace(legacy, legacy.with_name(LEGACY_STATE + ".migrated"))
+        print(f"gridbot: {legacy} migrated into {store.path} (renamed {LEGACY_STATE}.migrated)", flush=True)
+    return store
+
+
+def status_of(engine: GridEngine, cycle: int, mode: str, store: Store) -> dict:
+    halt = store.halt_state()
+    out: dict[str, object] = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
+    out["halted"] = engine.halted or (halt.reason if halt else "")
+    out["halted_since"] = halt.since if halt else None
+    return out
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
-    state_dir = cfg.run.state_dir
-    state_path = state_dir / STATE
-    saved = _read_state(state_path, cfg)
+    store = open_store(cfg)
+    try:
+        return _run(cfg, data, store, max_cycles)
+    finally:
+        store.close()
+
+
+def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None) -> int:
     candles = _load_all(data)
     if len(candles) < 2:
         raise CandleError(
             f"{data}: the run replays candles in a loop and needs at least 2, got {len(candles)}"
         )
     span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
-    state_dir.mkdir(parents=True, exist_ok=True)
-    ledger = _CsvSink(state_dir / TRADES, TRADE_FIELDS)
-    archive = _CsvSink(state_dir / ROUNDTRIPS, TRIP_FIELDS)
-    engine = GridEngine(
-        cfg, ledger=ledger.row, archive=archive.trip, log=lambda m: print(f"gridbot: {m}", flush=True)
-    )
+    quote = cfg.market.symbol.split("/")[1]
     cycle = 0
+    fills_in_cycle = 0
+
+    def ledger(row: dict[str, object]) -> None:
+        nonlocal fills_in_cycle
+        fills_in_cycle += 1
+        store.add_fill(f"{cycle}:{fills_in_cycle}", None, str(row["side"]), row["price"], row["amount"],
+                       row["fee"], str(row.get("fee_currency", quote)), float(row["realized_pnl"]),  # type: ignore[arg-type]
+                       _ms(str(row["date"])))  # fmt: skip
+
+    engine = GridEngine(cfg, ledger=ledger, trips=store.add_round_trip,
+                        log=lambda m: print(f"gridbot: {m}", flush=True))  # fmt: skip
+    saved = store.snapshot()
     if saved is not None:
-        engine.restore(saved["engine"])
-        cycle = int(saved["cycle"])
+        engine.restore(saved[2])
+        cycle = saved[1]
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -120,23 +154,28 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
     # A heartbeat older than three cycles (and 10 s of slack for a slow disk) means the loop is stuck.
     max_age = 3 * cfg.run.cycle_seconds + 10
     ran = 0
-    try:
-        while not stop.is_set() and (max_cycles is None or ran < max_cycles):
-            started = time.monotonic()
-            i = cycle % len(candles)
-            one = candles.slice(i, i + 1)
-            engine.run_chunk(replace(one, time_ms=one.time_ms + span * (cycle // len(candles))))
-            cycle += 1
-            ran += 1
-            write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
-            if cycle % SAVE_EVERY == 0:
-                _save(state_path, engine, cycle, cfg.mode)
-            stop.wait(max(0.0, cfg.run.cycle_seconds - (time.monotonic() - started)))
-    finally:
-        _save(state_path, engine, cycle, cfg.mode)
-        ledger.close()
-        archive.close()
+    while not stop.is_set() and (max_cycles is None or ran < max_cycles):
+        started = time.monotonic()
+        with store.cycle():
+            halt = store.halt_state()
+            if halt is None:
+                i = cycle % len(candles)
+                one = candles.slice(i, i + 1)
+                fills_in_cycle = 0
+                engine.run_chunk(replace(one, time_ms=one.time_ms + span * (cycle // len(candles))))
+                cycle += 1
+            elif halt.cancel and engine.exchange.open_orders():
+                engine.exchange.cancel_all()
+            store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(),
+                                status_of(engine, cycle, cfg.mode, store))  # fmt: skip
+        ran += 1
+        write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
+        stop.wait(max(0.0, cfg.run.cycle_seconds - (time.monotonic() - started)))
     s = engine.summary()
     print(f"gridbot: stopped after cycle {cycle}: equity {s['end_equity']}, round trips {s['round_trips']}",
           flush=True)  # fmt: skip
     return 0
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)

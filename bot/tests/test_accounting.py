@@ -20,6 +20,10 @@ def fifo_realized(rows):
     lots, out = deque(), []  # [qty, quote paid per unit, fee included]
     for r in rows:
         qty, price, fee = float(r["amount"]), float(r["price"]), float(r["fee"])
+        if r["side"] == "buy" and r.get("fee_currency") == "BTC":  # the engine's buys: fee taken in base
+            lots.append([qty - fee, qty * price / (qty - fee)])
+            out.append(0.0)
+            continue
         if r["side"] == "buy":
             lots.append([qty, (qty * price + fee) / qty])
             out.append(0.0)

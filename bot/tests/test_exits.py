@@ -104,7 +104,7 @@ def test_stop_loss_sells_everything_cancels_and_halts():
     s = engine.summary()
     assert s["halted"].startswith("stop_loss at ")
     assert logged == [f"{s['halted']}: orders cancelled, {rows[-1]['amount']:g} sold, trading halted"]
-    assert s["base_held"] == 0
+    assert s["base_held"] < cfg.market.lot_step  # all but the dust below a lot step the exchange cannot sell
     assert s["open_orders"] == 0
     last = rows[-1]
     assert last["side"] == "sell"
@@ -125,7 +125,7 @@ def test_take_profit_above_the_grid_cancels_and_halts():
     engine.run_chunk(_path(np.concatenate([100 - 3 * np.sin(np.arange(100) / 5), np.linspace(97, 140, 100)])))
     s = engine.summary()
     assert s["halted"].startswith("take_profit at 13")
-    assert s["base_held"] == 0
+    assert s["base_held"] < cfg.market.lot_step  # the buy fees' remainders below a lot step stay
     assert s["open_orders"] == 0
     assert s["realized_pnl"] > 0
     n_rows = len(rows)

@@ -62,7 +62,11 @@ def test_step_must_exceed_twice_the_fee():
         ({"grid": {"budgett": 5}}, "grid.budgett", "5"),
         ({"market": {"symbol": "btc-usdt"}}, "market.symbol", "'btc-usdt'"),
         ({"grid": {"levels": 200, "width_pct": 10}}, "config", "twice the fee"),
-        ({"mode": "live"}, "mode", "'live'"),
+        ({"mode": "real"}, "mode", "'real'"),
+        ({"mode": "live"}, "run.data", "set run.data: exchange (got 'embedded')"),
+        ({"exchange": {"api_url": "http://x", "sandbox": True}}, "exchange.api_url", "exclude each other"),
+        ({"risk": {"max_price_age": "0"}}, "risk.max_price_age", "positive duration"),
+        ({"run": {"bot_id": "a-b"}}, "run.bot_id", "'a-b'"),
     ],
 )
 def test_config_errors_name_the_field_and_value(data, field, shown):

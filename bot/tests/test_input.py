@@ -3,6 +3,7 @@ traceback, and nothing of a previous run's output lost."""
 
 import gzip
 import io
+import json
 import os
 import shutil
 import stat
@@ -381,28 +382,28 @@ def test_trades_to_a_pipe_are_written_in_place_and_a_plot_to_one_refused(tmp_pat
 
 
 def test_run_refuses_candle_data_it_would_append_its_trades_to(tmp_path, capsys):
-    data = tmp_path / "trades.csv"
+    data = tmp_path / "gridbot.db"
     data.write_bytes(_text(_rows(50)))
     cfg = tmp_path / "bot.yml"
     cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  data: {data}\n")
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
     assert capsys.readouterr().err == (
-        f"gridbot: run.state_dir's trades.csv {data}: is also the candle data; the run would overwrite it\n"
+        f"gridbot: run.state_dir's gridbot.db {data}: is also the candle data; the run would overwrite it\n"
     )
     assert data.read_bytes() == _text(_rows(50))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.yml", "trades.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bot.yml", "gridbot.db"]
 
 
 @pytest.mark.parametrize(
     ("state_dir", "expected"),
     [
         ("file/state", "run.state_dir: cannot write in {tmp}/file/state: Not a directory"),
-        ("dir", "run.state_dir {tmp}/dir: trades.csv is a directory"),
+        ("dir", "run.state_dir {tmp}/dir: gridbot.db is a directory"),
     ],
 )
 def test_an_unwritable_state_dir_is_refused_before_any_work(tmp_path, capsys, state_dir, expected):
     (tmp_path / "file").write_text("")
-    (tmp_path / "dir" / "trades.csv").mkdir(parents=True)
+    (tmp_path / "dir" / "gridbot.db").mkdir(parents=True)
     cfg = tmp_path / "bot.yml"
     cfg.write_text(f"run:\n  state_dir: {tmp_path / state_dir}\n  data: {tmp_path / 'missing.csv'}\n")
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
@@ -416,14 +417,16 @@ def _gridbot(*args: str, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def saved_state(tmp_path_factory) -> bytes:
-    """A real state file, from a real run (in a process of its own: the run installs signal handlers)."""
-    tmp = tmp_path_factory.mktemp("state")
-    cfg = tmp / "bot.yml"
-    cfg.write_text(f"run:\n  cycle_seconds: 0.01\n  state_dir: {tmp}\n  heartbeat_file: {tmp / 'beat'}\n")
-    out = _gridbot("run", "-c", str(cfg), "--max-cycles", "2", cwd=tmp)
-    assert out.returncode == 0, out.stderr
-    return (tmp / "state.json").read_bytes()
+def saved_state() -> bytes:
+    """A state.json as gridbot wrote it before the store (a snapshot after two candles): still migrated."""
+    from gridbot.candles import load_embedded  # noqa: PLC0415
+    from gridbot.config import BotConfig  # noqa: PLC0415
+    from gridbot.engine import GridEngine  # noqa: PLC0415
+
+    engine = GridEngine(BotConfig())
+    engine.run_chunk(load_embedded().slice(0, 2))
+    state = {"version": 1, "symbol": "BTC/USDT", "cycle": 2, "engine": engine.snapshot()}
+    return json.dumps(state).encode()
 
 
 def _replace(old: bytes, new: bytes):
@@ -474,8 +477,13 @@ def test_a_state_from_before_the_symbol_was_recorded_is_continued(tmp_path, caps
     cfg = tmp_path / "bot.yml"
     cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n")
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
-    assert "from cycle 2" in capsys.readouterr().out
-    assert b'"symbol": "BTC/USDT"' in state.read_bytes()
+    out = capsys.readouterr().out
+    assert f"{state} migrated into {tmp_path / 'gridbot.db'}" in out
+    assert "from cycle 2" in out
+    assert not state.exists()
+    assert (tmp_path / "state.json.migrated").exists()
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
+    assert "from cycle 3" in capsys.readouterr().out
 
 
 def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp_path, saved_state):

@@ -1,0 +1,209 @@
+"""The live order book the engine talks to: the paper exchange's interface over a real exchange.
+
+The engine's decisions (place_limit, cancel_side, cancel_all) become intents held here; the trading loop
+commits them to the store in the cycle's transaction and only then sends them (`trader.py`). Fills come
+from the exchange's trades, fed in by the loop before the engine sees the candle they happened in, so the
+engine meets them exactly where the paper exchange would have produced them: a backtest, a paper run and a
+live run take the same decisions.
+
+Money is exact at this boundary: `to_wire` is the one place a float price is rounded to the exchange's tick
+and a float quantity floored to its lot step, as `Decimal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+
+import numpy as np
+
+from gridbot.paper import Fill, Order
+from gridbot.portfolio import Side
+from gridbot.venue import MarketRules, Trade
+
+# Binance's newClientOrderId charset is [.A-Z:/a-z0-9_-], at most 36 characters.
+MAX_CLIENT_ID = 36
+
+
+def client_id(bot_id: str, level: int, side: Side, seq: int) -> str:
+    """Deterministic: the bot, the level, the side and the bot's placement sequence number."""
+    cid = f"{bot_id}-{level}{side[0]}-{seq}"
+    assert len(cid) <= MAX_CLIENT_ID, cid
+    return cid
+
+
+def parse_client_id(bot_id: str, cid: str) -> tuple[int, Side] | None:
+    """(level, side) of one of this bot's client ids; None for anyone else's."""
+    head, _, rest = cid.partition("-")
+    what, _, seq = rest.partition("-")
+    if (
+        head != bot_id
+        or not seq.isdigit()
+        or len(what) < 2
+        or what[-1] not in "bs"
+        or not what[:-1].isdigit()
+    ):
+        return None
+    return int(what[:-1]), "buy" if what[-1] == "b" else "sell"
+
+
+def to_wire(price: float, qty: float, rules: MarketRules) -> tuple[Decimal, Decimal]:
+    """The engine's float price rounded to the tick, its quantity floored to the lot step: exact text."""
+    p = (Decimal(f"{price:.15g}") / rules.tick_size).quantize(Decimal(1), ROUND_HALF_EVEN) * rules.tick_size
+    q = (Decimal(f"{qty:.15g}") / rules.lot_step).to_integral_value(ROUND_FLOOR) * rules.lot_step
+    return p.normalize(), q.normalize()
+
+
+@dataclass
+class LiveOrder:
+    """One engine order on the exchange: `qty` as placed, `filled` as the exchange's trades say."""
+
+    order: Order  # the engine's view (its qty is what is left to fill)
+    client_id: str
+    price: Decimal
+    qty: Decimal
+    filled: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    pending: list[Trade] = field(default_factory=list)  # trades not yet given to the engine
+
+
+class LiveBook:
+    """The engine's exchange in live mode (see the module doc). `actions` is what the loop must carry out:
+    ("place", LiveOrder) and ("cancel", LiveOrder), in the order the engine decided them."""
+
+    def __init__(self, rules: MarketRules, bot_id: str, timeframe_ms: int, next_seq: int) -> None:
+        self.rules = rules
+        self.bot_id = bot_id
+        self.timeframe_ms = timeframe_ms
+        self.next_seq = next_seq
+        self.orders: dict[str, LiveOrder] = {}  # by client id
+        self.actions: list[tuple[str, LiveOrder]] = []
+        self.orphans: list[tuple[LiveOrder, Trade]] = []  # trades of orders the engine already cancelled
+        self._ids = 0
+        self._restoring = False
+        self._delivered: list[tuple[LiveOrder, list[Trade]]] = []
+
+    # --- the engine's interface -------------------------------------------------------------------
+
+    def place_limit(
+        self, side: Side, price: float, qty: float, level: int, opened_ms: int = 0
+    ) -> Order | None:
+        if self._restoring:
+            return None
+        p, q = to_wire(price, qty, self.rules)
+        if q <= 0 or p * q < self.rules.min_notional:
+            return None  # below the exchange's minimums: the level stays free, the engine tries again later
+        cid = client_id(self.bot_id, level, side, self.next_seq)
+        self.next_seq += 1
+        live = self.adopt(cid, side, p, q, level, opened_ms)
+        self.actions.append(("place", live))
+        return live.order
+
+    def adopt(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
+              filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
+        self._ids += 1
+        order = Order(self._ids, side, float(price), float(qty - filled), level, opened_ms)
+        live = LiveOrder(order, cid, price, qty, filled)
+        self.orders[cid] = live
+        return live
+
+    def cancel_side(self, side: Side) -> None:
+        if self._restoring:
+            return
+        for cid in [c for c, o in self.orders.items() if o.order.side == side]:
+            self._cancel(self.orders.pop(cid))
+
+    def cancel_all(self) -> None:
+        if self._restoring:
+            return
+        for live in list(self.orders.values()):
+            self._cancel(live)
+        self.orders.clear()
+
+    def _cancel(self, live: LiveOrder) -> None:
+        # trades of a later candle already in (the loop is catching up): the exchange filled it before the
+        # cancel could reach it, so they are booked all the same
+        self.orphans.extend((live, t) for t in live.pending)
+        live.pending = []
+        self.actions.append(("cancel", live))
+
+    def open_orders(self) -> list[Order]:
+        return [o.order for o in self.orders.values()]
+
+    def best_bid(self) -> float:
+        return max((o.order.price for o in self.orders.values() if o.order.side == "buy"), default=-np.inf)
+
+    def best_ask(self) -> float:
+        return min((o.order.price for o in self.orders.values() if o.order.side == "sell"), default=np.inf)
+
+    def fills(self, high: float, low: float, time_ms: int) -> list[Fill]:  # noqa: ARG002  (the exchange judged)
+        """The exchange's trades up to the end of this candle, one fill per order (its trades summed), in the
+        paper exchange's order: sells first (lowest first), then buys (highest first)."""
+        end = time_ms + self.timeframe_ms
+        due = [o for o in self.orders.values() if any(t.time_ms < end for t in o.pending)]
+        due.sort(
+            key=lambda o: (o.order.side == "buy", o.order.price if o.order.side == "sell" else -o.order.price)
+        )
+        out = []
+        for live in due:
+            trades = [t for t in live.pending if t.time_ms < end]
+            live.pending = [t for t in live.pending if t.time_ms >= end]
+            qty = sum((t.qty for t in trades), Decimal(0))
+            fee = sum((t.fee for t in trades), Decimal(0))
+            live.filled += qty
+            live.fees += fee
+            done = live.filled >= live.qty
+            if done:
+                del self.orders[live.client_id]
+            else:
+                live.order = replace(live.order, qty=float(live.qty - live.filled))
+            # booked at what it executed at (the order's price unless it crossed the book and took)
+            price = sum((t.price * t.qty for t in trades), Decimal(0)) / qty if qty else live.price
+            out.append(Fill(replace(live.order, qty=float(qty), price=float(price)), float(fee), time_ms))
+            self._delivered.append((live, trades))
+        return out
+
+    # --- the loop's side --------------------------------------------------------------------------
+
+    @contextmanager
+    def restoring(self) -> Iterator[None]:
+        """While the engine restores its snapshot: its orders come from the store, not from the snapshot."""
+        self._restoring = True
+        try:
+            yield
+        finally:
+            self._restoring = False
+
+    def feed(self, trade: Trade, cancelled: dict[str, LiveOrder]) -> bool:
+        """A new trade of ours for the engine; False when no order of this book (or cancelled from it) has
+        this client id (someone else's trade)."""
+        cid = trade.client_id or ""
+        if trade.trade_id in self.waiting():
+            return True
+        if cid in self.orders:
+            self.orders[cid].pending.append(trade)
+            return True
+        if cid in cancelled:
+            self.orphans.append((cancelled[cid], trade))
+            return True
+        return False
+
+    def waiting(self) -> set[str]:
+        """Trade ids fed in and not yet given to the engine (their candle has not been processed)."""
+        return {t.trade_id for o in self.orders.values() for t in o.pending} | {
+            t.trade_id for _, t in self.orphans
+        }
+
+    def deliver(self, live: LiveOrder, trades: list[Trade]) -> None:
+        """Queue the trades behind a fill booked outside `fills` (an orphan) for the ledger hook."""
+        self._delivered.append((live, trades))
+
+    def delivered(self) -> tuple[LiveOrder, list[Trade]]:
+        """The order and trades behind the fill the engine is booking now (its ledger hook asks)."""
+        return self._delivered.pop(0)
+
+    def drop(self, cid: str) -> LiveOrder | None:
+        """Forget an order the exchange refused or does not have: the engine sees its level free again."""
+        return self.orders.pop(cid, None)

@@ -1,0 +1,304 @@
+"""The bot's one durable state: an SQLite database in `run.state_dir` (stdlib `sqlite3`).
+
+WAL mode, `synchronous=FULL`: a commit is on disk before the call returns, so an order intent committed
+before its request is sent survives a power cut, not only a crash of the process (NORMAL would keep the
+database consistent but could lose the last commits on power loss, and with them the record of an order
+the exchange has). A commit per cycle (seconds apart) makes the fsync's cost negligible on an SD card.
+
+The schema has a version (`PRAGMA user_version`) and explicit migrations; an unknown version, a file that is
+not ours or a corrupt one is refused with `StoreError` and left untouched (it is first opened read-only).
+Every cycle's changes (fills, round trips, orders, cursors, the engine snapshot) are written in one
+transaction (`Store.cycle()`), so a kill at any moment leaves the previous cycle or this one, never half.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+DB_FILE = "gridbot.db"
+APPLICATION_ID = 0x67726964  # "grid": tells our database from any other SQLite file
+# Each entry migrates from version i to i + 1; a new schema appends one, never edits an old one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE orders (
+        client_id TEXT PRIMARY KEY,
+        exchange_id TEXT,
+        level INTEGER NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        price TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        filled TEXT NOT NULL DEFAULT '0',
+        status TEXT NOT NULL,  -- intent, open, unknown, cancel, closed, canceled, rejected, expired
+        opened_ms INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE INDEX orders_live ON orders (status) WHERE status IN ('intent', 'open', 'unknown', 'cancel');
+    CREATE TABLE fills (
+        trade_id TEXT PRIMARY KEY,  -- the exchange's trade id (paper: cycle:n): a fill is recorded once
+        client_id TEXT,
+        side TEXT NOT NULL,
+        price TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        fee TEXT NOT NULL,
+        fee_currency TEXT NOT NULL,
+        realized_pnl REAL NOT NULL,
+        time_ms INTEGER NOT NULL
+    );
+    CREATE TABLE round_trips (
+        id INTEGER PRIMARY KEY,
+        opened_ms INTEGER NOT NULL,
+        closed_ms INTEGER NOT NULL,
+        qty REAL NOT NULL,
+        buy_price REAL NOT NULL,
+        sell_price REAL NOT NULL,
+        fees REAL NOT NULL,
+        profit REAL NOT NULL
+    );
+    CREATE TABLE balances (asset TEXT PRIMARY KEY, free TEXT NOT NULL, locked TEXT NOT NULL, updated REAL);
+    CREATE TABLE cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        symbol TEXT NOT NULL,
+        cycle INTEGER NOT NULL,
+        engine TEXT NOT NULL,
+        status TEXT NOT NULL,
+        saved REAL NOT NULL
+    );
+    CREATE TABLE halt (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        reason TEXT NOT NULL,
+        since REAL NOT NULL,
+        cancel INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+)
+VERSION = len(MIGRATIONS)
+FIX = "move it away to start afresh, or restore it from a backup"
+
+
+class StoreError(RuntimeError):
+    """A database the bot will not use nor change: an operator decides what it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    reason: str
+    since: float
+    cancel: bool
+
+
+def _check_readonly(path: Path) -> None:
+    """Judge an existing file without writing a byte to it."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the state database: {exc}") from None
+    try:
+        app = con.execute("PRAGMA application_id").fetchone()[0]
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        ok = con.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a readable gridbot state database ({exc}); {FIX}") from None
+    finally:
+        con.close()
+    if ok != "ok":
+        raise StoreError(f"{path}: state database is corrupt ({ok}); {FIX}")
+    if (app, version, tables) == (0, 0, 0):
+        return  # an empty file: a first start that was killed before its first commit
+    if app != APPLICATION_ID:
+        raise StoreError(f"{path}: an SQLite database that is not a gridbot state database; {FIX}")
+    if version > VERSION:
+        raise StoreError(
+            f"{path}: state database version {version}, this gridbot reads up to version {VERSION}: "
+            f"run the gridbot that wrote it, or {FIX}"
+        )
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if path.exists():
+            if path.is_dir():
+                raise StoreError(f"{path}: is a directory, not a state database")
+            _check_readonly(path)
+        # autocommit off by hand: every write goes through `cycle()`, BEGIN IMMEDIATE ... COMMIT
+        self.con = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    @classmethod
+    def open_in(cls, state_dir: Path) -> Store:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return cls(state_dir / DB_FILE)
+
+    def _migrate(self) -> None:
+        version = self.con.execute("PRAGMA user_version").fetchone()[0]
+        for i in range(version, VERSION):
+            with self.cycle():
+                for statement in MIGRATIONS[i].split(";"):
+                    if statement.strip():
+                        self.con.execute(statement)
+                self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self.con.execute(f"PRAGMA user_version = {i + 1}")
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def cycle(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: everything inside is committed together or not at all."""
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # --- snapshot and cursors ---------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[str, int, dict, dict] | None:
+        row = self.con.execute("SELECT symbol, cycle, engine, status FROM snapshot").fetchone()
+        if row is None:
+            return None
+        return row[0], int(row[1]), json.loads(row[2]), json.loads(row[3])
+
+    def save_snapshot(self, symbol: str, cycle: int, engine: dict, status: dict) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO snapshot (id, symbol, cycle, engine, status, saved) VALUES (1,?,?,?,?,?)",
+            (symbol, cycle, json.dumps(engine), json.dumps(status), time.time()),
+        )
+
+    def cursor(self, name: str) -> str | None:
+        row = self.con.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, name: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)", (name, value))
+
+    # --- fills and round trips ----------------------------------------------------------------------------
+
+    def add_fill(
+        self,
+        trade_id: str,
+        client_id: str | None,
+        side: str,
+        price: object,
+        qty: object,
+        fee: object,
+        fee_currency: str,
+        realized_pnl: float,
+        time_ms: int,
+    ) -> bool:
+        """Record a fill; False (and nothing changed) when this trade id is already recorded."""
+        cur = self.con.execute(
+            "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+            (trade_id, client_id, side, str(price), str(qty), str(fee), fee_currency, realized_pnl, time_ms),
+        )
+        return cur.rowcount == 1
+
+    def has_fill(self, trade_id: str) -> bool:
+        return self.con.execute("SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,)).fetchone() is not None
+
+    def add_round_trip(self, trip: object) -> None:
+        t = trip  # a portfolio.RoundTrip
+        self.con.execute(
+            "INSERT INTO round_trips (opened_ms, closed_ms, qty, buy_price, sell_price, fees, profit) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (t.opened_ms, t.closed_ms, t.qty, t.buy_price, t.sell_price, t.fees, t.profit),  # type: ignore[attr-defined]
+        )
+
+    def fills(self) -> list[sqlite3.Row]:
+        self.con.row_factory = sqlite3.Row
+        try:
+            return self.con.execute("SELECT * FROM fills ORDER BY time_ms, rowid").fetchall()
+        finally:
+            self.con.row_factory = None
+
+    def round_trips(self) -> list[sqlite3.Row]:
+        self.con.row_factory = sqlite3.Row
+        try:
+            return self.con.execute("SELECT * FROM round_trips ORDER BY id").fetchall()
+        finally:
+            self.con.row_factory = None
+
+    # --- orders (live) ------------------------------------------------------------------------------------
+
+    def upsert_order(
+        self,
+        client_id: str,
+        level: int,
+        side: str,
+        price: object,
+        qty: object,
+        status: str,
+        opened_ms: int = 0,
+        exchange_id: str | None = None,
+        filled: object = "0",
+    ) -> None:
+        now = time.time()
+        self.con.execute(
+            "INSERT INTO orders (client_id, exchange_id, level, side, price, qty, filled, status, opened_ms, "
+            "created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (client_id) DO UPDATE SET "
+            "exchange_id = coalesce(excluded.exchange_id, exchange_id), filled = excluded.filled, "
+            "status = excluded.status, updated = excluded.updated",
+            (client_id, exchange_id, level, side, str(price), str(qty), str(filled), status, opened_ms, now,
+             now),
+        )  # fmt: skip
+
+    def set_order_status(self, client_id: str, status: str, exchange_id: str | None = None,
+                         filled: object | None = None) -> None:  # fmt: skip
+        self.con.execute(
+            "UPDATE orders SET status = ?, exchange_id = coalesce(?, exchange_id), "
+            "filled = coalesce(?, filled), updated = ? WHERE client_id = ?",
+            (status, exchange_id, None if filled is None else str(filled), time.time(), client_id),
+        )
+
+    def live_orders(self) -> list[tuple]:
+        """(client_id, exchange_id, level, side, price, qty, filled, status, opened_ms) of every order not
+        known to be finished: intents, open, unknown outcome, cancel requested."""
+        return self.con.execute(
+            "SELECT client_id, exchange_id, level, side, price, qty, filled, status, opened_ms FROM orders "
+            "WHERE status IN ('intent', 'open', 'unknown', 'cancel') ORDER BY created, client_id"
+        ).fetchall()
+
+    def order_row(self, client_id: str) -> tuple | None:
+        return self.con.execute(
+            "SELECT client_id, exchange_id, level, side, price, qty, filled, status, opened_ms FROM orders "
+            "WHERE client_id = ?",
+            (client_id,),
+        ).fetchone()
+
+    def set_balance(self, asset: str, free: object, locked: object) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO balances VALUES (?,?,?,?)", (asset, str(free), str(locked), time.time())
+        )
+
+    def balances(self) -> dict[str, tuple[str, str]]:
+        return {a: (f, lk) for a, f, lk in self.con.execute("SELECT asset, free, locked FROM balances")}
+
+    # --- halt ---------------------------------------------------------------------------------------------
+
+    def halt_state(self) -> Halt | None:
+        row = self.con.execute("SELECT reason, since, cancel FROM halt").fetchone()
+        return None if row is None else Halt(row[0], float(row[1]), bool(row[2]))
+
+    def set_halt(self, reason: str, cancel: bool = False) -> None:
+        """Keeps the first reason and its time: a second halt does not hide why trading stopped."""
+        self.con.execute(
+            "INSERT INTO halt (id, reason, since, cancel) VALUES (1, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET cancel = max(cancel, excluded.cancel)",
+            (reason, time.time(), int(cancel)),
+        )
+
+    def clear_halt(self) -> None:
+        self.con.execute("DELETE FROM halt")

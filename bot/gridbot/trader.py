@@ -1,0 +1,607 @@
+"""`gridbot run` on an exchange: `mode: live` (orders through the venue) and `mode: paper` with
+`run.data: exchange` (the exchange's closed candles, fills from the paper engine, no keys).
+
+One cycle: read the closed candles after the last one processed and our trades after the last one recorded,
+then, in ONE store transaction, let the engine decide on those candles (fills first, exactly where the paper
+engine would meet them), record each fill once (the exchange's trade id is the key), write every placement
+and cancel as an intent and the engine snapshot; only after that commit are the intents sent. So a crash
+anywhere leaves either the previous cycle or this one, and an order is never on the exchange without its
+intent in the store.
+
+Placement is idempotent: the client order id is deterministic (bot, level, side, sequence), and a create
+whose outcome is unknown (timeout, dropped connection, 5xx) is never re-sent as is: the order is looked up
+by its client id, with backoff, until `run.unknown_order_deadline_s` (longer than the exchange's visibility
+lag) has passed; only then is it placed again, under a new sequence number.
+
+Recovery, at every start and every `run.reconcile_every` cycles: the open orders (one call), every order the
+store holds as not finished (by client id), our own orders the store does not know (adopted, by prefix),
+anyone else's left alone, balances refreshed. Kill switches (drawdown against start equity, errors per hour,
+a stale price feed, authentication refused, `gridbot halt`) freeze trading: no new orders, resting ones kept
+(or cancelled: `risk.cancel_on_halt`, `gridbot halt --cancel`); the halt lives in the store, so it survives
+restarts until `gridbot resume`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from gridbot import __version__
+from gridbot.book import LiveBook, LiveOrder, parse_client_id
+from gridbot.candles import Candles
+from gridbot.config import BotConfig, ConfigError, duration_seconds
+from gridbot.engine import GridEngine
+from gridbot.health import write_heartbeat
+from gridbot.metrics import Metrics
+from gridbot.paper import PaperExchange
+from gridbot.service import status_of
+from gridbot.store import Store
+from gridbot.venue import (
+    AuthFailedError,
+    Candle,
+    InsufficientFundsError,
+    MarketRules,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RejectedError,
+    Venue,
+    VenueError,
+)
+
+CANDLES_PER_CALL = 500
+FINISHED = ("closed", "canceled", "rejected", "expired")
+
+
+def log(message: str) -> None:
+    print(f"gridbot: {message}", flush=True)
+
+
+def timeframe_ms(tf: str) -> int:
+    return int(tf[:-1]) * {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}[tf[-1]] * 1000
+
+
+def _candles(rows: list[Candle]) -> Candles:
+    a = np.array([[c.time_ms, c.open, c.high, c.low, c.close, c.volume] for c in rows], dtype=np.float64)
+    return Candles.from_rows(a)
+
+
+def check_rules(cfg: BotConfig, rules: MarketRules) -> None:
+    """The config's market values judged by the exchange's own: a grid on another tick or a fee below the
+    exchange's would be decided on numbers the exchange does not trade by."""
+    m = cfg.market
+    problems = []
+    for name, mine, theirs in (
+        ("tick_size", m.tick_size, rules.tick_size),
+        ("lot_step", m.lot_step, rules.lot_step),
+    ):
+        if Decimal(f"{mine:.15g}") % theirs != 0:
+            problems.append(f"market.{name}: {mine:g} is not a multiple of the exchange's {theirs}")
+    if Decimal(f"{m.min_notional:.15g}") < rules.min_notional:
+        problems.append(
+            f"market.min_notional: {m.min_notional:g} is below the exchange's {rules.min_notional}"
+        )
+    if Decimal(f"{m.maker_fee:.15g}") < rules.maker_fee:
+        problems.append(f"market.maker_fee: {m.maker_fee:g} is below the exchange's {rules.maker_fee}")
+    if problems:
+        raise ConfigError(f"{rules.symbol} on the exchange: " + "; ".join(problems))
+
+
+@dataclass
+class Unknown:
+    """An order whose create got no answer: looked up by client id until `deadline`."""
+
+    since: float
+    next_check: float
+    wait: float = 0.5
+
+
+class Trader:
+    def __init__(self, cfg: BotConfig, venue: Venue, store: Store, metrics: Metrics, live: bool) -> None:
+        self.cfg = cfg
+        self.venue = venue
+        self.store = store
+        self.metrics = metrics
+        self.live = live
+        self.tf_ms = timeframe_ms(cfg.run.timeframe)
+        self.rules = venue.load_market(cfg.market.symbol)
+        check_rules(cfg, self.rules)
+        self.base, self.quote = self.rules.base, self.rules.quote
+        seq = int(store.cursor("seq") or 1)
+        self.book = LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq) if live else None
+        self.engine = GridEngine(cfg, exchange=self.book or PaperExchange(cfg.market.maker_fee),  # type: ignore[arg-type]
+                                 ledger=self._ledger, trips=self._trip, log=log)  # fmt: skip
+        self.cycle = 0
+        self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
+        self.unknown: dict[str, Unknown] = {}
+        self.errors: deque[float] = deque()
+        self.last_new_candle = time.monotonic()
+        self.last_fill_at: float | None = None
+        self.ready = False
+        self.stop = threading.Event()
+        self._paper_n = 0
+        saved = store.snapshot()
+        if saved is not None:
+            with self.book.restoring() if self.book else contextlib.nullcontext():
+                self.engine.restore(saved[2])
+            self.cycle = saved[1]
+        if self.book is not None:
+            self._load_orders()
+
+    # --- persistence of the engine's events ----------------------------------------------------------
+
+    def _ledger(self, row: dict[str, object]) -> None:
+        pnl = float(row["realized_pnl"])  # type: ignore[arg-type]
+        self.last_fill_at = time.time()
+        if self.book is None:  # paper on the exchange's candles: the fill's id is its candle and place in it
+            self._paper_n += 1
+            self.store.add_fill(f"paper:{self.engine.stats.last_ms}:{self.cycle}:{self._paper_n}", None,
+                                str(row["side"]), row["price"], row["amount"], row["fee"],
+                                str(row["fee_currency"]), pnl, int(time.time() * 1000))  # fmt: skip
+            self.metrics.fills.labels(side=str(row["side"])).inc()
+            return
+        live, trades = self.book.delivered()
+        total = sum((t.qty for t in trades), Decimal(0))
+        for t in trades:
+            share = float(t.qty / total) if total else 0.0
+            self.store.add_fill(t.trade_id, t.client_id, t.side, t.price, t.qty, t.fee, t.fee_currency,
+                                pnl * share, t.time_ms)  # fmt: skip
+            self.metrics.fills.labels(side=t.side).inc()
+        if live.client_id in self.cancelled:  # a fill before the cancel arrived: the cancel still stands
+            row = self.store.order_row(live.client_id)
+            self.store.set_order_status(live.client_id, row[7] if row else "cancel", filled=live.filled)
+            return
+        status = "closed" if live.filled >= live.qty else "open"
+        self.store.set_order_status(live.client_id, status, filled=live.filled)
+
+    def _trip(self, trip: object) -> None:
+        self.store.add_round_trip(trip)
+        self.metrics.round_trips.inc()
+
+    def _load_orders(self) -> None:
+        assert self.book is not None
+        for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
+            live = self.book.adopt(cid, side, Decimal(price), Decimal(qty), level, opened_ms, Decimal(filled))
+            if status == "cancel":
+                self.book.drop(cid)
+                self.cancelled[cid] = live
+            elif status in ("intent", "unknown"):
+                # sent or not before the process stopped: only the exchange can say
+                now = time.monotonic()
+                self.unknown[cid] = Unknown(now, now)
+                with self.store.cycle():
+                    self.store.set_order_status(cid, "unknown")
+            del eid
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def run(self, max_cycles: int | None = None) -> int:
+        every = self.cfg.run.cycle_seconds
+        max_age = 3 * every + 10
+        ran = 0
+        log(f"{self.cfg.mode} {self.cfg.market.symbol} on {self.cfg.exchange.id}, every {every}s, "
+            f"from cycle {self.cycle}")  # fmt: skip
+        while not self.stop.is_set() and (max_cycles is None or ran < max_cycles):
+            started = time.monotonic()
+            self.step(full=ran % self.cfg.run.reconcile_every == 0)
+            ran += 1
+            self.metrics.cycle_seconds.observe(time.monotonic() - started)
+            write_heartbeat(self.cfg.run.heartbeat_file, self.cycle, max_age)
+            self.stop.wait(max(0.0, every - (time.monotonic() - started)))
+        log(f"stopped after cycle {self.cycle}: {self.engine.summary()['round_trips']} round trips")
+        return 0
+
+    def step(self, full: bool) -> None:
+        """One cycle; an exchange error ends it early (counted in the error budget), never the process."""
+        try:
+            halt = self.store.halt_state()
+            if halt is not None:
+                with self.store.cycle():
+                    if self.book is not None and (halt.cancel or self.cfg.risk.cancel_on_halt):
+                        self.book.cancel_all()
+                        self._commit_actions()
+                    self.store.set_cursor("halted", halt.reason)
+                    self._save_snapshot()
+                self._send(creates=False)  # halted: cancels go out, nothing new does
+                return
+            if self.store.cursor("halted"):
+                self._resumed()
+            if self.book is not None and (full or not self.ready):
+                self.reconcile()
+            self.ready = True
+            self._resolve_unknown()
+            self._trade()
+            self._send()
+            self._guards()
+        except AuthFailedError as exc:
+            self._halt(f"exchange refused the credentials: {exc}")
+        except RateLimitedError as exc:
+            self._error(exc)
+            self.stop.wait(min(exc.retry_after, 60.0))
+        except VenueError as exc:
+            self._error(exc)
+        finally:
+            self._save_status()
+
+    def _error(self, exc: Exception) -> None:
+        log(f"exchange error ({type(exc).__name__}): {exc}")
+        self._count_error()
+
+    def _count_error(self) -> None:
+        """Every exchange error counts: a cycle cut short, an unknown outcome, a refused order."""
+        now = time.monotonic()
+        self.errors.append(now)
+        while self.errors and self.errors[0] < now - 3600:
+            self.errors.popleft()
+        limit = self.cfg.risk.max_errors_per_hour
+        if limit is not None and len(self.errors) > limit:
+            self._halt(f"error budget: {len(self.errors)} exchange errors in the last hour (limit {limit})")
+
+    def _save_snapshot(self) -> None:
+        self.store.save_snapshot(self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status())
+
+    def _halt(self, reason: str) -> None:
+        with self.store.cycle():
+            self.store.set_halt(reason, self.cfg.risk.cancel_on_halt)
+            self._save_snapshot()
+        log(f"trading halted: {reason}")
+
+    # --- candles, fills, decisions ---------------------------------------------------------------
+
+    def _trade(self) -> None:
+        since = self.engine.stats.last_ms + self.tf_ms if self.engine.stats.candles else None
+        rows = self.venue.closed_candles(self.cfg.run.timeframe, since, CANDLES_PER_CALL)
+        if since is None:  # a fresh bot starts at the newest closed candle: it never trades on history
+            rows = rows[-1:]
+        trades = self._new_trades() if self.book is not None else []
+        fresh = [t for t in trades if not self.store.has_fill(t.trade_id)]
+        if self.book is not None:
+            for t in fresh:
+                if not self.book.feed(t, self.cancelled):
+                    log(
+                        f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored"
+                    )
+        if rows:
+            self.last_new_candle = time.monotonic()
+            self.metrics.last_candle_age.set(max(0.0, time.time() - (rows[-1].time_ms + self.tf_ms) / 1000))
+        with self.store.cycle():
+            if rows:
+                self._paper_n = 0
+                self.engine.run_chunk(_candles(rows))
+            self._account_orphans()
+            # up to the first trade still waiting for its candle: a restart fetches that one again
+            waiting = self.book.waiting() if self.book is not None else set()
+            done = [t.trade_id for t in trades]
+            first = next((i for i, tid in enumerate(done) if tid in waiting), len(done))
+            if first:
+                self.store.set_cursor("trade", done[first - 1])
+            self._commit_actions()
+            self.cycle += 1
+            self._save_snapshot()
+
+    def _new_trades(self) -> list:
+        """Our trades after the last recorded one; before any, from the bot's first candle (an account's
+        older history is not this bot's). Nothing before the first candle: no order was placed yet."""
+        after = self.store.cursor("trade")
+        if after is None and not self.engine.stats.candles:
+            return []
+        return self.venue.trades_since(after, None if after else self.engine.stats.first_ms)
+
+    def _account_orphans(self) -> None:
+        """Fills of orders the engine had cancelled (filled before the cancel arrived): accounted, no
+        counter-order."""
+        assert self.book is not None or not self.cancelled
+        if self.book is None:
+            return
+        for live, t in self.book.orphans:
+            live.filled += t.qty
+            self.book.deliver(live, [t])
+            self.engine.account(t.side, float(t.price), float(t.qty), float(t.fee), t.time_ms)
+        self.book.orphans.clear()
+
+    def _commit_actions(self) -> None:
+        """Inside the cycle's transaction: every decision becomes an intent before anything is sent."""
+        if self.book is None:
+            return
+        for kind, live in self.book.actions:
+            o = live.order
+            if kind == "place":
+                self.store.upsert_order(live.client_id, o.level, o.side, live.price, live.qty, "intent",
+                                        o.opened_ms)  # fmt: skip
+                self.unknown.pop(live.client_id, None)
+            else:
+                row = self.store.order_row(live.client_id)
+                if row is not None and row[7] == "intent":
+                    self.store.set_order_status(live.client_id, "canceled")  # never sent: nothing to cancel
+                else:
+                    self.store.set_order_status(live.client_id, "cancel")
+                    self.cancelled[live.client_id] = live
+                self.unknown.pop(live.client_id, None)
+        self.book.actions.clear()
+        self.store.set_cursor("seq", str(self.book.next_seq))
+
+    def _send(self, creates: bool = True) -> None:
+        """Carry out the committed intents: cancels first (they free the balance a regrid's new orders
+        need), then creates; each answer committed as it comes."""
+        if self.book is None:
+            return
+        for cid in list(self.cancelled):
+            row = self.store.order_row(cid)
+            if row is None or row[7] != "cancel":
+                self.cancelled.pop(cid, None)
+                continue
+            state = self.venue.cancel(cid)
+            if state is None:
+                state = self.venue.order(cid)
+            if state is None or state.status in FINISHED:
+                with self.store.cycle():
+                    self.store.set_order_status(cid, state.status if state else "canceled",
+                                                filled=state.filled if state else None)  # fmt: skip
+                # the trades of a partial fill before the cancel may still come: keep it until they did
+                if state is None or state.filled <= self.cancelled[cid].filled:
+                    self.cancelled.pop(cid, None)
+        if not creates:
+            return
+        for cid, _eid, _lvl, side, price, qty, _f, status, _ms in self.store.live_orders():
+            if status == "intent":
+                self._create(cid, side, Decimal(price), Decimal(qty))
+
+    def _create(self, cid: str, side: str, price: Decimal, qty: Decimal) -> None:
+        assert self.book is not None
+        try:
+            state = self.venue.create_limit(side, price, qty, cid)  # type: ignore[arg-type]
+        except OutcomeUnknownError as exc:
+            log(f"order {cid}: outcome unknown ({exc}); looking it up by client id")
+            self._count_error()
+            now = time.monotonic()
+            self.unknown[cid] = Unknown(now, now + 0.5)
+            with self.store.cycle():
+                self.store.set_order_status(cid, "unknown")
+            return
+        except InsufficientFundsError as exc:
+            self._refused(cid, f"insufficient funds ({exc}); level skipped")
+            self._refresh_balances()
+            return
+        except RejectedError as exc:
+            self._refused(cid, f"rejected ({exc})")
+            self._count_error()
+            return
+        with self.store.cycle():
+            self.store.set_order_status(cid, "open", exchange_id=state.exchange_id)
+
+    def _refused(self, cid: str, why: str) -> None:
+        assert self.book is not None
+        log(f"order {cid}: {why}")
+        self.book.drop(cid)
+        with self.store.cycle():
+            self.store.set_order_status(cid, "rejected")
+            self._save_snapshot()
+
+    def _resolve_unknown(self) -> None:
+        """Orders whose create got no answer: found (open or done) or, past the deadline, placed again."""
+        assert self.book is not None or not self.unknown
+        now = time.monotonic()
+        for cid, u in list(self.unknown.items()):
+            if now < u.next_check:
+                continue
+            state = self.venue.order(cid)
+            if state is not None:
+                del self.unknown[cid]
+                with self.store.cycle():
+                    status = "open" if state.status == "open" else state.status
+                    self.store.set_order_status(cid, status, exchange_id=state.exchange_id)
+                if state.status in ("canceled", "rejected", "expired") and state.filled == 0:
+                    self._replace(cid)
+                continue
+            if now - u.since < self.cfg.run.unknown_order_deadline_s:
+                u.wait = min(u.wait * 2, 10.0)
+                u.next_check = now + u.wait
+                continue
+            del self.unknown[cid]
+            log(f"order {cid}: not on the exchange {now - u.since:.0f}s after it was sent: placing it again")
+            self._replace(cid)
+
+    def _replace(self, cid: str) -> None:
+        """The order never reached the exchange: the engine's order is placed again under a new sequence."""
+        assert self.book is not None
+        live = self.book.drop(cid)
+        with self.store.cycle():
+            self.store.set_order_status(cid, "lost")
+            if live is not None:
+                o = live.order
+                self.book.place_limit(o.side, o.price, float(live.qty - live.filled), o.level, o.opened_ms)
+                self._commit_actions()
+            self._save_snapshot()
+
+    # --- recovery ----------------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """The store's orders against the exchange's: adopt ours it does not know, leave others alone."""
+        assert self.book is not None
+        open_now = {o.client_id: o for o in self.venue.open_orders()}
+        for cid, o in open_now.items():
+            known = self.store.order_row(cid)
+            parsed = parse_client_id(self.cfg.run.bot_id, cid)
+            if known is None and parsed is not None:
+                level, side = parsed
+                log(f"adopting our order {cid} the store did not know")
+                with self.store.cycle():
+                    self.store.upsert_order(cid, level, side, o.price, o.qty, "open", o.time_ms,
+                                            o.exchange_id, o.filled)  # fmt: skip
+                    self.book.adopt(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
+        for cid, live in list(self.book.orders.items()):
+            if cid in open_now or cid in self.unknown:
+                continue
+            row = self.store.order_row(cid)
+            if row is None or row[7] == "intent":
+                continue  # committed, not yet sent: _send carries it out
+            state = self.venue.order(cid)
+            if state is None:
+                now = time.monotonic()
+                self.unknown[cid] = Unknown(now, now)
+            elif state.status in ("canceled", "rejected", "expired") and state.filled <= live.filled:
+                log(f"order {cid} is {state.status} on the exchange: level freed")
+                self.book.drop(cid)
+                with self.store.cycle():
+                    self.store.set_order_status(cid, state.status, filled=state.filled)
+        self._refresh_balances()
+
+    def _refresh_balances(self) -> None:
+        bal = self.venue.balances()
+        with self.store.cycle():
+            for asset in (self.base, self.quote):
+                b = bal.get(asset)
+                if b is not None:
+                    self.store.set_balance(asset, b.free, b.locked)
+
+    # --- kill switches, status -------------------------------------------------------------------
+
+    def _resumed(self) -> None:
+        """`gridbot resume` lifted a halt (seen now, or while the bot was down): the kill switches start
+        over, the drawdown from the equity at resume, or the one that fired would fire again at once."""
+        p, close = self.engine.portfolio, self.engine.stats.last_close
+        with self.store.cycle():
+            self.store.con.execute("DELETE FROM cursors WHERE name = 'halted'")
+            if close > 0:
+                self.store.set_cursor("equity_base", repr(p.equity(close)))
+        self.errors.clear()
+        self.last_new_candle = time.monotonic()
+        log("resumed: trading again")
+
+    def _guards(self) -> None:
+        r = self.cfg.risk
+        p, close = self.engine.portfolio, self.engine.stats.last_close
+        base = float(self.store.cursor("equity_base") or p.start_equity)
+        if r.max_drawdown_pct is not None and close > 0:
+            down = (1 - p.equity(close) / base) * 100
+            if down >= r.max_drawdown_pct:
+                self._halt(f"max drawdown: equity {p.equity(close):.2f} is {down:.1f}% below "
+                           f"{base:.2f} (risk.max_drawdown_pct {r.max_drawdown_pct:g})")  # fmt: skip
+        # a new closed candle comes once per timeframe: the allowed age is on top of that
+        age = time.monotonic() - self.last_new_candle
+        if age > duration_seconds(r.max_price_age) + self.tf_ms / 1000:
+            tf = self.cfg.run.timeframe
+            self._halt(f"stale price: no new closed candle for {age:.0f}s "
+                       f"(risk.max_price_age {r.max_price_age} after the {tf} candle)")  # fmt: skip
+
+    def _status(self) -> dict[str, Any]:
+        s = status_of(self.engine, self.cycle, self.cfg.mode, self.store)
+        s.update(
+            version=__version__,
+            exchange=self.cfg.exchange.id,
+            last_candle_ms=self.engine.stats.last_ms,
+            pending_orders=len(self.unknown) + len(self.cancelled),
+            equity=s["end_equity"],
+            api_errors=len(self.errors),  # in the last hour: the error budget's count
+            last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
+            breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
+        )
+        return s
+
+    def _save_status(self) -> None:
+        p, close = self.engine.portfolio, self.engine.stats.last_close
+        m = self.metrics
+        if close > 0:
+            m.equity.set(p.equity(close))
+        m.realized_pnl.set(p.realized)
+        m.fees.set(p.fees)
+        for side in ("buy", "sell"):
+            n = sum(1 for o in self.engine.exchange.open_orders() if o.side == side)
+            m.open_orders.labels(side=side).set(n)
+        m.halted.set(1 if self.store.halt_state() else 0)
+
+    def status(self) -> dict[str, Any]:
+        return self._status()
+
+
+def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
+    from gridbot.ccxt_venue import CcxtVenue, read_credentials  # noqa: PLC0415  (loads ccxt)
+
+    key = secret = None
+    if cfg.mode == "live":
+        try:
+            key, secret = read_credentials(cfg.credentials_file)
+        except ValueError as exc:
+            raise ConfigError(f"exchange.credentials_file: {exc}") from None
+    try:
+        return CcxtVenue(cfg.exchange.id, cfg.market.symbol, api_url=cfg.exchange.api_url,
+                         sandbox=cfg.exchange.sandbox, api_key=key, secret=secret,
+                         timeout_s=cfg.exchange.timeout_s, metrics=metrics,
+                         throttle=cfg.exchange.throttle)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _serve(cfg: BotConfig, metrics: Metrics, trader: Callable[[], Trader | None]) -> object | None:
+    """/metrics, /healthz, /readyz (gridbot.httpd), when the image has it and run.http_port is set."""
+    if cfg.run.http_port is None:
+        return None
+    try:
+        from gridbot.httpd import start_http  # type: ignore[import-not-found]  # noqa: PLC0415
+    except ImportError:
+        return None
+
+    def ready() -> tuple[bool, str]:
+        t = trader()
+        if t is None or not t.ready:
+            return False, "starting: markets and the first reconcile"
+        halt = t.store.halt_state()
+        return True, f"halted: {halt.reason}" if halt else "trading"
+
+    def status() -> dict:
+        t = trader()
+        return {} if t is None else t.status()
+
+    return start_http(cfg.run.http_port, metrics, ready, status)
+
+
+def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
+    from gridbot.service import open_store  # noqa: PLC0415
+
+    metrics = Metrics()
+    holder: list[Trader] = []
+    server = _serve(cfg, metrics, lambda: holder[0] if holder else None)
+    store = open_store(cfg)
+    try:
+        venue = make_venue(cfg, metrics)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        trader = None
+        while trader is None:
+            try:
+                trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live")
+            except AuthFailedError as exc:  # halted with the reason; never a crash loop
+                with store.cycle():
+                    store.set_halt(f"exchange refused the credentials: {exc}")
+                log(f"trading halted: exchange refused the credentials: {exc}")
+                return _idle(cfg, stop)
+            except VenueError as exc:
+                log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
+                write_heartbeat(cfg.run.heartbeat_file, 0, 3 * cfg.run.cycle_seconds + 10)
+                if stop.wait(min(30.0, cfg.run.cycle_seconds * 5)):
+                    return 0
+        trader.stop = stop
+        holder.append(trader)
+        return trader.run(max_cycles)
+    finally:
+        store.close()
+        if server is not None:
+            server.close()  # type: ignore[attr-defined]
+
+
+def _idle(cfg: BotConfig, stop: threading.Event) -> int:
+    """Halted before trading could start: heartbeat, wait for SIGTERM (the operator fixes and restarts)."""
+    max_age = 3 * cfg.run.cycle_seconds + 10
+    while not stop.is_set():
+        write_heartbeat(cfg.run.heartbeat_file, 0, max_age)
+        stop.wait(cfg.run.cycle_seconds)
+    return 0
