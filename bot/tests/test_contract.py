@@ -37,3 +37,4 @@ def test_image_is_the_contract():
     dockerfile = text("bot/Dockerfile")
     assert f"WORKDIR {contract.DATA_DIR}\n" in dockerfile
     assert f'VOLUME ["{contract.DATA_DIR}"]' in dockerfile
+    assert f"EXPOSE {contract.HTTP_PORT}\n" in dockerfile
