@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gridbot import contract
+
 ARCHES = [a for a in os.environ.get("GRIDBOT_IMAGE_ARCHES", "").split() if a]
 GOLDEN = Path(__file__).parents[1] / "golden" / "backtest_summary.json"
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "gridbot"
@@ -122,9 +124,10 @@ def run_python(image, code):
 
 
 def test_sqlite3_works_in_the_image(image):
-    """The store keeps its state in SQLite (WAL): the stdlib module and its library ship in the slim rootfs."""
+    """The store keeps its state in SQLite (WAL): the stdlib module and its library ship in the image."""
     code = (
-        "import sqlite3; c = sqlite3.connect('/tmp/t.db'); print(c.execute('pragma journal_mode=wal').fetchone()[0]);"
+        "import sqlite3; c = sqlite3.connect('/tmp/t.db');"
+        "print(c.execute('pragma journal_mode=wal').fetchone()[0]);"
         "c.execute('create table t (x)'); c.execute('insert into t values (1)'); c.commit();"
         "print(c.execute('select sum(x) from t').fetchone()[0])"
     )
@@ -134,8 +137,6 @@ def test_sqlite3_works_in_the_image(image):
 
 
 def test_the_contract_values_are_the_images(image):
-    from gridbot import contract
-
     info = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
     assert info["WorkingDir"] == str(contract.DATA_DIR)
     assert str(contract.DATA_DIR) in info["Volumes"]
