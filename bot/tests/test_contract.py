@@ -3,6 +3,7 @@ must name the same one. Fails when a copy drifts."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -38,3 +39,12 @@ def test_image_is_the_contract():
     assert f"WORKDIR {contract.DATA_DIR}\n" in dockerfile
     assert f'VOLUME ["{contract.DATA_DIR}"]' in dockerfile
     assert f"EXPOSE {contract.HTTP_PORT}\n" in dockerfile
+
+
+def test_role_reads_the_http_port_from_the_contract():
+    """The role renders the published port from contract.py itself; its pattern must still find the value."""
+    role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
+    assert "bot/gridbot/contract.py" in role_vars["__gridbot_http_port"]
+    found = re.search(r"^HTTP_PORT = (\d+)", text("bot/gridbot/contract.py"), re.MULTILINE)
+    assert found
+    assert int(found[1]) == contract.HTTP_PORT
