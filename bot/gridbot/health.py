@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-# The one statement of where the heartbeat lives: the run loop writes it (RunConfig.heartbeat_file defaults to
-# it) and the healthcheck reads it. /tmp is the container's tmpfs (its root filesystem is read-only).
-DEFAULT_HEARTBEAT = Path("/tmp/gridbot.heartbeat")
+from gridbot.contract import HEARTBEAT_FILE
+
+# The run loop writes it (RunConfig.heartbeat_file defaults to it) and the healthcheck reads it; the value is
+# the container contract's.
+DEFAULT_HEARTBEAT = HEARTBEAT_FILE
 
 
 def heartbeat_path() -> Path:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gridbot import contract
+
 ARCHES = [a for a in os.environ.get("GRIDBOT_IMAGE_ARCHES", "").split() if a]
 GOLDEN = Path(__file__).parents[1] / "golden" / "backtest_summary.json"
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "gridbot"
@@ -115,3 +117,32 @@ def test_healthy_then_unhealthy_when_the_loop_stops_then_clean_sigterm(container
     assert docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     logs = docker("logs", name).stdout
     assert "stopped after cycle" in logs
+
+
+def run_python(image, code):
+    return docker("run", "--rm", *HARDENED, "--entrypoint", "python3", image, "-c", code, check=False)
+
+
+def test_sqlite3_works_in_the_image(image):
+    """The store keeps its state in SQLite (WAL): the stdlib module and its library ship in the image."""
+    code = (
+        "import sqlite3; c = sqlite3.connect('/tmp/t.db');"
+        "print(c.execute('pragma journal_mode=wal').fetchone()[0]);"
+        "c.execute('create table t (x)'); c.execute('insert into t values (1)'); c.commit();"
+        "print(c.execute('select sum(x) from t').fetchone()[0])"
+    )
+    out = run_python(image, code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["wal", "1"]
+
+
+def test_the_contract_values_are_the_images(image):
+    info = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    assert info["WorkingDir"] == str(contract.DATA_DIR)
+    assert str(contract.DATA_DIR) in info["Volumes"]
+    assert f"{contract.HTTP_PORT}/tcp" in info["ExposedPorts"]
+    out = run_python(
+        image, "from gridbot import contract, health; print(health.DEFAULT_HEARTBEAT, contract.HTTP_PORT)"
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(contract.HEARTBEAT_FILE), str(contract.HTTP_PORT)]

@@ -1,0 +1,50 @@
+"""The container contract has one statement (gridbot.contract): every other place that names one of its values
+must name the same one. Fails when a copy drifts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from gridbot import contract, health
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def text(rel: str) -> str:
+    return (ROOT / rel).read_text()
+
+
+def test_bot_defaults_are_the_contract():
+    assert health.DEFAULT_HEARTBEAT == contract.HEARTBEAT_FILE
+
+
+def test_role_vars_are_the_contract():
+    role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
+    assert role_vars["__gridbot_credentials"] == str(contract.CREDENTIALS_FILE)
+    assert f"'state_dir': '{contract.DATA_DIR}'" in role_vars["__gridbot_config"]
+
+
+def test_compose_template_is_the_contract():
+    compose = text("roles/gridbot/templates/compose.yaml.j2")
+    assert f'"-c", "{contract.CONFIG_FILE}"' in compose
+    assert f"./bot.yml:{contract.CONFIG_FILE}:ro" in compose
+    assert f"data:{contract.DATA_DIR}\n" in compose
+
+
+def test_image_is_the_contract():
+    dockerfile = text("bot/Dockerfile")
+    assert f"WORKDIR {contract.DATA_DIR}\n" in dockerfile
+    assert f'VOLUME ["{contract.DATA_DIR}"]' in dockerfile
+    assert f"EXPOSE {contract.HTTP_PORT}\n" in dockerfile
+
+
+def test_role_reads_the_http_port_from_the_contract():
+    """The role renders the published port from contract.py itself; its pattern must still find the value."""
+    role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
+    assert "bot/gridbot/contract.py" in role_vars["__gridbot_http_port"]
+    found = re.search(r"^HTTP_PORT = (\d+)", text("bot/gridbot/contract.py"), re.MULTILINE)
+    assert found
+    assert int(found[1]) == contract.HTTP_PORT

@@ -1,0 +1,76 @@
+"""The HTTP endpoints, served by a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from gridbot.httpd import start_http
+from gridbot.metrics import Metrics
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture
+def served():
+    m = Metrics()
+    state = {"ready": (False, "markets not loaded"), "alive": (True, "heartbeat 1.0s old")}
+    srv = start_http(
+        0,
+        m,
+        lambda: state["ready"],
+        lambda: {"mode": "live", "halted": False},
+        healthy=lambda: state["alive"],
+        bind="127.0.0.1",
+    )
+    yield srv, m, state
+    srv.close()
+
+
+def test_metrics_serves_the_registry(served):
+    srv, m, _ = served
+    m.equity.set(1234.5)
+    m.fills.labels(side="buy").inc(3)
+    code, body = get(srv.port, "/metrics")
+    assert code == 200
+    assert "gridbot_equity_quote 1234.5" in body
+    assert 'gridbot_fills_total{side="buy"} 3.0' in body
+
+
+def test_readyz_follows_ready_with_reason(served):
+    srv, _, state = served
+    assert get(srv.port, "/readyz") == (503, "markets not loaded\n")
+    state["ready"] = (True, "reconciled")
+    assert get(srv.port, "/readyz") == (200, "reconciled\n")
+
+
+def test_healthz_follows_the_heartbeat(served):
+    srv, _, state = served
+    assert get(srv.port, "/healthz")[0] == 200
+    state["alive"] = (False, "heartbeat 99.0s old")
+    assert get(srv.port, "/healthz") == (503, "heartbeat 99.0s old\n")
+
+
+def test_status_json_and_unknown_path(served):
+    srv, _, _ = served
+    code, body = get(srv.port, "/status")
+    assert code == 200
+    assert json.loads(body) == {"mode": "live", "halted": False}
+    assert get(srv.port, "/nope")[0] == 404
+
+
+def test_close_frees_the_port(served):
+    srv, _, _ = served
+    port = srv.port
+    srv.close()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
