@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from gridbot.book import LiveBook, LiveOrder, parse_client_id
 from gridbot.candles import Candles
 from gridbot.config import BotConfig, ConfigError, duration_seconds
 from gridbot.engine import GridEngine
-from gridbot.health import write_heartbeat
+from gridbot.health import heartbeat_age, write_heartbeat
 from gridbot.metrics import Metrics
 from gridbot.paper import PaperExchange
 from gridbot.service import status_of
@@ -56,6 +56,9 @@ from gridbot.venue import (
     Venue,
     VenueError,
 )
+
+if TYPE_CHECKING:
+    from gridbot.httpd import HttpServer
 
 CANDLES_PER_CALL = 500
 FINISHED = ("closed", "canceled", "rejected", "expired")
@@ -126,6 +129,7 @@ class Trader:
         self.last_new_candle = time.monotonic()
         self.last_fill_at: float | None = None
         self.ready = False
+        self.published: dict[str, Any] = {}
         self.stop = threading.Event()
         self._paper_n = 0
         saved = store.snapshot()
@@ -517,9 +521,11 @@ class Trader:
             n = sum(1 for o in self.engine.exchange.open_orders() if o.side == side)
             m.open_orders.labels(side=side).set(n)
         m.halted.set(1 if self.store.halt_state() else 0)
+        self.published = self._status()
 
     def status(self) -> dict[str, Any]:
-        return self._status()
+        """The last cycle's status, for the HTTP thread: the store's connection belongs to the loop's."""
+        return self.published
 
 
 def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
@@ -540,27 +546,28 @@ def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
         raise ConfigError(str(exc)) from None
 
 
-def _serve(cfg: BotConfig, metrics: Metrics, trader: Callable[[], Trader | None]) -> object | None:
-    """/metrics, /healthz, /readyz (gridbot.httpd), when the image has it and run.http_port is set."""
+def _serve(cfg: BotConfig, metrics: Metrics, trader: Callable[[], Trader | None]) -> HttpServer | None:
+    """/metrics, /healthz, /readyz, /status (gridbot.httpd) unless run.http_port is null."""
     if cfg.run.http_port is None:
         return None
-    try:
-        from gridbot.httpd import start_http  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
-        return None
+    from gridbot.httpd import start_http  # noqa: PLC0415  (prometheus-client only when serving)
+
+    def healthy() -> tuple[bool, str]:
+        age, limit = heartbeat_age(cfg.run.heartbeat_file)
+        return age <= limit, f"heartbeat {age:.1f}s old (limit {limit:.1f}s)"
 
     def ready() -> tuple[bool, str]:
         t = trader()
         if t is None or not t.ready:
             return False, "starting: markets and the first reconcile"
-        halt = t.store.halt_state()
-        return True, f"halted: {halt.reason}" if halt else "trading"
+        halted = t.status().get("halted")
+        return True, f"halted: {halted}" if halted else "trading"
 
     def status() -> dict:
         t = trader()
         return {} if t is None else t.status()
 
-    return start_http(cfg.run.http_port, metrics, ready, status)
+    return start_http(cfg.run.http_port, metrics, ready, status, healthy=healthy)
 
 
 def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
@@ -595,7 +602,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     finally:
         store.close()
         if server is not None:
-            server.close()  # type: ignore[attr-defined]
+            server.close()
 
 
 def _idle(cfg: BotConfig, stop: threading.Event) -> int:
