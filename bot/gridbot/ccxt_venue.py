@@ -106,7 +106,11 @@ def exchange_class(exchange_id: str) -> type:
     except ModuleNotFoundError as e:
         if e.name != f"ccxt.{exchange_id}":
             raise
-        raise ValueError(f"exchange.id: unknown exchange {exchange_id!r} (not in ccxt)") from None
+        have = sorted(p.stem for p in Path(pkg.__path__[0]).glob("*.py") if p.stem != "__init__")
+        listed = ", ".join(have) if len(have) <= 10 else f"{len(have)} exchanges"
+        raise ValueError(
+            f"exchange.id: unknown exchange {exchange_id!r} (this installation's ccxt has {listed})"
+        ) from None
     exchange = importlib.import_module("ccxt.base.exchange").Exchange
     cls = getattr(module, exchange_id, None)
     if not (isinstance(cls, type) and issubclass(cls, exchange)):

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 arch=${1:?usage: build.sh arm64|amd64 [BASE]}
-case "$arch" in arm64) plat=aarch64 ;; amd64) plat=x86_64 ;; *) echo "build.sh: ARCH must be arm64 or amd64" >&2; exit 2 ;; esac
+case "$arch" in arm64) plat=aarch64 strip=aarch64-linux-gnu-strip ;; amd64) plat=x86_64 strip=strip ;; *) echo "build.sh: ARCH must be arm64 or amd64" >&2; exit 2 ;; esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 py=${PYTHON:-.venv/bin/python}
@@ -35,6 +35,23 @@ platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" -
 "$py" -m pip install -q --no-deps --no-index --no-compile --only-binary=:all: "${platforms[@]}" \
   --python-version "$pyver" --implementation cp --target "$stage/context/lib" "$stage"/wheels/*.whl >&2
 rm -rf "$stage/context/lib/bin"
+# ccxt ships ~110 exchanges, their async and websocket twins and DEX signing code (74 MB, more than the rest of
+# the image). The bot imports ccxt.base and its one configured exchange (gridbot.ccxt_venue.exchange_class), so
+# the image keeps the exchanges named in GRIDBOT_EXCHANGES only, and none of the async stack (aiohttp, uvloop,
+# ...) that ccxt's sync client never imports. An exchange id the image lacks fails `gridbot run` naming exchange.id.
+exchanges=${GRIDBOT_EXCHANGES:-binance binanceus}
+ccxt=$stage/context/lib/ccxt
+for ex in $exchanges; do
+  [ -f "$ccxt/$ex.py" ] || { echo "build.sh: GRIDBOT_EXCHANGES: $ex is not a ccxt exchange" >&2; exit 2; }
+done
+find "$ccxt" -mindepth 1 -maxdepth 1 ! -name base ! -name abstract ! -name __init__.py \
+  $(for ex in $exchanges; do printf -- '! -name %s.py ' "$ex"; done) -exec rm -rf {} +
+find "$ccxt/abstract" -mindepth 1 -maxdepth 1 ! -name __init__.py \
+  $(for ex in $exchanges; do printf -- '! -name %s.py ' "$ex"; done) -exec rm -rf {} +
+(cd "$stage/context/lib" && rm -rf aiohttp aiohttp-* aiohappyeyeballs* aiosignal* aiodns* pycares* frozenlist* \
+  multidict* propcache* yarl* uvloop* zlib_ng* aiohttp_fast_zlib* attrs* attr coincurve*)
+# Wheels ship their extensions with symbol tables (cryptography's alone: 3 MB); tracebacks do not need them.
+find "$stage/context/lib" -name '*.so' -exec "$strip" --strip-unneeded {} +
 # The build context is exactly what the image gets: the installed dependencies, the entry script, and the
 # script that assembles the runtime root filesystem.
 cp bot/image/gridbot bot/image/slim-rootfs.sh "$stage/context/"

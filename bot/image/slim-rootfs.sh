@@ -24,12 +24,15 @@ case "$numpy" in /opt/gridbot/*) ;; *) keep+=("$numpy") ;; esac
 for optional in /etc/python3* /usr/lib/locale/C.utf8 /etc/ssl/certs/ca-certificates.crt /usr/lib/ssl; do
   if [ -e "$optional" ]; then keep+=("$optional"); fi
 done
-# What a service never imports (REPL, docs, tests, GUIs, databases but sqlite3, the store's) and numpy's
+# What a service never imports (REPL, docs, tests, GUIs, databases but sqlite3, the store's; asyncio, XML and
+# multiprocessing: the bot is one sync process and ccxt's sync client needs none of them) and numpy's
 # build-time files; `make image-test` runs the bot's every command on the result.
 tar -C / -cf - \
   --exclude="${stdlib#/}/"{test,unittest,doctest.py,pydoc.py,pydoc_data,idlelib,tkinter,turtle.py,turtledemo} \
-  --exclude="${stdlib#/}/"{ensurepip,venv,lib2to3,_pyrepl,curses,dbm,xmlrpc} \
+  --exclude="${stdlib#/}/"{ensurepip,venv,lib2to3,_pyrepl,curses,dbm,xmlrpc,asyncio,multiprocessing,xml} \
+  --exclude="${stdlib#/}/__pycache__/"{doctest,pydoc,turtle}".*" \
   --exclude="${stdlib#/}/lib-dynload/"{_dbm,_gdbm,_curses,_curses_panel,readline,_tkinter}".*" \
+  --exclude="${stdlib#/}/lib-dynload/"{_asyncio,_multiprocessing,_posixshmem,pyexpat,_elementtree}".*" \
   --exclude="${stdlib#/}/lib-dynload/"{_test,xx,_ctypes_test,_xxtestfuzz}"*" \
   --exclude="${numpy#/}/f2py" --exclude="${numpy#/}/"{'*.pyi','*.pxd'} \
   --exclude='*.h' --exclude='*.a' \

@@ -443,6 +443,8 @@ def test_unknown_exchange_names_the_field() -> None:
     for bad in ("nosuchexchange", "base", "Binance", "../x", ""):
         with pytest.raises(ValueError, match=r"exchange\.id"):
             exchange_class(bad)
+    with pytest.raises(ValueError, match=r"'nosuchexchange' \(this installation's ccxt has \d+ exchanges\)"):
+        exchange_class("nosuchexchange")
     with pytest.raises(ValueError, match="secret"):
         CcxtVenue("binance", SYMBOL, api_key="k")
     with pytest.raises(

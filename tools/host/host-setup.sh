@@ -16,6 +16,7 @@ packages=(
   mtools dosfstools    # vfat boot partition without loop mounts
   e2fsprogs fdisk      # mkfs.ext4 -d, sfdisk
   zstd                 # compressed image artifacts
+  binutils binutils-aarch64-linux-gnu  # strip the wheels' shared objects for the bot image (either arch)
   openssh-client
   iproute2
 )

@@ -7,12 +7,15 @@ amd64 natively, arm64 under qemu-user binfmt. The flags, limits and uid are read
 
 import json
 import os
+import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from gridbot_exchange.testing import Admin, start
 
 from gridbot import contract
 
@@ -47,10 +50,10 @@ def image(request):
 def container(image):
     names = []
 
-    def start(*extra):
+    def start(*extra, command=()):
         name = f"gridbot-test-{os.getpid()}-{len(names)}"
         names.append(name)
-        docker("run", "-d", "--name", name, *HARDENED, *extra, image)
+        docker("run", "-d", "--name", name, *HARDENED, *extra, image, *command)
         return name
 
     yield start
@@ -146,3 +149,77 @@ def test_the_contract_values_are_the_images(image):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(contract.HEARTBEAT_FILE), str(contract.HTTP_PORT)]
+
+
+def test_live_in_the_container_trades_through_its_pruned_ccxt_and_serves_its_endpoints(container, tmp_path):
+    """The image's own ccxt (one exchange kept) signs and places orders on a real exchange on loopback; the
+    endpoints answer from inside the hardened container; SIGTERM ends it with exit 0."""
+    proc, base = start("--speed", "0", "--account", "img-1:secret-1", "--balance", "USDT=1000")
+    admin = Admin(base)
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cfg = {"mode": "live", "exchange": {"api_url": base, "throttle": False},
+               "run": {"data": "exchange", "cycle_seconds": 0.2, "http_port": port, "bot_id": "img"},
+               "grid": {"width_pct": 2, "levels": 6}, "filters": {"trend": {"mode": "off"}}}  # fmt: skip
+        (tmp_path / "bot.yml").write_text(json.dumps(cfg))
+        (tmp_path / "cred").write_text("GRIDBOT_API_KEY=img-1\nGRIDBOT_API_SECRET=secret-1\n")
+        for f in ("bot.yml", "cred"):
+            (tmp_path / f).chmod(0o644)
+        name = container("--network", "host", "-v", f"{tmp_path / 'bot.yml'}:{contract.CONFIG_FILE}:ro",
+                         "-v", f"{tmp_path / 'cred'}:{contract.CREDENTIALS_FILE}:ro",
+                         command=("run", "-c", str(contract.CONFIG_FILE)))  # fmt: skip
+
+        def status() -> dict:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
+                    return json.loads(r.read())
+            except OSError:
+                return {}
+
+        deadline = time.monotonic() + 180  # arm64 under qemu-user: seconds to import and load markets
+        while not status():
+            assert docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true", docker(
+                "logs", name, check=False
+            ).stdout[-3000:]
+            assert time.monotonic() < deadline, docker("logs", name, check=False).stdout[-3000:]
+            time.sleep(0.5)
+        for k in range(1, 21):
+            admin.step(candles=1)
+            deadline = time.monotonic() + 60
+            while status().get("candles", 0) < k or status().get("pending_orders"):
+                assert time.monotonic() < deadline, f"not at candle {k}: {status()}"
+                time.sleep(0.1)
+        orders = admin.call("GET", "orders?key=img-1")
+        assert orders, "the bot placed its grid on the exchange"
+        assert all(o["clientOrderId"].startswith("img-") for o in orders)
+        assert admin.call("GET", "duplicates")["count"] == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        resting = sum(1 for o in orders if o["status"] in ("NEW", "PARTIALLY_FILLED"))
+        served = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                     if line.startswith("gridbot_open_orders{"))  # fmt: skip
+        assert served == resting
+        docker("stop", "-t", "30", name)
+        assert docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "0"
+        assert "stopped after cycle" in docker("logs", name).stdout
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_the_image_keeps_the_live_exchanges_of_ccxt_only(image):
+    code = (
+        "from gridbot.ccxt_venue import exchange_class\n"
+        "print(exchange_class('binance').__name__)\n"
+        "try:\n    exchange_class('kraken')\nexcept ValueError as e:\n    print(e)\n"
+        "import importlib.util as u; print(u.find_spec('aiohttp'))"
+    )
+    out = run_python(image, code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "binance",
+        "exchange.id: unknown exchange 'kraken' (this installation's ccxt has binance, binanceus)",
+        "None",
+    ]
