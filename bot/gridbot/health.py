@@ -37,17 +37,21 @@ def heartbeat_age(path: Path) -> tuple[float, float]:
     return time.time() - float(stamp), float(max_age)
 
 
-def check(path: Path) -> int:
+def judge(path: Path) -> tuple[bool, str]:
+    """(healthy, why): the heartbeat exists and is younger than the age the loop allowed it."""
     try:
         age, limit = heartbeat_age(path)
     except (OSError, ValueError) as exc:
-        print(f"unhealthy: no heartbeat at {path} ({exc})")
-        return 1
+        return False, f"no heartbeat at {path} ({exc})"
     if age > limit:
-        print(f"unhealthy: heartbeat {age:.1f}s old (limit {limit:.1f}s)")
-        return 1
-    print(f"healthy: heartbeat {age:.1f}s old")
-    return 0
+        return False, f"heartbeat {age:.1f}s old (limit {limit:.1f}s)"
+    return True, f"heartbeat {age:.1f}s old"
+
+
+def check(path: Path) -> int:
+    ok, why = judge(path)
+    print(f"healthy: {why}" if ok else f"unhealthy: {why}")
+    return 0 if ok else 1
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gridbot.config import BotConfig, ConfigError
+from gridbot.health import judge
 from gridbot.metrics import Metrics
 
 Ready = Callable[[], tuple[bool, str]]
@@ -89,3 +91,25 @@ def start_http(
     thread = threading.Thread(target=server.serve_forever, name="gridbot-http", daemon=True)
     thread.start()
     return HttpServer(server, thread)
+
+
+def serve_bot(
+    cfg: BotConfig, metrics: Metrics, status: Status, started: Callable[[], bool]
+) -> HttpServer | None:
+    """A run loop's endpoints (None when run.http_port is null): alive while its heartbeat is fresh, ready
+    once `started()` (a halted bot is ready: the process is fine, trading is off; /readyz says why)."""
+    if cfg.run.http_port is None:
+        return None
+
+    def ready() -> tuple[bool, str]:
+        if not started():
+            return False, "starting: markets and the first reconcile"
+        halted = status().get("halted")
+        return True, f"halted: {halted}" if halted else "trading"
+
+    try:
+        return start_http(
+            cfg.run.http_port, metrics, ready, status, healthy=lambda: judge(cfg.run.heartbeat_file)
+        )
+    except OSError as exc:  # a port taken on the host (not in a container): say which field
+        raise ConfigError(f"run.http_port {cfg.run.http_port}: {exc.strerror or exc}") from None

@@ -6,7 +6,12 @@ own (not the global one) so tests can start several bots in one process without 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from gridbot.engine import GridEngine
 
 
 class Metrics:
@@ -54,3 +59,15 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
+
+    def show(self, engine: GridEngine, halted: bool) -> None:
+        """The book's gauges after a cycle (both loops: the replay and the exchange's)."""
+        p, close = engine.portfolio, engine.stats.last_close
+        if close > 0:
+            self.equity.set(p.equity(close))
+        self.realized_pnl.set(p.realized)
+        self.fees.set(p.fees)
+        orders = engine.exchange.open_orders()
+        for side in ("buy", "sell"):
+            self.open_orders.labels(side=side).set(sum(1 for o in orders if o.side == side))
+        self.halted.set(1 if halted else 0)

@@ -23,6 +23,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from gridbot.config import BotConfig
 from gridbot.engine import GridEngine
 from gridbot.health import write_heartbeat
 from gridbot.store import DB_FILE, Store, StoreError
+
+if TYPE_CHECKING:
+    from gridbot.metrics import Metrics
 
 STATE_VERSION = 1
 LEGACY_STATE = "state.json"
@@ -112,14 +116,25 @@ def status_of(engine: GridEngine, cycle: int, mode: str, store: Store) -> dict:
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
-    store = open_store(cfg)
+    from gridbot.httpd import serve_bot  # noqa: PLC0415  (prometheus-client: a running bot's only)
+    from gridbot.metrics import Metrics  # noqa: PLC0415
+
+    metrics = Metrics()
+    published: list[dict] = [{}]  # the last cycle's status, for the HTTP thread (the store is this thread's)
+    server = serve_bot(cfg, metrics, lambda: published[0], lambda: bool(published[0]))
     try:
-        return _run(cfg, data, store, max_cycles)
+        store = open_store(cfg)
+        try:
+            return _run(cfg, data, store, max_cycles, metrics, published)
+        finally:
+            store.close()
     finally:
-        store.close()
+        if server is not None:
+            server.close()
 
 
-def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None) -> int:
+def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metrics: Metrics,
+         published: list[dict]) -> int:  # fmt: skip
     candles = _load_all(data)
     if len(candles) < 2:
         raise CandleError(
@@ -133,11 +148,16 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None) -> int
     def ledger(row: dict[str, object]) -> None:
         nonlocal fills_in_cycle
         fills_in_cycle += 1
+        metrics.fills.labels(side=str(row["side"])).inc()
         store.add_fill(f"{cycle}:{fills_in_cycle}", None, str(row["side"]), row["price"], row["amount"],
                        row["fee"], str(row.get("fee_currency", quote)), float(row["realized_pnl"]),  # type: ignore[arg-type]
                        _ms(str(row["date"])))  # fmt: skip
 
-    engine = GridEngine(cfg, ledger=ledger, trips=store.add_round_trip,
+    def trip(t: object) -> None:
+        store.add_round_trip(t)
+        metrics.round_trips.inc()
+
+    engine = GridEngine(cfg, ledger=ledger, trips=trip,
                         log=lambda m: print(f"gridbot: {m}", flush=True))  # fmt: skip
     saved = store.snapshot()
     if saved is not None:
@@ -166,8 +186,10 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None) -> int
                 cycle += 1
             elif halt.cancel and engine.exchange.open_orders():
                 engine.exchange.cancel_all()
-            store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(),
-                                status_of(engine, cycle, cfg.mode, store))  # fmt: skip
+            status = status_of(engine, cycle, cfg.mode, store)
+            store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), status)
+        metrics.show(engine, halt is not None)
+        published[0] = status
         ran += 1
         write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
         stop.wait(max(0.0, cfg.run.cycle_seconds - (time.monotonic() - started)))

@@ -28,10 +28,9 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +39,8 @@ from gridbot.book import LiveBook, LiveOrder, parse_client_id
 from gridbot.candles import Candles
 from gridbot.config import BotConfig, ConfigError, duration_seconds
 from gridbot.engine import GridEngine
-from gridbot.health import heartbeat_age, write_heartbeat
+from gridbot.health import write_heartbeat
+from gridbot.httpd import serve_bot
 from gridbot.metrics import Metrics
 from gridbot.paper import PaperExchange
 from gridbot.service import status_of
@@ -56,9 +56,6 @@ from gridbot.venue import (
     Venue,
     VenueError,
 )
-
-if TYPE_CHECKING:
-    from gridbot.httpd import HttpServer
 
 CANDLES_PER_CALL = 500
 FINISHED = ("closed", "canceled", "rejected", "expired")
@@ -511,16 +508,7 @@ class Trader:
         return s
 
     def _save_status(self) -> None:
-        p, close = self.engine.portfolio, self.engine.stats.last_close
-        m = self.metrics
-        if close > 0:
-            m.equity.set(p.equity(close))
-        m.realized_pnl.set(p.realized)
-        m.fees.set(p.fees)
-        for side in ("buy", "sell"):
-            n = sum(1 for o in self.engine.exchange.open_orders() if o.side == side)
-            m.open_orders.labels(side=side).set(n)
-        m.halted.set(1 if self.store.halt_state() else 0)
+        self.metrics.show(self.engine, self.store.halt_state() is not None)
         self.published = self._status()
 
     def status(self) -> dict[str, Any]:
@@ -546,61 +534,40 @@ def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
         raise ConfigError(str(exc)) from None
 
 
-def _serve(cfg: BotConfig, metrics: Metrics, trader: Callable[[], Trader | None]) -> HttpServer | None:
-    """/metrics, /healthz, /readyz, /status (gridbot.httpd) unless run.http_port is null."""
-    if cfg.run.http_port is None:
-        return None
-    from gridbot.httpd import start_http  # noqa: PLC0415  (prometheus-client only when serving)
-
-    def healthy() -> tuple[bool, str]:
-        age, limit = heartbeat_age(cfg.run.heartbeat_file)
-        return age <= limit, f"heartbeat {age:.1f}s old (limit {limit:.1f}s)"
-
-    def ready() -> tuple[bool, str]:
-        t = trader()
-        if t is None or not t.ready:
-            return False, "starting: markets and the first reconcile"
-        halted = t.status().get("halted")
-        return True, f"halted: {halted}" if halted else "trading"
-
-    def status() -> dict:
-        t = trader()
-        return {} if t is None else t.status()
-
-    return start_http(cfg.run.http_port, metrics, ready, status, healthy=healthy)
-
-
 def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     from gridbot.service import open_store  # noqa: PLC0415
 
     metrics = Metrics()
     holder: list[Trader] = []
-    server = _serve(cfg, metrics, lambda: holder[0] if holder else None)
-    store = open_store(cfg)
+    server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else {},
+                       lambda: bool(holder) and holder[0].ready)  # fmt: skip
     try:
-        venue = make_venue(cfg, metrics)
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        trader = None
-        while trader is None:
-            try:
-                trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live")
-            except AuthFailedError as exc:  # halted with the reason; never a crash loop
-                with store.cycle():
-                    store.set_halt(f"exchange refused the credentials: {exc}")
-                log(f"trading halted: exchange refused the credentials: {exc}")
-                return _idle(cfg, stop)
-            except VenueError as exc:
-                log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
-                write_heartbeat(cfg.run.heartbeat_file, 0, 3 * cfg.run.cycle_seconds + 10)
-                if stop.wait(min(30.0, cfg.run.cycle_seconds * 5)):
-                    return 0
-        trader.stop = stop
-        holder.append(trader)
-        return trader.run(max_cycles)
+        store = open_store(cfg)
+        try:
+            venue = make_venue(cfg, metrics)
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            trader = None
+            while trader is None:
+                try:
+                    trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live")
+                except AuthFailedError as exc:  # halted with the reason; never a crash loop
+                    with store.cycle():
+                        store.set_halt(f"exchange refused the credentials: {exc}")
+                    log(f"trading halted: exchange refused the credentials: {exc}")
+                    return _idle(cfg, stop)
+                except VenueError as exc:
+                    log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
+                    write_heartbeat(cfg.run.heartbeat_file, 0, 3 * cfg.run.cycle_seconds + 10)
+                    if stop.wait(min(30.0, cfg.run.cycle_seconds * 5)):
+                        return 0
+            trader.stop = stop
+            holder.append(trader)
+            return trader.run(max_cycles)
+        finally:
+            store.close()
     finally:
-        store.close()
         if server is not None:
             server.close()
 

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 import urllib.error
-import urllib.request
 
 import pytest
+from endpoints import get
 
 from gridbot.httpd import start_http
 from gridbot.metrics import Metrics
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 @pytest.fixture
@@ -72,5 +64,5 @@ def test_close_frees_the_port(served):
     srv, _, _ = served
     port = srv.port
     srv.close()
-    with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    with pytest.raises(urllib.error.URLError, match="Connection refused"):
+        get(port, "/healthz")

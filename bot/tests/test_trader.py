@@ -5,17 +5,16 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 from collections import deque
 from decimal import Decimal
 
 import pytest
+from endpoints import free_port, get, sample
 from gridbot_exchange.testing import Admin, start
 
 from gridbot.candles import load_embedded
@@ -509,55 +508,32 @@ def test_a_bot_down_for_a_while_catches_up_with_the_exchanges_books(tmp_path, ex
     assert bot.term() == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def _sample(text: str, name: str, labels: str = "") -> float:
-    """One sample of a Prometheus exposition, e.g. _sample(t, 'gridbot_open_orders', 'side="buy"')."""
-    want = f"{name}{{{labels}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith(want + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no sample {want} in /metrics")
-
-
 def test_a_live_bots_endpoints_agree_with_the_exchange_and_show_a_manual_halt(tmp_path, exchange, bots):
-    port = _free_port()
+    port = free_port()
     ex = exchange()
     bot = bots(tmp_path, ex.base, run={"http_port": port})
     bot.start()
     drive(ex, bot, 60)
-    code, body = _get(port, "/readyz")
+    code, body = get(port, "/readyz")
     assert (code, body) == (200, "trading\n"), body
-    code, body = _get(port, "/healthz")
+    code, body = get(port, "/healthz")
     assert code == 200, body
     assert body.startswith("heartbeat "), body
-    code, text = _get(port, "/metrics")
+    code, text = get(port, "/metrics")
     assert code == 200
     resting = ex.orders()
     open_on_exchange = [o for o in resting if o["status"] in ("NEW", "PARTIALLY_FILLED")]
     for side in ("buy", "sell"):
         n = sum(1 for o in open_on_exchange if o["side"] == side.upper())
-        assert _sample(text, "gridbot_open_orders", f'side="{side}"') == n
+        assert sample(text, "gridbot_open_orders", f'side="{side}"') == n
     s = bot.status()
-    assert _sample(text, "gridbot_equity_quote") == pytest.approx(s["end_equity"], abs=0.01)
-    assert _sample(text, "gridbot_round_trips_total") == s["round_trips"]
-    assert _sample(text, "gridbot_fills_total", 'side="buy"') + _sample(
+    assert sample(text, "gridbot_equity_quote") == pytest.approx(s["end_equity"], abs=0.01)
+    assert sample(text, "gridbot_round_trips_total") == s["round_trips"]
+    assert sample(text, "gridbot_fills_total", 'side="buy"') + sample(
         text, "gridbot_fills_total", 'side="sell"'
     ) == len(ex.trades())
-    assert _sample(text, "gridbot_halted") == 0
-    code, body = _get(port, "/status")
+    assert sample(text, "gridbot_halted") == 0
+    code, body = get(port, "/status")
     assert code == 200
     assert json.loads(body)["mode"] == "live"
 
@@ -566,13 +542,13 @@ def test_a_live_bots_endpoints_agree_with_the_exchange_and_show_a_manual_halt(tm
     assert out.returncode == 0, out.stderr
     ex.admin.step(candles=1)
     deadline = time.monotonic() + 10
-    while _sample(_get(port, "/metrics")[1], "gridbot_halted") != 1:
+    while sample(get(port, "/metrics")[1], "gridbot_halted") != 1:
         assert time.monotonic() < deadline, "the running bot never showed the halt"
         time.sleep(0.05)
-    code, body = _get(port, "/readyz")
+    code, body = get(port, "/readyz")
     assert code == 200, body  # a halted bot is not a broken one
     assert body.startswith("halted: "), body
     assert "maint" in body, body
     assert bot.term() == 0
     with pytest.raises(urllib.error.URLError, match="Connection refused"):
-        _get(port, "/healthz")  # the server went with the process
+        get(port, "/healthz")  # the server went with the process
