@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import reprlib
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gridbot.contract import CREDENTIALS_FILE, HTTP_PORT
 from gridbot.grid import (
@@ -208,6 +217,12 @@ class BotConfig(_Model):
     exits: ExitConfig = ExitConfig()
     filters: FilterConfig = FilterConfig()
     run: RunConfig = RunConfig()
+    _source_sha256: str | None = PrivateAttr(None)
+
+    @property
+    def source_sha256(self) -> str | None:
+        """sha256 of the file this config was read from: a running bot's status shows which file it runs."""
+        return self._source_sha256
 
     @model_validator(mode="after")
     def _live_needs(self) -> Self:
@@ -325,4 +340,6 @@ def load_config(path: Path | None) -> BotConfig:
         raise ConfigError(
             f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8"
         ) from None
-    return parse_config(parse_yaml(text, str(path)), str(path))
+    cfg = parse_config(parse_yaml(text, str(path)), str(path))
+    cfg._source_sha256 = hashlib.sha256(raw).hexdigest()
+    return cfg

@@ -112,6 +112,7 @@ def status_of(engine: GridEngine, cycle: int, mode: str, store: Store) -> dict:
     out: dict[str, object] = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
     out["halted"] = engine.halted or (halt.reason if halt else "")
     out["halted_since"] = halt.since if halt else None
+    out["config_sha256"] = engine.cfg.source_sha256
     return out
 
 

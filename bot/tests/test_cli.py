@@ -1,6 +1,7 @@
 """The gridbot command as a user runs it: real processes, real files, real signals."""
 
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -152,14 +153,17 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     assert status["mode"] == "paper"
     assert status["symbol"] == "BTC/USDT"
     assert {"end_equity", "round_trips", "realized_pnl", "unrealized_pnl"} <= status.keys()
+    assert status["config_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest()
     assert "stopped after cycle" in out
     assert gridbot("health", "--heartbeat", str(beat), cwd=tmp_path).returncode == 0
 
+    cfg.write_text(cfg.read_text().replace("0.01", "0.02"))
     again = gridbot("run", "-c", str(cfg), "--max-cycles", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert f"from cycle {status['cycle']}" in again.stdout
     after = json.loads(gridbot("status", "-c", str(cfg), cwd=tmp_path).stdout)
     assert after["cycle"] == status["cycle"] + 3
+    assert after["config_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest() != status["config_sha256"]
 
 
 @pytest.mark.parametrize(

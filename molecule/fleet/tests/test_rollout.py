@@ -1,14 +1,17 @@
 """Bot updates across the fleet: canary first, health-gated, rolled back if unhealthy, bad config refused."""
 
+import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
 from fleet import PROJECT, hosts, playbook
 
 ARTIFACTS = PROJECT / ".cache" / "image"
+SECRET = "/run/secrets/exchange"  # the container contract's credentials file
 DEPLOY_TASK = "TASK [gridbot : Deploy | Bring the compose project up]"
 
 
@@ -39,6 +42,38 @@ def deploy_batches(stdout):
     chunks = stdout.split(DEPLOY_TASK)[1:]
     return [sorted(set(re.findall(r"^(?:ok|changed|fatal): \[([\w-]+)\]", c.split("TASK [")[0], re.M)))
             for c in chunks]  # fmt: skip
+
+
+def test_a_config_change_and_a_key_rotation_reach_every_running_bot():
+    """bot.yml and the credentials are bind-mounted files replaced by rename: without the config digest label
+    the play said `changed`, the gate passed on the old container, and the bots kept the old values. First in
+    this module: the fleet still runs the converged image, so only the config and the key change here."""
+    fleet = hosts()
+    before = {name: bot(h) for name, h in fleet.items()}
+    rotated = "fleet-rotated-secret-5551234"
+    run = playbook(
+        "rollout.yml", "-v", "-e", "gridbot_grid_levels=26", "-e", f"gridbot_exchange_api_secret={rotated}"
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert [len(b) for b in deploy_batches(run.stdout)] == [1, 1], "one host at a time"
+    assert rotated not in run.stdout + run.stderr, "the secret in Ansible's -v output"
+    key = next(iter(fleet.values())).ansible.get_variables()["gridbot_exchange_api_key"]
+    for name, h in fleet.items():
+        now = bot(h)
+        assert now["started"] != before[name]["started"], f"{name}: the bot was not recreated"
+        assert (now["image"], now["health"]) == (before[name]["image"], "healthy")
+        on_disk = h.run("sudo sha256sum /opt/gridbot/bot.yml").stdout.split()[0]
+        assert "levels: 26\n" in h.run("sudo cat /opt/gridbot/bot.yml").stdout, "an int, as the specs say"
+        status = h.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
+        assert status.rc == 0, status.stderr
+        assert json.loads(status.stdout)["config_sha256"] == on_disk, f"{name}: the bot runs another bot.yml"
+        code = f"import hashlib; print(hashlib.sha256(open({SECRET!r}, 'rb').read()).hexdigest())"
+        seen = h.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
+        want = hashlib.sha256(f"GRIDBOT_API_KEY={key}\nGRIDBOT_API_SECRET={rotated}\n".encode()).hexdigest()
+        assert seen.stdout.strip() == want, f"{name}: the bot reads the old key"
+        pid = h.run("sudo docker inspect -f '{{.State.Pid}}' gridbot").stdout.strip()
+        for where in ("docker inspect gridbot", f"cat /proc/{pid}/environ", "docker logs gridbot 2>&1"):
+            assert rotated not in h.run(f"sudo sh -c '{where}'").stdout, f"{name}: the secret in {where}"
 
 
 def test_new_version_rolls_out_one_batch_at_a_time(tmp_path):
