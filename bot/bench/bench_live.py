@@ -71,6 +71,14 @@ def candles(port: int) -> int:
         return 0
 
 
+def step(admin: Admin, port: int, first: int, last: int) -> None:
+    """Candles first..last, each once the bot has decided on the one before."""
+    for k in range(first, last + 1):
+        admin.step(candles=1)
+        while candles(port) < k:
+            time.sleep(0.002)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         ex, base = start("--speed", "0", "--account", "bench:bench-secret", "--balance", "USDT=1000")
@@ -87,17 +95,14 @@ def main() -> None:
                     pass
                 time.sleep(0.005)
             ready = time.monotonic() - t0
-            admin.step(candles=12)  # an hour in: the grid is placed and the loop has run its paths once
-            while candles(port) < 12:
-                time.sleep(0.01)
+            # Candle by candle (a fresh bot takes only the newest of several new candles): an hour in, the
+            # grid is placed and the loop has run its paths once; then the rest of the week.
+            step(admin, port, 1, 12)
             rss0, cpu0, t1 = rss_mb(proc.pid), cpu_s(proc.pid), time.monotonic()
             peak = rss0
-            for k in range(13, WEEK_5M + 1):
-                admin.step(candles=1)
-                while candles(port) < k:
-                    time.sleep(0.002)
-                if k % 288 == 0:
-                    peak = max(peak, rss_mb(proc.pid))
+            for day in range(7):
+                step(admin, port, max(13, day * 288 + 1), (day + 1) * 288)
+                peak = max(peak, rss_mb(proc.pid))
             week_s, week_cpu = time.monotonic() - t1, cpu_s(proc.pid) - cpu0
             rss1 = rss_mb(proc.pid)
             status = json.loads(get(port, "/status")[1])
