@@ -17,9 +17,12 @@ import pytest
 from endpoints import free_port, get, sample
 from gridbot_exchange.testing import Admin, start
 
+from gridbot import trader
 from gridbot.candles import load_embedded
-from gridbot.config import parse_config
+from gridbot.config import load_config, parse_config
 from gridbot.engine import GridEngine
+from gridbot.metrics import Metrics
+from gridbot.service import open_store
 
 KEY, SECRET = "bot-1", "secret-1"
 SETTINGS = {"grid": {"width_pct": 2, "levels": 6}, "regrid": {"cooldown": "1h"},
@@ -552,3 +555,45 @@ def test_a_live_bots_endpoints_agree_with_the_exchange_and_show_a_manual_halt(tm
     assert bot.term() == 0
     with pytest.raises(urllib.error.URLError, match="Connection refused"):
         get(port, "/healthz")  # the server went with the process
+
+
+class _Later:
+    """The loop's clock moved `ahead` seconds: a price feed that has stalled that long, without the wait."""
+
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def time(self) -> float:
+        return time.time()
+
+
+def test_a_stalled_price_feed_halts_new_orders(tmp_path, exchange, bots, monkeypatch):
+    """No new closed candle for longer than risk.max_price_age after the timeframe: trading halts, named."""
+    ex = exchange()
+    cfg = load_config(bots(tmp_path, ex.base, risk={"max_price_age": "30m"}).cfg)
+    metrics = Metrics()
+    store = open_store(cfg)
+    try:
+        t = trader.Trader(cfg, trader.make_venue(cfg, metrics), store, metrics, live=True)
+        for k in range(3):
+            ex.admin.step(candles=1)
+            t.step(full=k == 0)
+        assert store.halt_state() is None
+        placed = len(ex.orders())
+        assert placed > 0
+        monkeypatch.setattr(trader, "time", _Later(30 * 60 + 5 * 60 - 5))
+        t.step(full=False)
+        assert store.halt_state() is None, "within the allowed age: 30m after the 5m candle"
+        monkeypatch.setattr(trader, "time", _Later(30 * 60 + 5 * 60 + 5))
+        t.step(full=False)
+        halt = store.halt_state()
+        assert halt is not None
+        assert halt.reason.startswith("stale price: no new closed candle for 210")  # 2105 s + ms
+        assert "risk.max_price_age 30m after the 5m candle" in halt.reason
+        t.step(full=False)
+        assert len(ex.orders()) == placed, "nothing new while halted"
+    finally:
+        store.close()
