@@ -291,7 +291,8 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
         "throttle": False,
         "timeout_s": 1,
     }
-    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 3.0}, exchange=venue)
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 3.0, "http_port": port}, exchange=venue)
     bot.start()
     faults = {
         5: {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
@@ -310,6 +311,19 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
     assert log.count("outcome unknown") >= 2, log
     assert "placing it again" not in log  # each unknown order was found, none re-placed
     assert ex.admin.call("GET", "state")["duplicate_rejects"] == 0  # type: ignore[index]
+    text = get(port, "/metrics")[1]
+    errors = {k: sample(text, "gridbot_api_errors_total", f'error="{k}"') for k in
+              ("DDoSProtection", "ExchangeNotAvailable", "NetworkError", "RequestTimeout", "InvalidNonce",
+               "OrderNotFound")}  # fmt: skip
+    # metrics count each injected fault under ccxt's class: the counted ones exactly, the timed ones (skew for
+    # 1 s, an order invisible for 1.5 s) once per call that met them
+    assert errors["DDoSProtection"] == 2  # 429 x2
+    assert errors["ExchangeNotAvailable"] == 3  # 503 x3
+    assert errors["NetworkError"] == 2  # two answers dropped
+    assert errors["RequestTimeout"] == 1  # one hang
+    assert errors["InvalidNonce"] >= 1
+    assert errors["OrderNotFound"] >= 1
+    assert sample(text, "gridbot_breaker_open") == 0
     assert bot.term() == 0
 
 
