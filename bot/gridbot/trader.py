@@ -24,6 +24,7 @@ restarts until `gridbot resume`.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 import time
@@ -122,7 +123,12 @@ class Trader:
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
-        self.errors: deque[float] = deque()
+        # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
+        limit = cfg.risk.max_errors_per_hour
+        self.errors: deque[float] = deque(
+            (t for t in json.loads(store.cursor("errors") or "[]") if t >= time.time() - 3600),
+            maxlen=limit + 1 if limit is not None else 1000,
+        )
         self.last_new_candle = time.monotonic()
         self.last_fill_at: float | None = None
         self.ready = False
@@ -238,10 +244,12 @@ class Trader:
 
     def _count_error(self) -> None:
         """Every exchange error counts: a cycle cut short, an unknown outcome, a refused order."""
-        now = time.monotonic()
+        now = time.time()
         self.errors.append(now)
         while self.errors and self.errors[0] < now - 3600:
             self.errors.popleft()
+        with self.store.cycle():
+            self.store.set_cursor("errors", json.dumps(list(self.errors)))
         limit = self.cfg.risk.max_errors_per_hour
         if limit is not None and len(self.errors) > limit:
             self._halt(f"error budget: {len(self.errors)} exchange errors in the last hour (limit {limit})")
@@ -473,6 +481,7 @@ class Trader:
             self.store.con.execute("DELETE FROM cursors WHERE name = 'halted'")
             if close > 0:
                 self.store.set_cursor("equity_base", repr(p.equity(close)))
+            self.store.set_cursor("errors", "[]")
         self.errors.clear()
         self.last_new_candle = time.monotonic()
         log("resumed: trading again")
@@ -501,7 +510,7 @@ class Trader:
             last_candle_ms=self.engine.stats.last_ms,
             pending_orders=len(self.unknown) + len(self.cancelled),
             equity=s["end_equity"],
-            api_errors=len(self.errors),  # in the last hour: the error budget's count
+            api_errors=sum(1 for t in self.errors if t >= time.time() - 3600),  # the error budget's count
             last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
             breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
         )

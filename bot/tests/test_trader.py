@@ -507,6 +507,30 @@ def test_the_error_budget_halts_trading(tmp_path, exchange, bots):
     assert bot.term() == 0
 
 
+def test_the_error_budget_counts_across_a_restart(tmp_path, exchange, bots):
+    """Two errors, a crash, a third: the budget of two is exceeded (a restart is not a way around it)."""
+    ex = exchange("--fault", "drop:path=/api/v3/order,method=POST,count=2")
+    bot = bots(tmp_path, ex.base, risk={"max_errors_per_hour": 2})
+    bot.start()
+    k = 0
+    while bot.status().get("api_errors", 0) < 2:
+        ex.admin.step(candles=1)
+        k += 1
+        assert k < 100, f"two answers lost must count two errors: {bot.status()}"
+        bot.wait(k)
+    assert not bot.status()["halted"]
+    bot.kill()
+    ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+    bot.start()
+    deadline = time.monotonic() + 30
+    while not bot.status().get("halted"):
+        ex.admin.step(candles=1)
+        assert time.monotonic() < deadline, f"the third error must exceed the budget: {bot.status()}"
+        time.sleep(0.2)
+    assert bot.status()["halted"].startswith("error budget: 3 exchange errors in the last hour (limit 2)")
+    assert bot.term() == 0
+
+
 def test_a_bot_down_for_a_while_catches_up_with_the_exchanges_books(tmp_path, exchange, bots):
     """Down for 60 candles while its orders kept trading: on restart it takes the missed candles and trades
     in one go, and its books match the exchange's again."""
