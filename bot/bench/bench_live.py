@@ -14,30 +14,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from gridbot_exchange.testing import Admin, start
 
+# the tests' own readers of a bot's endpoints
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from endpoints import free_port, get
+
 WEEK_5M = 7 * 24 * 12
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gridbot_exchange.testing import Admin, start
+from gridbot_exchange.testing import Admin, running, start
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,15 +35,11 @@ FAST = RetryPolicy(max_retries=3, budget_s=3.0, backoff=Backoff(base_s=0.02, cap
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    proc, url = start(
+    with running(
         "--speed", "0", "--start-candle", "101", "--account", f"{KEY}:{SECRET}",
         "--balance", "USDT=10000", "--balance", "BTC=1",
-    )  # fmt: skip
-    try:
+    ) as url:  # fmt: skip
         yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

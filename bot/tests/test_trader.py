@@ -120,6 +120,22 @@ def drive(ex: Exchange, bot: Bot, candles: int, on_step=None, seen: int = 0) -> 
         bot.wait(seen + k + 1)
 
 
+def drive_until_halted(ex: Exchange, bot: Bot, limit: int, why: str) -> int:
+    """Step candle by candle until the bot halts, at most `limit` candles; returns how many it took."""
+    k = 0
+    while not bot.status().get("halted"):
+        ex.admin.step(candles=1)
+        k += 1
+        assert k < limit, why
+        deadline = time.monotonic() + 5
+        while not bot.settled(k) and not bot.status().get("halted"):
+            assert bot.proc is not None
+            assert bot.proc.poll() is None, bot.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"bot not at candle {k}: {bot.status()}"
+            time.sleep(0.01)
+    return k
+
+
 def reference(n: int, start: int = 0, data=None, **overrides) -> tuple[list[dict], GridEngine]:
     """An uninterrupted paper engine over the same candles: what `gridbot backtest` decides."""
     rows: list[dict] = []
@@ -351,17 +367,7 @@ def test_a_price_crash_trips_the_drawdown_halt_which_survives_a_restart_until_re
     ex = exchange("--data", str(_crash_path(tmp_path)))
     bot = bots(tmp_path, ex.base, risk={"max_drawdown_pct": 5})
     bot.start()
-    k = 0
-    while not bot.status().get("halted"):
-        ex.admin.step(candles=1)
-        k += 1
-        assert k < 55, "the fall must trip the halt"
-        deadline = time.monotonic() + 5
-        while not bot.settled(k) and not bot.status().get("halted"):
-            assert bot.proc is not None
-            assert bot.proc.poll() is None, bot.log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"bot not at candle {k}: {bot.status()}"
-            time.sleep(0.01)
+    k = drive_until_halted(ex, bot, 55, "the fall must trip the halt")
     assert bot.status()["halted"].startswith("max drawdown")
     placed = len(ex.orders())
     for _ in range(3):
@@ -493,15 +499,7 @@ def test_the_error_budget_halts_trading(tmp_path, exchange, bots):
     ex = exchange("--fault", "drop:path=/api/v3/order,method=POST,count=4")
     bot = bots(tmp_path, ex.base, risk={"max_errors_per_hour": 2})
     bot.start()
-    k = 0
-    while not bot.status().get("halted"):
-        ex.admin.step(candles=1)
-        k += 1
-        assert k < 100, "three answers lost must exceed a budget of two"
-        deadline = time.monotonic() + 5
-        while not bot.settled(k) and not bot.status().get("halted"):
-            assert time.monotonic() < deadline, f"bot not at candle {k}: {bot.status()}"
-            time.sleep(0.01)
+    drive_until_halted(ex, bot, 100, "three answers lost must exceed a budget of two")
     assert bot.status()["halted"].startswith("error budget: 3 exchange errors in the last hour (limit 2)")
     assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
     assert bot.term() == 0

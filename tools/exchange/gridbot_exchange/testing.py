@@ -3,12 +3,14 @@ own tests and the bot's (which trade against it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,6 +33,17 @@ def start(*args: str) -> tuple[subprocess.Popen[str], str]:
         _, err = proc.communicate(timeout=10)
         raise RuntimeError(f"gridbot-exchange did not start: {line!r} {err}")
     return proc, line.split()[3]
+
+
+@contextlib.contextmanager
+def running(*args: str) -> Iterator[str]:
+    """A gridbot-exchange for the length of a `with` (a fixture's scope): its base URL; killed after."""
+    proc, url = start(*args)
+    try:
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 class Admin:

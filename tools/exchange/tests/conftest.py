@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import ccxt
 import pytest
-from gridbot_exchange.testing import Admin, start
+from gridbot_exchange.testing import Admin, running
 
 KEY, SECRET = "bot-a", "secret-a"
 START_CANDLE = 101  # candle 101 dips below the last close and rises above it
@@ -15,15 +15,11 @@ START_CANDLE = 101  # candle 101 dips below the last close and rises above it
 
 @pytest.fixture(scope="session")
 def base_url() -> Iterator[str]:
-    proc, url = start(
+    with running(
         "--speed", "0", "--start-candle", str(START_CANDLE), "--account", f"{KEY}:{SECRET}",
         "--account", "bot-b:secret-b", "--balance", "USDT=10000", "--balance", "BTC=1",
-    )  # fmt: skip
-    try:
+    ) as url:  # fmt: skip
         yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
