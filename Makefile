@@ -38,14 +38,14 @@ setup: $(STAMP) ## Install system packages, the venv with dev tooling, start doc
 	tools/host/host-setup.sh
 
 lint: $(STAMP) ## ruff, yamllint, ansible-lint (production), syntax-check of every playbook
-	$(BIN)/ruff check bot molecule tools
-	$(BIN)/ruff format --check bot molecule tools
+	$(BIN)/ruff check bot molecule tools playbooks
+	$(BIN)/ruff format --check bot molecule tools playbooks
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q
 	for p in $(PLAYBOOKS); do $(BIN)/ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done
 
-unit: $(STAMP) ## pytest of bot/tests and tools/exchange/tests
-	for t in bot/tests tools/exchange/tests; do \
+unit: $(STAMP) ## pytest of bot/tests, tools/exchange/tests and tools/tests
+	for t in bot/tests tools/exchange/tests tools/tests; do \
 	  rc=0; $(BIN)/pytest "$$t" --ignore=bot/tests/image || rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "unit: pytest collected no tests in $$t: that is a failure here" >&2; exit 1; fi; \
 	  [ $$rc -eq 0 ] || exit $$rc; \

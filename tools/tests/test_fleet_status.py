@@ -1,0 +1,167 @@
+"""The fleet status table's logic on the controller: the rows from what status.yml collects, and the host
+report (playbooks/files/host_health.py run as a process against a fake /sys and /proc)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+spec = importlib.util.spec_from_file_location(
+    "fleet_status", PLAYBOOKS / "filter_plugins" / "fleet_status.py"
+)
+assert spec is not None
+assert spec.loader is not None
+fleet_status = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fleet_status)
+
+NOW = "2026-11-23T10:00:00Z"
+IMAGE_ID = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+
+def container(running=True, health="healthy", started="2026-11-22T06:52:30.123456789Z", status="running"):
+    return {
+        "exists": True,
+        "container": {
+            "Image": IMAGE_ID,
+            "Config": {"Image": "gridbot:0.1.1-arm64-0123456789ab"},
+            "State": {
+                "Running": running,
+                "Status": status,
+                "StartedAt": started,
+                "Health": {"Status": health},
+            },
+        },
+    }
+
+
+BOT = {"mode": "live", "end_equity": 1012.345, "realized_pnl": 3.5, "round_trips": 7, "open_orders": 11,
+       "last_fill_age_s": 3725.0, "api_errors": 2, "breaker": "closed", "halted": ""}  # fmt: skip
+HEALTH = {"soc_temp_c": 61.2, "throttled": "0x0", "mem_total_mib": 7820, "mem_used_mib": 910,
+          "swap_total_mib": 2047, "swap_used_mib": 0, "oom_kills": 0, "rootfs_used_pct": 41.46}  # fmt: skip
+
+
+def host(name="pi-a", **over):
+    base = {"host": name, "model": "pi5", "container": container(), "memory": "52.3MiB / 384MiB",
+            "bot": json.dumps(BOT), "health": json.dumps(HEALTH) + "\r\n"}  # fmt: skip
+    return {**base, **over}
+
+
+def test_a_trading_bot_and_its_host_in_one_row():
+    (row,) = fleet_status.fleet_rows([host()], NOW)
+    assert fleet_status.fleet_rows([host()], "2026-11-23T10:00:00.000001") == [row]  # now(utc=true): naive
+    assert row == {
+        "host": "pi-a", "model": "pi5", "image": "gridbot:0.1.1-arm64-0123456789ab",
+        "image_id": "0123456789ab", "health": "healthy", "uptime": "1d03h07m", "memory": "52.3MiB/384MiB",
+        "mode": "live", "equity": "1012.35", "realized_pnl": "3.50", "round_trips": 7, "open_orders": 11,
+        "last_fill": "0d01h02m", "api_errors": 2, "state": "trading", "soc_temp": "61.2C", "throttled": "0x0",
+        "mem": "910/7820MiB", "swap": "0/2047MiB", "oom_kills": 0, "rootfs": "41%",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bot", "state"),
+    [({**BOT, "halted": "max drawdown: equity 900"}, "halted: max drawdown: equity 900"),
+     ({**BOT, "breaker": "open"}, "breaker open"),
+     ({**BOT, "halted": "manual", "breaker": "open"}, "halted: manual")],
+)  # fmt: skip
+def test_the_state_says_halted_with_the_reason_before_a_breaker(bot, state):
+    (row,) = fleet_status.fleet_rows([host(bot=json.dumps(bot))], NOW)
+    assert row["state"] == state
+
+
+def test_a_stopped_a_missing_and_an_unreadable_bot_show_dashes_not_errors():
+    rows = fleet_status.fleet_rows([
+        host("stopped", container=container(running=False, status="exited")),
+        host("none", container={"exists": False}),
+        host("garbled", bot="Traceback (most recent call last):"),
+        host("vm", health=json.dumps({**HEALTH, "soc_temp_c": None, "throttled": None}), model=None),
+        host("no-python", health="/usr/bin/env: 'python3': No such file or directory"),
+    ], NOW)  # fmt: skip
+    stopped, none, garbled, vm, no_python = rows
+    assert (stopped["health"], stopped["uptime"], stopped["mode"], stopped["state"]) == (
+        "exited",
+        "-",
+        "-",
+        "-",
+    )
+    assert (none["image"], none["health"], none["image_id"]) == ("no gridbot container", "-", "-")
+    assert (garbled["health"], garbled["mode"], garbled["equity"], garbled["state"]) == (
+        "healthy",
+        "-",
+        "-",
+        "-",
+    )
+    assert (vm["soc_temp"], vm["throttled"], vm["model"]) == ("n/a", "n/a", "-")
+    assert {no_python[k] for k in ("soc_temp", "throttled", "mem", "swap", "oom_kills", "rootfs")} == {"n/a"}
+
+
+def test_the_table_aligns_every_column_under_its_title():
+    halted = json.dumps({**BOT, "halted": "x y"})
+    rows = fleet_status.fleet_rows([host("pi-a"), host("a-much-longer-name", bot=halted)], NOW)
+    bot_lines, host_lines = fleet_status.fleet_table(rows).split("\n\n")
+    for lines, columns in ((bot_lines.splitlines(), fleet_status.BOT_COLUMNS),
+                           (host_lines.splitlines(), fleet_status.HOST_COLUMNS)):  # fmt: skip
+        header = lines[0]
+        starts, at = [], 0
+        for title, _ in columns:  # in order: MODE is also the start of MODEL
+            at = header.index(title, at)
+            starts.append(at)
+            at += len(title)
+        for line, row in zip(lines[1:], rows, strict=True):
+            for start, (_, key) in zip(starts, columns, strict=True):
+                assert line[start:].startswith(str(row[key])), (line, key)
+
+
+def fake_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    for i, (kind, temp) in enumerate([("gpu-thermal", "39000"), ("cpu-thermal", "48312")]):
+        zone = root / "sys/class/thermal" / f"thermal_zone{i}"
+        zone.mkdir(parents=True)
+        (zone / "type").write_text(kind + "\n")
+        (zone / "temp").write_text(temp + "\n")
+    (root / "proc").mkdir()
+    (root / "proc/meminfo").write_text(
+        "MemTotal:        8000000 kB\nMemFree:          100000 kB\nMemAvailable:    6976000 kB\n"
+        "SwapTotal:       2097148 kB\nSwapFree:        1048572 kB\n"
+    )
+    (root / "proc/vmstat").write_text("nr_free_pages 1\noom_kill 2\npgfault 9\n")
+    return root
+
+
+def run_host_health(root: Path, path: str) -> dict:
+    script = PLAYBOOKS / "files" / "host_health.py"
+    env = {**os.environ, "PATH": path}
+    out = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, check=True,
+                         env=env)  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_host_health_reads_the_cpu_zone_memory_swap_and_oom_kills(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    vcgencmd = bin_dir / "vcgencmd"
+    vcgencmd.write_text('#!/bin/sh\n[ "$1" = get_throttled ] && echo throttled=0x50005\n')
+    vcgencmd.chmod(0o755)
+    report = run_host_health(fake_root(tmp_path), f"{bin_dir}:/usr/bin:/bin")
+    assert report["soc_temp_c"] == 48.3  # the cpu zone, not the first one
+    assert report["throttled"] == "0x50005"  # under-voltage and throttling seen since boot
+    assert (report["mem_total_mib"], report["mem_used_mib"]) == (7812, 1000)
+    assert (report["swap_total_mib"], report["swap_used_mib"]) == (2047, 1024)
+    assert report["oom_kills"] == 2
+    assert 0 < report["rootfs_used_pct"] <= 100
+
+
+def test_host_health_on_a_machine_without_them_reports_nulls(tmp_path):
+    root = fake_root(tmp_path)
+    for zone in (root / "sys/class/thermal").iterdir():
+        (zone / "temp").unlink()
+    report = run_host_health(root, "/usr/bin:/bin")
+    assert report["soc_temp_c"] is None
+    assert report["throttled"] is None
