@@ -189,7 +189,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
                 engine.exchange.cancel_all()
             status = status_of(engine, cycle, cfg.mode, store)
             store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), status)
-        metrics.show(engine, halt is not None)
+        metrics.show(engine, halt is not None or bool(engine.halted))
         published[0] = status
         ran += 1
         write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)

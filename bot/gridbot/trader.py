@@ -29,6 +29,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -125,10 +126,8 @@ class Trader:
         self.unknown: dict[str, Unknown] = {}
         # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
         limit = cfg.risk.max_errors_per_hour
-        self.errors: deque[float] = deque(
-            (t for t in json.loads(store.cursor("errors") or "[]") if t >= time.time() - 3600),
-            maxlen=limit + 1 if limit is not None else 1000,
-        )
+        self.errors: deque[float] = deque(maxlen=limit + 1 if limit is not None else 1000)
+        self.errors.extend(_within_the_hour(json.loads(store.cursor("errors") or "[]"), time.time()))
         self.last_new_candle = time.monotonic()
         self.last_fill_at: float | None = None
         self.ready = False
@@ -245,9 +244,9 @@ class Trader:
     def _count_error(self) -> None:
         """Every exchange error counts: a cycle cut short, an unknown outcome, a refused order."""
         now = time.time()
-        self.errors.append(now)
-        while self.errors and self.errors[0] < now - 3600:
-            self.errors.popleft()
+        kept = _within_the_hour(self.errors, now)
+        self.errors.clear()
+        self.errors.extend([*kept, now])
         with self.store.cycle():
             self.store.set_cursor("errors", json.dumps(list(self.errors)))
         limit = self.cfg.risk.max_errors_per_hour
@@ -260,6 +259,7 @@ class Trader:
     def _halt(self, reason: str) -> None:
         with self.store.cycle():
             self.store.set_halt(reason, self.cfg.risk.cancel_on_halt)
+            self.store.set_cursor("halted", reason)  # a resume before the next cycle restarts the switches
             self._save_snapshot()
         log(f"trading halted: {reason}")
 
@@ -510,19 +510,25 @@ class Trader:
             last_candle_ms=self.engine.stats.last_ms,
             pending_orders=len(self.unknown) + len(self.cancelled),
             equity=s["end_equity"],
-            api_errors=sum(1 for t in self.errors if t >= time.time() - 3600),  # the error budget's count
+            api_errors=len(_within_the_hour(self.errors, time.time())),  # the error budget's count
             last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
             breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
         )
         return s
 
     def _save_status(self) -> None:
-        self.metrics.show(self.engine, self.store.halt_state() is not None)
+        self.metrics.show(self.engine, self.store.halt_state() is not None or bool(self.engine.halted))
         self.published = self._status()
 
     def status(self) -> dict[str, Any]:
         """The last cycle's status, for the HTTP thread: the store's connection belongs to the loop's."""
         return self.published
+
+
+def _within_the_hour(times: Iterable[float], now: float) -> list[float]:
+    """Error times of the last hour, in order. Wall-clock: a Pi without an RTC may step its clock at boot, so
+    a time ahead of now (more than a minute) is a clock that was wrong then, not an error still to come."""
+    return sorted(t for t in times if now - 3600 <= t <= now + 60)
 
 
 def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:

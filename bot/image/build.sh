@@ -6,7 +6,7 @@
 set -euo pipefail
 
 arch=${1:?usage: build.sh arm64|amd64 [BASE]}
-case "$arch" in arm64) plat=aarch64 strip=aarch64-linux-gnu-strip ;; amd64) plat=x86_64 strip=strip ;; *) echo "build.sh: ARCH must be arm64 or amd64" >&2; exit 2 ;; esac
+case "$arch" in arm64) plat=aarch64 ;; amd64) plat=x86_64 ;; *) echo "build.sh: ARCH must be arm64 or amd64" >&2; exit 2 ;; esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 py=${PYTHON:-.venv/bin/python}
@@ -51,6 +51,10 @@ find "$ccxt/abstract" -mindepth 1 -maxdepth 1 ! -name __init__.py \
 (cd "$stage/context/lib" && rm -rf aiohttp aiohttp-* aiohappyeyeballs* aiosignal* aiodns* pycares* frozenlist* \
   multidict* propcache* yarl* uvloop* zlib_ng* aiohttp_fast_zlib* attrs* attr coincurve*)
 # Wheels ship their extensions with symbol tables (cryptography's alone: 3 MB); tracebacks do not need them.
+# The target's binutils: the host's own strip for its own arch, the cross one (binutils-ARCH-linux-gnu) else.
+strip=strip
+[ "$(uname -m)" = "$plat" ] || strip=$plat-linux-gnu-strip
+command -v "$strip" >/dev/null || { echo "build.sh: $strip not found (make setup installs it)" >&2; exit 2; }
 find "$stage/context/lib" -name '*.so' -exec "$strip" --strip-unneeded {} +
 # The build context is exactly what the image gets: the installed dependencies, the entry script, and the
 # script that assembles the runtime root filesystem.

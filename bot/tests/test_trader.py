@@ -633,3 +633,10 @@ def test_a_stalled_price_feed_halts_new_orders(tmp_path, exchange, bots, monkeyp
         assert len(ex.orders()) == placed, "nothing new while halted"
     finally:
         store.close()
+
+
+def test_the_error_window_is_the_last_hour_and_ignores_a_stepped_clocks_future():
+    """A Pi without an RTC steps its clock at boot: errors stamped ahead of now do not fill the budget."""
+    now = 1_000_000.0
+    stamps = [now + 3600, now - 3601, now - 10, now - 3600, now + 30]
+    assert trader._within_the_hour(stamps, now) == [now - 3600, now - 10, now + 30]
