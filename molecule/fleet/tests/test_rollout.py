@@ -52,7 +52,12 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot():
     before = {name: bot(h) for name, h in fleet.items()}
     rotated = "fleet-rotated-secret-5551234"
     run = playbook(
-        "rollout.yml", "-v", "-e", "gridbot_grid_levels=26", "-e", f"gridbot_exchange_api_secret={rotated}"
+        "rollout.yml",
+        "-v",
+        "-e",
+        '{"gridbot_host_config": {"grid": {"levels": 26}}}',
+        "-e",
+        f"gridbot_exchange_api_secret={rotated}",
     )
     assert run.returncode == 0, run.stdout[-3000:]
     assert [len(b) for b in deploy_batches(run.stdout)] == [1, 1], "one host at a time"
@@ -63,7 +68,7 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot():
         assert now["started"] != before[name]["started"], f"{name}: the bot was not recreated"
         assert (now["image"], now["health"]) == (before[name]["image"], "healthy")
         on_disk = h.run("sudo sha256sum /opt/gridbot/bot.yml").stdout.split()[0]
-        assert "levels: 26\n" in h.run("sudo cat /opt/gridbot/bot.yml").stdout, "an int, as the specs say"
+        assert "levels: 26\n" in h.run("sudo cat /opt/gridbot/bot.yml").stdout
         status = h.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
         assert status.rc == 0, status.stderr
         assert json.loads(status.stdout)["config_sha256"] == on_disk, f"{name}: the bot runs another bot.yml"
@@ -132,7 +137,7 @@ def test_bad_config_fails_the_host_and_leaves_its_bot_running():
     name = sorted(fleet)[0]
     before = bot(fleet[name])
     config = fleet[name].run("sudo sha256sum /opt/gridbot/bot.yml").stdout
-    run = playbook("rollout.yml", "--limit", name, "-e", "gridbot_grid_levels=1")
+    run = playbook("rollout.yml", "--limit", name, "-e", '{"gridbot_host_config": {"grid": {"levels": 1}}}')
     assert run.returncode != 0
     assert "grid.levels" in run.stdout
     assert bot(fleet[name]) == before
