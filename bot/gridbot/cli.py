@@ -246,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser(
         "health", help="exit 0 while the run loop's heartbeat is fresh (container healthcheck)"
     )
-    h.add_argument("--heartbeat", type=Path, default=health.heartbeat_path())
+    h.add_argument("--heartbeat", type=Path, default=Path(health.heartbeat_path()))
 
     s = sub.add_parser("status", help="print the running bot's last saved status (JSON)")
     s.add_argument("-c", "--config", type=Path, help="the bot's config (for its state directory)")

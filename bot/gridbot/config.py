@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from gridbot.contract import CREDENTIALS_FILE, HTTP_PORT
+from gridbot.contract import CREDENTIALS_FILE, DATA_DIR, HTTP_PORT
 from gridbot.grid import (
     Array,
     GridError,
@@ -159,8 +159,8 @@ class RunConfig(_Model):
     data: str = "embedded"  # embedded | a candle CSV | exchange
     timeframe: str = Field("5m", pattern=r"^[1-9][0-9]*[mhdw]$")  # candles of run.data: exchange
     cycle_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
-    state_dir: Path = Path("/data")
-    heartbeat_file: Path = Field(default_factory=heartbeat_path)
+    state_dir: Path = Path(DATA_DIR)
+    heartbeat_file: Path = Field(default_factory=lambda: Path(heartbeat_path()))
     http_port: Annotated[int, Field(ge=0, le=65535)] | None = HTTP_PORT  # /metrics, /healthz; null: off
     # Prefix of every client order id this bot sends: its own orders are adopted by it after a restart,
     # anyone else's are left alone. Bots sharing an account need different ones.
@@ -241,7 +241,7 @@ class BotConfig(_Model):
 
     @property
     def credentials_file(self) -> Path:
-        return self.exchange.credentials_file or CREDENTIALS_FILE
+        return self.exchange.credentials_file or Path(CREDENTIALS_FILE)
 
     @model_validator(mode="after")
     def _grid_pays_fees(self) -> Self:

@@ -1,17 +1,14 @@
 """The container contract: where the bot finds its config, credentials and data, where it reports its health,
-and the port it serves /metrics, /healthz and /readyz on. Stdlib only (the healthcheck imports it).
+and the port it serves /metrics, /healthz and /readyz on. Plain strings, no imports: the healthcheck imports
+this module on every probe (pathlib alone doubled a probe's CPU).
 
 One statement of each: the bot's defaults come from here, and the image and the deploy role read the same
 values (see the README's "Container contract").
 """
 
-from __future__ import annotations
-
-from pathlib import Path
-
-CONFIG_FILE = Path("/etc/gridbot/bot.yml")
-CREDENTIALS_FILE = Path("/run/secrets/exchange")  # GRIDBOT_API_KEY=... / GRIDBOT_API_SECRET=... lines
-DATA_DIR = Path("/data")
+CONFIG_FILE = "/etc/gridbot/bot.yml"
+CREDENTIALS_FILE = "/run/secrets/exchange"  # GRIDBOT_API_KEY=... / GRIDBOT_API_SECRET=... lines
+DATA_DIR = "/data"
 # /tmp is the container's tmpfs (its root filesystem is read-only).
-HEARTBEAT_FILE = Path("/tmp/gridbot.heartbeat")
+HEARTBEAT_FILE = "/tmp/gridbot.heartbeat"
 HTTP_PORT = 9108
