@@ -55,7 +55,7 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot():
         "rollout.yml",
         "-v",
         "-e",
-        '{"gridbot_host_config": {"grid": {"levels": 26}}}',
+        '{"gridbot_config_override": {"grid": {"levels": 26}}}',
         "-e",
         f"gridbot_exchange_api_secret={rotated}",
     )
@@ -150,7 +150,8 @@ def test_bad_config_fails_the_host_and_leaves_its_bot_running():
     name = sorted(fleet)[0]
     before = bot(fleet[name])
     config = fleet[name].run("sudo sha256sum /opt/gridbot/bot.yml").stdout
-    run = playbook("rollout.yml", "--limit", name, "-e", '{"gridbot_host_config": {"grid": {"levels": 1}}}')
+    bad = '{"gridbot_config_override": {"grid": {"levels": 1}}}'
+    run = playbook("rollout.yml", "--limit", name, "-e", bad)
     assert run.returncode != 0
     assert "grid.levels" in run.stdout
     assert bot(fleet[name]) == before
