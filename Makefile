@@ -79,8 +79,11 @@ demo: setup ## Boot a 2-VM ARM64 Pi fleet, converge playbooks/site.yml on it, sh
 demo-destroy: ## Stop the demo fleet's VMs and remove their disks
 	tools/demo/demo-fleet.sh down
 
-status: $(STAMP) ## One table for the fleet (INVENTORY=...; default: the demo fleet when it runs)
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
+status: $(STAMP) ## The fleet's bots and hosts (INVENTORY=...; default: the demo fleet when it runs; FORMAT=json: rows)
+	@if [ "$(FORMAT)" = json ]; then \
+	  f=$$(mktemp); rc=0; $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml -e status_json=$$f >&2 || rc=$$?; \
+	  [ $$rc -ne 0 ] || cat $$f; rm -f $$f; exit $$rc; \
+	else $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml; fi
 
 bench: $(STAMP) ## Benchmarks that print figures (backtest throughput, indicators vs TA-Lib, peak RSS, local exchange)
 	for b in bot/bench/bench_*.py tools/exchange/bench/bench_*.py; do $(PY) "$$b" || exit 1; done

@@ -34,7 +34,11 @@ def throttled() -> str | None:
     vcgencmd = shutil.which("vcgencmd")
     if vcgencmd is None:
         return None
-    out = subprocess.run([vcgencmd, "get_throttled"], capture_output=True, text=True, timeout=5, check=False)
+    try:
+        argv = [vcgencmd, "get_throttled"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):  # a firmware that does not answer: unknown, not a lost row
+        return None
     return out.stdout.strip().partition("=")[2] or None
 
 

@@ -165,3 +165,14 @@ def test_host_health_on_a_machine_without_them_reports_nulls(tmp_path):
     report = run_host_health(root, "/usr/bin:/bin")
     assert report["soc_temp_c"] is None
     assert report["throttled"] is None
+
+
+def test_a_vcgencmd_that_cannot_run_is_unknown_not_a_lost_row(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    broken = bin_dir / "vcgencmd"
+    broken.write_text("#!/nonexistent/interpreter\n")  # exec fails: OSError, as a firmware tool gone bad
+    broken.chmod(0o755)
+    report = run_host_health(fake_root(tmp_path), f"{bin_dir}:/usr/bin:/bin")
+    assert report["throttled"] is None
+    assert report["oom_kills"] == 2  # the rest of the row is there

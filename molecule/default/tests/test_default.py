@@ -55,7 +55,7 @@ def test_engine_runs_in_the_container(host):
         ({"pi_host_governor": "turbo"}, "pi_host_governor"),
         ({"pi_host_boot_cmdline_extra": ["quiet splash"]}, "pi_host_boot_cmdline_extra"),
         ({"docker_engine_source": "snap"}, "docker_engine_source"),
-        ({"gridbot_grid_levels": "many"}, "gridbot_grid_levels"),
+        ({"gridbot_config": "many"}, "gridbot_config"),
     ],
 )
 def test_bad_inventory_fails_before_any_change(extra, named):
