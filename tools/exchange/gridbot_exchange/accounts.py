@@ -1,4 +1,5 @@
-"""Accounts: balances (free, locked) and fee rates per API key, with the house and fee ledgers as the
+"""Accounts: balances (free, locked) and fee rates, reached through one or more API keys (a key rotation adds a
+new key to the account, then revokes the old one, as on a real exchange), with the house and fee ledgers as the
 counterparty, so every asset's total over accounts + house + fees is conserved exactly."""
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ class Balance:
 
 @dataclass
 class Account:
-    key: str
-    secret: str
+    key: str  # the account's name: its first API key
     maker_fee: Decimal
     taker_fee: Decimal
     start: dict[str, Decimal]
@@ -56,16 +56,32 @@ class Account:
         }
 
 
+@dataclass
+class ApiKey:
+    """One API key of an account; its use is counted so a test can see which key a bot signs with."""
+
+    account: Account
+    secret: str
+    requests: int = 0
+    last_ms: int | None = None
+
+    def used(self, now_ms: int) -> None:
+        self.requests += 1
+        self.last_ms = now_ms
+
+
 class Ledger:
-    """Every account plus the house (the other side of each trade) and the collected fees."""
+    """Every account and its API keys, plus the house (the other side of each trade) and the collected fees."""
 
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
+        self.keys: dict[str, ApiKey] = {}
         self.house: dict[str, Decimal] = {}
         self.fees: dict[str, Decimal] = {}
 
-    def add(self, account: Account) -> None:
+    def add(self, account: Account, secret: str) -> None:
         self.accounts[account.key] = account
+        self.keys[account.key] = ApiKey(account, secret)
 
     def reset(self) -> None:
         for a in self.accounts.values():

@@ -6,6 +6,7 @@ from collections import Counter
 from decimal import Decimal, InvalidOperation
 
 from gridbot_exchange import formats
+from gridbot_exchange.accounts import ApiKey
 from gridbot_exchange.errors import ApiError
 from gridbot_exchange.faults import FaultError, parse_rule
 from gridbot_exchange.venue import Venue
@@ -105,10 +106,42 @@ def add_account(v: Venue, _q: dict[str, str], body: dict) -> Json:
         except InvalidOperation:
             raise _bad("admin fields 'maker_fee'/'taker_fee': must be numbers") from None
     with v.lock:
-        if key in v.ledger.accounts:
-            raise _bad(f"admin field 'key': account {key!r} exists")
+        if key in v.ledger.keys:
+            raise _bad(f"admin field 'key': key {key!r} exists")
         v.add_account(key, secret, _balances(body.get("balances")), fees)
     return {"key": key}
+
+
+def keys(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    """Every API key, the account it signs for and its use (never the secret)."""
+    with v.lock:
+        return {
+            k: {"account": a.account.key, "requests": a.requests, "last_ms": a.last_ms}
+            for k, a in sorted(v.ledger.keys.items())
+        }
+
+
+def add_key(v: Venue, _q: dict[str, str], body: dict) -> Json:
+    """A new API key for an existing account (the first half of a key rotation)."""
+    account, key, secret = body.get("account"), body.get("key"), body.get("secret")
+    if not all(isinstance(x, str) and x for x in (account, key, secret)):
+        raise _bad("admin fields 'account', 'key' and 'secret': non-empty strings are required")
+    with v.lock:
+        if account not in v.ledger.accounts:
+            raise _bad(f"admin field 'account': no account {account!r}")
+        if key in v.ledger.keys:
+            raise _bad(f"admin field 'key': key {key!r} exists")
+        v.ledger.keys[key] = ApiKey(v.ledger.accounts[account], secret)  # type: ignore[index,arg-type]
+    return {"key": key, "account": account}
+
+
+def revoke_key(v: Venue, q: dict[str, str], _body: dict) -> Json:
+    """Revoke an API key (the second half of a rotation): its requests get -2015 from now on."""
+    key = q.get("key", "")
+    with v.lock:
+        if v.ledger.keys.pop(key, None) is None:
+            raise _bad(f"admin query 'key': no key {key!r}")
+    return {"revoked": key}
 
 
 def reset(v: Venue, q: dict[str, str], body: dict) -> Json:
@@ -148,6 +181,9 @@ ROUTES = {
     ("GET", "duplicates"): duplicates,
     ("GET", "balances"): balances,
     ("POST", "accounts"): add_account,
+    ("GET", "keys"): keys,
+    ("POST", "keys"): add_key,
+    ("DELETE", "keys"): revoke_key,
     ("POST", "reset"): reset,
     ("POST", "step"): step,
     ("GET", "faults"): list_faults,

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 
 from gridbot_exchange import errors
-from gridbot_exchange.accounts import Account
+from gridbot_exchange.accounts import Account, ApiKey
 from gridbot_exchange.errors import ApiError
 
 DEFAULT_RECV_WINDOW = 5000
@@ -27,7 +27,7 @@ def _strip_signature(raw: str) -> tuple[str, str | None]:
 
 
 def authenticate(
-    accounts: dict[str, Account],
+    keys: dict[str, ApiKey],
     api_key: str | None,
     query: str,
     body: str,
@@ -37,15 +37,15 @@ def authenticate(
     """The account the request is signed for, else the ApiError Binance answers with."""
     if not api_key:
         raise ApiError(401, -2014, "API-key format invalid.")
-    acct = accounts.get(api_key)
-    if acct is None:
+    key = keys.get(api_key)
+    if key is None:
         raise errors.BAD_KEY
     q, qsig = _strip_signature(query)
     b, bsig = _strip_signature(body)
     sig = qsig or bsig
     if not sig:
         raise errors.bad_param("signature")
-    want = hmac.new(acct.secret.encode(), (q + b).encode(), hashlib.sha256).hexdigest()
+    want = hmac.new(key.secret.encode(), (q + b).encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(want, sig.lower()):
         raise errors.BAD_SIGNATURE
     ts = params.get("timestamp")
@@ -62,4 +62,5 @@ def authenticate(
         raise ApiError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if now_ms - int(ts) > int(window):
         raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
-    return acct
+    key.used(now_ms)
+    return key.account

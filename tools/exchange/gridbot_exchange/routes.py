@@ -252,6 +252,6 @@ def dispatch(
             return PUBLIC[method, route](v, params)
     if (method, route) in PRIVATE:
         with v.lock:
-            acct = authenticate(v.ledger.accounts, api_key, query, body, params, v.server_ms())
+            acct = authenticate(v.ledger.keys, api_key, query, body, params, v.server_ms())
             return PRIVATE[method, route](v, params, acct)
     raise errors.NOT_FOUND

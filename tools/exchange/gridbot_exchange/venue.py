@@ -51,9 +51,9 @@ class Venue:
         fees: tuple[Decimal, Decimal] | None = None,
     ) -> Account:
         maker, taker = fees or self.fees
-        acct = Account(key, secret, maker, taker, dict(balances or self.default_balances))
+        acct = Account(key, maker, taker, dict(balances or self.default_balances))
         with self.lock:
-            self.ledger.add(acct)
+            self.ledger.add(acct, secret)
         return acct
 
     def server_ms(self) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
+import urllib.error
 
 import ccxt
 import pytest
-from conftest import START_CANDLE
+from conftest import KEY, START_CANDLE
 from gridbot_exchange.testing import Admin
 
 from gridbot.candles import load_embedded
@@ -123,6 +125,38 @@ def test_fetch_my_trades_since_and_all_orders(client: ccxt.binance, admin: Admin
     trades = client.fetch_my_trades(SYMBOL, since=later["timestamp"])
     assert [t["order"] for t in trades] == [later["id"]]
     assert [o["status"] for o in client.fetch_orders(SYMBOL)] == ["closed", "closed"]
+
+
+def test_a_rotated_key_reaches_the_same_account_and_a_revoked_one_is_refused(client_factory, admin) -> None:  # type: ignore[no-untyped-def]
+    old = client_factory()
+    old.create_order(SYMBOL, "limit", "buy", 0.01, 20000.0)
+    admin.call("POST", "keys", {"account": KEY, "key": "bot-a-2", "secret": "secret-a-2"})
+    new = client_factory(key="bot-a-2", secret="secret-a-2")
+    before = admin.call("GET", "keys")
+    assert [o["price"] for o in new.fetch_open_orders(SYMBOL)] == [20000.0]
+    after = admin.call("GET", "keys")
+    assert after["bot-a-2"]["account"] == KEY
+    assert after["bot-a-2"]["requests"] == before["bot-a-2"]["requests"] + 1
+    assert after[KEY]["requests"] == before[KEY]["requests"], "the old key was not used"
+    assert "secret" not in str(after)
+    admin.call("DELETE", "keys?key=bot-a-2")
+    # -2015 on a key that worked before is a temporary ban to ccxt (as on Binance); on a new client, bad keys
+    with pytest.raises(ccxt.DDoSProtection):
+        new.fetch_open_orders(SYMBOL)
+    with pytest.raises(ccxt.AuthenticationError):
+        client_factory(key="bot-a-2", secret="secret-a-2").fetch_open_orders(SYMBOL)
+    assert len(old.fetch_open_orders(SYMBOL)) == 1
+
+
+def test_admin_keys_refuse_a_taken_key_and_an_unknown_account(admin) -> None:  # type: ignore[no-untyped-def]
+    for body, field in (({"account": KEY, "key": "bot-b", "secret": "x"}, "'key'"),
+                        ({"account": "nobody", "key": "k-new", "secret": "x"}, "'account'"),
+                        ({"account": KEY, "key": "k-new"}, "'secret'")):  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as e:
+            admin.call("POST", "keys", body)
+        assert field in json.loads(e.value.read())["msg"]
+    with pytest.raises(urllib.error.HTTPError):
+        admin.call("DELETE", "keys?key=k-new")
 
 
 def test_accounts_are_separate(client_factory) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ def engine(s: Series, cap: Decimal | None = None, accounts: int = 2) -> Engine:
     led = Ledger()
     e = Engine(MARKET, s, led, max_orders=50, max_trades=10_000, fill_cap=cap)
     for k in range(accounts):
-        led.add(Account(f"k{k}", "s", MAKER, TAKER, {"USDT": Decimal(100_000), "BTC": Decimal(10)}))
+        led.add(Account(f"k{k}", MAKER, TAKER, {"USDT": Decimal(100_000), "BTC": Decimal(10)}), "s")
     return e
 
 
