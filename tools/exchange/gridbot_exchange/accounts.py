@@ -1,6 +1,6 @@
-"""Accounts: balances (free, locked) and fee rates, reached through one or more API keys (a key rotation adds a
-new key to the account, then revokes the old one, as on a real exchange), with the house and fee ledgers as the
-counterparty, so every asset's total over accounts + house + fees is conserved exactly."""
+"""Accounts: balances (free, locked) and fee rates, reached through one or more API keys (a key rotation adds
+a new key to the account, then revokes the old one, as on a real exchange), with the house and fee ledgers as
+the counterparty, so every asset's total over accounts + house + fees is conserved exactly."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class ApiKey:
 
 
 class Ledger:
-    """Every account and its API keys, plus the house (the other side of each trade) and the collected fees."""
+    """Every account and its API keys, plus the house (the other side of each trade) and the fees."""
 
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}

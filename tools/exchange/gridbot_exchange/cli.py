@@ -93,7 +93,12 @@ def parser() -> argparse.ArgumentParser:
     a = p.add_argument
     a("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     a("--port", type=_port, default=8900, help="0 picks a free port; the bound URL is printed on stdout")
-    a("--data", default="embedded", help="'embedded' (gridbot's 5m BTC/USDT candles) or a ccxt OHLCV CSV")
+    a(
+        "--data",
+        default="embedded",
+        help="'embedded' (gridbot's 5m BTC/USDT candles), 'synthetic:SEED:PRICE' (that kind of path for "
+        "another market) or a ccxt OHLCV CSV",
+    )
     a("--symbol", type=_symbol, default=("BTC", "USDT"), help="BASE/QUOTE (default BTC/USDT)")
     a(
         "--speed",

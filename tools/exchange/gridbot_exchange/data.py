@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gridbot import synthetic
 from gridbot.candles import CandleError, Candles, iter_candles
 
 INTERVALS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
@@ -39,8 +40,30 @@ class Series:
         return len(self.candles)
 
 
+# Six months of 5-minute candles, as long as the embedded set: a demo fleet trades for days at --speed 60.
+SYNTHETIC_CANDLES = 52_416
+
+
+def _synthetic(source: str) -> Series:
+    """'synthetic:SEED:PRICE': gridbot's deterministic regime path for another market (its own seed, starting
+    at its own price), 5-minute candles."""
+    _, seed, price = [*source.split(":"), "", ""][:3]
+    if not seed.isdigit():
+        raise CandleError(f"{source}: want synthetic:SEED:PRICE with SEED a non-negative integer")
+    try:
+        start = float(price)
+    except ValueError:
+        start = 0.0
+    if not 1 <= start <= 1e7:
+        raise CandleError(f"{source}: want synthetic:SEED:PRICE with PRICE a start price within 1..1e7")
+    return Series(synthetic.generate(SYNTHETIC_CANDLES, int(seed), start), INTERVALS["5m"], "5m")
+
+
 def load_series(source: str) -> Series:
-    """The embedded data set ('embedded') or a ccxt OHLCV CSV; raises CandleError with the reason."""
+    """The embedded data set ('embedded'), a synthetic one ('synthetic:SEED:PRICE') or a ccxt OHLCV CSV;
+    raises CandleError with the reason."""
+    if source.startswith("synthetic:"):
+        return _synthetic(source)
     if source != "embedded" and not Path(source).is_file():
         raise CandleError(f"data file not found: {source}")
     parts = list(iter_candles(source))

@@ -21,6 +21,8 @@ T0 = 1_735_689_600_000
         (["--speed", "-1"], "--speed"),
         (["--port", "70000"], "--port"),
         (["--data", "/nonexistent.csv"], "--data"),
+        (["--data", "synthetic:x:3000"], "--data"),
+        (["--data", "synthetic:7:0"], "--data"),
         (["--start-candle", "999999999"], "--start-candle"),
         (["--account", "no-secret"], "--account"),
         (["--balance", "USDT=lots"], "--balance"),
@@ -64,3 +66,20 @@ def test_csv_data_start_faults_and_sigterm(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
     finally:
         proc.kill()
+
+
+def test_synthetic_data_is_another_market_at_its_own_price() -> None:
+    proc, base = start("--speed", "0", "--symbol", "ETH/USDT", "--data", "synthetic:7:3000",
+                       "--start-candle", "10")  # fmt: skip
+    try:
+        klines = f"{base}/api/v3/klines?symbol=ETHUSDT&interval=5m&limit=5"
+        with urllib.request.urlopen(klines, timeout=10) as r:
+            rows = json.loads(r.read())
+        with urllib.request.urlopen(base + "/api/v3/exchangeInfo?symbol=ETHUSDT", timeout=10) as r:
+            assert json.loads(r.read())["symbols"][0]["baseAsset"] == "ETH"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    assert len(rows) == 5
+    assert all(2000 < float(row[4]) < 4500 for row in rows), rows
+    assert [row[0] for row in rows] == [T0 + 300_000 * i for i in range(6, 11)]  # the forming one last
