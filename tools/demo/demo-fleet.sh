@@ -3,8 +3,9 @@
 # started by the VM scenarios' own create playbook, converged with playbooks/site.yml and left running.
 #   demo-fleet.sh up      build what is missing, boot both VMs, run site.yml and status.yml
 #   demo-fleet.sh down    stop both VMs and remove their disks
-# The inventory lands in .cache/demo/hosts.yml; the test fleet's group_vars (the VMs' differences from real
-# Pis, and the project's pi4/pi5 group vars) come with it.
+# The inventory lands in .cache/demo/hosts.yml; the test fleet's group_vars and host_vars (the VMs' differences
+# from real Pis, the project's pi4/pi5 group vars, live trading on local exchanges with vault-held keys) come
+# with it. The exchanges run on this machine's loopback until `down` (ports 8900/8901: one fleet at a time).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
@@ -12,6 +13,8 @@ cache=${PIFLEET_CACHE:-$HOME/.cache/pifleet}
 demo=$project/.cache/demo
 inventory=$demo/hosts.yml
 export ANSIBLE_CONFIG="$project/ansible.cfg"
+# The test fleet's vault (its exchange keys): a test password, committed beside them.
+export ANSIBLE_VAULT_PASSWORD_FILE="$project/molecule/fleet/vault-password"
 # The controller's own Python (the venv's), not whatever python3 the PATH finds first.
 vms=(-i localhost, -e 'ansible_python_interpreter={{ ansible_playbook_python }}' -e "@$here/fleet.yml" -e "vm_state_dir=$demo")
 
@@ -21,22 +24,26 @@ up() {
   echo "demo: VM images are built once from Debian's archive, then cached in $cache/images"
   ansible-playbook "${vms[@]}" -e "vm_inventory=$inventory" "$project/tools/vm/create.yml"
   ln -sfn "$project/molecule/fleet/inventory/group_vars" "$demo/group_vars"
+  ln -sfn "$project/molecule/fleet/inventory/host_vars" "$demo/host_vars"
   export ANSIBLE_STRATEGY_PLUGINS="$project/tools/ansible-plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
   # New VMs behind reused names: never trust cached facts; TCG VMs may take a minute to answer.
   export ANSIBLE_GATHERING=implicit ANSIBLE_TIMEOUT=120
   # Loopback-only VMs with host keys made at first boot (Mitogen does not read ssh_common_args for this).
   export ANSIBLE_HOST_KEY_CHECKING=False
-  ansible-playbook -i "$inventory" "$project/molecule/fleet/prepare.yml"
+  ansible-playbook -i "$inventory" -e "vm_state_dir=$demo" "$project/molecule/fleet/prepare.yml"
   ansible-playbook -i "$inventory" "$project/playbooks/site.yml"
   ansible-playbook -i "$inventory" "$project/playbooks/status.yml"
   pi5_port=$(cat "$cache/vms/demo-pi5/port")
   pi4_port=$(cat "$cache/vms/demo-pi4/port")
   cat <<DONE
 
-demo: the fleet is running. Each VM runs gridbot in paper mode on the embedded replay data.
-  make status                                       the fleet table again
+demo: the fleet is trading live. demo-pi5's bot trades BTC/USDT, demo-pi4's ETH/USDT, each on its own account
+of a local exchange on this machine (http://127.0.0.1:8900 and :8901, a market hour a minute; the exchange's
+view: curl 127.0.0.1:8900/admin/orders, /admin/trades, /admin/balances).
+  make status                                       the fleet table again (equity, round trips, fills move)
   ssh -p $pi5_port -i $cache/ssh/id_ed25519 pi@127.0.0.1    a shell on demo-pi5 (demo-pi4: port $pi4_port)
   ansible-playbook -i $inventory playbooks/site.yml    re-run: changes nothing
+                                                    (ANSIBLE_VAULT_PASSWORD_FILE=molecule/fleet/vault-password)
   make demo-destroy                                 stop both VMs and remove their disks
 DONE
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import CACHE, assert_came_through_a_reboot, boots, hosts, one_line_cmdline_txt
+from fleet import CACHE, assert_came_through_a_reboot, boots, host_var, hosts, one_line_cmdline_txt
 
 VM_TOOLS = Path(__file__).resolve().parents[3] / "tools" / "vm"
 GIB = 1024**3
@@ -210,7 +210,7 @@ def test_secret_is_private_and_out_of_docker_inspect(host):
     secret_dir = host.file("/opt/gridbot/secrets")
     assert (secret_dir.user, secret_dir.mode) == ("root", 0o700)
     assert sudo(host, "stat -c %u:%a /opt/gridbot/secrets/exchange.env").stdout.strip() == "10001:400"
-    key = host.ansible.get_variables()["gridbot_exchange_api_key"]
+    key = host_var(host, "gridbot_exchange_api_key")
     assert key
     assert key in sudo(host, "cat /opt/gridbot/secrets/exchange.env").stdout
     assert key not in sudo(host, "docker inspect gridbot").stdout

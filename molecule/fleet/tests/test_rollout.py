@@ -1,4 +1,6 @@
-"""Bot updates across the fleet: canary first, health-gated, rolled back if unhealthy, bad config refused."""
+"""Bot updates across a fleet that trades live (each VM on its own account of a local exchange on the
+controller): canary first, health-gated, rolled back if unhealthy, bad config refused, and no order or fill
+lost or doubled, judged from the exchange's admin API."""
 
 import hashlib
 import json
@@ -6,9 +8,12 @@ import os
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
-from fleet import PROJECT, hosts, playbook
+from gridbot_exchange.testing import Admin
+
+from fleet import PROJECT, host_var, hosts, playbook
 
 ARTIFACTS = PROJECT / ".cache" / "image"
 SECRET = "/run/secrets/exchange"  # the container contract's credentials file
@@ -37,6 +42,87 @@ def artifact(tmp_path, version, *dockerfile):
     return image_id
 
 
+def account(host):
+    """The host's account on the exchange it trades on (host_vars), and that exchange's admin API."""
+    port = host.ansible.get_variables()["fleet_exchange_port"]
+    return host_var(host, "gridbot_exchange_api_key"), Admin(f"http://127.0.0.1:{port}")
+
+
+def exchange_view(host):
+    """What the exchange holds for this host's account: its orders by client id, its trade ids."""
+    key, admin = account(host)
+    orders = {o["clientOrderId"]: o for o in admin.call("GET", f"orders?key={key}")}
+    trades = {str(t["id"]) for t in admin.call("GET", f"trades?key={key}")}
+    return orders, trades
+
+
+def recorded_fills(host):
+    """The trade ids the running bot has recorded (its store, read-only)."""
+    code = ("import json, sqlite3; c = sqlite3.connect('file:/data/gridbot.db?mode=ro', uri=True); "
+            "print(json.dumps([r[0] for r in c.execute('SELECT trade_id FROM fills')]))")  # fmt: skip
+    out = host.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
+    assert out.rc == 0, out.stderr
+    return set(json.loads(out.stdout))
+
+
+def assert_books_match_the_exchange(name, host, timeout=180):
+    """Every fill the exchange made for the account is recorded by the bot, once (the fills table is keyed by
+    the exchange's trade id), and the bot records none the exchange did not make. A fill may land between
+    two reads: the bot gets a few cycles to book it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, trades = exchange_view(host)
+        mine = recorded_fills(host)
+        if mine == trades or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    assert trades <= mine, f"{name}: exchange fills the bot did not book: {sorted(trades - mine)}"
+    assert mine <= trades, f"{name}: fills the exchange did not make: {sorted(mine - trades)}"
+    return len(trades)
+
+
+def assert_no_order_doubled(name, host):
+    key, admin = account(host)
+    dups = admin.call("GET", "duplicates")
+    assert not [c for c in dups["duplicate_client_ids"] if c.startswith(key + "/")], (name, dups)
+    orders, _ = exchange_view(host)
+    resting = [(o["side"], o["price"]) for o in orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    assert len(resting) == len(set(resting)), f"{name}: two open orders at one level: {sorted(resting)}"
+
+
+def wait_for_resting_orders(fleet, timeout=300):
+    """Each bot has orders on the exchange (a fresh bot places its grid at its first cycle)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        open_now = {name: [c for c, o in exchange_view(h)[0].items() if o["status"] == "NEW"]
+                    for name, h in fleet.items()}  # fmt: skip
+        if all(open_now.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    assert all(open_now.values()), f"a bot has no resting order on the exchange: {open_now}"
+    return open_now
+
+
+def rotated_inventory(tmp_path, fleet):
+    """A second inventory source whose host_vars carry each host's new key: later sources win, as a changed
+    vault file would. Each new key is first added to the host's account on the exchange, as an operator
+    creates a new API key before deploying it and revokes the old one after."""
+    rotated = {}
+    (tmp_path / "host_vars").mkdir()
+    for name, h in fleet.items():
+        old, admin = account(h)
+        new = {
+            "gridbot_exchange_api_key": f"{name}-rotated-key",
+            "gridbot_exchange_api_secret": f"{name}-rotated-secret-5551234",
+        }
+        admin.call("POST", "keys", {"account": old, "key": new["gridbot_exchange_api_key"],
+                                    "secret": new["gridbot_exchange_api_secret"]})  # fmt: skip
+        (tmp_path / "host_vars" / f"{name}.yml").write_text(json.dumps(new))
+        rotated[name] = new
+    (tmp_path / "hosts.yml").write_text(json.dumps({"pifleet": {"hosts": dict.fromkeys(fleet)}}))
+    return tmp_path / "hosts.yml", rotated
+
+
 def deploy_batches(stdout):
     """The hosts each run of the compose-up task touched, in order: one entry per serial batch."""
     chunks = stdout.split(DEPLOY_TASK)[1:]
@@ -44,58 +130,82 @@ def deploy_batches(stdout):
             for c in chunks]  # fmt: skip
 
 
-def test_a_config_change_and_a_key_rotation_reach_every_running_bot():
+def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
     """bot.yml and the credentials are bind-mounted files replaced by rename: without the config digest label
     the play said `changed`, the gate passed on the old container, and the bots kept the old values. First in
     this module: the fleet still runs the converged image, so only the config and the key change here."""
     fleet = hosts()
     before = {name: bot(h) for name, h in fleet.items()}
-    rotated = "fleet-rotated-secret-5551234"
-    run = playbook(
-        "rollout.yml",
-        "-v",
-        "-e",
-        '{"gridbot_config_override": {"grid": {"levels": 26}}}',
-        "-e",
-        f"gridbot_exchange_api_secret={rotated}",
-    )
+    extra, rotated = rotated_inventory(tmp_path, fleet)
+    # A setting that leaves the grid as it is: the next test's rollout (without this override) must not
+    # move the bots' resting orders.
+    change = '{"gridbot_config_override": {"risk": {"max_errors_per_hour": 61}}}'
+    run = playbook("rollout.yml", "-i", str(extra), "-v", "-e", change)
     assert run.returncode == 0, run.stdout[-3000:]
     assert [len(b) for b in deploy_batches(run.stdout)] == [1, 1], "one host at a time"
-    assert rotated not in run.stdout + run.stderr, "the secret in Ansible's -v output"
-    key = next(iter(fleet.values())).ansible.get_variables()["gridbot_exchange_api_key"]
     for name, h in fleet.items():
+        key, secret = rotated[name]["gridbot_exchange_api_key"], rotated[name]["gridbot_exchange_api_secret"]
+        for value in (key, secret):
+            assert value not in run.stdout + run.stderr, f"{name}: a credential in Ansible's -v output"
         now = bot(h)
         assert now["started"] != before[name]["started"], f"{name}: the bot was not recreated"
         assert (now["image"], now["health"]) == (before[name]["image"], "healthy")
         on_disk = h.run("sudo sha256sum /opt/gridbot/bot.yml").stdout.split()[0]
-        assert "levels: 26\n" in h.run("sudo cat /opt/gridbot/bot.yml").stdout
+        assert "max_errors_per_hour: 61\n" in h.run("sudo cat /opt/gridbot/bot.yml").stdout
         status = h.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
         assert status.rc == 0, status.stderr
         assert json.loads(status.stdout)["config_sha256"] == on_disk, f"{name}: the bot runs another bot.yml"
         code = f"import hashlib; print(hashlib.sha256(open({SECRET!r}, 'rb').read()).hexdigest())"
         seen = h.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
-        want = hashlib.sha256(f"GRIDBOT_API_KEY={key}\nGRIDBOT_API_SECRET={rotated}\n".encode()).hexdigest()
+        want = hashlib.sha256(f"GRIDBOT_API_KEY={key}\nGRIDBOT_API_SECRET={secret}\n".encode()).hexdigest()
         assert seen.stdout.strip() == want, f"{name}: the bot reads the old key"
         pid = h.run("sudo docker inspect -f '{{.State.Pid}}' gridbot").stdout.strip()
         for where in ("docker inspect gridbot", f"cat /proc/{pid}/environ", "docker logs gridbot 2>&1"):
-            assert rotated not in h.run(f"sudo sh -c '{where}'").stdout, f"{name}: the secret in {where}"
+            shown = h.run(f"sudo sh -c '{where}'").stdout
+            assert key not in shown, f"{name}: the key in {where}"
+            assert secret not in shown, f"{name}: the secret in {where}"
+
+    # The exchange's side: each bot now signs with its new key and no longer with the old one.
+    time.sleep(30)  # a few of the bots' 10 s cycles
+    first = {name: account(h)[1].call("GET", "keys") for name, h in fleet.items()}
+    time.sleep(30)
+    for name, h in fleet.items():
+        old, admin = account(h)
+        new = rotated[name]["gridbot_exchange_api_key"]
+        keys = admin.call("GET", "keys")
+        assert keys[new]["account"] == old
+        assert keys[new]["requests"] > first[name][new]["requests"], f"{name}: the new key is not in use"
+        assert keys[old]["requests"] == first[name][old]["requests"], f"{name}: the old key is still in use"
 
 
-def test_new_version_rolls_out_one_batch_at_a_time(tmp_path):
+def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path):
+    """The restart of a live bot leaves its resting orders resting (nothing cancelled, nothing placed twice),
+    and the fills the exchange made while the bot was down are booked when it is back."""
     new = artifact(tmp_path, "0.1.1")
+    fleet = hosts()
+    resting = wait_for_resting_orders(fleet)
+    trades_before = {name: exchange_view(h)[1] for name, h in fleet.items()}
     run = playbook(
         "rollout.yml", "-e", "gridbot_version=0.1.1", "-e", f"gridbot_image_artifact_dir={tmp_path}"
     )
     assert run.returncode == 0, run.stdout[-3000:]
-    fleet = hosts()
     batches = deploy_batches(run.stdout)
     assert len(batches) == 2, batches
     assert [len(b) for b in batches] == [1, 1]
     assert sorted(batches[0] + batches[1]) == sorted(fleet)
-    for h in fleet.values():
+    for name, h in fleet.items():
         state = bot(h)
         assert state["image"] == new
         assert state["health"] == "healthy"
+        fills = assert_books_match_the_exchange(name, h)
+        assert_no_order_doubled(name, h)
+        orders, trades = exchange_view(h)
+        cancelled = [c for c in resting[name] if orders[c]["status"] == "CANCELED"]
+        assert not cancelled, f"{name}: resting orders cancelled across the restart: {cancelled}"
+        still = sum(orders[c]["status"] == "NEW" for c in resting[name])
+        during = len(trades - trades_before[name])
+        print(f"{name}: {len(resting[name])} orders resting before the rollout, {still} still resting, "
+              f"{during} fills during it, {fills} in all, booked once each")  # fmt: skip
 
     # The rows a script reads (make status FORMAT=json); the table printed from them is tested on the
     # controller (tools/tests).
@@ -111,8 +221,9 @@ def test_new_version_rolls_out_one_batch_at_a_time(tmp_path):
         assert row["health"] == "healthy", row
         assert re.fullmatch(r"0d00h[0-5]\dm", row["uptime"]), row  # started by this rollout, minutes ago
         assert re.fullmatch(r"[\d.]+MiB/384MiB", row["memory"]), row
-        assert (row["mode"], row["state"]) == ("paper", "trading"), row
+        assert (row["mode"], row["state"]) == ("live", "trading"), row
         assert float(row["equity"]) > 0, row
+        assert row["open_orders"] > 0, row
         assert isinstance(row["round_trips"], int), row
         # the VMs have no vcgencmd (not Raspberry Pi OS): n/a, not an error
         assert row["throttled"] == "n/a", row
@@ -124,16 +235,18 @@ def test_new_version_rolls_out_one_batch_at_a_time(tmp_path):
         assert row["model"] == ("pi5" if "pi5" in name else "pi4"), row
 
 
-def test_unhealthy_version_is_rolled_back_on_the_canary_only(tmp_path):
+def test_a_version_that_crashes_is_rolled_back_on_the_canary_only(tmp_path):
+    """A bot that exits at start fails the gate at once (the engine's restart count), not after the health
+    timeout; the canary gets its previous bot back, trading on with its orders; nothing else is touched."""
     fleet = hosts()
     before = {name: bot(h) for name, h in fleet.items()}
-    artifact(tmp_path, "0.1.2", 'ENTRYPOINT ["python3", "-c", "import time; time.sleep(10**9)"]')
+    artifact(tmp_path, "0.1.2", 'ENTRYPOINT ["python3", "-c", "raise SystemExit(\'gridbot 0.1.2: broken\')"]')
     run = playbook(
-        "rollout.yml", "-e", "gridbot_version=0.1.2", "-e", f"gridbot_image_artifact_dir={tmp_path}",
-        "-e", "gridbot_health_timeout=150",
-    )  # fmt: skip
+        "rollout.yml", "-e", "gridbot_version=0.1.2", "-e", f"gridbot_image_artifact_dir={tmp_path}"
+    )
     assert run.returncode != 0
     assert "Rolled back to" in run.stdout
+    assert re.search(r"restarts [1-9]|state: (exited|restarting)", run.stdout), run.stdout[-3000:]
     batches = deploy_batches(run.stdout)
     canary = batches[0][0]
     assert batches[1:] == [[canary]] or len(batches) == 1, batches
@@ -143,6 +256,8 @@ def test_unhealthy_version_is_rolled_back_on_the_canary_only(tmp_path):
     for name in fleet:
         if name != canary:
             assert after[name] == before[name], f"{name} was touched"
+    assert_books_match_the_exchange(canary, fleet[canary])
+    assert_no_order_doubled(canary, fleet[canary])
 
 
 def test_bad_config_fails_the_host_and_leaves_its_bot_running():

@@ -21,6 +21,18 @@ def hosts():
     return {h.ansible.get_variables()["inventory_hostname"]: h for h in found}
 
 
+def host_var(host, name):
+    """A host's variable, vault-encrypted ones opened (ansible-inventory, testinfra's source, leaves them
+    encrypted) with the scenario's vault password file."""
+    value = host.ansible.get_variables()[name]
+    if isinstance(value, dict) and "__ansible_vault" in value:
+        from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: PLC0415  (only where a vault is used)
+
+        secret = VaultSecret(Path(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]).read_bytes().strip())
+        return VaultLib([("default", secret)]).decrypt(value["__ansible_vault"]).decode()
+    return value
+
+
 def playbook(name, *args, **env):
     # Molecule forces colour (escape codes around the recap's host names) and sends failures to stderr; here
     # the play's whole story is wanted, plain and in order.
