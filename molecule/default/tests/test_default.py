@@ -56,16 +56,24 @@ def test_engine_runs_in_the_container(host):
         ({"pi_host_boot_cmdline_extra": ["quiet splash"]}, "pi_host_boot_cmdline_extra"),
         ({"docker_engine_source": "snap"}, "docker_engine_source"),
         ({"gridbot_config": "many"}, "gridbot_config"),
+        ({"gridbot_memory": "lots"}, "gridbot_memory"),
+        ({"gridbot_healthcheck_interval": "10 seconds"}, "gridbot_healthcheck_interval"),
+        ({"gridbot_cpus": 0}, "gridbot_cpus"),
+        ({"gridbot_image_source": "registry", "gridbot_image_registry_ref": "x/gridbot:1"}, "registry_ref"),
+        ({"gridbot_rollout_batches": [0, "100%"]}, "gridbot_rollout_batches"),
+        ({"gridbot_rollout_batches": [1, "150%"]}, "gridbot_rollout_batches"),
     ],
 )
 def test_bad_inventory_fails_before_any_change(extra, named):
-    """Run site.yml with one bad value: it must fail naming the variable, and change nothing anywhere."""
-    run = playbook("site.yml", "-e", json.dumps(extra))
-    assert run.returncode != 0
-    assert named in run.stdout + run.stderr
-    recap = [line for line in run.stdout.splitlines() if "changed=" in line]
-    assert recap
-    assert all("changed=0" in line for line in recap)
+    """Run site.yml, then rollout.yml, with one bad value: each must fail naming the variable, and change
+    nothing anywhere."""
+    for book in ("site.yml", "rollout.yml"):
+        run = playbook(book, "-e", json.dumps(extra))
+        assert run.returncode != 0, book
+        assert named in run.stdout + run.stderr, book
+        recap = [line for line in run.stdout.splitlines() if "changed=" in line]
+        assert recap, book
+        assert all("changed=0" in line for line in recap), (book, recap)
 
 
 def test_docker_repository_path_renders_in_check_mode():
@@ -88,3 +96,22 @@ def test_docker_repository_path_renders_in_check_mode():
         "+Package: docker.io docker-compose",
     ):
         assert line in run.stdout
+
+
+def test_a_compose_package_that_differs_from_its_pinned_sha256_is_refused(host):
+    """bookworm on Debian's packages takes Compose v2 from a .deb fetched over plain HTTP: a download whose
+    sha256 is not the pinned one is refused, and nothing is installed."""
+    if host.system_info.codename != "bookworm":
+        pytest.skip("the .deb path is bookworm's")
+    plugin = "/usr/libexec/docker/cli-plugins/docker-compose"
+    assert host.run(f"mv {plugin} /root/docker-compose.kept").rc == 0
+    try:
+        bad = {"docker_engine_compose_deb_sha256": {"amd64": "0" * 64, "arm64": "0" * 64}}
+        name = host.ansible.get_variables()["inventory_hostname"]
+        run = playbook("site.yml", "--limit", name, "--tags", "docker_engine_install",
+                       "-e", json.dumps(bad))  # fmt: skip
+        assert run.returncode != 0
+        assert "checksum" in run.stdout.lower(), run.stdout[-2000:]
+        assert not host.file(plugin).exists
+    finally:
+        host.run(f"mv /root/docker-compose.kept {plugin}")
