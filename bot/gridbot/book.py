@@ -103,11 +103,16 @@ class LiveBook:
 
     def adopt(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
               filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
-        self._ids += 1
-        order = Order(self._ids, side, float(price), float(qty - filled), level, opened_ms)
-        live = LiveOrder(order, cid, price, qty, filled)
+        live = self.detached(cid, side, price, qty, level, opened_ms, filled)
         self.orders[cid] = live
         return live
+
+    def detached(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
+                 filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
+        """One of our orders outside the engine's book (finished, or cancelled by the engine)."""
+        self._ids += 1
+        order = Order(self._ids, side, float(price), float(qty - filled), level, opened_ms)
+        return LiveOrder(order, cid, price, qty, filled)
 
     def cancel_side(self, side: Side) -> None:
         if self._restoring:

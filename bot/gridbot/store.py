@@ -278,6 +278,16 @@ class Store:
             (client_id,),
         ).fetchone()
 
+    def client_id_of(self, exchange_id: str) -> str | None:
+        """Our client id of an exchange order id (a trade names its order by the exchange's id only)."""
+        row = self.con.execute("SELECT client_id FROM orders WHERE exchange_id = ?", (exchange_id,))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    def filled_of(self, client_id: str) -> list[str]:
+        """The quantities of the fills recorded for one order."""
+        return [r[0] for r in self.con.execute("SELECT qty FROM fills WHERE client_id = ?", (client_id,))]
+
     def set_balance(self, asset: str, free: object, locked: object) -> None:
         self.con.execute(
             "INSERT OR REPLACE INTO balances VALUES (?,?,?,?)", (asset, str(free), str(locked), time.time())

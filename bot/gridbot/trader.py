@@ -15,10 +15,13 @@ lag) has passed; only then is it placed again, under a new sequence number.
 
 Recovery, at every start and every `run.reconcile_every` cycles: the open orders (one call), every order the
 store holds as not finished (by client id), our own orders the store does not know (adopted, by prefix),
-anyone else's left alone, balances refreshed. Kill switches (drawdown against start equity, errors per hour,
-a stale price feed, authentication refused, `gridbot halt`) freeze trading: no new orders, resting ones kept
-(or cancelled: `risk.cancel_on_halt`, `gridbot halt --cancel`); the halt lives in the store, so it survives
-restarts until `gridbot resume`.
+anyone else's left alone, balances refreshed. A trade names its order by the exchange's id only: the store's
+exchange ids make it ours after any restart (a fill of an order whose cancel was committed, or that the store
+already holds as finished, is booked, once, without a counter-order).
+
+Kill switches (drawdown against start equity, errors per hour, a stale price feed, authentication refused,
+`gridbot halt`) freeze trading: no new orders, resting ones kept (or cancelled: `risk.cancel_on_halt`,
+`gridbot halt --cancel`); the halt lives in the store, so it survives restarts until `gridbot resume`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +58,7 @@ from gridbot.venue import (
     OutcomeUnknownError,
     RateLimitedError,
     RejectedError,
+    Trade,
     Venue,
     VenueError,
 )
@@ -271,10 +275,10 @@ class Trader:
         if since is None:  # a fresh bot starts at the newest closed candle: it never trades on history
             rows = rows[-1:]
         trades = self._new_trades() if self.book is not None else []
-        fresh = [t for t in trades if not self.store.has_fill(t.trade_id)]
+        fresh = [self._ours(t) for t in trades if not self.store.has_fill(t.trade_id)]
         if self.book is not None:
             for t in fresh:
-                if not self.book.feed(t, self.cancelled):
+                if not self.book.feed(t, self.cancelled) and not self._late(t):
                     log(
                         f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored"
                     )
@@ -295,6 +299,28 @@ class Trader:
             self._commit_actions()
             self.cycle += 1
             self._save_snapshot()
+
+    def _ours(self, t: Trade) -> Trade:
+        """A trade names its order by the exchange's id only (Binance's myTrades): the adapter knows the
+        client ids of the orders it saw answered in this process, the store those of every order sent."""
+        if t.client_id or not t.exchange_order_id:
+            return t
+        cid = self.store.client_id_of(t.exchange_order_id)
+        return t if cid is None else replace(t, client_id=cid)
+
+    def _late(self, t: Trade) -> bool:
+        """A trade of one of our orders the store already holds as finished (a cancel that met a fill, the
+        trades seen after the restart that followed): booked like a fill before a cancel, no counter-order,
+        the order's status kept."""
+        assert self.book is not None
+        row = self.store.order_row(t.client_id) if t.client_id else None
+        if row is None or row[7] not in FINISHED:
+            return False
+        cid, _eid, level, side, price, qty, _f, _status, opened_ms = row
+        filled = sum((Decimal(q) for q in self.store.filled_of(cid)), Decimal(0))
+        self.cancelled[cid] = self.book.detached(cid, side, Decimal(price), Decimal(qty), level, opened_ms,
+                                                 filled)  # fmt: skip
+        return self.book.feed(t, self.cancelled)
 
     def _new_trades(self) -> list:
         """Our trades after the last recorded one; before any, from the bot's first candle (an account's

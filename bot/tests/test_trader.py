@@ -640,3 +640,51 @@ def test_the_error_window_is_the_last_hour_and_ignores_a_stepped_clocks_future()
     now = 1_000_000.0
     stamps = [now + 3600, now - 3601, now - 10, now - 3600, now + 30]
     assert trader._within_the_hour(stamps, now) == [now - 3600, now - 10, now + 30]
+
+
+@pytest.mark.parametrize("dies", ["before the cancel is sent", "after the cancel's answer"])
+def test_a_fill_while_down_after_a_committed_cancel_is_recorded_once(tmp_path, exchange, bots, dies):
+    """A cancel committed, the process dies (before sending it, or after the exchange answered that the order
+    had filled), the order fills while the bot is down: the restarted bot (a fresh adapter, which has seen
+    no answer naming the order) books the exchange's trade, once, from the store's exchange order ids."""
+    ex = exchange()
+    cfg = load_config(bots(tmp_path, ex.base).cfg)
+    store = open_store(cfg)
+    try:
+        m1 = Metrics()
+        t1 = trader.Trader(cfg, trader.make_venue(cfg, m1), store, m1, live=True)
+        for k in range(3):
+            ex.admin.step(candles=1)
+            t1.step(full=k == 0)
+        assert ex.orders()
+        assert not ex.trades()
+        t1.book.cancel_all()  # as a regrid or `gridbot halt --cancel` decides
+        with store.cycle():
+            t1._commit_actions()
+            t1._save_snapshot()
+        k = 0
+        while not ex.trades():
+            ex.admin.step(candles=1)
+            k += 1
+            assert k < 100, "an order of the grid fills"
+        if dies == "after the cancel's answer":
+            t1._send()  # the filled order's cancel fails, its lookup says closed: committed, trades not read
+            assert store.con.execute("SELECT count(*) FROM orders WHERE status = 'closed'").fetchone()[0] == 1
+        m2 = Metrics()
+        t2 = trader.Trader(cfg, trader.make_venue(cfg, m2), store, m2, live=True)
+        for j in range(3):
+            t2.step(full=j == 0)
+        trades = ex.trades()
+        recorded = [r[0] for r in store.con.execute("SELECT trade_id FROM fills")]
+        assert sorted(recorded) == sorted(str(t["id"]) for t in trades)
+        (cid,) = {r[0] for r in store.con.execute("SELECT client_id FROM fills")}
+        row = store.order_row(cid)
+        status, filled = row[7], row[6]
+        assert status == "closed"
+        assert Decimal(filled) == sum(Decimal(str(t["qty"])) for t in trades)
+        bal = ex.admin.call("GET", "balances")["accounts"][KEY]["BTC"]  # type: ignore[index]
+        held = Decimal(str(bal["free"])) + Decimal(str(bal["locked"]))
+        assert t2.engine.portfolio.base == pytest.approx(float(held), abs=1e-8)
+        assert not store.con.execute("SELECT 1 FROM orders WHERE status IN ('open', 'cancel')").fetchall()
+    finally:
+        store.close()
