@@ -166,7 +166,8 @@ class LiveBook:
                 live.order = replace(live.order, qty=float(live.qty - live.filled))
             # booked at what it executed at (the order's price unless it crossed the book and took)
             price = sum((t.price * t.qty for t in trades), Decimal(0)) / qty if qty else live.price
-            out.append(Fill(replace(live.order, qty=float(qty), price=float(price)), float(fee), time_ms))
+            part = replace(live.order, qty=float(qty), price=float(price))
+            out.append(Fill(part, float(fee), time_ms, done, float(live.filled), float(live.fees)))
             self._delivered.append((live, trades))
         return out
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 DB_FILE = "gridbot.db"
@@ -284,9 +285,10 @@ class Store:
         found = row.fetchone()
         return None if found is None else str(found[0])
 
-    def filled_of(self, client_id: str) -> list[str]:
-        """The quantities of the fills recorded for one order."""
-        return [r[0] for r in self.con.execute("SELECT qty FROM fills WHERE client_id = ?", (client_id,))]
+    def filled_of(self, client_id: str) -> tuple[Decimal, Decimal]:
+        """The executed quantity and fees of one order, as its recorded fills say."""
+        rows = self.con.execute("SELECT qty, fee FROM fills WHERE client_id = ?", (client_id,)).fetchall()
+        return sum((Decimal(q) for q, _ in rows), Decimal(0)), sum((Decimal(f) for _, f in rows), Decimal(0))
 
     def set_balance(self, asset: str, free: object, locked: object) -> None:
         self.con.execute(

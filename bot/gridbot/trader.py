@@ -180,6 +180,7 @@ class Trader:
         assert self.book is not None
         for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
             live = self.book.adopt(cid, side, Decimal(price), Decimal(qty), level, opened_ms, Decimal(filled))
+            live.fees = self.store.filled_of(cid)[1]  # of parts filled before a restart: netted later
             if status == "cancel":
                 self.book.drop(cid)
                 self.cancelled[cid] = live
@@ -317,7 +318,7 @@ class Trader:
         if row is None or row[7] not in FINISHED:
             return False
         cid, _eid, level, side, price, qty, _f, _status, opened_ms = row
-        filled = sum((Decimal(q) for q in self.store.filled_of(cid)), Decimal(0))
+        filled, _fees = self.store.filled_of(cid)
         self.cancelled[cid] = self.book.detached(cid, side, Decimal(price), Decimal(qty), level, opened_ms,
                                                  filled)  # fmt: skip
         return self.book.feed(t, self.cancelled)

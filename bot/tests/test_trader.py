@@ -10,14 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.error
-from collections import deque
-from decimal import Decimal
+from collections import Counter, deque
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 from endpoints import free_port, get, sample
 from gridbot_exchange.testing import Admin, start
 
 from gridbot import trader
+from gridbot.book import parse_client_id
 from gridbot.candles import load_embedded
 from gridbot.config import load_config, parse_config
 from gridbot.engine import GridEngine
@@ -475,6 +476,53 @@ def test_partial_fills_are_booked_as_the_exchange_executed_them(tmp_path, exchan
     for t in trades:
         per_order[t["orderId"]] = per_order.get(t["orderId"], 0) + 1
     assert max(per_order.values()) > 1, "some order filled in parts"
+    judge_against_the_exchange(ex, bot)
+    assert bot.term() == 0
+
+
+def test_partial_fills_give_one_counter_order_per_level_sized_from_the_whole_fill(tmp_path, exchange, bots):
+    """Orders fill in parts (at most 0.001 BTC per candle): a level never holds two of our open orders (a
+    level is taken by its buy or by the sell above it), and a buy's counter-sell comes once, after its last
+    part, for its whole executed quantity net of the fee, floored to the lot step."""
+    ex = exchange("--fill-cap", "0.001")
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    crowded: list[tuple] = []
+
+    def one_per_level(_k: int) -> None:
+        taken: Counter[int] = Counter()
+        for o in ex.orders():
+            if o["status"] in ("NEW", "PARTIALLY_FILLED"):
+                level, side = parse_client_id("gridbot", o["clientOrderId"])  # type: ignore[misc]
+                taken[level if side == "buy" else level - 1] += 1
+        crowded.extend((level, n) for level, n in taken.items() if n > 1)
+
+    drive(ex, bot, 150, one_per_level)
+    one_per_level(150)
+    assert crowded == []
+    step = Decimal(str(parse_config(SETTINGS).market.lot_step))
+    orders = sorted(ex.orders(), key=lambda o: o["orderId"])
+    parts: dict[int, list[dict]] = {}
+    for t in ex.trades():
+        parts.setdefault(t["orderId"], []).append(t)
+    checked = 0
+    for b in orders:
+        level, side = parse_client_id("gridbot", b["clientOrderId"])  # type: ignore[misc]
+        if side != "buy" or b["status"] != "FILLED":
+            continue
+        mine = parts[b["orderId"]]
+        first, last = min(t["time"] for t in mine), max(t["time"] for t in mine)
+        sells = [o for o in orders if o["orderId"] > b["orderId"] and o["time"] >= first and
+                 parse_client_id("gridbot", o["clientOrderId"]) == (level + 1, "sell")]  # fmt: skip
+        assert sells, f"{b['clientOrderId']} filled: its counter-sell"
+        s = sells[0]
+        assert s["time"] > last, f"{s['clientOrderId']} placed before {b['clientOrderId']} had filled whole"
+        executed = sum(Decimal(str(t["qty"])) for t in mine)
+        fees = sum(Decimal(str(t["commission"])) for t in mine)
+        assert executed == Decimal(b["executedQty"]) == Decimal(b["origQty"])
+        assert Decimal(s["origQty"]) == ((executed - fees) / step).to_integral_value(ROUND_FLOOR) * step
+        checked += len(mine) > 1
+    assert checked >= 2, "buys filled in parts, then paired up"
     judge_against_the_exchange(ex, bot)
     assert bot.term() == 0
 
