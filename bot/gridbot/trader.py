@@ -581,8 +581,9 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
 
     metrics = Metrics()
     holder: list[Trader] = []
-    server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else {},
-                       lambda: bool(holder) and holder[0].ready)  # fmt: skip
+    halted: list[dict[str, Any]] = [{}]  # the status of a bot halted before it could start trading
+    server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else halted[0],
+                       lambda: (bool(holder) and holder[0].ready) or bool(halted[0]))  # fmt: skip
     try:
         store = open_store(cfg)
         try:
@@ -594,9 +595,10 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
             while trader is None:
                 try:
                     trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live")
-                except AuthFailedError as exc:  # halted with the reason; never a crash loop
+                except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
                     with store.cycle():
                         store.set_halt(f"exchange refused the credentials: {exc}")
+                        halted[0] = _halted_status(cfg, store, metrics)
                     log(f"trading halted: exchange refused the credentials: {exc}")
                     return _idle(cfg, stop)
                 except VenueError as exc:
@@ -612,6 +614,24 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     finally:
         if server is not None:
             server.close()
+
+
+def _halted_status(cfg: BotConfig, store: Store, metrics: Metrics) -> dict[str, Any]:
+    """Halted before a Trader could start: the status of the saved books (a fresh bot's if none) with the
+    halt, saved as the snapshot's status (`gridbot status`), shown on /status and in the metrics."""
+    engine = GridEngine(cfg)
+    saved = store.snapshot()
+    cycle = 0
+    if saved is not None:
+        engine.restore(saved[2])
+        cycle = saved[1]
+    s = status_of(engine, cycle, cfg.mode, store)
+    s.update(version=__version__, exchange=cfg.exchange.id, last_candle_ms=engine.stats.last_ms,
+             pending_orders=0, equity=s["end_equity"], api_errors=0, last_fill_age_s=None,
+             breaker="closed")  # fmt: skip
+    store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), s)
+    metrics.show(engine, halted=True)
+    return s
 
 
 def _idle(cfg: BotConfig, stop: threading.Event) -> int:

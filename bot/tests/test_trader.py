@@ -395,7 +395,8 @@ def test_a_price_crash_trips_the_drawdown_halt_which_survives_a_restart_until_re
 
 def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exchange, bots):
     ex = exchange()
-    bot = bots(tmp_path, ex.base, secret="wrong")
+    port = free_port()
+    bot = bots(tmp_path, ex.base, secret="wrong", run={"http_port": port})
     bot.start()
     deadline = time.monotonic() + 15
     while not bot.query("SELECT reason FROM halt") and time.monotonic() < deadline:
@@ -408,6 +409,29 @@ def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exc
     assert gridbot_health(tmp_path / "hb") == 0
     assert ex.orders() == []
     assert "exchange refused the credentials" in bot.log.read_text()
+    # visible where an operator looks: the saved status, /status, /readyz, the metric, `gridbot status`
+    assert bot.status()["halted"] == reason
+    assert bot.status()["mode"] == "live"
+    code, body = get(port, "/status")
+    assert code == 200
+    assert json.loads(body)["halted"] == reason
+    assert json.loads(body)["mode"] == "live"
+    assert get(port, "/readyz") == (200, f"halted: {reason}\n")
+    assert sample(get(port, "/metrics")[1], "gridbot_halted") == 1
+    out = subprocess.run([sys.executable, "-m", "gridbot.cli", "status", "-c", str(bot.cfg)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["halted"] == reason
+    assert bot.term() == 0
+    # the key fixed and the halt lifted: the bot starts trading as a fresh one would
+    (tmp_path / "cred").write_text(f"GRIDBOT_API_KEY={KEY}\nGRIDBOT_API_SECRET={SECRET}\n")
+    out = subprocess.run([sys.executable, "-m", "gridbot.cli", "resume", "-c", str(bot.cfg)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    bot.start()
+    drive(ex, bot, 3)
+    assert not bot.status()["halted"]
+    assert ex.orders() != []
     assert bot.term() == 0
 
 
