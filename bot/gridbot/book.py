@@ -103,11 +103,16 @@ class LiveBook:
 
     def adopt(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
               filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
-        self._ids += 1
-        order = Order(self._ids, side, float(price), float(qty - filled), level, opened_ms)
-        live = LiveOrder(order, cid, price, qty, filled)
+        live = self.detached(cid, side, price, qty, level, opened_ms, filled)
         self.orders[cid] = live
         return live
+
+    def detached(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
+                 filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
+        """One of our orders outside the engine's book (finished, or cancelled by the engine)."""
+        self._ids += 1
+        order = Order(self._ids, side, float(price), float(qty - filled), level, opened_ms)
+        return LiveOrder(order, cid, price, qty, filled)
 
     def cancel_side(self, side: Side) -> None:
         if self._restoring:
@@ -161,7 +166,8 @@ class LiveBook:
                 live.order = replace(live.order, qty=float(live.qty - live.filled))
             # booked at what it executed at (the order's price unless it crossed the book and took)
             price = sum((t.price * t.qty for t in trades), Decimal(0)) / qty if qty else live.price
-            out.append(Fill(replace(live.order, qty=float(qty), price=float(price)), float(fee), time_ms))
+            part = replace(live.order, qty=float(qty), price=float(price))
+            out.append(Fill(part, float(fee), time_ms, done, float(live.filled), float(live.fees)))
             self._delivered.append((live, trades))
         return out
 

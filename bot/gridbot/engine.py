@@ -168,11 +168,15 @@ class GridEngine:
         trip = self._book(o.side, o.price, o.qty, fill.fee, fill.time_ms)
         assert self.levels is not None
         assert self.qty is not None
+        if not fill.done:  # a part: the order still rests and holds its level; its counter-order follows
+            return  # its last part, sized from the whole fill (one counter-order per level)
         if trip is None:  # a buy (never on the top level, which size_orders gives no quantity) pairs one up
             # with what it left in hand: its quantity net of the fee taken in base, floored to the lot step
-            held = float(floor_to_step(np.array(o.qty - fill.fee), self.market.lot_step))
+            filled = o.qty if fill.filled is None else fill.filled
+            fees = fill.fee if fill.fees is None else fill.fees
+            held = float(floor_to_step(np.array(filled - fees), self.market.lot_step))
             price = float(self.levels[o.level + 1])
-            if held > 0 and price * held >= self.market.min_notional:  # (a partial fill's may be dust)
+            if held > 0 and price * held >= self.market.min_notional:
                 self.exchange.place_limit("sell", price, held, o.level + 1, opened_ms=fill.time_ms)
             return
         below = o.level - 1

@@ -31,11 +31,16 @@ class Order:
 @dataclass(frozen=True, slots=True)
 class Fill:
     """`order.qty` is the executed quantity; `fee` is in the currency the exchange charges it in: base for a
-    buy (the bought coins pay it), quote for a sell."""
+    buy (the bought coins pay it), quote for a sell. A live order may fill in parts: `done` is False until
+    its last part, and `filled`/`fees` are then the whole order's executed quantity and fees (None: this
+    fill's own, as for every fill of the paper exchange, which fills an order whole)."""
 
     order: Order
     fee: float
     time_ms: int
+    done: bool = True
+    filled: float | None = None
+    fees: float | None = None
 
 
 class PaperExchange:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 DB_FILE = "gridbot.db"
@@ -277,6 +278,17 @@ class Store:
             "WHERE client_id = ?",
             (client_id,),
         ).fetchone()
+
+    def client_id_of(self, exchange_id: str) -> str | None:
+        """Our client id of an exchange order id (a trade names its order by the exchange's id only)."""
+        row = self.con.execute("SELECT client_id FROM orders WHERE exchange_id = ?", (exchange_id,))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    def filled_of(self, client_id: str) -> tuple[Decimal, Decimal]:
+        """The executed quantity and fees of one order, as its recorded fills say."""
+        rows = self.con.execute("SELECT qty, fee FROM fills WHERE client_id = ?", (client_id,)).fetchall()
+        return sum((Decimal(q) for q, _ in rows), Decimal(0)), sum((Decimal(f) for _, f in rows), Decimal(0))
 
     def set_balance(self, asset: str, free: object, locked: object) -> None:
         self.con.execute(

@@ -15,10 +15,13 @@ lag) has passed; only then is it placed again, under a new sequence number.
 
 Recovery, at every start and every `run.reconcile_every` cycles: the open orders (one call), every order the
 store holds as not finished (by client id), our own orders the store does not know (adopted, by prefix),
-anyone else's left alone, balances refreshed. Kill switches (drawdown against start equity, errors per hour,
-a stale price feed, authentication refused, `gridbot halt`) freeze trading: no new orders, resting ones kept
-(or cancelled: `risk.cancel_on_halt`, `gridbot halt --cancel`); the halt lives in the store, so it survives
-restarts until `gridbot resume`.
+anyone else's left alone, balances refreshed. A trade names its order by the exchange's id only: the store's
+exchange ids make it ours after any restart (a fill of an order whose cancel was committed, or that the store
+already holds as finished, is booked, once, without a counter-order).
+
+Kill switches (drawdown against start equity, errors per hour, a stale price feed, authentication refused,
+`gridbot halt`) freeze trading: no new orders, resting ones kept (or cancelled: `risk.cancel_on_halt`,
+`gridbot halt --cancel`); the halt lives in the store, so it survives restarts until `gridbot resume`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +58,7 @@ from gridbot.venue import (
     OutcomeUnknownError,
     RateLimitedError,
     RejectedError,
+    Trade,
     Venue,
     VenueError,
 )
@@ -176,6 +180,7 @@ class Trader:
         assert self.book is not None
         for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
             live = self.book.adopt(cid, side, Decimal(price), Decimal(qty), level, opened_ms, Decimal(filled))
+            live.fees = self.store.filled_of(cid)[1]  # of parts filled before a restart: netted later
             if status == "cancel":
                 self.book.drop(cid)
                 self.cancelled[cid] = live
@@ -271,10 +276,10 @@ class Trader:
         if since is None:  # a fresh bot starts at the newest closed candle: it never trades on history
             rows = rows[-1:]
         trades = self._new_trades() if self.book is not None else []
-        fresh = [t for t in trades if not self.store.has_fill(t.trade_id)]
+        fresh = [self._ours(t) for t in trades if not self.store.has_fill(t.trade_id)]
         if self.book is not None:
             for t in fresh:
-                if not self.book.feed(t, self.cancelled):
+                if not self.book.feed(t, self.cancelled) and not self._late(t):
                     log(
                         f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored"
                     )
@@ -295,6 +300,28 @@ class Trader:
             self._commit_actions()
             self.cycle += 1
             self._save_snapshot()
+
+    def _ours(self, t: Trade) -> Trade:
+        """A trade names its order by the exchange's id only (Binance's myTrades): the adapter knows the
+        client ids of the orders it saw answered in this process, the store those of every order sent."""
+        if t.client_id or not t.exchange_order_id:
+            return t
+        cid = self.store.client_id_of(t.exchange_order_id)
+        return t if cid is None else replace(t, client_id=cid)
+
+    def _late(self, t: Trade) -> bool:
+        """A trade of one of our orders the store already holds as finished (a cancel that met a fill, the
+        trades seen after the restart that followed): booked like a fill before a cancel, no counter-order,
+        the order's status kept."""
+        assert self.book is not None
+        row = self.store.order_row(t.client_id) if t.client_id else None
+        if row is None or row[7] not in FINISHED:
+            return False
+        cid, _eid, level, side, price, qty, _f, _status, opened_ms = row
+        filled, _fees = self.store.filled_of(cid)
+        self.cancelled[cid] = self.book.detached(cid, side, Decimal(price), Decimal(qty), level, opened_ms,
+                                                 filled)  # fmt: skip
+        return self.book.feed(t, self.cancelled)
 
     def _new_trades(self) -> list:
         """Our trades after the last recorded one; before any, from the bot's first candle (an account's
@@ -554,8 +581,9 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
 
     metrics = Metrics()
     holder: list[Trader] = []
-    server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else {},
-                       lambda: bool(holder) and holder[0].ready)  # fmt: skip
+    halted: list[dict[str, Any]] = [{}]  # the status of a bot halted before it could start trading
+    server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else halted[0],
+                       lambda: (bool(holder) and holder[0].ready) or bool(halted[0]))  # fmt: skip
     try:
         store = open_store(cfg)
         try:
@@ -567,9 +595,10 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
             while trader is None:
                 try:
                     trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live")
-                except AuthFailedError as exc:  # halted with the reason; never a crash loop
+                except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
                     with store.cycle():
                         store.set_halt(f"exchange refused the credentials: {exc}")
+                        halted[0] = _halted_status(cfg, store, metrics)
                     log(f"trading halted: exchange refused the credentials: {exc}")
                     return _idle(cfg, stop)
                 except VenueError as exc:
@@ -585,6 +614,24 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     finally:
         if server is not None:
             server.close()
+
+
+def _halted_status(cfg: BotConfig, store: Store, metrics: Metrics) -> dict[str, Any]:
+    """Halted before a Trader could start: the status of the saved books (a fresh bot's if none) with the
+    halt, saved as the snapshot's status (`gridbot status`), shown on /status and in the metrics."""
+    engine = GridEngine(cfg)
+    saved = store.snapshot()
+    cycle = 0
+    if saved is not None:
+        engine.restore(saved[2])
+        cycle = saved[1]
+    s = status_of(engine, cycle, cfg.mode, store)
+    s.update(version=__version__, exchange=cfg.exchange.id, last_candle_ms=engine.stats.last_ms,
+             pending_orders=0, equity=s["end_equity"], api_errors=0, last_fill_age_s=None,
+             breaker="closed")  # fmt: skip
+    store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), s)
+    metrics.show(engine, halted=True)
+    return s
 
 
 def _idle(cfg: BotConfig, stop: threading.Event) -> int:

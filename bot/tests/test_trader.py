@@ -10,14 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.error
-from collections import deque
-from decimal import Decimal
+from collections import Counter, deque
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 from endpoints import free_port, get, sample
 from gridbot_exchange.testing import Admin, start
 
 from gridbot import trader
+from gridbot.book import parse_client_id
 from gridbot.candles import load_embedded
 from gridbot.config import load_config, parse_config
 from gridbot.engine import GridEngine
@@ -394,7 +395,8 @@ def test_a_price_crash_trips_the_drawdown_halt_which_survives_a_restart_until_re
 
 def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exchange, bots):
     ex = exchange()
-    bot = bots(tmp_path, ex.base, secret="wrong")
+    port = free_port()
+    bot = bots(tmp_path, ex.base, secret="wrong", run={"http_port": port})
     bot.start()
     deadline = time.monotonic() + 15
     while not bot.query("SELECT reason FROM halt") and time.monotonic() < deadline:
@@ -407,6 +409,29 @@ def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exc
     assert gridbot_health(tmp_path / "hb") == 0
     assert ex.orders() == []
     assert "exchange refused the credentials" in bot.log.read_text()
+    # visible where an operator looks: the saved status, /status, /readyz, the metric, `gridbot status`
+    assert bot.status()["halted"] == reason
+    assert bot.status()["mode"] == "live"
+    code, body = get(port, "/status")
+    assert code == 200
+    assert json.loads(body)["halted"] == reason
+    assert json.loads(body)["mode"] == "live"
+    assert get(port, "/readyz") == (200, f"halted: {reason}\n")
+    assert sample(get(port, "/metrics")[1], "gridbot_halted") == 1
+    out = subprocess.run([sys.executable, "-m", "gridbot.cli", "status", "-c", str(bot.cfg)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["halted"] == reason
+    assert bot.term() == 0
+    # the key fixed and the halt lifted: the bot starts trading as a fresh one would
+    (tmp_path / "cred").write_text(f"GRIDBOT_API_KEY={KEY}\nGRIDBOT_API_SECRET={SECRET}\n")
+    out = subprocess.run([sys.executable, "-m", "gridbot.cli", "resume", "-c", str(bot.cfg)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    bot.start()
+    drive(ex, bot, 3)
+    assert not bot.status()["halted"]
+    assert ex.orders() != []
     assert bot.term() == 0
 
 
@@ -475,6 +500,53 @@ def test_partial_fills_are_booked_as_the_exchange_executed_them(tmp_path, exchan
     for t in trades:
         per_order[t["orderId"]] = per_order.get(t["orderId"], 0) + 1
     assert max(per_order.values()) > 1, "some order filled in parts"
+    judge_against_the_exchange(ex, bot)
+    assert bot.term() == 0
+
+
+def test_partial_fills_give_one_counter_order_per_level_sized_from_the_whole_fill(tmp_path, exchange, bots):
+    """Orders fill in parts (at most 0.001 BTC per candle): a level never holds two of our open orders (a
+    level is taken by its buy or by the sell above it), and a buy's counter-sell comes once, after its last
+    part, for its whole executed quantity net of the fee, floored to the lot step."""
+    ex = exchange("--fill-cap", "0.001")
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    crowded: list[tuple] = []
+
+    def one_per_level(_k: int) -> None:
+        taken: Counter[int] = Counter()
+        for o in ex.orders():
+            if o["status"] in ("NEW", "PARTIALLY_FILLED"):
+                level, side = parse_client_id("gridbot", o["clientOrderId"])  # type: ignore[misc]
+                taken[level if side == "buy" else level - 1] += 1
+        crowded.extend((level, n) for level, n in taken.items() if n > 1)
+
+    drive(ex, bot, 150, one_per_level)
+    one_per_level(150)
+    assert crowded == []
+    step = Decimal(str(parse_config(SETTINGS).market.lot_step))
+    orders = sorted(ex.orders(), key=lambda o: o["orderId"])
+    parts: dict[int, list[dict]] = {}
+    for t in ex.trades():
+        parts.setdefault(t["orderId"], []).append(t)
+    checked = 0
+    for b in orders:
+        level, side = parse_client_id("gridbot", b["clientOrderId"])  # type: ignore[misc]
+        if side != "buy" or b["status"] != "FILLED":
+            continue
+        mine = parts[b["orderId"]]
+        first, last = min(t["time"] for t in mine), max(t["time"] for t in mine)
+        sells = [o for o in orders if o["orderId"] > b["orderId"] and o["time"] >= first and
+                 parse_client_id("gridbot", o["clientOrderId"]) == (level + 1, "sell")]  # fmt: skip
+        assert sells, f"{b['clientOrderId']} filled: its counter-sell"
+        s = sells[0]
+        assert s["time"] > last, f"{s['clientOrderId']} placed before {b['clientOrderId']} had filled whole"
+        executed = sum(Decimal(str(t["qty"])) for t in mine)
+        fees = sum(Decimal(str(t["commission"])) for t in mine)
+        assert executed == Decimal(b["executedQty"]) == Decimal(b["origQty"])
+        assert Decimal(s["origQty"]) == ((executed - fees) / step).to_integral_value(ROUND_FLOOR) * step
+        checked += len(mine) > 1
+    assert checked >= 2, "buys filled in parts, then paired up"
     judge_against_the_exchange(ex, bot)
     assert bot.term() == 0
 
@@ -640,3 +712,51 @@ def test_the_error_window_is_the_last_hour_and_ignores_a_stepped_clocks_future()
     now = 1_000_000.0
     stamps = [now + 3600, now - 3601, now - 10, now - 3600, now + 30]
     assert trader._within_the_hour(stamps, now) == [now - 3600, now - 10, now + 30]
+
+
+@pytest.mark.parametrize("dies", ["before the cancel is sent", "after the cancel's answer"])
+def test_a_fill_while_down_after_a_committed_cancel_is_recorded_once(tmp_path, exchange, bots, dies):
+    """A cancel committed, the process dies (before sending it, or after the exchange answered that the order
+    had filled), the order fills while the bot is down: the restarted bot (a fresh adapter, which has seen
+    no answer naming the order) books the exchange's trade, once, from the store's exchange order ids."""
+    ex = exchange()
+    cfg = load_config(bots(tmp_path, ex.base).cfg)
+    store = open_store(cfg)
+    try:
+        m1 = Metrics()
+        t1 = trader.Trader(cfg, trader.make_venue(cfg, m1), store, m1, live=True)
+        for k in range(3):
+            ex.admin.step(candles=1)
+            t1.step(full=k == 0)
+        assert ex.orders()
+        assert not ex.trades()
+        t1.book.cancel_all()  # as a regrid or `gridbot halt --cancel` decides
+        with store.cycle():
+            t1._commit_actions()
+            t1._save_snapshot()
+        k = 0
+        while not ex.trades():
+            ex.admin.step(candles=1)
+            k += 1
+            assert k < 100, "an order of the grid fills"
+        if dies == "after the cancel's answer":
+            t1._send()  # the filled order's cancel fails, its lookup says closed: committed, trades not read
+            assert store.con.execute("SELECT count(*) FROM orders WHERE status = 'closed'").fetchone()[0] == 1
+        m2 = Metrics()
+        t2 = trader.Trader(cfg, trader.make_venue(cfg, m2), store, m2, live=True)
+        for j in range(3):
+            t2.step(full=j == 0)
+        trades = ex.trades()
+        recorded = [r[0] for r in store.con.execute("SELECT trade_id FROM fills")]
+        assert sorted(recorded) == sorted(str(t["id"]) for t in trades)
+        (cid,) = {r[0] for r in store.con.execute("SELECT client_id FROM fills")}
+        row = store.order_row(cid)
+        status, filled = row[7], row[6]
+        assert status == "closed"
+        assert Decimal(filled) == sum(Decimal(str(t["qty"])) for t in trades)
+        bal = ex.admin.call("GET", "balances")["accounts"][KEY]["BTC"]  # type: ignore[index]
+        held = Decimal(str(bal["free"])) + Decimal(str(bal["locked"]))
+        assert t2.engine.portfolio.base == pytest.approx(float(held), abs=1e-8)
+        assert not store.con.execute("SELECT 1 FROM orders WHERE status IN ('open', 'cancel')").fetchall()
+    finally:
+        store.close()
