@@ -44,7 +44,7 @@ from gridbot.book import LiveBook, LiveOrder, parse_client_id
 from gridbot.candles import Candles
 from gridbot.config import BotConfig, ConfigError, duration_seconds
 from gridbot.engine import GridEngine
-from gridbot.health import write_heartbeat
+from gridbot.health import Heartbeat
 from gridbot.httpd import serve_bot
 from gridbot.metrics import Metrics
 from gridbot.paper import PaperExchange
@@ -111,8 +111,17 @@ class Unknown:
 
 
 class Trader:
-    def __init__(self, cfg: BotConfig, venue: Venue, store: Store, metrics: Metrics, live: bool) -> None:
+    def __init__(
+        self,
+        cfg: BotConfig,
+        venue: Venue,
+        store: Store,
+        metrics: Metrics,
+        live: bool,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.heartbeat = heartbeat or heartbeat_of(cfg)
         self.venue = venue
         self.store = store
         self.metrics = metrics
@@ -196,7 +205,6 @@ class Trader:
 
     def run(self, max_cycles: int | None = None) -> int:
         every = self.cfg.run.cycle_seconds
-        max_age = 3 * every + 10
         ran = 0
         log(f"{self.cfg.mode} {self.cfg.market.symbol} on {self.cfg.exchange.id}, every {every}s, "
             f"from cycle {self.cycle}")  # fmt: skip
@@ -205,7 +213,7 @@ class Trader:
             self.step(full=ran % self.cfg.run.reconcile_every == 0)
             ran += 1
             self.metrics.cycle_seconds.observe(time.monotonic() - started)
-            write_heartbeat(self.cfg.run.heartbeat_file, self.cycle, max_age)
+            self.heartbeat.beat(self.cycle)
             self.stop.wait(max(0.0, every - (time.monotonic() - started)))
         log(f"stopped after cycle {self.cycle}: {self.engine.summary()['round_trips']} round trips")
         return 0
@@ -236,7 +244,7 @@ class Trader:
             self._halt(f"exchange refused the credentials: {exc}")
         except RateLimitedError as exc:
             self._error(exc)
-            self.stop.wait(min(exc.retry_after, 60.0))
+            self.heartbeat.wait(self.stop, min(exc.retry_after, 60.0))  # alive meanwhile: beating
         except VenueError as exc:
             self._error(exc)
         finally:
@@ -558,7 +566,12 @@ def _within_the_hour(times: Iterable[float], now: float) -> list[float]:
     return sorted(t for t in times if now - 3600 <= t <= now + 60)
 
 
-def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
+def heartbeat_of(cfg: BotConfig) -> Heartbeat:
+    """The loop's heartbeat: allowed 3 cycles and 10 s; written every cycle and every second of a wait."""
+    return Heartbeat(cfg.run.heartbeat_file, 3 * cfg.run.cycle_seconds + 10)
+
+
+def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = None) -> Venue:
     from gridbot.ccxt_venue import CcxtVenue, read_credentials  # noqa: PLC0415  (loads ccxt)
 
     key = secret = None
@@ -567,11 +580,12 @@ def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
             key, secret = read_credentials(cfg.credentials_file)
         except ValueError as exc:
             raise ConfigError(f"exchange.credentials_file: {exc}") from None
-    try:
+    try:  # the heartbeat is the adapter's clock: its waits (backoff, breaker, Retry-After) beat
         return CcxtVenue(cfg.exchange.id, cfg.market.symbol, api_url=cfg.exchange.api_url,
                          sandbox=cfg.exchange.sandbox, api_key=key, secret=secret,
                          timeout_s=cfg.exchange.timeout_s, metrics=metrics,
-                         throttle=cfg.exchange.throttle)  # fmt: skip
+                         throttle=cfg.exchange.throttle,
+                         clock=heartbeat or heartbeat_of(cfg))  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -580,6 +594,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     from gridbot.service import open_store  # noqa: PLC0415
 
     metrics = Metrics()
+    heartbeat = heartbeat_of(cfg)
     holder: list[Trader] = []
     halted: list[dict[str, Any]] = [{}]  # the status of a bot halted before it could start trading
     server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else halted[0],
@@ -587,24 +602,24 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     try:
         store = open_store(cfg)
         try:
-            venue = make_venue(cfg, metrics)
+            venue = make_venue(cfg, metrics, heartbeat)
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
             trader = None
             while trader is None:
                 try:
-                    trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live")
+                    trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live", heartbeat=heartbeat)
                 except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
                     with store.cycle():
                         store.set_halt(f"exchange refused the credentials: {exc}")
                         halted[0] = _halted_status(cfg, store, metrics)
                     log(f"trading halted: exchange refused the credentials: {exc}")
-                    return _idle(cfg, stop)
+                    return _idle(cfg, stop, heartbeat)
                 except VenueError as exc:
                     log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
-                    write_heartbeat(cfg.run.heartbeat_file, 0, 3 * cfg.run.cycle_seconds + 10)
-                    if stop.wait(min(30.0, cfg.run.cycle_seconds * 5)):
+                    heartbeat.beat(0)
+                    if heartbeat.wait(stop, min(30.0, cfg.run.cycle_seconds * 5)):
                         return 0
             trader.stop = stop
             holder.append(trader)
@@ -634,10 +649,9 @@ def _halted_status(cfg: BotConfig, store: Store, metrics: Metrics) -> dict[str, 
     return s
 
 
-def _idle(cfg: BotConfig, stop: threading.Event) -> int:
+def _idle(cfg: BotConfig, stop: threading.Event, heartbeat: Heartbeat) -> int:
     """Halted before trading could start: heartbeat, wait for SIGTERM (the operator fixes and restarts)."""
-    max_age = 3 * cfg.run.cycle_seconds + 10
     while not stop.is_set():
-        write_heartbeat(cfg.run.heartbeat_file, 0, max_age)
-        stop.wait(cfg.run.cycle_seconds)
+        heartbeat.beat(0)
+        heartbeat.wait(stop, cfg.run.cycle_seconds)
     return 0

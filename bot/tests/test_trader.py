@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 from collections import Counter, deque
@@ -22,6 +23,7 @@ from gridbot.book import parse_client_id
 from gridbot.candles import load_embedded
 from gridbot.config import load_config, parse_config
 from gridbot.engine import GridEngine
+from gridbot.health import heartbeat_age, judge
 from gridbot.metrics import Metrics
 from gridbot.service import open_store
 
@@ -341,6 +343,61 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
     assert errors["InvalidNonce"] >= 1
     assert errors["OrderNotFound"] >= 1
     assert sample(text, "gridbot_breaker_open") == 0
+    assert bot.term() == 0
+
+
+class Beats:
+    """The heartbeat sampled every 50 ms in a thread, judged as the container's healthcheck judges it."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.oldest = 0.0
+        self.unhealthy: list[str] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            if not self.path.exists():
+                continue
+            age, _limit = heartbeat_age(self.path)
+            ok, why = judge(self.path)
+            self.oldest = max(self.oldest, age)
+            self.samples += 1
+            if not ok:
+                self.unhealthy.append(why)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def test_a_rate_limit_keeps_the_heartbeat_fresh_and_the_bot_trades_on(tmp_path, exchange, bots):
+    """429s with a Retry-After of 3 s: on a create (the loop waits it out) and on a read (the adapter waits it
+    out, then reads again). Both waits beat: the heartbeat is never older than about a second (it would be 3 s
+    old otherwise, and with a real exchange's 60 s past its allowed age of 3 cycles + 10 s: a healthy bot
+    reported unhealthy, a rollout gate failed). After the waits the bot trades on, nothing placed twice."""
+    ex = exchange("--fault", "status:status=429,retry_after=3,path=/api/v3/order,method=POST,count=1")
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port})
+    beats = Beats(tmp_path / "hb")
+    bot.start()
+    n = 60
+    klines = {"kind": "status", "status": 429, "retry_after": 3, "path": "/api/v3/klines", "count": 1}
+    t0 = time.monotonic()
+    drive(ex, bot, n, lambda k: ex.admin.fault(**klines) if k == 20 else None)
+    beats.stop()
+    assert time.monotonic() - t0 > 6, "both Retry-Afters were waited out"
+    assert beats.samples > 50
+    assert beats.unhealthy == []
+    assert beats.oldest < 2.0, f"the heartbeat went {beats.oldest:.1f}s without a beat"
+    assert sample(get(port, "/metrics")[1], "gridbot_api_errors_total", 'error="DDoSProtection"') == 2
+    rows = reference(n)[0]
+    assert len(rows) >= 2
+    assert final_fills(bot) == wanted(rows)
+    judge_against_the_exchange(ex, bot)
     assert bot.term() == 0
 
 
