@@ -152,6 +152,8 @@ class Trader:
             with self.book.restoring() if self.book else contextlib.nullcontext():
                 self.engine.restore(saved[2])
             self.cycle = saved[1]
+            if self.engine.stats.candles:
+                self.metrics.candle_closed((self.engine.stats.last_ms + self.tf_ms) / 1000)
         if self.book is not None:
             self._load_orders()
 
@@ -293,7 +295,7 @@ class Trader:
                     )
         if rows:
             self.last_new_candle = time.monotonic()
-            self.metrics.last_candle_age.set(max(0.0, time.time() - (rows[-1].time_ms + self.tf_ms) / 1000))
+            self.metrics.candle_closed((rows[-1].time_ms + self.tf_ms) / 1000)
         with self.store.cycle():
             if rows:
                 self._paper_n = 0

@@ -401,6 +401,27 @@ def test_a_rate_limit_keeps_the_heartbeat_fresh_and_the_bot_trades_on(tmp_path, 
     assert bot.term() == 0
 
 
+def test_the_last_candle_age_grows_while_the_feed_stalls(tmp_path, exchange, bots):
+    """`gridbot_last_candle_age_seconds` is the age when scraped: with no new candle it grows with the clock
+    (an alert on it fires during a stall), and a new candle brings it down."""
+    ex = exchange()
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port})
+    bot.start()
+    drive(ex, bot, 3)
+
+    def age() -> float:
+        return sample(get(port, "/metrics")[1], "gridbot_last_candle_age_seconds")
+
+    first = age()
+    time.sleep(1.5)  # the feed stalls: no candle closes (the exchange's clock stands still)
+    stalled = age()
+    assert 1.3 < stalled - first < 3, (first, stalled)
+    drive(ex, bot, 1, seen=3)
+    assert age() < stalled - 200, "a new candle (5 minutes later) makes the age young again"
+    assert bot.term() == 0
+
+
 def _crash_path(tmp_path):
     """A calm range, then a 30% fall: a grid's buys fill all the way down."""
     candles = load_embedded().slice(0, 60)
