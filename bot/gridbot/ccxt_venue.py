@@ -520,6 +520,8 @@ class CcxtVenue:
     def _breaker_changed(self, state: str) -> None:
         if self._metrics is not None:
             self._metrics.breaker_open.set(0 if state == "closed" else 1)
+            if state == "open":
+                self._metrics.breaker_openings.inc()
 
     def _attempt(self, method: str, fn: Callable[[], T]) -> T:
         """One request: breaker gate, timing, metrics. A ccxt (or socket) error comes out as _FailedError

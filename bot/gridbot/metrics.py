@@ -47,6 +47,9 @@ class Metrics:
         self.breaker_open = Gauge(
             "gridbot_breaker_open", "1 while the circuit breaker holds calls back", registry=r
         )
+        self.breaker_openings = Counter(
+            "gridbot_breaker_openings", "Times the circuit breaker opened", registry=r
+        )
         self.halted = Gauge(
             "gridbot_halted", "1 while trading is halted (the reason is in status)", registry=r
         )

@@ -301,8 +301,8 @@ def test_sigkills_at_random_moments_lose_nothing_and_place_nothing_twice(tmp_pat
 
 def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, exchange, bots):
     """An order booked then its answer dropped, an order invisible for a while, 429 with Retry-After, 5xx,
-    a hang past the timeout, clock skew: the bot survives each, places nothing twice, and ends where an
-    undisturbed session ends."""
+    a hang past the timeout, clock skew, maintenance, a 418 (an IP ban), a 502: the bot survives each, places
+    nothing twice, its breaker opens and closes again, and it ends where an undisturbed session ends."""
     ex = exchange()
     venue = {
         "api_url": ex.base,
@@ -321,8 +321,12 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
         55: {"kind": "status", "status": 503, "count": 3},
         70: {"kind": "hang", "seconds": 2, "path": "/api/v3/myTrades", "count": 1},
         85: {"kind": "skew", "ms": -30_000, "for_s": 1},
+        # on reads only: a create refused unread this way is unknown, then re-placed past the deadline
+        95: {"kind": "maintenance", "for_s": 1, "path": "/api/v3/klines"},
+        102: {"kind": "status", "status": 418, "retry_after": 1, "path": "/api/v3/klines", "count": 1},
+        110: {"kind": "status", "status": 502, "path": "/api/v3/myTrades", "count": 1},
     }
-    n = 110
+    n = 120
     drive(ex, bot, n, lambda k: ex.admin.fault(**faults[k]) if k in faults else None)
     assert final_fills(bot) == wanted(reference(n)[0])
     judge_against_the_exchange(ex, bot)
@@ -333,15 +337,18 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
     text = get(port, "/metrics")[1]
     errors = {k: sample(text, "gridbot_api_errors_total", f'error="{k}"') for k in
               ("DDoSProtection", "ExchangeNotAvailable", "NetworkError", "RequestTimeout", "InvalidNonce",
-               "OrderNotFound")}  # fmt: skip
+               "OrderNotFound", "OnMaintenance")}  # fmt: skip
     # metrics count each injected fault under ccxt's class: the counted ones exactly, the timed ones (skew for
     # 1 s, an order invisible for 1.5 s) once per call that met them
-    assert errors["DDoSProtection"] == 2  # 429 x2
-    assert errors["ExchangeNotAvailable"] == 3  # 503 x3
+    assert errors["DDoSProtection"] == 3  # 429 x2, 418
+    assert errors["ExchangeNotAvailable"] == 4  # 503 x3, 502
+    assert errors["OnMaintenance"] >= 1  # each read during the second of maintenance
     assert errors["NetworkError"] == 2  # two answers dropped
     assert errors["RequestTimeout"] == 1  # one hang
     assert errors["InvalidNonce"] >= 1
     assert errors["OrderNotFound"] >= 1
+    # the breaker opened (the 429s: once each, the second on the probe; the 418) and is closed again
+    assert sample(text, "gridbot_breaker_openings_total") >= 3
     assert sample(text, "gridbot_breaker_open") == 0
     assert bot.term() == 0
 
