@@ -429,6 +429,41 @@ def test_the_last_candle_age_grows_while_the_feed_stalls(tmp_path, exchange, bot
     assert bot.term() == 0
 
 
+def test_insufficient_funds_skip_the_level_refresh_the_balances_and_trade_on(tmp_path, exchange, bots):
+    """The account holds less quote than the grid's budget: the buys that do not fit are refused by the
+    exchange (InsufficientFunds), each level skipped (its intent rejected), the balances refreshed, the
+    levels that fit placed, and the bot trades on: no crash, nothing placed twice, every fill booked once."""
+    ex = exchange("--balance", "USDT=450")  # two of the grid's three buys (~200 USDT each)
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    drive(ex, bot, 2)
+    placed = {o["clientOrderId"] for o in ex.orders()}
+    refused = {r[0] for r in bot.query("SELECT client_id FROM orders WHERE status = 'rejected'")}
+    assert len(placed) == 2, placed
+    assert len(refused) == 1, refused
+    assert not placed & refused
+    assert bot.log.read_text().count("insufficient funds") == 1
+    bal = ex.admin.call("GET", "balances")["accounts"][KEY]["USDT"]  # type: ignore[index]
+    (free, locked) = bot.query("SELECT free, locked FROM balances WHERE asset = 'USDT'")[0]
+    assert (Decimal(free), Decimal(locked)) == (Decimal(bal["free"]), Decimal(bal["locked"])), "refreshed"
+    k = 2
+    while not ex.trades():  # a buy that fitted fills, its counter-sell is placed
+        assert k < 120, "it trades on"
+        drive(ex, bot, 1, seen=k)
+        k += 1
+    drive(ex, bot, 5, seen=k)
+    assert bot.proc is not None
+    assert bot.proc.poll() is None
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    known = {r[0] for r in bot.query("SELECT client_id FROM orders")}
+    assert {o["clientOrderId"] for o in ex.orders()} <= known
+    assert any(o["side"] == "SELL" for o in ex.orders())
+    recorded = [r[4] for r in fills_of(bot)]
+    assert sorted(recorded) == sorted(str(t["id"]) for t in ex.trades())
+    assert not bot.status()["halted"]
+    assert bot.term() == 0
+
+
 def _crash_path(tmp_path):
     """A calm range, then a 30% fall: a grid's buys fill all the way down."""
     candles = load_embedded().slice(0, 60)
