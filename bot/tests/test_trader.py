@@ -464,6 +464,42 @@ def test_insufficient_funds_skip_the_level_refresh_the_balances_and_trade_on(tmp
     assert bot.term() == 0
 
 
+@pytest.mark.parametrize("how", ["gridbot halt --cancel", "risk.cancel_on_halt"])
+def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path, exchange, bots, how):
+    """Live: the halt reaches the running bot, which cancels every resting order on the exchange (the
+    store agrees) and places nothing new while the market moves on."""
+    ex = exchange()
+    bot = bots(tmp_path, ex.base, risk={"cancel_on_halt": how == "risk.cancel_on_halt"})
+    bot.start()
+    drive(ex, bot, 5)
+
+    def resting() -> list[dict]:
+        return [o for o in ex.orders() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+
+    assert len(resting()) >= 3
+    halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "by hand"]
+    out = subprocess.run(halt + ["--cancel"] * (how != "risk.cancel_on_halt"), capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    deadline = time.monotonic() + 10
+    while resting():
+        assert time.monotonic() < deadline, f"still resting: {resting()}"
+        time.sleep(0.05)
+    placed = len(ex.orders())
+    assert {o["status"] for o in ex.orders()} <= {"CANCELED", "FILLED"}
+    for _ in range(10):
+        ex.admin.step(candles=1)
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert len(ex.orders()) == placed, "nothing new while halted"
+    assert resting() == []
+    busy = "SELECT count(*) FROM orders WHERE status IN ('open', 'intent', 'unknown', 'cancel')"
+    assert bot.query(busy) == [(0,)]
+    assert bot.status()["halted"] == "by hand"
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    assert bot.term() == 0
+
+
 def _crash_path(tmp_path):
     """A calm range, then a 30% fall: a grid's buys fill all the way down."""
     candles = load_embedded().slice(0, 60)
