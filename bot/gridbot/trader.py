@@ -483,6 +483,11 @@ class Trader:
                     self.store.upsert_order(cid, level, side, o.price, o.qty, "open", o.time_ms,
                                             o.exchange_id, o.filled)  # fmt: skip
                     self.book.adopt(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
+                    # its sequence is taken: a later placement of the level must not reuse the id
+                    seq = int(cid.rsplit("-", 1)[1])
+                    if seq >= self.book.next_seq:
+                        self.book.next_seq = seq + 1
+                        self.store.set_cursor("seq", str(self.book.next_seq))
         for cid, live in list(self.book.orders.items()):
             if cid in open_now or cid in self.unknown:
                 continue

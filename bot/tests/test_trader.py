@@ -500,6 +500,48 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
     assert bot.term() == 0
 
 
+def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exchange, bots):
+    """Two orders appear on the bot's account mid-run, placed with ccxt directly: one with the bot's prefix
+    (ours, say from a lost database) is adopted at the next reconcile, its sequence never reused; one with
+    another prefix (someone else's) is neither recorded nor touched, not even by `gridbot halt --cancel`."""
+    from gridbot.ccxt_venue import CcxtVenue  # noqa: PLC0415
+
+    ex = exchange()
+    bot = bots(tmp_path, ex.base, run={"reconcile_every": 5})
+    bot.start()
+    drive(ex, bot, 3)
+    other = CcxtVenue("binance", "BTC/USDT", api_url=ex.base, api_key=KEY, secret=SECRET, throttle=False)
+    other.load_market("BTC/USDT")
+    ours, foreign = "gridbot-0b-999", "other-0b-1"
+    for cid in (ours, foreign):
+        other.create_limit("buy", Decimal("50000"), Decimal("0.002"), cid)
+    deadline = time.monotonic() + 10
+    while not bot.query(f"SELECT status FROM orders WHERE client_id = '{ours}'"):
+        assert time.monotonic() < deadline, "our order was never adopted"
+        time.sleep(0.05)
+    ((level, side, price, qty, status),) = bot.query(
+        f"SELECT level, side, price, qty, status FROM orders WHERE client_id = '{ours}'"
+    )
+    assert (level, side, Decimal(price), Decimal(qty), status) == (0, "buy", 50000, Decimal("0.002"), "open")
+    assert "adopting our order gridbot-0b-999" in bot.log.read_text()
+    drive(ex, bot, 3, seen=3)
+    assert int(bot.query("SELECT value FROM cursors WHERE name = 'seq'")[0][0]) > 999
+    assert bot.query(f"SELECT * FROM orders WHERE client_id = '{foreign}'") == []
+    assert "other-0b-1" not in bot.log.read_text()
+    halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "x", "--cancel"]
+    assert subprocess.run(halt, capture_output=True, check=False).returncode == 0
+    deadline = time.monotonic() + 10
+    while (state := {o["clientOrderId"]: o["status"] for o in ex.orders()})[ours] != "CANCELED":
+        assert time.monotonic() < deadline, f"the adopted order is ours to cancel: {state}"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    state = {o["clientOrderId"]: o["status"] for o in ex.orders()}
+    assert state[foreign] == "NEW", "someone else's order is left alone"
+    assert [c for c, st in state.items() if st == "NEW"] == [foreign]
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    assert bot.term() == 0
+
+
 def _crash_path(tmp_path):
     """A calm range, then a 30% fall: a grid's buys fill all the way down."""
     candles = load_embedded().slice(0, 60)
