@@ -633,6 +633,49 @@ def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exc
     assert bot.term() == 0
 
 
+def test_a_key_revoked_mid_run_halts_trading_with_the_reason_and_never_crash_loops(tmp_path, exchange, bots):
+    """The exchange revokes the bot's key while it trades: Binance answers -2015, which ccxt reports as
+    DDoSProtection on a client that signed in before. The adapter takes it for what it is (the key, its IP
+    or its permissions refused), not for a rate limit to wait out for hours: trading halts at once with the
+    reason, the process stays up and healthy, nothing more is sent, nothing was placed twice."""
+    ex = exchange()
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port})
+    bot.start()
+    drive(ex, bot, 3)
+    placed = len(ex.orders())
+    assert placed > 0
+    ex.admin.call("DELETE", f"keys?key={KEY}")
+    deadline = time.monotonic() + 10
+    while not bot.status().get("halted"):
+        ex.admin.step(candles=1)
+        assert time.monotonic() < deadline, f"never halted: {bot.status()}"
+        time.sleep(0.1)
+    reason = bot.status()["halted"]
+    assert reason.startswith("exchange refused the credentials: "), reason
+    assert "-2015" in reason
+
+    def calls() -> float:
+        lines = get(port, "/metrics")[1].splitlines()
+        return sum(float(x.split()[-1]) for x in lines if x.startswith("gridbot_api_requests_total{"))
+
+    before = calls()
+    for _ in range(5):
+        ex.admin.step(candles=1)
+        time.sleep(0.1)
+    assert bot.proc is not None
+    assert bot.proc.poll() is None, "it stays up, halted, heartbeating"
+    assert gridbot_health(tmp_path / "hb") == 0
+    assert calls() == before, "halted: nothing more is sent"
+    assert len(ex.orders()) == placed
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    text = get(port, "/metrics")[1]
+    assert sample(text, "gridbot_halted") == 1
+    assert sample(text, "gridbot_breaker_open") == 0, "not taken for a rate limit"
+    assert bot.log.read_text().count("trading halted: exchange refused the credentials") == 1
+    assert bot.term() == 0
+
+
 def gridbot_health(beat) -> int:
     return subprocess.run([sys.executable, "-m", "gridbot.cli", "health", "--heartbeat", str(beat)],
                           capture_output=True, check=False).returncode  # fmt: skip
