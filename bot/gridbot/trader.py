@@ -144,6 +144,7 @@ class Trader:
         self.last_new_candle = time.monotonic()
         self.last_fill_at: float | None = None
         self.ready = False
+        self.key_refused = False  # the exchange refused the credentials: nothing is sent until a resume
         self.published: dict[str, Any] = {}
         self.stop = threading.Event()
         self._paper_n = 0
@@ -231,7 +232,8 @@ class Trader:
                         self._commit_actions()
                     self.store.set_cursor("halted", halt.reason)
                     self._save_snapshot()
-                self._send(creates=False)  # halted: cancels go out, nothing new does
+                if not self.key_refused:  # a refused key sends nothing: a restart with a good one will
+                    self._send(creates=False)  # halted: cancels go out, nothing new does
                 return
             if self.store.cursor("halted"):
                 self._resumed()
@@ -243,6 +245,7 @@ class Trader:
             self._send()
             self._guards()
         except AuthFailedError as exc:
+            self.key_refused = True
             self._halt(f"exchange refused the credentials: {exc}")
         except RateLimitedError as exc:
             self._error(exc)
@@ -272,11 +275,13 @@ class Trader:
         self.store.save_snapshot(self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status())
 
     def _halt(self, reason: str) -> None:
+        already = self.store.halt_state() is not None
         with self.store.cycle():
             self.store.set_halt(reason, self.cfg.risk.cancel_on_halt)
             self.store.set_cursor("halted", reason)  # a resume before the next cycle restarts the switches
             self._save_snapshot()
-        log(f"trading halted: {reason}")
+        if not already:  # the first reason stands (and was logged)
+            log(f"trading halted: {reason}")
 
     # --- candles, fills, decisions ---------------------------------------------------------------
 
@@ -526,6 +531,7 @@ class Trader:
             self.store.set_cursor("errors", "[]")
         self.errors.clear()
         self.last_new_candle = time.monotonic()
+        self.key_refused = False  # the key is tried again (refused again: halted again)
         log("resumed: trading again")
 
     def _guards(self) -> None:

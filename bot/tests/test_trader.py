@@ -633,14 +633,18 @@ def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exc
     assert bot.term() == 0
 
 
-def test_a_key_revoked_mid_run_halts_trading_with_the_reason_and_never_crash_loops(tmp_path, exchange, bots):
+@pytest.mark.parametrize("cancel_on_halt", [False, True])
+def test_a_key_revoked_mid_run_halts_trading_with_the_reason_and_never_crash_loops(
+    tmp_path, exchange, bots, cancel_on_halt
+):
     """The exchange revokes the bot's key while it trades: Binance answers -2015, which ccxt reports as
     DDoSProtection on a client that signed in before. The adapter takes it for what it is (the key, its IP
     or its permissions refused), not for a rate limit to wait out for hours: trading halts at once with the
-    reason, the process stays up and healthy, nothing more is sent, nothing was placed twice."""
+    reason, the process stays up and healthy, nothing more is sent (not even the halt's cancels: they wait,
+    committed, for a restart with a good key), nothing was placed twice."""
     ex = exchange()
     port = free_port()
-    bot = bots(tmp_path, ex.base, run={"http_port": port})
+    bot = bots(tmp_path, ex.base, run={"http_port": port}, risk={"cancel_on_halt": cancel_on_halt})
     bot.start()
     drive(ex, bot, 3)
     placed = len(ex.orders())
@@ -673,6 +677,20 @@ def test_a_key_revoked_mid_run_halts_trading_with_the_reason_and_never_crash_loo
     assert sample(text, "gridbot_halted") == 1
     assert sample(text, "gridbot_breaker_open") == 0, "not taken for a rate limit"
     assert bot.log.read_text().count("trading halted: exchange refused the credentials") == 1
+    assert bot.term() == 0
+    if not cancel_on_halt:
+        return
+    # a new key for the account, the bot restarted on it: still halted, the halt's cancels go out now
+    assert [o["status"] for o in ex.orders()].count("NEW") == placed
+    ex.admin.call("POST", "keys", {"account": KEY, "key": "bot-1-new", "secret": "secret-2"})
+    (tmp_path / "cred").write_text("GRIDBOT_API_KEY=bot-1-new\nGRIDBOT_API_SECRET=secret-2\n")
+    bot.start()
+    deadline = time.monotonic() + 10
+    while "NEW" in [o["status"] for o in ex.orders()]:
+        assert time.monotonic() < deadline, "the committed cancels never went out"
+        time.sleep(0.05)
+    assert len(ex.orders()) == placed
+    assert bot.status()["halted"] == reason
     assert bot.term() == 0
 
 
