@@ -31,6 +31,11 @@ def write_heartbeat(path: str | os.PathLike[str], cycle: int, max_age: float) ->
     atomic_write(path, f"{time.time():.3f} {cycle} {max_age:.3f}\n")
 
 
+class StoppingError(Exception):
+    """Raised by `Heartbeat.sleep` once the process was told to stop: a read waiting out a rate limit ends
+    there, and SIGTERM is obeyed within the grace period instead of after the exchange's Retry-After."""
+
+
 class Heartbeat:
     """The run loop's heartbeat, written every cycle and through every wait: a loop waiting out a rate limit
     (Retry-After, an open breaker, a read's backoff) is alive, and must not look dead for longer than its
@@ -41,6 +46,7 @@ class Heartbeat:
         self.max_age = max_age
         self.every = every  # the longest stretch without a beat while waiting
         self.cycle = 0
+        self.stop: _Event | None = None  # set: `sleep` raises StoppingError
 
     def beat(self, cycle: int | None = None) -> None:
         if cycle is not None:
@@ -56,7 +62,10 @@ class Heartbeat:
     def sleep(self, seconds: float, /) -> None:
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            time.sleep(min(left, self.every))
+            if self.stop is None:
+                time.sleep(min(left, self.every))
+            elif self.stop.wait(min(left, self.every)):
+                raise StoppingError(f"stopping: a wait of {seconds:.1f}s cut short")
             self.beat()
 
     def wait(self, stop: _Event, seconds: float) -> bool:

@@ -44,7 +44,7 @@ from gridbot.book import LiveBook, LiveOrder, parse_client_id
 from gridbot.candles import Candles
 from gridbot.config import BotConfig, ConfigError, duration_seconds
 from gridbot.engine import GridEngine
-from gridbot.health import Heartbeat
+from gridbot.health import Heartbeat, StoppingError
 from gridbot.httpd import serve_bot
 from gridbot.metrics import Metrics
 from gridbot.paper import PaperExchange
@@ -244,6 +244,8 @@ class Trader:
             self._trade()
             self._send()
             self._guards()
+        except StoppingError:
+            pass  # SIGTERM during a read's wait: the loop ends after this cycle, as after any other
         except AuthFailedError as exc:
             self.key_refused = True
             self._halt(f"exchange refused the credentials: {exc}")
@@ -617,6 +619,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
         try:
             venue = make_venue(cfg, metrics, heartbeat)
             stop = threading.Event()
+            heartbeat.stop = stop  # the adapter's waits end on SIGTERM
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
             trader = None
@@ -629,6 +632,8 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
                         halted[0] = _halted_status(cfg, store, metrics)
                     log(f"trading halted: exchange refused the credentials: {exc}")
                     return _idle(cfg, stop, heartbeat)
+                except StoppingError:
+                    return 0
                 except VenueError as exc:
                     log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
                     heartbeat.beat(0)
