@@ -27,10 +27,19 @@ from gridbot.venue import MarketRules, Trade
 MAX_CLIENT_ID = 36
 
 
+class ClientIdError(ValueError):
+    """A client order id the exchange would refuse: never sent (an id cut short could name another order)."""
+
+
 def client_id(bot_id: str, level: int, side: Side, seq: int) -> str:
-    """Deterministic: the bot, the level, the side and the bot's placement sequence number."""
+    """Deterministic: the bot, the level, the side and the bot's placement sequence number. A real check,
+    not an `assert` (gone under `python -O`): an id past the exchange's limit is an error, never sent."""
     cid = f"{bot_id}-{level}{side[0]}-{seq}"
-    assert len(cid) <= MAX_CLIENT_ID, cid
+    if len(cid) > MAX_CLIENT_ID:
+        raise ClientIdError(
+            f"client order id {cid!r} is {len(cid)} characters, the exchange takes at most {MAX_CLIENT_ID} "
+            f"(run.bot_id {bot_id!r}, level {level}, sequence {seq})"
+        )
     return cid
 
 

@@ -62,6 +62,9 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 _DAY_MS = 86_400_000
 _CLIENT_IDS_KEPT = 4096  # exchange order id -> client id, to name ours in trades (Binance's omit it)
+# Binance -2015 "Invalid API-key, IP, or permissions for action": ccxt raises DDoSProtection for it once the
+# client has signed in before (a key revoked mid-run), AuthenticationError on a fresh client
+_KEY_REFUSED = re.compile(r'"code"\s*:\s*-2015\b')
 
 
 def _ccxt_package() -> ModuleType:
@@ -149,6 +152,8 @@ def _classify(e: BaseException) -> Kind:
     """Every ccxt error class the adapter can see, mapped to what the loop does about it (first match wins:
     subclasses come before their bases)."""
     x = _ccxt_module("ccxt.base.errors")
+    if isinstance(e, x.DDoSProtection) and _KEY_REFUSED.search(str(e)):
+        return "auth"  # the key, its IP whitelist or its permissions: the operator's to fix, not a rate limit
     table: tuple[tuple[type[BaseException], Kind], ...] = (
         (x.OrderNotFound, "not_found"),
         (x.InsufficientFunds, "insufficient_funds"),
@@ -520,6 +525,8 @@ class CcxtVenue:
     def _breaker_changed(self, state: str) -> None:
         if self._metrics is not None:
             self._metrics.breaker_open.set(0 if state == "closed" else 1)
+            if state == "open":
+                self._metrics.breaker_openings.inc()
 
     def _attempt(self, method: str, fn: Callable[[], T]) -> T:
         """One request: breaker gate, timing, metrics. A ccxt (or socket) error comes out as _FailedError

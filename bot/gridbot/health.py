@@ -31,6 +31,58 @@ def write_heartbeat(path: str | os.PathLike[str], cycle: int, max_age: float) ->
     atomic_write(path, f"{time.time():.3f} {cycle} {max_age:.3f}\n")
 
 
+class StoppingError(Exception):
+    """Raised by `Heartbeat.sleep` once the process was told to stop: a read waiting out a rate limit ends
+    there, and SIGTERM is obeyed within the grace period instead of after the exchange's Retry-After."""
+
+
+class Heartbeat:
+    """The run loop's heartbeat, written every cycle and through every wait: a loop waiting out a rate limit
+    (Retry-After, an open breaker, a read's backoff) is alive, and must not look dead for longer than its
+    allowed age. `sleep` is the exchange adapter's sleep (this is its clock), `wait` the loop's own."""
+
+    def __init__(self, path: str | os.PathLike[str], max_age: float, every: float = 1.0) -> None:
+        self.path = path
+        self.max_age = max_age
+        self.every = every  # the longest stretch without a beat while waiting
+        self.cycle = 0
+        self.stop: _Event | None = None  # set: `sleep` raises StoppingError
+
+    def beat(self, cycle: int | None = None) -> None:
+        if cycle is not None:
+            self.cycle = cycle
+        write_heartbeat(self.path, self.cycle, self.max_age)
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float, /) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.stop is None:
+                time.sleep(min(left, self.every))
+            elif self.stop.wait(min(left, self.every)):
+                raise StoppingError(f"stopping: a wait of {seconds:.1f}s cut short")
+            self.beat()
+
+    def wait(self, stop: _Event, seconds: float) -> bool:
+        """`stop.wait(seconds)`, beating meanwhile; True when `stop` was set."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if stop.wait(min(left, self.every)):
+                return True
+            self.beat()
+        return stop.is_set()
+
+
+class _Event:  # what `wait` needs of a threading.Event (not imported: the probe stays light)
+    def wait(self, timeout: float | None = None) -> bool: ...
+    def is_set(self) -> bool: ...
+
+
 def heartbeat_age(path: str | os.PathLike[str]) -> tuple[float, float]:
     """(age in seconds, allowed age) of the heartbeat the run loop writes every cycle."""
     with open(path) as f:

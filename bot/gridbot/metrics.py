@@ -6,6 +6,7 @@ own (not the global one) so tests can start several bots in one process without 
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -46,6 +47,9 @@ class Metrics:
         self.breaker_open = Gauge(
             "gridbot_breaker_open", "1 while the circuit breaker holds calls back", registry=r
         )
+        self.breaker_openings = Counter(
+            "gridbot_breaker_openings", "Times the circuit breaker opened", registry=r
+        )
         self.halted = Gauge(
             "gridbot_halted", "1 while trading is halted (the reason is in status)", registry=r
         )
@@ -53,12 +57,23 @@ class Metrics:
         self.last_candle_age = Gauge(
             "gridbot_last_candle_age_seconds", "Age of the newest closed candle the bot has seen", registry=r
         )
+        # computed when scraped: a stalled feed shows an age that grows, not the one of the last arrival
+        self._candle_closed_s: float | None = None
+        self.last_candle_age.set_function(self._candle_age)
         self.cycle_seconds = Histogram(
             "gridbot_cycle_seconds",
             "Wall time of one loop cycle",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
+
+    def candle_closed(self, at_s: float) -> None:
+        """The newest closed candle the bot has seen closed at `at_s` (epoch seconds)."""
+        self._candle_closed_s = at_s
+
+    def _candle_age(self) -> float:
+        at = self._candle_closed_s
+        return 0.0 if at is None else max(0.0, time.time() - at)
 
     def show(self, engine: GridEngine, halted: bool) -> None:
         """The book's gauges after a cycle (both loops: the replay and the exchange's)."""

@@ -132,7 +132,10 @@ class Store:
             _check_readonly(path)
         # autocommit off by hand: every write goes through `cycle()`, BEGIN IMMEDIATE ... COMMIT
         self.con = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-        self.con.execute("PRAGMA journal_mode=WAL")
+        mode = self.con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # a filesystem without shared memory (some network mounts) refuses it
+            self.con.close()
+            raise StoreError(f"{path}: SQLite would not use WAL mode here (journal_mode {mode})")
         self.con.execute("PRAGMA synchronous=FULL")
         self._migrate()
 

@@ -44,7 +44,7 @@ from gridbot.book import LiveBook, LiveOrder, parse_client_id
 from gridbot.candles import Candles
 from gridbot.config import BotConfig, ConfigError, duration_seconds
 from gridbot.engine import GridEngine
-from gridbot.health import write_heartbeat
+from gridbot.health import Heartbeat, StoppingError
 from gridbot.httpd import serve_bot
 from gridbot.metrics import Metrics
 from gridbot.paper import PaperExchange
@@ -111,8 +111,17 @@ class Unknown:
 
 
 class Trader:
-    def __init__(self, cfg: BotConfig, venue: Venue, store: Store, metrics: Metrics, live: bool) -> None:
+    def __init__(
+        self,
+        cfg: BotConfig,
+        venue: Venue,
+        store: Store,
+        metrics: Metrics,
+        live: bool,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.heartbeat = heartbeat or heartbeat_of(cfg)
         self.venue = venue
         self.store = store
         self.metrics = metrics
@@ -135,6 +144,7 @@ class Trader:
         self.last_new_candle = time.monotonic()
         self.last_fill_at: float | None = None
         self.ready = False
+        self.key_refused = False  # the exchange refused the credentials: nothing is sent until a resume
         self.published: dict[str, Any] = {}
         self.stop = threading.Event()
         self._paper_n = 0
@@ -143,6 +153,8 @@ class Trader:
             with self.book.restoring() if self.book else contextlib.nullcontext():
                 self.engine.restore(saved[2])
             self.cycle = saved[1]
+            if self.engine.stats.candles:
+                self.metrics.candle_closed((self.engine.stats.last_ms + self.tf_ms) / 1000)
         if self.book is not None:
             self._load_orders()
 
@@ -196,7 +208,6 @@ class Trader:
 
     def run(self, max_cycles: int | None = None) -> int:
         every = self.cfg.run.cycle_seconds
-        max_age = 3 * every + 10
         ran = 0
         log(f"{self.cfg.mode} {self.cfg.market.symbol} on {self.cfg.exchange.id}, every {every}s, "
             f"from cycle {self.cycle}")  # fmt: skip
@@ -205,7 +216,7 @@ class Trader:
             self.step(full=ran % self.cfg.run.reconcile_every == 0)
             ran += 1
             self.metrics.cycle_seconds.observe(time.monotonic() - started)
-            write_heartbeat(self.cfg.run.heartbeat_file, self.cycle, max_age)
+            self.heartbeat.beat(self.cycle)
             self.stop.wait(max(0.0, every - (time.monotonic() - started)))
         log(f"stopped after cycle {self.cycle}: {self.engine.summary()['round_trips']} round trips")
         return 0
@@ -221,7 +232,8 @@ class Trader:
                         self._commit_actions()
                     self.store.set_cursor("halted", halt.reason)
                     self._save_snapshot()
-                self._send(creates=False)  # halted: cancels go out, nothing new does
+                if not self.key_refused:  # a refused key sends nothing: a restart with a good one will
+                    self._send(creates=False)  # halted: cancels go out, nothing new does
                 return
             if self.store.cursor("halted"):
                 self._resumed()
@@ -232,11 +244,14 @@ class Trader:
             self._trade()
             self._send()
             self._guards()
+        except StoppingError:
+            pass  # SIGTERM during a read's wait: the loop ends after this cycle, as after any other
         except AuthFailedError as exc:
+            self.key_refused = True
             self._halt(f"exchange refused the credentials: {exc}")
         except RateLimitedError as exc:
             self._error(exc)
-            self.stop.wait(min(exc.retry_after, 60.0))
+            self.heartbeat.wait(self.stop, min(exc.retry_after, 60.0))  # alive meanwhile: beating
         except VenueError as exc:
             self._error(exc)
         finally:
@@ -262,11 +277,13 @@ class Trader:
         self.store.save_snapshot(self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status())
 
     def _halt(self, reason: str) -> None:
+        already = self.store.halt_state() is not None
         with self.store.cycle():
             self.store.set_halt(reason, self.cfg.risk.cancel_on_halt)
             self.store.set_cursor("halted", reason)  # a resume before the next cycle restarts the switches
             self._save_snapshot()
-        log(f"trading halted: {reason}")
+        if not already:  # the first reason stands (and was logged)
+            log(f"trading halted: {reason}")
 
     # --- candles, fills, decisions ---------------------------------------------------------------
 
@@ -285,7 +302,7 @@ class Trader:
                     )
         if rows:
             self.last_new_candle = time.monotonic()
-            self.metrics.last_candle_age.set(max(0.0, time.time() - (rows[-1].time_ms + self.tf_ms) / 1000))
+            self.metrics.candle_closed((rows[-1].time_ms + self.tf_ms) / 1000)
         with self.store.cycle():
             if rows:
                 self._paper_n = 0
@@ -473,6 +490,11 @@ class Trader:
                     self.store.upsert_order(cid, level, side, o.price, o.qty, "open", o.time_ms,
                                             o.exchange_id, o.filled)  # fmt: skip
                     self.book.adopt(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
+                    # its sequence is taken: a later placement of the level must not reuse the id
+                    seq = int(cid.rsplit("-", 1)[1])
+                    if seq >= self.book.next_seq:
+                        self.book.next_seq = seq + 1
+                        self.store.set_cursor("seq", str(self.book.next_seq))
         for cid, live in list(self.book.orders.items()):
             if cid in open_now or cid in self.unknown:
                 continue
@@ -511,6 +533,7 @@ class Trader:
             self.store.set_cursor("errors", "[]")
         self.errors.clear()
         self.last_new_candle = time.monotonic()
+        self.key_refused = False  # the key is tried again (refused again: halted again)
         log("resumed: trading again")
 
     def _guards(self) -> None:
@@ -558,7 +581,12 @@ def _within_the_hour(times: Iterable[float], now: float) -> list[float]:
     return sorted(t for t in times if now - 3600 <= t <= now + 60)
 
 
-def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
+def heartbeat_of(cfg: BotConfig) -> Heartbeat:
+    """The loop's heartbeat: allowed 3 cycles and 10 s; written every cycle and every second of a wait."""
+    return Heartbeat(cfg.run.heartbeat_file, 3 * cfg.run.cycle_seconds + 10)
+
+
+def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = None) -> Venue:
     from gridbot.ccxt_venue import CcxtVenue, read_credentials  # noqa: PLC0415  (loads ccxt)
 
     key = secret = None
@@ -567,11 +595,12 @@ def make_venue(cfg: BotConfig, metrics: Metrics) -> Venue:
             key, secret = read_credentials(cfg.credentials_file)
         except ValueError as exc:
             raise ConfigError(f"exchange.credentials_file: {exc}") from None
-    try:
+    try:  # the heartbeat is the adapter's clock: its waits (backoff, breaker, Retry-After) beat
         return CcxtVenue(cfg.exchange.id, cfg.market.symbol, api_url=cfg.exchange.api_url,
                          sandbox=cfg.exchange.sandbox, api_key=key, secret=secret,
                          timeout_s=cfg.exchange.timeout_s, metrics=metrics,
-                         throttle=cfg.exchange.throttle)  # fmt: skip
+                         throttle=cfg.exchange.throttle,
+                         clock=heartbeat or heartbeat_of(cfg))  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -580,6 +609,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     from gridbot.service import open_store  # noqa: PLC0415
 
     metrics = Metrics()
+    heartbeat = heartbeat_of(cfg)
     holder: list[Trader] = []
     halted: list[dict[str, Any]] = [{}]  # the status of a bot halted before it could start trading
     server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else halted[0],
@@ -587,24 +617,27 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     try:
         store = open_store(cfg)
         try:
-            venue = make_venue(cfg, metrics)
+            venue = make_venue(cfg, metrics, heartbeat)
             stop = threading.Event()
+            heartbeat.stop = stop  # the adapter's waits end on SIGTERM
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
             trader = None
             while trader is None:
                 try:
-                    trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live")
+                    trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live", heartbeat=heartbeat)
                 except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
                     with store.cycle():
                         store.set_halt(f"exchange refused the credentials: {exc}")
                         halted[0] = _halted_status(cfg, store, metrics)
                     log(f"trading halted: exchange refused the credentials: {exc}")
-                    return _idle(cfg, stop)
+                    return _idle(cfg, stop, heartbeat)
+                except StoppingError:
+                    return 0
                 except VenueError as exc:
                     log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
-                    write_heartbeat(cfg.run.heartbeat_file, 0, 3 * cfg.run.cycle_seconds + 10)
-                    if stop.wait(min(30.0, cfg.run.cycle_seconds * 5)):
+                    heartbeat.beat(0)
+                    if heartbeat.wait(stop, min(30.0, cfg.run.cycle_seconds * 5)):
                         return 0
             trader.stop = stop
             holder.append(trader)
@@ -634,10 +667,9 @@ def _halted_status(cfg: BotConfig, store: Store, metrics: Metrics) -> dict[str, 
     return s
 
 
-def _idle(cfg: BotConfig, stop: threading.Event) -> int:
+def _idle(cfg: BotConfig, stop: threading.Event, heartbeat: Heartbeat) -> int:
     """Halted before trading could start: heartbeat, wait for SIGTERM (the operator fixes and restarts)."""
-    max_age = 3 * cfg.run.cycle_seconds + 10
     while not stop.is_set():
-        write_heartbeat(cfg.run.heartbeat_file, 0, max_age)
-        stop.wait(cfg.run.cycle_seconds)
+        heartbeat.beat(0)
+        heartbeat.wait(stop, cfg.run.cycle_seconds)
     return 0

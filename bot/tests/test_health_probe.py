@@ -37,3 +37,28 @@ def test_probe_is_unhealthy_on_a_stale_or_missing_heartbeat(tmp_path):
     assert probe(beat) == "1 []"
     beat.write_text(f"{time.time() - 100:.3f} 7 30\n")
     assert probe(beat) == "1 []"
+
+
+def test_the_loops_waits_beat_and_a_stop_ends_them(tmp_path, monkeypatch):
+    """`Heartbeat.sleep` (the exchange adapter's) and `.wait` (the loop's) write the heartbeat every `every`
+    seconds; `wait` returns at once, True, when the stop event is set."""
+    import itertools  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from gridbot import health  # noqa: PLC0415
+
+    beat = tmp_path / "hb"
+    beats: list[float] = []
+    real = health.write_heartbeat
+    monkeypatch.setattr(health, "write_heartbeat", lambda *a: (beats.append(time.monotonic()), real(*a)))
+    hb = health.Heartbeat(beat, 10.0, every=0.05)
+    hb.sleep(0.3)
+    assert len(beats) >= 5
+    assert max(b - a for a, b in itertools.pairwise(beats)) < 0.15
+    stop = threading.Event()
+    assert hb.wait(stop, 0.2) is False
+    threading.Timer(0.1, stop.set).start()
+    t0 = time.monotonic()
+    assert hb.wait(stop, 30) is True
+    assert time.monotonic() - t0 < 1
+    assert health.judge(beat)[0]

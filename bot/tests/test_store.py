@@ -157,3 +157,17 @@ def test_a_bad_database_is_exit_1_named_and_left_untouched(tmp_path, spoil, expe
     assert "Traceback" not in out.stderr
     assert db.read_bytes() == before
     assert _gridbot("status", "-c", str(cfg), cwd=tmp_path).returncode == 1
+
+
+def test_the_store_runs_in_wal_mode_with_full_sync(tmp_path):
+    """WAL (readers never block the loop's commits) and synchronous=FULL, as the safety model says; WAL is
+    the file's own mode, so another connection (`gridbot status`, a backup) sees it too."""
+    from gridbot.store import Store  # noqa: PLC0415
+
+    store = Store.open_in(tmp_path / "data")
+    try:
+        assert store.con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.con.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        store.close()
+    assert _rows(tmp_path / "data" / "gridbot.db", "PRAGMA journal_mode") == [("wal",)]

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 from collections import Counter, deque
@@ -22,6 +23,7 @@ from gridbot.book import parse_client_id
 from gridbot.candles import load_embedded
 from gridbot.config import load_config, parse_config
 from gridbot.engine import GridEngine
+from gridbot.health import heartbeat_age, judge
 from gridbot.metrics import Metrics
 from gridbot.service import open_store
 
@@ -299,8 +301,8 @@ def test_sigkills_at_random_moments_lose_nothing_and_place_nothing_twice(tmp_pat
 
 def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, exchange, bots):
     """An order booked then its answer dropped, an order invisible for a while, 429 with Retry-After, 5xx,
-    a hang past the timeout, clock skew: the bot survives each, places nothing twice, and ends where an
-    undisturbed session ends."""
+    a hang past the timeout, clock skew, maintenance, a 418 (an IP ban), a 502: the bot survives each, places
+    nothing twice, its breaker opens and closes again, and it ends where an undisturbed session ends."""
     ex = exchange()
     venue = {
         "api_url": ex.base,
@@ -319,8 +321,12 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
         55: {"kind": "status", "status": 503, "count": 3},
         70: {"kind": "hang", "seconds": 2, "path": "/api/v3/myTrades", "count": 1},
         85: {"kind": "skew", "ms": -30_000, "for_s": 1},
+        # on reads only: a create refused unread this way is unknown, then re-placed past the deadline
+        95: {"kind": "maintenance", "for_s": 1, "path": "/api/v3/klines"},
+        102: {"kind": "status", "status": 418, "retry_after": 1, "path": "/api/v3/klines", "count": 1},
+        110: {"kind": "status", "status": 502, "path": "/api/v3/myTrades", "count": 1},
     }
-    n = 110
+    n = 120
     drive(ex, bot, n, lambda k: ex.admin.fault(**faults[k]) if k in faults else None)
     assert final_fills(bot) == wanted(reference(n)[0])
     judge_against_the_exchange(ex, bot)
@@ -331,16 +337,234 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
     text = get(port, "/metrics")[1]
     errors = {k: sample(text, "gridbot_api_errors_total", f'error="{k}"') for k in
               ("DDoSProtection", "ExchangeNotAvailable", "NetworkError", "RequestTimeout", "InvalidNonce",
-               "OrderNotFound")}  # fmt: skip
+               "OrderNotFound", "OnMaintenance")}  # fmt: skip
     # metrics count each injected fault under ccxt's class: the counted ones exactly, the timed ones (skew for
     # 1 s, an order invisible for 1.5 s) once per call that met them
-    assert errors["DDoSProtection"] == 2  # 429 x2
-    assert errors["ExchangeNotAvailable"] == 3  # 503 x3
+    assert errors["DDoSProtection"] == 3  # 429 x2, 418
+    assert errors["ExchangeNotAvailable"] == 4  # 503 x3, 502
+    assert errors["OnMaintenance"] >= 1  # each read during the second of maintenance
     assert errors["NetworkError"] == 2  # two answers dropped
     assert errors["RequestTimeout"] == 1  # one hang
     assert errors["InvalidNonce"] >= 1
     assert errors["OrderNotFound"] >= 1
+    # the breaker opened (the 429s: once each, the second on the probe; the 418) and is closed again
+    assert sample(text, "gridbot_breaker_openings_total") >= 3
     assert sample(text, "gridbot_breaker_open") == 0
+    assert bot.term() == 0
+
+
+class Beats:
+    """The heartbeat sampled every 50 ms in a thread, judged as the container's healthcheck judges it."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.oldest = 0.0
+        self.unhealthy: list[str] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            if not self.path.exists():
+                continue
+            age, _limit = heartbeat_age(self.path)
+            ok, why = judge(self.path)
+            self.oldest = max(self.oldest, age)
+            self.samples += 1
+            if not ok:
+                self.unhealthy.append(why)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def test_a_rate_limit_keeps_the_heartbeat_fresh_and_the_bot_trades_on(tmp_path, exchange, bots):
+    """429s with a Retry-After of 3 s: on a create (the loop waits it out) and on a read (the adapter waits it
+    out, then reads again). Both waits beat: the heartbeat is never older than about a second (it would be 3 s
+    old otherwise, and with a real exchange's 60 s past its allowed age of 3 cycles + 10 s: a healthy bot
+    reported unhealthy, a rollout gate failed). After the waits the bot trades on, nothing placed twice."""
+    ex = exchange("--fault", "status:status=429,retry_after=3,path=/api/v3/order,method=POST,count=1")
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port})
+    beats = Beats(tmp_path / "hb")
+    bot.start()
+    n = 60
+    klines = {"kind": "status", "status": 429, "retry_after": 3, "path": "/api/v3/klines", "count": 1}
+    t0 = time.monotonic()
+    drive(ex, bot, n, lambda k: ex.admin.fault(**klines) if k == 20 else None)
+    beats.stop()
+    assert time.monotonic() - t0 > 6, "both Retry-Afters were waited out"
+    assert beats.samples > 50
+    assert beats.unhealthy == []
+    assert beats.oldest < 2.0, f"the heartbeat went {beats.oldest:.1f}s without a beat"
+    assert sample(get(port, "/metrics")[1], "gridbot_api_errors_total", 'error="DDoSProtection"') == 2
+    rows = reference(n)[0]
+    assert len(rows) >= 2
+    assert final_fills(bot) == wanted(rows)
+    judge_against_the_exchange(ex, bot)
+    assert bot.term() == 0
+
+
+def test_sigterm_during_a_long_retry_after_exits_0_at_once(tmp_path, exchange, bots):
+    """A read waiting out a 15 s Retry-After (within the adapter's retry budget, so it waits rather than
+    giving up) is cut short by SIGTERM: exit 0 well inside the stop grace period, not after the wait; the
+    next start trades on."""
+    ex = exchange()
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port})
+    bot.start()
+    drive(ex, bot, 2)
+    ex.admin.fault(kind="status", status=429, retry_after=15, path="/api/v3/klines", count=1)
+    ex.admin.step(candles=1)
+    deadline = time.monotonic() + 10
+    while sample(get(port, "/metrics")[1], "gridbot_breaker_open") != 1:
+        assert time.monotonic() < deadline, "the read never met the rate limit"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    assert bot.term() == 0
+    assert time.monotonic() - t0 < 3
+    assert "stopped after cycle" in bot.log.read_text()
+    bot.start()
+    drive(ex, bot, 2, seen=2)
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    assert bot.term() == 0
+
+
+def test_the_last_candle_age_grows_while_the_feed_stalls(tmp_path, exchange, bots):
+    """`gridbot_last_candle_age_seconds` is the age when scraped: with no new candle it grows with the clock
+    (an alert on it fires during a stall), and a new candle brings it down."""
+    ex = exchange()
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port})
+    bot.start()
+    drive(ex, bot, 3)
+
+    def age() -> float:
+        return sample(get(port, "/metrics")[1], "gridbot_last_candle_age_seconds")
+
+    first = age()
+    time.sleep(1.5)  # the feed stalls: no candle closes (the exchange's clock stands still)
+    stalled = age()
+    assert 1.3 < stalled - first < 3, (first, stalled)
+    drive(ex, bot, 1, seen=3)
+    assert age() < stalled - 200, "a new candle (5 minutes later) makes the age young again"
+    assert bot.term() == 0
+
+
+def test_insufficient_funds_skip_the_level_refresh_the_balances_and_trade_on(tmp_path, exchange, bots):
+    """The account holds less quote than the grid's budget: the buys that do not fit are refused by the
+    exchange (InsufficientFunds), each level skipped (its intent rejected), the balances refreshed, the
+    levels that fit placed, and the bot trades on: no crash, nothing placed twice, every fill booked once."""
+    ex = exchange("--balance", "USDT=450")  # two of the grid's three buys (~200 USDT each)
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    drive(ex, bot, 2)
+    placed = {o["clientOrderId"] for o in ex.orders()}
+    refused = {r[0] for r in bot.query("SELECT client_id FROM orders WHERE status = 'rejected'")}
+    assert len(placed) == 2, placed
+    assert len(refused) == 1, refused
+    assert not placed & refused
+    assert bot.log.read_text().count("insufficient funds") == 1
+    bal = ex.admin.call("GET", "balances")["accounts"][KEY]["USDT"]  # type: ignore[index]
+    (free, locked) = bot.query("SELECT free, locked FROM balances WHERE asset = 'USDT'")[0]
+    assert (Decimal(free), Decimal(locked)) == (Decimal(bal["free"]), Decimal(bal["locked"])), "refreshed"
+    k = 2
+    while not ex.trades():  # a buy that fitted fills, its counter-sell is placed
+        assert k < 120, "it trades on"
+        drive(ex, bot, 1, seen=k)
+        k += 1
+    drive(ex, bot, 5, seen=k)
+    assert bot.proc is not None
+    assert bot.proc.poll() is None
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    known = {r[0] for r in bot.query("SELECT client_id FROM orders")}
+    assert {o["clientOrderId"] for o in ex.orders()} <= known
+    assert any(o["side"] == "SELL" for o in ex.orders())
+    recorded = [r[4] for r in fills_of(bot)]
+    assert sorted(recorded) == sorted(str(t["id"]) for t in ex.trades())
+    assert not bot.status()["halted"]
+    assert bot.term() == 0
+
+
+@pytest.mark.parametrize("how", ["gridbot halt --cancel", "risk.cancel_on_halt"])
+def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path, exchange, bots, how):
+    """Live: the halt reaches the running bot, which cancels every resting order on the exchange (the
+    store agrees) and places nothing new while the market moves on."""
+    ex = exchange()
+    bot = bots(tmp_path, ex.base, risk={"cancel_on_halt": how == "risk.cancel_on_halt"})
+    bot.start()
+    drive(ex, bot, 5)
+
+    def resting() -> list[dict]:
+        return [o for o in ex.orders() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+
+    assert len(resting()) >= 3
+    halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "by hand"]
+    out = subprocess.run(halt + ["--cancel"] * (how != "risk.cancel_on_halt"), capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    deadline = time.monotonic() + 10
+    while resting():
+        assert time.monotonic() < deadline, f"still resting: {resting()}"
+        time.sleep(0.05)
+    placed = len(ex.orders())
+    assert {o["status"] for o in ex.orders()} <= {"CANCELED", "FILLED"}
+    for _ in range(10):
+        ex.admin.step(candles=1)
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert len(ex.orders()) == placed, "nothing new while halted"
+    assert resting() == []
+    busy = "SELECT count(*) FROM orders WHERE status IN ('open', 'intent', 'unknown', 'cancel')"
+    assert bot.query(busy) == [(0,)]
+    assert bot.status()["halted"] == "by hand"
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    assert bot.term() == 0
+
+
+def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exchange, bots):
+    """Two orders appear on the bot's account mid-run, placed with ccxt directly: one with the bot's prefix
+    (ours, say from a lost database) is adopted at the next reconcile, its sequence never reused; one with
+    another prefix (someone else's) is neither recorded nor touched, not even by `gridbot halt --cancel`."""
+    from gridbot.ccxt_venue import CcxtVenue  # noqa: PLC0415
+
+    ex = exchange()
+    bot = bots(tmp_path, ex.base, run={"reconcile_every": 5})
+    bot.start()
+    drive(ex, bot, 3)
+    other = CcxtVenue("binance", "BTC/USDT", api_url=ex.base, api_key=KEY, secret=SECRET, throttle=False)
+    other.load_market("BTC/USDT")
+    ours, foreign = "gridbot-0b-999", "other-0b-1"
+    for cid in (ours, foreign):
+        other.create_limit("buy", Decimal("50000"), Decimal("0.002"), cid)
+    deadline = time.monotonic() + 10
+    while not bot.query(f"SELECT status FROM orders WHERE client_id = '{ours}'"):
+        assert time.monotonic() < deadline, "our order was never adopted"
+        time.sleep(0.05)
+    ((level, side, price, qty, status),) = bot.query(
+        f"SELECT level, side, price, qty, status FROM orders WHERE client_id = '{ours}'"
+    )
+    assert (level, side, Decimal(price), Decimal(qty), status) == (0, "buy", 50000, Decimal("0.002"), "open")
+    assert "adopting our order gridbot-0b-999" in bot.log.read_text()
+    drive(ex, bot, 3, seen=3)
+    assert int(bot.query("SELECT value FROM cursors WHERE name = 'seq'")[0][0]) > 999
+    assert bot.query(f"SELECT * FROM orders WHERE client_id = '{foreign}'") == []
+    assert "other-0b-1" not in bot.log.read_text()
+    halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "x", "--cancel"]
+    assert subprocess.run(halt, capture_output=True, check=False).returncode == 0
+    deadline = time.monotonic() + 10
+    while (state := {o["clientOrderId"]: o["status"] for o in ex.orders()})[ours] != "CANCELED":
+        assert time.monotonic() < deadline, f"the adopted order is ours to cancel: {state}"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    state = {o["clientOrderId"]: o["status"] for o in ex.orders()}
+    assert state[foreign] == "NEW", "someone else's order is left alone"
+    assert [c for c, st in state.items() if st == "NEW"] == [foreign]
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
     assert bot.term() == 0
 
 
@@ -432,6 +656,67 @@ def test_bad_credentials_halt_with_the_reason_and_never_crash_loop(tmp_path, exc
     drive(ex, bot, 3)
     assert not bot.status()["halted"]
     assert ex.orders() != []
+    assert bot.term() == 0
+
+
+@pytest.mark.parametrize("cancel_on_halt", [False, True])
+def test_a_key_revoked_mid_run_halts_trading_with_the_reason_and_never_crash_loops(
+    tmp_path, exchange, bots, cancel_on_halt
+):
+    """The exchange revokes the bot's key while it trades: Binance answers -2015, which ccxt reports as
+    DDoSProtection on a client that signed in before. The adapter takes it for what it is (the key, its IP
+    or its permissions refused), not for a rate limit to wait out for hours: trading halts at once with the
+    reason, the process stays up and healthy, nothing more is sent (not even the halt's cancels: they wait,
+    committed, for a restart with a good key), nothing was placed twice."""
+    ex = exchange()
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port}, risk={"cancel_on_halt": cancel_on_halt})
+    bot.start()
+    drive(ex, bot, 3)
+    placed = len(ex.orders())
+    assert placed > 0
+    ex.admin.call("DELETE", f"keys?key={KEY}")
+    deadline = time.monotonic() + 10
+    while not bot.status().get("halted"):
+        ex.admin.step(candles=1)
+        assert time.monotonic() < deadline, f"never halted: {bot.status()}"
+        time.sleep(0.1)
+    reason = bot.status()["halted"]
+    assert reason.startswith("exchange refused the credentials: "), reason
+    assert "-2015" in reason
+
+    def calls() -> float:
+        lines = get(port, "/metrics")[1].splitlines()
+        return sum(float(x.split()[-1]) for x in lines if x.startswith("gridbot_api_requests_total{"))
+
+    before = calls()
+    for _ in range(5):
+        ex.admin.step(candles=1)
+        time.sleep(0.1)
+    assert bot.proc is not None
+    assert bot.proc.poll() is None, "it stays up, halted, heartbeating"
+    assert gridbot_health(tmp_path / "hb") == 0
+    assert calls() == before, "halted: nothing more is sent"
+    assert len(ex.orders()) == placed
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    text = get(port, "/metrics")[1]
+    assert sample(text, "gridbot_halted") == 1
+    assert sample(text, "gridbot_breaker_open") == 0, "not taken for a rate limit"
+    assert bot.log.read_text().count("trading halted: exchange refused the credentials") == 1
+    assert bot.term() == 0
+    if not cancel_on_halt:
+        return
+    # a new key for the account, the bot restarted on it: still halted, the halt's cancels go out now
+    assert [o["status"] for o in ex.orders()].count("NEW") == placed
+    ex.admin.call("POST", "keys", {"account": KEY, "key": "bot-1-new", "secret": "secret-2"})
+    (tmp_path / "cred").write_text("GRIDBOT_API_KEY=bot-1-new\nGRIDBOT_API_SECRET=secret-2\n")
+    bot.start()
+    deadline = time.monotonic() + 10
+    while "NEW" in [o["status"] for o in ex.orders()]:
+        assert time.monotonic() < deadline, "the committed cancels never went out"
+        time.sleep(0.05)
+    assert len(ex.orders()) == placed
+    assert bot.status()["halted"] == reason
     assert bot.term() == 0
 
 
