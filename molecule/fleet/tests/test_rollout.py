@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -178,16 +179,46 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
         assert keys[old]["requests"] == first[name][old]["requests"], f"{name}: the old key is still in use"
 
 
-def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path):
-    """The restart of a live bot leaves its resting orders resting (nothing cancelled, nothing placed twice),
-    and the fills the exchange made while the bot was down are booked when it is back."""
+class MarketRush(threading.Thread):
+    """While a rollout runs, moves each exchange's market on by `candles` every `every` seconds (a market
+    hour in 5 s, 12 times its pace): hours pass while each bot restarts, so fills land while it is down."""
+
+    def __init__(self, ports, candles=12, every=5.0):
+        super().__init__(daemon=True)
+        self.admins = [Admin(f"http://127.0.0.1:{port}") for port in ports]
+        self.candles, self.every = candles, every
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(self.every):
+            for admin in self.admins:
+                admin.step(candles=self.candles)
+
+
+def bot_status(host):
+    out = host.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path, capsys):
+    """The restart of a live bot leaves its resting orders resting (none cancelled unless the bot moved its
+    grid, nothing placed twice), and the fills the exchange made meanwhile, while the bot was down too, are
+    booked when it is back, once each: judged from the exchange's orders and trades."""
     new = artifact(tmp_path, "0.1.1")
     fleet = hosts()
     resting = wait_for_resting_orders(fleet)
     trades_before = {name: exchange_view(h)[1] for name, h in fleet.items()}
-    run = playbook(
-        "rollout.yml", "-e", "gridbot_version=0.1.1", "-e", f"gridbot_image_artifact_dir={tmp_path}"
-    )
+    regrids = {name: bot_status(h)["regrids"] for name, h in fleet.items()}
+    rush = MarketRush({h.ansible.get_variables()["fleet_exchange_port"] for h in fleet.values()})
+    rush.start()
+    try:
+        run = playbook(
+            "rollout.yml", "-e", "gridbot_version=0.1.1", "-e", f"gridbot_image_artifact_dir={tmp_path}"
+        )
+    finally:
+        rush.done.set()
+        rush.join()
     assert run.returncode == 0, run.stdout[-3000:]
     batches = deploy_batches(run.stdout)
     assert len(batches) == 2, batches
@@ -201,14 +232,22 @@ def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path
         assert_no_order_doubled(name, h)
         orders, trades = exchange_view(h)
         cancelled = [c for c in resting[name] if orders[c]["status"] == "CANCELED"]
-        assert not cancelled, f"{name}: resting orders cancelled across the restart: {cancelled}"
-        still = sum(orders[c]["status"] == "NEW" for c in resting[name])
+        moved = bot_status(h)["regrids"] - regrids[name]
+        if not moved:  # a grid moved by the strategy replaces its orders; a restart never does
+            assert not cancelled, f"{name}: resting orders cancelled across the restart: {cancelled}"
+        filled = sum(orders[c]["status"] == "FILLED" for c in resting[name])
         during = len(trades - trades_before[name])
-        print(f"{name}: {len(resting[name])} orders resting before the rollout, {still} still resting, "
-              f"{during} fills during it, {fills} in all, booked once each")  # fmt: skip
+        with capsys.disabled():  # the figures for the log
+            print(f"\n{name}: {len(resting[name])} orders resting before the rollout: {filled} filled, "
+                  f"{len(cancelled)} cancelled by {moved} grid moves, the rest resting; "
+                  f"{during} fills during it, {fills} in all, each booked once")  # fmt: skip
 
-    # The rows a script reads (make status FORMAT=json); the table printed from them is tested on the
-    # controller (tools/tests).
+
+def test_the_status_rows_show_each_bot_trading_live_and_its_host(tmp_path):
+    """The rows a script reads (make status FORMAT=json) after the new version's rollout; the table printed
+    from them is tested on the controller (tools/tests)."""
+    fleet = hosts()
+    new = bot(next(iter(fleet.values())))["image"]
     rows_file = tmp_path / "status.json"
     status = playbook("status.yml", "-e", f"status_json={rows_file}")
     assert status.returncode == 0, status.stdout[-3000:]
@@ -223,7 +262,7 @@ def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path
         assert re.fullmatch(r"[\d.]+MiB/384MiB", row["memory"]), row
         assert (row["mode"], row["state"]) == ("live", "trading"), row
         assert float(row["equity"]) > 0, row
-        assert row["open_orders"] > 0, row
+        assert isinstance(row["open_orders"], int), row
         assert isinstance(row["round_trips"], int), row
         # the VMs have no vcgencmd (not Raspberry Pi OS): n/a, not an error
         assert row["throttled"] == "n/a", row
