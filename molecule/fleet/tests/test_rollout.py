@@ -167,9 +167,9 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
             assert secret not in shown, f"{name}: the secret in {where}"
 
     # The exchange's side: each bot now signs with its new key and no longer with the old one.
-    time.sleep(30)  # a few of the bots' 10 s cycles
+    time.sleep(20)  # two of the bots' 10 s cycles
     first = {name: account(h)[1].call("GET", "keys") for name, h in fleet.items()}
-    time.sleep(30)
+    time.sleep(20)
     for name, h in fleet.items():
         old, admin = account(h)
         new = rotated[name]["gridbot_exchange_api_key"]
