@@ -180,10 +180,11 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
 
 
 class MarketRush(threading.Thread):
-    """While a rollout runs, moves each exchange's market on by `candles` every `every` seconds (a market
-    hour in 5 s, 12 times its pace): hours pass while each bot restarts, so fills land while it is down."""
+    """While a rollout runs, moves each exchange's market on by `candles` every `every` seconds (4 times its
+    pace): market hours pass while each bot restarts, so fills may land while it is down; faster, the price
+    leaves the grid and the bots move it (a regrid), which tells nothing about the restart."""
 
-    def __init__(self, ports, candles=12, every=5.0):
+    def __init__(self, ports, candles=3, every=5.0):
         super().__init__(daemon=True)
         self.admins = [Admin(f"http://127.0.0.1:{port}") for port in ports]
         self.candles, self.every = candles, every
