@@ -43,6 +43,12 @@ def artifact(tmp_path, version, *dockerfile):
     return image_id
 
 
+def bot_status(host):
+    out = host.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def account(host):
     """The host's account on the exchange it trades on (host_vars), and that exchange's admin API."""
     port = host.ansible.get_variables()["fleet_exchange_port"]
@@ -153,9 +159,7 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
         assert (now["image"], now["health"]) == (before[name]["image"], "healthy")
         on_disk = h.run("sudo sha256sum /opt/gridbot/bot.yml").stdout.split()[0]
         assert "max_errors_per_hour: 61\n" in h.run("sudo cat /opt/gridbot/bot.yml").stdout
-        status = h.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
-        assert status.rc == 0, status.stderr
-        assert json.loads(status.stdout)["config_sha256"] == on_disk, f"{name}: the bot runs another bot.yml"
+        assert bot_status(h)["config_sha256"] == on_disk, f"{name}: the bot runs another bot.yml"
         code = f"import hashlib; print(hashlib.sha256(open({SECRET!r}, 'rb').read()).hexdigest())"
         seen = h.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
         want = hashlib.sha256(f"GRIDBOT_API_KEY={key}\nGRIDBOT_API_SECRET={secret}\n".encode()).hexdigest()
@@ -194,12 +198,6 @@ class MarketRush(threading.Thread):
         while not self.done.wait(self.every):
             for admin in self.admins:
                 admin.step(candles=self.candles)
-
-
-def bot_status(host):
-    out = host.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
-    assert out.rc == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path, capsys):
