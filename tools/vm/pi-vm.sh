@@ -5,6 +5,9 @@
 #                                     the background; prints the SSH port (127.0.0.1 only)
 #   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
 #   pi-vm.sh stop NAME                stop the VM and remove its disks and processes
+#   pi-vm.sh restore-boot NAME        power the VM off, put cmdline.txt.pifleet-prev and config.txt.pifleet-prev
+#                                     back on its boot partition from outside (as from another machine with the
+#                                     SD card in a reader), and boot it again
 #   pi-vm.sh boot-loop DIR            (internal) the firmware loop
 # Like Pi firmware, every (re)boot reads cmdline.txt, kernel8.img and initramfs8 from the disk's boot
 # partition, so an edited cmdline.txt takes effect only after a reboot. qemu runs with -no-reboot: a guest
@@ -46,6 +49,12 @@ boot_loop() {
       -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
       -serial file:console.log >qemu.log 2>&1 || rc=$?
     cat console.log >>console-all.log
+    # restore-boot holds the loop while it edits the disk from outside.
+    if [ -e hold ]; then
+      echo "powered off after boot $boots: boot partition edited from outside" >>boots.log
+      while [ -e hold ]; do sleep 1; done
+      continue
+    fi
     # A guest reboot or watchdog reset ends qemu with 0 (-no-reboot); anything else is qemu failing.
     if [ "${rc:-0}" -ne 0 ]; then
       echo "qemu failed (exit $rc) on boot $boots: $(tail -n 3 qemu.log | tr '\n' ' ')" >>boots.log
@@ -101,6 +110,21 @@ case "$cmd" in
     done
     ssh_vm "$dir" systemctl is-system-running --wait >/dev/null || true
     ;;
+  restore-boot)
+    dir=$(vm_dir "${2:?name}")
+    touch "$dir/hold"
+    pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || true
+    until grep -q "^powered off after boot" <(tail -n1 "$dir/boots.log"); do sleep 1; done
+    # The FAT boot partition: 256 MiB at 1 MiB (tools/vm/vm-image.sh).
+    work=$(mktemp -d)
+    qemu-img dd -f qcow2 -O raw bs=1M skip=1 count=256 if="$dir/disk.qcow2" of="$work/boot.img"
+    for f in cmdline.txt config.txt; do
+      mcopy -n -o -i "$work/boot.img" "::$f.pifleet-prev" "$work/$f"
+      mcopy -o -i "$work/boot.img" "$work/$f" "::$f"
+    done
+    qemu-io -f qcow2 -c "write -q -s $work/boot.img 1M 256M" "$dir/disk.qcow2"
+    rm -rf "$work" "$dir/hold"
+    ;;
   stop)
     dir=$(vm_dir "${2:?name}")
     if [ -f "$dir/loop.pid" ]; then
@@ -112,5 +136,5 @@ case "$cmd" in
     rm -rf "$dir"
     ntp_stop_if_idle
     ;;
-  *) echo "usage: $0 start NAME BASE [NVME_SIZE] | wait NAME [TIMEOUT] | stop NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 start NAME BASE [NVME_SIZE] | wait NAME [TIMEOUT] | restore-boot NAME | stop NAME" >&2; exit 2 ;;
 esac
