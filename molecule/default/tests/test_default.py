@@ -1,10 +1,12 @@
 """Container tier: what playbooks/site.yml leaves on a Debian host, and what bad inventory never reaches."""
 
 import json
+import re
+import shlex
 
 import pytest
 
-from fleet import playbook
+from fleet import hosts, playbook
 
 
 def test_hosts_run_a_supported_release(host):
@@ -118,3 +120,139 @@ def test_a_compose_package_that_differs_from_its_pinned_sha256_is_refused(host):
         assert not host.file(plugin).exists
     finally:
         host.run(f"mv /root/docker-compose.kept {plugin}")
+
+
+def _name(host):
+    return host.ansible.get_variables()["inventory_hostname"]
+
+
+def _applied_to(stdout, task):
+    """The hosts a one-host-at-a-time task ran on, in order: "changed: [first -> target]", or "[first]" on the
+    host the run_once loop runs from."""
+    ran = re.compile(r"^(?:ok|changed|failed|fatal): \[([\w-]+)(?: -> ([\w-]+))?\]", re.M)
+    chunks = [c for c in stdout.split("TASK [") if c.startswith(task)]
+    return list(dict.fromkeys(m.group(2) or m.group(1) for c in chunks for m in ran.finditer(c)))
+
+
+def test_a_second_line_in_cmdline_txt_is_refused_not_merged(host):
+    path = "/boot/firmware/cmdline.txt"
+    before = host.file(path).content_string
+    host.run(f"printf 'quiet\\n' >> {path}")
+    try:
+        run = playbook("site.yml", "--limit", _name(host), "--tags", "pi_host_boot")
+        assert run.returncode != 0
+        assert "cmdline.txt has 2 lines" in run.stdout, run.stdout[-2000:]
+        assert "'quiet' is not in effect" in run.stdout
+        assert host.file(path).content_string == before + "quiet\n"
+    finally:
+        host.run(f"printf '%s' {shlex.quote(before)} > {path}")
+
+
+def test_boot_files_are_backed_up_on_the_boot_partition_one_host_at_a_time():
+    """Each edit keeps the previous files beside them (and the stock ones once), where another machine can put
+    them back; each host is edited by a task of its own, in turn (the reboot between is the VMs' to test)."""
+    fleet = hosts()
+    boot = "/boot/firmware"
+    before = {name: h.file(f"{boot}/cmdline.txt").content_string for name, h in fleet.items()}
+    for h in fleet.values():
+        assert "cgroup_enable=memory" not in h.file(f"{boot}/cmdline.txt.pifleet-orig").content_string
+    run = playbook("site.yml", "--tags", "pi_host_boot", "-e", '{"pi_host_boot_cmdline_extra": ["nosplash"]}')
+    assert run.returncode == 0, run.stdout[-2000:]
+    try:
+        edited = _applied_to(run.stdout, "pi_host : Boot | Write cmdline.txt")
+        assert sorted(edited) == sorted(fleet), edited
+        for name in edited:
+            assert f"TASK [pi_host : Boot | Write cmdline.txt on {name}]" in run.stdout
+        for name, h in fleet.items():
+            assert h.file(f"{boot}/cmdline.txt").content_string == before[name].rstrip("\n") + " nosplash\n"
+            assert h.file(f"{boot}/cmdline.txt.pifleet-prev").content_string == before[name]
+    finally:
+        back = playbook(
+            "site.yml", "--tags", "pi_host_boot", "-e", '{"pi_host_boot_cmdline_absent": ["nosplash"]}'
+        )
+        assert back.returncode == 0, back.stdout[-2000:]
+    for name, h in fleet.items():
+        assert h.file(f"{boot}/cmdline.txt").content_string == before[name]
+
+
+def _engine(host):
+    started = host.check_output("systemctl show docker --property ExecMainStartTimestampMonotonic")
+    return host.file("/etc/docker/daemon.json").content_string, started
+
+
+BOGUS = '{"docker_engine_daemon_extra": {"pifleet-bogus": 1}}'
+
+
+def test_a_daemon_value_the_engine_fails_on_stops_the_play_at_the_first_host():
+    """The first host in the inventory takes the value, its engine fails to start on it, gets its previous
+    daemon.json back and answers again; the play ends there, the other host neither written nor restarted."""
+    fleet = hosts()
+    before = {name: _engine(h) for name, h in fleet.items()}
+    run = playbook("site.yml", "--tags", "docker_engine_daemon", "-e", BOGUS)
+    assert run.returncode != 0
+    failed = re.search(r"([\w-]+): the engine's new configuration failed", run.stdout)
+    assert failed, run.stdout[-3000:]
+    first = failed.group(1)
+    assert _applied_to(run.stdout, "docker_engine : Daemon | Write the new configuration") == [first]
+    assert "pifleet-bogus" in run.stdout  # dockerd's own words
+    assert "The play stops here" in run.stdout
+    for name, h in fleet.items():
+        daemon, started = _engine(h)
+        assert daemon == before[name][0], f"{name}: daemon.json left changed"
+        if name != first:
+            assert started == before[name][1], f"{name}: its engine was restarted"
+        assert h.run("docker version --format '{{.Server.Version}}'").rc == 0, f"{name}: no engine"
+        assert not h.run("ls /etc/docker/daemon.json.*~").stdout
+
+
+def test_trixie_refuses_a_daemon_value_before_writing_it(host):
+    """trixie's dockerd judges daemon.json before it is written (--validate): nothing is written, nothing
+    restarted."""
+    if host.system_info.codename != "trixie":
+        pytest.skip("bookworm's dockerd 20.10 has no --validate (the test above)")
+    before = _engine(host)
+    run = playbook("site.yml", "--limit", _name(host), "--tags", "docker_engine_daemon", "-e", BOGUS)
+    assert run.returncode != 0
+    assert "the engine's new configuration failed: dockerd --validate refused it" in run.stdout, run.stdout[
+        -3000:
+    ]
+    assert "pifleet-bogus" in run.stdout
+    assert "Nothing was written: its engine runs as before" in run.stdout
+    assert _engine(host) == before
+
+
+def test_a_docker_repository_key_with_another_fingerprint_is_refused(host):
+    """The key URL is only where the key comes from: a key that is not the pinned one never reaches apt."""
+    if host.system_info.codename != "bookworm":
+        pytest.skip("Docker's repository is the bookworm default")
+    debian_key = "docker_engine_docker_repo_key_url=file:///usr/share/keyrings/debian-archive-keyring.gpg"
+    run = playbook("site.yml", "--limit", _name(host), "--tags", "docker_engine_repository",
+                   "-e", "docker_engine_source=docker", "-e", debian_key)  # fmt: skip
+    host.run("rm -f /var/cache/apt/docker-repo-key.asc")
+    assert run.returncode != 0
+    assert (
+        "not docker_engine_docker_repo_key_fingerprint 9DC858229FC7DD38854AE2D88D81803C0EBFCD88" in run.stdout
+    )
+    assert not host.file("/etc/apt/keyrings/docker.asc").exists
+    assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
+
+
+def test_a_held_rollout_lock_stops_the_rollout_naming_its_holder():
+    """Another run's lock on the second batch's host: the rollout stops there, naming the holder, and leaves
+    the lock in place; the canary's own lock was released."""
+    fleet = hosts()
+    lock = "/run/gridbot/rollout.lock"
+    holder = "alice@laptop (Roll gridbot out, canary first, since 2026-11-23T08:00:00Z)"
+    held = fleet["pifleet-bookworm"]
+    held.run(f"mkdir -p /run/gridbot && echo {shlex.quote(holder)} > {lock}")
+    try:
+        run = playbook("rollout.yml")
+        assert run.returncode != 0
+        assert f"another rollout holds this host's lock ({lock}): {holder}" in run.stdout, run.stdout[-3000:]
+        assert held.file(lock).content_string == holder + "\n"
+        assert not fleet["pifleet-trixie"].file(lock).exists
+    finally:
+        held.run(f"rm -f {lock}")
+    again = playbook("rollout.yml")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert not any(h.file(lock).exists for h in fleet.values())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import CACHE, assert_came_through_a_reboot, boots, host_var, hosts, one_line_cmdline_txt
+from fleet import CACHE, assert_came_through_a_reboot, boots, host_var, hosts, one_line_cmdline_txt, playbook
 
 VM_TOOLS = Path(__file__).resolve().parents[3] / "tools" / "vm"
 GIB = 1024**3
@@ -251,3 +251,31 @@ def test_bots_come_back_healthy_after_a_reset():
     for h in fleet:
         wait_healthy(h)
         assert "cgroup_enable=memory" in h.file("/proc/cmdline").content_string
+
+
+def test_a_boot_change_that_does_not_boot_stops_the_play_at_the_first_host():
+    """A command-line token that leaves the kernel without its root file system reaches the fleet: the first
+    host reboots into it and does not come back, the play stops there, and the other host is neither edited
+    nor rebooted. The first host's previous boot files, kept on its boot partition, are put back from outside
+    (as from another machine with its SD card in a reader) and it boots as before, its bot trading again."""
+    fleet = hosts()
+    cmdline = {n: one_line_cmdline_txt(h) for n, h in fleet.items()}
+    booted = {n: len(boots(n)) for n in fleet}
+    bad = "root=PARTUUID=0badb007-02"
+    extra = {"pi_host_boot_cmdline_extra": [bad], "pi_host_reboot_timeout": 60}
+    run = playbook("site.yml", "--tags", "pi_host_boot", "-e", json.dumps(extra))
+    assert run.returncode != 0
+    failed = re.search(r"(fleet-pi\d) failed after its boot files changed", run.stdout)
+    assert failed, run.stdout[-3000:]
+    first = failed.group(1)
+    (other,) = set(fleet) - {first}
+    assert "the hosts after it in the inventory were neither edited nor rebooted" in run.stdout
+    assert bad in boots(first)[-1]
+    assert len(boots(other)) == booted[other], f"{other} was rebooted"
+    assert one_line_cmdline_txt(fleet[other]) == cmdline[other], f"{other}'s cmdline.txt was edited"
+
+    subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "restore-boot", first], check=True, timeout=300)
+    subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "wait", first, "600"], check=True)
+    assert bad not in boots(first)[-1]
+    assert one_line_cmdline_txt(fleet[first]) == cmdline[first]
+    wait_healthy(fleet[first])

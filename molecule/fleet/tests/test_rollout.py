@@ -130,6 +130,12 @@ def rotated_inventory(tmp_path, fleet):
     return tmp_path / "hosts.yml", rotated
 
 
+def play_order():
+    """The hosts in the order the rollout takes them (the first is the canary)."""
+    listed = playbook("rollout.yml", "--list-hosts").stdout.split("Roll gridbot out")[1]
+    return re.findall(r"^\s+(fleet-[\w-]+)$", listed, re.M)
+
+
 def deploy_batches(stdout):
     """The hosts each run of the compose-up task touched, in order: one entry per serial batch."""
     chunks = stdout.split(DEPLOY_TASK)[1:]
@@ -273,27 +279,59 @@ def test_the_status_rows_show_each_bot_trading_live_and_its_host(tmp_path):
         assert row["model"] == ("pi5" if "pi5" in name else "pi4"), row
 
 
-def test_a_version_that_crashes_is_rolled_back_on_the_canary_only(tmp_path):
-    """A bot that exits at start fails the gate at once (the engine's restart count), not after the health
-    timeout; the canary gets its previous bot back, trading on with its orders; nothing else is touched."""
+# 0.1.2's entrypoint: the real bot for 45 s, then an exit (other commands, such as check-config, as they are).
+DIES_LATER = """
+import signal, subprocess, sys, time
+bot = subprocess.Popen(["gridbot", *sys.argv[1:]])
+if sys.argv[1:2] != ["run"]:
+    sys.exit(bot.wait())
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(bot.terminate() or bot.wait()))
+time.sleep(45)
+bot.terminate()
+bot.wait()
+sys.exit("gridbot 0.1.2: gave up 45 s in")
+"""
+
+
+# 0.1.3's: `run` exits at once; check-config (which judges bot.yml before it is written) works.
+CRASHES = """
+import subprocess, sys
+if sys.argv[1:2] == ["run"]:
+    sys.exit("gridbot 0.1.3: broken")
+sys.exit(subprocess.call(["gridbot", *sys.argv[1:]]))
+"""
+
+
+def lock_left(host):
+    return host.run("test -e /run/gridbot/rollout.lock").rc == 0
+
+
+def test_a_version_that_dies_after_passing_its_first_probes_is_caught_by_the_soak(tmp_path):
+    """0.1.2 becomes healthy, then exits 45 s in: one healthy probe would have let it through to the next
+    batch, the soak does not. An interrupted run (the canary's image and config written, no deploy) came
+    first, so this run replaces nothing on disk: the canary goes back to its known-good record."""
     fleet = hosts()
     before = {name: bot(h) for name, h in fleet.items()}
-    artifact(tmp_path, "0.1.2", 'ENTRYPOINT ["python3", "-c", "raise SystemExit(\'gridbot 0.1.2: broken\')"]')
-    run = playbook(
-        "rollout.yml", "-e", "gridbot_version=0.1.2", "-e", f"gridbot_image_artifact_dir={tmp_path}"
+    artifact(tmp_path, "0.1.2", f"ENTRYPOINT {json.dumps(['python3', '-c', DIES_LATER])}")
+    version = ["-e", "gridbot_version=0.1.2", "-e", f"gridbot_image_artifact_dir={tmp_path}"]
+    canary = play_order()[0]
+    interrupted = playbook(
+        "rollout.yml", "--limit", canary, "--tags", "gridbot_image,gridbot_config", *version
     )
+    assert interrupted.returncode == 0, interrupted.stdout[-3000:]
+    assert DEPLOY_TASK not in interrupted.stdout
+    run = playbook("rollout.yml", *version, "-e", "gridbot_health_soak=75")
     assert run.returncode != 0
-    assert "Rolled back to" in run.stdout
-    assert re.search(r"restarts [1-9]|state: (exited|restarting)", run.stdout), run.stdout[-3000:]
-    batches = deploy_batches(run.stdout)
-    canary = batches[0][0]
-    assert batches[1:] == [[canary]] or len(batches) == 1, batches
+    assert "Rolled back to the last known-good deployment" in run.stdout, run.stdout[-3000:]
+    assert "then for 75 s" in run.stdout, run.stdout[-3000:]
+    assert deploy_batches(run.stdout) == [[canary]]  # the canary's batch, and no other
     after = {name: bot(h) for name, h in fleet.items()}
     assert after[canary]["image"] == before[canary]["image"]
     assert after[canary]["health"] == "healthy"
     for name in fleet:
         if name != canary:
             assert after[name] == before[name], f"{name} was touched"
+        assert not lock_left(fleet[name]), f"{name}: the rollout lock was left behind"
     assert_books_match_the_exchange(canary, fleet[canary])
     assert_no_order_doubled(canary, fleet[canary])
 
@@ -309,3 +347,39 @@ def test_bad_config_fails_the_host_and_leaves_its_bot_running():
     assert "grid.levels" in run.stdout
     assert bot(fleet[name]) == before
     assert fleet[name].run("sudo sha256sum /opt/gridbot/bot.yml").stdout == config
+
+
+def test_a_failed_first_deployment_is_stopped_and_the_fleet_returns_to_its_version_pruned(tmp_path):
+    """A host that never ran the bot has nothing to roll back to: a first deployment that fails its gate is
+    stopped, not left running. Then the inventory's version goes out to the whole fleet (the canary from
+    0.1.1, the other host from the stopped bot), and each host keeps only the images that passed their gate
+    there (gridbot_keep_versions) and as many config backups."""
+    fleet = hosts()
+    name = play_order()[-1]  # not the canary of the test above: its images say what pruning keeps
+    fresh = fleet[name]
+    assert fresh.run("sudo sh -c 'docker rm -f gridbot >/dev/null 2>&1; rm -rf /opt/gridbot'").rc == 0
+    crash = artifact(tmp_path, "0.1.3", f"ENTRYPOINT {json.dumps(['python3', '-c', CRASHES])}")
+    run = playbook("rollout.yml", "--limit", name, "-e", "gridbot_version=0.1.3",
+                   "-e", f"gridbot_image_artifact_dir={tmp_path}")  # fmt: skip
+    assert run.returncode != 0
+    assert "This was its first deployment here" in run.stdout, run.stdout[-3000:]
+    state = json.loads(fresh.run("sudo docker inspect gridbot").stdout)[0]["State"]
+    assert (state["Status"], state["Running"]) == ("exited", False), state
+    assert not lock_left(fresh)
+
+    back = playbook("rollout.yml")
+    assert back.returncode == 0, back.stdout[-3000:]
+    keep = fresh.ansible.get_variables()["gridbot_keep_versions"]
+    for host_name, h in fleet.items():
+        state = bot(h)
+        assert state["health"] == "healthy"
+        images = set(h.run("sudo docker image ls --no-trunc --format '{{.ID}}' gridbot").stdout.split())
+        passed = h.run("sudo cat /opt/gridbot/known-good/images").stdout.split()
+        assert passed[-1] == state["image"]
+        assert images == set(passed), host_name
+        assert len(passed) <= keep
+        assert crash not in images
+        for config in ("bot.yml", "compose.yaml"):
+            backups = h.run(f"sudo sh -c 'ls /opt/gridbot/{config}.*~'").stdout.split()
+            assert len(backups) <= keep, (host_name, backups)
+        assert not lock_left(h)
