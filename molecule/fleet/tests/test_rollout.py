@@ -14,11 +14,12 @@ from pathlib import Path
 
 from gridbot_exchange.testing import Admin
 
-from fleet import PROJECT, host_var, hosts, playbook
+from fleet import PROJECT, host_var, hosts, play_order, playbook
 
 ARTIFACTS = PROJECT / ".cache" / "image"
 SECRET = "/run/secrets/exchange"  # the container contract's credentials file
 DEPLOY_TASK = "TASK [gridbot : Deploy | Bring the compose project up]"
+SOAK_TASK = "gridbot : Deploy | Soak, the bot staying healthy for gridbot_health_soak seconds"
 
 
 def bot(host):
@@ -128,12 +129,6 @@ def rotated_inventory(tmp_path, fleet):
         rotated[name] = new
     (tmp_path / "hosts.yml").write_text(json.dumps({"pifleet": {"hosts": dict.fromkeys(fleet)}}))
     return tmp_path / "hosts.yml", rotated
-
-
-def play_order():
-    """The hosts in the order the rollout takes them (the first is the canary)."""
-    listed = playbook("rollout.yml", "--list-hosts").stdout.split("Roll gridbot out")[1]
-    return re.findall(r"^\s+(fleet-[\w-]+)$", listed, re.M)
 
 
 def deploy_batches(stdout):
@@ -324,6 +319,9 @@ def test_a_version_that_dies_after_passing_its_first_probes_is_caught_by_the_soa
     assert run.returncode != 0
     assert "Rolled back to the last known-good deployment" in run.stdout, run.stdout[-3000:]
     assert "then for 75 s" in run.stdout, run.stdout[-3000:]
+    soak = run.stdout.split(f"TASK [{SOAK_TASK}]")[1].split("TASK [")[0]
+    assert f"fatal: [{canary}]" in soak, soak[-3000:]
+    assert '"failed_when_result": true' in soak, soak[-3000:]  # the soak's verdict, not an error in it
     assert deploy_batches(run.stdout) == [[canary]]  # the canary's batch, and no other
     after = {name: bot(h) for name, h in fleet.items()}
     assert after[canary]["image"] == before[canary]["image"]
