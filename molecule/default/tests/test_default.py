@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from fleet import hosts, playbook
+from fleet import hosts, play_order, playbook
 
 
 def test_hosts_run_a_supported_release(host):
@@ -238,19 +238,22 @@ def test_a_docker_repository_key_with_another_fingerprint_is_refused(host):
 
 
 def test_a_held_rollout_lock_stops_the_rollout_naming_its_holder():
-    """Another run's lock on the second batch's host: the rollout stops there, naming the holder, and leaves
-    the lock in place; the canary's own lock was released."""
+    """Another run's lock on the second batch's host: the canary goes through and releases its own lock, the
+    rollout stops at the held host, naming the holder, and leaves that lock in place."""
     fleet = hosts()
     lock = "/run/gridbot/rollout.lock"
     holder = "alice@laptop (Roll gridbot out, canary first, since 2026-11-23T08:00:00Z)"
-    held = fleet["pifleet-bookworm"]
+    canary, *_, last = play_order()
+    held = fleet[last]
     held.run(f"mkdir -p /run/gridbot && echo {shlex.quote(holder)} > {lock}")
     try:
         run = playbook("rollout.yml")
         assert run.returncode != 0
         assert f"another rollout holds this host's lock ({lock}): {holder}" in run.stdout, run.stdout[-3000:]
+        released = rf"TASK \[gridbot : Unlock \| Release this host's rollout lock\][^\[]*\nok: \[{canary}\]"
+        assert re.search(released, run.stdout), run.stdout[-3000:]
         assert held.file(lock).content_string == holder + "\n"
-        assert not fleet["pifleet-trixie"].file(lock).exists
+        assert not fleet[canary].file(lock).exists
     finally:
         held.run(f"rm -f {lock}")
     again = playbook("rollout.yml")

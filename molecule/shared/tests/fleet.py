@@ -2,6 +2,7 @@
 Molecule inventory's hosts, a playbook runner on it, and the VM launcher's boot history."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,12 @@ def playbook(name, *args, **env):
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def play_order():
+    """The hosts in the order the rollout takes them (the first is the canary)."""
+    listed = playbook("rollout.yml", "--list-hosts").stdout.split("Roll gridbot out")[1]
+    return re.findall(r"^\s+(\S+)$", listed, re.M)
 
 
 def boots(name):
