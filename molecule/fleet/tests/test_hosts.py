@@ -206,23 +206,6 @@ def test_bot_is_hardened(host):
     }
 
 
-def test_a_missing_image_is_an_error_never_a_registry_pull(host):
-    """The deployed compose file runs the image the artifact loaded (pull_policy: never): asked for an image
-    the host does not have, the engine says so, and nothing is pulled. The image named is on a registry at
-    the VM's own loopback, so even a pull would leave the VM no further than that."""
-    missing = "127.0.0.1:9/gridbot:0.0.0-missing"
-    override = f"services: {{gridbot: {{image: '{missing}', container_name: gridbot-pull-check}}}}"
-    extra = "/run/gridbot-pull-check.yaml"
-    compose = f"docker compose -p gridbot-pull-check -f /opt/gridbot/compose.yaml -f {extra}"
-    script = (f"echo {shlex.quote(override)} > {extra}; {compose} create 2>&1; rc=$?; "
-              f"{compose} down --volumes >/dev/null 2>&1; rm -f {extra}; exit $rc")  # fmt: skip
-    run = host.run("sudo sh -c " + shlex.quote(script))
-    assert run.rc != 0, run.stdout
-    assert f"No such image: {missing}" in run.stdout, run.stdout
-    assert "Pulling" not in run.stdout, run.stdout
-    assert sudo(host, "docker ps -aq --filter name=gridbot-pull-check").stdout.strip() == ""
-
-
 def test_secret_is_private_and_out_of_docker_inspect(host):
     secret_dir = host.file("/opt/gridbot/secrets")
     assert (secret_dir.user, secret_dir.mode) == ("root", 0o700)
