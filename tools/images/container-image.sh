@@ -16,7 +16,8 @@ mirror=${PIFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 tag="pifleet/${profile}:${release}-${arch}"
 case "$profile" in
   systemd)
-    packages=systemd,systemd-sysv,dbus,python3,python3-apt,procps,sudo,iproute2,kmod,ca-certificates
+    # openssh-server: a flashed Pi has SSH on; the scale tier reaches its hosts over it, as a fleet is reached.
+    packages=systemd,systemd-sysv,dbus,python3,python3-apt,procps,sudo,iproute2,kmod,ca-certificates,openssh-server
     changes=(--change 'ENV container=docker' --change 'CMD ["/sbin/init"]')
     ;;
   # Debian's numpy is built for the Debian arm64 baseline (some third-party arm64 wheels crash Pi 4s with
@@ -28,7 +29,8 @@ case "$profile" in
   *) echo "container-image: unknown profile $profile" >&2; exit 2 ;;
 esac
 
-recipe=$(printf '%s\n' "$release" "$arch" "$mirror" "$packages" | cat - "$0" | sha256sum | cut -c1-16)
+recipe=$(printf '%s\n' "$release" "$arch" "$mirror" "$packages" \
+  | cat - "$0" "$here/../vm/vm-files/regenerate-ssh-host-keys.service" | sha256sum | cut -c1-16)
 have=$(docker image inspect -f '{{ index .Config.Labels "org.pifleet.recipe" }}' "$tag" 2>/dev/null || true)
 if [ "$have" = "$recipe" ]; then
   echo "container-image: $tag is current (recipe $recipe)"
@@ -52,6 +54,16 @@ if [ "$profile" = systemd ]; then
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
   done
   : >"$root/etc/machine-id"
+  # The user Raspberry Pi Imager creates, with passwordless sudo as on the VM images; tools that reach a
+  # container over SSH install its key when they start it (molecule/shared/containers/create.yml).
+  chroot "$root" useradd -m -s /bin/bash -G sudo pi
+  echo 'pi ALL=(ALL) NOPASSWD: ALL' >"$root/etc/sudoers.d/010_pi-nopasswd"
+  chmod 0440 "$root/etc/sudoers.d/010_pi-nopasswd"
+  # Each container made from the image gets its own SSH host keys at its first boot, as each VM does.
+  rm -f "$root"/etc/ssh/ssh_host_*
+  cp "$here/../vm/vm-files/regenerate-ssh-host-keys.service" "$root/etc/systemd/system/"
+  ln -sf /etc/systemd/system/regenerate-ssh-host-keys.service \
+    "$root/etc/systemd/system/multi-user.target.wants/regenerate-ssh-host-keys.service"
 fi
 if [ "$profile" = python ]; then
   # A runtime base: nothing here installs packages, converts charsets or runs test suites.
