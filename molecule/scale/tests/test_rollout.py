@@ -1,8 +1,11 @@
-"""Bot updates across a fleet that trades live (each VM on its own account of a local exchange on the
-controller): canary first, health-gated, rolled back if unhealthy, bad config refused, and no order or fill
-lost or doubled, judged from the exchange's admin API."""
+"""The rollout on 8 hosts that trade live (each on its own account of a local exchange on the controller):
+batches of 1, 2 and 5 taken in order, each healthy before the next starts (the hosts' own engine events), a
+failure in the middle batch stopping it, the batches and the failures a batch may have taken from the
+inventory, the soak, rollbacks, a bad config, a failed first deployment; no order or fill lost or doubled,
+judged from the exchange's admin API."""
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -12,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from gridbot_exchange.testing import Admin
 
 from fleet import PROJECT, host_var, hosts, play_order, playbook
@@ -20,6 +24,7 @@ ARTIFACTS = PROJECT / ".cache" / "image"
 SECRET = "/run/secrets/exchange"  # the container contract's credentials file
 DEPLOY_TASK = "TASK [gridbot : Deploy | Bring the compose project up]"
 SOAK_TASK = "gridbot : Deploy | Soak, the bot staying healthy for gridbot_health_soak seconds"
+ARCH = "amd64"  # the containers'
 
 
 def bot(host):
@@ -30,18 +35,22 @@ def bot(host):
 
 
 def artifact(tmp_path, version, *dockerfile):
-    """A new bot version derived from the built arm64 image, exported the way `make image` exports one."""
-    base = (ARTIFACTS / "gridbot-0.1.0-arm64.id").read_text().strip()
-    tag = f"gridbot:{version}-arm64"
+    """A new bot version derived from the built image, exported the way `make image` exports one."""
+    base = (ARTIFACTS / f"gridbot-0.1.0-{ARCH}.id").read_text().strip()
+    tag = f"gridbot:{version}-{ARCH}"
     recipe = "\n".join([f"FROM {base}", f"LABEL org.opencontainers.image.version={version}", *dockerfile])
     subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=recipe, text=True, check=True,
                    capture_output=True, env=dict(os.environ, DOCKER_BUILDKIT="0"))  # fmt: skip
     inspect = ["docker", "image", "inspect", "-f", "{{.Id}}", tag]
     image_id = subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
-    out = tmp_path / f"gridbot-{version}-arm64"
+    out = tmp_path / f"gridbot-{version}-{ARCH}"
     subprocess.run(f"docker save {tag} | zstd -q -T0 -3 -o {out}.tar.zst", shell=True, check=True)
     Path(f"{out}.id").write_text(image_id + "\n")
     return image_id
+
+
+def version_args(tmp_path, version):
+    return ["-e", f"gridbot_version={version}", "-e", f"gridbot_image_artifact_dir={tmp_path}"]
 
 
 def bot_status(host):
@@ -51,9 +60,10 @@ def bot_status(host):
 
 
 def account(host):
-    """The host's account on the exchange it trades on (host_vars), and that exchange's admin API."""
-    port = host.ansible.get_variables()["fleet_exchange_port"]
-    return host_var(host, "gridbot_exchange_api_key"), Admin(f"http://127.0.0.1:{port}")
+    """The host's account on the exchange it trades on, and that exchange's admin API."""
+    variables = host.ansible.get_variables()
+    url = f"http://{variables['fleet_exchange_address']}:{variables['fleet_exchange_port']}"
+    return host_var(host, "gridbot_exchange_api_key"), Admin(url)
 
 
 def exchange_view(host):
@@ -73,7 +83,7 @@ def recorded_fills(host):
     return set(json.loads(out.stdout))
 
 
-def assert_books_match_the_exchange(name, host, timeout=180):
+def assert_books_match_the_exchange(name, host, timeout=120):
     """Every fill the exchange made for the account is recorded by the bot, once (the fills table is keyed by
     the exchange's trade id), and the bot records none the exchange did not make. A fill may land between
     two reads: the bot gets a few cycles to book it."""
@@ -83,7 +93,7 @@ def assert_books_match_the_exchange(name, host, timeout=180):
         mine = recorded_fills(host)
         if mine == trades or time.monotonic() > deadline:
             break
-        time.sleep(10)
+        time.sleep(5)
     assert trades <= mine, f"{name}: exchange fills the bot did not book: {sorted(trades - mine)}"
     assert mine <= trades, f"{name}: fills the exchange did not make: {sorted(mine - trades)}"
     return len(trades)
@@ -98,7 +108,7 @@ def assert_no_order_doubled(name, host):
     assert len(resting) == len(set(resting)), f"{name}: two open orders at one level: {sorted(resting)}"
 
 
-def wait_for_resting_orders(fleet, timeout=300):
+def wait_for_resting_orders(fleet, timeout=180):
     """Each bot has orders on the exchange (a fresh bot places its grid at its first cycle)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -106,29 +116,20 @@ def wait_for_resting_orders(fleet, timeout=300):
                     for name, h in fleet.items()}  # fmt: skip
         if all(open_now.values()) or time.monotonic() > deadline:
             break
-        time.sleep(10)
+        time.sleep(5)
     assert all(open_now.values()), f"a bot has no resting order on the exchange: {open_now}"
     return open_now
 
 
-def rotated_inventory(tmp_path, fleet):
-    """A second inventory source whose host_vars carry each host's new key: later sources win, as a changed
-    vault file would. Each new key is first added to the host's account on the exchange, as an operator
-    creates a new API key before deploying it and revokes the old one after."""
-    rotated = {}
-    (tmp_path / "host_vars").mkdir()
-    for name, h in fleet.items():
-        old, admin = account(h)
-        new = {
-            "gridbot_exchange_api_key": f"{name}-rotated-key",
-            "gridbot_exchange_api_secret": f"{name}-rotated-secret-5551234",
-        }
-        admin.call("POST", "keys", {"account": old, "key": new["gridbot_exchange_api_key"],
-                                    "secret": new["gridbot_exchange_api_secret"]})  # fmt: skip
-        (tmp_path / "host_vars" / f"{name}.yml").write_text(json.dumps(new))
-        rotated[name] = new
+def extra_inventory(tmp_path, fleet, group_vars=None, host_vars=None):
+    """A second inventory source after the scenario's: its group_vars and host_vars win, as an edited
+    inventory's would."""
+    for kind, values in (("group_vars", {"pifleet": group_vars or {}}), ("host_vars", host_vars or {})):
+        (tmp_path / kind).mkdir(parents=True)
+        for name, content in values.items():
+            (tmp_path / kind / f"{name}.yml").write_text(json.dumps(content))
     (tmp_path / "hosts.yml").write_text(json.dumps({"pifleet": {"hosts": dict.fromkeys(fleet)}}))
-    return tmp_path / "hosts.yml", rotated
+    return ["-i", str(tmp_path / "hosts.yml")]
 
 
 def deploy_batches(stdout):
@@ -138,19 +139,113 @@ def deploy_batches(stdout):
             for c in chunks]  # fmt: skip
 
 
-def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
-    """bot.yml and the credentials are bind-mounted files replaced by rename: without the config digest label
-    the play said `changed`, the gate passed on the old container, and the bots kept the old values. First in
-    this module: the fleet still runs the converged image, so only the config and the key change here."""
+def planned(order, sizes):
+    """The batches serial makes of the hosts in play order."""
+    batches, start = [], 0
+    for size in sizes:
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+class EngineEvents:
+    """Each host's engine events for its bot while a rollout runs (`docker events`, streamed over SSH: the
+    engine keeps only its last 256 events, and the healthcheck's execs fill that in minutes). The containers
+    share the controller's kernel and clock, so times compare across hosts."""
+
+    def __init__(self, fleet):
+        self.fleet = fleet
+        self.streams = {}
+
+    def __enter__(self):
+        watch = ("sudo docker events --filter container=gridbot --filter event=start"
+                 " --filter event=health_status --format '{{json .}}'")  # fmt: skip
+        for name, h in self.fleet.items():
+            v = h.ansible.get_variables()
+            ssh = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                   "UserKnownHostsFile=/dev/null", "-i", v["ansible_private_key_file"], "-p",
+                   str(v.get("ansible_port", 22)), f"{v['ansible_user']}@{v['ansible_host']}",
+                   watch]  # fmt: skip
+            self.streams[name] = subprocess.Popen(ssh, stdout=subprocess.PIPE, text=True)
+        time.sleep(3)  # every stream attached before anything happens
+        return self
+
+    def __exit__(self, *_):
+        time.sleep(2)
+        self.timeline = {}
+        for name, stream in self.streams.items():
+            stream.terminate()
+            out, _ = stream.communicate(timeout=30)
+            events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            starts = [e["timeNano"] / 1e9 for e in events if e["status"] == "start"]
+            if not starts:
+                continue
+            healthy = [e["timeNano"] / 1e9 for e in events
+                       if e["status"] == "health_status: healthy"
+                       and e["timeNano"] / 1e9 >= starts[-1]]  # fmt: skip
+            self.timeline[name] = {"started": starts[-1], "healthy": healthy[0] if healthy else None}
+
+
+def assert_batches_in_order(timeline, batches, soak):
+    """Every host of each batch was restarted and healthy before any host of the next batch restarted, and
+    stayed so for the soak first: seen from the hosts' engines, not from Ansible's output."""
+    assert sorted(timeline) == sorted(h for b in batches for h in b), timeline
+    for name, t in timeline.items():
+        assert t["healthy"] is not None, f"{name}: never healthy after its restart"
+    for earlier, later in itertools.pairwise(batches):
+        ready = max(timeline[h]["healthy"] for h in earlier)
+        first = min(timeline[h]["started"] for h in later)
+        assert first - ready >= soak, (
+            f"{later} started {first - ready:.1f} s after {earlier} were healthy (soak {soak} s)",
+            timeline,
+        )
+
+
+def test_the_deployed_compose_file_never_pulls_a_missing_image():
+    """The deployed compose file runs the image the artifact loaded (pull_policy: never): asked for an
+    image the host does not have, the engine says so, and nothing is pulled (Compose would say "Pulling"). The
+    image is named on a registry at the host's own loopback, so even a pull would leave it no further. Each
+    release's Compose."""
+    fleet = hosts()
+    for codename in ("trixie", "bookworm"):
+        host = next(h for h in fleet.values() if h.system_info.codename == codename)
+        missing = "127.0.0.1:9/gridbot:0.0.0-missing"
+        override = f"services: {{gridbot: {{image: '{missing}', container_name: gridbot-pull-check}}}}"
+        extra = "/run/gridbot-pull-check.yaml"
+        compose = f"docker compose -p gridbot-pull-check -f /opt/gridbot/compose.yaml -f {extra}"
+        script = (f"echo {shlex.quote(override)} > {extra}; {compose} create 2>&1; rc=$?; "
+                  f"{compose} down --volumes >/dev/null 2>&1; rm -f {extra}; exit $rc")  # fmt: skip
+        run = host.run("sudo sh -c " + shlex.quote(script))
+        assert run.rc != 0, (codename, run.stdout)
+        assert f"No such image: {missing}" in run.stdout, (codename, run.stdout)
+        assert "Pulling" not in run.stdout, (codename, run.stdout)
+        assert host.run("sudo docker ps -aq --filter name=gridbot-pull-check").stdout.strip() == ""
+
+
+def test_a_config_change_and_a_key_rotation_go_out_in_the_inventorys_batches(tmp_path):
+    """bot.yml and the credentials reach every running bot, in the batches the inventory sets ([2, "50%"]
+    over 8 hosts: 2, 4, 2). Each new key is first added to its account on the exchange, as an operator
+    creates a new API key before deploying it; after the rollout each bot signs with the new key and the old
+    one goes quiet, and neither shows in -v output, docker inspect, the bot's environment or its logs."""
     fleet = hosts()
     before = {name: bot(h) for name, h in fleet.items()}
-    extra, rotated = rotated_inventory(tmp_path, fleet)
-    # A setting that leaves the grid as it is: the next test's rollout (without this override) must not
-    # move the bots' resting orders.
+    rotated = {}
+    for name, h in fleet.items():
+        old, admin = account(h)
+        rotated[name] = {"gridbot_exchange_api_key": f"{name}-rotated-key",
+                         "gridbot_exchange_api_secret": f"{name}-rotated-secret-5551234"}  # fmt: skip
+        admin.call("POST", "keys", {"account": old, "key": rotated[name]["gridbot_exchange_api_key"],
+                                    "secret": rotated[name]["gridbot_exchange_api_secret"]})  # fmt: skip
+    extra = extra_inventory(tmp_path, fleet, {"gridbot_rollout_batches": [2, "50%"]}, rotated)
+    # A setting that leaves the grid as it is: the next test's rollout must not move the bots' orders.
     change = '{"gridbot_config_override": {"risk": {"max_errors_per_hour": 61}}}'
-    run = playbook("rollout.yml", "-i", str(extra), "-v", "-e", change)
+    with EngineEvents(fleet) as events:
+        run = playbook("rollout.yml", *extra, "-v", "-e", change)
     assert run.returncode == 0, run.stdout[-3000:]
-    assert [len(b) for b in deploy_batches(run.stdout)] == [1, 1], "one host at a time"
+    batches = planned(play_order(), [2, 4, 2])
+    assert deploy_batches(run.stdout) == [sorted(b) for b in batches]
+    soak = next(iter(fleet.values())).ansible.get_variables()["gridbot_health_soak"]
+    assert_batches_in_order(events.timeline, batches, soak)
     for name, h in fleet.items():
         key, secret = rotated[name]["gridbot_exchange_api_key"], rotated[name]["gridbot_exchange_api_secret"]
         for value in (key, secret):
@@ -172,9 +267,9 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
             assert secret not in shown, f"{name}: the secret in {where}"
 
     # The exchange's side: each bot now signs with its new key and no longer with the old one.
-    time.sleep(20)  # two of the bots' 10 s cycles
+    time.sleep(10)  # two of the bots' 5 s cycles
     first = {name: account(h)[1].call("GET", "keys") for name, h in fleet.items()}
-    time.sleep(20)
+    time.sleep(10)
     for name, h in fleet.items():
         old, admin = account(h)
         new = rotated[name]["gridbot_exchange_api_key"]
@@ -185,13 +280,13 @@ def test_a_config_change_and_a_key_rotation_reach_every_running_bot(tmp_path):
 
 
 class MarketRush(threading.Thread):
-    """While a rollout runs, moves each exchange's market on by `candles` every `every` seconds (4 times its
+    """While a rollout runs, moves the exchange's market on by `candles` every `every` seconds (4 times its
     pace): market hours pass while each bot restarts, so fills may land while it is down; faster, the price
     leaves the grid and the bots move it (a regrid), which tells nothing about the restart."""
 
-    def __init__(self, ports, candles=3, every=5.0):
+    def __init__(self, admins, candles=3, every=5.0):
         super().__init__(daemon=True)
-        self.admins = [Admin(f"http://127.0.0.1:{port}") for port in ports]
+        self.admins = admins
         self.candles, self.every = candles, every
         self.done = threading.Event()
 
@@ -201,33 +296,32 @@ class MarketRush(threading.Thread):
                 admin.step(candles=self.candles)
 
 
-def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path, capsys):
-    """The restart of a live bot leaves its resting orders resting (none cancelled unless the bot moved its
-    grid, nothing placed twice), and the fills the exchange made meanwhile, while the bot was down too, are
-    booked when it is back, once each: judged from the exchange's orders and trades."""
+def test_a_new_version_goes_out_in_batches_of_1_2_5_while_the_bots_trade(tmp_path, capsys):
+    """[1, "25%", "100%"] over 8 hosts is 1, 2, 5, in play order, each batch healthy (and soaked) before the
+    next starts. The restart of a live bot leaves its resting orders resting (none cancelled unless the bot
+    moved its grid, nothing placed twice), and the fills the exchange made meanwhile, while the bot was down
+    too, are booked when it is back, once each: judged from the exchange's orders and trades."""
     new = artifact(tmp_path, "0.1.1")
     fleet = hosts()
     resting = wait_for_resting_orders(fleet)
     trades_before = {name: exchange_view(h)[1] for name, h in fleet.items()}
     regrids = {name: bot_status(h)["regrids"] for name, h in fleet.items()}
-    rush = MarketRush({h.ansible.get_variables()["fleet_exchange_port"] for h in fleet.values()})
-    rush.start()
-    try:
-        run = playbook(
-            "rollout.yml", "-e", "gridbot_version=0.1.1", "-e", f"gridbot_image_artifact_dir={tmp_path}"
-        )
-    finally:
-        rush.done.set()
-        rush.join()
+    rush = MarketRush([account(next(iter(fleet.values())))[1]])
+    with EngineEvents(fleet) as events:
+        rush.start()
+        try:
+            run = playbook("rollout.yml", *version_args(tmp_path, "0.1.1"))
+        finally:
+            rush.done.set()
+            rush.join()
     assert run.returncode == 0, run.stdout[-3000:]
-    batches = deploy_batches(run.stdout)
-    assert len(batches) == 2, batches
-    assert [len(b) for b in batches] == [1, 1]
-    assert sorted(batches[0] + batches[1]) == sorted(fleet)
+    batches = planned(play_order(), [1, 2, 5])
+    assert deploy_batches(run.stdout) == [sorted(b) for b in batches]
+    soak = next(iter(fleet.values())).ansible.get_variables()["gridbot_health_soak"]
+    assert_batches_in_order(events.timeline, batches, soak)
     for name, h in fleet.items():
         state = bot(h)
-        assert state["image"] == new
-        assert state["health"] == "healthy"
+        assert (state["image"], state["health"]) == (new, "healthy"), name
         fills = assert_books_match_the_exchange(name, h)
         assert_no_order_doubled(name, h)
         orders, trades = exchange_view(h)
@@ -243,95 +337,114 @@ def test_new_version_rolls_out_one_batch_at_a_time_while_the_bots_trade(tmp_path
                   f"{during} fills during it, {fills} in all, each booked once")  # fmt: skip
 
 
-def test_the_status_rows_show_each_bot_trading_live_and_its_host(tmp_path):
-    """The rows a script reads (make status FORMAT=json) after the new version's rollout; the table printed
-    from them is tested on the controller (tools/tests)."""
-    fleet = hosts()
-    new = bot(next(iter(fleet.values())))["image"]
-    rows_file = tmp_path / "status.json"
-    status = playbook("status.yml", "-e", f"status_json={rows_file}")
-    assert status.returncode == 0, status.stdout[-3000:]
-    rows = {row["host"]: row for row in json.loads(rows_file.read_text())}
-    assert sorted(rows) == sorted(fleet)
-    for name, row in rows.items():
-        # the role's tag: version-arch-<ID prefix>
-        assert row["image"] == f"gridbot:0.1.1-arm64-{new[7:19]}", row
-        assert row["image_id"] == new[7:19], row
-        assert row["health"] == "healthy", row
-        assert re.fullmatch(r"0d00h[0-5]\dm", row["uptime"]), row  # started by this rollout, minutes ago
-        assert re.fullmatch(r"[\d.]+MiB/384MiB", row["memory"]), row
-        assert (row["mode"], row["state"]) == ("live", "trading"), row
-        assert float(row["equity"]) > 0, row
-        assert isinstance(row["open_orders"], int), row
-        assert isinstance(row["round_trips"], int), row
-        # the VMs have no vcgencmd (not Raspberry Pi OS): n/a, not an error
-        assert row["throttled"] == "n/a", row
-        used, total = map(int, row["mem"].removesuffix("MiB").split("/"))
-        assert 0 < used < total, row
-        assert row["swap"].endswith("MiB"), row
-        assert isinstance(row["oom_kills"], int), row  # /proc/vmstat's count since boot
-        assert re.fullmatch(r"\d+%", row["rootfs"]), row
-        assert row["model"] == ("pi5" if "pi5" in name else "pi4"), row
-
-
-# 0.1.2's entrypoint: the real bot for 45 s, then an exit (other commands, such as check-config, as they are).
-DIES_LATER = """
-import signal, subprocess, sys, time
-bot = subprocess.Popen(["gridbot", *sys.argv[1:]])
-if sys.argv[1:2] != ["run"]:
-    sys.exit(bot.wait())
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(bot.terminate() or bot.wait()))
-time.sleep(45)
-bot.terminate()
-bot.wait()
-sys.exit("gridbot 0.1.2: gave up 45 s in")
-"""
-
-
-# 0.1.3's: `run` exits at once; check-config (which judges bot.yml before it is written) works.
-CRASHES = """
-import subprocess, sys
-if sys.argv[1:2] == ["run"]:
-    sys.exit("gridbot 0.1.3: broken")
-sys.exit(subprocess.call(["gridbot", *sys.argv[1:]]))
-"""
+# A tick the exchange's is not a multiple of: check-config (offline) takes it, the live bot refuses it at
+# start (exit 2 naming market.tick_size) and the engine restarts it: one host's bad value, found only there.
+BAD_TICK = {"gridbot_host_config": {"market": {"tick_size": 0.003}}}
 
 
 def lock_left(host):
     return host.run("test -e /run/gridbot/rollout.lock").rc == 0
 
 
-def test_a_version_that_dies_after_passing_its_first_probes_is_caught_by_the_soak(tmp_path):
-    """0.1.2 becomes healthy, then exits 45 s in: one healthy probe would have let it through to the next
-    batch, the soak does not. An interrupted run (the canary's image and config written, no deploy) came
-    first, so this run replaces nothing on disk: the canary goes back to its known-good record."""
+def test_a_failure_in_the_second_batch_stops_the_rollout(tmp_path):
+    """0.1.2 fails its gate on the second host of the second batch: that host goes back to its known-good
+    deployment, its batch-mate runs 0.1.2, healthy, the third batch is never touched, and the play fails
+    with a summary naming the host."""
     fleet = hosts()
+    order = play_order()
+    canary, mate, doomed, *rest = order
     before = {name: bot(h) for name, h in fleet.items()}
-    artifact(tmp_path, "0.1.2", f"ENTRYPOINT {json.dumps(['python3', '-c', DIES_LATER])}")
-    version = ["-e", "gridbot_version=0.1.2", "-e", f"gridbot_image_artifact_dir={tmp_path}"]
-    canary = play_order()[0]
-    interrupted = playbook(
-        "rollout.yml", "--limit", canary, "--tags", "gridbot_image,gridbot_config", *version
-    )
+    new = artifact(tmp_path, "0.1.2")
+    extra = extra_inventory(tmp_path / "inv", fleet, host_vars={doomed: BAD_TICK})
+    run = playbook("rollout.yml", *extra, *version_args(tmp_path, "0.1.2"))
+    assert run.returncode != 0
+    assert f"The rollout stops: {doomed} did not pass" in run.stdout, run.stdout[-3000:]
+    assert f"{doomed}: gridbot gridbot:0.1.2-{ARCH}" in run.stdout
+    assert "Rolled back to the last known-good deployment" in run.stdout
+    assert deploy_batches(run.stdout)[:2] == [[canary], sorted([mate, doomed])]
+    after = {name: bot(h) for name, h in fleet.items()}
+    assert (after[canary]["image"], after[canary]["health"]) == (new, "healthy")
+    assert (after[mate]["image"], after[mate]["health"]) == (new, "healthy")
+    assert (after[doomed]["image"], after[doomed]["health"]) == (before[doomed]["image"], "healthy")
+    assert "tick_size: 0.003" not in fleet[doomed].run("sudo cat /opt/gridbot/bot.yml").stdout
+    for name in rest:
+        assert after[name] == before[name], f"{name} (third batch) was touched"
+    for name, h in fleet.items():
+        assert not lock_left(h), f"{name}: the rollout lock was left behind"
+    assert_books_match_the_exchange(doomed, fleet[doomed])
+    assert_no_order_doubled(doomed, fleet[doomed])
+
+
+def test_a_batch_within_the_inventorys_max_fail_percentage_lets_the_rollout_go_on(tmp_path):
+    """With gridbot_rollout_max_fail_percentage 50 in the inventory, one failed host of two in the second
+    batch is within it: that host is rolled back, the third batch gets 0.1.2, and the play still fails at its
+    end, naming the host."""
+    fleet = hosts()
+    canary, mate, doomed, *rest = play_order()
+    before = {name: bot(h) for name, h in fleet.items()}
+    new = artifact(tmp_path, "0.1.2")
+    tolerant = {"gridbot_rollout_max_fail_percentage": 50}
+    extra = extra_inventory(tmp_path / "inv", fleet, tolerant, {doomed: BAD_TICK})
+    run = playbook("rollout.yml", *extra, *version_args(tmp_path, "0.1.2"))
+    assert run.returncode != 0
+    assert "The rollout stops:" not in run.stdout, run.stdout[-3000:]
+    summary = f"The rollout went through every batch, but {doomed} did not pass"
+    assert summary in run.stdout, run.stdout[-3000:]
+    after = {name: bot(h) for name, h in fleet.items()}
+    for name in (canary, mate, *rest):
+        assert (after[name]["image"], after[name]["health"]) == (new, "healthy"), name
+    assert (after[doomed]["image"], after[doomed]["health"]) == (before[doomed]["image"], "healthy")
+    for name in rest:
+        assert after[name]["started"] != before[name]["started"], f"{name}: the third batch was not reached"
+
+
+# 0.1.3's entrypoint: the real bot for 20 s, then an exit (other commands, such as check-config, as they are).
+DIES_LATER = """
+import signal, subprocess, sys, time
+bot = subprocess.Popen(["gridbot", *sys.argv[1:]])
+if sys.argv[1:2] != ["run"]:
+    sys.exit(bot.wait())
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(bot.terminate() or bot.wait()))
+time.sleep(20)
+bot.terminate()
+bot.wait()
+sys.exit("gridbot 0.1.3: gave up 20 s in")
+"""
+
+
+# 0.1.4's: `run` exits at once; check-config (which judges bot.yml before it is written) works.
+CRASHES = """
+import subprocess, sys
+if sys.argv[1:2] == ["run"]:
+    sys.exit("gridbot 0.1.4: broken")
+sys.exit(subprocess.call(["gridbot", *sys.argv[1:]]))
+"""
+
+
+def test_a_version_that_dies_after_passing_its_first_probes_is_caught_by_the_soak(tmp_path):
+    """0.1.3 becomes healthy, then exits 20 s in: one healthy probe would have let it through, the soak
+    (40 s here) does not. An interrupted run (the image and config written, no deploy) came first, so this
+    run replaces nothing on disk: the host goes back to its known-good record."""
+    fleet = hosts()
+    name = play_order()[-1]
+    before = bot(fleet[name])
+    artifact(tmp_path, "0.1.3", f"ENTRYPOINT {json.dumps(['python3', '-c', DIES_LATER])}")
+    version = version_args(tmp_path, "0.1.3")
+    interrupted = playbook("rollout.yml", "--limit", name, "--tags", "gridbot_image,gridbot_config", *version)
     assert interrupted.returncode == 0, interrupted.stdout[-3000:]
     assert DEPLOY_TASK not in interrupted.stdout
-    run = playbook("rollout.yml", *version, "-e", "gridbot_health_soak=75")
+    run = playbook("rollout.yml", "--limit", name, *version, "-e", "gridbot_health_soak=40")
     assert run.returncode != 0
     assert "Rolled back to the last known-good deployment" in run.stdout, run.stdout[-3000:]
-    assert "then for 75 s" in run.stdout, run.stdout[-3000:]
+    assert "then for 40 s" in run.stdout, run.stdout[-3000:]
     soak = run.stdout.split(f"TASK [{SOAK_TASK}]")[1].split("TASK [")[0]
-    assert f"fatal: [{canary}]" in soak, soak[-3000:]
+    assert f"fatal: [{name}]" in soak, soak[-3000:]
     assert '"failed_when_result": true' in soak, soak[-3000:]  # the soak's verdict, not an error in it
-    assert deploy_batches(run.stdout) == [[canary]]  # the canary's batch, and no other
-    after = {name: bot(h) for name, h in fleet.items()}
-    assert after[canary]["image"] == before[canary]["image"]
-    assert after[canary]["health"] == "healthy"
-    for name in fleet:
-        if name != canary:
-            assert after[name] == before[name], f"{name} was touched"
-        assert not lock_left(fleet[name]), f"{name}: the rollout lock was left behind"
-    assert_books_match_the_exchange(canary, fleet[canary])
-    assert_no_order_doubled(canary, fleet[canary])
+    after = bot(fleet[name])
+    assert (after["image"], after["health"]) == (before["image"], "healthy")
+    assert not lock_left(fleet[name])
+    assert_books_match_the_exchange(name, fleet[name])
+    assert_no_order_doubled(name, fleet[name])
 
 
 def test_bad_config_fails_the_host_and_leaves_its_bot_running():
@@ -347,18 +460,29 @@ def test_bad_config_fails_the_host_and_leaves_its_bot_running():
     assert fleet[name].run("sudo sha256sum /opt/gridbot/bot.yml").stdout == config
 
 
+@pytest.mark.parametrize(
+    "bad", [{"gridbot_rollout_max_fail_percentage": 101}, {"gridbot_rollout_batches": []}]
+)
+def test_bad_rollout_settings_fail_before_any_host_is_touched(bad):
+    fleet = hosts()
+    before = {name: bot(h) for name, h in fleet.items()}
+    run = playbook("rollout.yml", "-e", json.dumps(bad))
+    assert run.returncode != 0
+    assert next(iter(bad)) in run.stdout
+    assert DEPLOY_TASK not in run.stdout
+    assert {name: bot(h) for name, h in fleet.items()} == before
+
+
 def test_a_failed_first_deployment_is_stopped_and_the_fleet_returns_to_its_version_pruned(tmp_path):
     """A host that never ran the bot has nothing to roll back to: a first deployment that fails its gate is
-    stopped, not left running. Then the inventory's version goes out to the whole fleet (the canary from
-    0.1.1, the other host from the stopped bot), and each host keeps only the images that passed their gate
-    there (gridbot_keep_versions) and as many config backups."""
+    stopped, not left running. Then the inventory's version goes out to the whole fleet, and each host keeps
+    only the images that passed their gate there (gridbot_keep_versions) and as many config backups."""
     fleet = hosts()
-    name = play_order()[-1]  # not the canary of the test above: its images say what pruning keeps
+    name = play_order()[-2]
     fresh = fleet[name]
     assert fresh.run("sudo sh -c 'docker rm -f gridbot >/dev/null 2>&1; rm -rf /opt/gridbot'").rc == 0
-    crash = artifact(tmp_path, "0.1.3", f"ENTRYPOINT {json.dumps(['python3', '-c', CRASHES])}")
-    run = playbook("rollout.yml", "--limit", name, "-e", "gridbot_version=0.1.3",
-                   "-e", f"gridbot_image_artifact_dir={tmp_path}")  # fmt: skip
+    crash = artifact(tmp_path, "0.1.4", f"ENTRYPOINT {json.dumps(['python3', '-c', CRASHES])}")
+    run = playbook("rollout.yml", "--limit", name, *version_args(tmp_path, "0.1.4"))
     assert run.returncode != 0
     assert "This was its first deployment here" in run.stdout, run.stdout[-3000:]
     state = json.loads(fresh.run("sudo docker inspect gridbot").stdout)[0]["State"]

@@ -1,6 +1,8 @@
 """What the scenarios' test modules share (each tests dir's conftest.py puts this directory on sys.path): the
 Molecule inventory's hosts, a playbook runner on it, and the VM launcher's boot history."""
 
+import functools
+import json
 import os
 import re
 import subprocess
@@ -23,15 +25,23 @@ def hosts():
 
 
 def host_var(host, name):
-    """A host's variable, vault-encrypted ones opened (ansible-inventory, testinfra's source, leaves them
-    encrypted) with the scenario's vault password file."""
+    """A host's variable as its plays see it: vault-encrypted ones opened (ansible-inventory, testinfra's
+    source, leaves them encrypted) with the scenario's vault password file, templated ones rendered."""
     value = host.ansible.get_variables()[name]
+    if isinstance(value, str) and "{{" in value:
+        return _rendered(host.ansible.get_variables()["inventory_hostname"], name)
     if isinstance(value, dict) and "__ansible_vault" in value:
         from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: PLC0415  (only where a vault is used)
 
         secret = VaultSecret(Path(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]).read_bytes().strip())
         return VaultLib([("default", secret)]).decrypt(value["__ansible_vault"]).decode()
     return value
+
+
+@functools.cache
+def _rendered(host_name, name):
+    """Ansible's own rendering of a templated variable (the debug action runs on the controller)."""
+    return hosts()[host_name].ansible("ansible.builtin.debug", f"var={name}", check=False)[name]
 
 
 def playbook(name, *args, **env):
@@ -45,9 +55,18 @@ def playbook(name, *args, **env):
 
 
 def play_order():
-    """The hosts in the order the rollout takes them (the first is the canary)."""
-    listed = playbook("rollout.yml", "--list-hosts").stdout.split("Roll gridbot out")[1]
-    return re.findall(r"^\s+(\S+)$", listed, re.M)
+    """The hosts in the order a play on pifleet takes them, as batches cut them (the first is the canary): the
+    inventory's order, which ansible-inventory keeps and --list-hosts does not."""
+    command = [Path(sys.executable).parent / "ansible-inventory", "-i", inventory(), "--list"]
+    groups = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+    def members(group):
+        found = list(groups.get(group, {}).get("hosts", []))
+        for child in groups.get(group, {}).get("children", []):
+            found += [h for h in members(child) if h not in found]
+        return found
+
+    return members("pifleet")
 
 
 def boots(name):
