@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What the fleet's operators watch on a Pi, as one JSON object (run on each host by playbooks/status.yml):
-SoC temperature, throttling, memory and swap, OOM kills since boot, root filesystem use.
+SoC temperature, throttling, memory and swap, OOM kills since boot, root filesystem use, a pending reboot.
 
 Stdlib only, read-only. ROOT (default /) lets the controller's unit tests run it against a fake /sys and
 /proc.
@@ -72,6 +72,14 @@ def rootfs_used_pct(root: Path) -> float:
     return round(100 * used / usable, 1) if usable else 0.0
 
 
+def reboot_pending(root: Path) -> list[str] | None:
+    """Debian's notice that a reboot is due (/run/reboot-required, written by the kernel packages' postinst
+    hook that unattended-upgrades installs): the packages that asked for it; None when no reboot is due."""
+    if not (root / "run/reboot-required").exists():
+        return None
+    return sorted(set(_read(root / "run/reboot-required.pkgs").split()))
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text().strip()
@@ -87,6 +95,7 @@ def main(argv: list[str]) -> int:
         **meminfo(root),
         "oom_kills": oom_kills(root),
         "rootfs_used_pct": rootfs_used_pct(root),
+        "reboot_pending": reboot_pending(root),
     }
     print(json.dumps(report))
     return 0

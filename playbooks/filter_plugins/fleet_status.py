@@ -21,7 +21,7 @@ BOT_COLUMNS = [
 ]  # fmt: skip
 HOST_COLUMNS = [
     ("HOST", "host"), ("SOC", "soc_temp"), ("THROTTLED", "throttled"), ("MEM USED", "mem"),
-    ("SWAP USED", "swap"), ("OOM KILLS", "oom_kills"), ("ROOTFS", "rootfs"),
+    ("SWAP USED", "swap"), ("OOM KILLS", "oom_kills"), ("ROOTFS", "rootfs"), ("REBOOT", "reboot"),
 ]  # fmt: skip
 
 
@@ -67,6 +67,17 @@ def _state(bot: dict[str, Any]) -> str:
     return "trading"
 
 
+def _reboot(hw: dict[str, Any]) -> str:
+    """'no', or the packages that wait for one (a kernel installed by unattended-upgrades): the reboot is the
+    operator's, one host at a time."""
+    if "reboot_pending" not in hw:
+        return NA
+    pending = hw["reboot_pending"]
+    if pending is None:
+        return "no"
+    return f"pending: {', '.join(pending)}" if pending else "pending"
+
+
 def fleet_rows(hosts: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
     """One row per host from {host, model, container (docker_container_info's result), memory (docker stats'
     MemUsage), bot (`gridbot status` stdout), health (host_health.py's stdout)}; `now` in ISO 8601 UTC."""
@@ -108,6 +119,7 @@ def fleet_rows(hosts: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
             "swap": f"{hw['swap_used_mib']}/{hw['swap_total_mib']}MiB" if "swap_total_mib" in hw else NA,
             "oom_kills": hw["oom_kills"] if hw.get("oom_kills") is not None else NA,
             "rootfs": f"{hw['rootfs_used_pct']:.0f}%" if "rootfs_used_pct" in hw else NA,
+            "reboot": _reboot(hw),
         }  # fmt: skip
         rows.append(row)
     return rows

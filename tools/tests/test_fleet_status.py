@@ -44,7 +44,8 @@ def container(running=True, health="healthy", started="2026-11-22T06:52:30.12345
 BOT = {"mode": "live", "end_equity": 1012.345, "realized_pnl": 3.5, "round_trips": 7, "open_orders": 11,
        "last_fill_age_s": 3725.0, "api_errors": 2, "breaker": "closed", "halted": ""}  # fmt: skip
 HEALTH = {"soc_temp_c": 61.2, "throttled": "0x0", "mem_total_mib": 7820, "mem_used_mib": 910,
-          "swap_total_mib": 2047, "swap_used_mib": 0, "oom_kills": 0, "rootfs_used_pct": 41.46}  # fmt: skip
+          "swap_total_mib": 2047, "swap_used_mib": 0, "oom_kills": 0, "rootfs_used_pct": 41.46,
+          "reboot_pending": None}  # fmt: skip
 
 
 def host(name="pi-a", **over):
@@ -61,8 +62,18 @@ def test_a_trading_bot_and_its_host_in_one_row():
         "image_id": "0123456789ab", "health": "healthy", "uptime": "1d03h07m", "memory": "52.3MiB/384MiB",
         "mode": "live", "equity": "1012.35", "realized_pnl": "3.50", "round_trips": 7, "open_orders": 11,
         "last_fill": "0d01h02m", "api_errors": 2, "state": "trading", "soc_temp": "61.2C", "throttled": "0x0",
-        "mem": "910/7820MiB", "swap": "0/2047MiB", "oom_kills": 0, "rootfs": "41%",
+        "mem": "910/7820MiB", "swap": "0/2047MiB", "oom_kills": 0, "rootfs": "41%", "reboot": "no",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pending", "shown"),
+    [(["linux-image-6.12.47+rpt-rpi-2712"], "pending: linux-image-6.12.47+rpt-rpi-2712"), ([], "pending"),
+     (None, "no")],
+)  # fmt: skip
+def test_a_host_waiting_for_a_reboot_says_so_with_the_packages(pending, shown):
+    (row,) = fleet_status.fleet_rows([host(health=json.dumps({**HEALTH, "reboot_pending": pending}))], NOW)
+    assert row["reboot"] == shown
 
 
 @pytest.mark.parametrize(
@@ -99,7 +110,8 @@ def test_a_stopped_a_missing_and_an_unreadable_bot_show_dashes_not_errors():
         "-",
     )
     assert (vm["soc_temp"], vm["throttled"], vm["model"]) == ("n/a", "n/a", "-")
-    assert {no_python[k] for k in ("soc_temp", "throttled", "mem", "swap", "oom_kills", "rootfs")} == {"n/a"}
+    host_keys = ("soc_temp", "throttled", "mem", "swap", "oom_kills", "rootfs", "reboot")
+    assert {no_python[k] for k in host_keys} == {"n/a"}
 
 
 def test_the_table_aligns_every_column_under_its_title():
@@ -156,6 +168,17 @@ def test_host_health_reads_the_cpu_zone_memory_swap_and_oom_kills(tmp_path):
     assert (report["swap_total_mib"], report["swap_used_mib"]) == (2047, 1024)
     assert report["oom_kills"] == 2
     assert 0 < report["rootfs_used_pct"] <= 100
+    assert report["reboot_pending"] is None
+
+
+def test_host_health_reports_the_packages_a_pending_reboot_waits_for(tmp_path):
+    root = fake_root(tmp_path)
+    (root / "run").mkdir()
+    (root / "run/reboot-required").write_text("*** System restart required ***\n")
+    pkgs = "linux-image-6.1.0-41-arm64\nlibc6\nlinux-image-6.1.0-41-arm64\n"
+    (root / "run/reboot-required.pkgs").write_text(pkgs)
+    report = run_host_health(root, "/usr/bin:/bin")
+    assert report["reboot_pending"] == ["libc6", "linux-image-6.1.0-41-arm64"]
 
 
 def test_host_health_on_a_machine_without_them_reports_nulls(tmp_path):
