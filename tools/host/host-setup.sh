@@ -19,6 +19,8 @@ packages=(
   binutils binutils-aarch64-linux-gnu  # strip the wheels' shared objects for the bot image (either arch)
   openssh-client
   iproute2
+  dnsmasq-base         # DHCP on the VMs' shared test LAN (tools/vm/lan.sh; the binary, no system service)
+  nmap                 # the fleet's firewall seen from another host on that LAN
 )
 
 missing=()

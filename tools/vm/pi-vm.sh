@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pi-like arm64 VMs under qemu-system-aarch64 (TCG), managed by name.
-#   pi-vm.sh start NAME BASE_IMAGE [NVME_SIZE]
+#   pi-vm.sh start NAME BASE_IMAGE [NVME_SIZE] [lan]
 #                                     copy-on-write disk + NVMe disk (default 8G, 0 = none), boot loop in
-#                                     the background; prints the SSH port (127.0.0.1 only)
+#                                     the background; prints the SSH port (127.0.0.1 only). With `lan`, a second
+#                                     NIC on the shared test LAN (lan.sh up first; its MAC in DIR/lan-mac)
 #   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
 #   pi-vm.sh stop NAME                stop the VM and remove its disks and processes
 #   pi-vm.sh restore-boot NAME        power the VM off, put cmdline.txt.pifleet-prev and config.txt.pifleet-prev
@@ -15,6 +16,7 @@
 # While any VM runs, an SNTP responder serves this machine's clock on 127.0.0.1:123, which the guests
 # reach as 10.0.2.2 (no public NTP server is reachable from the test network).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 cache=${PIFLEET_CACHE:-$HOME/.cache/pifleet}
 key="$cache/ssh/id_ed25519"
@@ -26,11 +28,15 @@ ssh_vm() {
 }
 
 boot_loop() {
-  local dir=$1 port boots=0 rc nvme=()
+  local dir=$1 port boots=0 rc nvme=() lan=() wrap=()
   port=$(cat "$dir/port")
   cd "$dir"
   [ -f nvme.qcow2 ] && nvme=(-drive if=none,id=nvm,file=nvme.qcow2,format=qcow2,cache=unsafe
     -device nvme,serial=pifleet-nvme0,drive=nvm)
+  if [ -f lan-tap ]; then
+    wrap=("$here/netns-tap.py" pifleet-lan "$(cat lan-tap)" --)
+    lan=(-netdev "tap,id=lan,fd={fd}" -device "virtio-net-pci,netdev=lan,mac=$(cat lan-mac),romfile=")
+  fi
   while true; do
     boots=$((boots + 1))
     rc=0
@@ -39,7 +45,7 @@ boot_loop() {
     mcopy -n -o -i boot.img ::cmdline.txt ::kernel8.img ::initramfs8 .
     echo "boot $boots $(date -u +%FT%TZ): $(head -n1 cmdline.txt)" >>boots.log
     # TCG runs 2 vCPUs on 2 host threads; cortex-a72 is the Pi 4 core.
-    qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m "${PIFLEET_VM_MEMORY:-2048}" \
+    "${wrap[@]}" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m "${PIFLEET_VM_MEMORY:-2048}" \
       -accel tcg,thread=multi -no-reboot -nographic -monitor none \
       -kernel kernel8.img -initrd initramfs8 -append "$(head -n1 cmdline.txt)" \
       -drive if=none,id=sd,file=disk.qcow2,format=qcow2,cache=unsafe,discard=unmap \
@@ -47,6 +53,7 @@ boot_loop() {
       "${nvme[@]}" \
       -device i6300esb \
       -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
+      "${lan[@]}" \
       -serial file:console.log >qemu.log 2>&1 || rc=$?
     cat console.log >>console-all.log
     # restore-boot holds the loop while it edits the disk from outside.
@@ -86,7 +93,7 @@ free_port() {
 cmd=${1:-}
 case "$cmd" in
   start)
-    name=${2:?name}; base=${3:?base image}; nvme_size=${4:-8G}
+    name=${2:?name}; base=${3:?base image}; nvme_size=${4:-8G}; lan=${5:-}
     dir=$(vm_dir "$name")
     ntp_start
     [ -e "$dir/loop.pid" ] && kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null && { cat "$dir/port"; exit 0; }
@@ -94,6 +101,10 @@ case "$cmd" in
     qemu-img create -q -f qcow2 -F qcow2 -b "$base" "$dir/disk.qcow2"
     [ "$nvme_size" = 0 ] || qemu-img create -q -f qcow2 "$dir/nvme.qcow2" "$nvme_size"
     free_port >"$dir/port"
+    if [ "$lan" = lan ]; then
+      "$here/lan.sh" tap "$name" >"$dir/lan-tap"
+      printf '52:54:00:77:%s:%s\n' $(printf '%s' "$name" | md5sum | sed 's/\(..\)\(..\).*/\1 \2/') >"$dir/lan-mac"
+    fi
     # All CPUs, whatever the caller was pinned to (Mitogen pins Ansible's workers, and children inherit that).
     taskset -c "0-$(($(nproc --all) - 1))" setsid "$0" boot-loop "$dir" >"$dir/loop.log" 2>&1 </dev/null &
     echo $! >"$dir/loop.pid"
@@ -136,5 +147,5 @@ case "$cmd" in
     rm -rf "$dir"
     ntp_stop_if_idle
     ;;
-  *) echo "usage: $0 start NAME BASE [NVME_SIZE] | wait NAME [TIMEOUT] | restore-boot NAME | stop NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 start NAME BASE [NVME_SIZE] [lan] | wait NAME [TIMEOUT] | restore-boot NAME | stop NAME" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from outside import assert_seen_from_outside
 
 from fleet import CACHE, assert_came_through_a_reboot, boots, host_var, hosts, one_line_cmdline_txt, playbook
 
@@ -154,6 +155,7 @@ def test_daemon_json(host):
     assert daemon["live-restore"] is True
     assert daemon["log-driver"] == "json-file"
     assert daemon["log-opts"] == {"max-size": "5m", "max-file": "2", "compress": "true"}
+    assert (daemon["no-new-privileges"], daemon["icc"], daemon["userland-proxy"]) == (True, False, False)
 
 
 def test_docker_info_live(host):
@@ -204,6 +206,15 @@ def test_bot_is_hardened(host):
         "Type": "json-file",
         "Config": {"compress": "true", "max-file": "2", "max-size": "5m"},
     }
+    # Confined by the kernel, seen from the host: seccomp's filter mode on the bot's process, and the engine's
+    # AppArmor profile where the kernel has AppArmor (Debian's arm64 kernel does).
+    status = host.file(f"/proc/{c['State']['Pid']}/status").content_string
+    assert re.search(r"^Seccomp:\s+2$", status, re.M), status
+    if host.file("/sys/module/apparmor/parameters/enabled").content_string.strip() == "Y":
+        assert c["AppArmorProfile"] == "docker-default"
+        assert sudo(host, f"cat /proc/{c['State']['Pid']}/attr/current").stdout.startswith("docker-default")
+    # No engine API on the network: nothing tells dockerd to listen on TCP (the LAN scans see every port).
+    assert "tcp://" not in host.run("sudo cat /proc/$(pidof dockerd)/cmdline").stdout
 
 
 def test_secret_is_private_and_out_of_docker_inspect(host):
@@ -229,8 +240,15 @@ def test_bot_survives_a_docker_daemon_restart(host):
     wait_healthy(host)
 
 
+def test_the_engines_restart_left_the_firewall_as_it_was():
+    """The engine rewrites its own firewall tables when it restarts (the test above, on every host): the
+    host's table is untouched, seen from outside."""
+    assert_seen_from_outside(hosts())
+
+
 def test_bots_come_back_healthy_after_a_reset():
-    """pi4: a clean reboot. pi5: a hung kernel that only the watchdog systemd feeds can recover from.
+    """pi4: a clean reboot. pi5: a hung kernel that only the watchdog systemd feeds can recover from. Both
+    come back with their firewall and SSH policy, seen from outside.
 
     Both VMs at once: each reset costs minutes under TCG.
     """
@@ -251,6 +269,8 @@ def test_bots_come_back_healthy_after_a_reset():
     for h in fleet:
         wait_healthy(h)
         assert "cgroup_enable=memory" in h.file("/proc/cmdline").content_string
+    # The firewall is loaded at boot, before the network and the engine.
+    assert_seen_from_outside({name(h): h for h in fleet})
 
 
 def test_a_boot_change_that_does_not_boot_stops_the_play_at_the_first_host():
@@ -279,3 +299,34 @@ def test_a_boot_change_that_does_not_boot_stops_the_play_at_the_first_host():
     assert bad not in boots(first)[-1]
     assert one_line_cmdline_txt(fleet[first]) == cmdline[first]
     wait_healthy(fleet[first])
+
+
+def test_the_status_rows_show_each_bot_trading_live_and_its_host(tmp_path):
+    """The rows a script reads (make status FORMAT=json): each bot as converged, trading live, and its host's
+    own figures from a real kernel; the table printed from them is tested on the controller (tools/tests)."""
+    fleet = hosts()
+    rows_file = tmp_path / "status.json"
+    status = playbook("status.yml", "-e", f"status_json={rows_file}")
+    assert status.returncode == 0, status.stdout[-3000:]
+    rows = {row["host"]: row for row in json.loads(rows_file.read_text())}
+    assert sorted(rows) == sorted(fleet)
+    for host_name, row in rows.items():
+        image = inspect(fleet[host_name])["Image"]
+        # the role's tag: version-arch-<ID prefix>
+        assert re.fullmatch(rf"gridbot:[\d.]+-arm64-{image[7:19]}", row["image"]), row
+        assert row["image_id"] == image[7:19], row
+        assert row["health"] == "healthy", row
+        assert re.fullmatch(r"\dd\d\dh\d\dm", row["uptime"]), row
+        assert re.fullmatch(r"[\d.]+MiB/384MiB", row["memory"]), row
+        assert (row["mode"], row["state"]) == ("live", "trading"), row
+        assert float(row["equity"]) > 0, row
+        assert isinstance(row["open_orders"], int), row
+        assert isinstance(row["round_trips"], int), row
+        # the VMs have no vcgencmd (not Raspberry Pi OS): n/a, not an error
+        assert row["throttled"] == "n/a", row
+        used, total = map(int, row["mem"].removesuffix("MiB").split("/"))
+        assert 0 < used < total, row
+        assert row["swap"].endswith("MiB"), row
+        assert isinstance(row["oom_kills"], int), row  # /proc/vmstat's count since boot
+        assert re.fullmatch(r"\d+%", row["rootfs"]), row
+        assert row["model"] == ("pi5" if "pi5" in host_name else "pi4"), row
