@@ -3,6 +3,8 @@
 import json
 import re
 import shlex
+import socket
+import subprocess
 
 import pytest
 
@@ -67,6 +69,11 @@ def test_engine_runs_in_the_container(host):
         ),
         ({"gridbot_rollout_batches": [0, "100%"]}, "gridbot_rollout_batches"),
         ({"gridbot_rollout_batches": [1, "150%"]}, "gridbot_rollout_batches"),
+        ({"hardening_ssh_allow_groups": []}, "hardening_ssh_allow_groups"),
+        ({"hardening_firewall_ssh_cidrs": ["192.168.1.5/24"]}, "hardening_firewall_ssh_cidrs"),
+        ({"hardening_firewall_monitoring_cidrs": ["10.0.0.0/33"]}, "hardening_firewall_monitoring_cidrs"),
+        ({"hardening_ssh_port": 70000}, "hardening_ssh_port"),
+        ({"hardening_firewall_ssh_rate_limit": "lots"}, "hardening_firewall_ssh_rate_limit"),
     ],
 )
 def test_bad_inventory_fails_before_any_change(extra, named):
@@ -259,3 +266,53 @@ def test_a_held_rollout_lock_stops_the_rollout_naming_its_holder():
     again = playbook("rollout.yml")
     assert again.returncode == 0, again.stdout[-3000:]
     assert not any(h.file(lock).exists for h in fleet.values())
+
+
+# --- hardening --------------------------------------------------------------------------------------------
+
+
+def test_sshd_takes_keys_from_the_allowed_groups_only(host):
+    shown = host.check_output("sshd -T -C user=pi,host=x,addr=10.1.2.3")
+    effective = dict(line.split(" ", 1) for line in shown.splitlines())
+    assert (effective["authenticationmethods"], effective["passwordauthentication"]) == ("publickey", "no")
+    assert (effective["permitrootlogin"], effective["allowgroups"]) == ("no", "sshusers")
+    assert "sshusers" in host.user("pi").groups
+
+
+def test_unattended_upgrades_takes_security_updates_on_apts_daily_timers(host):
+    dry = host.run("unattended-upgrade --dry-run --debug 2>&1")
+    assert dry.rc == 0, dry.stdout[-2000:]
+    origins = re.search(r"Allowed origins are: (.*)", dry.stdout).group(1)
+    assert origins == f"origin=Debian,codename={host.system_info.codename}-security,label=Debian-Security"
+    for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+        assert host.service(timer).is_enabled, timer
+
+
+def _address(host):
+    return subprocess.run(["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", _name(host)],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+
+
+def _connects(address, port=22):
+    try:
+        with socket.create_connection((address, port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def test_an_ssh_rate_limit_drops_the_connections_beyond_it(host):
+    """Optional, off by default: with 3/minute (burst 5), a source opening connections fast gets its first
+    ones and then no answer; seen from this machine, over the container's network."""
+    address = _address(host)
+    assert all(_connects(address) for _ in range(8)), "SSH must answer freely without the limit"
+    limited = '{"hardening_firewall_ssh_rate_limit": "3/minute"}'
+    run = playbook("site.yml", "--limit", _name(host), "--tags", "hardening_firewall", "-e", limited)
+    assert run.returncode == 0, run.stdout[-2000:]
+    try:
+        answered = [_connects(address) for _ in range(12)]
+        assert all(answered[:5]), answered
+        assert not all(answered[5:]), answered
+    finally:
+        back = playbook("site.yml", "--limit", _name(host), "--tags", "hardening_firewall")
+        assert back.returncode == 0, back.stdout[-2000:]

@@ -4,7 +4,6 @@ Molecule inventory's hosts, a playbook runner on it, and the VM launcher's boot 
 import functools
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
