@@ -1,0 +1,212 @@
+"""What each extra Pi costs the controller: an idempotent `site.yml` and a no-change `rollout.yml` timed on
+1, 4, 8 and 16 hosts (systemd containers reached over SSH, molecule/bench), with the project's ansible.cfg
+(Mitogen, pipelining, ControlPersist, smart gathering with a fact cache, 20 forks) and with Ansible's stock
+settings, side by side. Prints wall time, the controller's peak RSS (Ansible and every process it started,
+summed) and the marginal cost of a host.
+
+    python tools/bench/bench_fleet.py [--sizes 1,4,8,16] [--keep]
+
+The containers are made and converged once (minutes); --keep leaves them for another run (molecule destroy -s
+bench removes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+SCENARIO = PROJECT / "molecule" / "bench"
+KEY = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet")) / "ssh" / "id_ed25519"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def molecule(*steps: str) -> None:
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        "MOLECULE_GLOB": "molecule/*/molecule.yml",
+    }
+    for step in steps:
+        run = subprocess.run([VENV_BIN / "molecule", step, "-s", "bench"], cwd=PROJECT, env=env, check=False,
+                             capture_output=True, text=True)  # fmt: skip
+        if run.returncode != 0:
+            sys.exit(
+                f"bench_fleet: molecule {step} -s bench failed:\n{run.stdout[-3000:]}{run.stderr[-2000:]}"
+            )
+
+
+def inventory(directory: Path) -> tuple[Path, list[str]]:
+    """The bench containers as a fleet inventory (their addresses from the engine), beside the scenario's
+    group_vars; hosts in name order, which is the order --limit takes them in."""
+    names = sorted(subprocess.run(["docker", "ps", "--filter", "name=^bench-", "--format", "{{.Names}}"],
+                                  capture_output=True, text=True, check=True).stdout.split())  # fmt: skip
+    hosts = {}
+    for name in names:
+        inspect = ["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", name]
+        networks = json.loads(subprocess.run(inspect, capture_output=True, text=True, check=True).stdout)
+        hosts[name] = {"ansible_host": networks["pifleet-bench"]["IPAddress"]}
+    codename = ["sh", "-c", ". /etc/os-release; echo $VERSION_CODENAME"]
+    release = {}
+    for name in names:
+        exec_in = ["docker", "exec", name, *codename]
+        found = subprocess.run(exec_in, capture_output=True, text=True, check=True)
+        release[name] = found.stdout.strip()
+    groups = {
+        "pifleet": {
+            "vars": {"ansible_user": "pi", "ansible_become": True, "ansible_ssh_private_key_file": str(KEY)},
+            "children": {
+                "pi5": {"hosts": {n: hosts[n] for n in names if release[n] == "trixie"}},
+                "pi4": {"hosts": {n: hosts[n] for n in names if release[n] == "bookworm"}},
+            },
+        }
+    }
+    (directory / "hosts.yml").write_text(json.dumps(groups))
+    (directory / "group_vars").symlink_to(SCENARIO / "inventory" / "group_vars")
+    return directory / "hosts.yml", names
+
+
+class PeakRss(threading.Thread):
+    """The highest total RSS of a process and all its descendants, sampled every 50 ms from /proc."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            parents, rss = {}, {}
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    statm = Path(f"/proc/{entry}/statm").read_text().split()
+                except OSError:
+                    continue
+                fields = stat.rsplit(")", 1)[1].split()
+                parents[int(entry)], rss[int(entry)] = int(fields[1]), int(statm[1]) * PAGE
+            tree, grew = {self.pid}, True
+            while grew:
+                more = {p for p, parent in parents.items() if parent in tree} - tree
+                tree, grew = tree | more, bool(more)
+            self.peak = max(self.peak, sum(rss.get(p, 0) for p in tree))
+
+
+def timed(playbook: str, hosts_file: Path, limit: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    command = [VENV_BIN / "ansible-playbook", "-i", hosts_file, PROJECT / "playbooks" / playbook,
+               "--limit", ",".join(limit)]  # fmt: skip
+    start = time.monotonic()
+    proc = subprocess.Popen(command, env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    sampler = PeakRss(proc.pid)
+    sampler.start()
+    out, _ = proc.communicate()
+    wall = time.monotonic() - start
+    sampler.done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        sys.exit(f"bench_fleet: {playbook} on {len(limit)} hosts failed:\n{out[-3000:]}")
+    changed = [line for line in out.splitlines() if " changed=" in line and " changed=0 " not in line]
+    return wall, sampler.peak, "; ".join(changed)
+
+
+def configs(work: Path) -> dict[str, dict[str, str]]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+    # New host keys on every bench: not a speed setting, the same for both.
+    common = {**base, "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"}
+    stock = work / "stock.cfg"
+    # Ansible's defaults: linear strategy, 5 forks, no pipelining, facts gathered by every play, no cache;
+    # only where the roles are (the project's ansible.cfg says roles_path = roles) is given.
+    stock.write_text("[defaults]\nroles_path = roles\n")
+    return {
+        "project": {**common, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")},
+        "stock": {**common, "ANSIBLE_CONFIG": str(stock)},
+    }
+
+
+def slope(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares fit of wall = fixed + per_host * hosts."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    per_host = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+    return mean_y - per_host * mean_x, per_host
+
+
+def shape(points: list[tuple[int, float]]) -> str:
+    """Flat when the largest fleet costs under 1.5 times the smallest; else linear when every step's cost per
+    added host is within a factor of two of the fit's, else the steps' own figures."""
+    if points[-1][1] < 1.5 * points[0][1]:
+        return "flat"
+    _, per_host = slope(points)
+    steps = [(y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in itertools.pairwise(points)]
+    if all(per_host / 2 <= s <= per_host * 2 for s in steps):
+        return "linear"
+    return "per added host: " + ", ".join(f"{s:.2f} s" for s in steps)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1,4,8,16", help="fleet sizes, at most 16 (default 1,4,8,16)")
+    parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",")})
+    if not sizes or sizes[0] < 1 or sizes[-1] > 16 or len(sizes) < 2:
+        parser.error("--sizes: at least two fleet sizes from 1 to 16")
+
+    print("bench_fleet: 16 container hosts converged with site.yml (minutes; molecule/bench)", flush=True)
+    molecule("create", "prepare", "converge")
+    results: dict[tuple[str, str], list[tuple[int, float, int]]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            hosts_file, names = inventory(work)
+            for name, env in configs(work).items():
+                # One untimed run first: an operator's re-run finds the controller as its last run left it
+                # (fact cache, SSH masters, Mitogen's copied modules), on every host of the fleet.
+                timed("site.yml", hosts_file, names, env)
+                for playbook in ("site.yml", "rollout.yml"):
+                    for size in sizes:
+                        wall, peak, changed = timed(playbook, hosts_file, names[:size], env)
+                        if changed:
+                            sys.exit(
+                                f"bench_fleet: {playbook} changed something on a converged fleet: {changed}"
+                            )
+                        results.setdefault((playbook, name), []).append((size, wall, peak))
+                        print(f"  {playbook:11} {name:7} {size:2} hosts: {wall:6.1f} s, peak RSS "
+                              f"{peak / 2**20:6.0f} MiB", flush=True)  # fmt: skip
+    finally:
+        if not args.keep:
+            molecule("destroy")
+    report(results, sizes)
+    return 0
+
+
+def report(results: dict[tuple[str, str], list[tuple[int, float, int]]], sizes: list[int]) -> None:
+    print("\nIdempotent runs on a converged fleet (wall s / controller peak RSS MiB):")
+    print(f"{'playbook':12}{'config':9}" + "".join(f"{f'{n} hosts':>16}" for n in sizes)
+          + f"{'fixed':>9}{'per host':>10}  shape")  # fmt: skip
+    for (playbook, config), rows in results.items():
+        cells = "".join(f"{f'{w:.1f} / {p / 2**20:.0f}':>16}" for _, w, p in rows)
+        fixed, per_host = slope([(n, w) for n, w, _ in rows])
+        print(f"{playbook:12}{config:9}{cells}{fixed:8.1f}s{per_host:9.2f}s  "
+              f"{shape([(n, w) for n, w, _ in rows])}")  # fmt: skip
+    for playbook in ("site.yml", "rollout.yml"):
+        project = {n: w for n, w, _ in results[(playbook, "project")]}
+        stock = {n: w for n, w, _ in results[(playbook, "stock")]}
+        speedups = ", ".join(f"{stock[n] / project[n]:.1f}x at {n}" for n in sizes)
+        print(f"{playbook}: the project's settings against stock: {speedups}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
