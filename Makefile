@@ -12,10 +12,12 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
-SCENARIOS ?= default platform fleet
-# make test: the container tier and the ARM64 VM fleet (site.yml converged and verified, ~50 min under TCG).
-# platform, the VM tier's self-test, proves a subset of what fleet proves on the same VMs: make molecule runs it.
-TEST_SCENARIOS ?= default fleet
+SCENARIOS ?= default scale platform fleet
+# make test: the container tier (default; scale, the rollout on 8 hosts) in the foreground and the ARM64 VM fleet
+# (site.yml converged and verified under TCG) beside it from the start: the VMs wait on emulated CPUs, reboots
+# and health probes as much as they compute. platform, the VM tier's self-test, proves a subset of what fleet
+# proves on the same VMs: make molecule runs it.
+TEST_SCENARIOS ?= default scale
 DEMO_INVENTORY := .cache/demo/hosts.yml
 # make status: the demo fleet when it runs, else the example inventory (INVENTORY=your-inventory/ for yours).
 INVENTORY ?= $(if $(wildcard $(DEMO_INVENTORY)),$(DEMO_INVENTORY),inventory/)
@@ -62,14 +64,22 @@ molecule: setup ## Every Molecule scenario ($(SCENARIOS))
 
 GUARD := .cache/host-guard.before
 
-test: setup ## THE test command: setup + lint + unit + image-test + molecule (default, fleet), and proof the host was left alone
+test: setup ## THE test command: setup + lint + unit + image-test + molecule (default, scale; fleet beside them), and proof the host was left alone
 	mkdir -p .cache
 	tools/host/host-guard.sh snapshot $(GUARD)
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) build
-	# while lint, unit, the bot images and the container tier run; cached images return at once.
+	# while the bot images are made; cached images return at once. The fleet scenario then runs beside lint,
+	# unit, image-test and the container tier (its log is printed when it ends); a failure in the foreground
+	# stops it and removes its VMs.
 	for r in trixie bookworm; do tools/vm/vm-image.sh "$$r" >".cache/vm-image-$$r.log" 2>&1 & done; \
+	$(MAKE) --no-print-directory image; \
+	setsid $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
 	rc=0; $(MAKE) --no-print-directory lint unit image-test molecule SCENARIOS="$(TEST_SCENARIOS)" || rc=$$?; \
-	wait; exit $$rc
+	if [ $$rc -ne 0 ]; then kill -- -$$fleet 2>/dev/null || true; fi; \
+	frc=0; wait $$fleet || frc=$$?; \
+	echo "== molecule test -s fleet, run beside the above: exit $$frc"; cat .cache/test-fleet.log; \
+	if [ $$rc -ne 0 ]; then $(BIN)/molecule destroy -s fleet >/dev/null 2>&1 || true; fi; \
+	wait; [ $$rc -eq 0 ] && [ $$frc -eq 0 ]
 	tools/host/host-guard.sh compare $(GUARD)
 
 demo: setup ## Boot a 2-VM ARM64 Pi fleet, converge playbooks/site.yml on it, show the status; leaves it running
@@ -85,5 +95,6 @@ status: $(STAMP) ## The fleet's bots and hosts (INVENTORY=...; default: the demo
 	  [ $$rc -ne 0 ] || cat $$f; rm -f $$f; exit $$rc; \
 	else $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml; fi
 
-bench: $(STAMP) ## Benchmarks that print figures (backtest throughput, indicators vs TA-Lib, peak RSS, local exchange)
-	for b in bot/bench/bench_*.py tools/exchange/bench/bench_*.py; do $(PY) "$$b" || exit 1; done
+bench: setup ## Benchmarks that print figures (backtest, indicators vs TA-Lib, peak RSS, local exchange, controller cost per host)
+	$(MAKE) --no-print-directory image ARCH=amd64
+	for b in bot/bench/bench_*.py tools/exchange/bench/bench_*.py tools/bench/bench_*.py; do $(PY) "$$b" || exit 1; done
