@@ -1,9 +1,12 @@
 """The hardening role's lock-out guard on a host Ansible reaches over SSH: a Pi as flashed (Debian's own
 sshd_config, passwords allowed) that Ansible logs in to with a password, as a user with no key who is not one
 of the inventory's admins. Hardening it would end that user's only way in: the run must stop before any
-change, saying why."""
+change, saying why. Also with ansible_become set, as inventory/group_vars/pifleet sets it: that variable
+outranks a task's `become: false`, and the guard must still judge the user who logged in, not root."""
 
 import shlex
+
+import pytest
 
 from fleet import hosts, play_order, playbook
 
@@ -14,7 +17,8 @@ def state(host):
     return host.run("sudo sha256sum /etc/ssh/sshd_config /etc/sudoers.d/* /etc/shadow").stdout
 
 
-def test_a_login_user_without_a_key_stops_the_run_before_any_change():
+@pytest.mark.parametrize("become", [[], ["-e", "ansible_become=true"]], ids=["keyword", "inventory-become"])
+def test_a_login_user_without_a_key_stops_the_run_before_any_change(become):
     name = play_order()[-1]
     host = hosts()[name]
     setup = ("cp -p /etc/ssh/sshd_config /root/sshd_config.hardened && "
@@ -27,7 +31,7 @@ def test_a_login_user_without_a_key_stops_the_run_before_any_change():
         run = playbook(
             "site.yml", "--limit", name, "--tags", "hardening",
             "-e", "ansible_user=deploy", "-e", "ansible_password=deploy-password",
-            "-e", "ansible_private_key_file=/dev/null",
+            "-e", "ansible_private_key_file=/dev/null", *become,
         )  # fmt: skip
         assert run.returncode != 0
         refused = f"{name}: refusing to harden SSH and sudo, as Ansible would lock itself out"
