@@ -126,8 +126,8 @@ def configs(work: Path) -> dict[str, dict[str, str]]:
     common = {**base, "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"}
     stock = work / "stock.cfg"
     # Ansible's defaults: linear strategy, 5 forks, no pipelining, facts gathered by every play, no cache;
-    # only where the roles are (the project's ansible.cfg says roles_path = roles) is given.
-    stock.write_text("[defaults]\nroles_path = roles\n")
+    # only where the roles are is given (the project's ansible.cfg has roles_path = roles, relative to it).
+    stock.write_text(f"[defaults]\nroles_path = {PROJECT / 'roles'}\n")
     return {
         "project": {**common, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg")},
         "stock": {**common, "ANSIBLE_CONFIG": str(stock)},
