@@ -3,6 +3,8 @@
 # Usage: container-image.sh RELEASE ARCH [PROFILE]      e.g. trixie amd64 | trixie arm64 python
 #   systemd (default)  pifleet/systemd:RELEASE-ARCH  systemd test hosts for Molecule's container tier
 #   python             pifleet/python:RELEASE-ARCH   the bot image's base: Debian's python3 + numpy, stripped
+#   provisioned        pifleet/provisioned:RELEASE-ARCH   the systemd image with the packages site.yml installs
+#                      (tools/images/provisioned-packages) already on it: the scale tier's hosts
 # The image is labelled with a hash of this recipe; a matching image is reused, so only the first run on
 # a machine pays for debootstrap.
 set -euo pipefail
@@ -14,6 +16,35 @@ arch=${2:?usage: container-image.sh RELEASE ARCH [PROFILE]}
 profile=${3:-systemd}
 mirror=${PIFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 tag="pifleet/${profile}:${release}-${arch}"
+
+if [ "$profile" = provisioned ]; then
+  "$0" "$release" "$arch" systemd
+  base="pifleet/systemd:${release}-${arch}"
+  list="$here/provisioned-packages"
+  packages=$(awk -v r="$release" '$1 == r {$1 = ""; print substr($0, 2)}' "$list")
+  [ -n "$packages" ] || { echo "container-image: $list names no packages for $release" >&2; exit 2; }
+  recipe=$( (docker image inspect -f '{{ index .Config.Labels "org.pifleet.recipe" }}' "$base"; echo "$packages") \
+    | cat - "$0" | sha256sum | cut -c1-16)
+  have=$(docker image inspect -f '{{ index .Config.Labels "org.pifleet.recipe" }}' "$tag" 2>/dev/null || true)
+  if [ "$have" = "$recipe" ]; then
+    echo "container-image: $tag is current (recipe $recipe)"
+    exit 0
+  fi
+  echo "container-image: building $tag from $base (recipe $recipe)"
+  # As after apt-get on a Pi: the engine enabled with Debian's defaults, until the roles configure it. The
+  # package lists are emptied and aged as in the base.
+  # shellcheck disable=SC2086  # $packages is a list of words
+  DOCKER_BUILDKIT=0 docker build -q --platform "linux/$arch" -t "$tag" --label "org.pifleet.recipe=$recipe" - \
+    >/dev/null <<DOCKERFILE
+FROM $base
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends $packages \\
+ && rm -rf /var/cache/apt/archives/*.deb /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* \\
+ && touch -d @0 /var/lib/apt/lists
+DOCKERFILE
+  echo "container-image: built $tag ($(docker image inspect -f '{{.Architecture}} {{.Size}}' "$tag") bytes)"
+  exit 0
+fi
+
 case "$profile" in
   systemd)
     # openssh-server: a flashed Pi has SSH on; the scale tier reaches its hosts over it, as a fleet is reached.
