@@ -71,7 +71,7 @@ test: setup ## THE test command: setup + lint + unit + image-test + molecule (de
 	# while the bot images are made; cached images return at once. The fleet scenario then runs beside lint,
 	# unit, image-test and the container tier (its log is printed when it ends); a failure in the foreground
 	# stops it and removes its VMs.
-	for r in trixie bookworm; do tools/vm/vm-image.sh "$$r" >".cache/vm-image-$$r.log" 2>&1 & done; \
+	for r in trixie bookworm; do tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
 	$(MAKE) --no-print-directory image; \
 	setsid $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
 	rc=0; $(MAKE) --no-print-directory lint unit image-test molecule SCENARIOS="$(TEST_SCENARIOS)" || rc=$$?; \

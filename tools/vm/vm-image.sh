@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Build (or reuse) a Pi-like Debian arm64 disk image for the VM test tier.
-# Usage: vm-image.sh RELEASE      (trixie | bookworm)   -> prints the path of the cached base image
+# Usage: vm-image.sh RELEASE [PROFILE]   (trixie | bookworm; flashed | provisioned)
+#   -> prints the path of the cached base image
+# flashed (default): as Raspberry Pi OS is flashed. provisioned: the same with the packages site.yml installs
+# (tools/images/provisioned-packages) already on it: the fleet scenario's VMs, whose tests need an ARM64
+# kernel, not dpkg under TCG (the default scenario proves the install from a flashed image).
 #
 # Layout as on Raspberry Pi OS: MBR, partition 1 vfat (mounted at /boot/firmware) holding cmdline.txt,
 # config.txt, the kernel (kernel8.img) and initramfs (initramfs8); partition 2 ext4 root, found by
@@ -9,7 +13,8 @@
 # Cached in ~/.cache/pifleet/images under a hash of this recipe: only the first run pays.
 set -euo pipefail
 
-release=${1:?usage: vm-image.sh RELEASE}
+release=${1:?usage: vm-image.sh RELEASE [PROFILE]}
+profile=${2:-flashed}
 mirror=${PIFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${PIFLEET_CACHE:-$HOME/.cache/pifleet}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,13 +31,22 @@ case "$release" in
   bookworm) packages+=,systemd-timesyncd,dphys-swapfile ;;
   *) echo "vm-image: unsupported release $release" >&2; exit 2 ;;
 esac
+case "$profile" in
+  flashed) ;;
+  provisioned)
+    extra=$(awk -v r="$release" '$1 == r {$1 = ""; print substr($0, 2)}' "$here/../images/provisioned-packages")
+    [ -n "$extra" ] || { echo "vm-image: provisioned-packages names none for $release" >&2; exit 2; }
+    packages+=,${extra// /,}
+    ;;
+  *) echo "vm-image: unknown profile $profile" >&2; exit 2 ;;
+esac
 
 # Two cache levels: the debootstrapped rootfs (slow, keyed on what it contains) and the assembled disk
 # (fast, keyed on everything), so changing the assembly never repeats debootstrap.
 rootfs_key=$(printf '%s\n' "$release" "$mirror" "$packages" | sha256sum | cut -c1-16)
 rootfs_tar="$cache/rootfs/$release-arm64-$rootfs_key.tar"
 recipe=$( (printf '%s\n' "$rootfs_key" "$boot_mb" "$root_mb"; cat "$0" "$here/vm-files/"*) | sha256sum | cut -c1-16)
-out="$cache/images/pi-$release-$recipe.qcow2"
+out="$cache/images/pi-$release-$profile-$recipe.qcow2"
 key="$cache/ssh/id_ed25519"
 if [ -f "$out" ]; then
   echo "$out"
