@@ -94,6 +94,8 @@ def test_memory_cgroup_controller(host):
 
 
 def test_swap_on_nvme_or_zram_never_on_the_sd_card(host):
+    """fleet-pi5's disk comes with the zram service on it (the provisioned image: a Pi that swapped to zram
+    before its NVMe drive came), and its zram swap on at boot: it ends with one swap, on the NVMe drive."""
     shown = sudo(host, "swapon --show=NAME,SIZE --bytes --noheadings --raw").stdout
     swaps = dict(line.split() for line in shown.splitlines())
     if "pi5" in groups(host):
