@@ -69,16 +69,19 @@ test: setup ## THE test command: setup + lint + unit + image-test + molecule (de
 	tools/host/host-guard.sh snapshot $(GUARD)
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) build
 	# while the bot images are made; cached images return at once. The fleet scenario then runs beside lint,
-	# unit, image-test and the container tier (its log is printed when it ends); a failure in the foreground
-	# stops it and removes its VMs.
+	# unit, image-test and the container tier (its log is printed when it ends, 240 columns wide so that each
+	# failure is one line, and its failures again last); a failure in the foreground stops it and removes its VMs.
 	for r in trixie bookworm; do tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
 	$(MAKE) --no-print-directory image; \
-	setsid $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
+	COLUMNS=240 setsid $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
 	rc=0; $(MAKE) --no-print-directory lint unit image-test molecule SCENARIOS="$(TEST_SCENARIOS)" || rc=$$?; \
 	if [ $$rc -ne 0 ]; then kill -- -$$fleet 2>/dev/null || true; fi; \
 	frc=0; wait $$fleet || frc=$$?; \
 	echo "== molecule test -s fleet, run beside the above: exit $$frc"; cat .cache/test-fleet.log; \
 	if [ $$rc -ne 0 ]; then $(BIN)/molecule destroy -s fleet >/dev/null 2>&1 || true; fi; \
+	if [ $$frc -ne 0 ]; then echo "== fleet: what failed"; \
+	  grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' .cache/test-fleet.log | tail -n 30 || true; fi; \
+	echo "== make test: foreground exit $$rc, fleet exit $$frc"; \
 	wait; [ $$rc -eq 0 ] && [ $$frc -eq 0 ]
 	tools/host/host-guard.sh compare $(GUARD)
 
