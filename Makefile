@@ -80,7 +80,8 @@ test: setup ## THE test command: setup + lint + unit + image-test + molecule (de
 	echo "== molecule test -s fleet, run beside the above: exit $$frc"; cat .cache/test-fleet.log; \
 	if [ $$rc -ne 0 ]; then $(BIN)/molecule destroy -s fleet >/dev/null 2>&1 || true; fi; \
 	if [ $$frc -ne 0 ]; then echo "== fleet: what failed"; \
-	  grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' .cache/test-fleet.log | tail -n 30 || true; fi; \
+	  sed 's/\x1b\[[0-9;]*m//g' .cache/test-fleet.log | grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' \
+	  | tail -n 30 || true; fi; \
 	echo "== make test: foreground exit $$rc, fleet exit $$frc"; \
 	wait; [ $$rc -eq 0 ] && [ $$frc -eq 0 ]
 	tools/host/host-guard.sh compare $(GUARD)
