@@ -38,12 +38,13 @@ def ssh_login(name, user, *options):
     return run.returncode, run.stderr
 
 
-def open_ports(*netns, addresses):
-    """Every TCP port that answers a SYN, per scanning namespace and address (nmap, all 65535; the scans run
-    side by side)."""
-    nmap = ["nmap", "-Pn", "-n", "-sS", "-p-", "--min-rate", "10000", "--max-retries", "1", "-oX", "-"]
-    scans = {ns: subprocess.Popen(["ip", "netns", "exec", ns, *nmap, *addresses], stdout=subprocess.PIPE,
-                                  text=True) for ns in netns}  # fmt: skip
+def open_ports(targets, *pace):
+    """The TCP ports that answer a SYN, per scanning namespace and address: targets maps each namespace to
+    the addresses it scans and the ports (an nmap -p value); the scans run side by side."""
+    scans = {}
+    for ns, (addresses, ports) in targets.items():
+        nmap = ["nmap", "-Pn", "-n", "-sS", f"-p{ports}", *pace, "-oX", "-", *addresses]
+        scans[ns] = subprocess.Popen(["ip", "netns", "exec", ns, *nmap], stdout=subprocess.PIPE, text=True)
     seen = {}
     for ns, scan in scans.items():
         out, _ = scan.communicate(timeout=600)
@@ -85,6 +86,22 @@ def assert_seen_from_outside(fleet):
         variables = host.ansible.get_variables()
         ssh_port = variables.get("hardening_ssh_port", 22)
         wanted[lan_address(name)] = (ssh_port, variables.get("gridbot_metrics_host_port", 9108))
-    seen = open_ports(LAPTOP, MONITOR, addresses=list(wanted))
-    assert seen[LAPTOP] == {address: {ssh} for address, (ssh, _) in wanted.items()}, "seen from the laptop"
-    assert seen[MONITOR] == {address: set(ports) for address, ports in wanted.items()}, "from the monitor"
+    expected = {
+        LAPTOP: {address: {ssh} for address, (ssh, _) in wanted.items()},
+        MONITOR: {address: set(ports) for address, ports in wanted.items()},
+    }
+    # Every port, fast: a port seen open answered, but one not seen may have lost both its probes to an
+    # emulated NIC under load, so the allowed ports the fast scan missed are asked again, slowly.
+    seen = open_ports(
+        {ns: (list(wanted), "-") for ns in expected}, "--min-rate", "10000", "--max-retries", "1"
+    )
+    for ns, allowed in expected.items():
+        for address, ports in allowed.items():
+            missed = ports - seen[ns].get(address, set())
+            if missed:
+                again = open_ports(
+                    {ns: ([address], ",".join(map(str, sorted(missed))))}, "--max-retries", "8"
+                )
+                seen[ns][address] = seen[ns].get(address, set()) | again[ns].get(address, set())
+    assert seen[LAPTOP] == expected[LAPTOP], "seen from the laptop"
+    assert seen[MONITOR] == expected[MONITOR], "from the monitor"
