@@ -2,7 +2,11 @@
 1, 4, 8 and 16 hosts (systemd containers reached over SSH, molecule/bench), with the project's ansible.cfg
 (Mitogen, pipelining, ControlPersist, smart gathering with a fact cache, 20 forks) and with Ansible's stock
 settings, side by side. Prints wall time, the controller's peak RSS (Ansible and every process it started,
-summed) and the marginal cost of a host.
+summed), the CPU time the controller spent (Ansible and the processes it waited for: forks, SSH clients,
+Mitogen's brokers; not the SSH masters ControlPersist detaches) against the CPU time the hosts' containers
+spent meanwhile (less what they use idle: their engines, their bots), and the marginal cost of a host. The
+hosts share the controller's cores here: their work is in the wall time, as it would not be on a fleet of
+Pis, each with its own CPU.
 
     python tools/bench/bench_fleet.py [--sizes 1,4,8,16] [--keep]
 
@@ -16,6 +20,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +33,7 @@ VENV_BIN = Path(sys.executable).parent
 SCENARIO = PROJECT / "molecule" / "bench"
 KEY = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet")) / "ssh" / "id_ed25519"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CGROUPS = (Path("/sys/fs/cgroup/cpuacct/docker"), Path("/sys/fs/cgroup/docker"))  # v1, v2 (cgroupfs driver)
 
 
 def molecule(*steps: str) -> None:
@@ -102,9 +108,49 @@ class PeakRss(threading.Thread):
             self.peak = max(self.peak, sum(rss.get(p, 0) for p in tree))
 
 
-def timed(playbook: str, hosts_file: Path, limit: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+def container_cpu(names: list[str]) -> float:
+    """CPU seconds the named containers have used (their cgroups, read on the controller)."""
+    ids = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", *names], capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    total = 0.0
+    for cid in ids:
+        v1, v2 = CGROUPS[0] / cid / "cpuacct.usage", CGROUPS[1] / cid / "cpu.stat"
+        if v1.exists():
+            total += int(v1.read_text()) / 1e9
+        elif v2.exists():
+            usage = dict(line.split() for line in v2.read_text().splitlines())
+            total += int(usage["usage_usec"]) / 1e6
+        else:
+            sys.exit(f"bench_fleet: no CPU accounting found for container {cid[:12]} under {CGROUPS}")
+    return total
+
+
+def idle_cpu_rate(names: list[str], seconds: float = 20.0) -> float:
+    """CPU seconds per second one host uses with no playbook running (its engine, its bot trading paper,
+    systemd): taken off each run's hosts' figure, which would otherwise grow with the run's wall time."""
+    before = container_cpu(names)
+    time.sleep(seconds)
+    return (container_cpu(names) - before) / seconds / len(names)
+
+
+def controller_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+class Run:
+    """One timed playbook run: wall seconds, the controller's peak RSS (bytes) and CPU seconds, the hosts'."""
+
+    def __init__(self, wall: float, peak: int, cpu: float, hosts_cpu: float) -> None:
+        self.wall, self.peak, self.cpu, self.hosts_cpu = wall, peak, cpu, hosts_cpu
+
+
+def timed(
+    playbook: str, hosts_file: Path, limit: list[str], env: dict[str, str], idle: float = 0.0
+) -> tuple[Run, str]:
     command = [VENV_BIN / "ansible-playbook", "-i", hosts_file, PROJECT / "playbooks" / playbook,
                "--limit", ",".join(limit)]  # fmt: skip
+    cpu, hosts_cpu = controller_cpu(), container_cpu(limit)
     start = time.monotonic()
     proc = subprocess.Popen(command, env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)  # fmt: skip
@@ -112,12 +158,13 @@ def timed(playbook: str, hosts_file: Path, limit: list[str], env: dict[str, str]
     sampler.start()
     out, _ = proc.communicate()
     wall = time.monotonic() - start
+    cpu, hosts_cpu = controller_cpu() - cpu, container_cpu(limit) - hosts_cpu - idle * len(limit) * wall
     sampler.done.set()
     sampler.join()
     if proc.returncode != 0:
         sys.exit(f"bench_fleet: {playbook} on {len(limit)} hosts failed:\n{out[-3000:]}")
     changed = [line for line in out.splitlines() if " changed=" in line and " changed=0 " not in line]
-    return wall, sampler.peak, "; ".join(changed)
+    return Run(wall, sampler.peak, cpu, hosts_cpu), "; ".join(changed)
 
 
 def configs(work: Path) -> dict[str, dict[str, str]]:
@@ -166,7 +213,7 @@ def main(argv: list[str]) -> int:
 
     print("bench_fleet: 16 container hosts converged with site.yml (minutes; molecule/bench)", flush=True)
     molecule("create", "prepare", "converge")
-    results: dict[tuple[str, str], list[tuple[int, float, int]]] = {}
+    results: dict[tuple[str, str], list[tuple[int, Run]]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -176,18 +223,21 @@ def main(argv: list[str]) -> int:
             # cache, SSH masters), on every host of the fleet. Stock Ansible keeps nothing between runs but
             # its SSH masters for 60 s, which the timed runs, back to back, keep anyway.
             timed("site.yml", hosts_file, names, envs["project"])
+            idle = idle_cpu_rate(names)
+            print(f"  a host's CPU with no playbook running: {idle * 1000:.0f} ms/s", flush=True)
             # Each size with both configurations in turn: side by side, under the same conditions.
             for playbook in ("site.yml", "rollout.yml"):
                 for size in sizes:
                     for name, env in envs.items():
-                        wall, peak, changed = timed(playbook, hosts_file, names[:size], env)
+                        run, changed = timed(playbook, hosts_file, names[:size], env, idle)
                         if changed:
                             sys.exit(
                                 f"bench_fleet: {playbook} changed something on a converged fleet: {changed}"
                             )
-                        results.setdefault((playbook, name), []).append((size, wall, peak))
-                        print(f"  {playbook:11} {name:7} {size:2} hosts: {wall:6.1f} s, peak RSS "
-                              f"{peak / 2**20:6.0f} MiB", flush=True)  # fmt: skip
+                        results.setdefault((playbook, name), []).append((size, run))
+                        print(f"  {playbook:11} {name:7} {size:2} hosts: {run.wall:6.1f} s, peak RSS "
+                              f"{run.peak / 2**20:6.0f} MiB, CPU: controller {run.cpu:6.1f} s, "
+                              f"hosts {run.hosts_cpu:6.1f} s", flush=True)  # fmt: skip
     finally:
         if not args.keep:
             molecule("destroy")
@@ -195,20 +245,29 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def report(results: dict[tuple[str, str], list[tuple[int, float, int]]], sizes: list[int]) -> None:
-    print("\nIdempotent runs on a converged fleet (wall s / controller peak RSS MiB):")
-    print(f"{'playbook':12}{'config':9}" + "".join(f"{f'{n} hosts':>16}" for n in sizes)
-          + f"{'fixed':>9}{'per host':>10}  shape")  # fmt: skip
+def report(results: dict[tuple[str, str], list[tuple[int, Run]]], sizes: list[int]) -> None:
+    print(
+        "\nIdempotent runs on a converged fleet (wall s / controller peak RSS MiB / CPU s: controller, hosts)"
+    )
+    print(f"{'playbook':12}{'config':9}" + "".join(f"{f'{n} hosts':>30}" for n in sizes)
+          + f"{'fixed':>9}{'per host':>10}{'ctl CPU/host':>14}  shape")  # fmt: skip
     for (playbook, config), rows in results.items():
-        cells = "".join(f"{f'{w:.1f} / {p / 2**20:.0f}':>16}" for _, w, p in rows)
-        fixed, per_host = slope([(n, w) for n, w, _ in rows])
-        print(f"{playbook:12}{config:9}{cells}{fixed:8.1f}s{per_host:9.2f}s  "
-              f"{shape([(n, w) for n, w, _ in rows])}")  # fmt: skip
+        cells = "".join(
+            f"{f'{r.wall:.1f} / {r.peak / 2**20:.0f} / {r.cpu:.1f} / {r.hosts_cpu:.1f}':>30}" for _, r in rows
+        )
+        fixed, per_host = slope([(n, r.wall) for n, r in rows])
+        _, cpu_per_host = slope([(n, r.cpu) for n, r in rows])
+        print(f"{playbook:12}{config:9}{cells}{fixed:8.1f}s{per_host:9.2f}s{cpu_per_host:13.2f}s  "
+              f"{shape([(n, r.wall) for n, r in rows])}")  # fmt: skip
     for playbook in ("site.yml", "rollout.yml"):
-        project = {n: w for n, w, _ in results[(playbook, "project")]}
-        stock = {n: w for n, w, _ in results[(playbook, "stock")]}
-        speedups = ", ".join(f"{stock[n] / project[n]:.1f}x at {n}" for n in sizes)
-        print(f"{playbook}: the project's settings against stock: {speedups}")
+        project, stock = dict(results[(playbook, "project")]), dict(results[(playbook, "stock")])
+        speedups = ", ".join(f"{stock[n].wall / project[n].wall:.1f}x at {n}" for n in sizes)
+        cpu = ", ".join(f"{stock[n].cpu / project[n].cpu:.1f}x at {n}" for n in sizes)
+        hosts = ", ".join(f"{stock[n].hosts_cpu / project[n].hosts_cpu:.1f}x at {n}" for n in sizes)
+        print(
+            f"{playbook}: the project's settings against stock: wall {speedups}; "
+            f"the controller's CPU {cpu}; the hosts' CPU {hosts}"
+        )
 
 
 if __name__ == "__main__":
