@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -138,11 +139,14 @@ def controller_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
+@dataclass(frozen=True)
 class Run:
     """One timed playbook run: wall seconds, the controller's peak RSS (bytes) and CPU seconds, the hosts'."""
 
-    def __init__(self, wall: float, peak: int, cpu: float, hosts_cpu: float) -> None:
-        self.wall, self.peak, self.cpu, self.hosts_cpu = wall, peak, cpu, hosts_cpu
+    wall: float
+    peak: int
+    cpu: float
+    hosts_cpu: float
 
 
 def timed(
