@@ -51,10 +51,11 @@ def test_the_loops_waits_beat_and_a_stop_ends_them(tmp_path, monkeypatch):
     beats: list[float] = []
     real = health.write_heartbeat
     monkeypatch.setattr(health, "write_heartbeat", lambda *a: (beats.append(time.monotonic()), real(*a)))
-    hb = health.Heartbeat(beat, 10.0, every=0.05)
-    hb.sleep(0.3)
-    assert len(beats) >= 5
-    assert max(b - a for a, b in itertools.pairwise(beats)) < 0.15
+    hb = health.Heartbeat(beat, 10.0, every=0.1)
+    hb.sleep(0.6)
+    # Slack for a scheduler busy with make test's VMs; one beat at the end would leave a 0.6 s gap.
+    assert len(beats) >= 4
+    assert max(b - a for a, b in itertools.pairwise(beats)) < 0.4
     stop = threading.Event()
     assert hb.wait(stop, 0.2) is False
     threading.Timer(0.1, stop.set).start()
