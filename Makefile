@@ -56,7 +56,8 @@ unit: $(STAMP) ## pytest of bot/tests, tools/exchange/tests and tools/tests
 image: setup ## Build the gridbot image and its shipping artifact for each ARCH (default: amd64 arm64)
 	for a in $(ARCH); do bot/image/build.sh "$$a" >/dev/null || exit 1; done
 
-image-test: image ## Run the built images with the deploy role's hardening flags and check them
+# make test builds the images once, before the fleet starts, and passes IMAGES_BUILT=1 to the steps after it.
+image-test: $(if $(IMAGES_BUILT),,image) ## Run the built images with the deploy role's hardening flags and check them
 	GRIDBOT_IMAGE_ARCHES="$(ARCH)" $(BIN)/pytest bot/tests/image
 
 molecule: setup ## Every Molecule scenario ($(SCENARIOS))
@@ -64,17 +65,20 @@ molecule: setup ## Every Molecule scenario ($(SCENARIOS))
 
 GUARD := .cache/host-guard.before
 
-test: setup ## THE test command: setup + lint + unit + image-test + molecule (default, scale; fleet beside them), and proof the host was left alone
+test: ## THE test command: setup + lint + unit + image-test + molecule (default, scale; fleet beside them), and proof the host was left alone
+	tools/host/host-setup.sh
 	mkdir -p .cache
 	tools/host/host-guard.sh snapshot $(GUARD)
-	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) build
-	# while the bot images are made; cached images return at once. The fleet scenario then runs beside lint,
-	# unit, image-test and the container tier (its log is printed when it ends, 240 columns wide so that each
-	# failure is one line, and its failures again last); a failure in the foreground stops it and removes its VMs.
+	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) need
+	# only the host's packages, so they build while the venv is made and the bot images are built; cached images
+	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier (its log
+	# is printed when it ends, 240 columns wide so that each failure is one line, and its failures again last);
+	# a failure in the foreground stops it and removes its VMs.
 	for r in trixie bookworm; do tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
-	$(MAKE) --no-print-directory image; \
+	$(MAKE) --no-print-directory setup image; \
 	COLUMNS=240 setsid $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
-	rc=0; $(MAKE) --no-print-directory lint unit image-test molecule SCENARIOS="$(TEST_SCENARIOS)" || rc=$$?; \
+	rc=0; $(MAKE) --no-print-directory lint unit image-test molecule SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 \
+	  || rc=$$?; \
 	if [ $$rc -ne 0 ]; then kill -- -$$fleet 2>/dev/null || true; fi; \
 	frc=0; wait $$fleet || frc=$$?; \
 	echo "== molecule test -s fleet, run beside the above: exit $$frc"; cat .cache/test-fleet.log; \
