@@ -11,6 +11,13 @@ import pytest
 from gridbot_exchange.testing import Admin
 
 SYMBOL = "BTC/USDT"
+# Timed faults last seconds, not tenths: make test runs these beside booting VMs, and a request delayed past a
+# short window would meet the exchange already back.
+WINDOW_S = 3.0
+
+
+def sleep_past(ends: float) -> None:
+    time.sleep(max(0.0, ends - time.monotonic()) + 0.1)
 
 
 @pytest.mark.parametrize(
@@ -39,13 +46,11 @@ def test_rate_limit_sends_retry_after(base_url: str, admin: Admin) -> None:
 
 
 def test_maintenance_window(client: ccxt.binance, admin: Admin) -> None:
-    # Windows of seconds, not tenths: make test runs this beside booting VMs, and a request delayed past a
-    # short window would meet the exchange already back.
-    admin.fault(kind="maintenance", for_s=3.0)
-    ends = time.monotonic() + 3.0  # the window opened before the admin call returned
+    admin.fault(kind="maintenance", for_s=WINDOW_S)
+    ends = time.monotonic() + WINDOW_S  # the window opened before the admin call returned
     with pytest.raises(ccxt.OnMaintenance):
         client.fetch_balance()
-    time.sleep(max(0.0, ends - time.monotonic()) + 0.1)
+    sleep_past(ends)
     assert client.fetch_balance()["USDT"]["total"] == 10000.0
 
 
@@ -76,15 +81,15 @@ def test_accept_then_drop_connection_creates_exactly_one_order(client: ccxt.bina
 
 
 def test_order_unknown_for_n_seconds_after_creation(client: ccxt.binance, admin: Admin) -> None:
-    admin.fault(kind="invisible", seconds=3.0)
+    admin.fault(kind="invisible", seconds=WINDOW_S)
     o = client.create_order(SYMBOL, "limit", "buy", 0.01, 40000.0, {"clientOrderId": "lag-1"})
-    ends = time.monotonic() + 3.0  # the order was made before its reply came
+    ends = time.monotonic() + WINDOW_S  # the order was made before its reply came
     with pytest.raises(ccxt.OrderNotFound):
         client.fetch_order(o["id"], SYMBOL)
     with pytest.raises(ccxt.OrderNotFound):
         client.fetch_order(None, SYMBOL, {"origClientOrderId": "lag-1"})
     assert client.fetch_open_orders(SYMBOL) == []
-    time.sleep(max(0.0, ends - time.monotonic()) + 0.1)
+    sleep_past(ends)
     assert client.fetch_order(None, SYMBOL, {"origClientOrderId": "lag-1"})["id"] == o["id"]
 
 
