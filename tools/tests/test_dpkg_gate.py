@@ -1,0 +1,68 @@
+"""The package lists the roles derive from `dpkg-query --show` (their vars/main.yml), rendered by Ansible
+itself: a package task is skipped on their word, so a list that is wrongly empty runs every apt task again,
+and one that is wrongly full would skip an install."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+ROLES = ("pi_host", "docker_engine", "hardening")
+
+# What `dpkg-query --show --showformat='${Package} ${db:Status-Abbrev}\n'` prints: desired, status, error.
+DPKG_LINES = [
+    "nftables ii ",  # installed
+    "dphys-swapfile rc ",  # removed, its configuration files kept
+    "watchdog un ",  # known to dpkg, never installed
+    "zram-tools iU ",  # unpacked, not configured: apt must finish it
+    "chrony hi ",  # installed and held
+    "gpg iiR",  # installed, reinstallation required
+]
+
+
+def rendered(tmp_path: Path) -> dict[str, list[str]]:
+    out = tmp_path / "lists.json"
+    wanted = {f"{role}_installed": f"__{role}_dpkg_installed" for role in ROLES} | {
+        "pi_host_known": "__pi_host_dpkg_known"
+    }
+    playbook = [
+        {
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars_files": [str(PROJECT / "roles" / role / "vars" / "main.yml") for role in ROLES],
+            "vars": {f"__{role}_dpkg": {"stdout_lines": DPKG_LINES} for role in ROLES},
+            "tasks": [
+                {
+                    "name": "Write the lists",
+                    "ansible.builtin.copy": {
+                        "dest": str(out),
+                        "content": "{{ {"
+                        + ", ".join(f"'{key}': {var}" for key, var in wanted.items())
+                        + "} | to_json }}",
+                        "mode": "0644",
+                    },
+                }
+            ],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(json.dumps(playbook))
+    run = subprocess.run(
+        [Path(sys.executable).parent / "ansible-playbook", "-i", "localhost,", tmp_path / "play.yml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "ANSIBLE_LOCALHOST_WARNING": "False"},
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def test_installed_means_status_installed_and_known_means_not_purged(tmp_path: Path) -> None:
+    lists = rendered(tmp_path)
+    for role in ROLES:
+        assert lists[f"{role}_installed"] == ["nftables", "chrony", "gpg"], role
+    assert lists["pi_host_known"] == ["nftables", "dphys-swapfile", "zram-tools", "chrony", "gpg"]
