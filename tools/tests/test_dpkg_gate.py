@@ -18,6 +18,8 @@ DPKG_LINES = [
     "dphys-swapfile rc ",  # removed, its configuration files kept
     "watchdog un ",  # known to dpkg, never installed
     "zram-tools iU ",  # unpacked, not configured: apt must finish it
+    "rng-tools5 iF ",  # half-configured
+    "dphys-swapfile-old pn ",  # purged: dpkg only remembers the name
     "chrony hi ",  # installed and held
     "gpg iiR",  # installed, reinstallation required
 ]
@@ -55,7 +57,13 @@ def rendered(tmp_path: Path) -> dict[str, list[str]]:
         capture_output=True,
         text=True,
         check=False,
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "ANSIBLE_LOCALHOST_WARNING": "False"},
+        # Stock Ansible, away from the project's ansible.cfg: the lists must not depend on its settings.
+        cwd=tmp_path,
+        env={
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "ANSIBLE_LOCALHOST_WARNING": "False",
+        },
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return json.loads(out.read_text())
@@ -65,4 +73,5 @@ def test_installed_means_status_installed_and_known_means_not_purged(tmp_path: P
     lists = rendered(tmp_path)
     for role in ROLES:
         assert lists[f"{role}_installed"] == ["nftables", "chrony", "gpg"], role
-    assert lists["pi_host_known"] == ["nftables", "dphys-swapfile", "zram-tools", "chrony", "gpg"]
+    known = ["nftables", "dphys-swapfile", "zram-tools", "rng-tools5", "chrony", "gpg"]
+    assert lists["pi_host_known"] == known
