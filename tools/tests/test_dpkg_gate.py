@@ -16,7 +16,7 @@ ROLES = ("pi_host", "docker_engine", "hardening")
 DPKG_LINES = [
     "nftables ii ",  # installed
     "dphys-swapfile rc ",  # removed, its configuration files kept
-    "watchdog un ",  # known to dpkg, never installed
+    "watchdog un ",  # listed by dpkg, never installed: nothing of it on disk
     "zram-tools iU ",  # unpacked, not configured: apt must finish it
     "rng-tools5 iF ",  # half-configured
     "dphys-swapfile-old pn ",  # purged: dpkg only remembers the name
@@ -69,7 +69,7 @@ def rendered(tmp_path: Path) -> dict[str, list[str]]:
     return json.loads(out.read_text())
 
 
-def test_installed_means_status_installed_and_known_means_not_purged(tmp_path: Path) -> None:
+def test_installed_means_status_installed_and_known_means_files_on_disk(tmp_path: Path) -> None:
     lists = rendered(tmp_path)
     for role in ROLES:
         assert lists[f"{role}_installed"] == ["nftables", "chrony", "gpg"], role
