@@ -39,9 +39,11 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## Install system packages, the venv with dev tooling, start dockerd, enable arm64 binfmt
 	tools/host/host-setup.sh
 
-lint: $(STAMP) ## ruff, yamllint, ansible-lint (production), syntax-check of every playbook
+lint: $(STAMP) ## ruff, mypy --strict, the bot's import layers, yamllint, ansible-lint (production), playbooks' syntax
 	$(BIN)/ruff check bot molecule tools playbooks
 	$(BIN)/ruff format --check bot molecule tools playbooks
+	$(BIN)/mypy bot/gridbot tools/exchange/gridbot_exchange
+	PYTHONPATH=bot $(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q
 	for p in $(PLAYBOOKS); do $(BIN)/ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done

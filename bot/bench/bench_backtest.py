@@ -2,10 +2,10 @@
 
 import time
 
-from gridbot.candles import CHUNK
-from gridbot.config import parse_config
-from gridbot.engine import GridEngine
-from gridbot.synthetic import generate
+from gridbot.config.model import parse_config
+from gridbot.core.candles import CHUNK
+from gridbot.core.engine import GridEngine
+from gridbot.core.synthetic import generate
 
 YEAR_1M = 365 * 24 * 60
 

@@ -5,8 +5,8 @@ import timeit
 import numpy as np
 import talib
 
-from gridbot import indicators as ind
-from gridbot.synthetic import generate
+from gridbot.core import indicators as ind
+from gridbot.core.synthetic import generate
 
 WINDOW = 500
 N = 14

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridbot.synthetic import generate
+from gridbot.core.synthetic import generate
 
 YEAR_1M = 365 * 24 * 60
 

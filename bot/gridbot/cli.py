@@ -11,17 +11,26 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gridbot import __version__, health, indicators
-from gridbot.candles import EMBEDDED, CandleError, iter_candles
-from gridbot.config import EXCHANGE, BotConfig, ConfigError, grid_problems_at, load_config
-from gridbot.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink
-from gridbot.engine import GridEngine
-from gridbot.grid import GridError, atr_step_ratios
+from gridbot import __version__
+from gridbot.config.model import EXCHANGE, BotConfig, ConfigError, load_config
+from gridbot.contract import heartbeat_path
+from gridbot.core import indicators
+from gridbot.core.candles import CandleError
+from gridbot.core.engine import GridEngine
+from gridbot.core.grid import GridError, atr_step_ratios
+from gridbot.core.grid_plan import grid_problems_at
+from gridbot.ops import health
+from gridbot.ops.candle_files import EMBEDDED, iter_candles
+from gridbot.ops.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink
+
+if TYPE_CHECKING:  # the store is imported where it is used: the backtest path never opens one
+    from gridbot.ops.store import Store
 
 NOMINAL_PRICE = 100.0  # what check-config judges a centred grid at when the data cannot be read
 
@@ -146,7 +155,9 @@ def _roundtrips(trades: Path) -> Path:
     return trades if _special(trades) else trades.with_name(trades.stem + "-roundtrips.csv")
 
 
-def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool) -> dict:
+def backtest(
+    cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool
+) -> dict[str, float | int | str]:
     with _Staged() as staged:
         return _backtest(
             cfg, data, staged, trades if _special(trades) else trades.resolve(), plot, show_progress
@@ -155,10 +166,10 @@ def backtest(cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_pr
 
 def _backtest(
     cfg: BotConfig, data: str, staged: _Staged, trades: Path, plot: Path | None, show_progress: bool
-) -> dict:
+) -> dict[str, float | int | str]:
     ledger = CsvSink(staged.path(trades), TRADE_FIELDS)
     archive = CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
-    engine = GridEngine(cfg, ledger=ledger.row, archive=archive.trip, log=_warn)
+    engine = GridEngine(cfg, ledger=lambda row, _fill: ledger.row(row), archive=archive.trip, log=_warn)
     try:
         for chunk in iter_candles(data):
             engine.run_chunk(chunk)
@@ -170,7 +181,7 @@ def _backtest(
     if show_progress:
         sys.stderr.write("\n")
     if plot is not None:
-        from gridbot.plot import plot_equity  # noqa: PLC0415  (matplotlib is optional, loaded on demand)
+        from gridbot.ops.plot import plot_equity  # noqa: PLC0415  matplotlib is optional, loaded on demand
 
         plot_equity(engine, staged.path(plot, plot.suffix or ".png"))
     return engine.summary()
@@ -246,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser(
         "health", help="exit 0 while the run loop's heartbeat is fresh (container healthcheck)"
     )
-    h.add_argument("--heartbeat", type=Path, default=Path(health.heartbeat_path()))
+    h.add_argument("--heartbeat", type=Path, default=Path(heartbeat_path()))
 
     s = sub.add_parser("status", help="print the running bot's last saved status (JSON)")
     s.add_argument("-c", "--config", type=Path, help="the bot's config (for its state directory)")
@@ -272,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
     """status, halt, resume and export: through the store, which a running bot reads every cycle."""
-    from gridbot.store import DB_FILE, Store, StoreError  # noqa: PLC0415
+    from gridbot.ops.store import DB_FILE, Store, StoreError  # noqa: PLC0415
 
     path = cfg.run.state_dir / DB_FILE
     if args.command in ("status", "export") and not path.exists():
@@ -311,12 +322,12 @@ def _store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
         store.close()
 
 
-def _export(store: object, trades: Path) -> None:
+def _export(store: Store, trades: Path) -> None:
     from datetime import UTC, datetime  # noqa: PLC0415
 
     with _Staged() as staged:
         out = CsvSink(staged.path(trades), TRADE_FIELDS)
-        for f in store.fills():  # type: ignore[attr-defined]
+        for f in store.fills():
             out.row({
                 "date": datetime.fromtimestamp(f["time_ms"] / 1000, UTC).isoformat(), "side": f["side"],
                 "amount": f["qty"], "price": f["price"], "fee": f["fee"], "fee_currency": f["fee_currency"],
@@ -324,12 +335,12 @@ def _export(store: object, trades: Path) -> None:
             })  # fmt: skip
         out.close()
         trips = CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
-        for t in store.round_trips():  # type: ignore[attr-defined]
+        for t in store.round_trips():
             trips.row({k: t[k] for k in TRIP_FIELDS})
         trips.close()
 
 
-def _print_summary(summary: dict, as_json: bool) -> None:
+def _print_summary(summary: Mapping[str, object], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -362,8 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0
-        from gridbot.service import STATE_FILES, run_service  # noqa: PLC0415  (backtests need not load it)
-        from gridbot.store import StoreError  # noqa: PLC0415
+        from gridbot.ops.service import STATE_FILES, run_service  # noqa: PLC0415  backtests need not load it
+        from gridbot.ops.store import StoreError  # noqa: PLC0415
 
         state_dir = cfg.run.state_dir
         _refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
@@ -375,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             if cfg.mode == "live" or data == EXCHANGE:
-                from gridbot.trader import run_trader  # noqa: PLC0415  (loads ccxt)
+                from gridbot.live.trader import run_trader  # noqa: PLC0415  loads ccxt
 
                 return run_trader(cfg, args.max_cycles)
             return run_service(cfg, data, args.max_cycles)

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridbot.config import parse_config
-from gridbot.engine import GridEngine
-from gridbot.portfolio import Portfolio, buy, sell
-from gridbot.synthetic import generate
+from gridbot.config.model import parse_config
+from gridbot.core.engine import GridEngine
+from gridbot.core.portfolio import Portfolio, buy, sell
+from gridbot.core.synthetic import generate
 
 FEE = 0.001
 
@@ -118,7 +118,7 @@ configs = st.builds(
 def test_ledger_realized_plus_unrealized_is_the_equity_change_for_every_config(cfg, seed):
     candles = generate(3000, seed=seed, start_price=START)
     rows = []
-    engine = GridEngine(cfg, ledger=rows.append)
+    engine = GridEngine(cfg, ledger=lambda row, _fill: rows.append(row))
     engine.run_chunk(candles)
     p, mark = engine.portfolio, float(candles.close[-1])
     # Every row's realized_pnl is what FIFO over the fills says, not what the engine says of itself.
@@ -141,14 +141,14 @@ def test_restore_round_trip_equals_an_uninterrupted_run(exits, atr):
     cfg = _config("ema", atr, 12, "4h", exits)
     candles = generate(4000, seed=7, start_price=START)
     whole_rows, split_rows = [], []
-    whole = GridEngine(cfg, ledger=whole_rows.append)
+    whole = GridEngine(cfg, ledger=lambda row, _fill: whole_rows.append(row))
     whole.run_chunk(candles)
 
-    first = GridEngine(cfg, ledger=split_rows.append)
+    first = GridEngine(cfg, ledger=lambda row, _fill: split_rows.append(row))
     first.run_chunk(candles.slice(0, 1700))
     assert first.exchange.open_orders(), "a snapshot with nothing on the book proves little"
     saved = json.loads(json.dumps(first.snapshot()))
-    second = GridEngine(cfg, ledger=split_rows.append)
+    second = GridEngine(cfg, ledger=lambda row, _fill: split_rows.append(row))
     second.restore(saved)
     second.run_chunk(candles.slice(1700, len(candles)))
 

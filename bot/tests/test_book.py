@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gridbot.book import MAX_CLIENT_ID, ClientIdError, client_id, parse_client_id
+from gridbot.live.book import MAX_CLIENT_ID, ClientIdError, client_id, parse_client_id
 
 LONGEST_BOT = "B" * 12  # run.bot_id's limit
 LEVEL = 499  # grid.levels is at most 500
@@ -27,7 +27,7 @@ def test_an_id_past_the_limit_is_an_error_that_names_it(bot, seq):
 
 def test_the_limit_holds_under_python_with_asserts_stripped():
     """Not an `assert`: `python -O` (asserts stripped) refuses the id all the same."""
-    code = f"from gridbot.book import client_id; client_id({LONGEST_BOT!r}, {LEVEL}, 'buy', 10**18)"
+    code = f"from gridbot.live.book import client_id; client_id({LONGEST_BOT!r}, {LEVEL}, 'buy', 10**18)"
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 1
     cid = f"{LONGEST_BOT}-{LEVEL}b-{10**18}"

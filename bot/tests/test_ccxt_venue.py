@@ -16,10 +16,9 @@ from gridbot_exchange.testing import Admin, running, start
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridbot.ccxt_venue import CcxtVenue, _text, exchange_class, read_credentials, rebase_urls
-from gridbot.metrics import Metrics
-from gridbot.resilience import Backoff, RetryPolicy
-from gridbot.venue import (
+from gridbot.live.ccxt_venue import CcxtVenue, _text, exchange_class, read_credentials, rebase_urls
+from gridbot.live.resilience import Backoff, RetryPolicy
+from gridbot.live.venue import (
     AuthFailedError,
     InsufficientFundsError,
     OutcomeUnknownError,
@@ -27,6 +26,7 @@ from gridbot.venue import (
     RejectedError,
     UnavailableError,
 )
+from gridbot.ops.metrics import Metrics
 
 KEY, SECRET = "bot-1", "s3cret-value-1"
 SYMBOL = "BTC/USDT"
@@ -473,7 +473,7 @@ def test_api_url_replaces_every_host_and_keeps_paths() -> None:
 def test_only_the_configured_exchange_is_imported() -> None:
     code = (
         "import sys\n"
-        "from gridbot.ccxt_venue import CcxtVenue\n"
+        "from gridbot.live.ccxt_venue import CcxtVenue\n"
         "CcxtVenue('binance', 'BTC/USDT')\n"
         "mods = sorted(m for m in sys.modules if m.startswith('ccxt.') and not m.startswith('ccxt.base')"
         " and not m.startswith('ccxt.static_dependencies'))\n"

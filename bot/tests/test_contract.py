@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from gridbot import contract, health
+from gridbot import contract
+from gridbot.config.model import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,8 +18,11 @@ def text(rel: str) -> str:
     return (ROOT / rel).read_text()
 
 
-def test_bot_defaults_are_the_contract():
-    assert health.DEFAULT_HEARTBEAT == contract.HEARTBEAT_FILE
+def test_bot_defaults_are_the_contract(monkeypatch):
+    monkeypatch.delenv("GRIDBOT_HEARTBEAT", raising=False)
+    run = RunConfig()
+    assert str(run.heartbeat_file) == contract.HEARTBEAT_FILE
+    assert run.http_port == contract.HTTP_PORT
 
 
 def test_role_vars_are_the_contract():

@@ -5,11 +5,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gridbot.candles import Candles, load_embedded
-from gridbot.config import parse_config
-from gridbot.engine import GridEngine
-from gridbot.grid import min_step_ratio
-from gridbot.synthetic import generate
+from gridbot.config.model import parse_config
+from gridbot.core.candles import Candles
+from gridbot.core.engine import GridEngine
+from gridbot.core.grid import min_step_ratio
+from gridbot.core.synthetic import generate
+from gridbot.ops.candle_files import load_embedded
 
 
 def _config(mode="ema", rsi=False, atr=False, levels=12, cooldown=50):
@@ -22,7 +23,7 @@ def _config(mode="ema", rsi=False, atr=False, levels=12, cooldown=50):
 
 def _run(cfg, candles, chunk):
     ledger, opened = [], []
-    engine = GridEngine(cfg, ledger=ledger.append)
+    engine = GridEngine(cfg, ledger=lambda row, _fill: ledger.append(row))
     place = engine.exchange.place_limit
 
     def spy(*args, **kwargs):
@@ -162,6 +163,6 @@ def test_trend_filter_pauses_buys_in_a_downtrend():
     buys = {}
     for name, cfg in (("on", cfg_on), ("off", cfg_off)):
         ledger = []
-        GridEngine(cfg, ledger=ledger.append).run_chunk(candles)
+        GridEngine(cfg, ledger=lambda row, _fill, rows=ledger: rows.append(row)).run_chunk(candles)
         buys[name] = sum(1 for r in ledger if r["side"] == "buy")
     assert buys["on"] < buys["off"] / 2

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from gridbot.candles import Candles
-from gridbot.config import ConfigError, duration_seconds, parse_config
-from gridbot.engine import GridEngine
-from gridbot.grid import min_step_ratio
-from gridbot.synthetic import generate
+from gridbot.config.model import ConfigError, duration_seconds, parse_config
+from gridbot.core.candles import Candles
+from gridbot.core.engine import GridEngine
+from gridbot.core.grid import min_step_ratio
+from gridbot.core.synthetic import generate
 
 HOUR = 3_600_000
 
@@ -98,7 +98,7 @@ def test_cooldown_is_time_on_any_timeframe():
 def test_stop_loss_sells_everything_cancels_and_halts():
     cfg = _cfg(exits={"stop_loss": 80})
     rows, logged = [], []
-    engine = GridEngine(cfg, ledger=rows.append, log=logged.append)
+    engine = GridEngine(cfg, ledger=lambda row, _fill: rows.append(row), log=logged.append)
     prices = np.concatenate([100 + 2 * np.sin(np.arange(200) / 5), np.linspace(100, 60, 200)])
     engine.run_chunk(_path(prices))
     s = engine.summary()
@@ -121,7 +121,7 @@ def test_take_profit_above_the_grid_cancels_and_halts():
     # cancels the buys and stops trading (it sells at market what is left, as the stop-loss test shows).
     cfg = _cfg(exits={"take_profit": 130}, regrid={"enabled": False})
     rows = []
-    engine = GridEngine(cfg, ledger=rows.append)
+    engine = GridEngine(cfg, ledger=lambda row, _fill: rows.append(row))
     engine.run_chunk(_path(np.concatenate([100 - 3 * np.sin(np.arange(100) / 5), np.linspace(97, 140, 100)])))
     s = engine.summary()
     assert s["halted"].startswith("take_profit at 13")
@@ -174,7 +174,10 @@ def test_exits_take_the_same_decisions_candle_by_candle():
     )
     candles = generate(5000, seed=11)
     bulk_rows, step_rows = [], []
-    bulk, step = GridEngine(cfg, ledger=bulk_rows.append), GridEngine(cfg, ledger=step_rows.append)
+    bulk, step = (
+        GridEngine(cfg, ledger=lambda row, _fill: bulk_rows.append(row)),
+        GridEngine(cfg, ledger=lambda row, _fill: step_rows.append(row)),
+    )
     bulk.run_chunk(candles)
     for i in range(len(candles)):
         step.run_chunk(candles.slice(i, i + 1))

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gridbot.config import ConfigError, parse_config
-from gridbot.grid import GridError, Market, atr_bounds, build_levels, check_step_covers_fees, size_orders
+from gridbot.config.model import ConfigError, parse_config
+from gridbot.core.grid import GridError, Market, atr_bounds, build_levels, check_step_covers_fees, size_orders
 
 MARKET = Market(tick_size=0.01, lot_step=0.00001, min_notional=5.0)
 

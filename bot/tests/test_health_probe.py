@@ -45,7 +45,7 @@ def test_the_loops_waits_beat_and_a_stop_ends_them(tmp_path, monkeypatch):
     import itertools  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
-    from gridbot import health  # noqa: PLC0415
+    from gridbot.ops import health  # noqa: PLC0415
 
     beat = tmp_path / "hb"
     beats: list[float] = []

@@ -8,8 +8,8 @@ import urllib.error
 import pytest
 from endpoints import get
 
-from gridbot.httpd import start_http
-from gridbot.metrics import Metrics
+from gridbot.ops.httpd import start_http
+from gridbot.ops.metrics import Metrics
 
 
 @pytest.fixture

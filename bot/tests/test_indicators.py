@@ -6,8 +6,8 @@ import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridbot import indicators as ind
-from gridbot.candles import load_embedded
+from gridbot.core import indicators as ind
+from gridbot.ops.candle_files import load_embedded
 
 PERIODS = [2, 5, 14, 50]
 

@@ -237,7 +237,7 @@ def test_a_bad_config_file_is_exit_2_naming_line_or_field(tmp_path, capsys, cont
     ],
 )
 def test_yaml_11_booleans_and_a_bom_read_as_meant(tmp_path, content, mode, rsi):
-    from gridbot.config import ConfigError, load_config  # noqa: PLC0415
+    from gridbot.config.model import ConfigError, load_config  # noqa: PLC0415
 
     path = tmp_path / "bot.yml"
     path.write_bytes(content)
@@ -419,9 +419,9 @@ def _gridbot(*args: str, cwd) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def saved_state() -> bytes:
     """A state.json as gridbot wrote it before the store (a snapshot after two candles): still migrated."""
-    from gridbot.candles import load_embedded  # noqa: PLC0415
-    from gridbot.config import BotConfig  # noqa: PLC0415
-    from gridbot.engine import GridEngine  # noqa: PLC0415
+    from gridbot.config.model import BotConfig  # noqa: PLC0415
+    from gridbot.core.engine import GridEngine  # noqa: PLC0415
+    from gridbot.ops.candle_files import load_embedded  # noqa: PLC0415
 
     engine = GridEngine(BotConfig())
     engine.run_chunk(load_embedded().slice(0, 2))
@@ -499,7 +499,7 @@ def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp
 
 
 def test_yaml_11_octal_and_dates_read_as_written(tmp_path):
-    from gridbot.config import load_config  # noqa: PLC0415
+    from gridbot.config.model import load_config  # noqa: PLC0415
 
     path = tmp_path / "bot.yml"
     path.write_text(

@@ -5,10 +5,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from gridbot.candles import Candles
-from gridbot.config import parse_config
-from gridbot.engine import GridEngine
-from gridbot.plot import figure, plot_equity
+from gridbot.config.model import parse_config
+from gridbot.core.candles import Candles
+from gridbot.core.engine import GridEngine
+from gridbot.ops.plot import figure, plot_equity
 
 
 def _engine(prices):

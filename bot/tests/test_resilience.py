@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridbot.ccxt_venue import parse_retry_after
-from gridbot.resilience import Backoff, BreakerOpenError, CircuitBreaker, RetryPolicy
+from gridbot.live.ccxt_venue import parse_retry_after
+from gridbot.live.resilience import Backoff, BreakerOpenError, CircuitBreaker, RetryPolicy
 
 
 class FakeClock:

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from gridbot.candles import load_embedded
-from gridbot.config import BotConfig
-from gridbot.engine import GridEngine
-from gridbot.store import VERSION
+from gridbot.config.model import BotConfig
+from gridbot.core.engine import GridEngine
+from gridbot.ops.candle_files import load_embedded
+from gridbot.ops.store import VERSION
 
 
 def _gridbot(*args, cwd):
@@ -66,7 +66,9 @@ def test_thirty_sigkills_lose_no_fill_and_record_none_twice(tmp_path):
 
     fills, trips = [], []
     settings = {"grid": {"width_pct": 4, "levels": 8}, "regrid": {"cooldown": "2h"}}
-    ref = GridEngine(BotConfig.model_validate(settings), ledger=fills.append, trips=trips.append)
+    ref = GridEngine(
+        BotConfig.model_validate(settings), ledger=lambda row, _fill: fills.append(row), trips=trips.append
+    )
     candles = load_embedded()
     for i in range(cycle):
         ref.run_chunk(candles.slice(i, i + 1))
@@ -162,7 +164,7 @@ def test_a_bad_database_is_exit_1_named_and_left_untouched(tmp_path, spoil, expe
 def test_the_store_runs_in_wal_mode_with_full_sync(tmp_path):
     """WAL (readers never block the loop's commits) and synchronous=FULL, as the safety model says; WAL is
     the file's own mode, so another connection (`gridbot status`, a backup) sees it too."""
-    from gridbot.store import Store  # noqa: PLC0415
+    from gridbot.ops.store import Store  # noqa: PLC0415
 
     store = Store.open_in(tmp_path / "data")
     try:

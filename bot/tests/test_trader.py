@@ -18,14 +18,14 @@ import pytest
 from endpoints import free_port, get, sample
 from gridbot_exchange.testing import Admin, start
 
-from gridbot import trader
-from gridbot.book import parse_client_id
-from gridbot.candles import load_embedded
-from gridbot.config import load_config, parse_config
-from gridbot.engine import GridEngine
-from gridbot.health import heartbeat_age, judge
-from gridbot.metrics import Metrics
-from gridbot.service import open_store
+from gridbot.config.model import load_config, parse_config
+from gridbot.core.engine import GridEngine
+from gridbot.live import trader
+from gridbot.live.book import parse_client_id
+from gridbot.ops.candle_files import load_embedded
+from gridbot.ops.health import heartbeat_age, judge
+from gridbot.ops.metrics import Metrics
+from gridbot.ops.service import open_store
 
 KEY, SECRET = "bot-1", "secret-1"
 SETTINGS = {"grid": {"width_pct": 2, "levels": 6}, "regrid": {"cooldown": "1h"},
@@ -142,7 +142,7 @@ def drive_until_halted(ex: Exchange, bot: Bot, limit: int, why: str) -> int:
 def reference(n: int, start: int = 0, data=None, **overrides) -> tuple[list[dict], GridEngine]:
     """An uninterrupted paper engine over the same candles: what `gridbot backtest` decides."""
     rows: list[dict] = []
-    engine = GridEngine(parse_config({**SETTINGS, **overrides}), ledger=rows.append)
+    engine = GridEngine(parse_config({**SETTINGS, **overrides}), ledger=lambda row, _fill: rows.append(row))
     candles = data if data is not None else load_embedded()
     engine.run_chunk(candles.slice(start, start + n))
     return rows, engine
@@ -530,7 +530,7 @@ def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exc
     """Two orders appear on the bot's account mid-run, placed with ccxt directly: one with the bot's prefix
     (ours, say from a lost database) is adopted at the next reconcile, its sequence never reused; one with
     another prefix (someone else's) is neither recorded nor touched, not even by `gridbot halt --cancel`."""
-    from gridbot.ccxt_venue import CcxtVenue  # noqa: PLC0415
+    from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415
 
     ex = exchange()
     bot = bots(tmp_path, ex.base, run={"reconcile_every": 5})

@@ -145,7 +145,7 @@ def test_the_contract_values_are_the_images(image):
     assert str(contract.DATA_DIR) in info["Volumes"]
     assert f"{contract.HTTP_PORT}/tcp" in info["ExposedPorts"]
     out = run_python(
-        image, "from gridbot import contract, health; print(health.DEFAULT_HEARTBEAT, contract.HTTP_PORT)"
+        image, "from gridbot import contract; print(contract.heartbeat_path(), contract.HTTP_PORT)"
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(contract.HEARTBEAT_FILE), str(contract.HTTP_PORT)]
@@ -211,7 +211,7 @@ def test_live_in_the_container_trades_through_its_pruned_ccxt_and_serves_its_end
 
 def test_the_image_keeps_the_live_exchanges_of_ccxt_only(image):
     code = (
-        "from gridbot.ccxt_venue import exchange_class\n"
+        "from gridbot.live.ccxt_venue import exchange_class\n"
         "print(exchange_class('binance').__name__)\n"
         "try:\n    exchange_class('kraken')\nexcept ValueError as e:\n    print(e)\n"
         "import importlib.util as u; print(u.find_spec('aiohttp'))"

@@ -8,7 +8,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 
-from gridbot.candles import CandleError
+from gridbot.core.candles import CandleError
 from gridbot_exchange.data import Market, load_series
 from gridbot_exchange.faults import FaultError, Rule, parse_flag
 from gridbot_exchange.server import ExchangeServer

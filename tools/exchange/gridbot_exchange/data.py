@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gridbot import synthetic
-from gridbot.candles import CandleError, Candles, iter_candles
+from gridbot.core import synthetic
+from gridbot.core.candles import CandleError, Candles
+from gridbot.ops.candle_files import iter_candles
 
 INTERVALS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
 

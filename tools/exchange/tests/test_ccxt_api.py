@@ -12,7 +12,7 @@ import pytest
 from conftest import KEY, START_CANDLE
 from gridbot_exchange.testing import Admin
 
-from gridbot.candles import load_embedded
+from gridbot.ops.candle_files import load_embedded
 
 CANDLES = load_embedded()
 SYMBOL = "BTC/USDT"

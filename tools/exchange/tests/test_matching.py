@@ -14,7 +14,7 @@ from gridbot_exchange.matching import Engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridbot.candles import Candles
+from gridbot.core.candles import Candles
 
 MARKET = Market("BTC", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"), Decimal(1))
 STEP = 300_000

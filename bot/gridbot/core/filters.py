@@ -11,13 +11,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from gridbot import indicators as ind
-from gridbot.candles import Candles
-from gridbot.config import BotConfig
+from gridbot.core import indicators as ind
+from gridbot.core.candles import Candles
+from gridbot.core.settings import Json, StrategySettings
 
 
 def buy_filter(
-    cfg: BotConfig, ema: NDArray, ema_lagged: NDArray, adx: ind.AdxSeries | None, rsi: NDArray | None
+    cfg: StrategySettings,
+    ema: NDArray[np.float64],
+    ema_lagged: NDArray[np.float64],
+    adx: ind.AdxSeries | None,
+    rsi: NDArray[np.float64] | None,
 ) -> NDArray[np.bool_]:
     """True where new buys may rest on the book during the next candle. NaN (warming up) never blocks."""
     trend = cfg.filters.trend
@@ -49,7 +53,7 @@ class Indicators:
     atr: ind.AtrState | None = None
 
     @classmethod
-    def for_config(cls, cfg: BotConfig) -> Indicators:
+    def for_config(cls, cfg: StrategySettings) -> Indicators:
         f = cfg.filters
         return cls(
             ema=ind.ema_init(f.trend.ema_period) if f.trend.mode in ("ema", "both") else None,
@@ -58,14 +62,14 @@ class Indicators:
             atr=ind.atr_init(cfg.grid.atr_spacing.period) if cfg.grid.atr_spacing.enabled else None,
         )
 
-    def restore(self, saved: dict) -> None:
+    def restore(self, saved: Json) -> None:
         types = {"ema": ind.EmaState, "adx": ind.AdxState, "rsi": ind.RsiState, "atr": ind.AtrState}
         for name, cls in types.items():
             if getattr(self, name) is not None and saved.get(name) is not None:
                 setattr(self, name, cls(*saved[name]))
         self.ema_tail = list(saved.get("ema_tail", []))
 
-    def step(self, cfg: BotConfig, c: Candles) -> tuple[NDArray[np.bool_], NDArray[np.float64] | None]:
+    def step(self, cfg: StrategySettings, c: Candles) -> tuple[NDArray[np.bool_], NDArray[np.float64] | None]:
         """The buy filter over the chunk, and its ATR when ATR spacing is on; advances the states."""
         ema = lagged = np.full(len(c), np.nan)
         adx = rsi = atr = None

@@ -14,46 +14,55 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gridbot import engine_state
-from gridbot.candles import Candles
-from gridbot.config import BotConfig, check_grid
-from gridbot.filters import Indicators
-from gridbot.grid import GridError, atr_bounds, centred_bounds, floor_to_step, min_step_ratio, size_orders
-from gridbot.paper import Fill, PaperExchange
-from gridbot.portfolio import Portfolio, RoundTrip, buy_fee_in_base, sell
+from gridbot.core import engine_state
+from gridbot.core.candles import Candles
+from gridbot.core.filters import Indicators
+from gridbot.core.grid import (
+    GridError,
+    atr_bounds,
+    centred_bounds,
+    floor_to_step,
+    min_step_ratio,
+    size_orders,
+)
+from gridbot.core.grid_plan import check_grid
+from gridbot.core.paper import Fill, Order, OrderBook, PaperExchange
+from gridbot.core.portfolio import Portfolio, RoundTrip, Side, buy_fee_in_base, sell
+from gridbot.core.settings import Json, StrategySettings
+from gridbot.core.stats import Stats
 
-LedgerSink = Callable[[dict[str, object]], None]
+
+class LedgerRow(TypedDict):
+    """One booked fill as the ledger (trades CSV, store) writes it."""
+
+    date: str
+    side: Side
+    amount: float
+    price: float
+    fee: float
+    fee_currency: str
+    realized_pnl: float
+
+
+# Each booked fill: its ledger row and the fill it came from (a live book's fills carry their trades).
+LedgerSink = Callable[[LedgerRow, Fill], None]
 ArchiveSink = Callable[[RoundTrip], None]
 LogSink = Callable[[str], None]
 MAX_CURVE_POINTS = 4096
 MAX_FILL_MARKS = 50_000
 
 
-@dataclass
-class Stats:
-    candles: int = 0
-    in_market: int = 0
-    regrids: int = 0
-    grids_skipped: int = 0  # grids the engine would have built but could not (ticks) or should not (fees)
-    round_trips: int = 0
-    peak_equity: float = 0.0
-    max_drawdown: float = 0.0  # fraction of the peak
-    last_close: float = 0.0
-    first_ms: int = 0
-    last_ms: int = 0
-
-
 class GridEngine:
     def __init__(
         self,
-        cfg: BotConfig,
-        exchange: PaperExchange | None = None,
+        cfg: StrategySettings,
+        exchange: OrderBook | None = None,
         ledger: LedgerSink | None = None,
         archive: ArchiveSink | None = None,
         log: LogSink | None = None,
@@ -61,7 +70,7 @@ class GridEngine:
     ) -> None:
         self.cfg = cfg
         self.market = cfg.market.market()
-        self.exchange = exchange or PaperExchange(cfg.market.maker_fee)
+        self.exchange: OrderBook = exchange or PaperExchange(cfg.market.maker_fee)
         self.portfolio = Portfolio.funded(cfg.start_quote)
         self.history: deque[RoundTrip] = deque()
         self.ledger = ledger
@@ -165,7 +174,7 @@ class GridEngine:
 
     def _on_fill(self, fill: Fill) -> None:
         o = fill.order
-        trip = self._book(o.side, o.price, o.qty, fill.fee, fill.time_ms)
+        trip = self._book(fill)
         assert self.levels is not None
         assert self.qty is not None
         if not fill.done:  # a part: the order still rests and holds its level; its counter-order follows
@@ -186,14 +195,16 @@ class GridEngine:
             if qty > 0 and price * qty * (1 + self.cfg.market.maker_fee) <= free:
                 self.exchange.place_limit("buy", price, qty, below, opened_ms=fill.time_ms)
 
-    def account(self, side: str, price: float, qty: float, fee: float, time_ms: int) -> None:
+    def account(self, fill: Fill) -> None:
         """A fill of an order the engine had already cancelled (it filled before the cancel reached the
         exchange): accounted like any other, but no decision follows from it."""
-        self._book(side, price, qty, fee, time_ms)
+        self._book(fill)
 
-    def _book(self, side: str, price: float, qty: float, fee: float, time_ms: int) -> RoundTrip | None:
+    def _book(self, fill: Fill) -> RoundTrip | None:
         """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed.
         `fee` is in base for a buy, in quote for a sell (as the exchange charges them)."""
+        o, fee, time_ms = fill.order, fill.fee, fill.time_ms
+        side, price, qty = o.side, o.price, o.qty
         trip = None
         base, quote = self.cfg.market.symbol.split("/")
         if side == "buy":
@@ -208,7 +219,7 @@ class GridEngine:
                 "side": side, "amount": qty, "price": price, "fee": fee,
                 "fee_currency": base if side == "buy" else quote,
                 "realized_pnl": 0.0 if trip is None else trip.profit,
-            })  # fmt: skip
+            }, fill)  # fmt: skip
         return trip
 
     def _remember(self, trip: RoundTrip) -> None:
@@ -234,7 +245,9 @@ class GridEngine:
         self.exchange.cancel_all()
         qty = float(floor_to_step(np.array(self.portfolio.base), self.market.lot_step))
         if qty > 0:
-            self._book("sell", price, qty, price * qty * self.cfg.market.taker_fee, int(c.time_ms[j]))
+            time_ms = int(c.time_ms[j])
+            sale = Order(0, "sell", price, qty, -1, time_ms)  # at market: no level, no resting order
+            self._book(Fill(sale, price * qty * self.cfg.market.taker_fee, time_ms))
         self.halted = f"{why} at {price:g}"
         if self.log is not None:
             self.log(f"{self.halted}: orders cancelled, {qty:g} sold, trading halted")
@@ -285,7 +298,7 @@ class GridEngine:
             low, high, close = c.low[pos:end], c.high[pos:end], c.close[pos:end]
             hit = (low <= max(bid, stop)) | (high >= min(ask, take)) | (allowed[pos:end] != self.buys_open)
             ready = c.time_ms[pos:end] >= self.cooldown_until_ms
-            if not self.started:
+            if not self.started and x.trigger_price is not None:
                 hit |= (low <= x.trigger_price) & (high >= x.trigger_price)
             elif self.levels is None:
                 hit |= ready
@@ -350,5 +363,5 @@ class GridEngine:
     def snapshot(self) -> dict[str, object]:
         return engine_state.snapshot(self)
 
-    def restore(self, snap: dict) -> None:
+    def restore(self, snap: Json) -> None:
         engine_state.restore(self, snap)

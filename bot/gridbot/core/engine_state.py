@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
-from gridbot.portfolio import Lot, Portfolio
+from gridbot.core.filters import Indicators
+from gridbot.core.paper import OrderBook
+from gridbot.core.portfolio import Lot, Portfolio
+from gridbot.core.settings import Json, StrategySettings
+from gridbot.core.stats import Stats
 
-if TYPE_CHECKING:
-    from gridbot.engine import GridEngine, Stats
+
+class EngineState(Protocol):
+    """The engine's state that a summary reads and a snapshot carries (`gridbot.core.engine.GridEngine`)."""
+
+    cfg: StrategySettings
+    t: int
+    portfolio: Portfolio
+    levels: NDArray[np.float64] | None
+    qty: NDArray[np.float64] | None
+    exchange: OrderBook
+    buys_open: bool
+    cooldown_until_ms: int
+    started: bool
+    halted: str
+    stats: Stats
+    ind: Indicators
+
 
 COST_BASIS = "fifo lots, fees included"
 
 
-def summary(e: GridEngine) -> dict[str, float | int | str]:
+def summary(e: EngineState) -> dict[str, float | int | str]:
     """Realized (closed FIFO lots) + unrealized (lots still held, at the last close) = end - start equity."""
     p, s = e.portfolio, e.stats
     mark = s.last_close
@@ -44,7 +64,7 @@ def summary(e: GridEngine) -> dict[str, float | int | str]:
     }
 
 
-def snapshot(e: GridEngine) -> dict[str, object]:
+def snapshot(e: EngineState) -> dict[str, object]:
     """Everything needed to continue after a restart."""
     return {
         "t": e.t,
@@ -61,7 +81,7 @@ def snapshot(e: GridEngine) -> dict[str, object]:
     }
 
 
-def _portfolio(saved: dict) -> Portfolio:
+def _portfolio(saved: Json) -> Portfolio:
     fields = dict(saved)
     if "lots" not in fields:
         # A state from the average-cost version (realized gross of fees): what is held becomes one lot at its
@@ -74,9 +94,7 @@ def _portfolio(saved: dict) -> Portfolio:
     return Portfolio(**fields)
 
 
-def restore(e: GridEngine, snap: dict) -> None:
-    from gridbot.engine import Stats  # noqa: PLC0415  (engine imports this module)
-
+def restore(e: EngineState, snap: Json) -> None:
     e.t = int(snap["t"])
     e.portfolio = _portfolio(snap["portfolio"])
     e.levels = None if snap["levels"] is None else np.array(snap["levels"], dtype=np.float64)

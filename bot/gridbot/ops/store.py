@@ -21,6 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
+
+from gridbot.core.portfolio import RoundTrip, Side
 
 DB_FILE = "gridbot.db"
 APPLICATION_ID = 0x67726964  # "grid": tells our database from any other SQLite file
@@ -93,6 +96,38 @@ class Halt:
     reason: str
     since: float
     cancel: bool
+
+
+class Snapshot(NamedTuple):
+    symbol: str
+    cycle: int
+    engine: dict[str, object]
+    status: dict[str, object]
+
+
+_ORDER_COLUMNS = "client_id, exchange_id, level, side, price, qty, filled, status, opened_ms"
+
+
+class OrderRow(NamedTuple):
+    """One of the bot's orders as the store holds it; quantities and prices as the exchange wrote them."""
+
+    client_id: str
+    exchange_id: str | None
+    level: int
+    side: Side
+    price: str
+    qty: str
+    filled: str
+    status: str  # intent, open, unknown, cancel, closed, canceled, rejected, expired
+    opened_ms: int
+
+    @classmethod
+    def of(cls, row: tuple[object, ...]) -> OrderRow:
+        cid, eid, level, side, price, qty, filled, status, opened_ms = row
+        if side not in ("buy", "sell"):
+            raise StoreError(f"order {cid}: side {side!r} is neither buy nor sell")
+        return cls(str(cid), None if eid is None else str(eid), int(str(level)), side, str(price),
+                   str(qty), str(filled), str(status), int(str(opened_ms)))  # fmt: skip
 
 
 def _check_readonly(path: Path) -> None:
@@ -170,13 +205,15 @@ class Store:
 
     # --- snapshot and cursors ---------------------------------------------------------------------------
 
-    def snapshot(self) -> tuple[str, int, dict, dict] | None:
+    def snapshot(self) -> Snapshot | None:
         row = self.con.execute("SELECT symbol, cycle, engine, status FROM snapshot").fetchone()
         if row is None:
             return None
-        return row[0], int(row[1]), json.loads(row[2]), json.loads(row[3])
+        return Snapshot(str(row[0]), int(row[1]), json.loads(row[2]), json.loads(row[3]))
 
-    def save_snapshot(self, symbol: str, cycle: int, engine: dict, status: dict) -> None:
+    def save_snapshot(
+        self, symbol: str, cycle: int, engine: dict[str, object], status: dict[str, object]
+    ) -> None:
         self.con.execute(
             "INSERT OR REPLACE INTO snapshot (id, symbol, cycle, engine, status, saved) VALUES (1,?,?,?,?,?)",
             (symbol, cycle, json.dumps(engine), json.dumps(status), time.time()),
@@ -213,12 +250,11 @@ class Store:
     def has_fill(self, trade_id: str) -> bool:
         return self.con.execute("SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,)).fetchone() is not None
 
-    def add_round_trip(self, trip: object) -> None:
-        t = trip  # a portfolio.RoundTrip
+    def add_round_trip(self, t: RoundTrip) -> None:
         self.con.execute(
             "INSERT INTO round_trips (opened_ms, closed_ms, qty, buy_price, sell_price, fees, profit) "
             "VALUES (?,?,?,?,?,?,?)",
-            (t.opened_ms, t.closed_ms, t.qty, t.buy_price, t.sell_price, t.fees, t.profit),  # type: ignore[attr-defined]
+            (t.opened_ms, t.closed_ms, t.qty, t.buy_price, t.sell_price, t.fees, t.profit),
         )
 
     def fills(self) -> list[sqlite3.Row]:
@@ -267,20 +303,19 @@ class Store:
             (status, exchange_id, None if filled is None else str(filled), time.time(), client_id),
         )
 
-    def live_orders(self) -> list[tuple]:
-        """(client_id, exchange_id, level, side, price, qty, filled, status, opened_ms) of every order not
-        known to be finished: intents, open, unknown outcome, cancel requested."""
-        return self.con.execute(
-            "SELECT client_id, exchange_id, level, side, price, qty, filled, status, opened_ms FROM orders "
+    def live_orders(self) -> list[OrderRow]:
+        """Every order not known to be finished: intents, open, unknown outcome, cancel requested."""
+        rows = self.con.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders "
             "WHERE status IN ('intent', 'open', 'unknown', 'cancel') ORDER BY created, client_id"
         ).fetchall()
+        return [OrderRow.of(r) for r in rows]
 
-    def order_row(self, client_id: str) -> tuple | None:
-        return self.con.execute(
-            "SELECT client_id, exchange_id, level, side, price, qty, filled, status, opened_ms FROM orders "
-            "WHERE client_id = ?",
-            (client_id,),
+    def order_row(self, client_id: str) -> OrderRow | None:
+        row = self.con.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ?", (client_id,)
         ).fetchone()
+        return None if row is None else OrderRow.of(row)
 
     def client_id_of(self, exchange_id: str) -> str | None:
         """Our client id of an exchange order id (a trade names its order by the exchange's id only)."""

@@ -1,4 +1,4 @@
-"""OHLCV candles: the container, the embedded dataset, and a chunked loader for ccxt-style CSV files.
+"""Candle files: the embedded dataset and a chunked loader for ccxt-style CSVs (plain, gzip, one-CSV zip).
 
 Everything yields chunks, so a backtest over years of 1-minute candles keeps a flat memory profile.
 """
@@ -11,17 +11,16 @@ import math
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
-from numpy.typing import NDArray
 
-CHUNK = 65_536
+from gridbot.core.candles import CHUNK, CandleError, Candles, validate
+
 CSV_CHUNK = 8_192  # rows parsed as Python lists before becoming arrays: keep that transient small
 EMBEDDED = "embedded"
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
@@ -33,64 +32,6 @@ WANT = f"{len(COLUMNS)} columns [{', '.join(COLUMNS)}]"
 MS_SINCE_1970 = "ccxt OHLCV rows start with milliseconds since 1970"
 MAX_LINE = 4096  # bytes: a candle row is under 200; a file without newlines is not read whole into memory
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-
-
-class CandleError(ValueError):
-    """A candle file that cannot be read as OHLCV."""
-
-
-@dataclass(frozen=True, slots=True)
-class Candles:
-    time_ms: NDArray[np.int64]
-    open: NDArray[np.float64]
-    high: NDArray[np.float64]
-    low: NDArray[np.float64]
-    close: NDArray[np.float64]
-    volume: NDArray[np.float64]
-
-    def __len__(self) -> int:
-        return len(self.time_ms)
-
-    def columns(self) -> tuple[NDArray, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
-
-    def slice(self, start: int, stop: int) -> Candles:
-        return Candles(*(a[start:stop] for a in self.columns()))
-
-    @classmethod
-    def concat(cls, parts: list[Candles]) -> Candles:
-        return cls(*(np.concatenate(cols) for cols in zip(*(p.columns() for p in parts), strict=True)))
-
-    @classmethod
-    def from_rows(cls, rows: NDArray[np.float64]) -> Candles:
-        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-        return cls(rows[:, 0].astype(np.int64), *(np.ascontiguousarray(rows[:, i]) for i in range(1, 6)))
-
-
-def validate(
-    c: Candles, where: str, lines: NDArray[np.int64] | None = None, after_ms: float = -math.inf
-) -> None:
-    """Refuse candles a backtest would silently get wrong; `lines` maps each candle to its file line."""
-
-    def at(i: int) -> str:
-        return f"{where}:{lines[i]}" if lines is not None else f"{where}: candle {i}"
-
-    def first(mask: NDArray[np.bool_]) -> int | None:
-        return int(np.argmax(mask)) if mask.any() else None
-
-    t = c.time_ms
-    prev = np.concatenate(([after_ms], t[:-1]))
-    if (i := first(t <= prev)) is not None:
-        what = "duplicate timestamp" if t[i] == prev[i] else "timestamp goes back in time"
-        raise CandleError(f"{at(i)}: {what}: {t[i]} after {int(prev[i])}; timestamps must increase")
-    bad = ~((c.low <= np.minimum(c.open, c.close)) & (c.high >= np.maximum(c.open, c.close)) & (c.low > 0))
-    if (i := first(bad)) is not None:
-        raise CandleError(
-            f"{at(i)}: candle is not OHLC: need 0 < low <= open, close <= high (open={c.open[i]}, "
-            f"high={c.high[i]}, low={c.low[i]}, close={c.close[i]})"
-        )
-    if (i := first(c.volume < 0)) is not None:
-        raise CandleError(f"{at(i)}: negative volume {c.volume[i]}")
 
 
 def _time_problem(text: str, t: float) -> str | None:
@@ -156,7 +97,7 @@ def load_embedded() -> Candles:
         )
 
 
-def _open_packed(path: Path) -> tuple[str, BinaryIO]:
+def _open_packed(path: Path) -> tuple[str, IO[bytes] | gzip.GzipFile]:
     """The file's bytes, a gzip or a one-CSV zip (as exchanges' archives ship) unpacked; told apart by their
     magic bytes, whatever the file is called. Returns what the file is (for messages) and the stream."""
     try:

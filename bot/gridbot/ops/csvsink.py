@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 
-from gridbot.portfolio import RoundTrip
+from gridbot.core.portfolio import RoundTrip
 
 TRADE_FIELDS = ["date", "side", "amount", "price", "fee", "fee_currency", "realized_pnl"]
 TRIP_FIELDS = [*RoundTrip._fields, "profit"]
@@ -22,7 +23,7 @@ class CsvSink:
         if fresh:
             self._writer.writeheader()
 
-    def row(self, row: dict[str, object]) -> None:
+    def row(self, row: Mapping[str, object]) -> None:
         self._writer.writerow(row)
 
     def trip(self, trip: RoundTrip) -> None:

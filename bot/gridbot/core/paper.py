@@ -4,18 +4,19 @@ A buy fills when the candle's low reaches its price, a sell when the high does, 
 (maker); a buy's fee is taken in base, a sell's in quote, as the exchange charges them. An order placed
 while candle t is processed fills from candle t+1 at the earliest: the caller asks for the fills of a
 candle before it places new orders, so there is no lookahead.
-The engine uses place_limit, cancel_side, cancel_all, open_orders and fills, plus best_bid/best_ask to skip
-candles where nothing can fill; a live adapter offers the same.
+The engine uses an `OrderBook`: place_limit, cancel_side, cancel_all, open_orders and fills, plus
+best_bid/best_ask to skip candles where nothing can fill; the paper exchange is one, the live book another.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import count
+from typing import Protocol
 
 import numpy as np
 
-from gridbot.portfolio import Side
+from gridbot.core.portfolio import Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,20 @@ class Fill:
     done: bool = True
     filled: float | None = None
     fees: float | None = None
+
+
+class OrderBook(Protocol):
+    """Where the engine's orders rest and fill: `fills` gives the fills of one candle, in booking order."""
+
+    def place_limit(
+        self, side: Side, price: float, qty: float, level: int, opened_ms: int = 0
+    ) -> Order | None: ...
+    def cancel_side(self, side: Side) -> None: ...
+    def cancel_all(self) -> None: ...
+    def open_orders(self) -> list[Order]: ...
+    def best_bid(self) -> float: ...
+    def best_ask(self) -> float: ...
+    def fills(self, high: float, low: float, time_ms: int) -> list[Fill]: ...
 
 
 class PaperExchange:

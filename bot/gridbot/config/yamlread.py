@@ -4,7 +4,6 @@ file:line:column. Apart from the schema (config.py): it is about reading text, n
 from __future__ import annotations
 
 import re
-from typing import ClassVar
 
 import yaml
 
@@ -30,7 +29,7 @@ _CORE = {
 
 
 class _Loader(yaml.SafeLoader):
-    yaml_implicit_resolvers: ClassVar = {
+    yaml_implicit_resolvers = {  # noqa: RUF012  (PyYAML's own attribute, copied per class by add_implicit_resolver)
         first: [
             (tag, regex) for tag, regex in resolvers if tag.rsplit(":", 1)[1] not in {*_CORE, "timestamp"}
         ]

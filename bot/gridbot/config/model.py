@@ -18,18 +18,18 @@ from pydantic import (
     model_validator,
 )
 
-from gridbot.contract import CREDENTIALS_FILE, DATA_DIR, HTTP_PORT
-from gridbot.grid import (
-    Array,
+# ConfigError is re-exported: the one error a bad bot.yml raises, whichever step refused it.
+from gridbot.config.yamlread import ConfigError as ConfigError  # noqa: PLC0414
+from gridbot.config.yamlread import parse_yaml
+from gridbot.contract import CREDENTIALS_FILE, DATA_DIR, HTTP_PORT, heartbeat_path
+from gridbot.core.grid import (
     GridError,
     Market,
-    build_levels,
     centred_bounds,
     check_step_covers_fees,
     place_levels,
 )
-from gridbot.health import heartbeat_path
-from gridbot.yamlread import ConfigError, parse_yaml
+from gridbot.core.grid_plan import check_grid
 
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, lt=0.1)]
@@ -264,32 +264,6 @@ class BotConfig(_Model):
         if g.upper is not None and x.take_profit is not None and x.take_profit <= g.upper:
             raise ValueError(f"exits.take_profit ({x.take_profit}) must be above grid.upper ({g.upper})")
         return self
-
-
-def check_grid(cfg: BotConfig, lower: float, upper: float) -> Array:
-    """The grid's levels between these bounds; GridError unless they land on distinct ticks and every step
-    pays twice the fee."""
-    levels = build_levels(lower, upper, cfg.grid.levels, cfg.grid.spacing, cfg.market.market())
-    check_step_covers_fees(levels, cfg.market.maker_fee)
-    return levels
-
-
-def grid_problems_at(cfg: BotConfig, low: float, high: float) -> list[str]:
-    """Why the configured grid cannot be built somewhere in the price range [low, high] (empty: it can).
-
-    A centred grid is judged at both ends of the range (the tick hurts most at the low end). ATR-spaced grids
-    depend on volatility: the engine checks each one it builds and skips those that cannot pay their fees.
-    """
-    g = cfg.grid
-    if g.lower is not None and g.upper is not None:
-        return []  # fixed bounds were judged when the config was parsed
-    problems = []
-    for price in sorted({low, high}):
-        try:
-            check_grid(cfg, *centred_bounds(price, g.width_pct))
-        except GridError as exc:
-            problems.append(f"at price {price:g}: {exc}")
-    return problems
 
 
 _SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12

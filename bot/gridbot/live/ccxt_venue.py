@@ -26,14 +26,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from gridbot.metrics import Metrics
-from gridbot.resilience import BreakerOpenError, CircuitBreaker, RetryPolicy
-from gridbot.venue import (
+from gridbot.live.resilience import BreakerOpenError, CircuitBreaker, RetryPolicy
+from gridbot.live.venue import (
     AuthFailedError,
     Balance,
     Candle,
@@ -44,12 +44,16 @@ from gridbot.venue import (
     RateLimitedError,
     RejectedError,
     Side,
+    Status,
     Trade,
     UnavailableError,
     VenueError,
 )
+from gridbot.ops.metrics import Metrics
 
 T = TypeVar("T")
+# ccxt's unified order statuses; anything else (a new one) reads as still open, to be asked again
+_STATUSES: dict[str, Status] = {s: s for s in get_args(Status)}
 Kind = Literal["not_found", "insufficient_funds", "auth", "rate_limited", "nonce", "transient", "rejected"]
 
 _ID = re.compile(r"[a-z][a-z0-9]*")
@@ -196,7 +200,7 @@ class VenueClock(Protocol):
 
 
 class CcxtVenue:
-    """`gridbot.venue.Venue` over one ccxt exchange class and one spot symbol.
+    """`gridbot.live.venue.Venue` over one ccxt exchange class and one spot symbol.
 
     `api_url`: any base URL (the local gridbot-exchange, a testnet) replacing the host of every URL in the
     class's `urls['api']` (see `rebase_urls`); `sandbox`: ccxt's own testnet URLs. Keyless (no
@@ -428,7 +432,7 @@ class CcxtVenue:
             from_id = 0
         while True:
             page = self._read(
-                "trades", lambda f=from_id: self._ex.fetch_my_trades(self.symbol, None, n, {"fromId": f})
+                "trades", partial(self._ex.fetch_my_trades, self.symbol, None, n, {"fromId": from_id})
             )
             fresh = 0
             for t in page:
@@ -455,7 +459,7 @@ class CcxtVenue:
             until = min(start + _DAY_MS - 1, end)
             page = self._read(
                 "trades",
-                lambda s=start, u=until: self._ex.fetch_my_trades(self.symbol, s, 1, {"endTime": u}),
+                partial(self._ex.fetch_my_trades, self.symbol, start, 1, {"endTime": until}),
             )
             if page:
                 return _trade_no(str(page[0]["id"]))
@@ -486,9 +490,7 @@ class CcxtVenue:
             self._client_ids.move_to_end(eid)
             while len(self._client_ids) > _CLIENT_IDS_KEPT:
                 self._client_ids.popitem(last=False)
-        status = o.get("status") or "open"
-        if status not in ("open", "closed", "canceled", "rejected", "expired"):
-            status = "open"
+        status = _STATUSES.get(str(o.get("status") or "open"), "open")
         return OrderState(
             client_id=cid,
             exchange_id=eid,
@@ -573,11 +575,11 @@ class CcxtVenue:
         while True:
             try:
                 return self._attempt(method, fn)
-            except _BreakerOpenError as e:
+            except _BreakerOpenError as b:
                 elapsed = self._clock.monotonic() - start
-                wait = e.remaining_s or self._retry.backoff.delay(0)  # 0: another caller's probe in flight
+                wait = b.remaining_s or self._retry.backoff.delay(0)  # 0: another caller's probe in flight
                 if not self._retry.may_wait(wait, elapsed):
-                    raise e.venue_error(method) from None
+                    raise b.venue_error(method) from None
                 self._clock.sleep(wait)
                 continue
             except _FailedError as f:
@@ -613,8 +615,8 @@ class CcxtVenue:
         while True:
             try:
                 return self._attempt(method, fn)
-            except _BreakerOpenError as e:
-                raise e.venue_error(method) from None
+            except _BreakerOpenError as b:
+                raise b.venue_error(method) from None
             except _FailedError as f:
                 kind, e = f.kind, f.error
                 if kind == "nonce" and not resynced:

@@ -35,7 +35,7 @@ def _check_period(period: int, minimum: int = 2) -> None:
 
 class EmaState(NamedTuple):
     period: int
-    count: int = 0
+    seen: int = 0  # values taken so far (`count` would shadow tuple.count)
     seed_sum: float = 0.0
     value: float = NAN
 
@@ -46,7 +46,7 @@ def ema_init(period: int) -> EmaState:
 
 
 def ema_step(s: EmaState, x: float) -> EmaState:
-    count = s.count + 1
+    count = s.seen + 1
     if count < s.period:
         return EmaState(s.period, count, s.seed_sum + x)
     if count == s.period:
@@ -60,7 +60,7 @@ def ema_step(s: EmaState, x: float) -> EmaState:
 
 class RsiState(NamedTuple):
     period: int
-    count: int = 0
+    seen: int = 0  # values taken so far (`count` would shadow tuple.count)
     prev_close: float = NAN
     gain: float = 0.0  # a running sum during warm-up, the Wilder average after
     loss: float = 0.0
@@ -79,20 +79,20 @@ def _rsi_value(gain: float, loss: float) -> float:
 
 def rsi_step(s: RsiState, close: float) -> RsiState:
     n = s.period
-    if s.count == 0:
+    if s.seen == 0:
         return RsiState(n, 1, close)
     diff = close - s.prev_close
     gain, loss = s.gain, s.loss
-    if s.count <= n:
+    if s.seen <= n:
         if diff < 0:
             loss -= diff
         else:
             gain += diff
-        if s.count < n:
-            return RsiState(n, s.count + 1, close, gain, loss)
+        if s.seen < n:
+            return RsiState(n, s.seen + 1, close, gain, loss)
         gain /= n
         loss /= n
-        return RsiState(n, s.count + 1, close, gain, loss, _rsi_value(gain, loss))
+        return RsiState(n, s.seen + 1, close, gain, loss, _rsi_value(gain, loss))
     loss *= n - 1
     gain *= n - 1
     if diff < 0:
@@ -101,7 +101,7 @@ def rsi_step(s: RsiState, close: float) -> RsiState:
         gain += diff
     loss /= n
     gain /= n
-    return RsiState(n, s.count + 1, close, gain, loss, _rsi_value(gain, loss))
+    return RsiState(n, s.seen + 1, close, gain, loss, _rsi_value(gain, loss))
 
 
 # --- ATR (Wilder) ----------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def true_range(high: float, low: float, prev_close: float) -> float:
 
 class AtrState(NamedTuple):
     period: int
-    count: int = 0
+    seen: int = 0  # values taken so far (`count` would shadow tuple.count)
     prev_close: float = NAN
     acc: float = 0.0  # sum of true ranges during warm-up, the ATR after
     value: float = NAN
@@ -126,16 +126,16 @@ def atr_init(period: int) -> AtrState:
 
 def atr_step(s: AtrState, high: float, low: float, close: float) -> AtrState:
     n = s.period
-    if s.count == 0:
+    if s.seen == 0:
         return AtrState(n, 1, close)
     tr = true_range(high, low, s.prev_close)
-    if s.count < n:
-        return AtrState(n, s.count + 1, close, s.acc + tr)
-    if s.count == n:
+    if s.seen < n:
+        return AtrState(n, s.seen + 1, close, s.acc + tr)
+    if s.seen == n:
         atr = (s.acc + tr) / n
-        return AtrState(n, s.count + 1, close, atr, atr)
+        return AtrState(n, s.seen + 1, close, atr, atr)
     atr = ((s.acc * (n - 1)) + tr) / n
-    return AtrState(n, s.count + 1, close, atr, atr)
+    return AtrState(n, s.seen + 1, close, atr, atr)
 
 
 # --- ADX, +DI, -DI (Wilder) ------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def atr_step(s: AtrState, high: float, low: float, close: float) -> AtrState:
 
 class AdxState(NamedTuple):
     period: int
-    count: int = 0
+    seen: int = 0  # values taken so far (`count` would shadow tuple.count)
     prev_high: float = NAN
     prev_low: float = NAN
     prev_close: float = NAN
@@ -164,12 +164,12 @@ def adx_init(period: int) -> AdxState:
 def adx_step(s: AdxState, high: float, low: float, close: float) -> AdxState:
     """One candle of TA-Lib's ADX/PLUS_DI/MINUS_DI: DI from index n, ADX from index 2n-1."""
     n = s.period
-    if s.count == 0:
-        return s._replace(count=1, prev_high=high, prev_low=low, prev_close=close)
+    if s.seen == 0:
+        return s._replace(seen=1, prev_high=high, prev_low=low, prev_close=close)
     diff_p = high - s.prev_high
     diff_m = s.prev_low - low
     tr = true_range(high, low, s.prev_close)
-    count = s.count + 1
+    count = s.seen + 1
     plus_dm, minus_dm, tr_sum = s.plus_dm, s.minus_dm, s.tr
     if count <= n:
         # Indices 1..n-1 are plain sums; smoothing starts at index n.
@@ -179,7 +179,7 @@ def adx_step(s: AdxState, high: float, low: float, close: float) -> AdxState:
             plus_dm += diff_p
         tr_sum += tr
         return s._replace(
-            count=count, prev_high=high, prev_low=low, prev_close=close,
+            seen=count, prev_high=high, prev_low=low, prev_close=close,
             plus_dm=plus_dm, minus_dm=minus_dm, tr=tr_sum,
         )  # fmt: skip
     minus_dm -= minus_dm / n

@@ -7,27 +7,34 @@ buying and holding with the same starting quote.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib as mpl
+import numpy as np
 
 mpl.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
-from gridbot.engine import GridEngine
+from gridbot.core.engine import GridEngine
 
 MAX_LEVEL_SEGMENTS = 20_000  # beyond this only the grid's bounds are drawn (a busy plot hides the price)
+
+
+# matplotlib's date2num carries no types: its one use here, typed
+_date_num: Callable[[datetime], float] = date2num
 
 
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _draw_grids(ax: plt.Axes, engine: GridEngine, end_ms: int) -> None:
+def _draw_grids(ax: Axes, engine: GridEngine, end_ms: int) -> None:
     grids = list(engine.grid_changes)
     if not grids:
         return
@@ -36,11 +43,11 @@ def _draw_grids(ax: plt.Axes, engine: GridEngine, end_ms: int) -> None:
     ]
     lows = [levels[0] for _, _, levels in spans]
     highs = [levels[-1] for _, _, levels in spans]
-    starts = [_dt(t) for t, _, _ in spans] + [_dt(end_ms)]
+    starts = np.array([t for t, _, _ in spans] + [end_ms], dtype="datetime64[ms]")
     ax.stairs(highs, starts, baseline=lows, fill=True, color="tab:blue", alpha=0.10, label="grid range")
     if sum(len(levels) for _, _, levels in spans) <= MAX_LEVEL_SEGMENTS:
         segments = [
-            [(date2num(_dt(t0)), level), (date2num(_dt(t1)), level)]
+            [(_date_num(_dt(t0)), level), (_date_num(_dt(t1)), level)]
             for t0, t1, levels in spans
             for level in levels
         ]
@@ -78,7 +85,7 @@ def figure(engine: GridEngine) -> Figure:
     top.legend(loc="upper left", fontsize=8)
     s = engine.summary()
     top.set_title(
-        f"gridbot backtest {s['start'][:10]} to {s['end'][:10]}: return {s['return_pct']:.2f}%, "
+        f"gridbot backtest {str(s['start'])[:10]} to {str(s['end'])[:10]}: return {s['return_pct']:.2f}%, "
         f"realized {s['realized_pnl']} + unrealized {s['unrealized_pnl']} {quote} (FIFO), "
         f"{s['regrids']} regrids, {s['grids_skipped']} grids skipped"
     )

@@ -19,9 +19,9 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 
-from gridbot.paper import Fill, Order
-from gridbot.portfolio import Side
-from gridbot.venue import MarketRules, Trade
+from gridbot.core.paper import Fill, Order
+from gridbot.core.portfolio import Side
+from gridbot.live.venue import MarketRules, Trade
 
 # Binance's newClientOrderId charset is [.A-Z:/a-z0-9_-], at most 36 characters.
 MAX_CLIENT_ID = 36
@@ -78,6 +78,14 @@ class LiveOrder:
     pending: list[Trade] = field(default_factory=list)  # trades not yet given to the engine
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveFill(Fill):
+    """A fill of the live book: the order it belongs to and the exchange's trades it sums."""
+
+    live: LiveOrder
+    trades: tuple[Trade, ...]
+
+
 class LiveBook:
     """The engine's exchange in live mode (see the module doc). `actions` is what the loop must carry out:
     ("place", LiveOrder) and ("cancel", LiveOrder), in the order the engine decided them."""
@@ -92,7 +100,6 @@ class LiveBook:
         self.orphans: list[tuple[LiveOrder, Trade]] = []  # trades of orders the engine already cancelled
         self._ids = 0
         self._restoring = False
-        self._delivered: list[tuple[LiveOrder, list[Trade]]] = []
 
     # --- the engine's interface -------------------------------------------------------------------
 
@@ -160,7 +167,7 @@ class LiveBook:
         due.sort(
             key=lambda o: (o.order.side == "buy", o.order.price if o.order.side == "sell" else -o.order.price)
         )
-        out = []
+        out: list[Fill] = []
         for live in due:
             trades = [t for t in live.pending if t.time_ms < end]
             live.pending = [t for t in live.pending if t.time_ms >= end]
@@ -176,8 +183,8 @@ class LiveBook:
             # booked at what it executed at (the order's price unless it crossed the book and took)
             price = sum((t.price * t.qty for t in trades), Decimal(0)) / qty if qty else live.price
             part = replace(live.order, qty=float(qty), price=float(price))
-            out.append(Fill(part, float(fee), time_ms, done, float(live.filled), float(live.fees)))
-            self._delivered.append((live, trades))
+            out.append(LiveFill(part, float(fee), time_ms, done, float(live.filled), float(live.fees),
+                                live=live, trades=tuple(trades)))  # fmt: skip
         return out
 
     # --- the loop's side --------------------------------------------------------------------------
@@ -210,14 +217,6 @@ class LiveBook:
         return {t.trade_id for o in self.orders.values() for t in o.pending} | {
             t.trade_id for _, t in self.orphans
         }
-
-    def deliver(self, live: LiveOrder, trades: list[Trade]) -> None:
-        """Queue the trades behind a fill booked outside `fills` (an orphan) for the ledger hook."""
-        self._delivered.append((live, trades))
-
-    def delivered(self) -> tuple[LiveOrder, list[Trade]]:
-        """The order and trades behind the fill the engine is booking now (its ledger hook asks)."""
-        return self._delivered.pop(0)
 
     def drop(self, cid: str) -> LiveOrder | None:
         """Forget an order the exchange refused or does not have: the engine sees its level free again."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridbot.candles import Candles
+from gridbot.core.candles import Candles
 
 # name: (drift per candle, volatility per candle, mean reversion strength)
 REGIMES = {
@@ -62,6 +62,6 @@ def generate(
     high = np.maximum(prices.max(axis=1), open_)
     low = np.minimum(prices.min(axis=1), open_)
     volume = np.round(rng.gamma(2.0, 5.0, n) * (1 + 50 * vol), 4)
-    cents = [np.round(a, 2) for a in (open_, high, low, close)]
+    o, h, lo, c = (np.round(a, 2) for a in (open_, high, low, close))
     time_ms = start_ms + timeframe_ms * np.arange(n, dtype=np.int64)
-    return Candles(time_ms, *cents, volume)
+    return Candles(time_ms, o, h, lo, c, volume)

@@ -1,8 +1,8 @@
 """`gridbot run` in replay paper mode: the long-running bot on canned candles (embedded or CSV).
 
 It replays candles one per cycle, wrapping around so it runs forever, with timestamps shifted on each pass so
-they keep increasing. Every cycle is one transaction of the store (`gridbot.store`): the cycle's fills, round
-trips and the engine snapshot are committed together, so a kill at any moment loses at most the cycle in
+they keep increasing. Every cycle is one transaction of the store (`gridbot.ops.store`): the cycle's fills,
+round trips and the engine snapshot are committed together, so a kill at any moment loses at most the cycle in
 flight, which the next start replays with the same result (the replay is deterministic), and no fill is
 recorded twice (its id is the cycle and its place in it). SIGTERM/SIGINT end the current cycle and exit 0.
 
@@ -21,20 +21,23 @@ import signal
 import threading
 import time
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gridbot.candles import CandleError, Candles, iter_candles
-from gridbot.config import BotConfig
-from gridbot.engine import GridEngine
-from gridbot.health import write_heartbeat
-from gridbot.store import DB_FILE, Store, StoreError
+from gridbot.config.model import BotConfig
+from gridbot.core.candles import CandleError, Candles
+from gridbot.core.engine import GridEngine, LedgerRow
+from gridbot.core.paper import Fill
+from gridbot.core.portfolio import RoundTrip
+from gridbot.core.settings import Json
+from gridbot.ops.candle_files import iter_candles
+from gridbot.ops.health import write_heartbeat
+from gridbot.ops.store import DB_FILE, Store, StoreError
 
 if TYPE_CHECKING:
-    from gridbot.metrics import Metrics
+    from gridbot.ops.metrics import Metrics
 
 STATE_VERSION = 1
 LEGACY_STATE = "state.json"
@@ -45,7 +48,7 @@ class StateError(StoreError):
     """A state file the bot will not continue from, nor overwrite: an operator decides what it is."""
 
 
-def _read_state(path: Path, cfg: BotConfig) -> dict | None:
+def _read_state(path: Path, cfg: BotConfig) -> Json | None:
     """The saved state to continue from, None on a first start. Anything else is refused and left as it is:
     a reset would forget the open orders and inventory the state holds."""
     if not path.exists():
@@ -107,21 +110,23 @@ def open_store(cfg: BotConfig) -> Store:
     return store
 
 
-def status_of(engine: GridEngine, cycle: int, mode: str, store: Store) -> dict:
+def status_of(engine: GridEngine, cycle: int, cfg: BotConfig, store: Store) -> dict[str, object]:
     halt = store.halt_state()
-    out: dict[str, object] = {"mode": mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
+    out: dict[str, object] = {"mode": cfg.mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
     out["halted"] = engine.halted or (halt.reason if halt else "")
     out["halted_since"] = halt.since if halt else None
-    out["config_sha256"] = engine.cfg.source_sha256
+    out["config_sha256"] = cfg.source_sha256
     return out
 
 
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
-    from gridbot.httpd import serve_bot  # noqa: PLC0415  (prometheus-client: a running bot's only)
-    from gridbot.metrics import Metrics  # noqa: PLC0415
+    from gridbot.ops.httpd import serve_bot  # noqa: PLC0415  prometheus-client: a running bot's only
+    from gridbot.ops.metrics import Metrics  # noqa: PLC0415
 
     metrics = Metrics()
-    published: list[dict] = [{}]  # the last cycle's status, for the HTTP thread (the store is this thread's)
+    published: list[dict[str, object]] = [
+        {}
+    ]  # the last cycle's status, for the HTTP thread (the store is this thread's)
     server = serve_bot(cfg, metrics, lambda: published[0], lambda: bool(published[0]))
     try:
         store = open_store(cfg)
@@ -135,26 +140,25 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
 
 
 def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metrics: Metrics,
-         published: list[dict]) -> int:  # fmt: skip
+         published: list[dict[str, object]]) -> int:  # fmt: skip
     candles = _load_all(data)
     if len(candles) < 2:
         raise CandleError(
             f"{data}: the run replays candles in a loop and needs at least 2, got {len(candles)}"
         )
     span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
-    quote = cfg.market.symbol.split("/")[1]
     cycle = 0
     fills_in_cycle = 0
 
-    def ledger(row: dict[str, object]) -> None:
+    def ledger(row: LedgerRow, fill: Fill) -> None:
         nonlocal fills_in_cycle
         fills_in_cycle += 1
-        metrics.fills.labels(side=str(row["side"])).inc()
-        store.add_fill(f"{cycle}:{fills_in_cycle}", None, str(row["side"]), row["price"], row["amount"],
-                       row["fee"], str(row.get("fee_currency", quote)), float(row["realized_pnl"]),  # type: ignore[arg-type]
-                       _ms(str(row["date"])))  # fmt: skip
+        o = fill.order
+        metrics.fills.labels(side=o.side).inc()
+        store.add_fill(f"{cycle}:{fills_in_cycle}", None, o.side, o.price, o.qty, fill.fee,
+                       row["fee_currency"], row["realized_pnl"], fill.time_ms)  # fmt: skip
 
-    def trip(t: object) -> None:
+    def trip(t: RoundTrip) -> None:
         store.add_round_trip(t)
         metrics.round_trips.inc()
 
@@ -187,7 +191,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
                 cycle += 1
             elif halt.cancel and engine.exchange.open_orders():
                 engine.exchange.cancel_all()
-            status = status_of(engine, cycle, cfg.mode, store)
+            status = status_of(engine, cycle, cfg, store)
             store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), status)
         metrics.show(engine, halt is not None or bool(engine.halted))
         published[0] = status
@@ -198,7 +202,3 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
     print(f"gridbot: stopped after cycle {cycle}: equity {s['end_equity']}, round trips {s['round_trips']}",
           flush=True)  # fmt: skip
     return 0
-
-
-def _ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso).timestamp() * 1000)

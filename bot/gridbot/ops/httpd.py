@@ -14,9 +14,9 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gridbot.config import BotConfig, ConfigError
-from gridbot.health import judge
-from gridbot.metrics import Metrics
+from gridbot.config.model import BotConfig, ConfigError
+from gridbot.ops.health import judge
+from gridbot.ops.metrics import Metrics
 
 Ready = Callable[[], tuple[bool, str]]
 Status = Callable[[], dict[str, Any]]

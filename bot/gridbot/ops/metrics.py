@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from gridbot.engine import GridEngine
+    from gridbot.core.engine import GridEngine
 
 
 class Metrics:

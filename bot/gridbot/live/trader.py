@@ -40,17 +40,13 @@ from typing import Any
 import numpy as np
 
 from gridbot import __version__
-from gridbot.book import LiveBook, LiveOrder, parse_client_id
-from gridbot.candles import Candles
-from gridbot.config import BotConfig, ConfigError, duration_seconds
-from gridbot.engine import GridEngine
-from gridbot.health import Heartbeat, StoppingError
-from gridbot.httpd import serve_bot
-from gridbot.metrics import Metrics
-from gridbot.paper import PaperExchange
-from gridbot.service import status_of
-from gridbot.store import Store
-from gridbot.venue import (
+from gridbot.config.model import BotConfig, ConfigError, duration_seconds
+from gridbot.core.candles import Candles
+from gridbot.core.engine import GridEngine, LedgerRow
+from gridbot.core.paper import Fill, OrderBook, PaperExchange
+from gridbot.core.portfolio import RoundTrip, Side
+from gridbot.live.book import LiveBook, LiveFill, LiveOrder, parse_client_id
+from gridbot.live.venue import (
     AuthFailedError,
     Candle,
     InsufficientFundsError,
@@ -62,6 +58,11 @@ from gridbot.venue import (
     Venue,
     VenueError,
 )
+from gridbot.ops.health import Heartbeat, StoppingError
+from gridbot.ops.httpd import serve_bot
+from gridbot.ops.metrics import Metrics
+from gridbot.ops.service import status_of
+from gridbot.ops.store import Store
 
 CANDLES_PER_CALL = 500
 FINISHED = ("closed", "canceled", "rejected", "expired")
@@ -132,8 +133,8 @@ class Trader:
         self.base, self.quote = self.rules.base, self.rules.quote
         seq = int(store.cursor("seq") or 1)
         self.book = LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq) if live else None
-        self.engine = GridEngine(cfg, exchange=self.book or PaperExchange(cfg.market.maker_fee),  # type: ignore[arg-type]
-                                 ledger=self._ledger, trips=self._trip, log=log)  # fmt: skip
+        orders: OrderBook = self.book if self.book is not None else PaperExchange(cfg.market.maker_fee)
+        self.engine = GridEngine(cfg, exchange=orders, ledger=self._ledger, trips=self._trip, log=log)
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
@@ -160,8 +161,8 @@ class Trader:
 
     # --- persistence of the engine's events ----------------------------------------------------------
 
-    def _ledger(self, row: dict[str, object]) -> None:
-        pnl = float(row["realized_pnl"])  # type: ignore[arg-type]
+    def _ledger(self, row: LedgerRow, fill: Fill) -> None:
+        pnl = row["realized_pnl"]
         self.last_fill_at = time.time()
         if self.book is None:  # paper on the exchange's candles: the fill's id is its candle and place in it
             self._paper_n += 1
@@ -170,7 +171,8 @@ class Trader:
                                 str(row["fee_currency"]), pnl, int(time.time() * 1000))  # fmt: skip
             self.metrics.fills.labels(side=str(row["side"])).inc()
             return
-        live, trades = self.book.delivered()
+        assert isinstance(fill, LiveFill), "the live book's fills carry their trades"
+        live, trades = fill.live, fill.trades
         total = sum((t.qty for t in trades), Decimal(0))
         for t in trades:
             share = float(t.qty / total) if total else 0.0
@@ -178,13 +180,14 @@ class Trader:
                                 pnl * share, t.time_ms)  # fmt: skip
             self.metrics.fills.labels(side=t.side).inc()
         if live.client_id in self.cancelled:  # a fill before the cancel arrived: the cancel still stands
-            row = self.store.order_row(live.client_id)
-            self.store.set_order_status(live.client_id, row[7] if row else "cancel", filled=live.filled)
+            known = self.store.order_row(live.client_id)
+            status = known.status if known else "cancel"
+            self.store.set_order_status(live.client_id, status, filled=live.filled)
             return
         status = "closed" if live.filled >= live.qty else "open"
         self.store.set_order_status(live.client_id, status, filled=live.filled)
 
-    def _trip(self, trip: object) -> None:
+    def _trip(self, trip: RoundTrip) -> None:
         self.store.add_round_trip(trip)
         self.metrics.round_trips.inc()
 
@@ -340,7 +343,7 @@ class Trader:
                                                  filled)  # fmt: skip
         return self.book.feed(t, self.cancelled)
 
-    def _new_trades(self) -> list:
+    def _new_trades(self) -> list[Trade]:
         """Our trades after the last recorded one; before any, from the bot's first candle (an account's
         older history is not this bot's). Nothing before the first candle: no order was placed yet."""
         after = self.store.cursor("trade")
@@ -356,8 +359,8 @@ class Trader:
             return
         for live, t in self.book.orphans:
             live.filled += t.qty
-            self.book.deliver(live, [t])
-            self.engine.account(t.side, float(t.price), float(t.qty), float(t.fee), t.time_ms)
+            part = replace(live.order, qty=float(t.qty), price=float(t.price))
+            self.engine.account(LiveFill(part, float(t.fee), t.time_ms, live=live, trades=(t,)))
         self.book.orphans.clear()
 
     def _commit_actions(self) -> None:
@@ -407,10 +410,10 @@ class Trader:
             if status == "intent":
                 self._create(cid, side, Decimal(price), Decimal(qty))
 
-    def _create(self, cid: str, side: str, price: Decimal, qty: Decimal) -> None:
+    def _create(self, cid: str, side: Side, price: Decimal, qty: Decimal) -> None:
         assert self.book is not None
         try:
-            state = self.venue.create_limit(side, price, qty, cid)  # type: ignore[arg-type]
+            state = self.venue.create_limit(side, price, qty, cid)
         except OutcomeUnknownError as exc:
             log(f"order {cid}: outcome unknown ({exc}); looking it up by client id")
             self._count_error()
@@ -553,7 +556,7 @@ class Trader:
                        f"(risk.max_price_age {r.max_price_age} after the {tf} candle)")  # fmt: skip
 
     def _status(self) -> dict[str, Any]:
-        s = status_of(self.engine, self.cycle, self.cfg.mode, self.store)
+        s = status_of(self.engine, self.cycle, self.cfg, self.store)
         s.update(
             version=__version__,
             exchange=self.cfg.exchange.id,
@@ -587,7 +590,7 @@ def heartbeat_of(cfg: BotConfig) -> Heartbeat:
 
 
 def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = None) -> Venue:
-    from gridbot.ccxt_venue import CcxtVenue, read_credentials  # noqa: PLC0415  (loads ccxt)
+    from gridbot.live.ccxt_venue import CcxtVenue, read_credentials  # noqa: PLC0415  loads ccxt
 
     key = secret = None
     if cfg.mode == "live":
@@ -606,7 +609,7 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
 
 
 def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
-    from gridbot.service import open_store  # noqa: PLC0415
+    from gridbot.ops.service import open_store  # noqa: PLC0415
 
     metrics = Metrics()
     heartbeat = heartbeat_of(cfg)
@@ -658,7 +661,7 @@ def _halted_status(cfg: BotConfig, store: Store, metrics: Metrics) -> dict[str, 
     if saved is not None:
         engine.restore(saved[2])
         cycle = saved[1]
-    s = status_of(engine, cycle, cfg.mode, store)
+    s = status_of(engine, cycle, cfg, store)
     s.update(version=__version__, exchange=cfg.exchange.id, last_candle_ms=engine.stats.last_ms,
              pending_orders=0, equity=s["end_equity"], api_errors=0, last_fill_age_s=None,
              breaker="closed")  # fmt: skip

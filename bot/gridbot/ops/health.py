@@ -7,16 +7,11 @@ import os
 import sys
 import time
 
-from gridbot.contract import HEARTBEAT_FILE
+from gridbot.contract import heartbeat_path
 
-# The run loop writes it (RunConfig.heartbeat_file defaults to it) and the healthcheck reads it; the value is
-# the container contract's.
-DEFAULT_HEARTBEAT = HEARTBEAT_FILE
-
-
-def heartbeat_path() -> str:
-    """GRIDBOT_HEARTBEAT when set (for both sides, as they share the environment), else the default."""
-    return os.environ.get("GRIDBOT_HEARTBEAT", DEFAULT_HEARTBEAT)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing or threading: the probe stays light
+if TYPE_CHECKING:
+    from threading import Event
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:
@@ -46,7 +41,7 @@ class Heartbeat:
         self.max_age = max_age
         self.every = every  # the longest stretch without a beat while waiting
         self.cycle = 0
-        self.stop: _Event | None = None  # set: `sleep` raises StoppingError
+        self.stop: Event | None = None  # set: `sleep` raises StoppingError
 
     def beat(self, cycle: int | None = None) -> None:
         if cycle is not None:
@@ -68,7 +63,7 @@ class Heartbeat:
                 raise StoppingError(f"stopping: a wait of {seconds:.1f}s cut short")
             self.beat()
 
-    def wait(self, stop: _Event, seconds: float) -> bool:
+    def wait(self, stop: Event, seconds: float) -> bool:
         """`stop.wait(seconds)`, beating meanwhile; True when `stop` was set."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
@@ -76,11 +71,6 @@ class Heartbeat:
                 return True
             self.beat()
         return stop.is_set()
-
-
-class _Event:  # what `wait` needs of a threading.Event (not imported: the probe stays light)
-    def wait(self, timeout: float | None = None) -> bool: ...
-    def is_set(self) -> bool: ...
 
 
 def heartbeat_age(path: str | os.PathLike[str]) -> tuple[float, float]:

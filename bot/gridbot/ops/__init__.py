@@ -1,0 +1,1 @@
+"""The operational shell: HTTP, metrics, health, paper replay, plots, CSV, candle files, the store."""
