@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 import time
 from collections.abc import Callable
 from decimal import ROUND_DOWN
@@ -19,6 +20,7 @@ from gridbot_exchange.venue import Venue
 
 Json = object
 Params = dict[str, str]
+ID_CHARS = string.ascii_letters + string.digits
 
 
 def _symbol(v: Venue, params: Params, needed: bool = True) -> str | None:
@@ -165,10 +167,16 @@ def get_order(v: Venue, p: Params, a: Account) -> Json:
     return formats.order(_lookup(v, p, a), v.market.symbol)
 
 
+def generated_id() -> str:
+    """A client id the way Binance makes one when none is sent: 22 letters and digits."""
+    return "".join(secrets.choice(ID_CHARS) for _ in range(22))
+
+
 def cancel_order(v: Venue, p: Params, a: Account) -> Json:
+    cancel_id = client_id(p, "newClientOrderId") or generated_id()
     o = _lookup(v, p, a, cancel=True)
     v.engine.cancel(o, v.market_ms())
-    return formats.cancel(o, v.market.symbol)
+    return formats.cancel(o, v.market.symbol, cancel_id)
 
 
 def _visible(v: Venue, a: Account, open_only: bool = False) -> list[Order]:
@@ -189,7 +197,7 @@ def cancel_open_orders(v: Venue, p: Params, a: Account) -> Json:
     out = []
     for o in _visible(v, a, open_only=True):
         v.engine.cancel(o, now)
-        out.append(formats.cancel(o, v.market.symbol))
+        out.append(formats.cancel(o, v.market.symbol, generated_id()))
     return out
 
 
