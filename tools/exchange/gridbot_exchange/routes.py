@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import string
-import time
 from collections.abc import Callable
 from decimal import ROUND_DOWN
 
@@ -137,9 +136,9 @@ def new_order(v: Venue, p: Params, a: Account) -> Json:
     if qty is None:
         raise errors.bad_param("quantity")
     order, fills = v.engine.place(a, side, type_, qty, price, cid, now)
-    lag = v.faults.invisible_s("POST", "/api/v3/order")
-    if lag:
-        order.hidden_until = time.monotonic() + lag
+    lag = v.faults.invisible("POST", "/api/v3/order")
+    if lag is not None:
+        v.hide(order, *lag)
     kind = p.get("newOrderRespType", "FULL")
     body = formats.order_ack(order, sym or "", fills)
     if kind == "ACK":
@@ -158,7 +157,7 @@ def _lookup(v: Venue, p: Params, a: Account, cancel: bool = False) -> Order:
         )
     v.market_ms()
     o = v.engine.find(a.key, oid, cid)
-    if o is None or o.hidden_until > time.monotonic():
+    if o is None or not v.visible(o):
         raise errors.unknown_cancel() if cancel else errors.unknown_order()
     return o
 
@@ -180,9 +179,8 @@ def cancel_order(v: Venue, p: Params, a: Account) -> Json:
 
 
 def _visible(v: Venue, a: Account, open_only: bool = False) -> list[Order]:
-    now = time.monotonic()
     pool = v.engine.open if open_only else v.engine.orders
-    return [o for o in pool.values() if o.key == a.key and o.hidden_until <= now]
+    return [o for o in pool.values() if o.key == a.key and v.visible(o)]
 
 
 def open_orders(v: Venue, p: Params, a: Account) -> Json:
@@ -224,7 +222,12 @@ def my_trades(v: Venue, p: Params, a: Account) -> Json:
     _symbol(v, p)
     n, from_id, oid = limit(p, 500, 1000), integer(p, "fromId"), integer(p, "orderId")
     v.market_ms()
-    items = [t for t in v.engine.trades if t.key == a.key and (from_id is None or t.id >= from_id)]
+    hidden = v.hidden_ids(a.key)
+    items = [
+        t
+        for t in v.engine.trades
+        if t.key == a.key and (from_id is None or t.id >= from_id) and t.order_id not in hidden
+    ]
     if oid is not None:
         items = [t for t in items if t.order_id == oid]
     items = _window(items, p, lambda t: t.time_ms)  # type: ignore[attr-defined]
