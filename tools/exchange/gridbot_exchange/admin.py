@@ -54,7 +54,7 @@ def orders(v: Venue, q: dict[str, str], _body: dict) -> Json:
         out = []
         for o in v.engine.orders.values():
             if q.get("key") in (None, o.key):
-                out.append({"key": o.key, **formats.order(o, v.market.symbol)})
+                out.append({"key": o.key, "visible": v.visible(o), **formats.order(o, v.market.symbol)})
         return out
 
 

@@ -30,7 +30,9 @@ class Order:
     qty: Decimal
     time_ms: int
     placed_index: int
-    hidden_until: float = 0.0  # monotonic seconds: lookups answer "unknown" before this (visibility lag)
+    # visibility lag (the invisible fault): lookups answer "unknown" until both have passed
+    hidden_wall: float = 0.0  # time.monotonic() seconds
+    hidden_market_ms: int = 0  # market time
     executed: Decimal = Decimal(0)
     cum_quote: Decimal = Decimal(0)
     locked: Decimal = Decimal(0)

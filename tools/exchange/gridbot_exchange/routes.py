@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-import time
+import string
 from collections.abc import Callable
 from decimal import ROUND_DOWN
 
@@ -19,6 +19,7 @@ from gridbot_exchange.venue import Venue
 
 Json = object
 Params = dict[str, str]
+ID_CHARS = string.ascii_letters + string.digits
 
 
 def _symbol(v: Venue, params: Params, needed: bool = True) -> str | None:
@@ -135,9 +136,9 @@ def new_order(v: Venue, p: Params, a: Account) -> Json:
     if qty is None:
         raise errors.bad_param("quantity")
     order, fills = v.engine.place(a, side, type_, qty, price, cid, now)
-    lag = v.faults.invisible_s("POST", "/api/v3/order")
-    if lag:
-        order.hidden_until = time.monotonic() + lag
+    lag = v.faults.invisible("POST", "/api/v3/order")
+    if lag is not None:
+        v.hide(order, *lag)
     kind = p.get("newOrderRespType", "FULL")
     body = formats.order_ack(order, sym or "", fills)
     if kind == "ACK":
@@ -156,7 +157,7 @@ def _lookup(v: Venue, p: Params, a: Account, cancel: bool = False) -> Order:
         )
     v.market_ms()
     o = v.engine.find(a.key, oid, cid)
-    if o is None or o.hidden_until > time.monotonic():
+    if o is None or not v.visible(o):
         raise errors.unknown_cancel() if cancel else errors.unknown_order()
     return o
 
@@ -165,16 +166,21 @@ def get_order(v: Venue, p: Params, a: Account) -> Json:
     return formats.order(_lookup(v, p, a), v.market.symbol)
 
 
+def generated_id() -> str:
+    """A client id the way Binance makes one when none is sent: 22 letters and digits."""
+    return "".join(secrets.choice(ID_CHARS) for _ in range(22))
+
+
 def cancel_order(v: Venue, p: Params, a: Account) -> Json:
+    cancel_id = client_id(p, "newClientOrderId") or generated_id()
     o = _lookup(v, p, a, cancel=True)
     v.engine.cancel(o, v.market_ms())
-    return formats.cancel(o, v.market.symbol)
+    return formats.cancel(o, v.market.symbol, cancel_id)
 
 
 def _visible(v: Venue, a: Account, open_only: bool = False) -> list[Order]:
-    now = time.monotonic()
     pool = v.engine.open if open_only else v.engine.orders
-    return [o for o in pool.values() if o.key == a.key and o.hidden_until <= now]
+    return [o for o in pool.values() if o.key == a.key and v.visible(o)]
 
 
 def open_orders(v: Venue, p: Params, a: Account) -> Json:
@@ -189,7 +195,7 @@ def cancel_open_orders(v: Venue, p: Params, a: Account) -> Json:
     out = []
     for o in _visible(v, a, open_only=True):
         v.engine.cancel(o, now)
-        out.append(formats.cancel(o, v.market.symbol))
+        out.append(formats.cancel(o, v.market.symbol, generated_id()))
     return out
 
 
@@ -216,7 +222,12 @@ def my_trades(v: Venue, p: Params, a: Account) -> Json:
     _symbol(v, p)
     n, from_id, oid = limit(p, 500, 1000), integer(p, "fromId"), integer(p, "orderId")
     v.market_ms()
-    items = [t for t in v.engine.trades if t.key == a.key and (from_id is None or t.id >= from_id)]
+    hidden = v.hidden_ids(a.key)
+    items = [
+        t
+        for t in v.engine.trades
+        if t.key == a.key and (from_id is None or t.id >= from_id) and t.order_id not in hidden
+    ]
     if oid is not None:
         items = [t for t in items if t.order_id == oid]
     items = _window(items, p, lambda t: t.time_ms)  # type: ignore[attr-defined]

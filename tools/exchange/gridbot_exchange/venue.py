@@ -11,7 +11,7 @@ from gridbot_exchange.accounts import Account, Ledger
 from gridbot_exchange.clock import SimClock
 from gridbot_exchange.data import Market, Series
 from gridbot_exchange.faults import Faults
-from gridbot_exchange.matching import Engine
+from gridbot_exchange.matching import Engine, Order
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Venue:
         self.ledger = Ledger()
         self.engine = Engine(market, series, self.ledger, limits.max_orders, limits.max_trades, fill_cap)
         self.faults = Faults()
+        self.hidden: dict[int, Order] = {}  # orders under the invisible fault (few: each is one placement)
         self.default_balances = default_balances or {market.quote: Decimal(10_000), market.base: Decimal(0)}
         self.fees = fees
 
@@ -66,6 +67,25 @@ class Venue:
         self.engine.advance(now)
         return now
 
+    def hide(self, o: Order, seconds: float, clock: str) -> None:
+        if clock == "market":
+            o.hidden_market_ms = self.clock.now_ms() + int(seconds * 1000)
+        else:
+            o.hidden_wall = time.monotonic() + seconds
+        self.hidden[o.id] = o
+
+    def hidden_ids(self, key: str) -> set[int]:
+        """Ids of the account's orders still hidden; those that have appeared are forgotten here."""
+        for oid in [oid for oid, o in self.hidden.items() if self.visible(o)]:
+            del self.hidden[oid]
+        return {oid for oid, o in self.hidden.items() if o.key == key}
+
+    def visible(self, o: Order) -> bool:
+        """False while an order is hidden by the invisible fault (on the clock the fault named)."""
+        if o.hidden_wall and o.hidden_wall > time.monotonic():
+            return False
+        return not (o.hidden_market_ms and o.hidden_market_ms > self.clock.now_ms())
+
     def step(self, ms: int) -> int:
         with self.lock:
             self.clock.step(ms)
@@ -74,4 +94,5 @@ class Venue:
     def reset(self) -> None:
         with self.lock:
             self.engine.reset()
+            self.hidden.clear()
             self.clock.reset()
