@@ -176,6 +176,22 @@ def test_order_lifecycle_by_client_id(venue: CcxtVenue, admin: Admin, metrics: M
     assert 0 < sample(metrics, "gridbot_api_request_seconds_sum", method="create_limit") < 2
 
 
+def test_a_cancel_answer_names_the_order_by_its_own_client_id(base_url: str, admin: Admin) -> None:
+    """Binance answers a cancel with the cancel's own clientOrderId and the order's in origClientOrderId:
+    the adapter reads the order's, so a trade naming the order by its exchange id maps to our client id."""
+    placer, canceller = make(base_url), make(base_url)  # the canceller has seen no answer naming the order
+    placed = placer.create_limit("buy", last_price(admin) - Decimal(500), Decimal("0.002"), "gb-o-1")
+    cancelled = canceller.cancel("gb-o-1")
+    assert cancelled is not None
+    [row] = ours(admin)
+    assert (cancelled.client_id, cancelled.exchange_id, cancelled.status) == (
+        "gb-o-1", placed.exchange_id, "canceled",
+    )  # fmt: skip
+    assert row["clientOrderId"] == "gb-o-1"
+    trade = {"id": 1, "order": placed.exchange_id, "side": "buy", "price": "1", "amount": "1", "timestamp": 1}
+    assert canceller._trade(trade).client_id == "gb-o-1"
+
+
 def test_off_grid_amounts_are_refused_before_sending(venue: CcxtVenue, admin: Admin) -> None:
     with pytest.raises(RejectedError, match="tick"):
         venue.create_limit("buy", Decimal("50000.005"), Decimal("0.001"), "gb-x-1")

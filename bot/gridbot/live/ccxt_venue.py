@@ -483,7 +483,11 @@ class CcxtVenue:
         return out
 
     def _order_state(self, o: dict[str, Any], client_id: str | None) -> OrderState:
-        cid = o.get("clientOrderId") or client_id or ""
+        # Binance answers a cancel with the cancel's own clientOrderId and the order's in origClientOrderId;
+        # ccxt's parseOrder reads clientOrderId only, so a cancelled order would map to the cancel's id
+        info = o.get("info")
+        orig = info.get("origClientOrderId") if isinstance(info, dict) else None
+        cid = orig or o.get("clientOrderId") or client_id or ""
         eid = str(o.get("id") or "")
         if cid and eid:
             self._client_ids[eid] = cid
