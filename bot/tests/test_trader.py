@@ -528,7 +528,7 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
 
 def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exchange, bots):
     """Two orders appear on the bot's account mid-run, placed with ccxt directly: one with the bot's prefix
-    (ours, say from a lost database) is adopted at the next reconcile, its sequence never reused; one with
+    (ours, say from a lost database) is adopted at the next reconcile, its id never reused; one with
     another prefix (someone else's) is neither recorded nor touched, not even by `gridbot halt --cancel`."""
     from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415
 
@@ -551,7 +551,11 @@ def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exc
     assert (level, side, Decimal(price), Decimal(qty), status) == (0, "buy", 50000, Decimal("0.002"), "open")
     assert "adopting our order gridbot-0b-999" in bot.log.read_text()
     drive(ex, bot, 3, seen=3)
-    assert int(bot.query("SELECT value FROM cursors WHERE name = 'seq'")[0][0]) > 999
+    # its id is never reused: every id the bot makes carries its state directory's tag
+    ((tag,),) = bot.query("SELECT value FROM cursors WHERE name = 'id_epoch'")
+    made = [o["clientOrderId"] for o in ex.orders() if o["clientOrderId"] not in (ours, foreign)]
+    assert made
+    assert all(cid.endswith(f"-{tag}") for cid in made)
     assert bot.query(f"SELECT * FROM orders WHERE client_id = '{foreign}'") == []
     assert "other-0b-1" not in bot.log.read_text()
     halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "x", "--cancel"]

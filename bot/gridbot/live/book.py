@@ -12,6 +12,7 @@ and a float quantity floored to its lot step, as `Decimal`.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -25,16 +26,26 @@ from gridbot.live.venue import MarketRules, Trade
 
 # Binance's newClientOrderId charset is [.A-Z:/a-z0-9_-], at most 36 characters.
 MAX_CLIENT_ID = 36
+# A state directory's own tag, the last part of each id: a reset (a new state directory) starts its sequence
+# at 1 again, and Binance keeps client ids unique among open orders only, so a lookup by a reused id could
+# find the old order. 6 characters of [a-z0-9]: two resets share a tag with odds of 1 in 2 billion.
+EPOCH_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+EPOCH_LEN = 6
 
 
 class ClientIdError(ValueError):
     """A client order id the exchange would refuse: never sent (an id cut short could name another order)."""
 
 
-def client_id(bot_id: str, level: int, side: Side, seq: int) -> str:
-    """Deterministic: the bot, the level, the side and the bot's placement sequence number. A real check,
-    not an `assert` (gone under `python -O`): an id past the exchange's limit is an error, never sent."""
-    cid = f"{bot_id}-{level}{side[0]}-{seq}"
+def new_epoch() -> str:
+    return "".join(secrets.choice(EPOCH_CHARS) for _ in range(EPOCH_LEN))
+
+
+def client_id(bot_id: str, level: int, side: Side, seq: int, epoch: str) -> str:
+    """The bot, the level, the side, the placement sequence number and the state directory's tag. A real
+    check, not an `assert` (gone under `python -O`): an id past the exchange's limit is an error, never
+    sent."""
+    cid = f"{bot_id}-{level}{side[0]}-{seq}-{epoch}"
     if len(cid) > MAX_CLIENT_ID:
         raise ClientIdError(
             f"client order id {cid!r} is {len(cid)} characters, the exchange takes at most {MAX_CLIENT_ID} "
@@ -43,19 +54,36 @@ def client_id(bot_id: str, level: int, side: Side, seq: int) -> str:
     return cid
 
 
-def parse_client_id(bot_id: str, cid: str) -> tuple[int, Side] | None:
-    """(level, side) of one of this bot's client ids; None for anyone else's."""
+@dataclass(frozen=True, slots=True)
+class ClientId:
+    level: int
+    side: Side
+    seq: int
+    epoch: str  # "" for an id made before ids had one
+
+
+def client_id_parts(bot_id: str, cid: str) -> ClientId | None:
+    """The parts of one of this bot's client ids (also of the older `bot-3b-17`, without a tag); None for
+    anyone else's."""
     head, _, rest = cid.partition("-")
-    what, _, seq = rest.partition("-")
+    what, _, tail = rest.partition("-")
+    seq, _, epoch = tail.partition("-")
     if (
         head != bot_id
         or not seq.isdigit()
         or len(what) < 2
         or what[-1] not in "bs"
         or not what[:-1].isdigit()
+        or (epoch and (len(epoch) != EPOCH_LEN or any(c not in EPOCH_CHARS for c in epoch)))
     ):
         return None
-    return int(what[:-1]), "buy" if what[-1] == "b" else "sell"
+    return ClientId(int(what[:-1]), "buy" if what[-1] == "b" else "sell", int(seq), epoch)
+
+
+def parse_client_id(bot_id: str, cid: str) -> tuple[int, Side] | None:
+    """(level, side) of one of this bot's client ids; None for anyone else's."""
+    parts = client_id_parts(bot_id, cid)
+    return None if parts is None else (parts.level, parts.side)
 
 
 def to_wire(price: float, qty: float, rules: MarketRules) -> tuple[Decimal, Decimal]:
@@ -90,9 +118,10 @@ class LiveBook:
     """The engine's exchange in live mode (see the module doc). `actions` is what the loop must carry out:
     ("place", LiveOrder) and ("cancel", LiveOrder), in the order the engine decided them."""
 
-    def __init__(self, rules: MarketRules, bot_id: str, timeframe_ms: int, next_seq: int) -> None:
+    def __init__(self, rules: MarketRules, bot_id: str, timeframe_ms: int, next_seq: int, epoch: str) -> None:
         self.rules = rules
         self.bot_id = bot_id
+        self.epoch = epoch
         self.timeframe_ms = timeframe_ms
         self.next_seq = next_seq
         self.orders: dict[str, LiveOrder] = {}  # by client id
@@ -111,7 +140,7 @@ class LiveBook:
         p, q = to_wire(price, qty, self.rules)
         if q <= 0 or p * q < self.rules.min_notional:
             return None  # below the exchange's minimums: the level stays free, the engine tries again later
-        cid = client_id(self.bot_id, level, side, self.next_seq)
+        cid = client_id(self.bot_id, level, side, self.next_seq, self.epoch)
         self.next_seq += 1
         live = self.adopt(cid, side, p, q, level, opened_ms)
         self.actions.append(("place", live))

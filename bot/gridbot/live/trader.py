@@ -45,7 +45,7 @@ from gridbot.core.candles import Candles
 from gridbot.core.engine import GridEngine, LedgerRow
 from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import RoundTrip, Side
-from gridbot.live.book import LiveBook, LiveFill, LiveOrder, parse_client_id
+from gridbot.live.book import LiveBook, LiveFill, LiveOrder, client_id_parts, new_epoch, parse_client_id
 from gridbot.live.venue import (
     AuthFailedError,
     Candle,
@@ -132,7 +132,7 @@ class Trader:
         check_rules(cfg, self.rules)
         self.base, self.quote = self.rules.base, self.rules.quote
         seq = int(store.cursor("seq") or 1)
-        self.book = LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq) if live else None
+        self.book = LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq, _epoch(store)) if live else None
         orders: OrderBook = self.book if self.book is not None else PaperExchange(cfg.market.maker_fee)
         self.engine = GridEngine(cfg, exchange=orders, ledger=self._ledger, trips=self._trip, log=log)
         self.cycle = 0
@@ -494,9 +494,13 @@ class Trader:
                                             o.exchange_id, o.filled)  # fmt: skip
                     self.book.adopt(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
                     # its sequence is taken: a later placement of the level must not reuse the id
-                    seq = int(cid.rsplit("-", 1)[1])
-                    if seq >= self.book.next_seq:
-                        self.book.next_seq = seq + 1
+                    parts = client_id_parts(self.cfg.run.bot_id, cid)
+                    if (
+                        parts is not None
+                        and parts.epoch == self.book.epoch
+                        and parts.seq >= self.book.next_seq
+                    ):
+                        self.book.next_seq = parts.seq + 1
                         self.store.set_cursor("seq", str(self.book.next_seq))
         for cid, live in list(self.book.orders.items()):
             if cid in open_now or cid in self.unknown:
@@ -576,6 +580,16 @@ class Trader:
     def status(self) -> dict[str, Any]:
         """The last cycle's status, for the HTTP thread: the store's connection belongs to the loop's."""
         return self.published
+
+
+def _epoch(store: Store) -> str:
+    """The state directory's client id tag, made at its first live start (see `book.new_epoch`)."""
+    epoch = store.cursor("id_epoch")
+    if epoch is None:
+        epoch = new_epoch()
+        with store.cycle():
+            store.set_cursor("id_epoch", epoch)
+    return epoch
 
 
 def _within_the_hour(times: Iterable[float], now: float) -> list[float]:
