@@ -1,13 +1,19 @@
 """The bot's books against the exchange's, whatever the exchange does: real `gridbot run` processes against
 the local exchange (the harness of test_trader.py), judged from the exchange's admin API."""
 
+import re
+import time
+from collections import Counter
+from decimal import Decimal
+
 from gridbot_exchange.testing import Admin
-from test_trader import Bot, Exchange, drive
+from test_trader import Bot, Exchange, drive, judge_against_the_exchange
 from test_trader import bots as bots  # noqa: PLC0414  (the fixtures, shared)
 from test_trader import exchange as exchange  # noqa: PLC0414
 
 from gridbot.config.model import load_config
 from gridbot.live import trader
+from gridbot.live.book import parse_client_id
 from gridbot.ops.metrics import Metrics
 
 
@@ -39,3 +45,62 @@ def test_client_ids_stay_unique_after_the_state_is_reset(tmp_path, exchange, bot
     dup = Admin(ex.base).call("GET", "duplicates")
     assert dup["count"] == 0, dup  # type: ignore[index]
     assert again.term() == 0
+
+
+def one_order_per_level(ex: Exchange) -> list[tuple[int, int]]:
+    """Levels holding more than one of the bot's visible open orders (a level is taken by its buy or by the
+    sell above it)."""
+    taken: Counter[int] = Counter()
+    for o in ex.orders():
+        if o["status"] in ("NEW", "PARTIALLY_FILLED") and o["visible"]:
+            parsed = parse_client_id("gridbot", o["clientOrderId"])
+            assert parsed is not None, o
+            level, side = parsed
+            taken[level if side == "buy" else level - 1] += 1
+    return [(level, n) for level, n in taken.items() if n > 1]
+
+
+def step_through(ex: Exchange, bot: Bot, candles: int, on_step=None, seen: int = 0) -> None:
+    """`drive`, for a bot with an order whose outcome stays unknown while the clock moves: each candle
+    once the bot has decided on it, unknown orders or not; settled at the end."""
+    for k in range(candles):
+        ex.admin.step(candles=1)
+        if on_step is not None:
+            on_step(k)
+        deadline = time.monotonic() + 20
+        while bot.status().get("candles", 0) < seen + k + 1:
+            assert bot.proc is not None
+            assert bot.proc.poll() is None, bot.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"bot not at candle {seen + k + 1}: {bot.status()}"
+            time.sleep(0.01)
+    bot.wait(seen + candles)
+
+
+VOLATILE = ("--start-candle", "4001")  # a stretch where the grid trades every few candles
+
+
+def test_a_fill_of_an_order_whose_answer_was_lost_and_that_lagged_is_booked(tmp_path, exchange, bots):
+    """A create's answer dropped and the order (with its trades) invisible for 12 candles of market time,
+    within the unknown-order deadline; meanwhile other orders of the bot fill. Every trade is booked once,
+    the order's row holds what it executed."""
+    ex = exchange(*VOLATILE)
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 60.0, "reconcile_every": 1})
+    bot.start()
+    bot.wait(1)
+
+    def lose_one(k: int) -> None:
+        if k == 2:
+            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+            ex.admin.fault(kind="invisible", seconds=3600, clock="market", count=1)
+
+    step_through(ex, bot, 40, lose_one, seen=1)
+    (lagged,) = re.findall(r"order (\S+): outcome unknown", bot.log.read_text())
+    trades = ex.trades()
+    (order,) = [o for o in ex.orders() if o["clientOrderId"] == lagged]
+    own = [t["id"] for t in trades if t["orderId"] == order["orderId"]]
+    assert own, "the order whose answer was lost filled"
+    assert any(t["id"] > min(own) and t["orderId"] != order["orderId"] for t in trades), "and others after it"
+    judge_against_the_exchange(ex, bot)
+    ((filled,),) = bot.query(f"SELECT filled FROM orders WHERE client_id = '{lagged}'")
+    assert Decimal(filled) == Decimal(order["executedQty"]) > 0
+    assert bot.term() == 0

@@ -247,6 +247,28 @@ class LiveBook:
             t.trade_id for _, t in self.orphans
         }
 
+    def take_over(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int) -> LiveOrder | None:
+        """An order declared lost turned up after all: it takes the place of the order that replaced it (the
+        engine's same order, level, price and size; the replacement is cancelled), if that one has not
+        traded. None when the level has moved on: the caller cancels the order that turned up."""
+        for rcid, r in self.orders.items():
+            same = (r.order.side, r.order.level, r.price, r.qty) == (side, level, price, qty)
+            if same and r.filled == 0 and not r.pending:
+                del self.orders[rcid]
+                live = LiveOrder(r.order, cid, price, qty)
+                self.orders[cid] = live
+                self._cancel(r)
+                return live
+        return None
+
+    def fed(self, cid: str) -> Decimal:
+        """The quantity of one order's trades fed in and not yet given to the engine."""
+        live = self.orders.get(cid)
+        pending = live.pending if live is not None else []
+        return sum(
+            (t.qty for t in [*pending, *(t for o, t in self.orphans if o.client_id == cid)]), Decimal(0)
+        )
+
     def drop(self, cid: str) -> LiveOrder | None:
         """Forget an order the exchange refused or does not have: the engine sees its level free again."""
         return self.orders.pop(cid, None)

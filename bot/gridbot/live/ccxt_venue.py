@@ -446,6 +446,13 @@ class CcxtVenue:
             from_id = max(_trade_no(str(t["id"])) for t in page) + 1
         return sorted(seen.values(), key=lambda t: (_trade_no(t.trade_id), t.time_ms))
 
+    def trades_of(self, exchange_order_id: str) -> list[Trade]:
+        page = self._read(
+            "trades",
+            partial(self._ex.fetch_my_trades, self.symbol, None, None, {"orderId": exchange_order_id}),
+        )
+        return sorted((self._trade(t) for t in page), key=lambda t: (_trade_no(t.trade_id), t.time_ms))
+
     def _first_trade_id(self, since_ms: int) -> int | None:
         """Binance's myTrades with a startTime answers for 24 hours from it only: a quiet first day would read
         as no trades at all. So: the newest trade bounds the search, then day windows up to it, oldest first;

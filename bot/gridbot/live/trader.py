@@ -51,6 +51,7 @@ from gridbot.live.venue import (
     Candle,
     InsufficientFundsError,
     MarketRules,
+    OrderState,
     OutcomeUnknownError,
     RateLimitedError,
     RejectedError,
@@ -62,10 +63,11 @@ from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.httpd import serve_bot
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
-from gridbot.ops.store import Store
+from gridbot.ops.store import OrderRow, Store
 
 CANDLES_PER_CALL = 500
 FINISHED = ("closed", "canceled", "rejected", "expired")
+LOST_WATCH_S = 86_400.0  # an order declared lost is looked for this long (epoch seconds) after
 
 
 def log(message: str) -> None:
@@ -199,6 +201,9 @@ class Trader:
             if status == "cancel":
                 self.book.drop(cid)
                 self.cancelled[cid] = live
+                if eid is None:  # cancelled while its create was unanswered: still looked for
+                    now = time.monotonic()
+                    self.unknown[cid] = Unknown(now, now)
             elif status in ("intent", "unknown"):
                 # sent or not before the process stopped: only the exchange can say
                 now = time.monotonic()
@@ -297,12 +302,7 @@ class Trader:
             rows = rows[-1:]
         trades = self._new_trades() if self.book is not None else []
         fresh = [self._ours(t) for t in trades if not self.store.has_fill(t.trade_id)]
-        if self.book is not None:
-            for t in fresh:
-                if not self.book.feed(t, self.cancelled) and not self._late(t):
-                    log(
-                        f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored"
-                    )
+        held = self._attribute(fresh)
         if rows:
             self.last_new_candle = time.monotonic()
             self.metrics.candle_closed((rows[-1].time_ms + self.tf_ms) / 1000)
@@ -312,14 +312,35 @@ class Trader:
                 self.engine.run_chunk(_candles(rows))
             self._account_orphans()
             # up to the first trade still waiting for its candle: a restart fetches that one again
-            waiting = self.book.waiting() if self.book is not None else set()
+            waiting = self.book.waiting() | held if self.book is not None else set()
             done = [t.trade_id for t in trades]
             first = next((i for i, tid in enumerate(done) if tid in waiting), len(done))
-            if first:
+            # while an order's create is unanswered its trades may be invisible yet, their ids below later
+            # ones: the cursor stays where it was when the order was sent, the trades after it read again
+            if first and not self.unknown:
                 self.store.set_cursor("trade", done[first - 1])
             self._commit_actions()
             self.cycle += 1
             self._save_snapshot()
+
+    def _attribute(self, fresh: list[Trade]) -> set[str]:
+        """Each new trade to its order; the ids of those held back: a trade no order of ours names while an
+        order's create is unanswered, or after one declared lost turned up, is read again next cycle (it
+        may be theirs); only then is it someone else's."""
+        if self.book is None:
+            return set()
+        held: set[str] = set()
+        found: bool | None = None  # looked for the lost orders (once a cycle): one turned up
+        for t in fresh:
+            if self.book.feed(t, self.cancelled) or self._late(t):
+                continue
+            if found is None and not self.unknown:
+                found = self._watch_lost({}) > 0
+            if self.unknown or found:
+                held.add(t.trade_id)
+                continue
+            log(f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored")
+        return held
 
     def _ours(self, t: Trade) -> Trade:
         """A trade names its order by the exchange's id only (Binance's myTrades): the adapter knows the
@@ -377,10 +398,10 @@ class Trader:
                 row = self.store.order_row(live.client_id)
                 if row is not None and row[7] == "intent":
                     self.store.set_order_status(live.client_id, "canceled")  # never sent: nothing to cancel
-                else:
+                    self.unknown.pop(live.client_id, None)
+                else:  # an unanswered create stays looked for: the order may rest and fill meanwhile
                     self.store.set_order_status(live.client_id, "cancel")
                     self.cancelled[live.client_id] = live
-                self.unknown.pop(live.client_id, None)
         self.book.actions.clear()
         self.store.set_cursor("seq", str(self.book.next_seq))
 
@@ -397,6 +418,10 @@ class Trader:
             state = self.venue.cancel(cid)
             if state is None:
                 state = self.venue.order(cid)
+            if state is None and cid in self.unknown:
+                continue  # not visible yet: cancelled once it is (or, past the deadline, declared lost)
+            if state is not None:
+                self.unknown.pop(cid, None)
             if state is None or state.status in FINISHED:
                 with self.store.cycle():
                     self.store.set_order_status(cid, state.status if state else "canceled",
@@ -449,12 +474,17 @@ class Trader:
             if now < u.next_check:
                 continue
             state = self.venue.order(cid)
+            cancelling = cid in self.cancelled  # the engine cancelled it meanwhile: _send carries that out
             if state is not None:
                 del self.unknown[cid]
                 with self.store.cycle():
-                    status = "open" if state.status == "open" else state.status
+                    status = "cancel" if cancelling else "open" if state.status == "open" else state.status
                     self.store.set_order_status(cid, status, exchange_id=state.exchange_id)
-                if state.status in ("canceled", "rejected", "expired") and state.filled == 0:
+                if (
+                    state.status in ("canceled", "rejected", "expired")
+                    and state.filled == 0
+                    and not cancelling
+                ):
                     self._replace(cid)
                 continue
             if now - u.since < self.cfg.run.unknown_order_deadline_s:
@@ -462,6 +492,12 @@ class Trader:
                 u.next_check = now + u.wait
                 continue
             del self.unknown[cid]
+            if cancelling:
+                log(f"order {cid}: not on the exchange {now - u.since:.0f}s after it was sent, and cancelled")
+                self.cancelled.pop(cid)
+                with self.store.cycle():
+                    self.store.set_order_status(cid, "lost")
+                continue
             log(f"order {cid}: not on the exchange {now - u.since:.0f}s after it was sent: placing it again")
             self._replace(cid)
 
@@ -486,6 +522,8 @@ class Trader:
         for cid, o in open_now.items():
             known = self.store.order_row(cid)
             parsed = parse_client_id(self.cfg.run.bot_id, cid)
+            if cid in self.book.orders:
+                self._catch_up(cid, o)
             if known is None and parsed is not None:
                 level, side = parsed
                 log(f"adopting our order {cid} the store did not know")
@@ -509,6 +547,8 @@ class Trader:
             if row is None or row[7] == "intent":
                 continue  # committed, not yet sent: _send carries it out
             state = self.venue.order(cid)
+            if state is not None:
+                self._catch_up(cid, state)
             if state is None:
                 now = time.monotonic()
                 self.unknown[cid] = Unknown(now, now)
@@ -517,7 +557,55 @@ class Trader:
                 self.book.drop(cid)
                 with self.store.cycle():
                     self.store.set_order_status(cid, state.status, filled=state.filled)
+        self._watch_lost(open_now)
         self._refresh_balances()
+
+    def _catch_up(self, cid: str, state: OrderState) -> None:
+        """An order the exchange says executed more than its recorded and fed trades show: those trades were
+        invisible when the cursor passed them (the exchange's visibility lag). Read by order id, fed once."""
+        assert self.book is not None
+        if not state.exchange_id or state.filled <= self.store.filled_of(cid)[0] + self.book.fed(cid):
+            return
+        for t in self.venue.trades_of(state.exchange_id):
+            if not self.store.has_fill(t.trade_id):
+                ours = replace(t, client_id=cid)
+                if not self.book.feed(ours, self.cancelled):
+                    self._late(ours)
+
+    def _watch_lost(self, open_now: dict[str, OrderState]) -> int:
+        """Orders declared lost (of the last day, or open on the exchange now) looked for again: each that
+        turned up is adopted (`_resurfaced`). How many did."""
+        assert self.book is not None
+        rows = {r.client_id: r for r in self.store.lost_orders(time.time() - LOST_WATCH_S)}
+        for cid in open_now:
+            row = self.store.order_row(cid)
+            if row is not None and row.status == "lost":
+                rows[cid] = row
+        found = 0
+        for cid, row in rows.items():
+            state = open_now.get(cid) or self.venue.order(cid)
+            if state is not None:
+                self._resurfaced(row, state)
+                found += 1
+        return found
+
+    def _resurfaced(self, row: OrderRow, state: OrderState) -> None:
+        """An order declared lost is on the exchange after all: it takes the place of the order that
+        replaced it (cancelled), or, when the level has moved on, it is cancelled; its fills are booked."""
+        assert self.book is not None
+        cid, price, qty = row.client_id, Decimal(row.price), Decimal(row.qty)
+        log(f"order {cid}, declared lost, is on the exchange after all ({state.status}, {state.filled} "
+            "filled): adopted")  # fmt: skip
+        with self.store.cycle():
+            live = self.book.take_over(cid, row.side, price, qty, row.level)
+            if live is None:
+                live = self.book.detached(cid, row.side, price, qty, row.level, row.opened_ms)
+                self.cancelled[cid] = live
+            self.store.set_order_status(cid, "open" if cid in self.book.orders else "cancel",
+                                        exchange_id=state.exchange_id)  # fmt: skip
+            self._commit_actions()  # the replacement's cancel
+            self._save_snapshot()
+        self._catch_up(cid, state)
 
     def _refresh_balances(self) -> None:
         bal = self.venue.balances()

@@ -150,6 +150,11 @@ class Venue(Protocol):
         oldest first, every page fetched."""
         ...
 
+    def trades_of(self, exchange_order_id: str) -> list[Trade]:
+        """Every execution of one order (Binance's myTrades by orderId), oldest first: the trades of an order
+        that became visible after the trade cursor had passed them."""
+        ...
+
     def balances(self) -> dict[str, Balance]: ...
 
     def clock_skew_ms(self) -> float:

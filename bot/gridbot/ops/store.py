@@ -118,7 +118,7 @@ class OrderRow(NamedTuple):
     price: str
     qty: str
     filled: str
-    status: str  # intent, open, unknown, cancel, closed, canceled, rejected, expired
+    status: str  # intent, open, unknown, cancel, closed, canceled, rejected, expired, lost
     opened_ms: int
 
     @classmethod
@@ -308,6 +308,15 @@ class Store:
         rows = self.con.execute(
             f"SELECT {_ORDER_COLUMNS} FROM orders "
             "WHERE status IN ('intent', 'open', 'unknown', 'cancel') ORDER BY created, client_id"
+        ).fetchall()
+        return [OrderRow.of(r) for r in rows]
+
+    def lost_orders(self, since: float) -> list[OrderRow]:
+        """Orders declared never placed (no trace past the unknown-order deadline) since `since` (epoch s):
+        still looked for, in case one turns up after all."""
+        rows = self.con.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status = 'lost' AND updated >= ? ORDER BY created",
+            (since,),
         ).fetchall()
         return [OrderRow.of(r) for r in rows]
 
