@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from decimal import Decimal
 
+import pytest
 from gridbot_exchange.testing import Admin
 from test_trader import Bot, Exchange, drive, judge_against_the_exchange
 from test_trader import bots as bots  # noqa: PLC0414  (the fixtures, shared)
@@ -60,9 +61,10 @@ def one_order_per_level(ex: Exchange) -> list[tuple[int, int]]:
     return [(level, n) for level, n in taken.items() if n > 1]
 
 
-def step_through(ex: Exchange, bot: Bot, candles: int, on_step=None, seen: int = 0) -> None:
+def step_through(ex: Exchange, bot: Bot, candles: int, on_step=None, seen: int = 0, settled=None) -> None:
     """`drive`, for a bot with an order whose outcome stays unknown while the clock moves: each candle
-    once the bot has decided on it, unknown orders or not; settled at the end."""
+    once the bot has decided on it, unknown orders or not (`settled(k)` called when it has nothing pending
+    either); settled at the end."""
     for k in range(candles):
         ex.admin.step(candles=1)
         if on_step is not None:
@@ -73,6 +75,8 @@ def step_through(ex: Exchange, bot: Bot, candles: int, on_step=None, seen: int =
             assert bot.proc.poll() is None, bot.log.read_text()[-3000:]
             assert time.monotonic() < deadline, f"bot not at candle {seen + k + 1}: {bot.status()}"
             time.sleep(0.01)
+        if settled is not None and bot.settled(seen + k + 1):
+            settled(k)
     bot.wait(seen + candles)
 
 
@@ -103,4 +107,31 @@ def test_a_fill_of_an_order_whose_answer_was_lost_and_that_lagged_is_booked(tmp_
     judge_against_the_exchange(ex, bot)
     ((filled,),) = bot.query(f"SELECT filled FROM orders WHERE client_id = '{lagged}'")
     assert Decimal(filled) == Decimal(order["executedQty"]) > 0
+    assert bot.term() == 0
+
+
+@pytest.mark.parametrize(("lose_at", "then"), [(2, "the engine cancels it meanwhile"), (9, "placed again")])
+def test_an_order_declared_lost_that_turns_up_later_is_adopted(tmp_path, exchange, bots, lose_at, then):
+    """A create's answer dropped and the order invisible for 60 candles, far past the unknown-order deadline:
+    the bot places the level again; when the first order turns up it takes its replacement's place (or is
+    cancelled), never two of the bot's orders on one level once the bot has settled, every fill booked."""
+    ex = exchange(*VOLATILE)
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 0.2, "reconcile_every": 1})
+    bot.start()
+    bot.wait(1)
+    crowded: list[tuple[int, int]] = []
+
+    def lose_one(k: int) -> None:
+        if k == lose_at:
+            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+            ex.admin.fault(kind="invisible", seconds=5 * 3600, clock="market", count=1)
+
+    step_through(ex, bot, 100, lose_one, seen=1, settled=lambda _k: crowded.extend(one_order_per_level(ex)))
+    assert crowded == []
+    assert one_order_per_level(ex) == []
+    judge_against_the_exchange(ex, bot)
+    log = bot.log.read_text()
+    (lost,) = re.findall(r"order (\S+): not on the exchange \d+s after it was sent", log)
+    assert ("placing it again" in log) == (then == "placed again")
+    assert f"order {lost}, declared lost, is on the exchange after all" in log
     assert bot.term() == 0
