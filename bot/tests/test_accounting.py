@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gridbot.config.model import parse_config
 from gridbot.core.engine import GridEngine
-from gridbot.core.portfolio import Portfolio, buy, sell
+from gridbot.core.portfolio import Portfolio, buy, buy_fee_in_base, sell
 from gridbot.core.synthetic import generate
 
 FEE = 0.001
@@ -70,6 +70,44 @@ def test_fifo_portfolio_realized_plus_unrealized_is_the_equity_change(trades, ma
     assert p.realized == pytest.approx(sum(fifo_realized(rows)), rel=1e-9, abs=1e-6)
     assert p.realized == pytest.approx(sum(t.profit for t in trips), rel=1e-9, abs=1e-6)
     assert p.base == pytest.approx(sum(lot.qty for lot in p.lots), rel=1e-9, abs=1e-12)
+
+
+@given(
+    trades=st.lists(
+        st.tuples(
+            st.booleans(), st.floats(1, 1000), st.floats(0.01, 1), st.floats(0, 1), st.sampled_from("NB")
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    mark=st.floats(1, 1000),
+)
+def test_fees_paid_in_a_third_asset_keep_the_identity_and_leave_base_and_quote_whole(trades, mark):
+    """Some fees in what the order received, some in BNB (valued in quote, `outside`): base and quote move by
+    what the account received only, every fee is in realized + unrealized, equity is net of the BNB spent."""
+    p = Portfolio.funded(1e9)
+    quote, base, bnb = 1e9, 0.0, 0.0
+    for t, (is_buy, price, qty, part, pays) in enumerate(trades):
+        if not is_buy and p.base > 0:
+            qty = p.base if part > 0.9 else p.base * part  # noqa: PLW2901
+            if qty <= 0:
+                continue
+        value = price * qty * FEE
+        native, outside = (0.0, value * 0.75) if pays == "B" else (value, 0.0)
+        if is_buy or p.base <= 0:
+            p = buy_fee_in_base(p, price, qty, native / price, t, outside)
+            quote, base = quote - price * qty, base + qty - native / price
+        else:
+            p, trip = sell(p, price, qty, native, t, outside)
+            assert trip.fees >= outside
+            quote, base = quote + price * qty - native, base - qty
+        bnb += outside
+    assert (p.quote, p.fees_outside) == (pytest.approx(quote, rel=1e-12), pytest.approx(bnb, rel=1e-12))
+    assert p.base == pytest.approx(base, rel=1e-9, abs=1e-12)
+    assert p.equity(mark) == pytest.approx(quote + p.base * mark - bnb, rel=1e-12)
+    assert p.start_equity + p.realized + p.unrealized(mark) == pytest.approx(
+        p.equity(mark), rel=1e-9, abs=1e-6
+    )
 
 
 def test_sell_closes_the_oldest_lot_first_fees_included():

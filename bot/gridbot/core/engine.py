@@ -208,9 +208,9 @@ class GridEngine:
         trip = None
         base, quote = self.cfg.market.symbol.split("/")
         if side == "buy":
-            self.portfolio = buy_fee_in_base(self.portfolio, price, qty, fee, time_ms)
+            self.portfolio = buy_fee_in_base(self.portfolio, price, qty, fee, time_ms, fill.fee_other)
         else:
-            self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms)
+            self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms, fill.fee_other)
             self._remember(trip)
         self.fill_marks.append((time_ms, side, price))
         if self.ledger is not None:
@@ -321,7 +321,7 @@ class GridEngine:
             return
         p, s = self.portfolio, self.stats
         closes = c.close[start:stop]
-        equity = p.quote + p.base * closes
+        equity = p.quote + p.base * closes - p.fees_outside
         peaks = np.maximum.accumulate(np.maximum(equity, s.peak_equity))
         s.max_drawdown = max(s.max_drawdown, float(np.max(1.0 - equity / peaks)))
         s.peak_equity = float(peaks[-1])

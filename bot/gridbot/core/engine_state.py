@@ -61,6 +61,17 @@ def summary(e: EngineState) -> dict[str, float | int | str]:
         "halted": e.halted,
         "open_orders": len(e.exchange.open_orders()),
         "base_held": round(p.base, 8),
+        **_outside(p),
+    }
+
+
+def _outside(p: Portfolio) -> dict[str, float | str]:
+    """Fees paid in a third asset, when there were any: what they were valued at, and how."""
+    if not p.fees_outside:
+        return {}
+    return {
+        "fees_other_assets": round(p.fees_outside, 2),
+        "fees_other_assets_valued": "in quote at the fee asset's close of the fill's candle, in fees and pnl",
     }
 
 

@@ -34,7 +34,8 @@ class Fill:
     """`order.qty` is the executed quantity; `fee` is in the currency the exchange charges it in: base for a
     buy (the bought coins pay it), quote for a sell. A live order may fill in parts: `done` is False until
     its last part, and `filled`/`fees` are then the whole order's executed quantity and fees (None: this
-    fill's own, as for every fill of the paper exchange, which fills an order whole)."""
+    fill's own, as for every fill of the paper exchange, which fills an order whole). `fee_other`: the quote
+    value (at fill time) of fees the exchange took in a third asset (BNB), outside base and quote."""
 
     order: Order
     fee: float
@@ -42,6 +43,7 @@ class Fill:
     done: bool = True
     filled: float | None = None
     fees: float | None = None
+    fee_other: float = 0.0
 
 
 class OrderBook(Protocol):

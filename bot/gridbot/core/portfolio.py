@@ -6,6 +6,11 @@ it closed. A sell's fee is paid in quote; a grid buy's in base, as the exchange 
 valued in quote at the buy's price). Fees are inside both figures, so the identity is exact (up to
 float rounding): start_equity + realized + unrealized(mark) == equity(mark). `fees` is the total paid, for
 information only; it is already counted in realized and unrealized.
+
+A fee paid in a third asset (Binance's BNB) leaves base and quote whole: it is valued in quote at that
+asset's price when the fill happened (`outside`), counted in the lot's or the sell's fee like any other, and
+kept in `fees_outside`, which equity subtracts: the bot's equity is what it holds less what its trading cost
+in other assets, so the identity stays exact.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Portfolio:
     lots: tuple[Lot, ...] = ()  # oldest first
     realized: float = 0.0  # net of every fee of the closed quantity
     fees: float = 0.0
+    fees_outside: float = 0.0  # the part of `fees` paid in a third asset (BNB), valued in quote at fill time
 
     @classmethod
     def funded(cls, quote: float) -> Portfolio:
@@ -74,7 +80,7 @@ class Portfolio:
         return self.base * mark - self.cost_basis
 
     def equity(self, mark: float) -> float:
-        return self.quote + self.base * mark
+        return self.quote + self.base * mark - self.fees_outside
 
 
 def buy(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) -> Portfolio:
@@ -87,11 +93,14 @@ def buy(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) ->
     )
 
 
-def buy_fee_in_base(p: Portfolio, price: float, qty: float, fee_base: float, time_ms: int = 0) -> Portfolio:
+def buy_fee_in_base(
+    p: Portfolio, price: float, qty: float, fee_base: float, time_ms: int = 0, outside: float = 0.0
+) -> Portfolio:
     """A buy whose fee the exchange takes from the bought base (Binance without BNB): `qty - fee_base` is
     held, for `price * qty` of quote; the fee, valued at the price, is the lot's fee, so the lot still costs
-    exactly the quote paid."""
-    fee = fee_base * price
+    exactly the quote paid. `outside`: the quote value of a fee paid in a third asset (all `qty` is held),
+    part of the lot's cost as well."""
+    fee = fee_base * price + outside
     net = qty - fee_base
     return replace(
         p,
@@ -99,10 +108,14 @@ def buy_fee_in_base(p: Portfolio, price: float, qty: float, fee_base: float, tim
         base=p.base + net,
         lots=(*p.lots, Lot(net, price, fee, time_ms)),
         fees=p.fees + fee,
+        fees_outside=p.fees_outside + outside,
     )
 
 
-def sell(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) -> tuple[Portfolio, RoundTrip]:
+def sell(
+    p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0, outside: float = 0.0
+) -> tuple[Portfolio, RoundTrip]:
+    """`fee` in quote, taken from the proceeds; `outside` the quote value of a fee paid in a third asset."""
     if qty > p.base * (1 + DUST) or qty <= 0:
         raise ValueError(f"cannot sell {qty} with only {p.base} held")
     whole = qty >= p.base * (1 - DUST)  # selling everything closes every lot: no float dust left behind
@@ -121,13 +134,14 @@ def sell(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) -
         closed_fees += lot.fee * share
         lots[0] = replace(lot, qty=lot.qty - left, fee=lot.fee * (1 - share))
         left = 0.0
-    trip = RoundTrip(opened_ms, time_ms, qty, closed_cost / qty, price, fee + closed_fees)
+    trip = RoundTrip(opened_ms, time_ms, qty, closed_cost / qty, price, fee + outside + closed_fees)
     new = replace(
         p,
         quote=p.quote + price * qty - fee,
         base=0.0 if whole else p.base - qty,
         lots=tuple(lots),
-        realized=p.realized + price * qty - fee - closed_cost - closed_fees,
-        fees=p.fees + fee,
+        realized=p.realized + price * qty - fee - outside - closed_cost - closed_fees,
+        fees=p.fees + fee + outside,
+        fees_outside=p.fees_outside + outside,
     )
     return new, trip

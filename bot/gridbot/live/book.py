@@ -13,7 +13,7 @@ and a float quantity floored to its lot step, as `Decimal`.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -102,7 +102,7 @@ class LiveOrder:
     price: Decimal
     qty: Decimal
     filled: Decimal = Decimal(0)
-    fees: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)  # those taken from what the order received (base for a buy, quote for a sell)
     pending: list[Trade] = field(default_factory=list)  # trades not yet given to the engine
 
 
@@ -114,12 +114,38 @@ class LiveFill(Fill):
     trades: tuple[Trade, ...]
 
 
+# The quote value of a fee paid in a third asset (BNB), at the time of its trade.
+FeeValue = Callable[[Trade], Decimal]
+
+
+def native(side: Side, rules: MarketRules) -> str:
+    """The asset a fill's fee is taken from when not paid in a third one: what the order receives."""
+    return rules.base if side == "buy" else rules.quote
+
+
+def fees_of(
+    trades: Iterable[Trade], side: Side, rules: MarketRules, value: FeeValue
+) -> tuple[Decimal, Decimal]:
+    """(fees in the native asset, quote value of fees in any other): an exchange may charge some of an
+    order's trades in BNB and the rest, once BNB ran out, in what the order received."""
+    mine, other = Decimal(0), Decimal(0)
+    for t in trades:
+        if t.fee_currency in ("", native(side, rules)):
+            mine += t.fee
+        elif t.fee:
+            other += value(t)
+    return mine, other
+
+
 class LiveBook:
     """The engine's exchange in live mode (see the module doc). `actions` is what the loop must carry out:
-    ("place", LiveOrder) and ("cancel", LiveOrder), in the order the engine decided them."""
+    ("place", LiveOrder) and ("cancel", LiveOrder), in the order the engine decided them. `fee_value` values
+    a fee paid in a third asset."""
 
-    def __init__(self, rules: MarketRules, bot_id: str, timeframe_ms: int, next_seq: int, epoch: str) -> None:
+    def __init__(self, rules: MarketRules, bot_id: str, timeframe_ms: int, next_seq: int, epoch: str,
+                 fee_value: FeeValue) -> None:  # fmt: skip
         self.rules = rules
+        self.fee_value = fee_value
         self.bot_id = bot_id
         self.epoch = epoch
         self.timeframe_ms = timeframe_ms
@@ -201,7 +227,7 @@ class LiveBook:
             trades = [t for t in live.pending if t.time_ms < end]
             live.pending = [t for t in live.pending if t.time_ms >= end]
             qty = sum((t.qty for t in trades), Decimal(0))
-            fee = sum((t.fee for t in trades), Decimal(0))
+            fee, other = fees_of(trades, live.order.side, self.rules, self.fee_value)
             live.filled += qty
             live.fees += fee
             done = live.filled >= live.qty
@@ -213,7 +239,7 @@ class LiveBook:
             price = sum((t.price * t.qty for t in trades), Decimal(0)) / qty if qty else live.price
             part = replace(live.order, qty=float(qty), price=float(price))
             out.append(LiveFill(part, float(fee), time_ms, done, float(live.filled), float(live.fees),
-                                live=live, trades=tuple(trades)))  # fmt: skip
+                                float(other), live=live, trades=tuple(trades)))  # fmt: skip
         return out
 
     # --- the loop's side --------------------------------------------------------------------------

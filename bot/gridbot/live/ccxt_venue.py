@@ -453,6 +453,15 @@ class CcxtVenue:
         )
         return sorted((self._trade(t) for t in page), key=lambda t: (_trade_no(t.trade_id), t.time_ms))
 
+    def asset_price(self, asset: str, timeframe: str, at_ms: int) -> Decimal | None:
+        quote = self._require_rules().quote
+        step_ms = int(self._ex.parse_timeframe(timeframe) * 1000)
+        start = at_ms - at_ms % step_ms - step_ms  # the candle that closed last at or before at_ms
+        symbol = f"{asset}/{quote}"
+        rows = self._read("asset_price", lambda: self._ex.fetch_ohlcv(symbol, timeframe, start, 2))
+        close = next((r[4] for r in rows if int(r[0]) == start), None)
+        return None if close is None else _dec(close, f"{symbol} close")
+
     def _first_trade_id(self, since_ms: int) -> int | None:
         """Binance's myTrades with a startTime answers for 24 hours from it only: a quiet first day would read
         as no trades at all. So: the newest trade bounds the search, then day windows up to it, oldest first;

@@ -45,7 +45,16 @@ from gridbot.core.candles import Candles
 from gridbot.core.engine import GridEngine, LedgerRow
 from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import RoundTrip, Side
-from gridbot.live.book import LiveBook, LiveFill, LiveOrder, client_id_parts, new_epoch, parse_client_id
+from gridbot.live.book import (
+    LiveBook,
+    LiveFill,
+    LiveOrder,
+    client_id_parts,
+    fees_of,
+    native,
+    new_epoch,
+    parse_client_id,
+)
 from gridbot.live.venue import (
     AuthFailedError,
     Candle,
@@ -134,7 +143,13 @@ class Trader:
         check_rules(cfg, self.rules)
         self.base, self.quote = self.rules.base, self.rules.quote
         seq = int(store.cursor("seq") or 1)
-        self.book = LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq, _epoch(store)) if live else None
+        self.fee_values: dict[str, Decimal] = {}  # trade id -> quote value of its fee paid in a third asset
+        self.unvalued: set[str] = set()  # fee assets the exchange has no price for (logged once)
+        self.book = (
+            LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq, _epoch(store), self._fee_value)
+            if live
+            else None
+        )
         orders: OrderBook = self.book if self.book is not None else PaperExchange(cfg.market.maker_fee)
         self.engine = GridEngine(cfg, exchange=orders, ledger=self._ledger, trips=self._trip, log=log)
         self.cycle = 0
@@ -197,7 +212,8 @@ class Trader:
         assert self.book is not None
         for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
             live = self.book.adopt(cid, side, Decimal(price), Decimal(qty), level, opened_ms, Decimal(filled))
-            live.fees = self.store.filled_of(cid)[1]  # of parts filled before a restart: netted later
+            # of parts filled before a restart: netted later
+            live.fees = self.store.filled_of(cid, native(side, self.rules))[1]
             if status == "cancel":
                 self.book.drop(cid)
                 self.cancelled[cid] = live
@@ -306,6 +322,7 @@ class Trader:
         if rows:
             self.last_new_candle = time.monotonic()
             self.metrics.candle_closed((rows[-1].time_ms + self.tf_ms) / 1000)
+        self._value_fees()
         with self.store.cycle():
             if rows:
                 self._paper_n = 0
@@ -341,6 +358,47 @@ class Trader:
                 continue
             log(f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored")
         return held
+
+    def _value_fees(self) -> None:
+        """Fees paid in a third asset (BNB), of the trades waiting for the engine, valued in quote before the
+        cycle's transaction: the engine never waits on the exchange mid-decision."""
+        if self.book is None:
+            return
+        waiting = [t for o in self.book.orders.values() for t in o.pending] + [
+            t for _, t in self.book.orphans
+        ]
+        for t in waiting:
+            if (
+                t.fee
+                and t.fee_currency not in ("", self.base, self.quote)
+                and t.trade_id not in self.fee_values
+            ):
+                self.fee_values[t.trade_id] = self._price_fee(t)
+        ids = {t.trade_id for t in waiting}
+        for tid in [k for k in self.fee_values if k not in ids]:
+            del self.fee_values[tid]
+
+    def _price_fee(self, t: Trade) -> Decimal:
+        try:
+            price = self.venue.asset_price(t.fee_currency, self.cfg.run.timeframe, t.time_ms)
+        except RejectedError:
+            price = None
+        if price is None:
+            if t.fee_currency not in self.unvalued:
+                self.unvalued.add(t.fee_currency)
+                log(f"fees paid in {t.fee_currency}: no {t.fee_currency}/{self.quote} price on the exchange, "
+                    "valued at 0")  # fmt: skip
+            return Decimal(0)
+        return t.fee * price
+
+    def _fee_value(self, t: Trade) -> Decimal:
+        """The quote value of a fee not taken from base or quote (the book's `FeeValue`)."""
+        if t.fee_currency == self.quote:
+            return t.fee
+        if t.fee_currency == self.base:
+            return t.fee * t.price
+        found = self.fee_values.get(t.trade_id)
+        return found if found is not None else self._price_fee(t)
 
     def _ours(self, t: Trade) -> Trade:
         """A trade names its order by the exchange's id only (Binance's myTrades): the adapter knows the
@@ -381,7 +439,10 @@ class Trader:
         for live, t in self.book.orphans:
             live.filled += t.qty
             part = replace(live.order, qty=float(t.qty), price=float(t.price))
-            self.engine.account(LiveFill(part, float(t.fee), t.time_ms, live=live, trades=(t,)))
+            fee, other = fees_of((t,), live.order.side, self.rules, self._fee_value)
+            self.engine.account(
+                LiveFill(part, float(fee), t.time_ms, fee_other=float(other), live=live, trades=(t,))
+            )
         self.book.orphans.clear()
 
     def _commit_actions(self) -> None:

@@ -155,6 +155,12 @@ class Venue(Protocol):
         that became visible after the trade cursor had passed them."""
         ...
 
+    def asset_price(self, asset: str, timeframe: str, at_ms: int) -> Decimal | None:
+        """`asset`'s price in this symbol's quote at `at_ms`, as the exchange's candles tell it without
+        looking ahead: the close of its `asset/quote` candle that closed last at or before `at_ms` (what its
+        ticker showed then, to within one candle). None when the exchange has no such candle."""
+        ...
+
     def balances(self) -> dict[str, Balance]: ...
 
     def clock_skew_ms(self) -> float:

@@ -332,10 +332,14 @@ class Store:
         found = row.fetchone()
         return None if found is None else str(found[0])
 
-    def filled_of(self, client_id: str) -> tuple[Decimal, Decimal]:
-        """The executed quantity and fees of one order, as its recorded fills say."""
-        rows = self.con.execute("SELECT qty, fee FROM fills WHERE client_id = ?", (client_id,)).fetchall()
-        return sum((Decimal(q) for q, _ in rows), Decimal(0)), sum((Decimal(f) for _, f in rows), Decimal(0))
+    def filled_of(self, client_id: str, fee_asset: str | None = None) -> tuple[Decimal, Decimal]:
+        """The executed quantity and fees of one order, as its recorded fills say (the fees in `fee_asset`
+        only, when given: an order may pay some in BNB, the rest in what it received)."""
+        rows = self.con.execute(
+            "SELECT qty, fee, fee_currency FROM fills WHERE client_id = ?", (client_id,)
+        ).fetchall()
+        fees = (Decimal(f) for _, f, c in rows if fee_asset is None or c in (fee_asset, ""))
+        return sum((Decimal(q) for q, _, _ in rows), Decimal(0)), sum(fees, Decimal(0))
 
     def set_balance(self, asset: str, free: object, locked: object) -> None:
         self.con.execute(

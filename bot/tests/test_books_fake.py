@@ -1,0 +1,93 @@
+"""The trader's books against an in-memory exchange (tests/fakevenue.py) whose own books judge: fees in a
+third asset, holdings, attribution. Fast and exact; the real processes of test_books.py judge the whole."""
+
+from decimal import Decimal
+
+import pytest
+from fakevenue import STEP_MS, FakeVenue, bnb_price
+
+from gridbot.config.model import parse_config
+from gridbot.live.trader import Trader
+from gridbot.ops.candle_files import load_embedded
+from gridbot.ops.health import Heartbeat
+from gridbot.ops.metrics import Metrics
+from gridbot.ops.store import Store
+
+SETTINGS = {"grid": {"width_pct": 2, "levels": 6}, "regrid": {"cooldown": "1h"},
+            "filters": {"trend": {"mode": "off"}}}  # fmt: skip
+START = 4000  # a volatile stretch: the grid trades every few candles
+
+
+def trader(tmp_path, venue: FakeVenue, **extra: object) -> Trader:
+    (tmp_path / "cred").write_text("GRIDBOT_API_KEY=k\nGRIDBOT_API_SECRET=s\n")
+    run = {"data": "exchange", "state_dir": str(tmp_path / "data"), "heartbeat_file": str(tmp_path / "hb"),
+           "http_port": None, **extra.pop("run", {})}  # fmt: skip
+    exchange = {"api_url": "http://127.0.0.1:9", "credentials_file": str(tmp_path / "cred")}
+    cfg = parse_config({"mode": "live", "run": run, "exchange": exchange, **SETTINGS, **extra})
+    store = Store.open_in(cfg.run.state_dir)
+    return Trader(cfg, venue, store, Metrics(), live=True, heartbeat=Heartbeat(tmp_path / "hb", 60))
+
+
+def run(t: Trader, venue: FakeVenue, candles: int) -> None:
+    t.step(full=True)
+    for k in range(candles):
+        venue.step()
+        t.step(full=k % 5 == 4)
+
+
+def judge(t: Trader, venue: FakeVenue) -> None:
+    """The bot's ledger is the exchange's trades fill for fill; its holdings are the exchange's balances."""
+    rows = t.store.con.execute("SELECT trade_id, side, price, qty, fee, fee_currency FROM fills").fetchall()
+    mine = sorted((tid, side, Decimal(p), Decimal(q), Decimal(f), c) for tid, side, p, q, f, c in rows)
+    theirs = sorted((x.trade_id, x.side, x.price, x.qty, x.fee, x.fee_currency) for x in venue.trades)
+    assert mine == theirs
+    p = t.engine.portfolio
+    assert p.base == pytest.approx(float(venue.held("BTC")), abs=1e-9)
+    assert p.quote == pytest.approx(float(venue.held("USDT")), abs=1e-6)
+
+
+def bnb_spent_in_quote(venue: FakeVenue) -> float:
+    return float(sum(x.fee * bnb_price((x.time_ms - int(venue.candles.time_ms[0])) // 300_000 - 1)
+                     for x in venue.trades if x.fee_currency == "BNB"))  # fmt: skip
+
+
+@pytest.mark.parametrize("bnb", ["10", "0.004"])
+def test_fees_paid_in_bnb_are_booked_in_bnb(tmp_path, bnb):
+    """Fees paid in BNB (all of them; or until the BNB runs out, then in what each order received): holdings
+    move by what the account received, a counter-sell is the whole bought quantity, the fee is valued at
+    BNB's price of the fill's time, and equity is what the account holds less the BNB it spent."""
+    funds = {"USDT": Decimal(1000), "BNB": Decimal(bnb)}
+    venue = FakeVenue(load_embedded().slice(START, START + 200), balances_=funds)
+    t = trader(tmp_path, venue)
+    run(t, venue, 150)
+    kinds = {x.fee_currency for x in venue.trades}
+    assert kinds == ({"BNB"} if bnb == "10" else {"BNB", "BTC", "USDT"}), kinds
+    assert len(venue.trades) > 20
+    judge(t, venue)
+    # a buy that paid in BNB holds all it bought: its counter-sell, placed as it filled (unless a regrid in
+    # the same candle replaced it), is the whole quantity
+    by_eid = {o.eid: o for o in venue.orders.values()}
+    checked = 0
+    for x in venue.trades:
+        buy = by_eid[x.exchange_order_id]
+        if x.side != "buy" or x.fee_currency != "BNB":
+            continue
+        filled_at = (x.time_ms - int(venue.candles.time_ms[0])) // STEP_MS
+        above = f"gridbot-{int(buy.cid.split('-')[1][:-1]) + 1}s-"
+        counter = [
+            o for o in venue.orders.values() if o.cid.startswith(above) and o.placed_at == filled_at + 1
+        ]
+        assert [o.qty for o in counter] in ([buy.qty], []), (buy, counter)
+        checked += len(counter)
+    assert checked >= 5
+    p, close = t.engine.portfolio, t.engine.stats.last_close
+    spent = bnb_spent_in_quote(venue)
+    assert spent > 0
+    assert p.fees_outside == pytest.approx(spent, rel=1e-9)
+    held = float(venue.held("USDT")) + float(venue.held("BTC")) * close
+    assert p.equity(close) == pytest.approx(held - spent, abs=1e-6)
+    assert p.start_equity + p.realized + p.unrealized(close) == pytest.approx(p.equity(close), abs=1e-6)
+    s = t.engine.summary()
+    assert s["fees_other_assets"] == round(spent, 2)
+    assert "fee asset's close" in str(s["fees_other_assets_valued"])
+    t.store.close()
