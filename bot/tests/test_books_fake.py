@@ -1,6 +1,8 @@
 """The trader's books against an in-memory exchange (tests/fakevenue.py) whose own books judge: fees in a
 third asset, holdings, attribution. Fast and exact; the real processes of test_books.py judge the whole."""
 
+import re
+import time
 from decimal import Decimal
 
 import pytest
@@ -91,3 +93,67 @@ def test_fees_paid_in_bnb_are_booked_in_bnb(tmp_path, bnb):
     assert s["fees_other_assets"] == round(spent, 2)
     assert "fee asset's close" in str(s["fees_other_assets_valued"])
     t.store.close()
+
+
+def test_holdings_that_agree_with_the_exchange_show_no_drift(tmp_path):
+    venue = FakeVenue(load_embedded().slice(START, START + 100))
+    t = trader(tmp_path, venue)
+    run(t, venue, 60)
+    judge(t, venue)
+    holdings = t.status()["holdings"]
+    assert holdings["drift_pct"] < 1e-6, holdings
+    assert Decimal(holdings["BTC"]["exchange"]) == venue.held("BTC")
+    assert t.metrics.registry.get_sample_value("gridbot_holdings_drift_pct") < 1e-6
+    assert t.store.halt_state() is None
+
+
+@pytest.mark.parametrize(
+    ("shared", "change", "halts"),
+    [
+        (False, {"BTC": Decimal("-0.005")}, True),  # coins gone from the bot's account
+        (True, {"BTC": Decimal("-0.005")}, True),  # a shortfall counts on a shared account too
+        (False, {"USDT": Decimal(500)}, True),  # money the bot's books do not know of
+        (True, {"USDT": Decimal(500)}, False),  # on a shared account, someone else's
+    ],
+)
+def test_holdings_drift_past_the_limit_halts_with_the_numbers(tmp_path, shared, change, halts):
+    venue = FakeVenue(load_embedded().slice(START, START + 100))
+    rule = {"tolerance_pct": 0.5, "halt_pct": 2, "grace_s": 1, "shared": shared}
+    t = trader(tmp_path, venue, risk={"holdings_drift": rule})
+    run(t, venue, 30)
+    assert t.store.halt_state() is None
+    for asset, delta in change.items():
+        venue.balances_[asset] += delta
+    venue.step()
+    t.step(full=True)
+    drift = t.status()["holdings"]
+    assert (drift["drift_pct"] > 2) == halts, drift
+    time.sleep(1.1)
+    venue.step()
+    t.step(full=False)  # checked every cycle while off
+    halt = t.store.halt_state()
+    if not halts:
+        assert halt is None
+        return
+    assert halt is not None
+    asset = next(iter(change))
+    assert halt.reason.startswith("holdings drift: BTC ")
+    held = format(venue.held(asset).quantize(Decimal("1e-8")).normalize(), "f")
+    assert f"{asset} {drift[asset]['bot']} booked, {held} on the exchange" in halt.reason
+    assert "% of equity for 1s (risk.holdings_drift.halt_pct 2)" in halt.reason
+
+
+def test_a_bot_alone_on_an_account_holding_more_than_its_start_quote_halts_at_start(tmp_path):
+    """start_quote 1000 on an account with 5000 USDT: the books and the account disagree from the start."""
+    venue = FakeVenue(load_embedded().slice(START, START + 100), balances_={"USDT": Decimal(5000)})
+    t = trader(tmp_path, venue, risk={"holdings_drift": {"grace_s": 1}})
+    run(t, venue, 1)
+    assert t.status()["holdings"]["drift_pct"] > 100
+    time.sleep(1.1)
+    venue.step()
+    t.step(full=False)
+    halt = t.store.halt_state()
+    assert halt is not None
+    assert re.search(r"USDT ([\d.]+) booked, ([\d.]+) on the exchange: 4000.00 in quote off", halt.reason), (
+        halt
+    )

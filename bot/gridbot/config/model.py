@@ -189,6 +189,15 @@ class ExchangeConfig(_Model):
         return self
 
 
+class HoldingsDriftConfig(_Model):
+    """The bot's holdings against the exchange's balances, at every reconcile (live/holdings.py)."""
+
+    tolerance_pct: Annotated[float, Field(ge=0, le=100)] = 0.5  # of equity: within it, rounding and dust
+    halt_pct: Annotated[float, Field(gt=0, le=100)] | None = 5.0  # past it for `grace`: halt; null: never
+    grace_s: Annotated[float, Field(ge=0, le=86_400)] = 120.0  # a fill in flight, an order the exchange lags
+    shared: bool = False  # the account holds more than this bot's books: only a shortfall counts
+
+
 class RiskConfig(_Model):
     """Kill switches of the trading loop: each halts trading (no new orders) until `gridbot resume`."""
 
@@ -196,6 +205,7 @@ class RiskConfig(_Model):
     max_errors_per_hour: Annotated[int, Field(ge=1)] | None = 60  # exchange errors in the last hour
     max_price_age: str = "30m"  # no new orders on a price older than this (a stalled feed)
     cancel_on_halt: bool = False  # a kill switch also cancels the resting orders
+    holdings_drift: HoldingsDriftConfig = HoldingsDriftConfig()
 
     @field_validator("max_price_age")
     @classmethod

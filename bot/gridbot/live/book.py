@@ -267,6 +267,10 @@ class LiveBook:
             return True
         return False
 
+    def unbooked(self) -> list[Trade]:
+        """Trades fed in and not yet given to the engine."""
+        return [t for o in self.orders.values() for t in o.pending] + [t for _, t in self.orphans]
+
     def waiting(self) -> set[str]:
         """Trade ids fed in and not yet given to the engine (their candle has not been processed)."""
         return {t.trade_id for o in self.orders.values() for t in o.pending} | {

@@ -55,8 +55,10 @@ from gridbot.live.book import (
     new_epoch,
     parse_client_id,
 )
+from gridbot.live.holdings import Drift, measure, unbooked
 from gridbot.live.venue import (
     AuthFailedError,
+    Balance,
     Candle,
     InsufficientFundsError,
     MarketRules,
@@ -145,6 +147,8 @@ class Trader:
         seq = int(store.cursor("seq") or 1)
         self.fee_values: dict[str, Decimal] = {}  # trade id -> quote value of its fee paid in a third asset
         self.unvalued: set[str] = set()  # fee assets the exchange has no price for (logged once)
+        self.drift: Drift | None = None  # the last holdings check
+        self.drift_since: float | None = None  # monotonic: past risk.holdings_drift.halt_pct since
         self.book = (
             LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq, _epoch(store), self._fee_value)
             if live
@@ -266,6 +270,7 @@ class Trader:
             self.ready = True
             self._resolve_unknown()
             self._trade()
+            self._check_holdings(full)
             self._send()
             self._guards()
         except StoppingError:
@@ -364,9 +369,7 @@ class Trader:
         cycle's transaction: the engine never waits on the exchange mid-decision."""
         if self.book is None:
             return
-        waiting = [t for o in self.book.orders.values() for t in o.pending] + [
-            t for _, t in self.book.orphans
-        ]
+        waiting = self.book.unbooked()
         for t in waiting:
             if (
                 t.fee
@@ -668,8 +671,37 @@ class Trader:
             self._save_snapshot()
         self._catch_up(cid, state)
 
-    def _refresh_balances(self) -> None:
+    def _check_holdings(self, full: bool) -> None:
+        """The engine's holdings (and the trades fed in, not yet booked) against the exchange's balances:
+        at every reconcile, and every cycle while they are off (risk.holdings_drift, live/holdings.py)."""
+        if self.book is None or self.unknown or not (full or self.drift_since is not None):
+            return
+        close = self.engine.stats.last_close
+        if close <= 0:
+            return
         bal = self.venue.balances()
+        self._store_balances(bal)
+        p, rule = self.engine.portfolio, self.cfg.risk.holdings_drift
+        base, quote = unbooked(self.book.unbooked(), self.rules)
+        mine = {self.base: _dec(p.base) + base, self.quote: _dec(p.quote) + quote}
+        price = _dec(close)
+        self.drift = measure(mine, bal, price, self.rules, _dec(p.equity(close)), rule.shared)
+        self.metrics.holdings_drift.set(self.drift.pct)
+        if rule.halt_pct is None or self.drift.pct <= rule.halt_pct:
+            self.drift_since = None
+            return
+        now = time.monotonic()
+        if self.drift_since is None:
+            self.drift_since = now
+            log(f"holdings off the exchange's balances: {self.drift.reason()}")
+        if now - self.drift_since >= rule.grace_s:
+            self._halt(f"holdings drift: {self.drift.reason()} for {now - self.drift_since:.0f}s "
+                       f"(risk.holdings_drift.halt_pct {rule.halt_pct:g})")  # fmt: skip
+
+    def _refresh_balances(self) -> None:
+        self._store_balances(self.venue.balances())
+
+    def _store_balances(self, bal: dict[str, Balance]) -> None:
         with self.store.cycle():
             for asset in (self.base, self.quote):
                 b = bal.get(asset)
@@ -719,6 +751,7 @@ class Trader:
             api_errors=len(_within_the_hour(self.errors, time.time())),  # the error budget's count
             last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
             breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
+            holdings=None if self.drift is None else self.drift.status(),
         )
         return s
 
@@ -729,6 +762,10 @@ class Trader:
     def status(self) -> dict[str, Any]:
         """The last cycle's status, for the HTTP thread: the store's connection belongs to the loop's."""
         return self.published
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(x))
 
 
 def _epoch(store: Store) -> str:

@@ -53,6 +53,9 @@ class Metrics:
         self.halted = Gauge(
             "gridbot_halted", "1 while trading is halted (the reason is in status)", registry=r
         )
+        self.holdings_drift = Gauge(
+            "gridbot_holdings_drift_pct", "Holdings off the exchange's balances, % of equity", registry=r
+        )
         self.clock_skew = Gauge("gridbot_clock_skew_seconds", "Exchange clock minus local clock", registry=r)
         self.last_candle_age = Gauge(
             "gridbot_last_candle_age_seconds", "Age of the newest closed candle the bot has seen", registry=r
