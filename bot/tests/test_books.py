@@ -1,6 +1,7 @@
 """The bot's books against the exchange's, whatever the exchange does: real `gridbot run` processes against
 the local exchange (the harness of test_trader.py), judged from the exchange's admin API."""
 
+import random
 import re
 import time
 from collections import Counter
@@ -8,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from gridbot_exchange.testing import Admin
-from test_trader import Bot, Exchange, drive, judge_against_the_exchange
+from test_trader import KEY, Bot, Exchange, drive, judge_against_the_exchange
 from test_trader import bots as bots  # noqa: PLC0414  (the fixtures, shared)
 from test_trader import exchange as exchange  # noqa: PLC0414
 
@@ -147,4 +148,94 @@ def test_an_order_declared_lost_that_turns_up_later_is_adopted(
     log = bot.log.read_text()
     (lost,) = re.findall(r"order (\S+): not on the exchange \d+s after it was sent: placing it again", log)
     assert f"order {lost}, declared lost, is on the exchange after all" in log
+    assert bot.term() == 0
+
+
+def settle(ex: Exchange, bot: Bot, candles: int) -> None:
+    """Until the bot has booked every trade: one placed marketable on the last candle is booked when its
+    candle closes, so the market moves on a candle at a time (a few at most)."""
+    for k in range(4):
+        wait_for(bot, lambda k=k: bot.settled(candles + k), "the end")
+        if len(bot.query("SELECT trade_id FROM fills")) == len(ex.trades()):
+            return
+        ex.admin.step(candles=1)
+
+
+def judge_books(ex: Exchange, bot: Bot) -> None:
+    """From the exchange's side: the bot's ledger is the account's trades fill for fill (side, price,
+    quantity, fee asset and amount), no client id used twice, no order it does not know, and its holdings
+    (base and quote) are the account's balances."""
+    dup = Admin(ex.base).call("GET", "duplicates")
+    assert dup["count"] == 0, dup  # type: ignore[index]
+    known = {r[0] for r in bot.query("SELECT client_id FROM orders")}
+    assert {o["clientOrderId"] for o in ex.orders()} <= known
+    mine = sorted(
+        (int(tid), side, Decimal(p), Decimal(q), Decimal(f), c)
+        for tid, side, p, q, f, c in bot.query(
+            "SELECT trade_id, side, price, qty, fee, fee_currency FROM fills"
+        )
+    )
+    theirs = sorted(
+        (t["id"], "buy" if t["isBuyer"] else "sell", Decimal(t["price"]), Decimal(t["qty"]),
+         Decimal(t["commission"]), t["commissionAsset"])
+        for t in ex.trades()
+    )  # fmt: skip
+    assert mine == theirs
+    bal = Admin(ex.base).call("GET", "balances")["accounts"][KEY]  # type: ignore[index]
+    held = {a: Decimal(str(bal[a]["free"])) + Decimal(str(bal[a]["locked"])) for a in ("BTC", "USDT")}
+
+    def agree() -> bool:  # the status the bot saved is a cycle behind its books: the next one agrees
+        h = bot.status()["holdings"]
+        return (
+            all(abs(Decimal(h[a]["bot"]) - held[a]) <= Decimal("1e-6") for a in held)
+            and h["drift_pct"] < 1e-3
+        )
+
+    deadline = time.monotonic() + 10
+    while not agree() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert agree(), (bot.status().get("holdings"), held)
+
+
+def test_a_chaos_session_ends_with_the_exchanges_books(tmp_path, exchange, bots):
+    """SIGKILLs at random moments, create answers dropped, orders (with their trades) invisible for 2 to 20
+    candles of market time, far past the unknown-order deadline: the bot's books end as the exchange's."""
+    ex = exchange(*VOLATILE, "--fault", "latency:ms=20,path=/api/v3/order")
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 0.5, "reconcile_every": 1})
+    bot.start()
+    bot.wait(1)
+    rnd = random.Random(36)
+    crowded: list[tuple[int, int]] = []
+    kills = lost = hidden = 0
+
+    def chaos(k: int) -> None:
+        nonlocal kills, lost, hidden
+        roll = rnd.random()
+        if k % 9 == 4:
+            time.sleep(rnd.uniform(0.0, 0.05))  # mid-cycle
+            bot.kill()
+            kills += 1
+            bot.start()
+        if roll < 0.2:
+            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+            lost += 1
+        elif roll < 0.4:
+            ex.admin.fault(kind="invisible", seconds=rnd.randint(2, 20) * 300, clock="market", count=1)
+            hidden += 1
+
+    def check(k: int) -> None:
+        if bot.settled(k + 2):
+            crowded.extend(one_order_per_level(ex))
+
+    n = 45
+    step_through(ex, bot, n, chaos, seen=1, after=check)
+    ex.admin.call("DELETE", "faults")
+    ex.admin.step(candles=21)  # every hidden order shows again
+    settle(ex, bot, n + 22)
+    print(f"chaos: {kills} kills, {lost} answers dropped, {hidden} orders hidden, {len(ex.trades())} trades")
+    assert kills >= 5
+    assert lost >= 4
+    assert hidden >= 4
+    assert crowded == []
+    judge_books(ex, bot)
     assert bot.term() == 0
