@@ -16,6 +16,10 @@ from gridbot_exchange.accounts import Account, Ledger
 from gridbot_exchange.data import Market, Series
 
 FEE_QUANT = Decimal("1e-8")
+# Public trade ids (marketdata's tape): per candle, the fills made while it formed or at its close, then its
+# four synthetic prints; so ids grow with time and none appears below one already served.
+SLOTS = 1_000_000
+PRINTS = 4
 MAX_OPEN_PER_ACCOUNT = 200  # Binance's MAX_NUM_ORDERS filter
 
 
@@ -57,6 +61,12 @@ class Trade:
     commission: Decimal
     commission_asset: str
     time_ms: int
+    public_id: int = 0  # its id on the public tape (marketdata.public_id)
+
+
+def public_id(block: int, seq: int) -> int:
+    """The public id of the seq-th fill made while candle `block` formed (or at its close)."""
+    return block * SLOTS + min(seq, SLOTS - PRINTS - 1)
 
 
 class Engine:
@@ -90,6 +100,7 @@ class Engine:
         self.placed_total = 0
         self.duplicate_rejects = 0
         self.reused_client_ids = 0
+        self._tape = (0, 0)  # (candle, fills so far in it): public trade ids
 
     def reset(self) -> None:
         self._clear()
@@ -189,7 +200,11 @@ class Engine:
         if o.status == "FILLED":
             self._close(o, "FILLED")
         fee_asset = m.base if buy else m.quote
-        t = Trade(self.next_trade_id, o.id, o.key, buy, maker, price, qty, quote_qty, fee, fee_asset, time_ms)
+        block = self.forming_index(time_ms)
+        seq = self._tape[1] if self._tape[0] == block else 0
+        self._tape = (block, seq + 1)
+        t = Trade(self.next_trade_id, o.id, o.key, buy, maker, price, qty, quote_qty, fee, fee_asset, time_ms,
+                  public_id(block, seq))  # fmt: skip
         self.next_trade_id += 1
         self.trades.append(t)
         return t

@@ -11,6 +11,7 @@ from gridbot_exchange.accounts import Account, Ledger
 from gridbot_exchange.clock import SimClock
 from gridbot_exchange.data import Market, Series
 from gridbot_exchange.faults import Faults
+from gridbot_exchange.marketdata import Path
 from gridbot_exchange.matching import Engine, Order
 
 
@@ -40,6 +41,7 @@ class Venue:
         self.ledger = Ledger()
         self.engine = Engine(market, series, self.ledger, limits.max_orders, limits.max_trades, fill_cap)
         self.faults = Faults()
+        self.paths = {market.symbol: Path(market.symbol, series, market.tick, market.step)}
         self.hidden: dict[int, Order] = {}  # orders under the invisible fault (few: each is one placement)
         self.default_balances = default_balances or {market.quote: Decimal(10_000), market.base: Decimal(0)}
         self.fees = fees
