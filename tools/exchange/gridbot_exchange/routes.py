@@ -12,10 +12,11 @@ from decimal import ROUND_DOWN
 from gridbot_exchange import errors, formats, marketdata
 from gridbot_exchange.accounts import Account
 from gridbot_exchange.auth import authenticate
+from gridbot_exchange.data import Market
 from gridbot_exchange.errors import ApiError
 from gridbot_exchange.matching import Order, Trade
 from gridbot_exchange.params import client_id, decimal, integer, limit, required
-from gridbot_exchange.venue import Venue
+from gridbot_exchange.venue import FEE_ASSET_STEP, FEE_ASSET_TICK, Venue
 
 Json = object
 Params = dict[str, str]
@@ -47,6 +48,12 @@ def exchange_info(v: Venue, p: Params) -> Json:
             raise errors.BAD_SYMBOL
     else:
         _symbol(v, p, needed=False)
+    fee_symbols = []
+    if v.fee_asset and "symbol" not in p and "symbols" not in p:
+        # listed so ccxt can fetch_ticker it; not tradable here (status BREAK: orders get "Market is closed.")
+        fa = Market(v.fee_asset.asset, v.market.quote, FEE_ASSET_TICK, FEE_ASSET_STEP, FEE_ASSET_STEP,
+                    v.market.min_notional)  # fmt: skip
+        fee_symbols.append(formats.symbol_info(fa, status="BREAK"))
     return {
         "timezone": "UTC",
         "serverTime": v.server_ms(),
@@ -55,7 +62,7 @@ def exchange_info(v: Venue, p: Params) -> Json:
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
         ],
         "exchangeFilters": [],
-        "symbols": [formats.symbol_info(v.market)],
+        "symbols": [formats.symbol_info(v.market), *fee_symbols],
     }
 
 
@@ -180,6 +187,8 @@ def account(v: Venue, _p: Params, a: Account) -> Json:
 
 
 def new_order(v: Venue, p: Params, a: Account) -> Json:
+    if p.get("symbol") is not None and p.get("symbol") == v.fee_symbol:
+        raise errors.MARKET_CLOSED
     sym = _symbol(v, p)
     side = required(p, "side")
     type_ = required(p, "type")
