@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
 from gridbot_exchange import formats
@@ -45,6 +46,7 @@ def state(v: Venue, _q: dict[str, str], _body: dict) -> Json:
             "duplicate_rejects": e.duplicate_rejects,
             "reused_client_ids": e.reused_client_ids,
             "accounts": sorted(v.ledger.accounts),
+            "rate_limits": v.limits.snapshot(),
         }
 
 
@@ -134,6 +136,32 @@ def fee_asset_price(v: Venue, q: dict[str, str], _body: dict) -> Json:
         }
 
 
+def rate_limits(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    return v.limits.snapshot()
+
+
+def set_rate_limits(v: Venue, _q: dict[str, str], body: dict) -> Json:
+    """Change limits at run time: any of weight_1m, orders_10s, orders_1d, raw_5m (0: off), ban_s, enforce."""
+    cfg = v.limits.config
+    changes: dict[str, object] = {}
+    for name, value in body.items():
+        if name == "enforce":
+            if not isinstance(value, bool):
+                raise _bad("admin field 'enforce': want true or false")
+        elif name in ("weight_1m", "orders_10s", "orders_1d", "raw_5m", "ban_s"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise _bad(f"admin field {name!r}: want a number >= 0")
+            if name != "ban_s" and not isinstance(value, int):
+                raise _bad(f"admin field {name!r}: want an integer")
+        else:
+            raise _bad(
+                f"admin field {name!r} is unknown (weight_1m, orders_10s, orders_1d, raw_5m, ban_s, enforce)"
+            )
+        changes[name] = value
+    v.limits.config = replace(cfg, **changes)  # type: ignore[arg-type]
+    return v.limits.snapshot()
+
+
 def keys(v: Venue, _q: dict[str, str], _body: dict) -> Json:
     """Every API key, the account it signs for and its use (never the secret)."""
     with v.lock:
@@ -204,6 +232,8 @@ ROUTES = {
     ("GET", "balances"): balances,
     ("POST", "accounts"): add_account,
     ("GET", "keys"): keys,
+    ("GET", "rate_limits"): rate_limits,
+    ("POST", "rate_limits"): set_rate_limits,
     ("GET", "fee_asset_price"): fee_asset_price,
     ("POST", "keys"): add_key,
     ("DELETE", "keys"): revoke_key,

@@ -11,6 +11,8 @@ from types import FrameType
 from gridbot.candles import CandleError
 from gridbot_exchange.data import Market, fee_asset_series, load_series
 from gridbot_exchange.faults import FaultError, Rule, parse_flag
+from gridbot_exchange.ratelimits import Config, ConfigError
+from gridbot_exchange.ratelimits import parse_flag as parse_rate_limits
 from gridbot_exchange.server import ExchangeServer
 from gridbot_exchange.venue import FeeAssetSpec, Limits, Venue
 
@@ -80,6 +82,13 @@ def _asset(text: str) -> str:
     return text.upper()
 
 
+def _rate_limits(text: str) -> Config:
+    try:
+        return parse_rate_limits(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _symbol(text: str) -> tuple[str, str]:
     base, sep, quote = text.upper().partition("/")
     if not sep or not base.isalnum() or not quote.isalnum():
@@ -137,6 +146,13 @@ def parser() -> argparse.ArgumentParser:
         default=Decimal("0.25"),
         help="off a commission paid in the fee asset (Binance's BNB: 0.25)",
     )
+    a(
+        "--rate-limits",
+        type=_rate_limits,
+        default=Config(),
+        help="Binance's limits, on by default: on, off (count only) or weight=6000,orders10s=100,"
+        "orders1d=200000,raw5m=300000,ban=120 (any of them; 0 turns one off)",
+    )
     a("--fill-cap", type=_positive_decimal, default=None, help="max base quantity one order fills per candle")
     a("--max-orders", type=_count, default=100_000, help="orders kept (oldest closed ones dropped first)")
     a("--max-trades", type=_count, default=100_000, help="trades kept (oldest dropped first)")
@@ -167,8 +183,9 @@ def build(args: argparse.Namespace, p: argparse.ArgumentParser) -> Venue:
     limits = Limits(args.max_orders, args.max_trades)
     fees = (args.maker_fee, args.taker_fee)
     venue = Venue(
-        market, series, args.speed, args.start_candle, limits, args.fill_cap, balances, fees, fee_asset
-    )
+        market, series, args.speed, args.start_candle, limits, args.fill_cap, balances, fees, fee_asset,
+        args.rate_limits,
+    )  # fmt: skip
     for key, secret in args.account:
         venue.add_account(key, secret)
     for rule in args.fault:

@@ -91,6 +91,7 @@ class Engine:
         fee_asset: FeeAsset | None = None,
     ) -> None:
         self.fee_asset = fee_asset
+        self.on_first_maker_fill: Callable[[str], None] | None = None  # the unfilled order count's decrement
         self.market = market
         self.series = series
         self.ledger = ledger
@@ -204,6 +205,8 @@ class Engine:
         rate = acct.maker_fee if maker else acct.taker_fee
         fee = ((qty if buy else quote_qty) * rate).quantize(FEE_QUANT, rounding=ROUND_DOWN)
         fee_asset = m.base if buy else m.quote
+        if maker and o.executed == 0 and self.on_first_maker_fill is not None:
+            self.on_first_maker_fill(o.key)
         third = self._third_asset_fee(acct, quote_qty * rate, time_ms)
         if third is not None:
             fee, fee_asset = third

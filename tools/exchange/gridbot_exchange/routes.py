@@ -57,10 +57,7 @@ def exchange_info(v: Venue, p: Params) -> Json:
     return {
         "timezone": "UTC",
         "serverTime": v.server_ms(),
-        "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-        ],
+        "rateLimits": v.limits.config.rate_limits(),
         "exchangeFilters": [],
         "symbols": [formats.symbol_info(v.market), *fee_symbols],
     }
@@ -202,12 +199,14 @@ def new_order(v: Venue, p: Params, a: Account) -> Json:
         raise errors.bad_param("price")
     if type_ == "LIMIT" and p.get("timeInForce") not in ("GTC", None):
         raise ApiError(400, -1115, "Invalid timeInForce.")
+    v.limits.admit_order(a.key)
     now = v.market_ms()
     if qty is None and type_ == "MARKET" and quote_qty is not None:
         qty = (quote_qty / v.engine.last_price()).quantize(v.market.step, rounding=ROUND_DOWN)
     if qty is None:
         raise errors.bad_param("quantity")
     order, fills = v.engine.place(a, side, type_, qty, price, cid, now)
+    v.response_headers = v.limits.placed(a.key, filled_at_once=bool(fills))
     lag = v.faults.invisible("POST", "/api/v3/order")
     if lag is not None:
         v.hide(order, *lag)
@@ -333,13 +332,15 @@ PRIVATE: dict[tuple[str, str], Callable[[Venue, Params, Account], Json]] = {
 
 def dispatch(
     v: Venue, method: str, route: str, params: Params, api_key: str | None, query: str, body: str
-) -> Json:
-    """Answer one /api/v3 request under the venue lock; raises ApiError with Binance's code."""
+) -> tuple[Json, dict[str, str]]:
+    """Answer one /api/v3 request under the venue lock: the body and any headers of its own (an order's
+    counts); raises ApiError with Binance's code."""
     if (method, route) in PUBLIC:
         with v.lock:
-            return PUBLIC[method, route](v, params)
+            return PUBLIC[method, route](v, params), {}
     if (method, route) in PRIVATE:
         with v.lock:
+            v.response_headers = {}
             acct = authenticate(v.ledger.keys, api_key, query, body, params, v.server_ms())
-            return PRIVATE[method, route](v, params, acct)
+            return PRIVATE[method, route](v, params, acct), v.response_headers
     raise errors.NOT_FOUND

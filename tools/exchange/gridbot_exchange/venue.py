@@ -13,6 +13,7 @@ from gridbot_exchange.data import Market, Series
 from gridbot_exchange.faults import Faults
 from gridbot_exchange.marketdata import Path
 from gridbot_exchange.matching import Engine, FeeAsset, Order
+from gridbot_exchange.ratelimits import Config, Limiter
 
 FEE_ASSET_TICK = Decimal("0.01")
 FEE_ASSET_STEP = Decimal("0.001")
@@ -44,6 +45,7 @@ class Venue:
         default_balances: dict[str, Decimal] | None = None,
         fees: tuple[Decimal, Decimal] = (Decimal("0.001"), Decimal("0.001")),
         fee_asset: FeeAssetSpec | None = None,
+        rate_limits: Config | None = None,
     ) -> None:
         self.market = market
         self.series = series
@@ -61,6 +63,9 @@ class Venue:
             market, series, self.ledger, limits.max_orders, limits.max_trades, fill_cap, self.fee_asset
         )
         self.faults = Faults()
+        self.limits = Limiter(rate_limits or Config())
+        self.response_headers: dict[str, str] = {}  # set by a handler under the lock, read by dispatch
+        self.engine.on_first_maker_fill = self.limits.first_fill
         self.hidden: dict[int, Order] = {}  # orders under the invisible fault (few: each is one placement)
         self.default_balances = default_balances or {market.quote: Decimal(10_000), market.base: Decimal(0)}
         self.fees = fees
@@ -128,5 +133,6 @@ class Venue:
     def reset(self) -> None:
         with self.lock:
             self.engine.reset()
+            self.limits.reset()
             self.hidden.clear()
             self.clock.reset()
