@@ -170,3 +170,27 @@ def test_klines_by_end_time_and_refused_intervals(client: ccxt.binance, admin: A
         client.fetch_ohlcv(SYMBOL, "1s")
     hourly = client.fetch_ohlcv(SYMBOL, "1h", since=int(CANDLES.time_ms[0]) + 1, limit=2)
     assert [r[0] for r in hourly] == [int(CANDLES.time_ms[0]) + HOUR, int(CANDLES.time_ms[0]) + 2 * HOUR]
+
+
+def test_response_shapes_are_binances(client: ccxt.binance) -> None:
+    """Field names as ccxt's recorded Binance answers (ts/src/test/static/response/binance.json: fetchTicker,
+    fetchTrades, fetchOrderBook, fetchOHLCV) and rest-api.md (trades, bookTicker) have them."""
+    ticker = client.public_get_ticker_24hr({"symbol": "BTCUSDT"})
+    assert list(ticker) == [
+        "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice", "lastPrice",
+        "lastQty", "bidPrice", "bidQty", "askPrice", "askQty", "openPrice", "highPrice", "lowPrice", "volume",
+        "quoteVolume", "openTime", "closeTime", "firstId", "lastId", "count",
+    ]  # fmt: skip
+    [agg] = client.public_get_aggtrades({"symbol": "BTCUSDT", "limit": 1})
+    assert list(agg) == ["a", "p", "q", "f", "l", "T", "m", "M"]
+    [trade] = client.public_get_trades({"symbol": "BTCUSDT", "limit": 1})
+    assert list(trade) == ["id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"]
+    assert list(client.public_get_depth({"symbol": "BTCUSDT", "limit": 5})) == [
+        "lastUpdateId",
+        "bids",
+        "asks",
+    ]
+    book = client.public_get_ticker_bookticker({"symbol": "BTCUSDT"})
+    assert list(book) == ["symbol", "bidPrice", "bidQty", "askPrice", "askQty"]
+    [kline] = client.public_get_klines({"symbol": "BTCUSDT", "interval": "1h", "limit": 1})
+    assert [type(x) for x in kline] == [int, *[str] * 5, int, str, int, str, str, str]
