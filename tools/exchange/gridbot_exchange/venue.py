@@ -11,7 +11,20 @@ from gridbot_exchange.accounts import Account, Ledger
 from gridbot_exchange.clock import SimClock
 from gridbot_exchange.data import Market, Series
 from gridbot_exchange.faults import Faults
-from gridbot_exchange.matching import Engine, Order
+from gridbot_exchange.marketdata import Path
+from gridbot_exchange.matching import Engine, FeeAsset, Order
+from gridbot_exchange.ratelimits import Config, Limiter
+
+FEE_ASSET_TICK = Decimal("0.01")
+FEE_ASSET_STEP = Decimal("0.001")
+USE_DEFAULT = "\0default"  # add_account: the server's --fee-asset (None means: pay in the asset received)
+
+
+@dataclass(frozen=True)
+class FeeAssetSpec:
+    asset: str
+    series: Series
+    discount: Decimal
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,8 @@ class Venue:
         fill_cap: Decimal | None = None,
         default_balances: dict[str, Decimal] | None = None,
         fees: tuple[Decimal, Decimal] = (Decimal("0.001"), Decimal("0.001")),
+        fee_asset: FeeAssetSpec | None = None,
+        rate_limits: Config | None = None,
     ) -> None:
         self.market = market
         self.series = series
@@ -38,11 +53,32 @@ class Venue:
         t = series.candles.time_ms
         self.clock = SimClock(int(t[start]), int(t[-1]) + series.interval_ms, speed)
         self.ledger = Ledger()
-        self.engine = Engine(market, series, self.ledger, limits.max_orders, limits.max_trades, fill_cap)
+        self.paths = {market.symbol: Path(market.symbol, series, market.tick, market.step)}
+        self.fee_asset: FeeAsset | None = None
+        if fee_asset is not None:
+            fee_path = Path(fee_asset.asset + market.quote, fee_asset.series, FEE_ASSET_TICK, FEE_ASSET_STEP)
+            self.paths[fee_path.symbol] = fee_path
+            self.fee_asset = FeeAsset(fee_asset.asset, self.fee_asset_price, fee_asset.discount)
+        self.engine = Engine(
+            market, series, self.ledger, limits.max_orders, limits.max_trades, fill_cap, self.fee_asset
+        )
         self.faults = Faults()
+        self.limits = Limiter(rate_limits or Config())
+        self.response_headers: dict[str, str] = {}  # set by a handler under the lock, read by dispatch
+        self.engine.on_first_maker_fill = self.limits.first_fill
         self.hidden: dict[int, Order] = {}  # orders under the invisible fault (few: each is one placement)
         self.default_balances = default_balances or {market.quote: Decimal(10_000), market.base: Decimal(0)}
         self.fees = fees
+
+    @property
+    def fee_symbol(self) -> str | None:
+        return self.fee_asset.asset + self.market.quote if self.fee_asset else None
+
+    def fee_asset_price(self, market_ms: int) -> Decimal:
+        """The fee asset's price in quote at a market time: what `ticker/price` shows then (the close of the
+        last candle closed before the one forming at that time)."""
+        assert self.fee_symbol is not None
+        return self.paths[self.fee_symbol].last_price(self.engine.forming_index(market_ms))
 
     def add_account(
         self,
@@ -50,9 +86,12 @@ class Venue:
         secret: str,
         balances: dict[str, Decimal] | None = None,
         fees: tuple[Decimal, Decimal] | None = None,
+        fee_asset: str | None = USE_DEFAULT,
     ) -> Account:
         maker, taker = fees or self.fees
-        acct = Account(key, maker, taker, dict(balances or self.default_balances))
+        if fee_asset == USE_DEFAULT:
+            fee_asset = self.fee_asset.asset if self.fee_asset else None
+        acct = Account(key, maker, taker, dict(balances or self.default_balances), fee_asset=fee_asset)
         with self.lock:
             self.ledger.add(acct, secret)
         return acct
@@ -94,5 +133,6 @@ class Venue:
     def reset(self) -> None:
         with self.lock:
             self.engine.reset()
+            self.limits.reset()
             self.hidden.clear()
             self.clock.reset()

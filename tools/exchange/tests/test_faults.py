@@ -13,7 +13,7 @@ import pytest
 from conftest import START_CANDLE
 from gridbot_exchange.testing import Admin
 
-from gridbot.candles import load_embedded
+from gridbot.ops.candle_files import load_embedded
 
 SYMBOL = "BTC/USDT"
 CANDLES = load_embedded()
