@@ -184,6 +184,8 @@ def judge_books(ex: Exchange, bot: Bot) -> None:
     bal = Admin(ex.base).call("GET", "balances")["accounts"][KEY]  # type: ignore[index]
     held = {a: Decimal(str(bal[a]["free"])) + Decimal(str(bal[a]["locked"])) for a in ("BTC", "USDT")}
 
+    wait_for(bot, lambda: bot.status()["base_held"] == pytest.approx(float(held["BTC"]), abs=1e-8), "its BTC")
+
     def agree() -> bool:  # the status the bot saved is a cycle behind its books: the next one agrees
         h = bot.status()["holdings"]
         return (
@@ -238,4 +240,51 @@ def test_a_chaos_session_ends_with_the_exchanges_books(tmp_path, exchange, bots)
     assert hidden >= 4
     assert crowded == []
     judge_books(ex, bot)
+    assert bot.term() == 0
+
+
+def test_a_chaos_session_paying_fees_in_bnb_until_it_runs_out_ends_with_the_exchanges_books(
+    tmp_path, exchange, bots
+):
+    """Fees in BNB until the account's BNB runs out, then in what each order received; SIGKILLs, dropped
+    create answers, the order-rate limit hit (429 -1015: the bot waits out Retry-After, never banned; the
+    request-weight limit's window is a wall-clock minute, too long a wait here): the ledger is the
+    exchange's fill for fill, fee asset and amount included, the holdings are the balances, and the BNB
+    fees are valued at the exchange's BNB price at each fill."""
+    # two unfilled orders per 10 s at first: the first grid's third order is refused (429 -1015)
+    ex = exchange(*VOLATILE, "--fee-asset", "BNB", "--balance", "BNB=0.001", "--rate-limits", "orders10s=2")
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 0.5, "reconcile_every": 1})
+    bot.start()
+    bot.wait(1)
+    rnd = random.Random(7)
+    admin = Admin(ex.base)
+
+    def chaos(k: int) -> None:
+        if k % 9 == 4:
+            time.sleep(rnd.uniform(0.0, 0.05))
+            bot.kill()
+            bot.start()
+        if rnd.random() < 0.2:
+            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+        if k == 3:
+            admin.call("POST", "rate_limits", {"orders_10s": 100})
+
+    n = 45
+    step_through(ex, bot, n, chaos, seen=1)
+    settle(ex, bot, n + 1)
+    limits = admin.call("GET", "rate_limits")
+    trades = ex.trades()
+    print(f"bnb chaos: {len(trades)} trades, {sum(t['commissionAsset'] == 'BNB' for t in trades)} in BNB, "
+          f"limits {limits['refused_429']} x 429, {limits['refused_orders']} orders refused")  # fmt: skip
+    assert limits["refused_orders"] >= 1  # type: ignore[index]
+    assert limits["refused_418"] == 0  # type: ignore[index]
+    assert {t["commissionAsset"] for t in trades} == {"BNB", "BTC", "USDT"}
+    judge_books(ex, bot)
+    spent = sum(
+        Decimal(t["commission"])
+        * Decimal(str(admin.call("GET", f"fee_asset_price?time={t['time']}")["price"]))  # type: ignore[index]
+        for t in trades
+        if t["commissionAsset"] == "BNB"
+    )
+    assert bot.status()["fees_other_assets"] == pytest.approx(float(spent), abs=0.006)
     assert bot.term() == 0
