@@ -177,7 +177,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
     print(f"gridbot: paper {cfg.market.symbol}, {len(candles)} candles, every {every}s, from cycle {cycle}",
           flush=True)  # fmt: skip
     # A heartbeat older than three cycles (and 10 s of slack for a slow disk) means the loop is stuck.
-    max_age = 3 * cfg.run.cycle_seconds + 10
+    max_age = cfg.run.heartbeat_max_age
     ran = 0
     while not stop.is_set() and (max_cycles is None or ran < max_cycles):
         started = time.monotonic()
