@@ -142,3 +142,55 @@ def test_no_other_copy_of_a_contract_value() -> None:
                     and (rel, value) not in CHECKED_COPIES
                 ]
     assert copies == []
+
+
+def site_checks(tmp_path: Path, host_vars: dict[str, Any]) -> tuple[int, str, dict[str, set[str]]]:
+    """site.yml's checks (its `always` tasks, --check) on localhost with these host_vars: the exit code, the
+    output's words, and the results (ok, failed, fatal, ...) of each task by name."""
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **host_vars}
+    (tmp_path / "hosts.yml").write_text(json.dumps({"pifleet": {"hosts": {"localhost": host}}}))
+    run = subprocess.run(
+        [Path(sys.executable).parent / "ansible-playbook", "-i", "hosts.yml", "--check", "--tags", "always",
+         PROJECT / "playbooks/site.yml"],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+             "ANSIBLE_ROLES_PATH": str(PROJECT / "roles")},
+    )  # fmt: skip
+    results = {
+        section.split("]", 1)[0]: set(re.findall(r"^(\w+): \[localhost\]", section, re.MULTILINE))
+        for section in run.stdout.split("\nTASK [")[1:]
+    }
+    return run.returncode, " ".join(run.stdout.split()), results
+
+
+UID_CHECK = "gridbot : Preflight | Refuse a uid the image does not run as"
+PORT_CHECK = "Check the firewall's metrics port is left to the bot's"
+NETWORKS_CHECK = "hardening : Preflight | Check the networks are IPv4 CIDRs"
+
+
+@pytest.mark.parametrize(
+    ("setting", "check", "refusal"),
+    [
+        ({"gridbot_uid": 1000}, UID_CHECK, "gridbot_uid is no longer a setting: the bot runs as the uid its"),
+        ({"hardening_firewall_metrics_port": 9300}, PORT_CHECK, "hardening_firewall_metrics_port follows"),
+    ],
+)
+def test_an_inventory_that_sets_what_is_no_setting_is_refused(
+    tmp_path: Path, setting: dict[str, int], check: str, refusal: str
+) -> None:
+    """site.yml's checks stop the run before any change, naming the variable: ignored, it would mislead."""
+    code, said, results = site_checks(tmp_path, setting)
+    assert code == 2
+    assert results[check] == {"fatal"}, said[-3000:]
+    assert refusal in said
+    assert "changed=0" in said
+
+
+def test_an_inventory_without_them_passes_those_checks_and_the_networks_are_checked(tmp_path: Path) -> None:
+    """Both checks pass an inventory that does not set the variables (their messages are rendered even then),
+    and the hardening preflight's network filter runs in the role: a network with host bits stops the run."""
+    code, said, results = site_checks(tmp_path, {"hardening_firewall_monitoring_cidrs": ["192.168.1.5/24"]})
+    assert (results[PORT_CHECK], results[UID_CHECK]) == ({"ok"}, {"ok"}), said[-3000:]
+    assert code == 2
+    assert results[NETWORKS_CHECK] == {"ok", "failed"}, said[-3000:]  # the SSH networks passed
+    assert 'hardening_firewall_monitoring_cidrs: "192.168.1.5/24" is not an IPv4 network in CIDR form' in said
