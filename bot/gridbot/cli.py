@@ -1,4 +1,4 @@
-"""`gridbot` command line: backtest, check-config, run, status, halt, resume, export, health.
+"""`gridbot` command line: backtest, sweep, download, check-config, run, status, halt, resume, export, health.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 """
@@ -28,6 +28,7 @@ from gridbot.core.grid_plan import grid_problems_at
 from gridbot.ops import health
 from gridbot.ops.candle_files import EMBEDDED, iter_candles
 from gridbot.ops.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink
+from gridbot.ops.sweep import METRICS
 
 if TYPE_CHECKING:  # the store is imported where it is used: the backtest path never opens one
     from gridbot.ops.store import Store
@@ -248,6 +249,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    sw = sub.add_parser("sweep", help="backtest every combination of --set values on all cores, ranked")
+    sw.add_argument("-c", "--config", type=Path, help="YAML config the values are set in (default: defaults)")
+    sw.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
+    sw.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2,...",
+        help="a dotted config key and its values, like grid.levels=10,20,40 (repeatable)",
+    )
+    sw.add_argument("--by", default="return_pct", choices=METRICS, help="the ranking column")
+    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    sw.add_argument("--out", type=Path, default=Path("sweep.csv"), help="the ranked table as CSV")
+    sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
+    sw.add_argument("--best-config", type=Path, help="write the winner as a bot.yml")
+
     k = sub.add_parser("check-config", help="validate a config file without running")
     k.add_argument("config", type=Path)
     k.add_argument(
@@ -340,6 +358,51 @@ def _export(store: Store, trades: Path) -> None:
         trips.close()
 
 
+def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
+    from gridbot.ops import sweep as sw  # noqa: PLC0415  (multiprocessing, yaml dump: only a sweep needs them)
+
+    axes = [sw.parse_axis(text) for text in args.sets]
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: want at least 1 worker")
+    if args.plot is not None and len(axes) < 2:
+        raise OutputError(f"--plot {args.plot}: a heatmap needs two swept keys, got {len(axes)} --set")
+    combos = sw.combinations(base, axes)
+    outputs = {"--out": args.out} | {k: v for k, v in (("--plot", args.plot), ("--best-config",
+               args.best_config)) if v is not None}  # fmt: skip
+    data = args.data or (base or BotConfig()).run.data
+    inputs = {"config": args.config} if args.config else {}
+    _refuse_overwriting_inputs(inputs | ({"candle data": Path(data)} if data != EMBEDDED else {}), outputs)
+    for flag, path in outputs.items():
+        _refuse_unwritable_file(path, flag)
+    if args.plot is not None:
+        _refuse_unknown_plot_format(args.plot)
+    candles = sw.load_candles(data)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        width = 40
+        sys.stderr.write(f"\r[{'#' * (width * done // total):.<{width}}] {done}/{total} backtests")
+        sys.stderr.flush()
+
+    outcome = sw.run_sweep(combos, candles, args.jobs, progress if tty else None)
+    if tty:
+        sys.stderr.write("\n")
+    results = sw.ranked(outcome.results, args.by)
+    header, rows = sw.table_rows(axes, results)
+    sw.write_csv(args.out, header, rows)
+    print(sw.format_table(header, rows))
+    if outcome.interrupted:
+        _warn(f"interrupted: {len(results)} of {len(combos)} backtests done, written to {args.out}")
+        return 130
+    if args.best_config is not None and results:
+        args.best_config.write_text(sw.best_config_yaml(base, axes, results[0]))
+    if args.plot is not None:
+        from gridbot.ops.sweep_plot import plot_heatmap  # noqa: PLC0415  matplotlib is optional
+
+        plot_heatmap(axes, results, args.by, args.plot)
+    return 0
+
+
 def _print_summary(summary: Mapping[str, object], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -357,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return check_config(args.config, args.data)
         cfg = load_config(args.config)
+        if args.command == "sweep":
+            return sweep(args, cfg if args.config else None)
         if args.command in ("status", "halt", "resume", "export"):
             return _store_command(cfg, args)
         data = args.data or cfg.run.data
