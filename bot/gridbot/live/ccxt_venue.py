@@ -345,6 +345,11 @@ class CcxtVenue:
     def clock_skew_ms(self) -> float:
         return self._skew_ms
 
+    def timeframes(self) -> dict[str, int]:
+        """The candle intervals the ccxt class knows for this exchange, with their length in ms (a month's
+        as ccxt counts it); whether the server behind `api_url` serves each is only known by asking it."""
+        return {tf: int(self._ex.parse_timeframe(tf) * 1000) for tf in self._ex.timeframes}
+
     def closed_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
         """At most `limit` (≤ 999) closed candles from `since_ms` on, oldest first.
 
