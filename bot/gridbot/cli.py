@@ -29,7 +29,6 @@ from gridbot.core.grid_plan import grid_problems_at
 from gridbot.ops import health
 from gridbot.ops.candle_files import EMBEDDED, iter_candles
 from gridbot.ops.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink
-from gridbot.ops.sweep import METRICS
 
 if TYPE_CHECKING:  # the store is imported where it is used: the backtest path never opens one
     from gridbot.ops.store import Store
@@ -261,7 +260,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2,...",
         help="a dotted config key and its values, like grid.levels=10,20,40 (repeatable)",
     )
-    sw.add_argument("--by", default="return_pct", choices=METRICS, help="the ranking column")
+    sw.add_argument("--by", default="return_pct", help="ranking column: return_pct (default), realized_pnl, "
+                    "max_drawdown_pct, round_trips, time_in_market_pct or fees")  # fmt: skip
     sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     sw.add_argument("--out", type=Path, default=Path("sweep.csv"), help="the ranked table as CSV")
     sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
@@ -369,6 +369,8 @@ def _export(store: Store, trades: Path) -> None:
 def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
     from gridbot.ops import sweep as sw  # noqa: PLC0415  (multiprocessing, yaml dump: only a sweep needs them)
 
+    if args.by not in sw.METRICS:
+        raise ConfigError(f"--by {args.by}: want one of {', '.join(sw.METRICS)}")
     axes = [sw.parse_axis(text) for text in args.sets]
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: want at least 1 worker")
