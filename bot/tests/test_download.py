@@ -152,3 +152,19 @@ def test_the_command_writes_what_backtest_reads(exchange, tmp_path):
     assert "d.csv: 0 5m candles" in again.stdout
     bt = gridbot("backtest", "--data", "d.csv", "--json", "--trades", "/dev/null", cwd=tmp_path)
     assert json.loads(bt.stdout)["candles"] == 2212
+
+
+def test_the_adapter_leaves_out_requests_charset_guessing_and_still_reads_the_exchange(exchange):
+    """A live bot's memory: no charset_normalizer/chardet (~3.5 MB), no warning about it, and the
+    exchange's JSON read as before."""
+    code = (
+        "import sys\n"
+        "from gridbot.live.ccxt_venue import CcxtVenue\n"
+        f"v = CcxtVenue('binance', 'BTC/USDT', api_url={exchange!r}, throttle=False)\n"
+        "print(v.load_market('BTC/USDT').tick_size, len(v.closed_candles('5m', 0, 10)))\n"
+        "print(sorted(m for m in ('chardet', 'charset_normalizer') if sys.modules.get(m)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["0.01 10", "[]"]
+    assert out.stderr == ""
