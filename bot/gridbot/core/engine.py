@@ -57,6 +57,9 @@ ArchiveSink = Callable[[RoundTrip], None]
 LogSink = Callable[[str], None]
 MAX_CURVE_POINTS = 4096
 MAX_FILL_MARKS = 50_000
+# Spans of at most this many candles are scanned and marked in Python scalars: a busy buy filter makes an
+# event every ten candles or so, where numpy's per-call cost exceeds the work.
+FEW = 16
 
 
 class GridEngine:
@@ -308,6 +311,11 @@ class GridEngine:
             ready = int(np.searchsorted(c.time_ms, self.cooldown_until_ms))
             if self.levels is None:
                 until = min(until, max(pos, ready))
+        lower = upper = 0.0
+        if self.levels is not None:
+            lower, upper = float(self.levels[0]), float(self.levels[-1])
+        if until - pos <= FEW:
+            return self._scan_few(c, pos, until, below, above, trigger, ready, lower, upper)
         width = 64
         while pos < until:
             end = min(until, pos + width)
@@ -317,7 +325,6 @@ class GridEngine:
             if trigger is not None:
                 hit |= (low <= trigger) & (high >= trigger)
             elif self.levels is not None:
-                lower, upper = float(self.levels[0]), float(self.levels[-1])
                 if ready < end:
                     first = max(pos, ready)
                     close = c.close[first:end]
@@ -330,14 +337,33 @@ class GridEngine:
             pos, width = end, min(width * 4, 65_536)
         return until
 
+    def _scan_few(self, c: Candles, pos: int, until: int, below: float, above: float, trigger: float | None,
+                  ready: int, lower: float, upper: float) -> int:  # fmt: skip
+        """`_next_event`'s search over a few candles, in scalars (the same comparisons)."""
+        trails = self.cfg.exits.trailing_up
+        rows = zip(
+            c.low[pos:until].tolist(), c.high[pos:until].tolist(), c.close[pos:until].tolist(), strict=True
+        )
+        for k, (low, high, close) in enumerate(rows, pos):
+            if low <= below or high >= above:
+                return k
+            if trigger is not None:
+                if low <= trigger and high >= trigger:
+                    return k
+            elif self.levels is not None and (
+                (k >= ready and (close > upper or close < lower)) or (trails and close > upper)
+            ):
+                return k
+        return until
+
     # --- equity between events ----------------------------------------------------------------------
 
     def _mark(self, c: Candles, start: int, stop: int) -> None:
         if stop <= start:
             return
         p, s = self.portfolio, self.stats
-        if stop - start == 1:  # every event marks its own candle: numpy's per-call cost would dominate
-            self._mark_one(c, start)
+        if stop - start <= FEW:  # every event marks its own candle: numpy's per-call cost would dominate
+            self._mark_few(c, start, stop)
             return
         closes = c.close[start:stop]
         equity = p.quote + p.base * closes
@@ -353,21 +379,23 @@ class GridEngine:
             self.curve = self.curve[::2]
             self._curve_every *= 2
 
-    def _mark_one(self, c: Candles, k: int) -> None:
-        """`_mark` of one candle, in scalars: the same operations, so the same numbers."""
+    def _mark_few(self, c: Candles, start: int, stop: int) -> None:
+        """`_mark` of a few candles in scalars: the same operations in the same order, so the same numbers."""
         p, s = self.portfolio, self.stats
-        close = float(c.close[k])
-        equity = p.quote + p.base * close
-        peak = max(equity, s.peak_equity)
-        s.max_drawdown = max(s.max_drawdown, 1.0 - equity / peak)
-        s.peak_equity = peak
-        if p.base > 0:
-            s.in_market += 1
-        if (self.t + k) % self._curve_every == 0:
-            self.curve.append((int(c.time_ms[k]), close, equity))
-            if len(self.curve) >= MAX_CURVE_POINTS:
-                self.curve = self.curve[::2]
-                self._curve_every *= 2
+        quote, base, every = p.quote, p.base, self._curve_every
+        peak, drawdown = s.peak_equity, s.max_drawdown
+        for k, close in enumerate(c.close[start:stop].tolist(), start):
+            equity = quote + base * close
+            peak = max(equity, peak)
+            drawdown = max(drawdown, 1.0 - equity / peak)
+            if (self.t + k) % every == 0:
+                self.curve.append((int(c.time_ms[k]), close, equity))
+        s.peak_equity, s.max_drawdown = peak, drawdown
+        if base > 0:
+            s.in_market += stop - start
+        if len(self.curve) >= MAX_CURVE_POINTS:
+            self.curve = self.curve[::2]
+            self._curve_every *= 2
 
     def run_chunk(self, c: Candles) -> None:
         n = len(c)

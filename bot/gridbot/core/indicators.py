@@ -281,7 +281,8 @@ def rsi(close: Array, period: int, state: RsiState | None = None) -> tuple[Array
     down = diff < 0
     # `loss -= diff` only on a down candle, `gain += diff` otherwise: adding 0.0 instead is exact.
     gain = _wilder(np.where(down, 0.0, diff), s.gain, n)
-    loss = _recur(np.where(down, diff, 0.0), s.loss, lambda y, x: ((y * (n - 1)) - x) / n)
+    m = n - 1
+    loss = _recur(np.where(down, diff, 0.0), s.loss, lambda y, x: ((y * m) - x) / n)
     total = gain + loss
     with np.errstate(invalid="ignore", divide="ignore"):
         out[i:] = np.where(_zero(total), 0.0, 100.0 * (gain / total))
