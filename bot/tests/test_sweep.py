@@ -115,6 +115,8 @@ def test_ties_keep_the_order_the_combinations_were_given():
         (["--set", "filters.trend.mode=ema,sideways"], "filters.trend.mode: Input should be 'off'"),
         (["--set", "grid.levels"], "--set 'grid.levels': want KEY=VALUE"),
         (["--set", "grid.levels=10,,20"], "--set grid.levels: '' is not a value"),
+        (["--set", "grid.levels=!!binary AAAA"], "--set grid.levels: '!!binary AAAA' is not a value"),
+        (["--set", "grid.levels=[10]"], "--set grid.levels: '[10]' is not a value"),
     ],
 )
 def test_bad_keys_and_values_refused_before_any_work(tmp_path, candles_csv, sets, named):

@@ -89,10 +89,9 @@ def parse_axis(text: str) -> Axis:
         raise ConfigError(f"--set {key}: no such config key{hint}")
     values: list[Scalar] = []
     for item in raw.split(","):
-        value = parse_yaml(item.strip(), f"--set {key}") if item.strip() else None
-        if not item.strip() or isinstance(value, (dict, list)):
+        value = parse_yaml(item.strip(), f"--set {key}") if item.strip() else ""
+        if not item.strip() or not (value is None or isinstance(value, (str, int, float, bool))):
             raise ConfigError(f"--set {key}: {item!r} is not a value (want KEY=VALUE[,VALUE...])")
-        assert value is None or isinstance(value, (str, int, float, bool))
         values.append(value)
     if len(set(map(repr, values))) != len(values):
         raise ConfigError(f"--set {key}: a value given twice: {raw}")
