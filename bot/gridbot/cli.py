@@ -1,4 +1,4 @@
-"""`gridbot` command line: backtest, check-config, run, status, halt, resume, export, health.
+"""`gridbot` command line: backtest, sweep, download, check-config, run, status, halt, resume, export, health.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 """
@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,6 +249,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    sw = sub.add_parser("sweep", help="backtest every combination of --set values on all cores, ranked")
+    sw.add_argument("-c", "--config", type=Path, help="YAML config the values are set in (default: defaults)")
+    sw.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
+    sw.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2,...",
+        help="a dotted config key and its values, like grid.levels=10,20,40 (repeatable)",
+    )
+    sw.add_argument("--by", default="return_pct", help="ranking column: return_pct (default), realized_pnl, "
+                    "max_drawdown_pct, round_trips, time_in_market_pct or fees")  # fmt: skip
+    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    sw.add_argument("--out", type=Path, default=Path("sweep.csv"), help="the ranked table as CSV")
+    sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
+    sw.add_argument("--best-config", type=Path, help="write the winner as a bot.yml")
+
+    d = sub.add_parser("download", help="fetch an exchange's candles into a CSV for --data (resumable)")
+    d.add_argument("-c", "--config", type=Path, help="config with exchange.id / api_url / sandbox to use")
+    d.add_argument("--symbol", required=True, help="market, like BTC/USDT")
+    d.add_argument("--timeframe", required=True, help="candle interval the exchange serves, like 5m or 1h")
+    d.add_argument("--out", type=Path, required=True, help="CSV to write, or to continue when it exists")
+    d.add_argument("--since", help="first candle: YYYY-MM-DD[THH:MM] UTC or ms (default: all history)")
+
     k = sub.add_parser("check-config", help="validate a config file without running")
     k.add_argument("config", type=Path)
     k.add_argument(
@@ -376,6 +402,112 @@ def _export(store: Store, trades: Path) -> None:
         trips.close()
 
 
+def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
+    from gridbot.ops import sweep as sw  # noqa: PLC0415  (multiprocessing, yaml dump: only a sweep needs them)
+
+    if args.by not in sw.METRICS:
+        raise ConfigError(f"--by {args.by}: want one of {', '.join(sw.METRICS)}")
+    axes = [sw.parse_axis(text) for text in args.sets]
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: want at least 1 worker")
+    if args.plot is not None and len(axes) < 2:
+        raise OutputError(f"--plot {args.plot}: a heatmap needs two swept keys, got {len(axes)} --set")
+    combos = sw.combinations(base, axes)
+    outputs = {"--out": args.out} | {k: v for k, v in (("--plot", args.plot), ("--best-config",
+               args.best_config)) if v is not None}  # fmt: skip
+    data = args.data or (base or BotConfig()).run.data
+    inputs = {"config": args.config} if args.config else {}
+    _refuse_overwriting_inputs(inputs | ({"candle data": Path(data)} if data != EMBEDDED else {}), outputs)
+    for flag, path in outputs.items():
+        _refuse_unwritable_file(path, flag)
+    if args.plot is not None:
+        _refuse_unknown_plot_format(args.plot)
+    candles = sw.load_candles(data)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        width = 40
+        sys.stderr.write(f"\r[{'#' * (width * done // total):.<{width}}] {done}/{total} backtests")
+        sys.stderr.flush()
+
+    outcome = sw.run_sweep(combos, candles, args.jobs, progress if tty else None)
+    if tty:
+        sys.stderr.write("\n")
+    results = sw.ranked(outcome.results, args.by)
+    header, rows = sw.table_rows(axes, results)
+    sw.write_csv(args.out, header, rows)
+    print(sw.format_table(header, rows))
+    if outcome.interrupted:
+        _warn(f"interrupted: {len(results)} of {len(combos)} backtests done, written to {args.out}")
+        return 130
+    if args.best_config is not None and results:
+        args.best_config.write_text(sw.best_config_yaml(base, axes, results[0]))
+    if args.plot is not None:
+        from gridbot.ops.sweep_plot import plot_heatmap  # noqa: PLC0415  matplotlib is optional
+
+        plot_heatmap(axes, results, args.by, args.plot)
+    return 0
+
+
+def download(args: argparse.Namespace, cfg: BotConfig) -> int:
+    from gridbot.live import download as dl  # noqa: PLC0415  loads ccxt
+    from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415
+    from gridbot.live.venue import VenueError  # noqa: PLC0415
+
+    try:
+        since = dl.parse_since(args.since) if args.since else 0
+        dl.check_symbol(args.symbol)
+    except dl.DownloadError as exc:
+        raise ConfigError(str(exc)) from None
+    _refuse_unwritable_file(args.out, "--out")
+    x = cfg.exchange
+    try:
+        venue = CcxtVenue(x.id, args.symbol, api_url=x.api_url, sandbox=x.sandbox, timeout_s=x.timeout_s,
+                          throttle=x.throttle)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"{args.config or 'config'}: {exc}") from None
+    done = dl.Report()
+    tty = sys.stderr.isatty()
+
+    def progress(report: dl.Report, step_ms: int) -> None:
+        nonlocal done
+        done = report
+        if tty and report.first_ms is not None and report.last_ms is not None:
+            now_ms = max(int(time.time() * 1000), report.last_ms + step_ms)
+            part = (report.last_ms - report.first_ms) / max(now_ms - report.first_ms, 1)
+            width = 40
+            sys.stderr.write(f"\r[{'#' * int(width * part):.<{width}}] {dl.iso(report.last_ms)}  "
+                             f"{report.written} candles")  # fmt: skip
+            sys.stderr.flush()
+
+    try:
+        report = dl.download(venue, args.timeframe, args.out, since, progress)
+    except dl.DownloadError as exc:
+        raise ConfigError(str(exc)) from None
+    except VenueError as exc:
+        _warn(
+            f"download stopped after {done.written} candles (the file is valid: run again to resume): {exc}"
+        )
+        return 1
+    except KeyboardInterrupt:
+        _warn(f"\ninterrupted after {done.written} candles (the file is valid: run again to resume)")
+        return 130
+    finally:
+        if tty:
+            sys.stderr.write("\n")
+    span = (
+        f" ({dl.iso(report.first_ms)} to {dl.iso(report.last_ms)})"
+        if report.first_ms and report.last_ms
+        else ""
+    )
+    print(f"{args.out}: {report.written} {args.timeframe} candles of {args.symbol} written{span}")
+    if report.dropped_partial:
+        print(f"{args.out}: a row cut short by an earlier interruption was dropped and fetched again")
+    for gap in report.gaps:
+        print(f"{args.out}: gap: {gap}")
+    return 0
+
+
 def _print_summary(summary: Mapping[str, object], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -393,6 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return check_config(args.config, args.data)
         cfg = load_config(args.config)
+        if args.command == "sweep":
+            return sweep(args, cfg if args.config else None)
+        if args.command == "download":
+            return download(args, cfg)
         if args.command in ("status", "halt", "resume", "export"):
             return _store_command(cfg, args)
         if args.command in ("backup", "restore"):

@@ -22,6 +22,7 @@ import importlib.util
 import re
 import sys
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -29,7 +30,7 @@ from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, Protocol, TypeVar, get_args
+from typing import Any, Literal, Protocol, TypeVar, cast, get_args
 from urllib.parse import urlsplit
 
 from gridbot.live.resilience import BreakerOpenError, CircuitBreaker, RetryPolicy
@@ -71,6 +72,19 @@ _CLIENT_IDS_KEPT = 4096  # exchange order id -> client id, to name ours in trade
 _KEY_REFUSED = re.compile(r'"code"\s*:\s*-2015\b')
 
 
+def _without_charset_guessing() -> None:
+    """requests guesses the charset of a body that names none with charset_normalizer (or chardet): ~3.5 MB
+    of codecs in a long-running bot that reads JSON, which requests decodes as UTF-8 without a guess (and
+    without a guesser, it takes UTF-8 for the rest). Left out when requests is not loaded yet, and requests'
+    warning about the missing guesser silenced."""
+    if "requests" in sys.modules:
+        return
+    modules = cast(dict[str, ModuleType | None], sys.modules)
+    for name in ("chardet", "charset_normalizer"):
+        modules.setdefault(name, None)  # None in sys.modules: `import name` raises ImportError
+    warnings.filterwarnings("ignore", message="Unable to find acceptable character detection dependency")
+
+
 def _ccxt_package() -> ModuleType:
     """The `ccxt` package without running its `__init__` (which imports every exchange). Submodules import as
     usual; the first attribute the bare package lacks (`ccxt.kraken`, `ccxt.exchanges`) runs the real
@@ -92,6 +106,7 @@ def _ccxt_package() -> ModuleType:
         return getattr(pkg, name)
 
     pkg.__dict__["__getattr__"] = whole_library
+    _without_charset_guessing()
     sys.modules["ccxt"] = pkg
     return pkg
 
@@ -344,6 +359,11 @@ class CcxtVenue:
 
     def clock_skew_ms(self) -> float:
         return self._skew_ms
+
+    def timeframes(self) -> dict[str, int]:
+        """The candle intervals the ccxt class knows for this exchange, with their length in ms (a month's
+        as ccxt counts it); whether the server behind `api_url` serves each is only known by asking it."""
+        return {tf: int(self._ex.parse_timeframe(tf) * 1000) for tf in self._ex.timeframes}
 
     def closed_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
         """At most `limit` (≤ 999) closed candles from `since_ms` on, oldest first.

@@ -24,15 +24,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from gridbot.config.model import BotConfig
-from gridbot.core.candles import CandleError, Candles
+from gridbot.core.candles import CandleError
 from gridbot.core.engine import GridEngine, LedgerRow
 from gridbot.core.paper import Fill
 from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
-from gridbot.ops.candle_files import iter_candles
+from gridbot.ops.candle_files import ReplayFeed
 from gridbot.ops.health import write_heartbeat
 from gridbot.ops.runlock import RunLock
 from gridbot.ops.store import DB_FILE, Store, StoreError
@@ -82,10 +80,6 @@ def _read_state(path: Path, cfg: BotConfig) -> Json | None:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise StateError(f"{path}: state file does not fit this engine ({exc!r}); {fix}") from None
     return saved
-
-
-def _load_all(data: str) -> Candles:
-    return Candles.concat(list(iter_candles(data)))
 
 
 def open_store(cfg: BotConfig) -> Store:
@@ -154,12 +148,9 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
 
 def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metrics: Metrics,
          published: list[dict[str, object]]) -> int:  # fmt: skip
-    candles = _load_all(data)
-    if len(candles) < 2:
-        raise CandleError(
-            f"{data}: the run replays candles in a loop and needs at least 2, got {len(candles)}"
-        )
-    span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
+    feed = ReplayFeed(data)  # streamed: a year of 1-minute candles is not held in memory
+    if feed.count < 2:
+        raise CandleError(f"{data}: the run replays candles in a loop and needs at least 2, got {feed.count}")
     cycle = 0
     fills_in_cycle = 0
 
@@ -187,7 +178,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         signal.signal(sig, lambda *_: stop.set())
 
     every = cfg.run.cycle_seconds
-    print(f"gridbot: paper {cfg.market.symbol}, {len(candles)} candles, every {every}s, from cycle {cycle}",
+    print(f"gridbot: paper {cfg.market.symbol}, {feed.count} candles, every {every}s, from cycle {cycle}",
           flush=True)  # fmt: skip
     # A heartbeat older than three cycles (and 10 s of slack for a slow disk) means the loop is stuck.
     max_age = cfg.run.heartbeat_max_age
@@ -197,10 +188,9 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         with store.cycle():
             halt = store.halt_state()
             if halt is None:
-                i = cycle % len(candles)
-                one = candles.slice(i, i + 1)
+                one = feed.candle(cycle % feed.count)
                 fills_in_cycle = 0
-                engine.run_chunk(replace(one, time_ms=one.time_ms + span * (cycle // len(candles))))
+                engine.run_chunk(replace(one, time_ms=one.time_ms + feed.span * (cycle // feed.count)))
                 cycle += 1
             elif halt.cancel and engine.exchange.open_orders():
                 engine.exchange.cancel_all()
