@@ -158,7 +158,10 @@ def set_rate_limits(v: Venue, _q: dict[str, str], body: dict) -> Json:
                 f"admin field {name!r} is unknown (weight_1m, orders_10s, orders_1d, raw_5m, ban_s, enforce)"
             )
         changes[name] = value
-    v.limits.config = replace(cfg, **changes)  # type: ignore[arg-type]
+    new = replace(cfg)
+    for name, value in changes.items():
+        setattr(new, name, value)
+    v.limits.config = new
     return v.limits.snapshot()
 
 
