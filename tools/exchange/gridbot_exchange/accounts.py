@@ -27,6 +27,7 @@ class Account:
     taker_fee: Decimal
     start: dict[str, Decimal]
     balances: dict[str, Balance] = field(default_factory=dict)
+    fee_asset: str | None = None  # pays commissions in it (at a discount) while it holds enough, as with BNB
 
     def __post_init__(self) -> None:
         self.reset()
@@ -98,21 +99,22 @@ class Ledger:
         qty: Decimal,
         quote_qty: Decimal,
         fee: Decimal,
+        fee_asset: str,
     ) -> None:
-        """Move a fill's assets out of the account's locked funds; the buyer pays the fee in base, the seller
-        in quote (Binance's rule without BNB)."""
+        """Move a fill's assets out of the account's locked funds and its fee into the fee ledger: taken from
+        what it receives (base for a buy, quote for a sell) or from its free fee asset (BNB)."""
         if is_buy:
             acct.bal(quote).locked -= quote_qty
-            acct.bal(base).free += qty - fee
+            acct.bal(base).free += qty
             self._move(self.house, base, -qty)
             self._move(self.house, quote, quote_qty)
-            self._move(self.fees, base, fee)
         else:
             acct.bal(base).locked -= qty
-            acct.bal(quote).free += quote_qty - fee
+            acct.bal(quote).free += quote_qty
             self._move(self.house, base, qty)
             self._move(self.house, quote, -quote_qty)
-            self._move(self.fees, quote, fee)
+        acct.bal(fee_asset).free -= fee
+        self._move(self.fees, fee_asset, fee)
 
     @staticmethod
     def _move(book: dict[str, Decimal], asset: str, amount: Decimal) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
 from gridbot_exchange import formats
 from gridbot_exchange.accounts import ApiKey
 from gridbot_exchange.errors import ApiError
 from gridbot_exchange.faults import FaultError, parse_rule
-from gridbot_exchange.venue import Venue
+from gridbot_exchange.venue import USE_DEFAULT, Venue
 
 Json = object
 
@@ -45,6 +46,7 @@ def state(v: Venue, _q: dict[str, str], _body: dict) -> Json:
             "duplicate_rejects": e.duplicate_rejects,
             "reused_client_ids": e.reused_client_ids,
             "accounts": sorted(v.ledger.accounts),
+            "rate_limits": v.limits.snapshot(),
         }
 
 
@@ -54,7 +56,7 @@ def orders(v: Venue, q: dict[str, str], _body: dict) -> Json:
         out = []
         for o in v.engine.orders.values():
             if q.get("key") in (None, o.key):
-                out.append({"key": o.key, **formats.order(o, v.market.symbol)})
+                out.append({"key": o.key, "visible": v.visible(o), **formats.order(o, v.market.symbol)})
         return out
 
 
@@ -105,11 +107,62 @@ def add_account(v: Venue, _q: dict[str, str], body: dict) -> Json:
             )
         except InvalidOperation:
             raise _bad("admin fields 'maker_fee'/'taker_fee': must be numbers") from None
+    fee_asset = body.get("fee_asset", USE_DEFAULT)
+    if fee_asset not in (USE_DEFAULT, None) and (v.fee_asset is None or fee_asset != v.fee_asset.asset):
+        have = f"{v.fee_asset.asset!r} or null" if v.fee_asset else "null (the server has no --fee-asset)"
+        raise _bad(f"admin field 'fee_asset': want {have}, got {fee_asset!r}")
     with v.lock:
         if key in v.ledger.keys:
             raise _bad(f"admin field 'key': key {key!r} exists")
-        v.add_account(key, secret, _balances(body.get("balances")), fees)
-    return {"key": key}
+        v.add_account(key, secret, _balances(body.get("balances")), fees, fee_asset)
+    return {"key": key, "fee_asset": v.ledger.accounts[key].fee_asset}
+
+
+def fee_asset_price(v: Venue, q: dict[str, str], _body: dict) -> Json:
+    """The fee asset's price in quote at a market time (default now): what a fee paid in it was valued at."""
+    if v.fee_asset is None:
+        raise _bad("no fee asset: start the server with --fee-asset")
+    with v.lock:
+        now = v.market_ms()
+        raw = q.get("time", str(now))
+        if not raw.isdigit():
+            raise _bad(f"admin query 'time': want market ms, got {raw!r}")
+        return {
+            "asset": v.fee_asset.asset,
+            "symbol": v.fee_symbol,
+            "time": int(raw),
+            "price": formats.s8(v.fee_asset_price(int(raw))),
+            "discount": formats.s8(v.fee_asset.discount),
+        }
+
+
+def rate_limits(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+    return v.limits.snapshot()
+
+
+def set_rate_limits(v: Venue, _q: dict[str, str], body: dict) -> Json:
+    """Change limits at run time: any of weight_1m, orders_10s, orders_1d, raw_5m (0: off), ban_s, enforce."""
+    cfg = v.limits.config
+    changes: dict[str, object] = {}
+    for name, value in body.items():
+        if name == "enforce":
+            if not isinstance(value, bool):
+                raise _bad("admin field 'enforce': want true or false")
+        elif name in ("weight_1m", "orders_10s", "orders_1d", "raw_5m", "ban_s"):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise _bad(f"admin field {name!r}: want a number >= 0")
+            if name != "ban_s" and not isinstance(value, int):
+                raise _bad(f"admin field {name!r}: want an integer")
+        else:
+            raise _bad(
+                f"admin field {name!r} is unknown (weight_1m, orders_10s, orders_1d, raw_5m, ban_s, enforce)"
+            )
+        changes[name] = value
+    new = replace(cfg)
+    for name, value in changes.items():
+        setattr(new, name, value)
+    v.limits.config = new
+    return v.limits.snapshot()
 
 
 def keys(v: Venue, _q: dict[str, str], _body: dict) -> Json:
@@ -182,6 +235,9 @@ ROUTES = {
     ("GET", "balances"): balances,
     ("POST", "accounts"): add_account,
     ("GET", "keys"): keys,
+    ("GET", "rate_limits"): rate_limits,
+    ("POST", "rate_limits"): set_rate_limits,
+    ("GET", "fee_asset_price"): fee_asset_price,
     ("POST", "keys"): add_key,
     ("DELETE", "keys"): revoke_key,
     ("POST", "reset"): reset,

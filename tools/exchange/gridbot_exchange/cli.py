@@ -11,8 +11,10 @@ from types import FrameType
 from gridbot.core.candles import CandleError
 from gridbot_exchange.data import Market, load_series
 from gridbot_exchange.faults import FaultError, Rule, parse_flag
+from gridbot_exchange.ratelimits import Config, ConfigError
+from gridbot_exchange.ratelimits import parse_flag as parse_rate_limits
 from gridbot_exchange.server import ExchangeServer
-from gridbot_exchange.venue import Limits, Venue
+from gridbot_exchange.venue import FeeAssetSpec, Limits, Venue
 
 
 def _positive_decimal(text: str) -> Decimal:
@@ -74,6 +76,19 @@ def _balance(text: str) -> tuple[str, Decimal]:
     return asset.upper(), d
 
 
+def _asset(text: str) -> str:
+    if not text.isalnum():
+        raise argparse.ArgumentTypeError(f"want an asset name like BNB, got {text!r}")
+    return text.upper()
+
+
+def _rate_limits(text: str) -> Config:
+    try:
+        return parse_rate_limits(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _symbol(text: str) -> tuple[str, str]:
     base, sep, quote = text.upper().partition("/")
     if not sep or not base.isalnum() or not quote.isalnum():
@@ -114,6 +129,30 @@ def parser() -> argparse.ArgumentParser:
     a("--balance", type=_balance, action="append", default=[], help="ASSET=AMOUNT, every account's start")
     a("--maker-fee", type=_fee, default=Decimal("0.001"))
     a("--taker-fee", type=_fee, default=Decimal("0.001"))
+    a(
+        "--fee-asset",
+        type=_asset,
+        default=None,
+        help="pay commissions in this third asset (BNB) at a discount while an account holds enough of it",
+    )
+    a(
+        "--fee-asset-price",
+        default="synthetic:11:600",
+        help="the fee asset's price in quote: PRICE or synthetic:SEED:PRICE (default synthetic:11:600)",
+    )
+    a(
+        "--fee-asset-discount",
+        type=_fee,
+        default=Decimal("0.25"),
+        help="off a commission paid in the fee asset (Binance's BNB: 0.25)",
+    )
+    a(
+        "--rate-limits",
+        type=_rate_limits,
+        default=Config(),
+        help="Binance's limits, on by default: on, off (count only) or weight=6000,orders10s=100,"
+        "orders1d=200000,raw5m=300000,ban=120 (any of them; 0 turns one off)",
+    )
     a("--fill-cap", type=_positive_decimal, default=None, help="max base quantity one order fills per candle")
     a("--max-orders", type=_count, default=100_000, help="orders kept (oldest closed ones dropped first)")
     a("--max-trades", type=_count, default=100_000, help="trades kept (oldest dropped first)")
@@ -131,10 +170,23 @@ def build(args: argparse.Namespace, p: argparse.ArgumentParser) -> Venue:
         p.error(f"--start-candle: must be within 0..{len(series) - 1}, got {args.start_candle}")
     base, quote = args.symbol
     market = Market(base, quote, args.tick, args.step, args.step, args.min_notional)
+    fee_asset = None
+    if args.fee_asset is not None:
+        if args.fee_asset in (base, quote):
+            p.error(f"--fee-asset: must be a third asset, not {args.fee_asset} of {base}/{quote}")
+        try:
+            fee_asset = FeeAssetSpec.load(
+                args.fee_asset, args.fee_asset_price, series, args.fee_asset_discount
+            )
+        except CandleError as e:
+            p.error(f"--fee-asset-price: {e}")
     balances = dict(args.balance) or None
     limits = Limits(args.max_orders, args.max_trades)
     fees = (args.maker_fee, args.taker_fee)
-    venue = Venue(market, series, args.speed, args.start_candle, limits, args.fill_cap, balances, fees)
+    venue = Venue(
+        market, series, args.speed, args.start_candle, limits, args.fill_cap, balances, fees, fee_asset,
+        args.rate_limits,
+    )  # fmt: skip
     for key, secret in args.account:
         venue.add_account(key, secret)
     for rule in args.fault:

@@ -45,9 +45,9 @@ class Series:
 SYNTHETIC_CANDLES = 52_416
 
 
-def _synthetic(source: str) -> Series:
+def _synthetic_args(source: str) -> tuple[int, float]:
     """'synthetic:SEED:PRICE': gridbot's deterministic regime path for another market (its own seed, starting
-    at its own price), 5-minute candles."""
+    at its own price)."""
     _, seed, price = [*source.split(":"), "", ""][:3]
     if not seed.isdigit():
         raise CandleError(f"{source}: want synthetic:SEED:PRICE with SEED a non-negative integer")
@@ -57,7 +57,33 @@ def _synthetic(source: str) -> Series:
         start = 0.0
     if not 1 <= start <= 1e7:
         raise CandleError(f"{source}: want synthetic:SEED:PRICE with PRICE a start price within 1..1e7")
-    return Series(synthetic.generate(SYNTHETIC_CANDLES, int(seed), start), INTERVALS["5m"], "5m")
+    return int(seed), start
+
+
+def _synthetic(source: str) -> Series:
+    """Six months of 5-minute candles of a synthetic path."""
+    seed, start = _synthetic_args(source)
+    return Series(synthetic.generate(SYNTHETIC_CANDLES, seed, start), INTERVALS["5m"], "5m")
+
+
+def fee_asset_series(source: str, grid: Series) -> Series:
+    """The fee asset's price path on the traded market's candle grid (its candle i spans the market's candle
+    i): 'PRICE' (fixed) or 'synthetic:SEED:PRICE' (gridbot's regime path from that price); CandleError
+    names what is wrong."""
+    n, t = len(grid), grid.candles.time_ms
+    if source.startswith("synthetic:"):
+        seed, start = _synthetic_args(source)
+        return Series(
+            synthetic.generate(n, seed, start, int(t[0]), grid.interval_ms), grid.interval_ms, grid.interval
+        )
+    try:
+        price = float(source)
+    except ValueError:
+        price = 0.0
+    if not 0 < price <= 1e7:
+        raise CandleError(f"{source}: want a price within (0, 1e7] or synthetic:SEED:PRICE")
+    flat = np.full(n, price)
+    return Series(Candles(t.copy(), flat, flat, flat, flat, np.zeros(n)), grid.interval_ms, grid.interval)
 
 
 def load_series(source: str) -> Series:

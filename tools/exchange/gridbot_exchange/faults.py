@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 KINDS = ("latency", "hang", "status", "drop", "invisible", "skew", "maintenance")
 STATUSES = (418, 429, 500, 502, 503, 504)
+CLOCKS = ("wall", "market")
 
 
 class FaultError(ValueError):
@@ -28,6 +29,7 @@ class Rule:
     seconds: float = 30.0  # hang, invisible
     status: int = 503
     retry_after: int = 1
+    clock: str = "wall"  # invisible: `seconds` on the wall clock or on the (stepped) market clock
     id: int = field(default=0)
 
     def matches(self, method: str, path: str, now: float) -> bool:
@@ -66,10 +68,14 @@ def parse_rule(spec: dict[str, object]) -> Rule:
             setattr(rule, name, int(_num(name, value, int, signed=name == "ms" and kind == "skew")))
         elif name == "seconds":
             rule.seconds = _num(name, value, float)
+        elif name == "clock":
+            if value not in CLOCKS:
+                raise FaultError(f"fault field 'clock': {value!r} is not one of {', '.join(CLOCKS)}")
+            rule.clock = str(value)
         elif name == "for_s":
             rule.until = time.monotonic() + _num(name, value, float)
         else:
-            known = "kind, path, method, count, for_s, ms, seconds, status, retry_after"
+            known = "kind, path, method, count, for_s, ms, seconds, status, retry_after, clock"
             raise FaultError(f"fault field {name!r} is unknown ({known})")
     if kind == "status" and rule.status not in STATUSES:
         raise FaultError(f"fault field 'status': {rule.status} is not one of {STATUSES}")
@@ -128,9 +134,17 @@ class Faults:
         rule = self._active("skew", "", "")
         return rule.ms if rule else 0
 
-    def invisible_s(self, method: str, path: str) -> float:
+    def invisible(self, method: str, path: str) -> tuple[float, str] | None:
+        """(seconds, clock) to hide an order created now, using one of the rule's `count`; None if no rule."""
         rule = self._active("invisible", method, path)
-        return rule.seconds if rule else 0.0
+        if rule is None:
+            return None
+        with self._lock:
+            if rule.count is not None:
+                rule.count -= 1
+                if rule.count <= 0 and rule in self._rules:
+                    self._rules.remove(rule)
+        return rule.seconds, rule.clock
 
     def effects(self, method: str, path: str) -> Effects:
         """What the request meets; counted rules are used up here."""

@@ -56,12 +56,25 @@ def order_ack(o: Order, symbol: str, fills: list[Trade]) -> dict[str, object]:
     return full
 
 
-def cancel(o: Order, symbol: str) -> dict[str, object]:
-    out = order_ack(o, symbol, [])
-    del out["fills"], out["workingTime"]
-    out["origClientOrderId"] = o.client_id
-    out["transactTime"] = o.update_ms
-    return out
+CANCEL_FIELDS = (
+    "price", "origQty", "executedQty", "origQuoteOrderQty", "cummulativeQuoteQty", "status", "timeInForce",
+    "type", "side", "selfTradePreventionMode",
+)  # fmt: skip
+
+
+def cancel(o: Order, symbol: str, cancel_id: str) -> dict[str, object]:
+    """DELETE /order (and each row of DELETE /openOrders) as Binance answers it: `clientOrderId` is the
+    cancel's own id, the order's id is in `origClientOrderId`."""
+    full = order(o, symbol)
+    return {
+        "symbol": symbol,
+        "origClientOrderId": o.client_id,
+        "orderId": o.id,
+        "orderListId": -1,
+        "clientOrderId": cancel_id,
+        "transactTime": o.update_ms,
+        **{k: full[k] for k in CANCEL_FIELDS},
+    }
 
 
 def trade(t: Trade, symbol: str) -> dict[str, object]:
@@ -82,10 +95,10 @@ def trade(t: Trade, symbol: str) -> dict[str, object]:
     }
 
 
-def symbol_info(m: Market) -> dict[str, object]:
+def symbol_info(m: Market, status: str = "TRADING") -> dict[str, object]:
     return {
         "symbol": m.symbol,
-        "status": "TRADING",
+        "status": status,
         "baseAsset": m.base,
         "baseAssetPrecision": 8,
         "quoteAsset": m.quote,

@@ -8,6 +8,7 @@ highest buy first, as in the paper engine."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
@@ -16,6 +17,10 @@ from gridbot_exchange.accounts import Account, Ledger
 from gridbot_exchange.data import Market, Series
 
 FEE_QUANT = Decimal("1e-8")
+# Public trade ids (marketdata's tape): per candle, the fills made while it formed or at its close, then its
+# four synthetic prints; so ids grow with time and none appears below one already served.
+SLOTS = 1_000_000
+PRINTS = 4
 MAX_OPEN_PER_ACCOUNT = 200  # Binance's MAX_NUM_ORDERS filter
 
 
@@ -30,7 +35,9 @@ class Order:
     qty: Decimal
     time_ms: int
     placed_index: int
-    hidden_until: float = 0.0  # monotonic seconds: lookups answer "unknown" before this (visibility lag)
+    # visibility lag (the invisible fault): lookups answer "unknown" until both have passed
+    hidden_wall: float = 0.0  # time.monotonic() seconds
+    hidden_market_ms: int = 0  # market time
     executed: Decimal = Decimal(0)
     cum_quote: Decimal = Decimal(0)
     locked: Decimal = Decimal(0)
@@ -55,6 +62,21 @@ class Trade:
     commission: Decimal
     commission_asset: str
     time_ms: int
+    public_id: int = 0  # its id on the public tape (marketdata.public_id)
+
+
+def public_id(block: int, seq: int) -> int:
+    """The public id of the seq-th fill made while candle `block` formed (or at its close)."""
+    return block * SLOTS + min(seq, SLOTS - PRINTS - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class FeeAsset:
+    """A third asset commissions are paid in (Binance's BNB): `price(market_ms)` in quote, `discount` off."""
+
+    asset: str
+    price: Callable[[int], Decimal]
+    discount: Decimal
 
 
 class Engine:
@@ -66,7 +88,10 @@ class Engine:
         max_orders: int,
         max_trades: int,
         fill_cap: Decimal | None = None,
+        fee_asset: FeeAsset | None = None,
     ) -> None:
+        self.fee_asset = fee_asset
+        self.on_first_maker_fill: Callable[[str], None] | None = None  # the unfilled order count's decrement
         self.market = market
         self.series = series
         self.ledger = ledger
@@ -88,6 +113,7 @@ class Engine:
         self.placed_total = 0
         self.duplicate_rejects = 0
         self.reused_client_ids = 0
+        self._tape = (0, 0)  # (candle, fills so far in it): public trade ids
 
     def reset(self) -> None:
         self._clear()
@@ -178,7 +204,13 @@ class Engine:
         quote_qty = price * qty
         rate = acct.maker_fee if maker else acct.taker_fee
         fee = ((qty if buy else quote_qty) * rate).quantize(FEE_QUANT, rounding=ROUND_DOWN)
-        self.ledger.settle(acct, m.base, m.quote, buy, qty, quote_qty, fee)
+        fee_asset = m.base if buy else m.quote
+        if maker and o.executed == 0 and self.on_first_maker_fill is not None:
+            self.on_first_maker_fill(o.key)
+        third = self._third_asset_fee(acct, quote_qty * rate, time_ms)
+        if third is not None:
+            fee, fee_asset = third
+        self.ledger.settle(acct, m.base, m.quote, buy, qty, quote_qty, fee, fee_asset)
         o.locked -= quote_qty if buy else qty
         o.executed += qty
         o.cum_quote += quote_qty
@@ -186,11 +218,25 @@ class Engine:
         o.status = "FILLED" if o.executed == o.qty else "PARTIALLY_FILLED"
         if o.status == "FILLED":
             self._close(o, "FILLED")
-        fee_asset = m.base if buy else m.quote
-        t = Trade(self.next_trade_id, o.id, o.key, buy, maker, price, qty, quote_qty, fee, fee_asset, time_ms)
+        block = self.forming_index(time_ms)
+        seq = self._tape[1] if self._tape[0] == block else 0
+        self._tape = (block, seq + 1)
+        t = Trade(self.next_trade_id, o.id, o.key, buy, maker, price, qty, quote_qty, fee, fee_asset, time_ms,
+                  public_id(block, seq))  # fmt: skip
         self.next_trade_id += 1
         self.trades.append(t)
         return t
+
+    def _third_asset_fee(self, acct: Account, fee_value: Decimal, time_ms: int) -> tuple[Decimal, str] | None:
+        """Binance's BNB rule: the commission's value in quote, less the discount, converted at the fee
+        asset's price at fill time, if the account pays in it and its free balance covers it; else None."""
+        fa = self.fee_asset
+        if fa is None or acct.fee_asset != fa.asset:
+            return None
+        amount = (fee_value * (1 - fa.discount) / fa.price(time_ms)).quantize(FEE_QUANT, rounding=ROUND_DOWN)
+        if amount <= 0 or acct.bal(fa.asset).free < amount:
+            return None
+        return amount, fa.asset
 
     def cancel(self, o: Order, now_ms: int) -> None:
         if not o.is_open:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import secrets
-import time
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Iterable
 from decimal import ROUND_DOWN
 
-import numpy as np
-
-from gridbot_exchange import errors, formats
+from gridbot_exchange import errors, formats, marketdata
 from gridbot_exchange.accounts import Account
 from gridbot_exchange.auth import authenticate
+from gridbot_exchange.data import Market
 from gridbot_exchange.errors import ApiError
-from gridbot_exchange.matching import Order
+from gridbot_exchange.matching import Order, Trade
 from gridbot_exchange.params import client_id, decimal, integer, limit, required
-from gridbot_exchange.venue import Venue
+from gridbot_exchange.venue import FEE_ASSET_STEP, FEE_ASSET_TICK, Venue
 
 Json = object
 Params = dict[str, str]
+ID_CHARS = string.ascii_letters + string.digits
 
 
 def _symbol(v: Venue, params: Params, needed: bool = True) -> str | None:
@@ -46,48 +48,114 @@ def exchange_info(v: Venue, p: Params) -> Json:
             raise errors.BAD_SYMBOL
     else:
         _symbol(v, p, needed=False)
+    fee_symbols = []
+    if v.fee_asset and "symbol" not in p and "symbols" not in p:
+        # listed so ccxt can fetch_ticker it; not tradable here (status BREAK: orders get "Market is closed.")
+        fa = Market(v.fee_asset.asset, v.market.quote, FEE_ASSET_TICK, FEE_ASSET_STEP, FEE_ASSET_STEP,
+                    v.market.min_notional)  # fmt: skip
+        fee_symbols.append(formats.symbol_info(fa, status="BREAK"))
     return {
         "timezone": "UTC",
         "serverTime": v.server_ms(),
-        "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-        ],
+        "rateLimits": v.limits.config.rate_limits(),
         "exchangeFilters": [],
-        "symbols": [formats.symbol_info(v.market)],
+        "symbols": [formats.symbol_info(v.market), *fee_symbols],
     }
 
 
+def _path(v: Venue, p: Params) -> marketdata.Path:
+    sym = required(p, "symbol")
+    if sym not in v.paths:
+        raise errors.BAD_SYMBOL
+    return v.paths[sym]
+
+
+def _paths(v: Venue, p: Params) -> list[marketdata.Path] | None:
+    """`symbol=` (one path), `symbols=["A","B"]` (a list) or neither (every path): None means one."""
+    if "symbol" in p:
+        return None
+    if "symbols" not in p:
+        return list(v.paths.values())
+    try:
+        names = json.loads(p["symbols"])
+    except json.JSONDecodeError:
+        raise errors.illegal("symbols") from None
+    if not isinstance(names, list) or not names or any(n not in v.paths for n in names):
+        raise errors.BAD_SYMBOL
+    return [v.paths[n] for n in names]
+
+
+def _each(v: Venue, p: Params, row: Callable[[marketdata.Path, int], dict[str, object]]) -> Json:
+    """A ticker for `symbol` (an object) or for `symbols`/every symbol (a list), at the market clock."""
+    forming = v.engine.forming_index(v.market_ms())
+    many = _paths(v, p)
+    if many is None:
+        return row(_path(v, p), forming)
+    return [row(x, forming) for x in many]
+
+
+def _fills(v: Venue, path: marketdata.Path) -> Iterable[Trade]:
+    return v.engine.trades if path.symbol == v.market.symbol else ()
+
+
 def klines(v: Venue, p: Params) -> Json:
-    _symbol(v, p)
-    if required(p, "interval") != v.series.interval:
-        raise ApiError(400, -1120, "Invalid interval.")
+    path = _path(v, p)
+    name = required(p, "interval")
     n = limit(p, 500, 1000)
     start, end = integer(p, "startTime"), integer(p, "endTime")
-    c, step = v.series.candles, v.series.interval_ms
     forming = v.engine.forming_index(v.market_ms())
-    hi = forming + 1 if forming < len(c) else forming  # the forming candle is shown at its open: no lookahead
-    if end is not None:
-        hi = min(hi, int(np.searchsorted(c.time_ms, end, side="right")))
-    lo = max(0, hi - n) if start is None else int(np.searchsorted(c.time_ms, start, side="left"))
-    hi = min(hi, lo + n)
-    rows = []
-    for i in range(lo, hi):
-        o, h, lw, cl, vol = (float(a[i]) for a in (c.open, c.high, c.low, c.close, c.volume))
-        if i == forming:
-            h = lw = cl = o
-            vol = 0.0
-        t = int(c.time_ms[i])
-        rows.append([t, f"{o:.8f}", f"{h:.8f}", f"{lw:.8f}", f"{cl:.8f}", f"{vol:.8f}", t + step - 1,
-                     f"{vol * cl:.8f}", 0, "0.00000000", "0.00000000", "0"])  # fmt: skip
-    return rows
+    return marketdata.klines(path.series, name, start, end, n, forming)
 
 
 def ticker_price(v: Venue, p: Params) -> Json:
-    sym = _symbol(v, p, needed=False)
-    v.market_ms()
-    row = {"symbol": v.market.symbol, "price": formats.s8(v.engine.last_price())}
-    return row if sym else [row]
+    return _each(v, p, lambda x, f: {"symbol": x.symbol, "price": formats.s8(x.last_price(f))})
+
+
+def ticker_24hr(v: Venue, p: Params) -> Json:
+    now = v.market_ms()
+    return _each(v, p, lambda x, f: marketdata.ticker_24hr(x, _fills(v, x), f, now))
+
+
+def book_ticker(v: Venue, p: Params) -> Json:
+    return _each(v, p, lambda x, f: marketdata.book_ticker(x, x.last_price(f), f))
+
+
+def depth(v: Venue, p: Params) -> Json:
+    path = _path(v, p)
+    n = integer(p, "limit")
+    if n is not None and n < 1:
+        raise ApiError(400, -1130, "Invalid data sent for a parameter: 'limit' must be at least 1.")
+    forming = v.engine.forming_index(v.market_ms())
+    bids, asks = marketdata.book(path, path.last_price(forming), forming, min(n or 100, marketdata.BOOK_MAX))
+    return {"lastUpdateId": forming + v.engine.next_trade_id, "bids": bids, "asks": asks}
+
+
+def trades(v: Venue, p: Params) -> Json:
+    path = _path(v, p)
+    n = limit(p, 500, 1000)
+    forming = v.engine.forming_index(v.market_ms())
+    newest = list(itertools.islice(marketdata.tape_backward(path, _fills(v, path), forming), n))
+    return [marketdata.trade_row(x) for x in reversed(newest)]
+
+
+def agg_trades(v: Venue, p: Params) -> Json:
+    path = _path(v, p)
+    n = limit(p, 500, 1000)
+    from_id, start, end = integer(p, "fromId"), integer(p, "startTime"), integer(p, "endTime")
+    forming = v.engine.forming_index(v.market_ms())
+    fills = _fills(v, path)
+    if from_id is None and start is None and end is None:
+        rows = list(itertools.islice(marketdata.tape_backward(path, fills, forming), n))[::-1]
+    elif from_id is None and start is None:
+        assert end is not None
+        older = (x for x in marketdata.tape_backward(path, fills, forming) if x.time <= end)
+        rows = list(itertools.islice(older, n))[::-1]
+    else:
+        low = from_id if from_id is not None else marketdata.first_id_at(path, start or 0)
+        tape = marketdata.tape_forward(path, fills, forming, low)
+        tape = (x for x in tape if start is None or x.time >= start)
+        rows = list(itertools.islice(itertools.takewhile(lambda x: end is None or x.time <= end, tape), n))
+    return [marketdata.agg_row(x) for x in rows]
 
 
 def account(v: Venue, _p: Params, a: Account) -> Json:
@@ -116,6 +184,8 @@ def account(v: Venue, _p: Params, a: Account) -> Json:
 
 
 def new_order(v: Venue, p: Params, a: Account) -> Json:
+    if p.get("symbol") is not None and p.get("symbol") == v.fee_symbol:
+        raise errors.MARKET_CLOSED
     sym = _symbol(v, p)
     side = required(p, "side")
     type_ = required(p, "type")
@@ -129,15 +199,17 @@ def new_order(v: Venue, p: Params, a: Account) -> Json:
         raise errors.bad_param("price")
     if type_ == "LIMIT" and p.get("timeInForce") not in ("GTC", None):
         raise ApiError(400, -1115, "Invalid timeInForce.")
+    v.limits.admit_order(a.key)
     now = v.market_ms()
     if qty is None and type_ == "MARKET" and quote_qty is not None:
         qty = (quote_qty / v.engine.last_price()).quantize(v.market.step, rounding=ROUND_DOWN)
     if qty is None:
         raise errors.bad_param("quantity")
     order, fills = v.engine.place(a, side, type_, qty, price, cid, now)
-    lag = v.faults.invisible_s("POST", "/api/v3/order")
-    if lag:
-        order.hidden_until = time.monotonic() + lag
+    v.response_headers = v.limits.placed(a.key, filled_at_once=bool(fills))
+    lag = v.faults.invisible("POST", "/api/v3/order")
+    if lag is not None:
+        v.hide(order, *lag)
     kind = p.get("newOrderRespType", "FULL")
     body = formats.order_ack(order, sym or "", fills)
     if kind == "ACK":
@@ -156,7 +228,7 @@ def _lookup(v: Venue, p: Params, a: Account, cancel: bool = False) -> Order:
         )
     v.market_ms()
     o = v.engine.find(a.key, oid, cid)
-    if o is None or o.hidden_until > time.monotonic():
+    if o is None or not v.visible(o):
         raise errors.unknown_cancel() if cancel else errors.unknown_order()
     return o
 
@@ -165,16 +237,21 @@ def get_order(v: Venue, p: Params, a: Account) -> Json:
     return formats.order(_lookup(v, p, a), v.market.symbol)
 
 
+def generated_id() -> str:
+    """A client id the way Binance makes one when none is sent: 22 letters and digits."""
+    return "".join(secrets.choice(ID_CHARS) for _ in range(22))
+
+
 def cancel_order(v: Venue, p: Params, a: Account) -> Json:
+    cancel_id = client_id(p, "newClientOrderId") or generated_id()
     o = _lookup(v, p, a, cancel=True)
     v.engine.cancel(o, v.market_ms())
-    return formats.cancel(o, v.market.symbol)
+    return formats.cancel(o, v.market.symbol, cancel_id)
 
 
 def _visible(v: Venue, a: Account, open_only: bool = False) -> list[Order]:
-    now = time.monotonic()
     pool = v.engine.open if open_only else v.engine.orders
-    return [o for o in pool.values() if o.key == a.key and o.hidden_until <= now]
+    return [o for o in pool.values() if o.key == a.key and v.visible(o)]
 
 
 def open_orders(v: Venue, p: Params, a: Account) -> Json:
@@ -189,7 +266,7 @@ def cancel_open_orders(v: Venue, p: Params, a: Account) -> Json:
     out = []
     for o in _visible(v, a, open_only=True):
         v.engine.cancel(o, now)
-        out.append(formats.cancel(o, v.market.symbol))
+        out.append(formats.cancel(o, v.market.symbol, generated_id()))
     return out
 
 
@@ -216,7 +293,12 @@ def my_trades(v: Venue, p: Params, a: Account) -> Json:
     _symbol(v, p)
     n, from_id, oid = limit(p, 500, 1000), integer(p, "fromId"), integer(p, "orderId")
     v.market_ms()
-    items = [t for t in v.engine.trades if t.key == a.key and (from_id is None or t.id >= from_id)]
+    hidden = v.hidden_ids(a.key)
+    items = [
+        t
+        for t in v.engine.trades
+        if t.key == a.key and (from_id is None or t.id >= from_id) and t.order_id not in hidden
+    ]
     if oid is not None:
         items = [t for t in items if t.order_id == oid]
     items = _window(items, p, lambda t: t.time_ms)  # type: ignore[attr-defined]
@@ -230,6 +312,11 @@ PUBLIC: dict[tuple[str, str], Callable[[Venue, Params], Json]] = {
     ("GET", "exchangeInfo"): exchange_info,
     ("GET", "klines"): klines,
     ("GET", "ticker/price"): ticker_price,
+    ("GET", "ticker/24hr"): ticker_24hr,
+    ("GET", "ticker/bookTicker"): book_ticker,
+    ("GET", "depth"): depth,
+    ("GET", "trades"): trades,
+    ("GET", "aggTrades"): agg_trades,
 }
 PRIVATE: dict[tuple[str, str], Callable[[Venue, Params, Account], Json]] = {
     ("GET", "account"): account,
@@ -245,13 +332,15 @@ PRIVATE: dict[tuple[str, str], Callable[[Venue, Params, Account], Json]] = {
 
 def dispatch(
     v: Venue, method: str, route: str, params: Params, api_key: str | None, query: str, body: str
-) -> Json:
-    """Answer one /api/v3 request under the venue lock; raises ApiError with Binance's code."""
+) -> tuple[Json, dict[str, str]]:
+    """Answer one /api/v3 request under the venue lock: the body and any headers of its own (an order's
+    counts); raises ApiError with Binance's code."""
     if (method, route) in PUBLIC:
         with v.lock:
-            return PUBLIC[method, route](v, params)
+            return PUBLIC[method, route](v, params), {}
     if (method, route) in PRIVATE:
         with v.lock:
+            v.response_headers = {}
             acct = authenticate(v.ledger.keys, api_key, query, body, params, v.server_ms())
-            return PRIVATE[method, route](v, params, acct)
+            return PRIVATE[method, route](v, params, acct), v.response_headers
     raise errors.NOT_FOUND

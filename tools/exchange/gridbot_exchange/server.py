@@ -11,7 +11,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from gridbot_exchange import admin, routes
+from gridbot_exchange import admin, ratelimits, routes
 from gridbot_exchange.errors import ApiError
 from gridbot_exchange.venue import Venue
 
@@ -45,6 +45,7 @@ class Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, payload: object, headers: dict[str, str] | None = None, raw: bool = False
     ) -> None:
+        headers = {**self._limit_headers, **(headers or {})}
         data = payload.encode() if raw else json.dumps(payload, separators=(",", ":")).encode()  # type: ignore[union-attr]
         self.send_response(status)
         self.send_header("Content-Type", "text/plain" if raw else "application/json;charset=UTF-8")
@@ -71,6 +72,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         url = urlsplit(self.path)
         venue = self.server.venue
+        self._limit_headers: dict[str, str] = {}
         try:
             body = self._body()
             if url.path.startswith(ADMIN):
@@ -78,6 +80,11 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if not url.path.startswith(API):
                 raise ApiError(404, -1000, f"Unknown path {url.path}")
+            route = url.path[len(API) :]
+            params = dict(parse_qsl(url.query, keep_blank_values=True))
+            params.update(parse_qsl(body, keep_blank_values=True))
+            w = ratelimits.weight(self.command, route, params)
+            self._limit_headers = venue.limits.admit(self.client_address[0], w)
             fx = venue.faults.effects(self.command, url.path)
             if fx.latency_s:
                 time.sleep(fx.latency_s)
@@ -99,21 +106,15 @@ class Handler(BaseHTTPRequestHandler):
             if fx.status:
                 self._send(fx.status, "Service Unavailable", raw=True)
                 return
-            params = dict(parse_qsl(url.query, keep_blank_values=True))
-            params.update(parse_qsl(body, keep_blank_values=True))
-            result = routes.dispatch(
-                venue,
-                self.command,
-                url.path[len(API) :],
-                params,
-                self.headers.get("X-MBX-APIKEY"),
-                url.query,
-                body,
+            result, headers = routes.dispatch(
+                venue, self.command, route, params, self.headers.get("X-MBX-APIKEY"), url.query, body
             )
+            if (self.command, route) in ratelimits.ZERO_ON_SUCCESS:
+                self._limit_headers = venue.limits.refund(self.client_address[0], w)
             if fx.drop:
                 self._drop()
                 return
-            self._send(200, result)
+            self._send(200, result, headers)
         except ApiError as e:
             self._send(e.status, e.body(), e.headers)
         except (BrokenPipeError, ConnectionResetError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import urllib.error
 
@@ -95,6 +96,31 @@ def test_limit_sell_far_above_stays_open_and_cancel_frees_the_funds(
     assert (c["id"], c["status"]) == (o["id"], "canceled")
     assert client.fetch_open_orders(SYMBOL) == []
     assert client.fetch_balance()["BTC"] == {"free": 1.0, "used": 0.0, "total": 1.0}
+
+
+def test_cancel_answers_with_its_own_client_id_and_the_order_id_as_orig(client: ccxt.binance) -> None:
+    a = client.create_order(SYMBOL, "limit", "buy", 0.01, 20000.0, {"clientOrderId": "grid-c-1"})
+    client.create_order(SYMBOL, "limit", "buy", 0.01, 20001.0, {"clientOrderId": "grid-c-2"})
+    named = client.cancel_order(a["id"], SYMBOL, {"newClientOrderId": "cancel-c-1"})["info"]
+    assert (named["origClientOrderId"], named["clientOrderId"], named["status"]) == (
+        "grid-c-1",
+        "cancel-c-1",
+        "CANCELED",
+    )
+    c = client.create_order(SYMBOL, "limit", "buy", 0.01, 20002.0, {"clientOrderId": "grid-c-3"})
+    made = client.cancel_order(None, SYMBOL, {"origClientOrderId": "grid-c-2"})["info"]
+    assert made["origClientOrderId"] == "grid-c-2"
+    assert re.fullmatch("[A-Za-z0-9]{22}", made["clientOrderId"]), made
+    # the fields Binance's cancel answer has, and no others (rest-api.md, "Cancel order")
+    assert set(made) == {
+        "symbol", "origClientOrderId", "orderId", "orderListId", "clientOrderId", "transactTime", "price",
+        "origQty", "executedQty", "origQuoteOrderQty", "cummulativeQuoteQty", "status", "timeInForce", "type",
+        "side", "selfTradePreventionMode",
+    }  # fmt: skip
+    [row] = client.cancel_all_orders(SYMBOL)
+    assert (row["info"]["origClientOrderId"], row["info"]["orderId"]) == ("grid-c-3", int(c["id"]))
+    assert re.fullmatch("[A-Za-z0-9]{22}", row["info"]["clientOrderId"]), row
+    assert [o["status"] for o in client.fetch_orders(SYMBOL)] == ["canceled"] * 3
 
 
 def test_limit_maker_rests(client: ccxt.binance) -> None:

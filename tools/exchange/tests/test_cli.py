@@ -31,6 +31,14 @@ T0 = 1_735_689_600_000
         (["--fault", "meteor"], "--fault"),
         (["--fault", "latency:ms=x"], "--fault"),
         (["--max-orders", "0"], "--max-orders"),
+        (["--fee-asset", "BTC"], "--fee-asset"),
+        (["--fee-asset", "B-NB"], "--fee-asset"),
+        (["--fee-asset", "BNB", "--fee-asset-price", "cheap"], "--fee-asset-price"),
+        (["--fee-asset", "BNB", "--fee-asset-price", "synthetic:x:600"], "--fee-asset-price"),
+        (["--fee-asset-discount", "1.5"], "--fee-asset-discount"),
+        (["--rate-limits", "fast"], "--rate-limits"),
+        (["--rate-limits", "weight=lots"], "--rate-limits"),
+        (["--rate-limits", "orders10s=-1"], "--rate-limits"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(args: list[str], named: str) -> None:

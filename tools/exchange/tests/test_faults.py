@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
 import time
 import urllib.error
 import urllib.request
 
 import ccxt
 import pytest
+from conftest import START_CANDLE
+from gridbot_exchange.data import load_series
 from gridbot_exchange.testing import Admin
 
 SYMBOL = "BTC/USDT"
+CANDLES = load_series("embedded").candles  # what the server trades on
 # Timed faults last seconds, not tenths: make test runs these beside booting VMs, and a request delayed past a
 # short window would meet the exchange already back.
 WINDOW_S = 3.0
@@ -91,6 +96,43 @@ def test_order_unknown_for_n_seconds_after_creation(client: ccxt.binance, admin:
     assert client.fetch_open_orders(SYMBOL) == []
     sleep_past(ends)
     assert client.fetch_order(None, SYMBOL, {"origClientOrderId": "lag-1"})["id"] == o["id"]
+
+
+def test_order_invisible_past_a_minute_of_market_time_fills_unseen_then_appears_with_its_fill(
+    client: ccxt.binance, admin: Admin
+) -> None:
+    i = START_CANDLE
+    price = math.ceil(CANDLES.low[i] * 100) / 100  # candle START_CANDLE dips to it: a maker fill at its close
+    admin.fault(kind="invisible", seconds=400, clock="market", count=1)
+    o = client.create_order(SYMBOL, "limit", "buy", 0.01, price, {"clientOrderId": "lag-m-1"})
+    seen = client.create_order(SYMBOL, "limit", "buy", 0.01, 20000.0, {"clientOrderId": "lag-m-2"})
+    assert admin.call("GET", "faults") == []  # count=1: one order hidden, the rule used up
+    admin.step(candles=1)  # 300 s of market time: the hidden order fills, still hidden
+    [fill] = admin.call("GET", "trades")  # type: ignore[misc]
+    assert (fill["orderId"], fill["qty"]) == (int(o["id"]), "0.01000000")
+    hidden = {r["clientOrderId"]: r["visible"] for r in admin.call("GET", "orders")}  # type: ignore[union-attr]
+    assert hidden == {"lag-m-1": False, "lag-m-2": True}
+    for lookup in (lambda: client.fetch_order(o["id"], SYMBOL),
+                   lambda: client.fetch_order(None, SYMBOL, {"origClientOrderId": "lag-m-1"}),
+                   lambda: client.cancel_order(o["id"], SYMBOL)):  # fmt: skip
+        with pytest.raises(ccxt.OrderNotFound):
+            lookup()
+    assert [x["id"] for x in client.fetch_orders(SYMBOL)] == [seen["id"]]
+    assert client.fetch_my_trades(SYMBOL) == []
+    assert client.fetch_balance()["BTC"]["total"] == pytest.approx(1 + 0.01 - 0.00001)  # balances move
+    admin.step(ms=99_000)  # 399 s after creation
+    assert client.fetch_my_trades(SYMBOL) == []
+    admin.step(ms=1_000)
+    found = client.fetch_order(None, SYMBOL, {"origClientOrderId": "lag-m-1"})
+    assert (found["id"], found["status"], found["filled"]) == (o["id"], "closed", 0.01)
+    assert [t["order"] for t in client.fetch_my_trades(SYMBOL)] == [o["id"]]
+    assert {x["id"] for x in client.fetch_orders(SYMBOL)} == {o["id"], seen["id"]}
+
+
+def test_invisible_clock_is_checked(admin: Admin) -> None:
+    with pytest.raises(urllib.error.HTTPError) as e:
+        admin.fault(kind="invisible", seconds=5, clock="sundial")
+    assert "'clock'" in json.loads(e.value.read())["msg"]
 
 
 def test_faults_are_scoped_by_path_and_method(client: ccxt.binance, admin: Admin) -> None:

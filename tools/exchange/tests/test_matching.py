@@ -3,6 +3,7 @@ no lookahead, partial fills capped, and every asset conserved over accounts + ho
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from gridbot_exchange.accounts import Account, Ledger
 from gridbot_exchange.data import Market, Series
 from gridbot_exchange.errors import ApiError
-from gridbot_exchange.matching import Engine
+from gridbot_exchange.matching import Engine, FeeAsset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +144,43 @@ def test_random_session_fills_on_touch_at_order_price_and_conserves_assets(
         if o.is_open:
             lock = o.price * (o.qty - o.executed) if o.side == "BUY" else o.qty - o.executed
             assert o.locked == lock
+
+
+def bnb_price(time_ms: int) -> Decimal:
+    return Decimal(3) + time_ms // STEP % 5  # moves every candle
+
+
+@settings(max_examples=40, deadline=None)
+@given(closes=st.lists(st.floats(50, 150), min_size=20, max_size=60), plan=orders,
+       bnb=st.lists(st.sampled_from(["0", "0.0001", "0.01", "5"]), min_size=2, max_size=2))  # fmt: skip
+def test_fees_in_a_third_asset_when_covered_else_in_the_asset_received_and_every_asset_conserved(
+    closes: list[float], plan: list, bnb: list[str]
+) -> None:
+    s = series(closes)
+    led = Ledger()
+    e = Engine(MARKET, s, led, 50, 10_000, None, FeeAsset("BNB", bnb_price, Decimal("0.25")))
+    for k in range(2):
+        start = {"USDT": Decimal(100_000), "BTC": Decimal(10), "BNB": Decimal(bnb[k])}
+        led.add(Account(f"k{k}", MAKER, TAKER, start, fee_asset="BNB"), "s")
+    start = led.totals()
+    now = 0
+    for k, side, type_, steps, rel, advance, _cancel in plan:
+        price = (e.last_price() * Decimal(str(rel))).quantize(MARKET.tick) if type_ == "LIMIT" else None
+        with contextlib.suppress(ApiError):  # refusals are another test's subject
+            e.place(led.accounts[f"k{k}"], side, type_, Decimal(steps) * MARKET.step, price, f"c{now}", now)
+        now = min(now + advance * STEP, len(s) * STEP)
+        e.advance(now)
+        for a in led.accounts.values():
+            assert all(b.free >= 0 and b.locked >= 0 for b in a.balances.values())
+    assert led.totals() == start
+    for t in e.trades:
+        rate = MAKER if t.is_maker else TAKER
+        if t.commission_asset == "BNB":
+            want = t.quote_qty * rate * Decimal("0.75") / bnb_price(t.time_ms)
+        else:
+            assert t.commission_asset == ("BTC" if t.is_buyer else "USDT")
+            want = (t.qty if t.is_buyer else t.quote_qty) * rate
+        assert t.commission == want.quantize(Decimal("1e-8"), "ROUND_DOWN")
+    paid = sum((t.commission for t in e.trades if t.commission_asset == "BNB"), Decimal(0))
+    assert led.fees.get("BNB", Decimal(0)) == paid
+    assert sum(led.accounts[f"k{k}"].bal("BNB").free for k in range(2)) == sum(map(Decimal, bnb)) - paid
