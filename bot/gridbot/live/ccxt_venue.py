@@ -177,6 +177,17 @@ def _classify(e: BaseException) -> Kind:
     return "transient"  # OSError below ccxt
 
 
+def _max_orders(market: dict[str, Any]) -> int | None:
+    """Binance's MAX_NUM_ORDERS filter (`maxNumOrders`, `limit` in newer answers) from the raw market info,
+    which ccxt does not unify; None when the exchange states no such limit."""
+    filters = (market.get("info") or {}).get("filters") or []
+    for f in filters:
+        if isinstance(f, dict) and f.get("filterType") == "MAX_NUM_ORDERS":
+            n = f.get("maxNumOrders", f.get("limit"))
+            return int(n) if n is not None else None
+    return None
+
+
 def _dec(value: object, what: str) -> Decimal:
     if value is None:
         raise VenueError(f"exchange answer lacks {what}")
@@ -315,6 +326,7 @@ class CcxtVenue:
             ),
             maker_fee=_dec_or_zero(maker, "maker fee"),
             taker_fee=_dec_or_zero(taker, "taker fee"),
+            max_orders=_max_orders(market),
         )
         return self._rules
 

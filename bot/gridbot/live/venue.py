@@ -30,6 +30,9 @@ class MarketRules:
     min_notional: Decimal
     maker_fee: Decimal
     taker_fee: Decimal
+    max_orders: int | None = (
+        None  # open orders allowed per symbol, the account's others included (None: no limit)
+    )
 
 
 @dataclass(frozen=True, slots=True)
