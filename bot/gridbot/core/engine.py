@@ -81,6 +81,10 @@ class GridEngine:
         self.qty: NDArray[np.float64] | None = None
         self.buys_open = True
         self.cooldown_until_ms = 0  # no regrid (or retry of a skipped grid) before this candle time
+        # the grid settings the resting grid was built from; `replan`: the config asks for another grid (a
+        # restart on a changed config), re-planned at the next candle as a regrid (inventory kept)
+        self.grid_config: Json | None = None
+        self.replan = False
         self.started = cfg.exits.trigger_price is None
         self.halted = ""  # why the bot stopped trading (an exit), empty while it trades
         self.t = 0  # candles processed so far
@@ -139,7 +143,7 @@ class GridEngine:
 
     def _bounds(self, close: float, index_in_chunk: int) -> tuple[float, float]:
         g = self.cfg.grid
-        if self.levels is None and g.lower is not None and g.upper is not None:
+        if (self.levels is None or self.replan) and g.lower is not None and g.upper is not None:
             return g.lower, g.upper
         atr = self._atr_chunk
         if g.atr_spacing.enabled and atr is not None and not np.isnan(atr[index_in_chunk]):
@@ -156,6 +160,7 @@ class GridEngine:
             return False
         self.exchange.cancel_all()
         self.levels = levels
+        self.grid_config, self.replan = engine_state.grid_settings(self.cfg), False
         self.grid_changes.append((time_ms, tuple(self.levels.tolist())))
         budget = min(self.cfg.grid.budget_quote, self.portfolio.quote)
         self.qty = size_orders(self.levels, budget, self.market)
@@ -273,9 +278,12 @@ class GridEngine:
         if self.levels is None:
             if not self._grid_around(close, time_ms, j):
                 self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
-        elif self._out_of_range(close) and (self.cfg.regrid.enabled or self._trails(close)):
+        elif self.replan or (self._out_of_range(close) and (self.cfg.regrid.enabled or self._trails(close))):
+            replan = self.replan
             if self._grid_around(close, time_ms, j):
                 self.stats.regrids += 1
+                if replan and self.log is not None:
+                    self.log(f"grid re-planned at {time_ms} (price {close:g}) for the changed grid config")
             self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
 
     def _trails(self, close: float) -> bool:
@@ -300,7 +308,7 @@ class GridEngine:
             ready = c.time_ms[pos:end] >= self.cooldown_until_ms
             if not self.started and x.trigger_price is not None:
                 hit |= (low <= x.trigger_price) & (high >= x.trigger_price)
-            elif self.levels is None:
+            elif self.levels is None or self.replan:
                 hit |= ready
             else:
                 lower, upper = float(self.levels[0]), float(self.levels[-1])
