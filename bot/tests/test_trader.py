@@ -741,9 +741,8 @@ def test_check_config_names_the_live_fields(tmp_path, capsys):
     cfg.write_text("mode: live\nrun: {data: embedded}\n")
     assert main(["check-config", str(cfg)]) == 2
     assert "run.data: mode live trades on the exchange's own candles" in capsys.readouterr().err
-    cfg.write_text("mode: live\nrun: {data: exchange}\nexits: {stop_loss: 10}\n")
-    assert main(["check-config", str(cfg)]) == 2
-    assert "exits.stop_loss: a market exit is paper-only" in capsys.readouterr().err
+    live_exit = parse_config({"mode": "live", "run": {"data": "exchange"}, "exits": {"stop_loss": 10}})
+    assert live_exit.exits.stop_loss == 10, "live exits are carried out (test_live_exits)"
 
 
 def test_partial_fills_are_booked_as_the_exchange_executed_them(tmp_path, exchange, bots):

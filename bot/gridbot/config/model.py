@@ -237,12 +237,6 @@ class BotConfig(_Model):
                 f"run.data: mode live trades on the exchange's own candles, set run.data: exchange "
                 f"(got {self.run.data!r})"
             )
-        for name in ("stop_loss", "take_profit"):
-            if self.mode == "live" and getattr(self.exits, name) is not None:
-                raise ValueError(
-                    f"exits.{name}: a market exit is paper-only so far; live, use risk.max_drawdown_pct "
-                    "(halts trading) and gridbot halt --cancel"
-                )
         return self
 
     @property

@@ -32,7 +32,7 @@ from gridbot.core.grid import (
     size_orders,
 )
 from gridbot.core.grid_plan import check_grid
-from gridbot.core.paper import Fill, Order, OrderBook, PaperExchange
+from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import Portfolio, RoundTrip, Side, buy_fee_in_base, sell
 from gridbot.core.settings import Json, StrategySettings
 from gridbot.core.stats import Stats
@@ -249,10 +249,10 @@ class GridEngine:
             return False
         self.exchange.cancel_all()
         qty = float(floor_to_step(np.array(self.portfolio.base), self.market.lot_step))
-        if qty > 0:
-            time_ms = int(c.time_ms[j])
-            sale = Order(0, "sell", price, qty, -1, time_ms)  # at market: no level, no resting order
-            self._book(Fill(sale, price * qty * self.cfg.market.taker_fee, time_ms))
+        if qty > 0:  # live, the exchange executes the sale: its trades are booked as they come
+            sale = self.exchange.sell_at_market(qty, price, self.cfg.market.taker_fee, int(c.time_ms[j]))
+            if sale is not None:
+                self._book(sale)
         self.halted = f"{why} at {price:g}"
         if self.log is not None:
             self.log(f"{self.halted}: orders cancelled, {qty:g} sold, trading halted")

@@ -407,6 +407,20 @@ class CcxtVenue:
         except (VenueError, KeyError, TypeError, ValueError) as e:  # placed, but its answer is unreadable
             raise OutcomeUnknownError(f"create_limit: answer not understood ({e})") from e
 
+    def sell_at_market(self, qty: Decimal, client_id: str) -> OrderState:
+        rules = self._require_rules()
+        if qty <= 0 or qty % rules.lot_step != 0:
+            raise RejectedError(f"qty {qty} is not a positive multiple of the lot step {rules.lot_step}")
+        params = {"clientOrderId": client_id}
+        order = self._write(
+            "sell_at_market",
+            lambda: self._ex.create_order(self.symbol, "market", "sell", _text(qty), None, params),
+        )
+        try:
+            return self._order_state(order, client_id)
+        except (VenueError, KeyError, TypeError, ValueError) as e:  # placed, but its answer is unreadable
+            raise OutcomeUnknownError(f"sell_at_market: answer not understood ({e})") from e
+
     def cancel(self, client_id: str) -> OrderState | None:
         try:
             order = self._write(

@@ -46,6 +46,7 @@ from gridbot.core.engine import GridEngine, LedgerRow
 from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import RoundTrip, Side
 from gridbot.live.book import LiveBook, LiveFill, LiveOrder, parse_client_id
+from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.guards import budget_spent, drawdown, stale_price, verdict, within_the_hour
 from gridbot.live.preflight import check_rules
 from gridbot.live.resilience import RetryPolicy
@@ -176,6 +177,12 @@ class Trader:
     def _load_orders(self) -> None:
         assert self.book is not None
         for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
+            if level == EXIT_LEVEL:  # an exit's sale: only the exchange can say if it was sent
+                now = time.monotonic()
+                self.unknown[cid] = Unknown(now, now)
+                with self.store.cycle():
+                    self.store.set_order_status(cid, "unknown")
+                continue
             live = self.book.adopt(cid, side, Decimal(price), Decimal(qty), level, opened_ms, Decimal(filled))
             live.fees = self.store.filled_of(cid)[1]  # of parts filled before a restart: netted later
             if status == "cancel":
@@ -290,7 +297,7 @@ class Trader:
         fresh = [self._ours(t) for t in trades if not self.store.has_fill(t.trade_id)]
         if self.book is not None:
             for t in fresh:
-                if not self.book.feed(t, self.cancelled) and not self._late(t):
+                if not self.book.feed(t, self.cancelled) and not self._exit_trade(t) and not self._late(t):
                     log(
                         f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored"
                     )
@@ -360,7 +367,11 @@ class Trader:
             return
         for kind, live in self.book.actions:
             o = live.order
-            if kind == "place":
+            if kind == "market":  # an exit's sale: its intent, committed with the engine's halt
+                self.store.upsert_order(
+                    live.client_id, EXIT_LEVEL, "sell", 0, live.qty, "intent", o.opened_ms
+                )
+            elif kind == "place":
                 self.store.upsert_order(live.client_id, o.level, o.side, live.price, live.qty, "intent",
                                         o.opened_ms)  # fmt: skip
                 self.unknown.pop(live.client_id, None)
@@ -395,10 +406,10 @@ class Trader:
                 # the trades of a partial fill before the cancel may still come: keep it until they did
                 if state is None or state.filled <= self.cancelled[cid].filled:
                     self.cancelled.pop(cid, None)
-        if not creates:
-            return
-        for cid, _eid, _lvl, side, price, qty, _f, status, _ms in self.store.live_orders():
-            if status == "intent":
+        for cid, _eid, level, side, price, qty, _f, status, _ms in self.store.live_orders():
+            if status == "intent" and level == EXIT_LEVEL:  # an exit decided is carried out, halted or not
+                self._sell_at_market(cid, Decimal(qty))
+            elif status == "intent" and creates:
                 self._create(cid, side, Decimal(price), Decimal(qty))
 
     def _create(self, cid: str, side: Side, price: Decimal, qty: Decimal) -> None:
@@ -423,6 +434,39 @@ class Trader:
             return
         with self.store.cycle():
             self.store.set_order_status(cid, "open", exchange_id=state.exchange_id)
+
+    def _sell_at_market(self, cid: str, qty: Decimal) -> None:
+        """An exit's sale (`exits`): sent once; a lost answer is looked up by client id, as a create's is."""
+        try:
+            state = self.venue.sell_at_market(qty, cid)
+        except OutcomeUnknownError as exc:
+            log(f"exit sale {cid}: outcome unknown ({exc}); looking it up by client id")
+            now = time.monotonic()
+            self.unknown[cid] = Unknown(now, now + 0.5)
+            with self.store.cycle():
+                self.store.set_order_status(cid, "unknown")
+            return
+        except RejectedError as exc:  # the inventory stays: the halt's reason says so, the operator decides
+            log(f"exit sale {cid} of {qty}: rejected ({exc}); the inventory is not sold")
+            with self.store.cycle():
+                self.store.set_order_status(cid, "rejected")
+            self._count_error(f"exit sale {cid} rejected ({exc})")
+            return
+        log(f"exit sale {cid}: {qty} sold at market ({state.status})")
+        with self.store.cycle():
+            self.store.set_order_status(cid, state.status, exchange_id=state.exchange_id)
+
+    def _exit_trade(self, t: Trade) -> bool:
+        """A trade of an exit's sale: booked like a fill of a cancelled order (no decision follows)."""
+        assert self.book is not None
+        row = self.store.order_row(t.client_id) if t.client_id else None
+        if row is None or row.level != EXIT_LEVEL:
+            return False
+        filled = self.store.filled_of(row.client_id)[0]
+        live = self.book.detached(row.client_id, "sell", Decimal(0), Decimal(row.qty), EXIT_LEVEL,
+                                  row.opened_ms, filled)  # fmt: skip
+        self.book.orphans.append((live, t))
+        return True
 
     def _refused(self, cid: str, why: str) -> None:
         assert self.book is not None
@@ -460,8 +504,13 @@ class Trader:
         """The order never reached the exchange: the engine's order is placed again under a new sequence."""
         assert self.book is not None
         live = self.book.drop(cid)
+        row = self.store.order_row(cid)
         with self.store.cycle():
             self.store.set_order_status(cid, "lost")
+            if row is not None and row.level == EXIT_LEVEL:  # never arrived: sent again, for what is held
+                self.book.sell_at_market(self.engine.portfolio.base, self.engine.stats.last_close,
+                                         self.cfg.market.taker_fee, row.opened_ms)  # fmt: skip
+                self._commit_actions()
             if live is not None:
                 o = live.order
                 self.book.place_limit(o.side, o.price, float(live.qty - live.filled), o.level, o.opened_ms)

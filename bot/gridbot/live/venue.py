@@ -136,6 +136,10 @@ class Venue(Protocol):
         """Place a GTC limit order. Sent once: raises OutcomeUnknownError when the answer was lost."""
         ...
 
+    def sell_at_market(self, qty: Decimal, client_id: str) -> OrderState:
+        """Sell `qty` at market (an exit). Sent once: raises OutcomeUnknownError when the answer was lost."""
+        ...
+
     def cancel(self, client_id: str) -> OrderState | None:
         """Cancel by client id; None when the exchange does not know the order (never placed, or gone)."""
         ...
