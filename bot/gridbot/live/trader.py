@@ -23,6 +23,7 @@ Kill switches (drawdown against start equity, errors per hour that mean the bot 
 feed, authentication refused, `gridbot halt`; judged in `guards`: an unavailable exchange is waited out,
 never counted) freeze trading: no new orders, resting ones kept (or cancelled: `risk.cancel_on_halt`,
 `gridbot halt --cancel`); the halt lives in the store, so it survives restarts until `gridbot resume`.
+An exit (`exits.stop_loss`/`take_profit`) sells the engine's own inventory at market, once (`exits`).
 """
 
 from __future__ import annotations
