@@ -9,8 +9,13 @@ from decimal import Decimal
 import pytest
 from test_trader import KEY, SECRET, Bot, Exchange, drive, drive_until_halted, judge_against_the_exchange
 
+from gridbot.config.model import parse_config
 from gridbot.live import guards, venue
 from gridbot.live.ccxt_venue import CcxtVenue
+from gridbot.live.trader import Trader
+from gridbot.ops.candle_files import load_embedded
+from gridbot.ops.metrics import Metrics
+from gridbot.ops.service import open_store
 
 OUTAGES = {
     "503 storm": {"kind": "status", "status": 503},
@@ -115,3 +120,93 @@ def test_the_budget_halts_past_its_limit_naming_the_last_error(errors, limit, ha
     if halts:
         assert reason == (f"error budget: {errors} exchange errors in the last hour (limit {limit}), "
                           "the last: order x rejected (MAX_NUM_ORDERS)")  # fmt: skip
+
+
+class MemoryVenue:
+    """An exchange in memory, for the loop's own logic: the embedded candles up to `now` (the forming one),
+    every order accepted and left resting; `down` is raised by every call, as by an exchange that is away."""
+
+    def __init__(self) -> None:
+        self.candles = load_embedded()
+        self.now = 1
+        self.down: venue.VenueError | None = None
+        self.orders: dict[str, venue.OrderState] = {}
+
+    def _gate(self) -> None:
+        if self.down is not None:
+            raise self.down
+
+    def load_market(self, symbol: str) -> venue.MarketRules:
+        return venue.MarketRules(symbol, "BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal(5),
+                                 Decimal("0.001"), Decimal("0.001"), 200)  # fmt: skip
+
+    def closed_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[venue.Candle]:  # noqa: ARG002
+        self._gate()
+        c = self.candles
+        rows = [venue.Candle(int(c.time_ms[i]), *(float(x[i]) for x in (c.open, c.high, c.low, c.close)), 1.0)
+                for i in range(self.now)]  # fmt: skip
+        return [r for r in rows if since_ms is None or r.time_ms >= since_ms][:limit]
+
+    def create_limit(self, side, price: Decimal, qty: Decimal, client_id: str) -> venue.OrderState:
+        self._gate()
+        state = venue.OrderState(
+            client_id, str(len(self.orders) + 1), side, price, qty, Decimal(0), "open", 0
+        )
+        self.orders[client_id] = state
+        return state
+
+    def sell_at_market(self, qty: Decimal, client_id: str) -> venue.OrderState:  # noqa: ARG002
+        raise AssertionError("no exit here")
+
+    def cancel(self, client_id: str) -> venue.OrderState | None:
+        self._gate()
+        return self.orders.pop(client_id, None)
+
+    def order(self, client_id: str) -> venue.OrderState | None:
+        self._gate()
+        return self.orders.get(client_id)
+
+    def open_orders(self) -> list[venue.OrderState]:
+        self._gate()
+        return list(self.orders.values())
+
+    def trades_since(self, after_trade_id: str | None, since_ms: int | None) -> list[venue.Trade]:  # noqa: ARG002
+        self._gate()
+        return []
+
+    def balances(self) -> dict[str, venue.Balance]:
+        self._gate()
+        return {}
+
+    def clock_skew_ms(self) -> float:
+        return 0.0
+
+
+def test_a_thirty_minute_outage_cycle_by_cycle_leaves_the_budget_untouched(tmp_path):
+    """30 minutes of an away exchange at the default 1 s cycle: 1 800 cycles cut short (unavailable, rate
+    limited with Retry-After 0), in-process against an in-memory venue. Not one is counted: no halt, the
+    budget at 0, and the first cycle after it trades on. (Before: each counted, the 61st halted the bot.)"""
+    run = {"data": "exchange", "state_dir": str(tmp_path / "data"), "heartbeat_file": str(tmp_path / "hb"),
+           "http_port": None}  # fmt: skip
+    cfg = parse_config({"mode": "live", "grid": {"width_pct": 2, "levels": 6}, "run": run,
+                        "filters": {"trend": {"mode": "off"}}})  # fmt: skip
+    memory = MemoryVenue()
+    store, metrics = open_store(cfg), Metrics()
+    try:
+        t = Trader(cfg, memory, store, metrics, live=True)
+        t.step(full=True)
+        placed = set(memory.orders)
+        assert placed, "the grid rests"
+        away = [venue.UnavailableError("503 Service Unavailable"), venue.RateLimitedError("429", 0.0)]
+        for n in range(1800):
+            memory.down = away[n % 2]
+            t.step(full=n % 60 == 0)
+        assert store.halt_state() is None
+        assert t.status()["api_errors"] == 0
+        memory.down, memory.now = None, memory.now + 6  # back, 30 minutes of 5-minute candles later
+        t.step(full=True)
+        assert t.status()["candles"] == 7
+        assert not t.status()["halted"]
+        assert set(memory.orders) >= placed, "the grid still rests, nothing cancelled by the outage"
+    finally:
+        store.close()
