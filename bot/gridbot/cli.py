@@ -278,6 +278,16 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("-c", "--config", type=Path)
     ex.add_argument("--trades", type=Path, required=True, help="trades CSV (round trips beside it)")
 
+    bk = sub.add_parser("backup", help="a consistent copy of the store (online, while the bot runs)")
+    bk.add_argument("-c", "--config", type=Path)
+    bk.add_argument("--dest", type=Path, help="directory for backups (default: run.state_dir/backups)")
+    bk.add_argument("--keep-days", type=float, default=7.0, help="drop this bot's backups older than this")
+    bk.add_argument("--max-mb", type=float, default=512.0, help="then the oldest while they total more")
+
+    rt = sub.add_parser("restore", help="put a backup in place of the store (bot stopped, old store kept)")
+    rt.add_argument("backup", type=Path)
+    rt.add_argument("-c", "--config", type=Path)
+
     r = sub.add_parser("run", help="the long-running bot service (paper: replays candles forever)")
     r.add_argument("-c", "--config", type=Path)
     r.add_argument("--data", default=None, help="'embedded' or a CSV (default: config run.data)")
@@ -326,6 +336,32 @@ def _store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
         store.close()
 
 
+def _backup_command(cfg: BotConfig, args: argparse.Namespace) -> int:
+    from gridbot.ops import backup  # noqa: PLC0415
+    from gridbot.ops.store import StoreError  # noqa: PLC0415
+
+    run = cfg.run
+    try:
+        if args.command == "backup":
+            if args.keep_days < 0 or args.max_mb <= 0:
+                raise OutputError("--keep-days must be >= 0 and --max-mb > 0")
+            dest = args.dest or run.state_dir / "backups"
+            b = backup.take_backup(run.state_dir, dest, run.bot_id, cfg.market.symbol)
+            print(f"gridbot: backup {b.path} ({b.size} bytes, schema v{b.schema}, cycle {b.cycle}, "
+                  f"sha256 {b.sha256})")  # fmt: skip
+            cap = int(args.max_mb * 2**20)
+            for gone in backup.prune(dest, run.bot_id, cfg.market.symbol, args.keep_days, cap, b.taken):
+                print(f"gridbot: pruned {gone}")
+            return 0
+        kept = backup.restore(args.backup, run.state_dir, run.bot_id, cfg.market.symbol)
+        print(f"gridbot: restored {args.backup} into {run.state_dir}"
+              + (f" (the store it replaced is kept as {kept})" if kept else ""))  # fmt: skip
+        return 0
+    except StoreError as exc:
+        print(f"gridbot: {exc}", file=sys.stderr)
+        return 1
+
+
 def _export(store: Store, trades: Path) -> None:
     from datetime import UTC, datetime  # noqa: PLC0415
 
@@ -363,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(args.config)
         if args.command in ("status", "halt", "resume", "export"):
             return _store_command(cfg, args)
+        if args.command in ("backup", "restore"):
+            return _backup_command(cfg, args)
         data = args.data or cfg.run.data
         inputs = {"config": args.config} if args.config else {}
         if data not in (EMBEDDED, EXCHANGE):

@@ -13,9 +13,10 @@ py=${PYTHON:-.venv/bin/python}
 version=$("$py" -c 'import gridbot; print(gridbot.__version__)')
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 base=${2:-pifleet/python:trixie-$arch}
-# The container's uid has one source, the deploy role's default: the image's user and /data owner follow it.
-uid=$(awk '$1 == "gridbot_uid:" {print $2}' roles/gridbot/defaults/main.yml)
-case "$uid" in '' | *[!0-9]*) echo "build.sh: no numeric gridbot_uid in roles/gridbot/defaults/main.yml" >&2; exit 2 ;; esac
+# The container's uid has one source, the container contract (which the deploy role reads too): the image's
+# user and /data owner follow it. This tree's file, whatever gridbot the venv has installed.
+uid=$("$py" -c 'import runpy, sys; print(runpy.run_path(sys.argv[1])["UID"])' bot/gridbot/contract.py)
+case "$uid" in '' | *[!0-9]*) echo "build.sh: no numeric UID in bot/gridbot/contract.py" >&2; exit 2 ;; esac
 
 if [ -z "${2:-}" ]; then
   tools/images/container-image.sh trixie "$arch" python >&2

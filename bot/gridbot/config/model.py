@@ -170,6 +170,15 @@ class RunConfig(_Model):
     unknown_order_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 90.0
     reconcile_every: Annotated[int, Field(ge=1)] = 60  # cycles between full recoveries (and at every start)
 
+    @property
+    def timeframe_ms(self) -> int:
+        return duration_seconds(self.timeframe) * 1000
+
+    @property
+    def heartbeat_max_age(self) -> float:
+        """Seconds the healthcheck allows between beats: three missed cycles, and room for a slow start."""
+        return 3 * self.cycle_seconds + 10
+
 
 class ExchangeConfig(_Model):
     id: str = Field("binance", pattern=r"^[a-z0-9]+$")  # ccxt's exchange id

@@ -76,10 +76,6 @@ def log(message: str) -> None:
     print(f"gridbot: {message}", flush=True)
 
 
-def timeframe_ms(tf: str) -> int:
-    return int(tf[:-1]) * {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}[tf[-1]] * 1000
-
-
 def _candles(rows: list[Candle]) -> Candles:
     a = np.array([[c.time_ms, c.open, c.high, c.low, c.close, c.volume] for c in rows], dtype=np.float64)
     return Candles.from_rows(a)
@@ -110,7 +106,7 @@ class Trader:
         self.store = store
         self.metrics = metrics
         self.live = live
-        self.tf_ms = timeframe_ms(cfg.run.timeframe)
+        self.tf_ms = cfg.run.timeframe_ms
         self.rules = venue.load_market(cfg.market.symbol)
         check_rules(cfg, self.rules, venue.open_orders() if live else None)
         self.base, self.quote = self.rules.base, self.rules.quote
@@ -616,7 +612,7 @@ class Trader:
 
 def heartbeat_of(cfg: BotConfig) -> Heartbeat:
     """The loop's heartbeat: allowed 3 cycles and 10 s; written every cycle and every second of a wait."""
-    return Heartbeat(cfg.run.heartbeat_file, 3 * cfg.run.cycle_seconds + 10)
+    return Heartbeat(cfg.run.heartbeat_file, cfg.run.heartbeat_max_age)
 
 
 def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = None) -> Venue:

@@ -35,6 +35,7 @@ from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
 from gridbot.ops.candle_files import iter_candles
 from gridbot.ops.health import write_heartbeat
+from gridbot.ops.runlock import RunLock
 from gridbot.ops.store import DB_FILE, Store, StoreError
 
 if TYPE_CHECKING:
@@ -89,7 +90,20 @@ def _load_all(data: str) -> Candles:
 
 
 def open_store(cfg: BotConfig) -> Store:
-    """The run's store; a legacy state.json is judged first (refused: nothing created) and migrated."""
+    """The run's store, holding the state's run lock; a legacy state.json is judged first (refused: nothing
+    created) and migrated."""
+    state_dir = cfg.run.state_dir
+    lock = RunLock(state_dir, "a second `gridbot run`")
+    try:
+        store = _open_store(cfg)
+    except BaseException:
+        lock.release()
+        raise
+    store.hold(lock)
+    return store
+
+
+def _open_store(cfg: BotConfig) -> Store:
     state_dir = cfg.run.state_dir
     legacy = state_dir / LEGACY_STATE
     saved = None
@@ -126,9 +140,8 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
     from gridbot.ops.metrics import Metrics  # noqa: PLC0415
 
     metrics = Metrics()
-    published: list[dict[str, object]] = [
-        {}
-    ]  # the last cycle's status, for the HTTP thread (the store is this thread's)
+    # the last cycle's status, for the HTTP thread (the store is this thread's)
+    published: list[dict[str, object]] = [{}]
     server = serve_bot(cfg, metrics, lambda: published[0], lambda: bool(published[0]))
     try:
         store = open_store(cfg)
@@ -179,7 +192,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
     print(f"gridbot: paper {cfg.market.symbol}, {len(candles)} candles, every {every}s, from cycle {cycle}",
           flush=True)  # fmt: skip
     # A heartbeat older than three cycles (and 10 s of slack for a slow disk) means the loop is stuck.
-    max_age = 3 * cfg.run.cycle_seconds + 10
+    max_age = cfg.run.heartbeat_max_age
     ran = 0
     while not stop.is_set() and (max_cycles is None or ran < max_cycles):
         started = time.monotonic()

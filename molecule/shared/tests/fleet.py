@@ -1,4 +1,4 @@
-"""What the scenarios' test modules share (each tests dir's conftest.py puts this directory on sys.path): the
+"""What the scenarios' test modules share (on sys.path through pyproject.toml's pytest `pythonpath`): the
 Molecule inventory's hosts, a playbook runner on it, and the VM launcher's boot history."""
 
 import functools
