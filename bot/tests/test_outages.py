@@ -49,7 +49,7 @@ def test_an_outage_is_waited_out_and_the_bot_trades_again_by_itself(tmp_path, ex
     time.sleep(3)
     before = {o["clientOrderId"] for o in ex.orders()}
     bot.wait(6, timeout=30)
-    drive(ex, bot, 8 if cycle < 1 else 5, seen=6)
+    drive(ex, bot, 5 if cycle < 1 else 4, seen=6)
     s = bot.status()
     assert not s["halted"], s["halted"]
     assert s["api_errors"] == 0, "the budget is untouched by unavailability"
