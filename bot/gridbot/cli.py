@@ -77,6 +77,10 @@ def check_config(path: Path, data: str | None) -> int:
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 2
+    if cfg.run.data == EXCHANGE:  # its tick, lot, fee and open-order limit, when it can be reached
+        from gridbot.live.preflight import check_on_exchange  # noqa: PLC0415  loads ccxt
+
+        where += f"; {check_on_exchange(cfg)}"
     print(f"{path}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels, judged at {where})")
     if unpayable:
         # Not an error: the engine skips those grids and keeps trading; the operator should know how often.

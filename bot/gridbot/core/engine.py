@@ -33,7 +33,7 @@ from gridbot.core.grid import (
     size_orders,
 )
 from gridbot.core.grid_plan import check_grid
-from gridbot.core.paper import Fill, Order, OrderBook, PaperExchange
+from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import Portfolio, RoundTrip, Side, buy_fee_in_base, sell
 from gridbot.core.settings import Json, StrategySettings
 from gridbot.core.stats import Stats
@@ -85,6 +85,10 @@ class GridEngine:
         self.qty: NDArray[np.float64] | None = None
         self.buys_open = True
         self.cooldown_until_ms = 0  # no regrid (or retry of a skipped grid) before this candle time
+        # the grid settings the resting grid was built from; `replan`: the config asks for another grid (a
+        # restart on a changed config), re-planned at the next candle as a regrid (inventory kept)
+        self.grid_config: Json | None = None
+        self.replan = False
         self.started = cfg.exits.trigger_price is None
         self.halted = ""  # why the bot stopped trading (an exit), empty while it trades
         self.t = 0  # candles processed so far
@@ -143,7 +147,7 @@ class GridEngine:
 
     def _bounds(self, close: float, index_in_chunk: int) -> tuple[float, float]:
         g = self.cfg.grid
-        if self.levels is None and g.lower is not None and g.upper is not None:
+        if (self.levels is None or self.replan) and g.lower is not None and g.upper is not None:
             return g.lower, g.upper
         atr = self._atr_chunk
         if g.atr_spacing.enabled and atr is not None and not np.isnan(atr[index_in_chunk]):
@@ -160,6 +164,7 @@ class GridEngine:
             return False
         self.exchange.cancel_all()
         self.levels = levels
+        self.grid_config, self.replan = engine_state.grid_settings(self.cfg), False
         self.grid_changes.append((time_ms, tuple(self.levels.tolist())))
         budget = min(self.cfg.grid.budget_quote, self.portfolio.quote)
         self.qty = size_orders(self.levels, budget, self.market)
@@ -248,10 +253,10 @@ class GridEngine:
             return False
         self.exchange.cancel_all()
         qty = float(floor_to_step(np.array(self.portfolio.base), self.market.lot_step))
-        if qty > 0:
-            time_ms = int(c.time_ms[j])
-            sale = Order(0, "sell", price, qty, -1, time_ms)  # at market: no level, no resting order
-            self._book(Fill(sale, price * qty * self.cfg.market.taker_fee, time_ms))
+        if qty > 0:  # live, the exchange executes the sale: its trades are booked as they come
+            sale = self.exchange.sell_at_market(qty, price, self.cfg.market.taker_fee, int(c.time_ms[j]))
+            if sale is not None:
+                self._book(sale)
         self.halted = f"{why} at {price:g}"
         if self.log is not None:
             self.log(f"{self.halted}: orders cancelled, {qty:g} sold, trading halted")
@@ -277,9 +282,12 @@ class GridEngine:
         if self.levels is None:
             if not self._grid_around(close, time_ms, j):
                 self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
-        elif self._out_of_range(close) and (self.cfg.regrid.enabled or self._trails(close)):
+        elif self.replan or (self._out_of_range(close) and (self.cfg.regrid.enabled or self._trails(close))):
+            replan = self.replan
             if self._grid_around(close, time_ms, j):
                 self.stats.regrids += 1
+                if replan and self.log is not None:
+                    self.log(f"grid re-planned at {time_ms} (price {close:g}) for the changed grid config")
             self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
 
     def _trails(self, close: float) -> bool:
@@ -306,10 +314,11 @@ class GridEngine:
         below = max(self.exchange.best_bid(), -np.inf if x.stop_loss is None else x.stop_loss)
         above = min(self.exchange.best_ask(), np.inf if x.take_profit is None else x.take_profit)
         trigger = x.trigger_price if not self.started else None
+        pending = self.levels is None or self.replan  # a grid to build (the first, or a re-plan) when ready
         ready = n  # the first candle past the regrid cooldown, when it matters
-        if trigger is None and (self.levels is None or self.cfg.regrid.enabled):
+        if trigger is None and (pending or self.cfg.regrid.enabled):
             ready = int(np.searchsorted(c.time_ms, self.cooldown_until_ms))
-            if self.levels is None:
+            if pending:
                 until = min(until, max(pos, ready))
         lower = upper = 0.0
         if self.levels is not None:

@@ -192,6 +192,17 @@ def _classify(e: BaseException) -> Kind:
     return "transient"  # OSError below ccxt
 
 
+def _max_orders(market: dict[str, Any]) -> int | None:
+    """Binance's MAX_NUM_ORDERS filter (`maxNumOrders`, `limit` in newer answers) from the raw market info,
+    which ccxt does not unify; None when the exchange states no such limit."""
+    filters = (market.get("info") or {}).get("filters") or []
+    for f in filters:
+        if isinstance(f, dict) and f.get("filterType") == "MAX_NUM_ORDERS":
+            n = f.get("maxNumOrders", f.get("limit"))
+            return int(n) if n is not None else None
+    return None
+
+
 def _dec(value: object, what: str) -> Decimal:
     if value is None:
         raise VenueError(f"exchange answer lacks {what}")
@@ -330,6 +341,7 @@ class CcxtVenue:
             ),
             maker_fee=_dec_or_zero(maker, "maker fee"),
             taker_fee=_dec_or_zero(taker, "taker fee"),
+            max_orders=_max_orders(market),
         )
         return self._rules
 
@@ -414,6 +426,20 @@ class CcxtVenue:
             return self._order_state(order, client_id)
         except (VenueError, KeyError, TypeError, ValueError) as e:  # placed, but its answer is unreadable
             raise OutcomeUnknownError(f"create_limit: answer not understood ({e})") from e
+
+    def sell_at_market(self, qty: Decimal, client_id: str) -> OrderState:
+        rules = self._require_rules()
+        if qty <= 0 or qty % rules.lot_step != 0:
+            raise RejectedError(f"qty {qty} is not a positive multiple of the lot step {rules.lot_step}")
+        params = {"clientOrderId": client_id}
+        order = self._write(
+            "sell_at_market",
+            lambda: self._ex.create_order(self.symbol, "market", "sell", _text(qty), None, params),
+        )
+        try:
+            return self._order_state(order, client_id)
+        except (VenueError, KeyError, TypeError, ValueError) as e:  # placed, but its answer is unreadable
+            raise OutcomeUnknownError(f"sell_at_market: answer not understood ({e})") from e
 
     def cancel(self, client_id: str) -> OrderState | None:
         try:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gridbot.config.model import BotConfig
+from gridbot.core import engine_state
 from gridbot.core.candles import CandleError
 from gridbot.core.engine import GridEngine, LedgerRow
 from gridbot.core.paper import Fill
@@ -124,6 +125,7 @@ def status_of(engine: GridEngine, cycle: int, cfg: BotConfig, store: Store) -> d
     out["halted"] = engine.halted or (halt.reason if halt else "")
     out["halted_since"] = halt.since if halt else None
     out["config_sha256"] = cfg.source_sha256
+    out["grid"] = engine_state.grid_in_force(engine)  # the grid in force and the settings it came from
     return out
 
 

@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     print(f"gridbot-exchange listening on http://{host}:{port} ({market_line(venue)})", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
