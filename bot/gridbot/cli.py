@@ -405,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             if cfg.mode == "live" or data == EXCHANGE:
-                from gridbot.live.trader import run_trader  # noqa: PLC0415  loads ccxt
+                from gridbot.live.run import run_trader  # noqa: PLC0415  loads ccxt
 
                 return run_trader(cfg, args.max_cycles)
             return run_service(cfg, data, args.max_cycles)

@@ -37,7 +37,7 @@ platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" -
   --python-version "$pyver" --implementation cp --target "$stage/context/lib" "$stage"/wheels/*.whl >&2
 rm -rf "$stage/context/lib/bin"
 # ccxt ships ~110 exchanges, their async and websocket twins and DEX signing code (74 MB, more than the rest of
-# the image). The bot imports ccxt.base and its one configured exchange (gridbot.live.ccxt_venue.exchange_class), so
+# the image). The bot imports ccxt.base and its one configured exchange (gridbot.live.ccxt_loader.exchange_class), so
 # the image keeps the exchanges named in GRIDBOT_EXCHANGES only, and none of the async stack (aiohttp, uvloop,
 # ...) that ccxt's sync client never imports. An exchange id the image lacks fails `gridbot run` naming exchange.id.
 exchanges=${GRIDBOT_EXCHANGES:-binance binanceus}

@@ -20,7 +20,7 @@ from gridbot_exchange.testing import Admin, start
 
 from gridbot.config.model import load_config, parse_config
 from gridbot.core.engine import GridEngine
-from gridbot.live import guards, trader
+from gridbot.live import guards, run, trader
 from gridbot.live.book import parse_client_id
 from gridbot.ops.candle_files import load_embedded
 from gridbot.ops.health import heartbeat_age, judge
@@ -928,7 +928,7 @@ def test_a_stalled_price_feed_halts_new_orders(tmp_path, exchange, bots, monkeyp
     metrics = Metrics()
     store = open_store(cfg)
     try:
-        t = trader.Trader(cfg, trader.make_venue(cfg, metrics), store, metrics, live=True)
+        t = trader.Trader(cfg, run.make_venue(cfg, metrics), store, metrics, live=True)
         for k in range(3):
             ex.admin.step(candles=1)
             t.step(full=k == 0)
@@ -967,7 +967,7 @@ def test_a_fill_while_down_after_a_committed_cancel_is_recorded_once(tmp_path, e
     store = open_store(cfg)
     try:
         m1 = Metrics()
-        t1 = trader.Trader(cfg, trader.make_venue(cfg, m1), store, m1, live=True)
+        t1 = trader.Trader(cfg, run.make_venue(cfg, m1), store, m1, live=True)
         for k in range(3):
             ex.admin.step(candles=1)
             t1.step(full=k == 0)
@@ -986,7 +986,7 @@ def test_a_fill_while_down_after_a_committed_cancel_is_recorded_once(tmp_path, e
             t1._send()  # the filled order's cancel fails, its lookup says closed: committed, trades not read
             assert store.con.execute("SELECT count(*) FROM orders WHERE status = 'closed'").fetchone()[0] == 1
         m2 = Metrics()
-        t2 = trader.Trader(cfg, trader.make_venue(cfg, m2), store, m2, live=True)
+        t2 = trader.Trader(cfg, run.make_venue(cfg, m2), store, m2, live=True)
         for j in range(3):
             t2.step(full=j == 0)
         trades = ex.trades()

@@ -212,7 +212,7 @@ def test_live_in_the_container_trades_through_its_pruned_ccxt_and_serves_its_end
 
 def test_the_image_keeps_the_live_exchanges_of_ccxt_only(image):
     code = (
-        "from gridbot.live.ccxt_venue import exchange_class\n"
+        "from gridbot.live.ccxt_loader import exchange_class\n"
         "print(exchange_class('binance').__name__)\n"
         "try:\n    exchange_class('kraken')\nexcept ValueError as e:\n    print(e)\n"
         "import importlib.util as u; print(u.find_spec('aiohttp'))"
