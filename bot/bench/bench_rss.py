@@ -1,4 +1,5 @@
-"""Peak RSS of `gridbot backtest` on 1-minute candle CSVs, a quarter and a year (goal <= 60 MB, flat)."""
+"""Peak RSS of `gridbot backtest` and of `gridbot run` (paper replay) on 1-minute candle CSVs, a quarter and
+a year (goal <= 60 MB, flat)."""
 
 import subprocess
 import sys
@@ -41,6 +42,15 @@ def main() -> None:
             write_csv(path, n)
             mb = peak_rss_mb(["backtest", "--data", str(path), "--trades", str(d / "t.csv")], d)
             print(f"rss       gridbot backtest, {label} of 1m candles ({n}): peak RSS {mb:.1f} MB (goal 60)")
+            cfg = d / "bot.yml"
+            cfg.write_text(
+                f"run:\n  cycle_seconds: 0.001\n  state_dir: {d / label}\n  heartbeat_file: {d / 'hb'}\n"
+                "  http_port: null\n"
+            )
+            mb = peak_rss_mb(["run", "-c", str(cfg), "--data", str(path), "--max-cycles", "200"], d)
+            print(
+                f"rss       gridbot run (paper replay), {label} of 1m candles: peak RSS {mb:.1f} MB (goal 60)"
+            )
         baseline = peak_rss_mb(["--version"], d)
         print(f"rss       python + gridbot import baseline: {baseline:.1f} MB")
 

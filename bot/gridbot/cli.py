@@ -1,4 +1,4 @@
-"""`gridbot` command line: backtest, check-config, run, status, halt, resume, export, health.
+"""`gridbot` command line: backtest, sweep, download, check-config, run, status, halt, resume, export, health.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 """
@@ -6,11 +6,10 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
-import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,169 +21,24 @@ from gridbot.config.model import EXCHANGE, BotConfig, ConfigError, load_config
 from gridbot.contract import heartbeat_path
 from gridbot.core import indicators
 from gridbot.core.candles import CandleError
-from gridbot.core.engine import GridEngine
 from gridbot.core.grid import GridError, atr_step_ratios
 from gridbot.core.grid_plan import grid_problems_at
 from gridbot.ops import health
+from gridbot.ops.backtest import backtest, warn
 from gridbot.ops.candle_files import EMBEDDED, iter_candles
-from gridbot.ops.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink
+from gridbot.ops.csvsink import export_store, roundtrips
+from gridbot.ops.outputs import (
+    OutputError,
+    refuse_overwriting_inputs,
+    refuse_unknown_plot_format,
+    refuse_unwritable,
+    refuse_unwritable_file,
+)
 
 if TYPE_CHECKING:  # the store is imported where it is used: the backtest path never opens one
-    from gridbot.ops.store import Store
+    pass
 
 NOMINAL_PRICE = 100.0  # what check-config judges a centred grid at when the data cannot be read
-
-
-class OutputError(ValueError):
-    """An output path the run could not write at its end: refused before any work."""
-
-
-def _refuse_unwritable(directory: Path, what: str) -> None:
-    """Create the directory and a file in it now, so a long run cannot fail at its last step."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        try:
-            blocked = directory.exists() and not directory.is_dir()
-        except OSError:  # a directory on the way that may not be searched
-            blocked = False
-        reason = "not a directory" if blocked else exc.strerror or exc
-        raise OutputError(f"{what}: cannot write in {directory}: {reason}") from None
-
-
-def _special(path: Path) -> bool:
-    """/dev/null, /dev/stdout, a pipe: written in place, as there is no previous file to keep (and staging
-    would replace the device with a regular file)."""
-    try:
-        return path.exists() and not path.is_file() and not path.is_dir()
-    except OSError:  # a directory on the way that may not be searched: refused as unwritable
-        return False
-
-
-def _refuse_unwritable_file(path: Path, what: str) -> None:
-    if _special(path):
-        if not os.access(path, os.W_OK):
-            raise OutputError(f"{what} {path}: cannot write it: permission denied")
-        return
-    try:
-        is_dir = path.is_dir()
-    except OSError as exc:  # pathlib only answers "no" for a missing path, not for a locked directory
-        raise OutputError(f"{what} {path}: cannot write it: {exc.strerror}") from None
-    if is_dir:
-        raise OutputError(f"{what} {path}: is a directory, want a file name")
-    _refuse_unwritable(path.resolve().parent, f"{what} {path}")
-
-
-def _refuse_overwriting_inputs(inputs: dict[str, Path], outputs: dict[str, Path]) -> None:
-    """A mistyped --trades naming the candle file would replace it at the end of the run (the rename does
-    it without a word): an output that is an input, or another output, is refused before any work."""
-    seen: dict[Path, str] = {}
-    for what, path in [*inputs.items(), *outputs.items()]:
-        if what not in inputs and _special(path):
-            continue
-        real = path.resolve()
-        if real in seen:
-            raise OutputError(f"{what} {path}: is also {seen[real]}; the run would overwrite it")
-        seen[real] = f"{what} {path}" if what not in inputs else f"the {what}"
-
-
-def _refuse_unknown_plot_format(plot: Path) -> None:
-    """matplotlib picks the format from the suffix and refuses one it cannot write, but only at the end."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ImportError(name="matplotlib")
-    from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415  (optional, loaded on demand)
-
-    if _special(plot):  # matplotlib would write beside it, as `null.png`: it names the format by the suffix
-        raise OutputError(f"--plot {plot}: not a regular file; to draw no plot, leave --plot out")
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if plot.suffix and plot.suffix[1:].lower() not in formats:
-        raise OutputError(
-            f"--plot {plot}: matplotlib cannot write {plot.suffix!r} images; name it .png, or "
-            f"{', '.join(f'.{f}' for f in sorted(formats) if f != 'png')}"
-        )
-
-
-class _Staged:
-    """Outputs written beside their targets (same filesystem, also on a read-only image with a writable
-    /data) and renamed over them only when the whole run succeeded: a failed run leaves the previous
-    files as they were."""
-
-    def __init__(self) -> None:
-        self._moves: list[tuple[Path, Path]] = []
-
-    def path(self, target: Path, suffix: str | None = None) -> Path:
-        # Keeps the suffix: matplotlib picks the image format from it. A symlinked target keeps its link (the
-        # trades' round trips go beside the file it points to).
-        if _special(target):
-            return target
-        target = target.resolve()
-        tmp = target.with_name(f".{target.name}.{os.getpid()}{suffix or target.suffix}")
-        tmp.unlink(missing_ok=True)
-        self._moves.append((tmp, target))
-        return tmp
-
-    def __enter__(self) -> _Staged:
-        return self
-
-    def __exit__(self, failed: type[BaseException] | None, *_: object) -> None:
-        for tmp, target in self._moves:
-            if failed is None:
-                os.replace(tmp, target)
-            else:
-                tmp.unlink(missing_ok=True)
-
-
-def _warn(message: str) -> None:
-    print(f"gridbot: {message}", file=sys.stderr)
-
-
-def _progress(done: int, total: int | None) -> None:
-    if total:
-        width = 40
-        filled = width * done // total
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} candles")
-    else:
-        sys.stderr.write(f"\r{done} candles")
-    sys.stderr.flush()
-
-
-def _roundtrips(trades: Path) -> Path:
-    """Beside the trades; with them when the trades go to /dev/null or a pipe."""
-    return trades if _special(trades) else trades.with_name(trades.stem + "-roundtrips.csv")
-
-
-def backtest(
-    cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool
-) -> dict[str, float | int | str]:
-    with _Staged() as staged:
-        return _backtest(
-            cfg, data, staged, trades if _special(trades) else trades.resolve(), plot, show_progress
-        )
-
-
-def _backtest(
-    cfg: BotConfig, data: str, staged: _Staged, trades: Path, plot: Path | None, show_progress: bool
-) -> dict[str, float | int | str]:
-    ledger = CsvSink(staged.path(trades), TRADE_FIELDS)
-    archive = CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
-    engine = GridEngine(cfg, ledger=lambda row, _fill: ledger.row(row), archive=archive.trip, log=_warn)
-    try:
-        for chunk in iter_candles(data):
-            engine.run_chunk(chunk)
-            if show_progress:
-                _progress(engine.stats.candles, None)
-    finally:
-        ledger.close()
-        archive.close()
-    if show_progress:
-        sys.stderr.write("\n")
-    if plot is not None:
-        from gridbot.ops.plot import plot_equity  # noqa: PLC0415  matplotlib is optional, loaded on demand
-
-        plot_equity(engine, staged.path(plot, plot.suffix or ".png"))
-    return engine.summary()
 
 
 def _scan(cfg: BotConfig, data: str) -> tuple[float, float, int, int]:
@@ -223,6 +77,10 @@ def check_config(path: Path, data: str | None) -> int:
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 2
+    if cfg.run.data == EXCHANGE:  # its tick, lot, fee and open-order limit, when it can be reached
+        from gridbot.live.preflight import check_on_exchange  # noqa: PLC0415  loads ccxt
+
+        where += f"; {check_on_exchange(cfg)}"
     print(f"{path}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels, judged at {where})")
     if unpayable:
         # Not an error: the engine skips those grids and keeps trading; the operator should know how often.
@@ -238,7 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"gridbot {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    _backtest_commands(sub)
+    _service_commands(sub)
+    return p
 
+
+def _backtest_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """What a user runs on the controller: backtests, sweeps, candle downloads, config checks."""
     b = sub.add_parser("backtest", help="run the engine over candles and print a summary")
     b.add_argument("-c", "--config", type=Path, help="YAML config (defaults apply when omitted)")
     b.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
@@ -248,12 +112,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    sw = sub.add_parser("sweep", help="backtest every combination of --set values on all cores, ranked")
+    sw.add_argument("-c", "--config", type=Path, help="YAML config the values are set in (default: defaults)")
+    sw.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
+    sw.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2,...",
+        help="a dotted config key and its values, like grid.levels=10,20,40 (repeatable)",
+    )
+    sw.add_argument("--by", default="return_pct", help="ranking column: return_pct (default), realized_pnl, "
+                    "max_drawdown_pct, round_trips, time_in_market_pct or fees")  # fmt: skip
+    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    sw.add_argument("--out", type=Path, default=Path("sweep.csv"), help="the ranked table as CSV")
+    sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
+    sw.add_argument("--best-config", type=Path, help="write the winner as a bot.yml")
+
+    d = sub.add_parser("download", help="fetch an exchange's candles into a CSV for --data (resumable)")
+    d.add_argument("-c", "--config", type=Path, help="config with exchange.id / api_url / sandbox to use")
+    d.add_argument("--symbol", required=True, help="market, like BTC/USDT")
+    d.add_argument("--timeframe", required=True, help="candle interval the exchange serves, like 5m or 1h")
+    d.add_argument("--out", type=Path, required=True, help="CSV to write, or to continue when it exists")
+    d.add_argument("--since", help="first candle: YYYY-MM-DD[THH:MM] UTC or ms (default: all history)")
+
     k = sub.add_parser("check-config", help="validate a config file without running")
     k.add_argument("config", type=Path)
     k.add_argument(
         "--data", default=None, help="judge the grid at this data's prices (default: config run.data)"
     )
 
+
+def _service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The running bot's commands: its service, health, status, halts, exports and backups."""
     h = sub.add_parser(
         "health", help="exit 0 while the run loop's heartbeat is fresh (container healthcheck)"
     )
@@ -274,11 +166,20 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("-c", "--config", type=Path)
     ex.add_argument("--trades", type=Path, required=True, help="trades CSV (round trips beside it)")
 
+    bk = sub.add_parser("backup", help="a consistent copy of the store (online, while the bot runs)")
+    bk.add_argument("-c", "--config", type=Path)
+    bk.add_argument("--dest", type=Path, help="directory for backups (default: run.state_dir/backups)")
+    bk.add_argument("--keep-days", type=float, default=7.0, help="drop this bot's backups older than this")
+    bk.add_argument("--max-mb", type=float, default=512.0, help="then the oldest while they total more")
+
+    rt = sub.add_parser("restore", help="put a backup in place of the store (bot stopped, old store kept)")
+    rt.add_argument("backup", type=Path)
+    rt.add_argument("-c", "--config", type=Path)
+
     r = sub.add_parser("run", help="the long-running bot service (paper: replays candles forever)")
     r.add_argument("-c", "--config", type=Path)
     r.add_argument("--data", default=None, help="'embedded' or a CSV (default: config run.data)")
     r.add_argument("--max-cycles", type=int, default=None, help="stop after this many cycles (tests)")
-    return p
 
 
 def _store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
@@ -316,28 +217,140 @@ def _store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
                 store.clear_halt()
             print(f"gridbot: resumed{f' (was halted: {was.reason})' if was else ' (was not halted)'}")
         else:
-            _export(store, args.trades)
+            export_store(store, args.trades)
         return 0
     finally:
         store.close()
 
 
-def _export(store: Store, trades: Path) -> None:
-    from datetime import UTC, datetime  # noqa: PLC0415
+def _backup_command(cfg: BotConfig, args: argparse.Namespace) -> int:
+    from gridbot.ops import backup  # noqa: PLC0415
+    from gridbot.ops.store import StoreError  # noqa: PLC0415
 
-    with _Staged() as staged:
-        out = CsvSink(staged.path(trades), TRADE_FIELDS)
-        for f in store.fills():
-            out.row({
-                "date": datetime.fromtimestamp(f["time_ms"] / 1000, UTC).isoformat(), "side": f["side"],
-                "amount": f["qty"], "price": f["price"], "fee": f["fee"], "fee_currency": f["fee_currency"],
-                "realized_pnl": f["realized_pnl"],
-            })  # fmt: skip
-        out.close()
-        trips = CsvSink(staged.path(_roundtrips(trades)), TRIP_FIELDS)
-        for t in store.round_trips():
-            trips.row({k: t[k] for k in TRIP_FIELDS})
-        trips.close()
+    run = cfg.run
+    try:
+        if args.command == "backup":
+            if args.keep_days < 0 or args.max_mb <= 0:
+                raise OutputError("--keep-days must be >= 0 and --max-mb > 0")
+            dest = args.dest or run.state_dir / "backups"
+            b = backup.take_backup(run.state_dir, dest, run.bot_id, cfg.market.symbol)
+            print(f"gridbot: backup {b.path} ({b.size} bytes, schema v{b.schema}, cycle {b.cycle}, "
+                  f"sha256 {b.sha256})")  # fmt: skip
+            cap = int(args.max_mb * 2**20)
+            for gone in backup.prune(dest, run.bot_id, cfg.market.symbol, args.keep_days, cap, b.taken):
+                print(f"gridbot: pruned {gone}")
+            return 0
+        kept = backup.restore(args.backup, run.state_dir, run.bot_id, cfg.market.symbol)
+        print(f"gridbot: restored {args.backup} into {run.state_dir}"
+              + (f" (the store it replaced is kept as {kept})" if kept else ""))  # fmt: skip
+        return 0
+    except StoreError as exc:
+        print(f"gridbot: {exc}", file=sys.stderr)
+        return 1
+
+
+def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
+    from gridbot.ops import sweep as sw  # noqa: PLC0415  (multiprocessing, yaml dump: only a sweep needs them)
+
+    if args.by not in sw.METRICS:
+        raise ConfigError(f"--by {args.by}: want one of {', '.join(sw.METRICS)}")
+    axes = [sw.parse_axis(text) for text in args.sets]
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: want at least 1 worker")
+    if args.plot is not None and len(axes) < 2:
+        raise OutputError(f"--plot {args.plot}: a heatmap needs two swept keys, got {len(axes)} --set")
+    combos = sw.combinations(base, axes)
+    outputs = {"--out": args.out} | {k: v for k, v in (("--plot", args.plot), ("--best-config",
+               args.best_config)) if v is not None}  # fmt: skip
+    data = args.data or (base or BotConfig()).run.data
+    inputs = {"config": args.config} if args.config else {}
+    refuse_overwriting_inputs(inputs | ({"candle data": Path(data)} if data != EMBEDDED else {}), outputs)
+    for flag, path in outputs.items():
+        refuse_unwritable_file(path, flag)
+    if args.plot is not None:
+        refuse_unknown_plot_format(args.plot)
+    candles = sw.load_candles(data)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        width = 40
+        sys.stderr.write(f"\r[{'#' * (width * done // total):.<{width}}] {done}/{total} backtests")
+        sys.stderr.flush()
+
+    outcome = sw.run_sweep(combos, candles, args.jobs, progress if tty else None)
+    if tty:
+        sys.stderr.write("\n")
+    results = sw.ranked(outcome.results, args.by)
+    header, rows = sw.table_rows(axes, results)
+    sw.write_csv(args.out, header, rows)
+    print(sw.format_table(header, rows))
+    if outcome.interrupted:
+        warn(f"interrupted: {len(results)} of {len(combos)} backtests done, written to {args.out}")
+        return 130
+    if args.best_config is not None and results:
+        args.best_config.write_text(sw.best_config_yaml(base, axes, results[0]))
+    if args.plot is not None:
+        from gridbot.ops.sweep_plot import plot_heatmap  # noqa: PLC0415  matplotlib is optional
+
+        plot_heatmap(axes, results, args.by, args.plot)
+    return 0
+
+
+def download(args: argparse.Namespace, cfg: BotConfig) -> int:
+    from gridbot.live import download as dl  # noqa: PLC0415  loads ccxt
+    from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415
+    from gridbot.live.venue import VenueError  # noqa: PLC0415
+
+    try:
+        since = dl.parse_since(args.since) if args.since else 0
+        dl.check_symbol(args.symbol)
+    except dl.DownloadError as exc:
+        raise ConfigError(str(exc)) from None
+    refuse_unwritable_file(args.out, "--out")
+    x = cfg.exchange
+    try:
+        venue = CcxtVenue(x.id, args.symbol, api_url=x.api_url, sandbox=x.sandbox, timeout_s=x.timeout_s,
+                          throttle=x.throttle)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"{args.config or 'config'}: {exc}") from None
+    done = dl.Report()
+    tty = sys.stderr.isatty()
+
+    def progress(report: dl.Report, step_ms: int) -> None:
+        nonlocal done
+        done = report
+        if tty and report.first_ms is not None and report.last_ms is not None:
+            now_ms = max(int(time.time() * 1000), report.last_ms + step_ms)
+            part = (report.last_ms - report.first_ms) / max(now_ms - report.first_ms, 1)
+            width = 40
+            sys.stderr.write(f"\r[{'#' * int(width * part):.<{width}}] {dl.iso(report.last_ms)}  "
+                             f"{report.written} candles")  # fmt: skip
+            sys.stderr.flush()
+
+    try:
+        report = dl.download(venue, args.timeframe, args.out, since, progress)
+    except dl.DownloadError as exc:
+        raise ConfigError(str(exc)) from None
+    except VenueError as exc:
+        warn(f"download stopped after {done.written} candles (the file is valid: run again to resume): {exc}")
+        return 1
+    except KeyboardInterrupt:
+        warn(f"\ninterrupted after {done.written} candles (the file is valid: run again to resume)")
+        return 130
+    finally:
+        if tty:
+            sys.stderr.write("\n")
+    span = (
+        f" ({dl.iso(report.first_ms)} to {dl.iso(report.last_ms)})"
+        if report.first_ms and report.last_ms
+        else ""
+    )
+    print(f"{args.out}: {report.written} {args.timeframe} candles of {args.symbol} written{span}")
+    if report.dropped_partial:
+        print(f"{args.out}: a row cut short by an earlier interruption was dropped and fetched again")
+    for gap in report.gaps:
+        print(f"{args.out}: gap: {gap}")
+    return 0
 
 
 def _print_summary(summary: Mapping[str, object], as_json: bool) -> None:
@@ -357,19 +370,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return check_config(args.config, args.data)
         cfg = load_config(args.config)
+        if args.command == "sweep":
+            return sweep(args, cfg if args.config else None)
+        if args.command == "download":
+            return download(args, cfg)
         if args.command in ("status", "halt", "resume", "export"):
             return _store_command(cfg, args)
+        if args.command in ("backup", "restore"):
+            return _backup_command(cfg, args)
         data = args.data or cfg.run.data
         inputs = {"config": args.config} if args.config else {}
         if data not in (EMBEDDED, EXCHANGE):
             inputs["candle data"] = Path(data)
         if args.command == "backtest":
-            outputs = {"--trades": args.trades, "--trades' round trips": _roundtrips(args.trades).resolve()}
-            _refuse_overwriting_inputs(inputs, outputs | ({"--plot": args.plot} if args.plot else {}))
-            _refuse_unwritable_file(args.trades, "--trades")
+            outputs = {"--trades": args.trades, "--trades' round trips": roundtrips(args.trades).resolve()}
+            refuse_overwriting_inputs(inputs, outputs | ({"--plot": args.plot} if args.plot else {}))
+            refuse_unwritable_file(args.trades, "--trades")
             if args.plot is not None:
-                _refuse_unwritable_file(args.plot, "--plot")
-                _refuse_unknown_plot_format(args.plot)
+                refuse_unwritable_file(args.plot, "--plot")
+                refuse_unknown_plot_format(args.plot)
             summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0
@@ -377,8 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gridbot.ops.store import StoreError  # noqa: PLC0415
 
         state_dir = cfg.run.state_dir
-        _refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
-        _refuse_unwritable(state_dir, f"{args.config or 'config'}: run.state_dir")
+        refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
+        refuse_unwritable(state_dir, f"{args.config or 'config'}: run.state_dir")
         if taken := [n for n in STATE_FILES if (state_dir / n).is_dir()]:  # readable: written in just now
             raise OutputError(
                 f"{args.config or 'config'}: run.state_dir {state_dir}: {taken[0]} is a directory"
@@ -386,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             if cfg.mode == "live" or data == EXCHANGE:
-                from gridbot.live.trader import run_trader  # noqa: PLC0415  loads ccxt
+                from gridbot.live.run import run_trader  # noqa: PLC0415  loads ccxt
 
                 return run_trader(cfg, args.max_cycles)
             return run_service(cfg, data, args.max_cycles)

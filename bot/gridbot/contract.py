@@ -14,6 +14,9 @@ DATA_DIR = "/data"
 # /tmp is the container's tmpfs (its root filesystem is read-only).
 HEARTBEAT_FILE = "/tmp/gridbot.heartbeat"
 HTTP_PORT = 9108
+# The bot's non-root user and group: the image runs as it and owns /data (bot/image/build.sh), the deploy role
+# runs the container as it and gives it the credentials file.
+UID = 10001
 
 
 def heartbeat_path() -> str:

@@ -13,9 +13,10 @@ py=${PYTHON:-.venv/bin/python}
 version=$("$py" -c 'import gridbot; print(gridbot.__version__)')
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 base=${2:-pifleet/python:trixie-$arch}
-# The container's uid has one source, the deploy role's default: the image's user and /data owner follow it.
-uid=$(awk '$1 == "gridbot_uid:" {print $2}' roles/gridbot/defaults/main.yml)
-case "$uid" in '' | *[!0-9]*) echo "build.sh: no numeric gridbot_uid in roles/gridbot/defaults/main.yml" >&2; exit 2 ;; esac
+# The container's uid has one source, the container contract (which the deploy role reads too): the image's
+# user and /data owner follow it. This tree's file, whatever gridbot the venv has installed.
+uid=$("$py" -c 'import runpy, sys; print(runpy.run_path(sys.argv[1])["UID"])' bot/gridbot/contract.py)
+case "$uid" in '' | *[!0-9]*) echo "build.sh: no numeric UID in bot/gridbot/contract.py" >&2; exit 2 ;; esac
 
 if [ -z "${2:-}" ]; then
   tools/images/container-image.sh trixie "$arch" python >&2
@@ -36,7 +37,7 @@ platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" -
   --python-version "$pyver" --implementation cp --target "$stage/context/lib" "$stage"/wheels/*.whl >&2
 rm -rf "$stage/context/lib/bin"
 # ccxt ships ~110 exchanges, their async and websocket twins and DEX signing code (74 MB, more than the rest of
-# the image). The bot imports ccxt.base and its one configured exchange (gridbot.live.ccxt_venue.exchange_class), so
+# the image). The bot imports ccxt.base and its one configured exchange (gridbot.live.ccxt_loader.exchange_class), so
 # the image keeps the exchanges named in GRIDBOT_EXCHANGES only, and none of the async stack (aiohttp, uvloop,
 # ...) that ccxt's sync client never imports. An exchange id the image lacks fails `gridbot run` naming exchange.id.
 exchanges=${GRIDBOT_EXCHANGES:-binance binanceus}

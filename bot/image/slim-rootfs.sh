@@ -50,7 +50,7 @@ ln -sf "$(basename "$python")" "$root$(dirname "$python")/python3"
       cp -L "$lib" "$root$dir/$(basename "$lib")"
     done
 
-# Users without /usr/sbin/useradd: root and the bot's own (GRIDBOT_UID, the role's gridbot_uid, passed by
+# Users without /usr/sbin/useradd: root and the bot's own (GRIDBOT_UID, the container contract's UID, passed by
 # build.sh), neither with a login shell.
 uid=${GRIDBOT_UID:?slim-rootfs.sh: GRIDBOT_UID, the uid of the bot, is not set}
 mkdir -p "$root/etc" "$root/data"

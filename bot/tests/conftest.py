@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import settings
 
 # No per-example deadline: on a loaded 2-core runner a slow example is load, not a bug (make bench times).
@@ -7,3 +8,36 @@ from hypothesis import settings
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+# The live harness's fixtures (test_trader's Exchange and Bot), for every module that trades against the local
+# exchange: each made process is killed at the end of its test.
+@pytest.fixture
+def exchange():
+    from test_trader import Exchange  # noqa: PLC0415
+
+    made: list[Exchange] = []
+
+    def make(*args: str) -> Exchange:
+        made.append(Exchange(*args))
+        return made[-1]
+
+    yield make
+    for ex in made:
+        ex.close()
+
+
+@pytest.fixture
+def bots():
+    from test_trader import Bot  # noqa: PLC0415
+
+    made: list[Bot] = []
+
+    def make(*args, **kwargs) -> Bot:
+        made.append(Bot(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for b in made:
+        if b.proc is not None and b.proc.poll() is None:
+            b.kill()

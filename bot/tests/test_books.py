@@ -10,11 +10,9 @@ from decimal import Decimal
 import pytest
 from gridbot_exchange.testing import Admin
 from test_trader import KEY, Bot, Exchange, drive, judge_against_the_exchange
-from test_trader import bots as bots  # noqa: PLC0414  (the fixtures, shared)
-from test_trader import exchange as exchange  # noqa: PLC0414
 
 from gridbot.config.model import load_config
-from gridbot.live import trader
+from gridbot.live import run
 from gridbot.live.book import parse_client_id
 from gridbot.ops.metrics import Metrics
 
@@ -22,7 +20,7 @@ from gridbot.ops.metrics import Metrics
 def cancel_everything(bot: Bot) -> int:
     """The operator takes the bot's orders off the exchange (its own ccxt client): how many."""
     cfg = load_config(bot.cfg)
-    venue = trader.make_venue(cfg, Metrics())
+    venue = run.make_venue(cfg, Metrics())
     venue.load_market(cfg.market.symbol)
     open_now = venue.open_orders()
     for o in open_now:

@@ -16,7 +16,9 @@ from gridbot_exchange.testing import Admin, running, start
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridbot.live.ccxt_venue import CcxtVenue, _text, exchange_class, read_credentials, rebase_urls
+from gridbot.live.ccxt_loader import exchange_class, rebase_urls
+from gridbot.live.ccxt_venue import CcxtVenue, _text
+from gridbot.live.credentials import read_credentials
 from gridbot.live.resilience import Backoff, RetryPolicy
 from gridbot.live.venue import (
     AuthFailedError,

@@ -52,3 +52,17 @@ def test_role_reads_the_http_port_from_the_contract():
     found = re.search(r"^HTTP_PORT = (\d+)", text("bot/gridbot/contract.py"), re.MULTILINE)
     assert found
     assert int(found[1]) == contract.HTTP_PORT
+
+
+def test_the_heartbeat_a_run_writes_allows_the_age_its_config_states(tmp_path):
+    """The loop writes the age the probe allows into the heartbeat: one rule (RunConfig.heartbeat_max_age)."""
+    from gridbot.cli import main  # noqa: PLC0415
+    from gridbot.config.model import load_config  # noqa: PLC0415
+    from gridbot.ops.health import heartbeat_age  # noqa: PLC0415
+
+    beat = tmp_path / "beat"
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {beat}\n  cycle_seconds: 0.5\n")
+    assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
+    _age, allowed = heartbeat_age(beat)
+    assert allowed == load_config(cfg).run.heartbeat_max_age == 3 * 0.5 + 10

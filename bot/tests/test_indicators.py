@@ -96,6 +96,72 @@ def test_incremental_and_chunked_equal_batch(rows, n, cut):
     np.testing.assert_array_equal(np.concatenate([a1, a2]), ind.atr(h, lo, c, n)[0])
 
 
+def _stepped(h, lo, c, n):
+    """The steps candle by candle: the reference the batch forms' fast path must equal bit for bit."""
+    e, r, a, d = ind.ema_init(n), ind.rsi_init(n), ind.atr_init(n), ind.adx_init(n)
+    rows = []
+    for hh, ll, cc in zip(h.tolist(), lo.tolist(), c.tolist(), strict=True):
+        e, r = ind.ema_step(e, cc), ind.rsi_step(r, cc)
+        a, d = ind.atr_step(a, hh, ll, cc), ind.adx_step(d, hh, ll, cc)
+        rows.append((e.value, r.value, a.value, d.value, d.plus_di, d.minus_di))
+    return np.array(rows, dtype=np.float64).reshape(-1, 6).T, (e, r, a, d)
+
+
+def _chunked(h, lo, c, n, cuts):
+    e = r = a = d = None
+    parts = []
+    for start, stop in zip([0, *cuts], [*cuts, len(c)], strict=True):
+        hh, ll, cc = h[start:stop], lo[start:stop], c[start:stop]
+        ev, e = ind.ema(cc, n, e)
+        rv, r = ind.rsi(cc, n, r)
+        av, a = ind.atr(hh, ll, cc, n, a)
+        dv = ind.adx(hh, ll, cc, n, d)
+        d = dv.state
+        parts.append(np.array([ev, rv, av, dv.adx, dv.plus_di, dv.minus_di]).reshape(6, -1))
+    return np.concatenate(parts, axis=1), (e, r, a, d)
+
+
+def _bits_equal(ours, ref):
+    # NaN-aware and exact: the bytes of the float64s.
+    np.testing.assert_array_equal(np.asarray(ours).view(np.int64), np.asarray(ref).view(np.int64))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=ohlc_series,
+    flat=st.lists(st.tuples(st.integers(0, 299), st.integers(0, 400)), max_size=3),
+    n=st.sampled_from([2, 3, 5, 14]),
+    cuts=st.lists(st.integers(0, 1500), max_size=4),
+)
+def test_batch_fast_path_is_the_step_bit_for_bit(rows, flat, n, cuts):
+    """Any chunking (one candle, the whole series) gives the scalar steps' numbers and states exactly,
+    also across flat stretches where DX is undefined and ADX holds."""
+    h, lo, c = _to_ohlc(rows)
+    for where, length in sorted(flat, reverse=True):  # runs of identical candles: TR, DM, DI decay to 0
+        at = min(where, len(c) - 1)
+        h, lo, c = (np.insert(x, at, np.full(length, c[at])) for x in (h, lo, c))
+    ref, ref_states = _stepped(h, lo, c, n)
+    got, states = _chunked(h, lo, c, n, sorted({min(x, len(c)) for x in cuts}))
+    _bits_equal(got, ref)
+    for ours, theirs in zip(states, ref_states, strict=True):
+        _bits_equal(np.array(ours[1:], dtype=np.float64), np.array(theirs[1:], dtype=np.float64))
+
+
+def test_adx_holds_over_a_long_flat_stretch_like_talib():
+    """Hundreds of identical candles drive TR and DI under TA-Lib's zero tolerance: DX is undefined there
+    and ADX keeps its last value, as in TA-Lib. (There the DIs are 0, as inside TA-Lib's ADX; TA-Lib's
+    PLUS_DI/MINUS_DI functions hold their last value instead: the filter compares them only when ADX is
+    above its threshold.)"""
+    h, lo, c = _to_ohlc([(0.01 * ((i * 7) % 5 - 2), 0.01, 0.01) for i in range(100)])
+    pad = np.full(3000, 1e-3)  # a tiny price: its range decays under 1e-8 within the stretch
+    h, lo, c = (np.concatenate([x, pad, x * 1e-5]) for x in (h, lo, c))
+    ours = ind.adx(h, lo, c, 14)
+    assert np.isnan(talib.PLUS_DI(h, lo, c, 14)).sum() == 14  # the stretch is defined, only warm-up is not
+    _assert_same(ours.adx, talib.ADX(h, lo, c, 14))
+    flat_dx = ours.plus_di[100 + 2900 : 3100] + ours.minus_di[100 + 2900 : 3100]
+    assert (flat_dx < 1e-8).all()  # the case under test happened: DI zero, DX undefined
+
+
 def test_float64_even_for_float32_input(data):
     c32 = data.close.astype(np.float32)
     assert ind.ema(c32, 10)[0].dtype == np.float64

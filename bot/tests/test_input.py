@@ -512,20 +512,20 @@ def test_yaml_11_octal_and_dates_read_as_written(tmp_path):
 
 
 def test_ctrl_c_in_a_backtest_is_exit_130_and_keeps_the_previous_outputs(tmp_path, capsys, monkeypatch):
-    import gridbot.cli  # noqa: PLC0415
+    import gridbot.ops.backtest  # noqa: PLC0415
 
     good = tmp_path / "good.csv"
     good.write_bytes(_text(_rows(3000)))
     trades = tmp_path / "out" / "trades.csv"
     assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 0
     before = _outputs(tmp_path)
-    real = gridbot.cli.iter_candles
+    real = gridbot.ops.backtest.iter_candles
 
     def interrupted(data):
         yield next(real(data))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gridbot.cli, "iter_candles", interrupted)
+    monkeypatch.setattr(gridbot.ops.backtest, "iter_candles", interrupted)
     capsys.readouterr()
     assert main(["backtest", "--data", str(good), "--trades", str(trades)]) == 130
     assert "gridbot: interrupted (a backtest leaves its previous outputs" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridbot.live.ccxt_venue import parse_retry_after
+from gridbot.live.ccxt_calls import parse_retry_after
 from gridbot.live.resilience import Backoff, BreakerOpenError, CircuitBreaker, RetryPolicy
 
 

@@ -170,6 +170,15 @@ class RunConfig(_Model):
     unknown_order_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 90.0
     reconcile_every: Annotated[int, Field(ge=1)] = 60  # cycles between full recoveries (and at every start)
 
+    @property
+    def timeframe_ms(self) -> int:
+        return duration_seconds(self.timeframe) * 1000
+
+    @property
+    def heartbeat_max_age(self) -> float:
+        """Seconds the healthcheck allows between beats: three missed cycles, and room for a slow start."""
+        return 3 * self.cycle_seconds + 10
+
 
 class ExchangeConfig(_Model):
     id: str = Field("binance", pattern=r"^[a-z0-9]+$")  # ccxt's exchange id
@@ -181,6 +190,12 @@ class ExchangeConfig(_Model):
     # ccxt's client-side request spacing by endpoint weight (Binance myTrades: 200 ms); off only against an
     # exchange that has no request weights (the local test exchange)
     throttle: bool = True
+    # how long the circuit breaker holds calls back after the exchange failed (or a 429's Retry-After, if
+    # longer): an outage is waited out this way, it never halts trading
+    breaker_cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    retry_budget_s: Annotated[float, Field(gt=0, le=300)] = (
+        20.0  # a read's retries (backoff) at most this long
+    )
 
     @model_validator(mode="after")
     def _one_endpoint(self) -> Self:
@@ -241,12 +256,6 @@ class BotConfig(_Model):
                 f"run.data: mode live trades on the exchange's own candles, set run.data: exchange "
                 f"(got {self.run.data!r})"
             )
-        for name in ("stop_loss", "take_profit"):
-            if self.mode == "live" and getattr(self.exits, name) is not None:
-                raise ValueError(
-                    f"exits.{name}: a market exit is paper-only so far; live, use risk.max_drawdown_pct "
-                    "(halts trading) and gridbot halt --cancel"
-                )
         return self
 
     @property

@@ -12,6 +12,7 @@ splitting that one state machine would hide which decision changes what.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from gridbot.core.grid import (
     size_orders,
 )
 from gridbot.core.grid_plan import check_grid
-from gridbot.core.paper import Fill, Order, OrderBook, PaperExchange
+from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import Portfolio, RoundTrip, Side, buy_fee_in_base, sell
 from gridbot.core.settings import Json, StrategySettings
 from gridbot.core.stats import Stats
@@ -56,6 +57,9 @@ ArchiveSink = Callable[[RoundTrip], None]
 LogSink = Callable[[str], None]
 MAX_CURVE_POINTS = 4096
 MAX_FILL_MARKS = 50_000
+# Spans of at most this many candles are scanned and marked in Python scalars: a busy buy filter makes an
+# event every ten candles or so, where numpy's per-call cost exceeds the work.
+FEW = 16
 
 
 class GridEngine:
@@ -81,6 +85,10 @@ class GridEngine:
         self.qty: NDArray[np.float64] | None = None
         self.buys_open = True
         self.cooldown_until_ms = 0  # no regrid (or retry of a skipped grid) before this candle time
+        # the grid settings the resting grid was built from; `replan`: the config asks for another grid (a
+        # restart on a changed config), re-planned at the next candle as a regrid (inventory kept)
+        self.grid_config: Json | None = None
+        self.replan = False
         self.started = cfg.exits.trigger_price is None
         self.halted = ""  # why the bot stopped trading (an exit), empty while it trades
         self.t = 0  # candles processed so far
@@ -139,7 +147,7 @@ class GridEngine:
 
     def _bounds(self, close: float, index_in_chunk: int) -> tuple[float, float]:
         g = self.cfg.grid
-        if self.levels is None and g.lower is not None and g.upper is not None:
+        if (self.levels is None or self.replan) and g.lower is not None and g.upper is not None:
             return g.lower, g.upper
         atr = self._atr_chunk
         if g.atr_spacing.enabled and atr is not None and not np.isnan(atr[index_in_chunk]):
@@ -156,6 +164,7 @@ class GridEngine:
             return False
         self.exchange.cancel_all()
         self.levels = levels
+        self.grid_config, self.replan = engine_state.grid_settings(self.cfg), False
         self.grid_changes.append((time_ms, tuple(self.levels.tolist())))
         budget = min(self.cfg.grid.budget_quote, self.portfolio.quote)
         self.qty = size_orders(self.levels, budget, self.market)
@@ -244,10 +253,10 @@ class GridEngine:
             return False
         self.exchange.cancel_all()
         qty = float(floor_to_step(np.array(self.portfolio.base), self.market.lot_step))
-        if qty > 0:
-            time_ms = int(c.time_ms[j])
-            sale = Order(0, "sell", price, qty, -1, time_ms)  # at market: no level, no resting order
-            self._book(Fill(sale, price * qty * self.cfg.market.taker_fee, time_ms))
+        if qty > 0:  # live, the exchange executes the sale: its trades are booked as they come
+            sale = self.exchange.sell_at_market(qty, price, self.cfg.market.taker_fee, int(c.time_ms[j]))
+            if sale is not None:
+                self._book(sale)
         self.halted = f"{why} at {price:g}"
         if self.log is not None:
             self.log(f"{self.halted}: orders cancelled, {qty:g} sold, trading halted")
@@ -273,9 +282,12 @@ class GridEngine:
         if self.levels is None:
             if not self._grid_around(close, time_ms, j):
                 self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
-        elif self._out_of_range(close) and (self.cfg.regrid.enabled or self._trails(close)):
+        elif self.replan or (self._out_of_range(close) and (self.cfg.regrid.enabled or self._trails(close))):
+            replan = self.replan
             if self._grid_around(close, time_ms, j):
                 self.stats.regrids += 1
+                if replan and self.log is not None:
+                    self.log(f"grid re-planned at {time_ms} (price {close:g}) for the changed grid config")
             self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
 
     def _trails(self, close: float) -> bool:
@@ -285,34 +297,73 @@ class GridEngine:
         assert self.levels is not None
         return bool(close > self.levels[-1] or close < self.levels[0])
 
-    def _next_event(self, c: Candles, allowed: NDArray[np.bool_], pos: int) -> int:
+    def _next_event(self, c: Candles, allowed: NDArray[np.bool_], flips: list[int], pos: int) -> int:
+        """The next candle from `pos` where something may happen; `flips` are where `allowed` changes.
+
+        The filter's flips and the cooldown's end are found by index (the candle times increase), and only
+        the price conditions are searched, in windows growing from 64 candles: events come every few dozen
+        candles with a busy filter, so the search's per-call cost matters as much as its per-candle cost."""
+        n = len(c)
         if self.halted:
-            return len(c)
+            return n
+        if bool(allowed[pos]) != self.buys_open:
+            return pos
+        i = bisect_right(flips, pos)
+        until = flips[i] if i < len(flips) else n  # the buy filter's next flip, or the chunk's end
         x = self.cfg.exits
-        stop = -np.inf if x.stop_loss is None else x.stop_loss
-        take = np.inf if x.take_profit is None else x.take_profit
-        bid, ask = self.exchange.best_bid(), self.exchange.best_ask()
-        width, n = 64, len(c)
-        while pos < n:
-            end = min(n, pos + width)
-            low, high, close = c.low[pos:end], c.high[pos:end], c.close[pos:end]
-            hit = (low <= max(bid, stop)) | (high >= min(ask, take)) | (allowed[pos:end] != self.buys_open)
-            ready = c.time_ms[pos:end] >= self.cooldown_until_ms
-            if not self.started and x.trigger_price is not None:
-                hit |= (low <= x.trigger_price) & (high >= x.trigger_price)
-            elif self.levels is None:
-                hit |= ready
-            else:
-                lower, upper = float(self.levels[0]), float(self.levels[-1])
-                if self.cfg.regrid.enabled:
-                    hit |= ((close > upper) | (close < lower)) & ready
+        below = max(self.exchange.best_bid(), -np.inf if x.stop_loss is None else x.stop_loss)
+        above = min(self.exchange.best_ask(), np.inf if x.take_profit is None else x.take_profit)
+        trigger = x.trigger_price if not self.started else None
+        pending = self.levels is None or self.replan  # a grid to build (the first, or a re-plan) when ready
+        ready = n  # the first candle past the regrid cooldown, when it matters
+        if trigger is None and (pending or self.cfg.regrid.enabled):
+            ready = int(np.searchsorted(c.time_ms, self.cooldown_until_ms))
+            if pending:
+                until = min(until, max(pos, ready))
+        lower = upper = 0.0
+        if self.levels is not None:
+            lower, upper = float(self.levels[0]), float(self.levels[-1])
+        if until - pos <= FEW:
+            return self._scan_few(c, pos, until, below, above, trigger, ready, lower, upper)
+        width = 64
+        while pos < until:
+            end = min(until, pos + width)
+            low, high = c.low[pos:end], c.high[pos:end]
+            hit = low <= below
+            hit |= high >= above
+            if trigger is not None:
+                hit |= (low <= trigger) & (high >= trigger)
+            elif self.levels is not None:
+                if ready < end:
+                    first = max(pos, ready)
+                    close = c.close[first:end]
+                    hit[first - pos :] |= (close > upper) | (close < lower)
                 if x.trailing_up:
-                    hit |= close > upper
-            k = int(np.argmax(hit))
+                    hit |= c.close[pos:end] > upper
+            k = int(hit.argmax())
             if hit[k]:
                 return pos + k
             pos, width = end, min(width * 4, 65_536)
-        return n
+        return until
+
+    def _scan_few(self, c: Candles, pos: int, until: int, below: float, above: float, trigger: float | None,
+                  ready: int, lower: float, upper: float) -> int:  # fmt: skip
+        """`_next_event`'s search over a few candles, in scalars (the same comparisons)."""
+        trails = self.cfg.exits.trailing_up
+        rows = zip(
+            c.low[pos:until].tolist(), c.high[pos:until].tolist(), c.close[pos:until].tolist(), strict=True
+        )
+        for k, (low, high, close) in enumerate(rows, pos):
+            if low <= below or high >= above:
+                return k
+            if trigger is not None:
+                if low <= trigger and high >= trigger:
+                    return k
+            elif self.levels is not None and (
+                (k >= ready and (close > upper or close < lower)) or (trails and close > upper)
+            ):
+                return k
+        return until
 
     # --- equity between events ----------------------------------------------------------------------
 
@@ -320,16 +371,37 @@ class GridEngine:
         if stop <= start:
             return
         p, s = self.portfolio, self.stats
+        if stop - start <= FEW:  # every event marks its own candle: numpy's per-call cost would dominate
+            self._mark_few(c, start, stop)
+            return
         closes = c.close[start:stop]
         equity = p.quote + p.base * closes - p.fees_outside
         peaks = np.maximum.accumulate(np.maximum(equity, s.peak_equity))
-        s.max_drawdown = max(s.max_drawdown, float(np.max(1.0 - equity / peaks)))
+        s.max_drawdown = max(s.max_drawdown, float((1.0 - equity / peaks).max()))
         s.peak_equity = float(peaks[-1])
         if p.base > 0:
             s.in_market += stop - start
         first = start + (-(self.t + start)) % self._curve_every  # sample on a fixed global stride
         for k in range(first, stop, self._curve_every):
             self.curve.append((int(c.time_ms[k]), float(closes[k - start]), float(equity[k - start])))
+        if len(self.curve) >= MAX_CURVE_POINTS:
+            self.curve = self.curve[::2]
+            self._curve_every *= 2
+
+    def _mark_few(self, c: Candles, start: int, stop: int) -> None:
+        """`_mark` of a few candles in scalars: the same operations in the same order, so the same numbers."""
+        p, s = self.portfolio, self.stats
+        quote, base, every = p.quote, p.base, self._curve_every
+        peak, drawdown = s.peak_equity, s.max_drawdown
+        for k, close in enumerate(c.close[start:stop].tolist(), start):
+            equity = quote + base * close
+            peak = max(equity, peak)
+            drawdown = max(drawdown, 1.0 - equity / peak)
+            if (self.t + k) % every == 0:
+                self.curve.append((int(c.time_ms[k]), close, equity))
+        s.peak_equity, s.max_drawdown = peak, drawdown
+        if base > 0:
+            s.in_market += stop - start
         if len(self.curve) >= MAX_CURVE_POINTS:
             self.curve = self.curve[::2]
             self._curve_every *= 2
@@ -341,9 +413,10 @@ class GridEngine:
         if self.stats.candles == 0:
             self.stats.first_ms = int(c.time_ms[0])
         allowed, self._atr_chunk = self.ind.step(self.cfg, c)
+        flips = (np.flatnonzero(allowed[1:] != allowed[:-1]) + 1).tolist()
         pos = 0
         while pos < n:
-            j = self._next_event(c, allowed, pos)
+            j = self._next_event(c, allowed, flips, pos)
             self._mark(c, pos, j)
             if j == n:
                 break

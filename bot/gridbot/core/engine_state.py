@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Protocol
@@ -10,6 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridbot.core.filters import Indicators
+from gridbot.core.grid import min_step_ratio
+from gridbot.core.grid_plan import check_grid
 from gridbot.core.paper import OrderBook
 from gridbot.core.portfolio import Lot, Portfolio
 from gridbot.core.settings import Json, StrategySettings
@@ -27,6 +31,8 @@ class EngineState(Protocol):
     exchange: OrderBook
     buys_open: bool
     cooldown_until_ms: int
+    grid_config: Json | None
+    replan: bool
     started: bool
     halted: str
     stats: Stats
@@ -34,6 +40,55 @@ class EngineState(Protocol):
 
 
 COST_BASIS = "fifo lots, fees included"
+
+
+def grid_settings(cfg: StrategySettings) -> Json:
+    """The settings a grid is built from (its bounds or width, levels, spacing, budget, ATR spacing): a
+    restart on a config whose settings differ re-plans the grid."""
+    g, a = cfg.grid, cfg.grid.atr_spacing
+    return {
+        "levels": g.levels, "spacing": g.spacing, "lower": g.lower, "upper": g.upper,
+        "width_pct": g.width_pct, "budget_quote": g.budget_quote,
+        "atr_spacing": {"enabled": a.enabled, "period": a.period, "multiplier": a.multiplier},
+    }  # fmt: skip
+
+
+def settings_sha256(settings: Json) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def grid_in_force(e: EngineState) -> Json | None:
+    """The resting grid as status shows it: levels, bounds, smallest step, budget, and the settings it came
+    from (their sha256; `replan`: the running config asks for another grid, placed at the next candle)."""
+    if e.levels is None:
+        return None
+    settings = e.grid_config or {}
+    return {
+        "levels": len(e.levels),
+        "lower": float(e.levels[0]),
+        "upper": float(e.levels[-1]),
+        "step_pct": round(min_step_ratio(e.levels) * 100, 4),
+        "budget_quote": settings.get("budget_quote"),
+        "settings_sha256": settings_sha256(settings) if settings else None,
+        "replan": e.replan,
+    }
+
+
+def _legacy_settings(e: EngineState) -> Json | None:
+    """A snapshot from before grids recorded their settings: the current config's when its levels are what
+    that config builds (the count, and fixed bounds' very levels), else None (re-planned)."""
+    assert e.levels is not None
+    g = e.cfg.grid
+    if len(e.levels) != g.levels:
+        return None
+    if g.lower is not None and g.upper is not None:
+        try:
+            same = bool(np.array_equal(check_grid(e.cfg, g.lower, g.upper), e.levels))
+        except ValueError:
+            same = False
+        if not same:
+            return None
+    return grid_settings(e.cfg)
 
 
 def summary(e: EngineState) -> dict[str, float | int | str]:
@@ -85,6 +140,7 @@ def snapshot(e: EngineState) -> dict[str, object]:
         "orders": [asdict(o) for o in e.exchange.open_orders()],
         "buys_open": e.buys_open,
         "cooldown_until_ms": e.cooldown_until_ms,
+        "grid_config": e.grid_config,
         "started": e.started,
         "halted": e.halted,
         "stats": asdict(e.stats),
@@ -115,6 +171,13 @@ def restore(e: EngineState, snap: Json) -> None:
         e.exchange.place_limit(o["side"], o["price"], o["qty"], o["level"], opened_ms=o["opened_ms"])
     e.buys_open = bool(snap["buys_open"])
     e.cooldown_until_ms = int(snap.get("cooldown_until_ms", 0))
+    e.grid_config = snap.get("grid_config")
+    if e.levels is not None and "grid_config" not in snap:
+        e.grid_config = _legacy_settings(e)
+    # built from other settings than the config's: re-planned at the next candle, cooldown or not
+    e.replan = e.levels is not None and e.grid_config != grid_settings(e.cfg)
+    if e.replan:
+        e.cooldown_until_ms = 0
     e.started = bool(snap.get("started", True))
     e.halted = str(snap.get("halted", ""))
     known = Stats.__dataclass_fields__

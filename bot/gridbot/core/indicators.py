@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import accumulate
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -213,36 +214,100 @@ def adx_step(s: AdxState, high: float, low: float, close: float) -> AdxState:
 
 
 # --- batch forms -----------------------------------------------------------------------------------
-
-
-S = TypeVar("S", EmaState, RsiState, AtrState)
-
-
-def _run(state: S, step: Callable[..., S], columns: tuple[Array, ...]) -> tuple[Array, S]:
-    out = np.empty(len(columns[0]), dtype=np.float64)
-    rows = zip(*(c.tolist() for c in columns), strict=True)
-    for i, row in enumerate(rows):
-        state = step(state, *row)
-        out[i] = state.value
-    return out, state
+#
+# A batch runs the step function while the indicator warms up (at most 2 periods in its life), then a fast
+# path: the element-wise parts (differences, true range, directional movement, DI, DX, RSI from its
+# averages) in numpy, and each Wilder/EMA recurrence as one `itertools.accumulate` over Python floats with
+# the step's exact expression. IEEE arithmetic rounds each operation the same in numpy as in Python, so the
+# fast path gives the step's numbers bit for bit: chunks of any size (the live loop's single candle, a
+# backtest's 65,536) agree exactly. (A closed-form IIR in numpy, by cumulative products or blocks, would
+# reorder the arithmetic and break that.)
 
 
 def _f64(x: Array) -> Array:
     return np.asarray(x, dtype=np.float64)
 
 
+def _recur(b: Array, y0: float, f: Callable[[float, float], float]) -> Array:
+    """y[i] = f(y[i-1], b[i]) from y[-1] = y0."""
+    return np.fromiter(accumulate(b.tolist(), f, initial=y0), np.float64, len(b) + 1)[1:]
+
+
+def _zero(x: Array) -> NDArray[np.bool_]:
+    return (x > -0.00000001) & (x < 0.00000001)
+
+
+S = TypeVar("S", EmaState, RsiState, AtrState)
+
+
+def _warm_up(state: S, step: Callable[..., S], warm: Callable[[S], bool], columns: tuple[Array, ...],
+             out: Array) -> tuple[int, S]:  # fmt: skip
+    """Steps until the state is warm; returns how many candles that took."""
+    i = 0
+    while i < len(out) and not warm(state):
+        state = step(state, *(float(c[i]) for c in columns))
+        out[i] = state.value
+        i += 1
+    return i, state
+
+
 def ema(close: Array, period: int, state: EmaState | None = None) -> tuple[Array, EmaState]:
-    return _run(state or ema_init(period), ema_step, (_f64(close),))
+    s = state or ema_init(period)
+    c = _f64(close)
+    out = np.empty(len(c), dtype=np.float64)
+    i, s = _warm_up(s, ema_step, lambda e: e.seen >= e.period, (c,), out)
+    if i == len(c):
+        return out, s
+    k = 2.0 / (s.period + 1)
+    out[i:] = _recur(c[i:], s.value, lambda y, x: ((x - y) * k) + y)
+    return out, EmaState(s.period, s.seen + len(c) - i, 0.0, float(out[-1]))
+
+
+def _wilder(b: Array, y0: float, n: int) -> Array:
+    """TA-Lib's RSI/ATR smoothing, ((y * (n - 1)) + b) / n, as the steps write it."""
+    m = n - 1
+    return _recur(b, y0, lambda y, x: ((y * m) + x) / n)
 
 
 def rsi(close: Array, period: int, state: RsiState | None = None) -> tuple[Array, RsiState]:
-    return _run(state or rsi_init(period), rsi_step, (_f64(close),))
+    s = state or rsi_init(period)
+    c = _f64(close)
+    out = np.empty(len(c), dtype=np.float64)
+    i, s = _warm_up(s, rsi_step, lambda r: r.seen > r.period, (c,), out)
+    if i == len(c):
+        return out, s
+    n = s.period
+    diff = np.diff(c[i:], prepend=s.prev_close)
+    down = diff < 0
+    # `loss -= diff` only on a down candle, `gain += diff` otherwise: adding 0.0 instead is exact.
+    gain = _wilder(np.where(down, 0.0, diff), s.gain, n)
+    m = n - 1
+    loss = _recur(np.where(down, diff, 0.0), s.loss, lambda y, x: ((y * m) - x) / n)
+    total = gain + loss
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[i:] = np.where(_zero(total), 0.0, 100.0 * (gain / total))
+    return out, RsiState(
+        n, s.seen + len(c) - i, float(c[-1]), float(gain[-1]), float(loss[-1]), float(out[-1])
+    )
+
+
+def _true_range(high: Array, low: Array, close: Array, prev_close: float) -> Array:
+    prev = np.concatenate(([prev_close], close[:-1]))
+    return np.maximum(np.maximum(high - low, np.abs(high - prev)), np.abs(low - prev))
 
 
 def atr(
     high: Array, low: Array, close: Array, period: int, state: AtrState | None = None
 ) -> tuple[Array, AtrState]:
-    return _run(state or atr_init(period), atr_step, (_f64(high), _f64(low), _f64(close)))
+    s = state or atr_init(period)
+    h, lo, c = _f64(high), _f64(low), _f64(close)
+    out = np.empty(len(c), dtype=np.float64)
+    i, s = _warm_up(s, atr_step, lambda a: a.seen > a.period, (h, lo, c), out)
+    if i == len(c):
+        return out, s
+    out[i:] = _wilder(_true_range(h[i:], lo[i:], c[i:], s.prev_close), s.acc, s.period)
+    last = float(out[-1])
+    return out, AtrState(s.period, s.seen + len(c) - i, float(c[-1]), last, last)
 
 
 class AdxSeries(NamedTuple):
@@ -254,12 +319,45 @@ class AdxSeries(NamedTuple):
 
 def adx(high: Array, low: Array, close: Array, period: int, state: AdxState | None = None) -> AdxSeries:
     s = state or adx_init(period)
-    size = len(close)
+    h, lo, c = _f64(high), _f64(low), _f64(close)
+    size = len(c)
     out = np.empty((3, size), dtype=np.float64)
-    rows = zip(_f64(high).tolist(), _f64(low).tolist(), _f64(close).tolist(), strict=True)
-    for i, (h, lo, c) in enumerate(rows):
-        s = adx_step(s, h, lo, c)
-        out[0, i] = s.value
-        out[1, i] = s.plus_di
-        out[2, i] = s.minus_di
-    return AdxSeries(out[0], out[1], out[2], s)
+    i = 0
+    while i < size and s.seen < 2 * s.period:  # warm: the next candle is past ADX's first value
+        s = adx_step(s, float(h[i]), float(lo[i]), float(c[i]))
+        out[:, i] = s.value, s.plus_di, s.minus_di
+        i += 1
+    if i == size:
+        return AdxSeries(out[0], out[1], out[2], s)
+    n = s.period
+    h, lo, c = h[i:], lo[i:], c[i:]
+    diff_p = np.diff(h, prepend=s.prev_high)
+    diff_m = np.concatenate(([s.prev_low], lo[:-1])) - lo
+    minus = (diff_m > 0) & (diff_p < diff_m)
+    plus = ~minus & (diff_p > 0) & (diff_p > diff_m)
+
+    def smooth(y: float, x: float) -> float:
+        return y - y / n + x
+
+    plus_dm = _recur(np.where(plus, diff_p, 0.0), s.plus_dm, smooth)
+    minus_dm = _recur(np.where(minus, diff_m, 0.0), s.minus_dm, smooth)
+    tr = _recur(_true_range(h, lo, c, s.prev_close), s.tr, smooth)
+    flat = _zero(tr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        minus_di = np.where(flat, 0.0, 100.0 * (minus_dm / tr))
+        plus_di = np.where(flat, 0.0, 100.0 * (plus_dm / tr))
+        di_sum = minus_di + plus_di
+        dx = np.where(flat | _zero(di_sum), NAN, 100.0 * (np.abs(minus_di - plus_di) / di_sum))
+    # ADX holds its value where DX is undefined: smooth over the defined DX only, then carry forward.
+    defined = ~np.isnan(dx)
+    m = n - 1
+    smoothed = _recur(dx[defined], s.value, lambda y, x: ((y * m) + x) / n)
+    out[0, i:] = np.concatenate(([s.value], smoothed))[np.cumsum(defined)]
+    out[1, i:] = plus_di
+    out[2, i:] = minus_di
+    end = AdxState(
+        n, s.seen + size - i, float(h[-1]), float(lo[-1]), float(c[-1]), float(plus_dm[-1]),
+        float(minus_dm[-1]), float(tr[-1]), s.dx_sum, float(plus_di[-1]), float(minus_di[-1]),
+        float(out[0, -1]),
+    )  # fmt: skip
+    return AdxSeries(out[0], out[1], out[2], end)

@@ -58,6 +58,10 @@ class OrderBook(Protocol):
     def best_bid(self) -> float: ...
     def best_ask(self) -> float: ...
     def fills(self, high: float, low: float, time_ms: int) -> list[Fill]: ...
+    def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> Fill | None:
+        """An exit's market sale: its fill when the book executes it at `price` at once (paper); None when the
+        exchange executes it and its trades come back as fills later (live)."""
+        ...
 
 
 class PaperExchange:
@@ -88,6 +92,10 @@ class PaperExchange:
 
     def best_ask(self) -> float:
         return min((o.price for o in self._orders.values() if o.side == "sell"), default=np.inf)
+
+    def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> Fill:
+        # at market: no level, no resting order; the taker fee in quote
+        return Fill(Order(0, "sell", price, qty, -1, time_ms), price * qty * fee_rate, time_ms)
 
     def fills(self, high: float, low: float, time_ms: int) -> list[Fill]:
         """Fill every order the candle reached: sells first (lowest first), then buys (highest first)."""

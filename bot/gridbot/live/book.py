@@ -22,6 +22,7 @@ import numpy as np
 
 from gridbot.core.paper import Fill, Order
 from gridbot.core.portfolio import Side
+from gridbot.live.exits import EXIT_LEVEL, exit_client_id
 from gridbot.live.venue import MarketRules, Trade
 
 # Binance's newClientOrderId charset is [.A-Z:/a-z0-9_-], at most 36 characters.
@@ -204,6 +205,21 @@ class LiveBook:
         self.orphans.extend((live, t) for t in live.pending)
         live.pending = []
         self.actions.append(("cancel", live))
+
+    def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> Fill | None:  # noqa: ARG002
+        """An exit's sale, as an intent ("market", its LiveOrder, outside the book): the exchange executes it
+        and the loop books its trades as they come (`exits`), so nothing is booked now."""
+        if self._restoring:
+            return None
+        q = to_wire(price, qty, self.rules)[1]
+        if q <= 0:
+            return None
+        live = self.detached(
+            exit_client_id(self.bot_id, self.next_seq), "sell", Decimal(0), q, EXIT_LEVEL, time_ms
+        )
+        self.next_seq += 1
+        self.actions.append(("market", live))
+        return None
 
     def open_orders(self) -> list[Order]:
         return [o.order for o in self.orders.values()]

@@ -8,55 +8,39 @@ which the local gridbot-exchange speaks; `trades_since` pages by Binance's `from
 exchange serves market rules and closed candles (`run.data: exchange`). `api_url` assumes the exchange's API
 paths hang off one base URL, as Binance's do.
 
-Safety (README "Safety model"): a create or cancel is sent exactly once (ccxt's `maxRetriesOnFailure` is 0 and
-nothing here retries it); when its answer is lost (timeout, dropped connection, 5xx, garbled answer) it raises
-OutcomeUnknownError and the loop looks the order up by its client id. The one exception is InvalidNonce
-(Binance -1021): the exchange refused the request on its timestamp before looking at it, so after a clock
-resync it is sent once more, under the same client id. Reads are retried by `resilience.RetryPolicy`.
+How each call is made (classified errors, retried reads, writes sent once, the breaker): `ccxt_calls`; how
+ccxt is loaded one exchange at a time: `ccxt_loader`.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import re
-import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from functools import partial
-from pathlib import Path
-from types import ModuleType
-from typing import Any, Literal, Protocol, TypeVar, get_args
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
-from gridbot.live.resilience import BreakerOpenError, CircuitBreaker, RetryPolicy
+from gridbot.live.ccxt_calls import CcxtCalls, NotFoundError, VenueClock
+from gridbot.live.ccxt_loader import ccxt_module, exchange_class, rebase_urls
+from gridbot.live.resilience import RetryPolicy
 from gridbot.live.venue import (
-    AuthFailedError,
     Balance,
     Candle,
-    InsufficientFundsError,
     MarketRules,
     OrderState,
     OutcomeUnknownError,
-    RateLimitedError,
     RejectedError,
     Side,
     Status,
     Trade,
-    UnavailableError,
     VenueError,
 )
 from gridbot.ops.metrics import Metrics
 
-T = TypeVar("T")
 # ccxt's unified order statuses; anything else (a new one) reads as still open, to be asked again
 _STATUSES: dict[str, Status] = {s: s for s in get_args(Status)}
-Kind = Literal["not_found", "insufficient_funds", "auth", "rate_limited", "nonce", "transient", "rejected"]
 
-_ID = re.compile(r"[a-z][a-z0-9]*")
 # live trading (keys): exchanges whose API this adapter speaks, trades paged by id (`fromId`, inclusive)
 _LIVE_EXCHANGES = frozenset({"binance", "binanceus"})
 # ccxt's Binance options that keep load_markets on /api/v3 (no sapi: currencies, margin pairs, other markets)
@@ -66,115 +50,17 @@ _EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 _DAY_MS = 86_400_000
 _CLIENT_IDS_KEPT = 4096  # exchange order id -> client id, to name ours in trades (Binance's omit it)
-# Binance -2015 "Invalid API-key, IP, or permissions for action": ccxt raises DDoSProtection for it once the
-# client has signed in before (a key revoked mid-run), AuthenticationError on a fresh client
-_KEY_REFUSED = re.compile(r'"code"\s*:\s*-2015\b')
 
 
-def _ccxt_package() -> ModuleType:
-    """The `ccxt` package without running its `__init__` (which imports every exchange). Submodules import as
-    usual; the first attribute the bare package lacks (`ccxt.kraken`, `ccxt.exchanges`) runs the real
-    `__init__` into it, so other code that does `import ccxt` in this process still sees the whole library."""
-    loaded = sys.modules.get("ccxt")
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.find_spec("ccxt")
-    if spec is None or spec.loader is None:
-        raise ImportError("ccxt is not installed")
-    pkg = importlib.util.module_from_spec(spec)
-    loader = spec.loader
-
-    def whole_library(name: str) -> object:
-        if pkg.__dict__.get("_gridbot_whole"):
-            raise AttributeError(f"module 'ccxt' has no attribute {name!r}")
-        pkg.__dict__["_gridbot_whole"] = True
-        loader.exec_module(pkg)
-        return getattr(pkg, name)
-
-    pkg.__dict__["__getattr__"] = whole_library
-    sys.modules["ccxt"] = pkg
-    return pkg
-
-
-def _ccxt_module(name: str) -> ModuleType:
-    _ccxt_package()
-    return importlib.import_module(name)
-
-
-def exchange_class(exchange_id: str) -> type:
-    """The ccxt class for `exchange_id`, importing `ccxt.<id>` and nothing else of ccxt's exchanges."""
-    pkg = _ccxt_package()
-    if not _ID.fullmatch(exchange_id or ""):
-        raise ValueError(
-            f"exchange.id: {exchange_id!r} is not a ccxt exchange id (lower-case letters, digits)"
-        )
-    try:
-        module = importlib.import_module(f"ccxt.{exchange_id}")
-    except ModuleNotFoundError as e:
-        if e.name != f"ccxt.{exchange_id}":
-            raise
-        have = sorted(p.stem for p in Path(pkg.__path__[0]).glob("*.py") if p.stem != "__init__")
-        listed = ", ".join(have) if len(have) <= 10 else f"{len(have)} exchanges"
-        raise ValueError(
-            f"exchange.id: unknown exchange {exchange_id!r} (this installation's ccxt has {listed})"
-        ) from None
-    exchange = importlib.import_module("ccxt.base.exchange").Exchange
-    cls = getattr(module, exchange_id, None)
-    if not (isinstance(cls, type) and issubclass(cls, exchange)):
-        raise ValueError(f"exchange.id: unknown exchange {exchange_id!r} (not in ccxt)")
-    setattr(pkg, exchange_id, cls)  # as the real package has it: ccxt.binance is the class
-    return cls
-
-
-def rebase_urls(api: object, base: str) -> object:
-    """ccxt's `urls['api']` with every URL's scheme and host replaced by `base` (which may carry a path
-    prefix), keeping each URL's own path: Binance's `https://api.binance.com/api/v3` becomes `<base>/api/v3`,
-    its sapi `<base>/sapi/v1`. Nested dicts are rebased throughout."""
-    if isinstance(api, dict):
-        return {k: rebase_urls(v, base) for k, v in api.items()}
-    if isinstance(api, str):
-        return base.rstrip("/") + urlsplit(api).path
-    return api
-
-
-def parse_retry_after(value: str | None, now_s: float) -> float | None:
-    """Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110); None when absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    v = value.strip()
-    try:
-        return max(0.0, float(v))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(v).timestamp() - now_s)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def _classify(e: BaseException) -> Kind:
-    """Every ccxt error class the adapter can see, mapped to what the loop does about it (first match wins:
-    subclasses come before their bases)."""
-    x = _ccxt_module("ccxt.base.errors")
-    if isinstance(e, x.DDoSProtection) and _KEY_REFUSED.search(str(e)):
-        return "auth"  # the key, its IP whitelist or its permissions: the operator's to fix, not a rate limit
-    table: tuple[tuple[type[BaseException], Kind], ...] = (
-        (x.OrderNotFound, "not_found"),
-        (x.InsufficientFunds, "insufficient_funds"),
-        (x.AuthenticationError, "auth"),  # PermissionDenied, AccountSuspended, AccountNotEnabled
-        (x.DDoSProtection, "rate_limited"),  # Binance 418/429
-        (x.RateLimitExceeded, "rate_limited"),
-        (x.InvalidNonce, "nonce"),  # Binance -1021: timestamp outside recvWindow, refused unread
-        (x.RequestTimeout, "transient"),
-        (x.ExchangeNotAvailable, "transient"),  # 5xx, OnMaintenance
-        (x.NetworkError, "transient"),  # dropped connection, refused, reset
-        (x.OperationFailed, "transient"),  # BadResponse, NullResponse, CancelPending
-        (x.ExchangeError, "rejected"),  # InvalidOrder, BadRequest (min notional), BadSymbol, ...
-    )
-    for cls, kind in table:
-        if isinstance(e, cls):
-            return kind
-    return "transient"  # OSError below ccxt
+def _max_orders(market: dict[str, Any]) -> int | None:
+    """Binance's MAX_NUM_ORDERS filter (`maxNumOrders`, `limit` in newer answers) from the raw market info,
+    which ccxt does not unify; None when the exchange states no such limit."""
+    filters = (market.get("info") or {}).get("filters") or []
+    for f in filters:
+        if isinstance(f, dict) and f.get("filterType") == "MAX_NUM_ORDERS":
+            n = f.get("maxNumOrders", f.get("limit"))
+            return int(n) if n is not None else None
+    return None
 
 
 def _dec(value: object, what: str) -> Decimal:
@@ -189,14 +75,6 @@ def _dec(value: object, what: str) -> Decimal:
 
 def _dec_or_zero(value: object, what: str) -> Decimal:
     return Decimal(0) if value is None else _dec(value, what)
-
-
-class VenueClock(Protocol):
-    """What the adapter reads of a clock (the `time` module in production)."""
-
-    def time(self) -> float: ...
-    def monotonic(self) -> float: ...
-    def sleep(self, seconds: float, /) -> None: ...
 
 
 class CcxtVenue:
@@ -249,15 +127,7 @@ class CcxtVenue:
         self.symbol = symbol
         self.keyed = api_key is not None
         self._metrics = metrics
-        self._clock = clock
-        self._retry = retry or RetryPolicy()
         self._page_limit = page_limit
-        self._breaker = CircuitBreaker(
-            clock,
-            failure_threshold=breaker_failures,
-            cooldown_s=breaker_cooldown_s,
-            on_change=self._breaker_changed,
-        )
         options: dict[str, Any] = {
             **_EXCHANGE_OPTIONS.get(exchange_id, {}),
             "maxRetriesOnFailure": 0,  # never re-send a create: ours is the only retry logic
@@ -274,6 +144,16 @@ class CcxtVenue:
             config["apiKey"] = api_key
             config["secret"] = secret
         self._ex = cls(config)
+        self._calls = CcxtCalls(
+            self._ex,
+            exchange_id,
+            metrics=metrics,
+            clock=clock,
+            retry=retry or RetryPolicy(),
+            breaker_failures=breaker_failures,
+            breaker_cooldown_s=breaker_cooldown_s,
+            resync=self._resync_clock,
+        )
         if sandbox:
             if "test" not in self._ex.urls:
                 raise ValueError(f"exchange.sandbox: ccxt has no sandbox URLs for {exchange_id}")
@@ -293,7 +173,7 @@ class CcxtVenue:
         if symbol != self.symbol:
             raise ValueError(f"load_market: this venue trades {self.symbol!r}, not {symbol!r}")
         self._resync_clock()
-        markets = self._read("load_market", lambda: self._ex.load_markets(True))
+        markets = self._calls.read("load_market", lambda: self._ex.load_markets(True))
         market = markets.get(symbol)
         if market is None:
             raise RejectedError(f"exchange.symbol: {symbol!r} is not listed on {self.exchange_id}")
@@ -315,11 +195,12 @@ class CcxtVenue:
             ),
             maker_fee=_dec_or_zero(maker, "maker fee"),
             taker_fee=_dec_or_zero(taker, "taker fee"),
+            max_orders=_max_orders(market),
         )
         return self._rules
 
     def _increment(self, market: dict[str, Any], which: str) -> Decimal:
-        dtp = _ccxt_module("ccxt.base.decimal_to_precision")
+        dtp = ccxt_module("ccxt.base.decimal_to_precision")
         p = (market.get("precision") or {}).get(which)
         mode = self._ex.precisionMode
         if p is None:
@@ -332,18 +213,23 @@ class CcxtVenue:
 
     def _account_fees(self, maker: object, taker: object) -> tuple[object, object]:
         """The account's own commission when the exchange states it (Binance /api/v3/account), else ccxt's."""
-        bal = self._read("balances", self._ex.fetch_balance)
+        bal = self._calls.read("balances", self._ex.fetch_balance)
         rates = (bal.get("info") or {}).get("commissionRates") or {}
         return rates.get("maker", maker), rates.get("taker", taker)
 
     def _resync_clock(self) -> None:
-        self._read("clock", self._ex.load_time_difference)
+        self._calls.read("clock", self._ex.load_time_difference)
         self._skew_ms = -float(self._ex.options["timeDifference"])
         if self._metrics is not None:
             self._metrics.clock_skew.set(self._skew_ms / 1000)
 
     def clock_skew_ms(self) -> float:
         return self._skew_ms
+
+    def timeframes(self) -> dict[str, int]:
+        """The candle intervals the ccxt class knows for this exchange, with their length in ms (a month's
+        as ccxt counts it); whether the server behind `api_url` serves each is only known by asking it."""
+        return {tf: int(self._ex.parse_timeframe(tf) * 1000) for tf in self._ex.timeframes}
 
     def closed_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
         """At most `limit` (≤ 999) closed candles from `since_ms` on, oldest first.
@@ -359,7 +245,7 @@ class CcxtVenue:
             known = ", ".join(self._ex.timeframes)
             raise ValueError(f"run.timeframe: {timeframe!r} is not a {self.exchange_id} timeframe ({known})")
         step_ms = int(self._ex.parse_timeframe(timeframe) * 1000)
-        rows = self._read(
+        rows = self._calls.read(
             "candles", lambda: self._ex.fetch_ohlcv(self.symbol, timeframe, since_ms, limit + 1)
         )
         if not rows:
@@ -386,7 +272,7 @@ class CcxtVenue:
         # exact text; ccxt's price/amount_to_precision leave a value already on the tick/step as it is
         price_s, qty_s = _text(price), _text(qty)
         params = {"clientOrderId": client_id}
-        order = self._write(
+        order = self._calls.write(
             "create_limit",
             lambda: self._ex.create_order(self.symbol, "limit", side, qty_s, price_s, params),
         )
@@ -395,26 +281,40 @@ class CcxtVenue:
         except (VenueError, KeyError, TypeError, ValueError) as e:  # placed, but its answer is unreadable
             raise OutcomeUnknownError(f"create_limit: answer not understood ({e})") from e
 
+    def sell_at_market(self, qty: Decimal, client_id: str) -> OrderState:
+        rules = self._require_rules()
+        if qty <= 0 or qty % rules.lot_step != 0:
+            raise RejectedError(f"qty {qty} is not a positive multiple of the lot step {rules.lot_step}")
+        params = {"clientOrderId": client_id}
+        order = self._calls.write(
+            "sell_at_market",
+            lambda: self._ex.create_order(self.symbol, "market", "sell", _text(qty), None, params),
+        )
+        try:
+            return self._order_state(order, client_id)
+        except (VenueError, KeyError, TypeError, ValueError) as e:  # placed, but its answer is unreadable
+            raise OutcomeUnknownError(f"sell_at_market: answer not understood ({e})") from e
+
     def cancel(self, client_id: str) -> OrderState | None:
         try:
-            order = self._write(
+            order = self._calls.write(
                 "cancel", lambda: self._ex.cancel_order(None, self.symbol, {"origClientOrderId": client_id})
             )
-        except _NotFoundError:
+        except NotFoundError:
             return None
         return self._order_state(order, client_id)
 
     def order(self, client_id: str) -> OrderState | None:
         try:
-            order = self._read(
+            order = self._calls.read(
                 "order", lambda: self._ex.fetch_order(None, self.symbol, {"origClientOrderId": client_id})
             )
-        except _NotFoundError:
+        except NotFoundError:
             return None
         return self._order_state(order, client_id)
 
     def open_orders(self) -> list[OrderState]:
-        orders = self._read("open_orders", lambda: self._ex.fetch_open_orders(self.symbol))
+        orders = self._calls.read("open_orders", lambda: self._ex.fetch_open_orders(self.symbol))
         return [self._order_state(o, None) for o in orders]
 
     def trades_since(self, after_trade_id: str | None, since_ms: int | None) -> list[Trade]:
@@ -431,7 +331,7 @@ class CcxtVenue:
         else:
             from_id = 0
         while True:
-            page = self._read(
+            page = self._calls.read(
                 "trades", partial(self._ex.fetch_my_trades, self.symbol, None, n, {"fromId": from_id})
             )
             fresh = 0
@@ -447,7 +347,7 @@ class CcxtVenue:
         return sorted(seen.values(), key=lambda t: (_trade_no(t.trade_id), t.time_ms))
 
     def trades_of(self, exchange_order_id: str) -> list[Trade]:
-        page = self._read(
+        page = self._calls.read(
             "trades",
             partial(self._ex.fetch_my_trades, self.symbol, None, None, {"orderId": exchange_order_id}),
         )
@@ -458,7 +358,7 @@ class CcxtVenue:
         step_ms = int(self._ex.parse_timeframe(timeframe) * 1000)
         start = at_ms - at_ms % step_ms - step_ms  # the candle that closed last at or before at_ms
         symbol = f"{asset}/{quote}"
-        rows = self._read("asset_price", lambda: self._ex.fetch_ohlcv(symbol, timeframe, start, 2))
+        rows = self._calls.read("asset_price", lambda: self._ex.fetch_ohlcv(symbol, timeframe, start, 2))
         close = next((r[4] for r in rows if int(r[0]) == start), None)
         return None if close is None else _dec(close, f"{symbol} close")
 
@@ -466,14 +366,14 @@ class CcxtVenue:
         """Binance's myTrades with a startTime answers for 24 hours from it only: a quiet first day would read
         as no trades at all. So: the newest trade bounds the search, then day windows up to it, oldest first;
         the first trade found starts the `fromId` paging. None when nothing was traded since `since_ms`."""
-        newest = self._read("trades", lambda: self._ex.fetch_my_trades(self.symbol, None, 1))
+        newest = self._calls.read("trades", lambda: self._ex.fetch_my_trades(self.symbol, None, 1))
         if not newest or int(newest[-1]["timestamp"]) < since_ms:
             return None
         end = int(newest[-1]["timestamp"])
         start = since_ms
         while start <= end:
             until = min(start + _DAY_MS - 1, end)
-            page = self._read(
+            page = self._calls.read(
                 "trades",
                 partial(self._ex.fetch_my_trades, self.symbol, start, 1, {"endTime": until}),
             )
@@ -483,7 +383,7 @@ class CcxtVenue:
         return _trade_no(str(newest[-1]["id"]))
 
     def balances(self) -> dict[str, Balance]:
-        bal = self._read("balances", self._ex.fetch_balance)
+        bal = self._calls.read("balances", self._ex.fetch_balance)
         return self._balances_of(bal)
 
     # -- conversions -------------------------------------------------------------------------------------
@@ -542,159 +442,6 @@ class CcxtVenue:
             raise VenueError("load_market must be called before trading")
         return self._rules
 
-    # -- calls: metrics, retries, breaker ---------------------------------------------------------------
-
-    def _breaker_changed(self, state: str) -> None:
-        if self._metrics is not None:
-            self._metrics.breaker_open.set(0 if state == "closed" else 1)
-            if state == "open":
-                self._metrics.breaker_openings.inc()
-
-    def _attempt(self, method: str, fn: Callable[[], T]) -> T:
-        """One request: breaker gate, timing, metrics. A ccxt (or socket) error comes out as _FailedError
-        with its kind; anything else is a bug and propagates as is."""
-        base_error = _ccxt_module("ccxt.base.errors").BaseError
-        try:
-            self._breaker.before_call()
-        except BreakerOpenError as e:
-            self._count(method, "breaker_open")
-            raise _BreakerOpenError(e.remaining_s, e.rate_limited) from None
-        t0 = self._clock.monotonic()
-        try:
-            result = fn()
-        except (base_error, OSError) as e:
-            self._observe(method, t0)
-            kind = _classify(e)
-            self._count(method, kind)
-            if self._metrics is not None:
-                self._metrics.api_errors.labels(error=type(e).__name__).inc()
-            if kind == "rate_limited":
-                self._breaker.rate_limited(self._retry_after())
-            elif kind in ("not_found", "rejected", "insufficient_funds"):
-                self._breaker.success()  # the exchange answered
-            else:  # a probe that failed once is not the verdict: the read's retry budget is
-                self._breaker.abandon()
-            raise _FailedError(kind, e) from e
-        except BaseException:
-            self._breaker.abandon()
-            raise
-        self._observe(method, t0)
-        self._count(method, "ok")
-        self._breaker.success()
-        return result
-
-    def _retry_after(self) -> float:
-        headers = self._ex.last_response_headers or {}
-        got = parse_retry_after(headers.get("Retry-After"), self._clock.time())
-        return got if got is not None else self._retry.backoff.cap_s
-
-    def _read(self, method: str, fn: Callable[[], T]) -> T:
-        start = self._clock.monotonic()
-        attempt = 0
-        resynced = False
-        while True:
-            try:
-                return self._attempt(method, fn)
-            except _BreakerOpenError as b:
-                elapsed = self._clock.monotonic() - start
-                wait = b.remaining_s or self._retry.backoff.delay(0)  # 0: another caller's probe in flight
-                if not self._retry.may_wait(wait, elapsed):
-                    raise b.venue_error(method) from None
-                self._clock.sleep(wait)
-                continue
-            except _FailedError as f:
-                kind, e = f.kind, f.error
-                elapsed = self._clock.monotonic() - start
-                if kind == "rate_limited":
-                    wait = self._breaker.remaining_s()
-                    if not self._retry.may_wait(wait, elapsed):
-                        raise RateLimitedError(
-                            f"{method}: rate limited by {self.exchange_id}: {e}", wait
-                        ) from e
-                    self._clock.sleep(wait)
-                    continue
-                if kind == "nonce" and not resynced and method != "clock":
-                    resynced = True
-                    self._resync_clock()
-                    continue
-                if kind == "transient":
-                    delay = self._retry.next_delay(attempt, elapsed)
-                    if delay is None:
-                        self._breaker.failure()
-                        raise UnavailableError(
-                            f"{method}: {self.exchange_id} unavailable after {attempt + 1} tries: {e}"
-                        ) from e
-                    attempt += 1
-                    self._clock.sleep(delay)
-                    continue
-                raise self._final(method, kind, e) from e
-
-    def _write(self, method: str, fn: Callable[[], T]) -> T:
-        """Sent once. Only a refusal on the timestamp (InvalidNonce) is sent again, after a clock resync."""
-        resynced = False
-        while True:
-            try:
-                return self._attempt(method, fn)
-            except _BreakerOpenError as b:
-                raise b.venue_error(method) from None
-            except _FailedError as f:
-                kind, e = f.kind, f.error
-                if kind == "nonce" and not resynced:
-                    resynced = True
-                    self._resync_clock()
-                    continue
-                if kind == "transient":
-                    raise OutcomeUnknownError(
-                        f"{method}: the answer was lost ({type(e).__name__}: {e})"
-                    ) from e
-                if kind == "rate_limited":
-                    wait = self._breaker.remaining_s()
-                    raise RateLimitedError(f"{method}: rate limited by {self.exchange_id}: {e}", wait) from e
-                raise self._final(method, kind, e) from e
-
-    def _final(self, method: str, kind: Kind, e: BaseException) -> Exception:
-        msg = f"{method}: {type(e).__name__}: {e}"
-        if kind == "not_found":
-            return _NotFoundError(msg)
-        if kind == "insufficient_funds":
-            return InsufficientFundsError(msg)
-        if kind == "auth":
-            return AuthFailedError(msg)
-        if kind == "nonce":
-            return UnavailableError(f"{msg} (still after a clock resync)")
-        return RejectedError(msg)
-
-    def _count(self, method: str, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.api_requests.labels(method=method, outcome=outcome).inc()
-
-    def _observe(self, method: str, t0: float) -> None:
-        if self._metrics is not None:
-            self._metrics.api_latency.labels(method=method).observe(self._clock.monotonic() - t0)
-
-
-class _NotFoundError(VenueError):
-    """OrderNotFound inside the adapter: `order` and `cancel` answer None; elsewhere it is a rejection."""
-
-
-class _FailedError(Exception):
-    def __init__(self, kind: Kind, error: BaseException) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.error = error
-
-
-class _BreakerOpenError(Exception):
-    def __init__(self, remaining_s: float, rate_limited: bool) -> None:
-        super().__init__(f"circuit breaker open for another {remaining_s:.3f} s")
-        self.remaining_s = remaining_s
-        self.rate_limited = rate_limited
-
-    def venue_error(self, method: str) -> VenueError:
-        if self.rate_limited:
-            return RateLimitedError(f"{method}: held back, rate limited ({self})", self.remaining_s)
-        return UnavailableError(f"{method}: held back ({self})")
-
 
 def _text(d: Decimal) -> str:
     """Plain decimal text, no exponent: Decimal('1E-5') is sent as 0.00001."""
@@ -706,35 +453,3 @@ def _trade_no(trade_id: str) -> int:
         return int(trade_id)
     except ValueError:
         raise VenueError(f"trade id {trade_id!r} is not numeric") from None
-
-
-def read_credentials(path: str | Path) -> tuple[str, str]:
-    """(key, secret) from a file of `GRIDBOT_API_KEY=...` / `GRIDBOT_API_SECRET=...` lines (blank lines and
-    `#` comments allowed). Errors name the file and the line or key, never a value."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ValueError(
-            f"{p}: cannot read the credentials file ({e.strerror or type(e).__name__})"
-        ) from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{p}: the credentials file is not UTF-8 text") from None
-    found: dict[str, str] = {}
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, eq, value = line.partition("=")
-        name = name.strip().removeprefix("export ").strip()
-        if not eq:
-            raise ValueError(f"{p}: line {n} is not NAME=value")
-        if name in found:
-            raise ValueError(f"{p}: {name} is set twice (line {n})")
-        found[name] = value.strip()
-    out = []
-    for name in ("GRIDBOT_API_KEY", "GRIDBOT_API_SECRET"):
-        if not found.get(name):
-            raise ValueError(f"{p}: {name} is {'empty' if name in found else 'missing'}")
-        out.append(found[name])
-    return out[0], out[1]

@@ -19,20 +19,20 @@ anyone else's left alone, balances refreshed. A trade names its order by the exc
 exchange ids make it ours after any restart (a fill of an order whose cancel was committed, or that the store
 already holds as finished, is booked, once, without a counter-order).
 
-Kill switches (drawdown against start equity, errors per hour, a stale price feed, authentication refused,
-`gridbot halt`) freeze trading: no new orders, resting ones kept (or cancelled: `risk.cancel_on_halt`,
+Kill switches (drawdown against start equity, errors per hour that mean the bot is wrong, a stale price
+feed, authentication refused, `gridbot halt`; judged in `guards`: an unavailable exchange is waited out,
+never counted) freeze trading: no new orders, resting ones kept (or cancelled: `risk.cancel_on_halt`,
 `gridbot halt --cancel`); the halt lives in the store, so it survives restarts until `gridbot resume`.
+An exit (`exits.stop_loss`/`take_profit`) sells the engine's own inventory at market, once (`exits`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from gridbot import __version__
-from gridbot.config.model import BotConfig, ConfigError, duration_seconds
+from gridbot.config.model import BotConfig, duration_seconds
 from gridbot.core.candles import Candles
 from gridbot.core.engine import GridEngine, LedgerRow
 from gridbot.core.paper import Fill, OrderBook, PaperExchange
@@ -55,13 +55,15 @@ from gridbot.live.book import (
     new_epoch,
     parse_client_id,
 )
+from gridbot.live.exits import EXIT_LEVEL
+from gridbot.live.guards import budget_spent, drawdown, stale_price, verdict, within_the_hour
 from gridbot.live.holdings import Drift, measure, unbooked
+from gridbot.live.preflight import check_rules
 from gridbot.live.venue import (
     AuthFailedError,
     Balance,
     Candle,
     InsufficientFundsError,
-    MarketRules,
     OrderState,
     OutcomeUnknownError,
     RateLimitedError,
@@ -71,7 +73,6 @@ from gridbot.live.venue import (
     VenueError,
 )
 from gridbot.ops.health import Heartbeat, StoppingError
-from gridbot.ops.httpd import serve_bot
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
 from gridbot.ops.store import OrderRow, Store
@@ -85,34 +86,9 @@ def log(message: str) -> None:
     print(f"gridbot: {message}", flush=True)
 
 
-def timeframe_ms(tf: str) -> int:
-    return int(tf[:-1]) * {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}[tf[-1]] * 1000
-
-
 def _candles(rows: list[Candle]) -> Candles:
     a = np.array([[c.time_ms, c.open, c.high, c.low, c.close, c.volume] for c in rows], dtype=np.float64)
     return Candles.from_rows(a)
-
-
-def check_rules(cfg: BotConfig, rules: MarketRules) -> None:
-    """The config's market values judged by the exchange's own: a grid on another tick or a fee below the
-    exchange's would be decided on numbers the exchange does not trade by."""
-    m = cfg.market
-    problems = []
-    for name, mine, theirs in (
-        ("tick_size", m.tick_size, rules.tick_size),
-        ("lot_step", m.lot_step, rules.lot_step),
-    ):
-        if Decimal(f"{mine:.15g}") % theirs != 0:
-            problems.append(f"market.{name}: {mine:g} is not a multiple of the exchange's {theirs}")
-    if Decimal(f"{m.min_notional:.15g}") < rules.min_notional:
-        problems.append(
-            f"market.min_notional: {m.min_notional:g} is below the exchange's {rules.min_notional}"
-        )
-    if Decimal(f"{m.maker_fee:.15g}") < rules.maker_fee:
-        problems.append(f"market.maker_fee: {m.maker_fee:g} is below the exchange's {rules.maker_fee}")
-    if problems:
-        raise ConfigError(f"{rules.symbol} on the exchange: " + "; ".join(problems))
 
 
 @dataclass
@@ -140,9 +116,9 @@ class Trader:
         self.store = store
         self.metrics = metrics
         self.live = live
-        self.tf_ms = timeframe_ms(cfg.run.timeframe)
+        self.tf_ms = cfg.run.timeframe_ms
         self.rules = venue.load_market(cfg.market.symbol)
-        check_rules(cfg, self.rules)
+        check_rules(cfg, self.rules, venue.open_orders() if live else None)
         self.base, self.quote = self.rules.base, self.rules.quote
         seq = int(store.cursor("seq") or 1)
         self.fee_values: dict[str, Decimal] = {}  # trade id -> quote value of its fee paid in a third asset
@@ -162,7 +138,8 @@ class Trader:
         # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
         limit = cfg.risk.max_errors_per_hour
         self.errors: deque[float] = deque(maxlen=limit + 1 if limit is not None else 1000)
-        self.errors.extend(_within_the_hour(json.loads(store.cursor("errors") or "[]"), time.time()))
+        self.errors.extend(within_the_hour(json.loads(store.cursor("errors") or "[]"), time.time()))
+        self.outage_since: float | None = None  # the exchange unavailable since (monotonic), waited out
         self.last_new_candle = time.monotonic()
         self.last_fill_at: float | None = None
         self.ready = False
@@ -215,6 +192,12 @@ class Trader:
     def _load_orders(self) -> None:
         assert self.book is not None
         for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
+            if level == EXIT_LEVEL:  # an exit's sale: only the exchange can say if it was sent
+                now = time.monotonic()
+                self.unknown[cid] = Unknown(now, now)
+                with self.store.cycle():
+                    self.store.set_order_status(cid, "unknown")
+                continue
             live = self.book.adopt(cid, side, Decimal(price), Decimal(qty), level, opened_ms, Decimal(filled))
             # of parts filled before a restart: netted later
             live.fees = self.store.filled_of(cid, native(side, self.rules))[1]
@@ -273,34 +256,43 @@ class Trader:
             self._check_holdings(full)
             self._send()
             self._guards()
+            if self.outage_since is not None:
+                log(f"exchange available again after {time.monotonic() - self.outage_since:.0f}s: trading on")
+                self.outage_since = None
         except StoppingError:
             pass  # SIGTERM during a read's wait: the loop ends after this cycle, as after any other
         except AuthFailedError as exc:
             self.key_refused = True
             self._halt(f"exchange refused the credentials: {exc}")
         except RateLimitedError as exc:
-            self._error(exc)
+            self._error(exc)  # waited out, never counted (guards.verdict)
             self.heartbeat.wait(self.stop, min(exc.retry_after, 60.0))  # alive meanwhile: beating
         except VenueError as exc:
             self._error(exc)
         finally:
             self._save_status()
 
-    def _error(self, exc: Exception) -> None:
+    def _error(self, exc: VenueError) -> None:
+        if verdict(exc) == "wait":  # the exchange unavailable: the breaker's job, logged once per outage
+            if self.outage_since is None:
+                self.outage_since = time.monotonic()
+                log(f"exchange unavailable ({type(exc).__name__}: {exc}); waiting for it, not counted")
+            return
         log(f"exchange error ({type(exc).__name__}): {exc}")
-        self._count_error()
+        self._count_error(f"{type(exc).__name__}: {exc}")
 
-    def _count_error(self) -> None:
-        """Every exchange error counts: a cycle cut short, an unknown outcome, a refused order."""
+    def _count_error(self, cause: str) -> None:
+        """An error that means the bot itself is wrong (guards.verdict "count"): a refused order, funds it
+        does not have, an answer it cannot read. Unavailability never comes here."""
         now = time.time()
-        kept = _within_the_hour(self.errors, now)
+        kept = within_the_hour(self.errors, now)
         self.errors.clear()
         self.errors.extend([*kept, now])
         with self.store.cycle():
             self.store.set_cursor("errors", json.dumps(list(self.errors)))
-        limit = self.cfg.risk.max_errors_per_hour
-        if limit is not None and len(self.errors) > limit:
-            self._halt(f"error budget: {len(self.errors)} exchange errors in the last hour (limit {limit})")
+        reason = budget_spent(len(self.errors), self.cfg.risk.max_errors_per_hour, cause)
+        if reason is not None:
+            self._halt(reason)
 
     def _save_snapshot(self) -> None:
         self.store.save_snapshot(self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status())
@@ -354,7 +346,7 @@ class Trader:
         held: set[str] = set()
         found: bool | None = None  # looked for the lost orders (once a cycle): one turned up
         for t in fresh:
-            if self.book.feed(t, self.cancelled) or self._late(t):
+            if self.book.feed(t, self.cancelled) or self._exit_trade(t) or self._late(t):
                 continue
             if found is None and not self.unknown:
                 found = self._watch_lost({}) > 0
@@ -454,7 +446,11 @@ class Trader:
             return
         for kind, live in self.book.actions:
             o = live.order
-            if kind == "place":
+            if kind == "market":  # an exit's sale: its intent, committed with the engine's halt
+                self.store.upsert_order(
+                    live.client_id, EXIT_LEVEL, "sell", 0, live.qty, "intent", o.opened_ms
+                )
+            elif kind == "place":
                 self.store.upsert_order(live.client_id, o.level, o.side, live.price, live.qty, "intent",
                                         o.opened_ms)  # fmt: skip
                 self.unknown.pop(live.client_id, None)
@@ -493,10 +489,10 @@ class Trader:
                 # the trades of a partial fill before the cancel may still come: keep it until they did
                 if state is None or state.filled <= self.cancelled[cid].filled:
                     self.cancelled.pop(cid, None)
-        if not creates:
-            return
-        for cid, _eid, _lvl, side, price, qty, _f, status, _ms in self.store.live_orders():
-            if status == "intent":
+        for cid, _eid, level, side, price, qty, _f, status, _ms in self.store.live_orders():
+            if status == "intent" and level == EXIT_LEVEL:  # an exit decided is carried out, halted or not
+                self._sell_at_market(cid, Decimal(qty))
+            elif status == "intent" and creates:
                 self._create(cid, side, Decimal(price), Decimal(qty))
 
     def _create(self, cid: str, side: Side, price: Decimal, qty: Decimal) -> None:
@@ -505,7 +501,6 @@ class Trader:
             state = self.venue.create_limit(side, price, qty, cid)
         except OutcomeUnknownError as exc:
             log(f"order {cid}: outcome unknown ({exc}); looking it up by client id")
-            self._count_error()
             now = time.monotonic()
             self.unknown[cid] = Unknown(now, now + 0.5)
             with self.store.cycle():
@@ -513,14 +508,48 @@ class Trader:
             return
         except InsufficientFundsError as exc:
             self._refused(cid, f"insufficient funds ({exc}); level skipped")
+            self._count_error(f"order {cid}: insufficient funds ({exc})")
             self._refresh_balances()
             return
         except RejectedError as exc:
             self._refused(cid, f"rejected ({exc})")
-            self._count_error()
+            self._count_error(f"order {cid} rejected ({exc})")
             return
         with self.store.cycle():
             self.store.set_order_status(cid, "open", exchange_id=state.exchange_id)
+
+    def _sell_at_market(self, cid: str, qty: Decimal) -> None:
+        """An exit's sale (`exits`): sent once; a lost answer is looked up by client id, as a create's is."""
+        try:
+            state = self.venue.sell_at_market(qty, cid)
+        except OutcomeUnknownError as exc:
+            log(f"exit sale {cid}: outcome unknown ({exc}); looking it up by client id")
+            now = time.monotonic()
+            self.unknown[cid] = Unknown(now, now + 0.5)
+            with self.store.cycle():
+                self.store.set_order_status(cid, "unknown")
+            return
+        except RejectedError as exc:  # the inventory stays: the halt's reason says so, the operator decides
+            log(f"exit sale {cid} of {qty}: rejected ({exc}); the inventory is not sold")
+            with self.store.cycle():
+                self.store.set_order_status(cid, "rejected")
+            self._count_error(f"exit sale {cid} rejected ({exc})")
+            return
+        log(f"exit sale {cid}: {qty} sold at market ({state.status})")
+        with self.store.cycle():
+            self.store.set_order_status(cid, state.status, exchange_id=state.exchange_id)
+
+    def _exit_trade(self, t: Trade) -> bool:
+        """A trade of an exit's sale: booked like a fill of a cancelled order (no decision follows)."""
+        assert self.book is not None
+        row = self.store.order_row(t.client_id) if t.client_id else None
+        if row is None or row.level != EXIT_LEVEL:
+            return False
+        filled = self.store.filled_of(row.client_id)[0]
+        live = self.book.detached(row.client_id, "sell", Decimal(0), Decimal(row.qty), EXIT_LEVEL,
+                                  row.opened_ms, filled)  # fmt: skip
+        self.book.orphans.append((live, t))
+        return True
 
     def _refused(self, cid: str, why: str) -> None:
         assert self.book is not None
@@ -569,8 +598,13 @@ class Trader:
         """The order never reached the exchange: the engine's order is placed again under a new sequence."""
         assert self.book is not None
         live = self.book.drop(cid)
+        row = self.store.order_row(cid)
         with self.store.cycle():
             self.store.set_order_status(cid, "lost")
+            if row is not None and row.level == EXIT_LEVEL:  # never arrived: sent again, for what is held
+                self.book.sell_at_market(self.engine.portfolio.base, self.engine.stats.last_close,
+                                         self.cfg.market.taker_fee, row.opened_ms)  # fmt: skip
+                self._commit_actions()
             if live is not None:
                 o = live.order
                 self.book.place_limit(o.side, o.price, float(live.qty - live.filled), o.level, o.opened_ms)
@@ -728,17 +762,12 @@ class Trader:
         r = self.cfg.risk
         p, close = self.engine.portfolio, self.engine.stats.last_close
         base = float(self.store.cursor("equity_base") or p.start_equity)
-        if r.max_drawdown_pct is not None and close > 0:
-            down = (1 - p.equity(close) / base) * 100
-            if down >= r.max_drawdown_pct:
-                self._halt(f"max drawdown: equity {p.equity(close):.2f} is {down:.1f}% below "
-                           f"{base:.2f} (risk.max_drawdown_pct {r.max_drawdown_pct:g})")  # fmt: skip
-        # a new closed candle comes once per timeframe: the allowed age is on top of that
-        age = time.monotonic() - self.last_new_candle
-        if age > duration_seconds(r.max_price_age) + self.tf_ms / 1000:
-            tf = self.cfg.run.timeframe
-            self._halt(f"stale price: no new closed candle for {age:.0f}s "
-                       f"(risk.max_price_age {r.max_price_age} after the {tf} candle)")  # fmt: skip
+        down = drawdown(p.equity(close), base, r.max_drawdown_pct) if close > 0 else None
+        stale = stale_price(time.monotonic() - self.last_new_candle, duration_seconds(r.max_price_age),
+                            self.tf_ms / 1000, r.max_price_age, self.cfg.run.timeframe)  # fmt: skip
+        for reason in (down, stale):
+            if reason is not None:
+                self._halt(reason)
 
     def _status(self) -> dict[str, Any]:
         s = status_of(self.engine, self.cycle, self.cfg, self.store)
@@ -748,7 +777,7 @@ class Trader:
             last_candle_ms=self.engine.stats.last_ms,
             pending_orders=len(self.unknown) + len(self.cancelled),
             equity=s["end_equity"],
-            api_errors=len(_within_the_hour(self.errors, time.time())),  # the error budget's count
+            api_errors=len(within_the_hour(self.errors, time.time())),  # the error budget's count
             last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
             breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
             holdings=None if self.drift is None else self.drift.status(),
@@ -778,101 +807,6 @@ def _epoch(store: Store) -> str:
     return epoch
 
 
-def _within_the_hour(times: Iterable[float], now: float) -> list[float]:
-    """Error times of the last hour, in order. Wall-clock: a Pi without an RTC may step its clock at boot, so
-    a time ahead of now (more than a minute) is a clock that was wrong then, not an error still to come."""
-    return sorted(t for t in times if now - 3600 <= t <= now + 60)
-
-
 def heartbeat_of(cfg: BotConfig) -> Heartbeat:
     """The loop's heartbeat: allowed 3 cycles and 10 s; written every cycle and every second of a wait."""
-    return Heartbeat(cfg.run.heartbeat_file, 3 * cfg.run.cycle_seconds + 10)
-
-
-def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = None) -> Venue:
-    from gridbot.live.ccxt_venue import CcxtVenue, read_credentials  # noqa: PLC0415  loads ccxt
-
-    key = secret = None
-    if cfg.mode == "live":
-        try:
-            key, secret = read_credentials(cfg.credentials_file)
-        except ValueError as exc:
-            raise ConfigError(f"exchange.credentials_file: {exc}") from None
-    try:  # the heartbeat is the adapter's clock: its waits (backoff, breaker, Retry-After) beat
-        return CcxtVenue(cfg.exchange.id, cfg.market.symbol, api_url=cfg.exchange.api_url,
-                         sandbox=cfg.exchange.sandbox, api_key=key, secret=secret,
-                         timeout_s=cfg.exchange.timeout_s, metrics=metrics,
-                         throttle=cfg.exchange.throttle,
-                         clock=heartbeat or heartbeat_of(cfg))  # fmt: skip
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
-    from gridbot.ops.service import open_store  # noqa: PLC0415
-
-    metrics = Metrics()
-    heartbeat = heartbeat_of(cfg)
-    holder: list[Trader] = []
-    halted: list[dict[str, Any]] = [{}]  # the status of a bot halted before it could start trading
-    server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else halted[0],
-                       lambda: (bool(holder) and holder[0].ready) or bool(halted[0]))  # fmt: skip
-    try:
-        store = open_store(cfg)
-        try:
-            venue = make_venue(cfg, metrics, heartbeat)
-            stop = threading.Event()
-            heartbeat.stop = stop  # the adapter's waits end on SIGTERM
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
-            trader = None
-            while trader is None:
-                try:
-                    trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live", heartbeat=heartbeat)
-                except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
-                    with store.cycle():
-                        store.set_halt(f"exchange refused the credentials: {exc}")
-                        halted[0] = _halted_status(cfg, store, metrics)
-                    log(f"trading halted: exchange refused the credentials: {exc}")
-                    return _idle(cfg, stop, heartbeat)
-                except StoppingError:
-                    return 0
-                except VenueError as exc:
-                    log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
-                    heartbeat.beat(0)
-                    if heartbeat.wait(stop, min(30.0, cfg.run.cycle_seconds * 5)):
-                        return 0
-            trader.stop = stop
-            holder.append(trader)
-            return trader.run(max_cycles)
-        finally:
-            store.close()
-    finally:
-        if server is not None:
-            server.close()
-
-
-def _halted_status(cfg: BotConfig, store: Store, metrics: Metrics) -> dict[str, Any]:
-    """Halted before a Trader could start: the status of the saved books (a fresh bot's if none) with the
-    halt, saved as the snapshot's status (`gridbot status`), shown on /status and in the metrics."""
-    engine = GridEngine(cfg)
-    saved = store.snapshot()
-    cycle = 0
-    if saved is not None:
-        engine.restore(saved[2])
-        cycle = saved[1]
-    s = status_of(engine, cycle, cfg, store)
-    s.update(version=__version__, exchange=cfg.exchange.id, last_candle_ms=engine.stats.last_ms,
-             pending_orders=0, equity=s["end_equity"], api_errors=0, last_fill_age_s=None,
-             breaker="closed")  # fmt: skip
-    store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), s)
-    metrics.show(engine, halted=True)
-    return s
-
-
-def _idle(cfg: BotConfig, stop: threading.Event, heartbeat: Heartbeat) -> int:
-    """Halted before trading could start: heartbeat, wait for SIGTERM (the operator fixes and restarts)."""
-    while not stop.is_set():
-        heartbeat.beat(0)
-        heartbeat.wait(stop, cfg.run.cycle_seconds)
-    return 0
+    return Heartbeat(cfg.run.heartbeat_file, cfg.run.heartbeat_max_age)

@@ -30,6 +30,9 @@ class MarketRules:
     min_notional: Decimal
     maker_fee: Decimal
     taker_fee: Decimal
+    max_orders: int | None = (
+        None  # open orders allowed per symbol, the account's others included (None: no limit)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,10 @@ class Venue(Protocol):
 
     def create_limit(self, side: Side, price: Decimal, qty: Decimal, client_id: str) -> OrderState:
         """Place a GTC limit order. Sent once: raises OutcomeUnknownError when the answer was lost."""
+        ...
+
+    def sell_at_market(self, qty: Decimal, client_id: str) -> OrderState:
+        """Sell `qty` at market (an exit). Sent once: raises OutcomeUnknownError when the answer was lost."""
         ...
 
     def cancel(self, client_id: str) -> OrderState | None:

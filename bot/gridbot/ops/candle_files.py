@@ -225,3 +225,47 @@ def iter_candles(source: str | Path, chunk: int | None = None) -> Iterator[Candl
             yield data.slice(start, start + step)
         return
     yield from iter_csv(Path(source), chunk or CSV_CHUNK)
+
+
+class ReplayFeed:
+    """A candle source read one candle at a time from any index, for the paper replay: one chunk is held,
+    not the file (a year of 1-minute candles would be ~25 MB of arrays, plus the parse). A first pass
+    counts the candles and takes the span a wrap-around shifts the times by; going back (a wrap-around)
+    reads the source again from its start, which gives the same candles: the replay stays deterministic."""
+
+    def __init__(self, source: str | Path) -> None:
+        self.source = source
+        count, first, last = 0, 0, 0
+        head: list[int] = []  # the first 1000 times: the typical step, as the replay always took it
+        for chunk in iter_candles(source):
+            if count == 0:
+                first = int(chunk.time_ms[0])
+            if len(head) < 1000:
+                head.extend(chunk.time_ms[: 1000 - len(head)].tolist())
+            count += len(chunk)
+            last = int(chunk.time_ms[-1])
+        self.count = count
+        step = int(np.median(np.diff(head))) if len(head) > 1 else 0
+        self.span = last - first + step  # a wrap-around's shift: the times keep increasing
+        self._chunks: Iterator[Candles] = iter(())
+        self._chunk: Candles | None = None
+        self._start = 0  # index of the held chunk's first candle
+
+    def candle(self, i: int) -> Candles:
+        """The candle at index `i` (0 <= i < count) as a one-candle chunk."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"candle {i} of {self.count}")
+        if self._chunk is None or i < self._start:
+            self._chunks, self._start = iter_candles(self.source), 0
+            self._chunk = self._next()
+        while i >= self._start + len(self._chunk):
+            self._start += len(self._chunk)
+            self._chunk = self._next()
+        k = i - self._start
+        return self._chunk.slice(k, k + 1)
+
+    def _next(self) -> Candles:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            raise CandleError(f"{self.source}: fewer candles than the {self.count} it had when the run began")
+        return chunk

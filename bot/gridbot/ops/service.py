@@ -24,16 +24,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from gridbot.config.model import BotConfig
-from gridbot.core.candles import CandleError, Candles
+from gridbot.core import engine_state
+from gridbot.core.candles import CandleError
 from gridbot.core.engine import GridEngine, LedgerRow
 from gridbot.core.paper import Fill
 from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
-from gridbot.ops.candle_files import iter_candles
+from gridbot.ops.candle_files import ReplayFeed
 from gridbot.ops.health import write_heartbeat
+from gridbot.ops.runlock import RunLock
 from gridbot.ops.store import DB_FILE, Store, StoreError
 
 if TYPE_CHECKING:
@@ -83,12 +83,21 @@ def _read_state(path: Path, cfg: BotConfig) -> Json | None:
     return saved
 
 
-def _load_all(data: str) -> Candles:
-    return Candles.concat(list(iter_candles(data)))
-
-
 def open_store(cfg: BotConfig) -> Store:
-    """The run's store; a legacy state.json is judged first (refused: nothing created) and migrated."""
+    """The run's store, holding the state's run lock; a legacy state.json is judged first (refused: nothing
+    created) and migrated."""
+    state_dir = cfg.run.state_dir
+    lock = RunLock(state_dir, "a second `gridbot run`")
+    try:
+        store = _open_store(cfg)
+    except BaseException:
+        lock.release()
+        raise
+    store.hold(lock)
+    return store
+
+
+def _open_store(cfg: BotConfig) -> Store:
     state_dir = cfg.run.state_dir
     legacy = state_dir / LEGACY_STATE
     saved = None
@@ -116,6 +125,7 @@ def status_of(engine: GridEngine, cycle: int, cfg: BotConfig, store: Store) -> d
     out["halted"] = engine.halted or (halt.reason if halt else "")
     out["halted_since"] = halt.since if halt else None
     out["config_sha256"] = cfg.source_sha256
+    out["grid"] = engine_state.grid_in_force(engine)  # the grid in force and the settings it came from
     return out
 
 
@@ -124,9 +134,8 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
     from gridbot.ops.metrics import Metrics  # noqa: PLC0415
 
     metrics = Metrics()
-    published: list[dict[str, object]] = [
-        {}
-    ]  # the last cycle's status, for the HTTP thread (the store is this thread's)
+    # the last cycle's status, for the HTTP thread (the store is this thread's)
+    published: list[dict[str, object]] = [{}]
     server = serve_bot(cfg, metrics, lambda: published[0], lambda: bool(published[0]))
     try:
         store = open_store(cfg)
@@ -141,12 +150,9 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
 
 def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metrics: Metrics,
          published: list[dict[str, object]]) -> int:  # fmt: skip
-    candles = _load_all(data)
-    if len(candles) < 2:
-        raise CandleError(
-            f"{data}: the run replays candles in a loop and needs at least 2, got {len(candles)}"
-        )
-    span = int(candles.time_ms[-1] - candles.time_ms[0]) + int(np.median(np.diff(candles.time_ms[:1000])))
+    feed = ReplayFeed(data)  # streamed: a year of 1-minute candles is not held in memory
+    if feed.count < 2:
+        raise CandleError(f"{data}: the run replays candles in a loop and needs at least 2, got {feed.count}")
     cycle = 0
     fills_in_cycle = 0
 
@@ -174,20 +180,19 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         signal.signal(sig, lambda *_: stop.set())
 
     every = cfg.run.cycle_seconds
-    print(f"gridbot: paper {cfg.market.symbol}, {len(candles)} candles, every {every}s, from cycle {cycle}",
+    print(f"gridbot: paper {cfg.market.symbol}, {feed.count} candles, every {every}s, from cycle {cycle}",
           flush=True)  # fmt: skip
     # A heartbeat older than three cycles (and 10 s of slack for a slow disk) means the loop is stuck.
-    max_age = 3 * cfg.run.cycle_seconds + 10
+    max_age = cfg.run.heartbeat_max_age
     ran = 0
     while not stop.is_set() and (max_cycles is None or ran < max_cycles):
         started = time.monotonic()
         with store.cycle():
             halt = store.halt_state()
             if halt is None:
-                i = cycle % len(candles)
-                one = candles.slice(i, i + 1)
+                one = feed.candle(cycle % feed.count)
                 fills_in_cycle = 0
-                engine.run_chunk(replace(one, time_ms=one.time_ms + span * (cycle // len(candles))))
+                engine.run_chunk(replace(one, time_ms=one.time_ms + feed.span * (cycle // feed.count)))
                 cycle += 1
             elif halt.cancel and engine.exchange.open_orders():
                 engine.exchange.cancel_all()

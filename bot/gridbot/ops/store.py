@@ -21,9 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gridbot.core.portfolio import RoundTrip, Side
+
+if TYPE_CHECKING:
+    from gridbot.ops.runlock import RunLock
 
 DB_FILE = "gridbot.db"
 APPLICATION_ID = 0x67726964  # "grid": tells our database from any other SQLite file
@@ -172,6 +175,7 @@ class Store:
             self.con.close()
             raise StoreError(f"{path}: SQLite would not use WAL mode here (journal_mode {mode})")
         self.con.execute("PRAGMA synchronous=FULL")
+        self._held: list[RunLock] = []
         self._migrate()
 
     @classmethod
@@ -189,8 +193,14 @@ class Store:
                 self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self.con.execute(f"PRAGMA user_version = {i + 1}")
 
+    def hold(self, lock: RunLock) -> None:
+        """Keep the state directory's run lock until this store is closed."""
+        self._held.append(lock)
+
     def close(self) -> None:
         self.con.close()
+        for lock in self._held:
+            lock.release()
 
     @contextmanager
     def cycle(self) -> Iterator[sqlite3.Connection]:

@@ -1,8 +1,9 @@
 """The built gridbot image, run for real with the hardening flags and limits the deploy role uses.
 
 Runs only when GRIDBOT_IMAGE_ARCHES names architectures whose images were built (`make image-test`):
-amd64 natively, arm64 under qemu-user binfmt. The flags, limits and uid are read from the gridbot role
-(vars/main.yml, defaults/main.yml), so the image is tested as it is deployed.
+amd64 natively, arm64 under qemu-user binfmt. The flags and limits are read from the gridbot role
+(vars/main.yml, defaults/main.yml) and the uid from the container contract, as the role reads it, so the image
+is tested as it is deployed.
 """
 
 import json
@@ -24,7 +25,7 @@ GOLDEN = Path(__file__).parents[1] / "golden" / "backtest_summary.json"
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "gridbot"
 DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
 HARDENING = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__gridbot_hardening"]
-UID = DEFAULTS["gridbot_uid"]
+UID = contract.UID
 HARDENED = [
     *(["--read-only"] if HARDENING["read_only"] else []),
     *(f"--cap-drop={c}" for c in HARDENING["cap_drop"]),
@@ -211,7 +212,7 @@ def test_live_in_the_container_trades_through_its_pruned_ccxt_and_serves_its_end
 
 def test_the_image_keeps_the_live_exchanges_of_ccxt_only(image):
     code = (
-        "from gridbot.live.ccxt_venue import exchange_class\n"
+        "from gridbot.live.ccxt_loader import exchange_class\n"
         "print(exchange_class('binance').__name__)\n"
         "try:\n    exchange_class('kraken')\nexcept ValueError as e:\n    print(e)\n"
         "import importlib.util as u; print(u.find_spec('aiohttp'))"

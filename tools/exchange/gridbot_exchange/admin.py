@@ -30,7 +30,7 @@ def _balances(raw: object) -> dict[str, Decimal] | None:
         raise _bad("admin field 'balances': amounts must be numbers") from None
 
 
-def state(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+def state(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
     with v.lock:
         now = v.market_ms()
         e = v.engine
@@ -50,7 +50,7 @@ def state(v: Venue, _q: dict[str, str], _body: dict) -> Json:
         }
 
 
-def orders(v: Venue, q: dict[str, str], _body: dict) -> Json:
+def orders(v: Venue, q: dict[str, str], _body: dict[str, object]) -> Json:
     with v.lock:
         v.market_ms()
         out = []
@@ -60,7 +60,7 @@ def orders(v: Venue, q: dict[str, str], _body: dict) -> Json:
         return out
 
 
-def trades(v: Venue, q: dict[str, str], _body: dict) -> Json:
+def trades(v: Venue, q: dict[str, str], _body: dict[str, object]) -> Json:
     with v.lock:
         v.market_ms()
         return [
@@ -70,7 +70,7 @@ def trades(v: Venue, q: dict[str, str], _body: dict) -> Json:
         ]
 
 
-def duplicates(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+def duplicates(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
     """Client order ids carried by more than one accepted order of an account (among stored orders), and
     the count of creates refused as duplicates of an open order."""
     with v.lock:
@@ -83,7 +83,7 @@ def duplicates(v: Venue, _q: dict[str, str], _body: dict) -> Json:
         }
 
 
-def balances(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+def balances(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
     with v.lock:
         v.market_ms()
         led = v.ledger
@@ -94,7 +94,7 @@ def balances(v: Venue, _q: dict[str, str], _body: dict) -> Json:
         }
 
 
-def add_account(v: Venue, _q: dict[str, str], body: dict) -> Json:
+def add_account(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Json:
     key, secret = body.get("key"), body.get("secret")
     if not isinstance(key, str) or not key or not isinstance(secret, str) or not secret:
         raise _bad("admin fields 'key' and 'secret': non-empty strings are required")
@@ -118,7 +118,7 @@ def add_account(v: Venue, _q: dict[str, str], body: dict) -> Json:
     return {"key": key, "fee_asset": v.ledger.accounts[key].fee_asset}
 
 
-def fee_asset_price(v: Venue, q: dict[str, str], _body: dict) -> Json:
+def fee_asset_price(v: Venue, q: dict[str, str], _body: dict[str, object]) -> Json:
     """The fee asset's price in quote at a market time (default now): what a fee paid in it was valued at."""
     if v.fee_asset is None:
         raise _bad("no fee asset: start the server with --fee-asset")
@@ -136,11 +136,11 @@ def fee_asset_price(v: Venue, q: dict[str, str], _body: dict) -> Json:
         }
 
 
-def rate_limits(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+def rate_limits(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
     return v.limits.snapshot()
 
 
-def set_rate_limits(v: Venue, _q: dict[str, str], body: dict) -> Json:
+def set_rate_limits(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Json:
     """Change limits at run time: any of weight_1m, orders_10s, orders_1d, raw_5m (0: off), ban_s, enforce."""
     cfg = v.limits.config
     changes: dict[str, object] = {}
@@ -158,11 +158,14 @@ def set_rate_limits(v: Venue, _q: dict[str, str], body: dict) -> Json:
                 f"admin field {name!r} is unknown (weight_1m, orders_10s, orders_1d, raw_5m, ban_s, enforce)"
             )
         changes[name] = value
-    v.limits.config = replace(cfg, **changes)  # type: ignore[arg-type]
+    new = replace(cfg)
+    for name, value in changes.items():
+        setattr(new, name, value)
+    v.limits.config = new
     return v.limits.snapshot()
 
 
-def keys(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+def keys(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
     """Every API key, the account it signs for and its use (never the secret)."""
     with v.lock:
         return {
@@ -171,21 +174,23 @@ def keys(v: Venue, _q: dict[str, str], _body: dict) -> Json:
         }
 
 
-def add_key(v: Venue, _q: dict[str, str], body: dict) -> Json:
+def add_key(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Json:
     """A new API key for an existing account (the first half of a key rotation)."""
     account, key, secret = body.get("account"), body.get("key"), body.get("secret")
-    if not all(isinstance(x, str) and x for x in (account, key, secret)):
+    if not (isinstance(account, str) and isinstance(key, str) and isinstance(secret, str)) or not (
+        account and key and secret
+    ):
         raise _bad("admin fields 'account', 'key' and 'secret': non-empty strings are required")
     with v.lock:
         if account not in v.ledger.accounts:
             raise _bad(f"admin field 'account': no account {account!r}")
         if key in v.ledger.keys:
             raise _bad(f"admin field 'key': key {key!r} exists")
-        v.ledger.keys[key] = ApiKey(v.ledger.accounts[account], secret)  # type: ignore[index,arg-type]
+        v.ledger.keys[key] = ApiKey(v.ledger.accounts[account], secret)
     return {"key": key, "account": account}
 
 
-def revoke_key(v: Venue, q: dict[str, str], _body: dict) -> Json:
+def revoke_key(v: Venue, q: dict[str, str], _body: dict[str, object]) -> Json:
     """Revoke an API key (the second half of a rotation): its requests get -2015 from now on."""
     key = q.get("key", "")
     with v.lock:
@@ -194,13 +199,13 @@ def revoke_key(v: Venue, q: dict[str, str], _body: dict) -> Json:
     return {"revoked": key}
 
 
-def reset(v: Venue, q: dict[str, str], body: dict) -> Json:
+def reset(v: Venue, q: dict[str, str], body: dict[str, object]) -> Json:
     v.reset()
     v.faults.clear()
     return state(v, q, body)
 
 
-def step(v: Venue, q: dict[str, str], body: dict) -> Json:
+def step(v: Venue, q: dict[str, str], body: dict[str, object]) -> Json:
     candles, ms = body.get("candles", 0), body.get("ms", 0)
     if not isinstance(candles, int) or not isinstance(ms, int) or candles < 0 or ms < 0:
         raise _bad("admin fields 'candles'/'ms': non-negative integers")
@@ -208,18 +213,18 @@ def step(v: Venue, q: dict[str, str], body: dict) -> Json:
     return state(v, q, body)
 
 
-def add_fault(v: Venue, _q: dict[str, str], body: dict) -> Json:
+def add_fault(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Json:
     try:
         return v.faults.add(parse_rule(body)).describe()
     except FaultError as e:
         raise _bad(str(e)) from None
 
 
-def list_faults(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+def list_faults(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
     return v.faults.list()
 
 
-def clear_faults(v: Venue, _q: dict[str, str], _body: dict) -> Json:
+def clear_faults(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
     v.faults.clear()
     return []
 

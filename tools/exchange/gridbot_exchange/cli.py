@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from types import FrameType
 
 from gridbot.core.candles import CandleError
-from gridbot_exchange.data import Market, fee_asset_series, load_series
+from gridbot_exchange.data import Market, load_series
 from gridbot_exchange.faults import FaultError, Rule, parse_flag
 from gridbot_exchange.ratelimits import Config, ConfigError
 from gridbot_exchange.ratelimits import parse_flag as parse_rate_limits
@@ -175,10 +175,11 @@ def build(args: argparse.Namespace, p: argparse.ArgumentParser) -> Venue:
         if args.fee_asset in (base, quote):
             p.error(f"--fee-asset: must be a third asset, not {args.fee_asset} of {base}/{quote}")
         try:
-            path = fee_asset_series(args.fee_asset_price, series)
+            fee_asset = FeeAssetSpec.load(
+                args.fee_asset, args.fee_asset_price, series, args.fee_asset_discount
+            )
         except CandleError as e:
             p.error(f"--fee-asset-price: {e}")
-        fee_asset = FeeAssetSpec(args.fee_asset, path, args.fee_asset_discount)
     balances = dict(args.balance) or None
     limits = Limits(args.max_orders, args.max_trades)
     fees = (args.maker_fee, args.taker_fee)
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    host, port = server.server_address[:2]
+    host, port = str(server.server_address[0]), server.server_address[1]
     print(f"gridbot-exchange listening on http://{host}:{port} ({market_line(venue)})", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 KINDS = ("latency", "hang", "status", "drop", "invisible", "skew", "maintenance")
 STATUSES = (418, 429, 500, 502, 503, 504)
@@ -44,7 +46,7 @@ class Rule:
         return out
 
 
-def _num(name: str, value: object, kind: type, signed: bool = False) -> float:
+def _num(name: str, value: object, kind: Callable[[Any], float], signed: bool = False) -> float:
     try:
         out = kind(value)
     except (TypeError, ValueError):

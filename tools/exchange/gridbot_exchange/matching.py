@@ -164,25 +164,25 @@ class Engine:
             assert price is not None
             if price <= 0 or price % m.tick != 0:
                 raise errors.filter_failure("PRICE_FILTER")
+        # a market order executes at the last price; a limit order at its own
+        at = current if type_ == "MARKET" or price is None else price
         if qty < m.min_qty or qty % m.step != 0:
             raise errors.filter_failure("LOT_SIZE")
-        if (price if type_ != "MARKET" else current) * qty < m.min_notional:  # type: ignore[operator]
+        if at * qty < m.min_notional:
             raise errors.filter_failure("NOTIONAL")
         prior = self.by_client.get((acct.key, client_id))
         if prior is not None and prior in self.orders and self.orders[prior].is_open:
             self.duplicate_rejects += 1
             raise errors.DUPLICATE
-        crosses = type_ == "MARKET" or (price >= current if side == "BUY" else price <= current)  # type: ignore[operator]
+        crosses = type_ == "MARKET" or (at >= current if side == "BUY" else at <= current)
         if type_ == "LIMIT_MAKER" and crosses:
             raise errors.WOULD_TAKE
         if self.open_count.get(acct.key, 0) >= MAX_OPEN_PER_ACCOUNT and not crosses:
             raise errors.MAX_ORDERS
-        reserve_price = current if type_ == "MARKET" else price
-        assert reserve_price is not None
-        lock_asset, lock_amount = (m.quote, reserve_price * qty) if side == "BUY" else (m.base, qty)
+        lock_asset, lock_amount = (m.quote, at * qty) if side == "BUY" else (m.base, qty)
         acct.lock(lock_asset, lock_amount)
         order = Order(
-            self.next_order_id, acct.key, client_id, side, type_, price if type_ != "MARKET" else Decimal(0),
+            self.next_order_id, acct.key, client_id, side, type_, Decimal(0) if type_ == "MARKET" else at,
             qty, now_ms, self.forming_index(now_ms), locked=lock_amount, update_ms=now_ms,
         )  # fmt: skip
         self.next_order_id += 1

@@ -8,6 +8,7 @@ import secrets
 import string
 from collections.abc import Callable, Iterable
 from decimal import ROUND_DOWN
+from typing import TypeVar
 
 from gridbot_exchange import errors, formats, marketdata
 from gridbot_exchange.accounts import Account
@@ -19,6 +20,7 @@ from gridbot_exchange.params import client_id, decimal, integer, limit, required
 from gridbot_exchange.venue import FEE_ASSET_STEP, FEE_ASSET_TICK, Venue
 
 Json = object
+T = TypeVar("T")
 Params = dict[str, str]
 ID_CHARS = string.ascii_letters + string.digits
 
@@ -270,7 +272,7 @@ def cancel_open_orders(v: Venue, p: Params, a: Account) -> Json:
     return out
 
 
-def _window(items: list, p: Params, time_of: Callable[[object], int]) -> list:
+def _window(items: list[T], p: Params, time_of: Callable[[T], int]) -> list[T]:
     start, end = integer(p, "startTime"), integer(p, "endTime")
     if start is not None:
         items = [x for x in items if time_of(x) >= start]
@@ -284,7 +286,7 @@ def all_orders(v: Venue, p: Params, a: Account) -> Json:
     n, from_id = limit(p, 500, 1000), integer(p, "orderId")
     v.market_ms()
     items = [o for o in _visible(v, a) if from_id is None or o.id >= from_id]
-    items = _window(items, p, lambda o: o.time_ms)  # type: ignore[attr-defined]
+    items = _window(items, p, lambda o: o.time_ms)
     items = items[:n] if from_id is not None or "startTime" in p else items[-n:]
     return [formats.order(o, v.market.symbol) for o in items]
 
@@ -301,7 +303,7 @@ def my_trades(v: Venue, p: Params, a: Account) -> Json:
     ]
     if oid is not None:
         items = [t for t in items if t.order_id == oid]
-    items = _window(items, p, lambda t: t.time_ms)  # type: ignore[attr-defined]
+    items = _window(items, p, lambda t: t.time_ms)
     items = items[:n] if from_id is not None or "startTime" in p else items[-n:]
     return [formats.trade(t, v.market.symbol) for t in items]
 

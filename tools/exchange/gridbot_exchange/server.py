@@ -46,7 +46,8 @@ class Handler(BaseHTTPRequestHandler):
         self, status: int, payload: object, headers: dict[str, str] | None = None, raw: bool = False
     ) -> None:
         headers = {**self._limit_headers, **(headers or {})}
-        data = payload.encode() if raw else json.dumps(payload, separators=(",", ":")).encode()  # type: ignore[union-attr]
+        text = payload if raw and isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        data = text.encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/plain" if raw else "application/json;charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))

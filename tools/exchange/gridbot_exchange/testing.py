@@ -52,7 +52,7 @@ class Admin:
     def __init__(self, base: str) -> None:
         self.base = base
 
-    def call(self, method: str, path: str, body: dict | None = None) -> object:
+    def call(self, method: str, path: str, body: dict[str, object] | None = None) -> object:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + "/admin/" + path, data=data, method=method)
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -61,5 +61,7 @@ class Admin:
     def fault(self, **spec: object) -> object:
         return self.call("POST", "faults", spec)
 
-    def step(self, candles: int = 0, ms: int = 0) -> dict:
-        return self.call("POST", "step", {"candles": candles, "ms": ms})  # type: ignore[return-value]
+    def step(self, candles: int = 0, ms: int = 0) -> dict[str, object]:
+        out = self.call("POST", "step", {"candles": candles, "ms": ms})
+        assert isinstance(out, dict), out
+        return out

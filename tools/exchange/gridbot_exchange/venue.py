@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from gridbot_exchange.accounts import Account, Ledger
 from gridbot_exchange.clock import SimClock
-from gridbot_exchange.data import Market, Series
+from gridbot_exchange.data import Market, Series, fee_asset_series
 from gridbot_exchange.faults import Faults
 from gridbot_exchange.marketdata import Path
 from gridbot_exchange.matching import Engine, FeeAsset, Order
@@ -25,6 +25,11 @@ class FeeAssetSpec:
     asset: str
     series: Series
     discount: Decimal
+
+    @classmethod
+    def load(cls, asset: str, source: str, grid: Series, discount: Decimal) -> FeeAssetSpec:
+        """The fee asset's price path from `source` on the market's grid; CandleError names what is wrong."""
+        return cls(asset, fee_asset_series(source, grid), discount)
 
 
 @dataclass(frozen=True)

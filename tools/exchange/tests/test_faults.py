@@ -11,12 +11,11 @@ import urllib.request
 import ccxt
 import pytest
 from conftest import START_CANDLE
+from gridbot_exchange.data import load_series
 from gridbot_exchange.testing import Admin
 
-from gridbot.ops.candle_files import load_embedded
-
 SYMBOL = "BTC/USDT"
-CANDLES = load_embedded()
+CANDLES = load_series("embedded").candles  # what the server trades on
 # Timed faults last seconds, not tenths: make test runs these beside booting VMs, and a request delayed past a
 # short window would meet the exchange already back.
 WINDOW_S = 3.0

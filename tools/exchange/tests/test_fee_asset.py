@@ -13,11 +13,10 @@ from decimal import ROUND_DOWN, Decimal
 import ccxt
 import pytest
 from conftest import START_CANDLE, make_client
+from gridbot_exchange.data import load_series
 from gridbot_exchange.testing import Admin, running
 
-from gridbot.ops.candle_files import load_embedded
-
-CANDLES = load_embedded()
+CANDLES = load_series("embedded").candles  # what the server trades on
 SYMBOL, FEE_SYMBOL = "BTC/USDT", "BNB/USDT"
 RATE, PAID = Decimal("0.001"), Decimal("0.75")  # 0.1 % commission; 25 % off in BNB
 Q8 = Decimal("1e-8")

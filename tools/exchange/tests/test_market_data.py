@@ -9,11 +9,10 @@ from decimal import Decimal
 import ccxt
 import pytest
 from conftest import START_CANDLE
+from gridbot_exchange.data import load_series
 from gridbot_exchange.testing import Admin
 
-from gridbot.ops.candle_files import load_embedded
-
-CANDLES = load_embedded()
+CANDLES = load_series("embedded").candles  # what the server trades on
 SYMBOL = "BTC/USDT"
 TF = 300_000
 HOUR = 3_600_000

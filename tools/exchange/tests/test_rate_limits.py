@@ -14,11 +14,10 @@ from collections.abc import Iterator
 import ccxt
 import pytest
 from conftest import START_CANDLE, make_client
+from gridbot_exchange.data import load_series
 from gridbot_exchange.testing import Admin, running
 
-from gridbot.ops.candle_files import load_embedded
-
-CANDLES = load_embedded()
+CANDLES = load_series("embedded").candles  # what the server trades on
 SYMBOL = "BTC/USDT"
 WEIGHT, ORDERS_10S, ORDERS_1D, BAN_S = 200, 5, 8, 1
 LIMITS = f"weight={WEIGHT},orders10s={ORDERS_10S},orders1d={ORDERS_1D},ban={BAN_S}"

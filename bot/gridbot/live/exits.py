@@ -1,0 +1,20 @@
+"""Live exits (`exits.stop_loss`, `exits.take_profit`): the engine cancels its orders and asks for its own
+inventory (its holdings, never the account's other coins) to be sold at market; the exchange executes it.
+
+Exactly once across crashes: the sale is an intent in the store (its client id, `EXIT_LEVEL`) committed in
+the cycle that decided it, with the engine's halt, before it is sent; the cancels go out first (they free the
+coins resting sells hold). After a restart an unfinished sale is looked up by its client id: found, its
+trades are booked as they come; not on the exchange past `run.unknown_order_deadline_s`, it is sent again
+under a new client id, for what the engine still holds. Never twice: a market order fills at once, so a
+second one under the same id would not be refused as a duplicate; a new one goes out only once the first is
+known never to have arrived.
+"""
+
+from __future__ import annotations
+
+EXIT_LEVEL = -1  # the store's level of an exit's market sale: no grid level, never adopted by the book
+
+
+def exit_client_id(bot_id: str, seq: int) -> str:
+    """`<bot>-x-<seq>`: this bot's, but no grid order's (`book.parse_client_id` reads it as no level)."""
+    return f"{bot_id}-x-{seq}"

@@ -1,0 +1,64 @@
+"""A config judged by the exchange's own rules before any order: at `gridbot run`'s start (keyed: the
+account's other orders count against the order limit too) and by `gridbot check-config` (keyless, when the
+exchange can be reached)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from gridbot.config.model import BotConfig, ConfigError
+from gridbot.live.book import parse_client_id
+from gridbot.live.guards import order_cap
+from gridbot.live.venue import MarketRules, OrderState
+
+
+def check_rules(cfg: BotConfig, rules: MarketRules, open_orders: list[OrderState] | None = None) -> None:
+    """The config's market values judged by the exchange's own: a grid on another tick or a fee below the
+    exchange's would be decided on numbers the exchange does not trade by, and a grid with more levels than
+    the exchange lets rest would have its orders past the limit refused (`open_orders`: the symbol's open
+    orders, when known; anyone else's take their share of the limit)."""
+    m = cfg.market
+    problems = []
+    for name, mine, theirs in (
+        ("tick_size", m.tick_size, rules.tick_size),
+        ("lot_step", m.lot_step, rules.lot_step),
+    ):
+        if Decimal(f"{mine:.15g}") % theirs != 0:
+            problems.append(f"market.{name}: {mine:g} is not a multiple of the exchange's {theirs}")
+    if Decimal(f"{m.min_notional:.15g}") < rules.min_notional:
+        problems.append(
+            f"market.min_notional: {m.min_notional:g} is below the exchange's {rules.min_notional}"
+        )
+    if Decimal(f"{m.maker_fee:.15g}") < rules.maker_fee:
+        problems.append(f"market.maker_fee: {m.maker_fee:g} is below the exchange's {rules.maker_fee}")
+    others = sum(1 for o in open_orders or [] if parse_client_id(cfg.run.bot_id, o.client_id) is None)
+    cap = order_cap(cfg.grid.levels, rules.max_orders, others)
+    if cap is not None:
+        problems.append(cap)
+    if problems:
+        raise ConfigError(f"{rules.symbol} on the exchange: " + "; ".join(problems))
+
+
+def check_on_exchange(cfg: BotConfig) -> str:
+    """check-config's look at the exchange (keyless: its market rules, not the account): raises ConfigError
+    naming what the exchange contradicts; returns what was judged, or why the exchange could not be asked
+    (not an error: check-config also runs where the exchange is out of reach)."""
+    from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415  loads ccxt
+    from gridbot.live.resilience import RetryPolicy  # noqa: PLC0415
+    from gridbot.live.venue import VenueError  # noqa: PLC0415
+
+    x = cfg.exchange
+    try:
+        venue = CcxtVenue(x.id, cfg.market.symbol, api_url=x.api_url, sandbox=x.sandbox,
+                          timeout_s=min(x.timeout_s, 5.0), throttle=x.throttle,
+                          retry=RetryPolicy(max_retries=1, budget_s=5.0))  # fmt: skip
+        rules = venue.load_market(cfg.market.symbol)
+    except (VenueError, ValueError) as exc:
+        return f"not judged by the exchange, which could not be asked ({exc})"
+    check_rules(cfg, rules)
+    limit = (
+        "no open-order limit" if rules.max_orders is None else f"{rules.max_orders} open orders per symbol"
+    )
+    return (
+        f"judged by {x.id}'s rules for {rules.symbol}: tick {rules.tick_size}, lot {rules.lot_step}, {limit}"
+    )

@@ -1,0 +1,58 @@
+"""`gridbot backtest`: the engine over candle files, its trades and round trips as CSV, optionally a plot."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from gridbot.config.model import BotConfig
+from gridbot.core.engine import GridEngine
+from gridbot.ops.candle_files import iter_candles
+from gridbot.ops.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink, roundtrips
+from gridbot.ops.outputs import Staged, is_special
+
+
+def warn(message: str) -> None:
+    print(f"gridbot: {message}", file=sys.stderr)
+
+
+def progress(done: int, total: int | None) -> None:
+    if total:
+        width = 40
+        filled = width * done // total
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} candles")
+    else:
+        sys.stderr.write(f"\r{done} candles")
+    sys.stderr.flush()
+
+
+def backtest(
+    cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool
+) -> dict[str, float | int | str]:
+    with Staged() as staged:
+        return _backtest(
+            cfg, data, staged, trades if is_special(trades) else trades.resolve(), plot, show_progress
+        )
+
+
+def _backtest(
+    cfg: BotConfig, data: str, staged: Staged, trades: Path, plot: Path | None, show_progress: bool
+) -> dict[str, float | int | str]:
+    ledger = CsvSink(staged.path(trades), TRADE_FIELDS)
+    archive = CsvSink(staged.path(roundtrips(trades)), TRIP_FIELDS)
+    engine = GridEngine(cfg, ledger=lambda row, _fill: ledger.row(row), archive=archive.trip, log=warn)
+    try:
+        for chunk in iter_candles(data):
+            engine.run_chunk(chunk)
+            if show_progress:
+                progress(engine.stats.candles, None)
+    finally:
+        ledger.close()
+        archive.close()
+    if show_progress:
+        sys.stderr.write("\n")
+    if plot is not None:
+        from gridbot.ops.plot import plot_equity  # noqa: PLC0415  matplotlib is optional, loaded on demand
+
+        plot_equity(engine, staged.path(plot, plot.suffix or ".png"))
+    return engine.summary()

@@ -1,0 +1,250 @@
+"""`gridbot sweep`: the backtest over every combination of `--set key=v1,v2,...` values, on all cores.
+
+Every combination is validated through the config model before any work, so a bad key or value is refused
+naming it. The candles are read once, checked, and handed to the workers as one memory-mapped array (each
+worker maps it once and runs the engine in-process over it in backtest chunks). Workers start by spawn:
+nothing of the parent's state (threads, open files) is inherited. Results are ranked by one summary
+column, ties in the order the combinations were given, so the same inputs give the same table.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import multiprocessing
+import os
+import signal
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel
+
+from gridbot.config.model import BotConfig, ConfigError, parse_config
+from gridbot.config.yamlread import parse_yaml
+from gridbot.core.candles import CHUNK, CandleError, Candles
+from gridbot.core.engine import GridEngine
+from gridbot.ops.candle_files import iter_candles
+
+# The table's columns after the swept keys, and which of them rank best when low.
+METRICS = ("return_pct", "realized_pnl", "max_drawdown_pct", "round_trips", "time_in_market_pct", "fees")
+LOWER_IS_BETTER = frozenset({"max_drawdown_pct", "fees"})
+
+Scalar = str | int | float | bool | None
+Summary = dict[str, float | int | str]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One `--set`: a dotted config key and the values it takes."""
+
+    key: str
+    values: tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class Combo:
+    index: int  # the combination's place in the product of the axes: the tie-break
+    values: tuple[Scalar, ...]
+    config: BotConfig
+
+
+@dataclass
+class Result:
+    combo: Combo
+    summary: Summary
+
+
+@dataclass
+class Outcome:
+    results: list[Result] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _known_keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    for name, info in model.model_fields.items():
+        sub = info.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            yield from _known_keys(sub, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
+KNOWN_KEYS = tuple(_known_keys(BotConfig))
+
+
+def parse_axis(text: str) -> Axis:
+    """`grid.levels=10,20,40` -> Axis; the values are YAML scalars as in bot.yml (`null`, `true`, `off`)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: want KEY=VALUE[,VALUE...], like --set grid.levels=10,20,40")
+    if key not in KNOWN_KEYS:
+        section = key.rpartition(".")[0]
+        near = [k for k in KNOWN_KEYS if k.startswith(f"{section}.")] if section else []
+        hint = f"; {section} has {', '.join(k.rpartition('.')[2] for k in near)}" if near else ""
+        raise ConfigError(f"--set {key}: no such config key{hint}")
+    values: list[Scalar] = []
+    for item in raw.split(","):
+        value = parse_yaml(item.strip(), f"--set {key}") if item.strip() else ""
+        if not item.strip() or not (value is None or isinstance(value, (str, int, float, bool))):
+            raise ConfigError(f"--set {key}: {item!r} is not a value (want KEY=VALUE[,VALUE...])")
+        values.append(value)
+    if len(set(map(repr, values))) != len(values):
+        raise ConfigError(f"--set {key}: a value given twice: {raw}")
+    return Axis(key, tuple(values))
+
+
+def _with(base: dict[str, object], key: str, value: Scalar) -> None:
+    node = base
+    *path, leaf = key.split(".")
+    for part in path:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[leaf] = value
+
+
+def overrides(base: BotConfig | None, axes: Sequence[Axis], values: Sequence[Scalar]) -> dict[str, object]:
+    """The config as the user wrote it (fields left at their default stay out) with the values set."""
+    data: dict[str, object] = base.model_dump(mode="json", exclude_unset=True) if base else {}
+    for axis, value in zip(axes, values, strict=True):
+        _with(data, axis.key, value)
+    return data
+
+
+def describe(axes: Sequence[Axis], values: Sequence[Scalar]) -> str:
+    return " ".join(f"{a.key}={as_text(v)}" for a, v in zip(axes, values, strict=True))
+
+
+def combinations(base: BotConfig | None, axes: Sequence[Axis]) -> list[Combo]:
+    """Every combination, each validated by the model: the first bad one is refused, naming its keys."""
+    keys = [a.key for a in axes]
+    if twice := next((k for k in keys if keys.count(k) > 1), None):
+        raise ConfigError(f"--set {twice}: given twice; put all its values in one --set")
+    combos = []
+    for index, values in enumerate(itertools.product(*(a.values for a in axes))):
+        cfg = parse_config(overrides(base, axes, values), f"sweep combination {describe(axes, values)}")
+        combos.append(Combo(index, values, cfg))
+    return combos
+
+
+# --- workers --------------------------------------------------------------------------------------
+
+_CANDLES: Candles | None = None
+
+
+def _worker_start(rows_path: str) -> None:
+    """Each worker maps the candles once; Ctrl-C is the parent's to handle (it stops the workers)."""
+    global _CANDLES  # noqa: PLW0603  (a pool worker's one input, set once at its start)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    rows = np.load(rows_path, mmap_mode="r")
+    # asarray: plain arrays over the mapping (numpy would wrap every result of a memmap's ops as one).
+    _CANDLES = Candles(np.asarray(rows[0], dtype=np.int64), *(np.asarray(rows[i]) for i in range(1, 6)))
+
+
+def backtest_summary(cfg: BotConfig, candles: Candles) -> Summary:
+    engine = GridEngine(cfg)
+    for start in range(0, len(candles), CHUNK):
+        engine.run_chunk(candles.slice(start, start + CHUNK))
+    return engine.summary()
+
+
+def _work(combo: Combo) -> tuple[int, Summary]:
+    assert _CANDLES is not None, "a sweep worker runs after _worker_start"
+    return combo.index, backtest_summary(combo.config, _CANDLES)
+
+
+def load_candles(data: str) -> Candles:
+    """All of the data, checked: a bad file is refused before any worker starts."""
+    parts = list(iter_candles(data))
+    if not parts:
+        raise CandleError(f"{data}: no candles")
+    return Candles.concat(parts)
+
+
+def run_sweep(
+    combos: Sequence[Combo],
+    candles: Candles,
+    jobs: int,
+    on_result: Callable[[int, int], None] | None = None,
+) -> Outcome:
+    """Backtests of every combination on `jobs` processes. Ctrl-C (KeyboardInterrupt, here or raised by
+    `on_result`) stops the workers at once and returns the results finished so far."""
+    outcome = Outcome()
+    by_index = {c.index: c for c in combos}
+    with tempfile.TemporaryDirectory(prefix="gridbot-sweep-") as tmp:
+        rows_path = str(Path(tmp) / "candles.npy")
+        np.save(rows_path, np.vstack([candles.time_ms.astype(np.float64), *candles.prices()]))
+        pool = multiprocessing.get_context("spawn").Pool(
+            max(1, min(jobs, len(combos))), _worker_start, (rows_path,)
+        )
+        try:
+            for index, summary in pool.imap_unordered(_work, combos):
+                outcome.results.append(Result(by_index[index], summary))
+                if on_result is not None:
+                    on_result(len(outcome.results), len(combos))
+            pool.close()
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            pool.terminate()
+        finally:
+            pool.join()
+    return outcome
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def ranked(results: Sequence[Result], by: str) -> list[Result]:
+    """Best first by `by`; equal values keep the combinations' order (stable, whatever finished first)."""
+    sign = 1 if by in LOWER_IS_BETTER else -1
+
+    def key(r: Result) -> tuple[float, int]:
+        return sign * float(r.summary[by]), r.combo.index
+
+    return sorted(results, key=key)
+
+
+def table_rows(axes: Sequence[Axis], results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
+    header = ["rank", *(a.key for a in axes), *METRICS]
+    rows = [
+        [str(rank), *(as_text(v) for v in r.combo.values), *(str(r.summary[m]) for m in METRICS)]
+        for rank, r in enumerate(results, start=1)
+    ]
+    return header, rows
+
+
+def as_text(value: Scalar) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(line, widths, strict=True)) for line in [header, *rows]]
+    return "\n".join(lines)
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Whole or not at all: written beside the target, flushed to disk, renamed over it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def best_config_yaml(base: BotConfig | None, axes: Sequence[Axis], best: Result) -> str:
+    data = overrides(base, axes, best.combo.values)
+    head = f"# gridbot sweep's best by its ranking: {describe(axes, best.combo.values)}\n"
+    return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

@@ -1,0 +1,182 @@
+"""`gridbot sweep` as a user runs it (real processes, a real terminal for the progress bar and Ctrl-C),
+judged against single `gridbot backtest` runs of the same configs."""
+
+import csv
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from gridbot.ops import sweep as sw
+from gridbot.ops.candle_files import load_embedded
+
+SETS = ["--set", "grid.levels=8,16", "--set", "grid.width_pct=10,20"]
+
+
+def gridbot(*args, cwd, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "gridbot.cli", *args], cwd=cwd, capture_output=True, text=True, check=False,
+        **kwargs,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def candles_csv(tmp_path_factory):
+    """Three weeks of the embedded 5-minute candles: every combination trades."""
+    c = load_embedded().slice(0, 6_000)
+    path = tmp_path_factory.mktemp("data") / "candles.csv"
+    rows = np.column_stack([c.time_ms, *c.prices()])
+    np.savetxt(path, rows, fmt=["%d", "%.2f", "%.2f", "%.2f", "%.2f", "%.6f"], delimiter=",")
+    return path
+
+
+def read_table(path):
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_combination_ranked_as_its_own_backtest_reports_it(tmp_path, candles_csv):
+    (tmp_path / "bot.yml").write_text("start_quote: 2000\nfilters:\n  trend:\n    mode: adx\n")
+    out = gridbot("sweep", "-c", "bot.yml", "--data", str(candles_csv), *SETS, "--jobs", "2",
+                  "--out", "s.csv", "--best-config", "best.yml", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""  # not a terminal: no progress bar
+    rows = read_table(tmp_path / "s.csv")
+    assert sorted((r["grid.levels"], r["grid.width_pct"]) for r in rows) == [
+        ("16", "10"), ("16", "20"), ("8", "10"), ("8", "20"),
+    ]  # fmt: skip
+    returns = [float(r["return_pct"]) for r in rows]
+    assert returns == sorted(returns, reverse=True)
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "4"]
+    assert "grid.levels  grid.width_pct  return_pct" in out.stdout
+    for r in rows:  # each row is what `gridbot backtest` says of the same config, one --set away
+        cfg = tmp_path / f"c{r['rank']}.yml"
+        cfg.write_text(
+            "start_quote: 2000\nfilters:\n  trend:\n    mode: adx\n"
+            f"grid:\n  levels: {r['grid.levels']}\n  width_pct: {r['grid.width_pct']}\n"
+        )
+        single = gridbot("backtest", "-c", cfg.name, "--data", str(candles_csv), "--json", "--trades",
+                         "/dev/null", cwd=tmp_path)  # fmt: skip
+        summary = json.loads(single.stdout)
+        assert summary["round_trips"] > 0
+        for metric in sw.METRICS:
+            assert float(r[metric]) == summary[metric], metric
+    # The winner as a bot.yml: the user's settings and the winning values; check-config accepts it.
+    check = gridbot("check-config", "best.yml", "--data", str(candles_csv), cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    best = gridbot(
+        "backtest",
+        "-c",
+        "best.yml",
+        "--data",
+        str(candles_csv),
+        "--json",
+        "--trades",
+        "/dev/null",
+        cwd=tmp_path,
+    )
+    assert json.loads(best.stdout)["return_pct"] == returns[0]
+    assert json.loads(best.stdout)["start_equity"] == 2000
+
+
+def test_same_table_whatever_the_workers(tmp_path, candles_csv):
+    for jobs in ("1", "2"):
+        rsi = ["--set", "filters.rsi.enabled=false,true"]
+        out = gridbot("sweep", "--data", str(candles_csv), *SETS, *rsi, "--by", "max_drawdown_pct",
+                      "--jobs", jobs, "--out", f"s{jobs}.csv", cwd=tmp_path)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+    assert (tmp_path / "s1.csv").read_bytes() == (tmp_path / "s2.csv").read_bytes()
+    drawdowns = [float(r["max_drawdown_pct"]) for r in read_table(tmp_path / "s1.csv")]
+    assert drawdowns == sorted(drawdowns)  # lower is better for a drawdown
+    assert len(drawdowns) == 8
+
+
+def test_ties_keep_the_order_the_combinations_were_given():
+    axes = [sw.Axis("grid.levels", (10, 20, 30))]
+    combos = sw.combinations(None, axes)
+    results = [sw.Result(combos[i], dict.fromkeys(sw.METRICS, 1.0)) for i in (2, 0, 1)]
+    results[0].summary["return_pct"] = 2.0
+    assert [r.combo.values for r in sw.ranked(results, "return_pct")] == [(30,), (10,), (20,)]
+
+
+@pytest.mark.parametrize(
+    ("sets", "named"),
+    [
+        (["--set", "grid.levls=10,20"], "--set grid.levls: no such config key; grid has levels, spacing"),
+        (["--set", "grid.levels=20", "--set", "grid.levels=30"], "--set grid.levels: given twice"),
+        (["--set", "grid.levels=10,1"], "grid.levels=1: invalid configuration\ngrid.levels: Input should be"),
+        (["--set", "filters.trend.mode=ema,sideways"], "filters.trend.mode: Input should be 'off'"),
+        (["--set", "grid.levels"], "--set 'grid.levels': want KEY=VALUE"),
+        (["--set", "grid.levels=10,,20"], "--set grid.levels: '' is not a value"),
+        (["--set", "grid.levels=!!binary AAAA"], "--set grid.levels: '!!binary AAAA' is not a value"),
+        (["--set", "grid.levels=[10]"], "--set grid.levels: '[10]' is not a value"),
+    ],
+)
+def test_bad_keys_and_values_refused_before_any_work(tmp_path, candles_csv, sets, named):
+    out = gridbot("sweep", "--data", str(candles_csv), *sets, "--out", "s.csv", cwd=tmp_path)
+    assert out.returncode == 2
+    assert named in out.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_heatmap_of_two_keys(tmp_path, candles_csv):
+    pytest.importorskip("matplotlib")
+    out = gridbot(
+        "sweep", "--data", str(candles_csv), *SETS, "--out", "s.csv", "--plot", "h.png", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "h.png").read_bytes().startswith(b"\x89PNG")
+    one = gridbot("sweep", "--data", str(candles_csv), "--set", "grid.levels=8,16", "--plot", "h.png",
+                  cwd=tmp_path)  # fmt: skip
+    assert one.returncode == 2
+    assert "--plot h.png: a heatmap needs two swept keys" in one.stderr
+
+
+def test_ctrl_c_on_a_terminal_keeps_the_rows_finished(tmp_path, candles_csv):
+    """The progress bar on a terminal; Ctrl-C after the first backtest: the workers stop, the finished rows
+    are written, ranked, and the command exits 130."""
+    primary, secondary = pty.openpty()
+    levels = ",".join(str(n) for n in range(8, 28))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridbot.cli", "sweep", "--data", str(candles_csv), "--set",
+         f"grid.levels={levels}", "--jobs", "1", "--out", "s.csv"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary, text=True,
+    )  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"] 1/20 backtests" not in seen and time.monotonic() < deadline:
+        if select.select([primary], [], [], 1)[0]:
+            seen += os.read(primary, 4096)
+    assert b"] 1/20 backtests" in seen
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=30)
+    os.close(primary)
+    assert proc.returncode == 130
+    rows = read_table(tmp_path / "s.csv")
+    assert 1 <= len(rows) < 20
+    returns = [float(r["return_pct"]) for r in rows]
+    assert returns == sorted(returns, reverse=True)
+    assert stdout.count("\n") == len(rows) + 1  # the table of what was finished
+
+
+def test_interrupt_while_collecting_keeps_what_finished(candles_csv):
+    """In-process: a KeyboardInterrupt raised while results arrive stops the pool and keeps them."""
+    candles = sw.load_candles(str(candles_csv))
+    combos = sw.combinations(None, [sw.Axis("grid.levels", tuple(range(8, 20)))])
+
+    def stop_after_two(done, total):
+        assert total == 12
+        if done == 2:
+            raise KeyboardInterrupt
+
+    outcome = sw.run_sweep(combos, candles.slice(0, 2000), 2, stop_after_two)
+    assert outcome.interrupted
+    assert len(outcome.results) == 2
