@@ -47,8 +47,9 @@ def fills_by_cycle(db: Path, up_to: int | None = None) -> list[tuple[object, ...
         rows = con.execute("SELECT * FROM fills ORDER BY time_ms, rowid").fetchall()
     finally:
         con.close()
-    # the replay names each fill by its cycle: "<cycle>:<n>"
-    return [r for r in rows if up_to is None or int(str(r[0]).split(":")[0]) <= up_to]
+    # the replay names each fill by the cycle it happened in ("<cycle>:<n>", from 0); a snapshot's cycle
+    # counts the cycles done, so the store at snapshot cycle c holds the fills of cycles 0 .. c - 1
+    return [r for r in rows if up_to is None or int(str(r[0]).split(":")[0]) < up_to]
 
 
 def has_fills(db: Path) -> bool:

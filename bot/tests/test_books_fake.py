@@ -146,7 +146,7 @@ def test_holdings_drift_past_the_limit_halts_with_the_numbers(tmp_path, shared, 
 def test_a_bot_alone_on_an_account_holding_more_than_its_start_quote_halts_at_start(tmp_path):
     """start_quote 1000 on an account with 5000 USDT: the books and the account disagree from the start."""
     venue = FakeVenue(load_embedded().slice(START, START + 100), balances_={"USDT": Decimal(5000)})
-    t = trader(tmp_path, venue, risk={"holdings_drift": {"grace_s": 1}})
+    t = trader(tmp_path, venue, risk={"holdings_drift": {"grace_s": 1, "shared": False}})
     run(t, venue, 1)
     assert t.status()["holdings"]["drift_pct"] > 100
     time.sleep(1.1)

@@ -65,7 +65,9 @@ def test_a_burst_of_refused_orders_still_halts_naming_the_cause(tmp_path, exchan
     """Another client fills the account's open-order limit (MAX_NUM_ORDERS, 200 per account) while the bot
     waits for its trigger price: the grid's orders are refused, each refusal is the bot being wrong about
     what it may do, and a budget of 2 halts it at the third, the halt naming the filter."""
-    ex = exchange("--start-candle", "4001", "--balance", "USDT=3000")
+    # the other client places its 200 orders at once: past Binance's 100 orders per 10 s, lifted here
+    limits = ("--rate-limits", "weight=0,orders10s=1000")
+    ex = exchange("--start-candle", "4001", "--balance", "USDT=3000", *limits)
     bot = bots(tmp_path, ex.base, risk={"max_errors_per_hour": 2}, exits={"trigger_price": 58700})
     bot.start()
     drive(ex, bot, 2)

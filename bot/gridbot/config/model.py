@@ -210,7 +210,9 @@ class HoldingsDriftConfig(_Model):
     tolerance_pct: Annotated[float, Field(ge=0, le=100)] = 0.5  # of equity: within it, rounding and dust
     halt_pct: Annotated[float, Field(gt=0, le=100)] | None = 5.0  # past it for `grace`: halt; null: never
     grace_s: Annotated[float, Field(ge=0, le=86_400)] = 120.0  # a fill in flight, an order the exchange lags
-    shared: bool = False  # the account holds more than this bot's books: only a shortfall counts
+    # An account usually holds more than one bot's books (its budget, the owner's coins): only a shortfall,
+    # the books claiming what the account lacks, counts (false: the bot owns its account, every difference).
+    shared: bool = True
 
 
 class RiskConfig(_Model):
