@@ -1,6 +1,9 @@
-"""`gridbot` command line: backtest, sweep, download, check-config, run, status, halt, resume, export, health.
+"""`gridbot` command line: backtest, sweep, download, check-config, run, status, halt, resume, export, backup,
+restore, health.
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad input.
+Exit codes: 0 ok, 1 runtime failure, 2 bad input. The commands' work lives in the layers below (ops: backtest,
+sweep, outputs, store, backup; live: run, download); what stays here is each command's flags and the checks of
+its inputs and outputs before any work, which is why this module is ~430 lines.
 """
 
 from __future__ import annotations

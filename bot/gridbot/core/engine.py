@@ -5,7 +5,7 @@ the previous chunk's state), then jumps from event to event: a candle where a re
 buy filter flips, where an exit or the trigger price is reached, or where the price leaves the grid after the
 regrid cooldown. Candles in between change nothing but the equity mark, which is accounted for in bulk. Fed
 one candle at a time (the live loop), the same code takes the same decisions, so a backtest and a run agree
-to the fill. Snapshots and results live in `engine_state` to keep this module to the decisions; at ~330
+to the fill. Snapshots and results live in `engine_state` to keep this module to the decisions; at ~440
 lines it stays one module because every method reads and writes the same book, grid, lots and cooldown, and
 splitting that one state machine would hide which decision changes what.
 """

@@ -8,7 +8,8 @@ and cancel as an intent and the engine snapshot; only after that commit are the 
 anywhere leaves either the previous cycle or this one, and an order is never on the exchange without its
 intent in the store.
 
-Placement is idempotent: the client order id is deterministic (bot, level, side, sequence), and a create
+Placement is idempotent: the client order id is deterministic (bot, level, side, sequence, and the state
+directory's tag, so ids stay unique across a reset), and a create
 whose outcome is unknown (timeout, dropped connection, 5xx) is never re-sent as is: the order is looked up
 by its client id, with backoff, until `run.unknown_order_deadline_s` (longer than the exchange's visibility
 lag) has passed; only then is it placed again, under a new sequence number.
@@ -17,13 +18,21 @@ Recovery, at every start and every `run.reconcile_every` cycles: the open orders
 store holds as not finished (by client id), our own orders the store does not know (adopted, by prefix),
 anyone else's left alone, balances refreshed. A trade names its order by the exchange's id only: the store's
 exchange ids make it ours after any restart (a fill of an order whose cancel was committed, or that the store
-already holds as finished, is booked, once, without a counter-order).
+already holds as finished, is booked, once, without a counter-order). No trade is passed over while a create
+is unanswered: the trade cursor waits, and a trade no order names is read again until nothing is unresolved;
+an order declared lost that turns up later takes its replacement's place (never two on one level). Holdings
+are compared with the exchange's balances at every recovery (`holdings`).
 
 Kill switches (drawdown against start equity, errors per hour that mean the bot is wrong, a stale price
 feed, authentication refused, `gridbot halt`; judged in `guards`: an unavailable exchange is waited out,
 never counted) freeze trading: no new orders, resting ones kept (or cancelled: `risk.cancel_on_halt`,
 `gridbot halt --cancel`); the halt lives in the store, so it survives restarts until `gridbot resume`.
 An exit (`exits.stop_loss`/`take_profit`) sells the engine's own inventory at market, once (`exits`).
+
+One class of ~700 lines, on purpose: attribution, the order lifecycle and recovery read and write the same
+book, cancelled and unknown orders and store cursors inside one cycle's transaction, and split apart they
+would hide which step changes what. What is pure or separate lives beside it: the risk guards (`guards`),
+holdings (`holdings`), exits (`exits`), the market's checks (`preflight`), the wiring of a run (`run`).
 """
 
 from __future__ import annotations
