@@ -3,7 +3,7 @@ and the port it serves /metrics, /healthz and /readyz on. Plain strings, no impo
 this module on every probe (pathlib alone doubled a probe's CPU); `os` is loaded by the interpreter anyway.
 
 One statement of each: the bot's defaults come from here, and the image and the deploy role read the same
-values (see the README's "Container contract").
+values (docs/architecture.md, "Container contract").
 """
 
 import os

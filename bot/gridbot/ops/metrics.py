@@ -1,4 +1,4 @@
-"""The bot's Prometheus metrics: one registry, every name defined here (the README lists them).
+"""The bot's Prometheus metrics: one registry, every name defined here (docs/operations.md lists them).
 
 The loop and the exchange adapter update these objects; `/metrics` serves the registry. A registry of our
 own (not the global one) so tests can start several bots in one process without colliding names.
