@@ -505,3 +505,35 @@ def test_a_failed_first_deployment_is_stopped_and_the_fleet_returns_to_its_versi
             backups = h.run(f"sudo sh -c 'ls /opt/gridbot/{config}.*~'").stdout.split()
             assert len(backups) <= keep, (host_name, backups)
         assert not lock_left(h)
+
+
+def test_a_grid_change_rolled_out_re_plans_every_bots_grid_on_the_exchange():
+    """Another grid (levels and width) through the fleet's health gate: every bot re-plans at its next
+    candles, judged from the exchange: its resting orders are the new grid's (no more buys than its levels
+    take, all within its bounds), nothing sold at market (the inventory kept), every fill booked once."""
+    fleet = hosts()
+    wait_for_resting_orders(fleet)
+    before = {name: bot_status(h)["grid"] for name, h in fleet.items()}
+    assert all(g and g["levels"] == 20 for g in before.values()), before
+    change = '{"gridbot_config_override": {"grid": {"levels": 10, "width_pct": 20}}}'
+    run = playbook("rollout.yml", "-e", change)
+    assert run.returncode == 0, run.stdout[-3000:]
+    for name, h in fleet.items():
+        deadline = time.monotonic() + 180
+        while True:
+            grid = bot_status(h)["grid"]
+            if (grid and grid["levels"] == 10 and not grid["replan"]) or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        assert grid["levels"] == 10, (name, grid)
+        assert not grid["replan"], (name, grid)
+        assert grid["settings_sha256"] != before[name]["settings_sha256"], name
+        assert grid["step_pct"] > before[name]["step_pct"], (name, before[name], grid)
+        orders, _ = exchange_view(h)
+        resting = [o for o in orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+        buys = [float(o["price"]) for o in resting if o["side"] == "BUY"]
+        assert len(buys) <= grid["levels"] - 1, (name, sorted(buys))
+        assert all(grid["lower"] * 0.999 <= p <= grid["upper"] * 1.001 for p in buys), (name, grid, buys)
+        assert not [o for o in orders.values() if o["type"] == "MARKET"], f"{name}: inventory sold at market"
+        assert_books_match_the_exchange(name, h)
+        assert_no_order_doubled(name, h)
