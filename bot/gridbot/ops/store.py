@@ -21,12 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from gridbot.core.portfolio import RoundTrip, Side
 
-if TYPE_CHECKING:
-    from gridbot.ops.runlock import RunLock
+
+class Held(Protocol):
+    """A lock the store keeps until it is closed (the run's lock on its state directory, ops/runlock.py)."""
+
+    def release(self) -> None: ...
+
 
 DB_FILE = "gridbot.db"
 APPLICATION_ID = 0x67726964  # "grid": tells our database from any other SQLite file
@@ -175,7 +179,7 @@ class Store:
             self.con.close()
             raise StoreError(f"{path}: SQLite would not use WAL mode here (journal_mode {mode})")
         self.con.execute("PRAGMA synchronous=FULL")
-        self._held: list[RunLock] = []
+        self._held: list[Held] = []
         self._migrate()
 
     @classmethod
@@ -193,7 +197,7 @@ class Store:
                 self.con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 self.con.execute(f"PRAGMA user_version = {i + 1}")
 
-    def hold(self, lock: RunLock) -> None:
+    def hold(self, lock: Held) -> None:
         """Keep the state directory's run lock until this store is closed."""
         self._held.append(lock)
 
