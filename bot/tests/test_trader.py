@@ -85,7 +85,9 @@ class Bot:
     def term(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=10)
+        # within the stop grace period the fleet gives a bot (gridbot_stop_grace_period: 30 s): a cycle in
+        # flight on a runner loaded by the VM fleet beside the unit tests took longer than 10 s once
+        return self.proc.wait(timeout=30)
 
     def query(self, sql: str) -> list[tuple]:
         if not self.db.exists():
