@@ -509,11 +509,7 @@ class Trader:
         try:
             state = self.venue.create_limit(side, price, qty, cid)
         except OutcomeUnknownError as exc:
-            log(f"order {cid}: outcome unknown ({exc}); looking it up by client id")
-            now = time.monotonic()
-            self.unknown[cid] = Unknown(now, now + 0.5)
-            with self.store.cycle():
-                self.store.set_order_status(cid, "unknown")
+            self._outcome_unknown(f"order {cid}", cid, exc)
             return
         except InsufficientFundsError as exc:
             self._refused(cid, f"insufficient funds ({exc}); level skipped")
@@ -527,16 +523,20 @@ class Trader:
         with self.store.cycle():
             self.store.set_order_status(cid, "open", exchange_id=state.exchange_id)
 
+    def _outcome_unknown(self, what: str, cid: str, exc: OutcomeUnknownError) -> None:
+        """A create whose answer was lost: looked up by its client id from half a second on."""
+        log(f"{what}: outcome unknown ({exc}); looking it up by client id")
+        now = time.monotonic()
+        self.unknown[cid] = Unknown(now, now + 0.5)
+        with self.store.cycle():
+            self.store.set_order_status(cid, "unknown")
+
     def _sell_at_market(self, cid: str, qty: Decimal) -> None:
         """An exit's sale (`exits`): sent once; a lost answer is looked up by client id, as a create's is."""
         try:
             state = self.venue.sell_at_market(qty, cid)
         except OutcomeUnknownError as exc:
-            log(f"exit sale {cid}: outcome unknown ({exc}); looking it up by client id")
-            now = time.monotonic()
-            self.unknown[cid] = Unknown(now, now + 0.5)
-            with self.store.cycle():
-                self.store.set_order_status(cid, "unknown")
+            self._outcome_unknown(f"exit sale {cid}", cid, exc)
             return
         except RejectedError as exc:  # the inventory stays: the halt's reason says so, the operator decides
             log(f"exit sale {cid} of {qty}: rejected ({exc}); the inventory is not sold")
