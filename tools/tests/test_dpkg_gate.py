@@ -5,9 +5,9 @@ and one that is wrongly full would skip an install."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from stock_ansible import stock_playbook
 
 PROJECT = Path(__file__).resolve().parents[2]
 ROLES = ("pi_host", "docker_engine", "hardening")
@@ -52,18 +52,9 @@ def rendered(tmp_path: Path) -> dict[str, list[str]]:
         }
     ]
     (tmp_path / "play.yml").write_text(json.dumps(playbook))
-    run = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", "localhost,", tmp_path / "play.yml"],
-        capture_output=True,
-        text=True,
-        check=False,
-        # Stock Ansible, away from the project's ansible.cfg: the lists must not depend on its settings.
-        cwd=tmp_path,
-        env={
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "ANSIBLE_LOCALHOST_WARNING": "False",
-        },
+    # Stock Ansible, away from the project's ansible.cfg: the lists must not depend on its settings.
+    run = stock_playbook(
+        tmp_path, "-i", "localhost,", tmp_path / "play.yml", ANSIBLE_LOCALHOST_WARNING="False"
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return json.loads(out.read_text())

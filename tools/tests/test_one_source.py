@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from stock_ansible import stock_playbook
 
 from gridbot import contract
 
@@ -149,13 +150,11 @@ def site_checks(tmp_path: Path, host_vars: dict[str, Any]) -> tuple[int, str, di
     output's words, and the results (ok, failed, fatal, ...) of each task by name."""
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **host_vars}
     (tmp_path / "hosts.yml").write_text(json.dumps({"pifleet": {"hosts": {"localhost": host}}}))
-    run = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", "hosts.yml", "--check", "--tags", "always",
-         PROJECT / "playbooks/site.yml"],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
-        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
-             "ANSIBLE_ROLES_PATH": str(PROJECT / "roles")},
-    )  # fmt: skip
+    site = PROJECT / "playbooks/site.yml"
+    roles = str(PROJECT / "roles")
+    run = stock_playbook(
+        tmp_path, "-i", "hosts.yml", "--check", "--tags", "always", site, ANSIBLE_ROLES_PATH=roles
+    )
     results = {
         section.split("]", 1)[0]: set(re.findall(r"^(\w+): \[localhost\]", section, re.MULTILINE))
         for section in run.stdout.split("\nTASK [")[1:]

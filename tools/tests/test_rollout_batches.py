@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +14,7 @@ import yaml
 from ansible.executor.playbook_executor import PlaybookExecutor
 from hypothesis import given
 from hypothesis import strategies as st
+from stock_ansible import stock_playbook
 
 PROJECT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
@@ -132,18 +131,8 @@ def play_batches(tmp_path: Path, count: int, serial: list[int | str]) -> tuple[l
         },
     ]
     (tmp_path / "play.yml").write_text(json.dumps(playbook))
-    run = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", "hosts.yml", "play.yml"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        env={
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
-            "ANSIBLE_FORKS": "50",
-        },
+    run = stock_playbook(
+        tmp_path, "-i", "hosts.yml", "play.yml", ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORKS="50"
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return [json.loads(line) for line in out.read_text().splitlines()], run.stdout
