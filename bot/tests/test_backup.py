@@ -122,7 +122,7 @@ def _backup_of(tmp_path: Path) -> backup.Backup:
 
 def _resum(path: Path) -> None:
     digest = backup._sha256(path)
-    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n")
+    backup.checksum_file(path).write_text(f"{digest}  {path.name}\n")
 
 
 def _corrupt(path: Path) -> str:
@@ -133,42 +133,39 @@ def _corrupt(path: Path) -> str:
 
 
 def _unsummed(path: Path) -> str:
-    path.with_name(path.name + ".sha256").unlink()
+    backup.checksum_file(path).unlink()
     return "no checksum beside it"
 
 
-def _newer(path: Path) -> str:
+def _rewritten(path: Path, sql: str) -> None:
+    """The backup changed by `sql`, its checksum made to match: what only the content can give away."""
     con = sqlite3.connect(path)
-    con.execute(f"PRAGMA user_version = {VERSION + 1}")
+    con.execute(sql)
+    con.commit()
     con.close()
     _resum(path)
+
+
+def _newer(path: Path) -> str:
+    _rewritten(path, f"PRAGMA user_version = {VERSION + 1}")
     return f"schema version {VERSION + 1}, this gridbot reads up to version {VERSION}"
 
 
 def _other_symbol(path: Path) -> str:
-    con = sqlite3.connect(path)
-    con.execute("UPDATE snapshot SET symbol = 'ETH/USDT'")
-    con.commit()
-    con.close()
-    _resum(path)
+    _rewritten(path, "UPDATE snapshot SET symbol = 'ETH/USDT'")
     return "a backup of a 'ETH/USDT' bot, the config trades 'BTC/USDT'"
 
 
 def _other_bot(path: Path) -> str:
-    con = sqlite3.connect(path)
-    con.execute("INSERT INTO orders VALUES ('otherbot-3b-9', NULL, 3, 'buy', '1', '1', '0', 'open', 0, 0, 0)")
-    con.commit()
-    con.close()
-    _resum(path)
+    _rewritten(
+        path, "INSERT INTO orders VALUES ('otherbot-3b-9', NULL, 3, 'buy', '1', '1', '0', 'open', 0, 0, 0)"
+    )
     return "holds orders of bot id 'otherbot', the config's run.bot_id is 'gridbot'"
 
 
 def _not_ours(path: Path) -> str:
     path.unlink()
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE t (x)")
-    con.close()
-    _resum(path)
+    _rewritten(path, "CREATE TABLE t (x)")
     return "not a gridbot state database"
 
 
@@ -199,7 +196,7 @@ def test_a_restore_waits_for_no_one_it_refuses_while_the_run_lock_is_held(tmp_pa
 def _fake(dest: Path, bot: str, at: datetime, size: int) -> Path:
     p = dest / backup.backup_name(bot, "BTC/USDT", VERSION, at)
     p.write_bytes(b"x" * size)
-    p.with_name(p.name + ".sha256").write_text("0  x\n")
+    backup.checksum_file(p).write_text("0  x\n")
     return p
 
 
@@ -224,4 +221,4 @@ def test_pruning_keeps_the_newest_and_drops_the_oldest_first_within_age_and_size
     if len(kept) > 1:
         assert all(ours[k] <= keep_days * 24 for k in kept)
         assert len(kept) * size <= cap
-    assert all(not r.with_name(r.name + ".sha256").exists() for r in removed)
+    assert all(not backup.checksum_file(r).exists() for r in removed)

@@ -56,6 +56,11 @@ def backup_name(bot_id: str, symbol: str, schema: int, at: datetime) -> str:
     return f"gridbot-{bot_id}-{_market(symbol)}-v{schema}-{at.astimezone(UTC).strftime(STAMP)}.db"
 
 
+def checksum_file(backup: Path) -> Path:
+    """Where a backup's `sha256sum` line is kept: beside it."""
+    return backup.with_name(backup.name + ".sha256")
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -121,7 +126,7 @@ def take_backup(state_dir: Path, dest: Path, bot_id: str, symbol: str, now: date
     _fsync(partial)
     digest = _sha256(partial)
     os.replace(partial, final)
-    _write_atomic(final.with_name(final.name + ".sha256"), f"{digest}  {final.name}\n")
+    _write_atomic(checksum_file(final), f"{digest}  {final.name}\n")
     _fsync(dest)
     return Backup(final, digest, final.stat().st_size, schema, cycle, at)
 
@@ -146,14 +151,17 @@ def prune(
 
     def drop(p: Path) -> None:
         p.unlink()
-        p.with_name(p.name + ".sha256").unlink(missing_ok=True)
+        checksum_file(p).unlink(missing_ok=True)
         removed.append(p)
 
     cutoff = now - timedelta(days=keep_days)
     while len(kept) > 1 and kept[0][0] < cutoff:
         drop(kept.pop(0)[1])
-    while len(kept) > 1 and sum(p.stat().st_size for _, p in kept) > max_bytes:
-        drop(kept.pop(0)[1])
+    total = sum(p.stat().st_size for _, p in kept)
+    while len(kept) > 1 and total > max_bytes:
+        oldest = kept.pop(0)[1]
+        total -= oldest.stat().st_size
+        drop(oldest)
     return removed
 
 
@@ -169,12 +177,12 @@ def verify(path: Path) -> Verified:
     """The backup's checksum, integrity and kind; BackupError naming what is wrong."""
     if not path.is_file():
         raise BackupError(f"{path}: no such backup file")
-    sums = path.with_name(path.name + ".sha256")
+    sums = checksum_file(path)
     if not sums.is_file():
         raise BackupError(
             f"{path}: no checksum beside it ({sums.name}): cannot tell a whole copy from a torn one"
         )
-    want = sums.read_text().split()[0] if sums.read_text().split() else ""
+    want = next(iter(sums.read_text().split()), "")
     if _sha256(path) != want:
         raise BackupError(f"{path}: checksum mismatch (the file is corrupt or not the one {sums.name} names)")
     try:
