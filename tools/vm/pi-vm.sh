@@ -4,7 +4,8 @@
 #                                     copy-on-write disk + NVMe disk (default 8G, 0 = none), boot loop in
 #                                     the background; prints the SSH port (127.0.0.1 only). With `lan`, a second
 #                                     NIC on the shared test LAN (lan.sh up first; its MAC in DIR/lan-mac)
-#   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
+#   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting; a VM still without SSH
+#                                     at half the timeout is power-cycled once (boots.log says so)
 #   pi-vm.sh stop NAME                stop the VM and remove its disks and processes
 #   pi-vm.sh restore-boot NAME        power the VM off, put cmdline.txt.pifleet-prev and config.txt.pifleet-prev
 #                                     back on its boot partition from outside (as from another machine with the
@@ -56,6 +57,12 @@ boot_loop() {
       "${lan[@]}" \
       -serial file:console.log >qemu.log 2>&1 || rc=$?
     cat console.log >>console-all.log
+    # wait power-cycled a boot that never answered SSH: boot again, as after a pulled plug.
+    if [ -e reset ]; then
+      rm -f reset
+      echo "power-cycled after boot $boots: no SSH (pi-vm.sh wait)" >>boots.log
+      continue
+    fi
     # restore-boot holds the loop while it edits the disk from outside.
     if [ -e hold ]; then
       echo "powered off after boot $boots: boot partition edited from outside" >>boots.log
@@ -114,9 +121,19 @@ case "$cmd" in
   wait)
     dir=$(vm_dir "${2:?name}"); timeout=${3:-600}
     deadline=$((SECONDS + timeout))
+    # A boot can hang under TCG on a loaded machine (seen: a bookworm VM idle for 20 min, SSH never up): at half
+    # the timeout the VM is power-cycled once, as one would a Pi, and gets the other half to boot.
+    reset_at=$((SECONDS + timeout / 2))
     until ssh_vm "$dir" true 2>/dev/null; do
       kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null || { echo "pi-vm: ${2} is not running" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
       [ $SECONDS -lt $deadline ] || { echo "pi-vm: no SSH on ${2} after ${timeout}s" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
+      if [ $SECONDS -ge $reset_at ]; then
+        echo "pi-vm: no SSH on ${2} after $((timeout / 2))s: power-cycling it" >&2
+        tail -5 "$dir/console.log" >&2
+        touch "$dir/reset"
+        pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || true
+        reset_at=$((deadline + 1))
+      fi
       sleep 2
     done
     ssh_vm "$dir" systemctl is-system-running --wait >/dev/null || true

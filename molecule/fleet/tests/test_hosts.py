@@ -267,7 +267,7 @@ def test_bots_come_back_healthy_after_a_reset():
         assert time.monotonic() < deadline, "a VM did not reset"
         time.sleep(3)
     for h in fleet:
-        subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "wait", name(h), "600"], check=True)
+        subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "wait", name(h), "900"], check=True)
     for h in fleet:
         wait_healthy(h)
         assert "cgroup_enable=memory" in h.file("/proc/cmdline").content_string
@@ -297,7 +297,7 @@ def test_a_boot_change_that_does_not_boot_stops_the_play_at_the_first_host():
     assert one_line_cmdline_txt(fleet[other]) == cmdline[other], f"{other}'s cmdline.txt was edited"
 
     subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "restore-boot", first], check=True, timeout=300)
-    subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "wait", first, "600"], check=True)
+    subprocess.run([str(VM_TOOLS / "pi-vm.sh"), "wait", first, "900"], check=True)
     assert bad not in boots(first)[-1]
     assert one_line_cmdline_txt(fleet[first]) == cmdline[first]
     wait_healthy(fleet[first])
