@@ -141,7 +141,8 @@ def rate_limits(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
 
 
 def set_rate_limits(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Json:
-    """Change limits at run time: any of weight_1m, orders_10s, orders_1d, raw_5m (0: off), ban_s, enforce."""
+    """Change limits at run time: any of weight_1m, orders_10s, orders_1d, raw_5m (0: off), ban_s,
+    weight_window_s (1 to 86400), enforce."""
     cfg = v.limits.config
     changes: dict[str, object] = {}
     for name, value in body.items():
@@ -153,9 +154,13 @@ def set_rate_limits(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Js
                 raise _bad(f"admin field {name!r}: want a number >= 0")
             if name != "ban_s" and not isinstance(value, int):
                 raise _bad(f"admin field {name!r}: want an integer")
+        elif name == "weight_window_s":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86_400:
+                raise _bad(f"admin field {name!r}: want an integer from 1 to 86400")
         else:
             raise _bad(
-                f"admin field {name!r} is unknown (weight_1m, orders_10s, orders_1d, raw_5m, ban_s, enforce)"
+                f"admin field {name!r} is unknown (weight_1m, orders_10s, orders_1d, raw_5m, ban_s, "
+                "weight_window_s, enforce)"
             )
         changes[name] = value
     new = replace(cfg)

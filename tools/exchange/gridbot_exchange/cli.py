@@ -151,7 +151,8 @@ def parser() -> argparse.ArgumentParser:
         type=_rate_limits,
         default=Config(),
         help="Binance's limits, on by default: on, off (count only) or weight=6000,orders10s=100,"
-        "orders1d=200000,raw5m=300000,ban=120 (any of them; 0 turns one off)",
+        "orders1d=200000,raw5m=300000,ban=120,window=60 (any of them; 0 turns one off; window: the "
+        "request-weight window in seconds)",
     )
     a("--fill-cap", type=_positive_decimal, default=None, help="max base quantity one order fills per candle")
     a("--max-orders", type=_count, default=100_000, help="orders kept (oldest closed ones dropped first)")

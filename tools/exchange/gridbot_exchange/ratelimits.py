@@ -2,9 +2,12 @@
 rest-api.md "LIMITS" and faqs/order_count_decrement.md:
 
 - REQUEST_WEIGHT per IP per minute and RAW_REQUESTS per IP per 5 minutes, fixed windows on epoch multiples;
-  every answer carries `X-MBX-USED-WEIGHT-1M`. Past a limit: 429, -1003, `Retry-After` (seconds to the
-  window's end). An IP that sends again before that Retry-After has passed is banned: 418 with the ban's
-  remaining seconds, the ban doubling for each repeat from `ban_s` up to 3 days ("from 2 minutes to 3 days").
+  every answer carries `X-MBX-USED-WEIGHT-1M`. The weight window can be set shorter (`window=S`: a test meets
+  the limit and its Retry-After in seconds, not a minute); exchangeInfo and the header then name that interval
+  as Binance names its intervals (`REQUEST_WEIGHT` SECOND 5, `X-MBX-USED-WEIGHT-5S`). Past a limit: 429,
+  -1003, `Retry-After` (seconds to the window's end). An IP that sends again before that Retry-After has
+  passed is banned: 418 with the ban's remaining seconds, the ban doubling for each repeat from `ban_s` up to
+  3 days ("from 2 minutes to 3 days").
 - ORDERS (unfilled order count) per account per 10 s and per UTC day: each accepted order adds one, an order's
   first fill takes one off (never below 0); past a limit: 429, -1015. Successful order answers carry
   `X-MBX-ORDER-COUNT-10S` and `X-MBX-ORDER-COUNT-1D`.
@@ -31,7 +34,8 @@ ZERO_ON_SUCCESS = {("POST", "order"), ("DELETE", "order"), ("DELETE", "openOrder
 
 @dataclass
 class Config:
-    weight_1m: int = 6000  # 0: that limit off
+    weight_1m: int = 6000  # 0: that limit off; per weight_window_s despite the name (Binance's minute)
+    weight_window_s: int = 60
     orders_10s: int = 100
     orders_1d: int = 200_000
     raw_5m: int = 300_000
@@ -40,24 +44,42 @@ class Config:
 
     def rate_limits(self) -> list[dict[str, object]]:
         """exchangeInfo's `rateLimits` (enums.md, "Rate limiters")."""
-        rows = [("REQUEST_WEIGHT", "MINUTE", 1, self.weight_1m), ("ORDERS", "SECOND", 10, self.orders_10s),
-                ("ORDERS", "DAY", 1, self.orders_1d), ("RAW_REQUESTS", "MINUTE", 5, self.raw_5m)]  # fmt: skip
+        rows = [("REQUEST_WEIGHT", *self.weight_interval(), self.weight_1m),
+                ("ORDERS", "SECOND", 10, self.orders_10s), ("ORDERS", "DAY", 1, self.orders_1d),
+                ("RAW_REQUESTS", "MINUTE", 5, self.raw_5m)]  # fmt: skip
         return [
             {"rateLimitType": t, "interval": i, "intervalNum": n, "limit": lim}
             for t, i, n, lim in rows
             if lim
         ]
 
+    def weight_interval(self) -> tuple[str, int]:
+        """The weight window as Binance writes an interval: ("MINUTE", 1) for its own 60 s."""
+        w = self.weight_window_s
+        return ("MINUTE", w // 60) if w % 60 == 0 else ("SECOND", w)
+
+    def weight_header(self) -> str:
+        """X-MBX-USED-WEIGHT-(intervalNum)(intervalLetter), as Binance names it for each weight interval."""
+        interval, n = self.weight_interval()
+        return f"X-MBX-USED-WEIGHT-{n}{interval[0]}"
+
 
 class ConfigError(ValueError):
     """A rate-limit setting that cannot be applied; the message names it."""
 
 
-NAMES = {"weight": "weight_1m", "orders10s": "orders_10s", "orders1d": "orders_1d", "raw5m": "raw_5m"}
+NAMES = {
+    "weight": "weight_1m",
+    "orders10s": "orders_10s",
+    "orders1d": "orders_1d",
+    "raw5m": "raw_5m",
+    "window": "weight_window_s",
+}
 
 
 def parse_flag(text: str) -> Config:
-    """`--rate-limits on|off|weight=N,orders10s=N,orders1d=N,raw5m=N,ban=SECONDS` (0 turns one limit off)."""
+    """`--rate-limits on|off|weight=N,orders10s=N,orders1d=N,raw5m=N,ban=SECONDS,window=SECONDS` (0 turns one
+    limit off; window: the request-weight window, 1 to 86400 s)."""
     if text in ("on", "off"):
         return Config(enforce=text == "on")
     cfg = Config()
@@ -73,6 +95,8 @@ def parse_flag(text: str) -> Config:
             raise ConfigError(f"{name}: not a number: {value!r}") from None
         if number < 0:
             raise ConfigError(f"{name}: must be >= 0, got {value!r}")
+        if name == "window" and not 1 <= number <= DAY_S:
+            raise ConfigError(f"window: the weight window is 1 to {DAY_S} seconds, got {value!r}")
         setattr(cfg, "ban_s" if name == "ban" else NAMES[name], number)
     return cfg
 
@@ -105,7 +129,7 @@ FIXED = {"exchangeInfo": 20, "trades": 25, "historicalTrades": 25, "aggTrades": 
 
 @dataclass
 class IpState:
-    weight_window: int = 0  # epoch minute
+    weight_window: int = 0  # epoch window (a minute unless weight_window_s says otherwise)
     weight: int = 0
     raw_window: int = 0  # epoch 5-minute
     raw: int = 0
@@ -146,18 +170,18 @@ class Limiter:
     # --- IP limits ---
 
     def _ip(self, ip: str, now: float) -> IpState:
+        window = int(now // self.config.weight_window_s)
         st = self._ips.get(ip)
         if st is None:
             if len(self._ips) >= MAX_IPS:
-                minute = int(now // 60)
                 for k in [
-                    k for k, s in self._ips.items() if s.weight_window < minute and s.banned_until < now
+                    k for k, s in self._ips.items() if s.weight_window < window and s.banned_until < now
                 ]:
                     del self._ips[k]
             st = self._ips[ip] = IpState()
-        minute, five = int(now // 60), int(now // 300)
-        if st.weight_window != minute:
-            st.weight_window, st.weight = minute, 0
+        five = int(now // 300)
+        if st.weight_window != window:
+            st.weight_window, st.weight = window, 0
         if st.raw_window != five:
             st.raw_window, st.raw = five, 0
         return st
@@ -176,13 +200,15 @@ class Limiter:
                 raise self._banned(st, now)
             st.weight += w
             st.raw += 1
-            headers = {"X-MBX-USED-WEIGHT-1M": str(st.weight)}
+            headers = {cfg.weight_header(): str(st.weight)}
             if not cfg.enforce:
                 return headers
             if cfg.weight_1m and st.weight > cfg.weight_1m:
-                msg = f"Too much request weight used; current limit is {cfg.weight_1m} request weight per 1 "
-                msg += "MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
-                raise self._told(st, now, (st.weight_window + 1) * 60, msg, headers)
+                interval, n = cfg.weight_interval()
+                msg = f"Too much request weight used; current limit is {cfg.weight_1m} request weight per "
+                msg += f"{n} {interval}. Please use WebSocket Streams for live updates to avoid polling the "
+                msg += "API."
+                raise self._told(st, now, (st.weight_window + 1) * cfg.weight_window_s, msg, headers)
             if cfg.raw_5m and st.raw > cfg.raw_5m:
                 msg = f"Too many requests; current limit of IP({ip}) is {cfg.raw_5m} requests per 5 MINUTE."
                 raise self._told(st, now, (st.raw_window + 1) * 300, msg, headers)
@@ -195,7 +221,7 @@ class Limiter:
             if st is None:
                 return {}
             st.weight = max(0, st.weight - w)
-            return {"X-MBX-USED-WEIGHT-1M": str(st.weight)}
+            return {self.config.weight_header(): str(st.weight)}
 
     def _told(self, st: IpState, now: float, ends: float, msg: str, headers: dict[str, str]) -> ApiError:
         st.told_until = ends
@@ -208,7 +234,7 @@ class Limiter:
         msg = f"Way too much request weight used; IP banned until {until}. "
         msg += "Please use WebSocket Streams for live updates to avoid bans."
         retry = str(max(1, math.ceil(st.banned_until - now)))
-        return ApiError(418, -1003, msg, {"Retry-After": retry, "X-MBX-USED-WEIGHT-1M": str(st.weight)})
+        return ApiError(418, -1003, msg, {"Retry-After": retry, self.config.weight_header(): str(st.weight)})
 
     # --- unfilled order count ---
 

@@ -15,6 +15,7 @@ import ccxt
 import pytest
 from conftest import START_CANDLE, make_client
 from gridbot_exchange.data import load_series
+from gridbot_exchange.ratelimits import ConfigError, parse_flag
 from gridbot_exchange.testing import Admin, running
 
 CANDLES = load_series("embedded").candles  # what the server trades on
@@ -37,7 +38,7 @@ def admin(url: str) -> Iterator[Admin]:
     a = Admin(url)
     a.call("POST", "reset")
     yield a
-    a.call("POST", "rate_limits", {"weight_1m": WEIGHT, "enforce": True})
+    a.call("POST", "rate_limits", {"weight_1m": WEIGHT, "weight_window_s": 60, "enforce": True})
     a.call("POST", "reset")
 
 
@@ -176,3 +177,50 @@ def test_off_counts_but_refuses_nothing(url: str, admin: Admin) -> None:
     assert int(headers["X-MBX-USED-WEIGHT-1M"]) >= 10
     with pytest.raises(urllib.error.HTTPError):
         admin.call("POST", "rate_limits", {"weight_1m": -1})
+
+
+def test_a_shorter_weight_window_is_named_as_binance_names_intervals_and_its_retry_after_is_honoured(
+    url: str, admin: Admin
+) -> None:
+    """`window=S` (here through the admin API): exchangeInfo says SECOND S, the header X-MBX-USED-WEIGHT-SS,
+    the 429's Retry-After runs to the end of that window, and a client that waits it out is served again,
+    never banned."""
+    admin.call("POST", "rate_limits", {"weight_1m": 100, "weight_window_s": 3})
+    info = get(url, "/api/v3/exchangeInfo")[2]
+    assert info["rateLimits"][0] == {  # type: ignore[index]
+        "rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 3, "limit": 100,
+    }  # fmt: skip
+    admin.call("POST", "rate_limits", {"weight_1m": 10})
+    admin.call("POST", "reset")
+    fresh_window(3, needed=1.5)
+    status, headers, body = 200, {}, {}
+    for _ in range(11):
+        status, headers, body = get(url, "/api/v3/ping")
+        if status != 200:
+            break
+    assert (status, body["code"]) == (429, -1003)  # type: ignore[index]
+    assert "current limit is 10 request weight per 3 SECOND" in body["msg"]  # type: ignore[index]
+    assert int(headers["X-MBX-USED-WEIGHT-3S"]) == 11
+    assert "X-MBX-USED-WEIGHT-1M" not in headers
+    retry = int(headers["Retry-After"])
+    assert 1 <= retry <= 3
+    time.sleep(retry + 0.05)
+    status, headers, _ = get(url, "/api/v3/ping")
+    assert (status, headers["X-MBX-USED-WEIGHT-3S"]) == (200, "1")
+    state = admin.call("GET", "rate_limits")
+    assert (state["refused_429"], state["refused_418"]) == (1, 0)  # type: ignore[index]
+    for bad in (0, 86_401, 1.5, True):
+        with pytest.raises(urllib.error.HTTPError):
+            admin.call("POST", "rate_limits", {"weight_window_s": bad})
+
+
+@pytest.mark.parametrize(
+    ("flag", "error"),
+    [("window=0", "window: the weight window is 1 to 86400 seconds"), ("window=x", "window: not a number")],
+)
+def test_a_bad_window_flag_is_refused_naming_it(flag: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        parse_flag(flag)
+    assert parse_flag("weight=50,window=120").rate_limits()[0] == {
+        "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 2, "limit": 50,
+    }  # fmt: skip
