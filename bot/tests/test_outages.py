@@ -61,6 +61,41 @@ def test_an_outage_is_waited_out_and_the_bot_trades_again_by_itself(tmp_path, ex
     assert bot.term() == 0
 
 
+def test_a_bot_restarted_inside_a_retry_after_waits_it_out_and_is_never_banned(tmp_path, exchange, bots):
+    """Binance bans an IP (418, 2 minutes and doubling) that sends before a 429's Retry-After is over. A bot
+    SIGKILLed right after a 429 and started again at once, as its container's restart policy does, waits out
+    what is left of the Retry-After: never banned, trading on after it. Before, the new process knew nothing
+    of the wait, sent at once and was banned."""
+    ex = exchange("--rate-limits", "weight=0,window=10", "--start-candle", "4001")  # fills on both sides
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    drive(ex, bot, 2)
+    while time.time() % 10 > 0.5:  # a window's start: the Retry-After is most of the window
+        time.sleep(0.02)
+    ex.admin.call("POST", "rate_limits", {"weight_1m": 1})
+    deadline = time.monotonic() + 5
+    while ex.admin.call("GET", "rate_limits")["refused_429"] == 0:  # type: ignore[index]
+        assert time.monotonic() < deadline, "the bot never met the weight limit"
+        time.sleep(0.01)
+    told = time.time()
+    time.sleep(0.2)
+    bot.kill()
+    ex.admin.call("POST", "rate_limits", {"weight_1m": 0})  # only the Retry-After stands now
+    bot.start()
+    ex.admin.step(candles=1)
+    bot.wait(3, timeout=40)
+    resumed = time.time()
+    drive(ex, bot, 5, seen=3)
+    assert ex.trades(), "the bot traded on after the wait"
+    limits = ex.admin.call("GET", "rate_limits")
+    print(f"retry-after: told {told % 10:.2f} s into the window, trading again {resumed - told:.1f} s later")
+    assert limits["refused_418"] == 0, limits  # type: ignore[index]
+    assert limits["refused_429"] == 1, limits  # type: ignore[index]
+    assert resumed - told > 5, "the new process waited out the Retry-After"
+    judge_against_the_exchange(ex, bot)
+    assert bot.term() == 0
+
+
 def test_a_burst_of_refused_orders_still_halts_naming_the_cause(tmp_path, exchange, bots):
     """Another client fills the account's open-order limit (MAX_NUM_ORDERS, 200 per account) while the bot
     waits for its trigger price: the grid's orders are refused, each refusal is the bot being wrong about

@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 from gridbot.live.ccxt_loader import ccxt_module
+from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import BreakerOpenError, CircuitBreaker, RetryPolicy
 from gridbot.live.venue import (
     AuthFailedError,
@@ -123,6 +124,7 @@ class CcxtCalls:
         breaker_failures: int,
         breaker_cooldown_s: float,
         resync: Callable[[], None],
+        quiet: QuietFile | None = None,
     ) -> None:
         self._ex = ex
         self.exchange_id = exchange_id
@@ -136,6 +138,11 @@ class CcxtCalls:
             cooldown_s=breaker_cooldown_s,
             on_change=self._breaker_changed,
         )
+        self._quiet = quiet
+        if quiet is not None:  # a Retry-After given to the process before this one, not yet over
+            left = quiet.read() - clock.time()
+            if left > 0:
+                self._breaker.rate_limited(left)
 
     def _breaker_changed(self, state: str) -> None:
         if self._metrics is not None:
@@ -163,6 +170,8 @@ class CcxtCalls:
                 self._metrics.api_errors.labels(error=type(e).__name__).inc()
             if kind == "rate_limited":
                 self._breaker.rate_limited(self._retry_after())
+                if self._quiet is not None:
+                    self._quiet.write(self._clock.time() + self._breaker.remaining_s())
             elif kind in ("not_found", "rejected", "insufficient_funds"):
                 self._breaker.success()  # the exchange answered
             else:  # a probe that failed once is not the verdict: the read's retry budget is

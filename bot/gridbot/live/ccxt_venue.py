@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from gridbot.live.ccxt_calls import CcxtCalls, NotFoundError, VenueClock
 from gridbot.live.ccxt_loader import ccxt_module, exchange_class, rebase_urls
+from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import RetryPolicy
 from gridbot.live.venue import (
     Balance,
@@ -104,6 +105,7 @@ class CcxtVenue:
         breaker_cooldown_s: float = 30.0,
         page_limit: int = 1000,
         throttle: bool = True,
+        quiet: QuietFile | None = None,
     ) -> None:
         if (api_key is None) != (secret is None):
             missing = "secret" if secret is None else "api_key"
@@ -153,6 +155,7 @@ class CcxtVenue:
             breaker_failures=breaker_failures,
             breaker_cooldown_s=breaker_cooldown_s,
             resync=self._resync_clock,
+            quiet=quiet,
         )
         if sandbox:
             if "test" not in self._ex.urls:

@@ -11,9 +11,10 @@ from typing import Any
 from gridbot import __version__
 from gridbot.config.model import BotConfig, ConfigError
 from gridbot.core.engine import GridEngine
+from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import RetryPolicy
 from gridbot.live.trader import Trader, heartbeat_of, log
-from gridbot.live.venue import AuthFailedError, Venue, VenueError
+from gridbot.live.venue import AuthFailedError, RateLimitedError, Venue, VenueError
 from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.httpd import serve_bot
 from gridbot.ops.metrics import Metrics
@@ -37,6 +38,7 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
                          timeout_s=cfg.exchange.timeout_s, metrics=metrics,
                          throttle=cfg.exchange.throttle, breaker_cooldown_s=cfg.exchange.breaker_cooldown_s,
                          retry=RetryPolicy(budget_s=cfg.exchange.retry_budget_s),
+                         quiet=QuietFile(cfg.run.state_dir),
                          clock=heartbeat or heartbeat_of(cfg))  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -74,7 +76,10 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
                 except VenueError as exc:
                     log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
                     heartbeat.beat(0)
-                    if heartbeat.wait(stop, min(30.0, cfg.run.cycle_seconds * 5)):
+                    pause = min(30.0, cfg.run.cycle_seconds * 5)
+                    if isinstance(exc, RateLimitedError):  # told when to ask again: not a moment before
+                        pause = max(pause, exc.retry_after)
+                    if heartbeat.wait(stop, pause):
                         return 0
             trader.stop = stop
             holder.append(trader)
