@@ -92,6 +92,7 @@ def test_a_bot_restarted_inside_a_retry_after_waits_it_out_and_is_never_banned(t
     assert limits["refused_418"] == 0, limits  # type: ignore[index]
     assert limits["refused_429"] == 1, limits  # type: ignore[index]
     assert resumed - told > 5, "the new process waited out the Retry-After"
+    assert "the exchange's last Retry-After" in bot.log.read_text()
     judge_against_the_exchange(ex, bot)
     assert bot.term() == 0
 

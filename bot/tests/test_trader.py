@@ -408,6 +408,7 @@ def test_sigterm_during_a_long_retry_after_exits_0_at_once(tmp_path, exchange, b
     bot.start()
     drive(ex, bot, 2, seen=2)
     assert time.monotonic() - t0 > 6, "the next start asked before the Retry-After was over"
+    assert "the exchange's last Retry-After" in bot.log.read_text()
     assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
     assert bot.term() == 0
 

@@ -4,8 +4,9 @@
 #                                     copy-on-write disk + NVMe disk (default 8G, 0 = none), boot loop in
 #                                     the background; prints the SSH port (127.0.0.1 only). With `lan`, a second
 #                                     NIC on the shared test LAN (lan.sh up first; its MAC in DIR/lan-mac)
-#   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting; a VM still without SSH
-#                                     at half the timeout is power-cycled once (boots.log says so)
+#   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting; a boot that stalled (no
+#                                     SSH, console silent 3 min, a third of TIMEOUT in) is power-cycled once
+#                                     (boots.log says so)
 #   pi-vm.sh stop NAME                stop the VM and remove its disks and processes
 #   pi-vm.sh restore-boot NAME        power the VM off, put cmdline.txt.pifleet-prev and config.txt.pifleet-prev
 #                                     back on its boot partition from outside (as from another machine with the
@@ -121,18 +122,23 @@ case "$cmd" in
   wait)
     dir=$(vm_dir "${2:?name}"); timeout=${3:-600}
     deadline=$((SECONDS + timeout))
-    # A boot can hang under TCG on a loaded machine (seen: a bookworm VM idle for 20 min, SSH never up): at half
-    # the timeout the VM is power-cycled once, as one would a Pi, and gets the other half to boot.
-    reset_at=$((SECONDS + timeout / 2))
+    # A boot can stall under TCG on a loaded machine (seen: a bookworm VM's console silent and SSH never up for
+    # 20 min, where the next boot of the same disk took 4): a VM without SSH a third of the timeout in, whose
+    # console has been silent for 3 minutes, is power-cycled once, as one would a Pi. A slow boot that still
+    # prints is left alone.
+    reset_from=$((SECONDS + timeout / 3))
+    resets=0
     until ssh_vm "$dir" true 2>/dev/null; do
       kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null || { echo "pi-vm: ${2} is not running" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
       [ $SECONDS -lt $deadline ] || { echo "pi-vm: no SSH on ${2} after ${timeout}s" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
-      if [ $SECONDS -ge $reset_at ]; then
-        echo "pi-vm: no SSH on ${2} after $((timeout / 2))s: power-cycling it" >&2
+      silent=$(($(date +%s) - $(stat -c %Y "$dir/console.log" 2>/dev/null || date +%s)))
+      if [ $resets -eq 0 ] && [ $SECONDS -ge $reset_from ] && [ $silent -ge 180 ]; then
+        resets=1
+        echo "pi-vm: no SSH on ${2} and its console silent for ${silent}s: power-cycling it" >&2
         tail -5 "$dir/console.log" >&2
         touch "$dir/reset"
-        pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || true
-        reset_at=$((deadline + 1))
+        # between two boots (no qemu to end), there is nothing to cycle: no reset left behind for the next exit
+        pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || rm -f "$dir/reset"
       fi
       sleep 2
     done

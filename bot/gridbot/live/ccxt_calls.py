@@ -37,6 +37,9 @@ Kind = Literal["not_found", "insufficient_funds", "auth", "rate_limited", "nonce
 # Binance -2015 "Invalid API-key, IP, or permissions for action": ccxt raises DDoSProtection for it once the
 # client has signed in before (a key revoked mid-run), AuthenticationError on a fresh client
 _KEY_REFUSED = re.compile(r'"code"\s*:\s*-2015\b')
+# Binance -1015 "Too many new orders": the account's unfilled-order count, which a restart does not make worse
+# (only an IP that asks inside a 429's Retry-After is banned)
+_ORDER_COUNT = re.compile(r'"code"\s*:\s*-1015\b')
 
 
 def parse_retry_after(value: str | None, now_s: float) -> float | None:
@@ -140,7 +143,7 @@ class CcxtCalls:
         )
         self._quiet = quiet
         if quiet is not None:  # a Retry-After given to the process before this one, not yet over
-            left = quiet.read() - clock.time()
+            left = quiet.left(clock.time())
             if left > 0:
                 self._breaker.rate_limited(left)
 
@@ -170,8 +173,9 @@ class CcxtCalls:
                 self._metrics.api_errors.labels(error=type(e).__name__).inc()
             if kind == "rate_limited":
                 self._breaker.rate_limited(self._retry_after())
-                if self._quiet is not None:
-                    self._quiet.write(self._clock.time() + self._breaker.remaining_s())
+                if self._quiet is not None and not _ORDER_COUNT.search(str(e)):  # the IP's, not the account's
+                    now = self._clock.time()
+                    self._quiet.write(now + self._breaker.remaining_s(), now)
             elif kind in ("not_found", "rejected", "insufficient_funds"):
                 self._breaker.success()  # the exchange answered
             else:  # a probe that failed once is not the verdict: the read's retry budget is

@@ -7,32 +7,40 @@ here when the exchange gives it, and a new process opens its breaker for what is
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
 
 FILE_NAME = "rate_limited_until"
+MAX_WAIT_S = 3 * 86_400.0  # Binance's longest IP ban: nothing here makes a bot wait longer
 
 
 class QuietFile:
-    """Wall-clock time (epoch seconds) before which the exchange must not be asked, in `state_dir`."""
+    """When the exchange may be asked again (epoch seconds) and when that was written, in `state_dir`."""
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / FILE_NAME
 
-    def read(self) -> float:
-        """The stored end of the wait; 0 when there is none (or it is unreadable: the file is only ours)."""
+    def left(self, now: float) -> float:
+        """Seconds from `now` the exchange must not be asked; 0 when none, or the file is unreadable (it is
+        only ours). A clock that went back since the write (a Pi without a clock battery, before NTP) gets
+        the wait as it was given, not the skew."""
         try:
-            value = float(self.path.read_text().strip())
+            until, written = (float(x) for x in self.path.read_text().split())
         except (OSError, ValueError):
             return 0.0
-        return value if math.isfinite(value) else 0.0
+        if not (math.isfinite(until) and math.isfinite(written)) or until <= written:
+            return 0.0
+        wait = until - written if now < written else until - now
+        return min(max(wait, 0.0), MAX_WAIT_S)
 
-    def write(self, until: float) -> None:
-        """Replace the stored end atomically; a failure (a full disk) costs the guard, never the cycle."""
+    def write(self, until: float, now: float) -> None:
+        """Replace the stored wait atomically; a failure (a full disk) costs the guard, never the cycle."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_text(f"{until:.3f}\n")
+            tmp.write_text(f"{until:.3f} {now:.3f}\n")
             os.replace(tmp, self.path)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)

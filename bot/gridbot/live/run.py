@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import Any
 
 from gridbot import __version__
@@ -26,6 +27,10 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
     from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415  loads ccxt
     from gridbot.live.credentials import read_credentials  # noqa: PLC0415
 
+    quiet = QuietFile(cfg.run.state_dir)
+    waiting = quiet.left(time.time())
+    if waiting > 0:
+        log(f"the exchange's last Retry-After ({quiet.path}) is not over: not asking it for {waiting:.1f} s")
     key = secret = None
     if cfg.mode == "live":
         try:
@@ -38,7 +43,7 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
                          timeout_s=cfg.exchange.timeout_s, metrics=metrics,
                          throttle=cfg.exchange.throttle, breaker_cooldown_s=cfg.exchange.breaker_cooldown_s,
                          retry=RetryPolicy(budget_s=cfg.exchange.retry_budget_s),
-                         quiet=QuietFile(cfg.run.state_dir),
+                         quiet=quiet,
                          clock=heartbeat or heartbeat_of(cfg))  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -1,5 +1,6 @@
-"""`site.yml --check` right after converge: nothing to change, nothing claimed. This is the fleet's proof that
-a second run would change nothing on an ARM64 Pi (Molecule's idempotence runs in the container tier).
+"""`site.yml --check` right after converge: nothing to change, nothing claimed. The fleet has no idempotence
+step (Molecule's runs in the container tier): this is what says a second run would change nothing on an ARM64
+Pi, as far as check mode can (a command task does not run in it; the state its `when` reads does).
 
 Molecule's own `check` step only runs the playbook; this asserts what it reports. The file sorts before the
 rollout tests, which leave the fleet on versions the inventory does not name.

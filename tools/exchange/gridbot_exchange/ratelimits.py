@@ -54,9 +54,13 @@ class Config:
         ]
 
     def weight_interval(self) -> tuple[str, int]:
-        """The weight window as Binance writes an interval: ("MINUTE", 1) for its own 60 s."""
+        """The weight window as Binance writes an interval (enums.md: SECOND, MINUTE, HOUR, DAY): ("MINUTE",
+        1) for its own 60 s."""
         w = self.weight_window_s
-        return ("MINUTE", w // 60) if w % 60 == 0 else ("SECOND", w)
+        for name, size in (("DAY", DAY_S), ("HOUR", 3600), ("MINUTE", 60)):
+            if w % size == 0:
+                return name, w // size
+        return "SECOND", w
 
     def weight_header(self) -> str:
         """X-MBX-USED-WEIGHT-(intervalNum)(intervalLetter), as Binance names it for each weight interval."""

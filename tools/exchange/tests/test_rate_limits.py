@@ -224,3 +224,6 @@ def test_a_bad_window_flag_is_refused_naming_it(flag: str, error: str) -> None:
     assert parse_flag("weight=50,window=120").rate_limits()[0] == {
         "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 2, "limit": 50,
     }  # fmt: skip
+    assert [parse_flag(f"window={w}").weight_header() for w in (1, 60, 7200, 86400)] == [
+        "X-MBX-USED-WEIGHT-1S", "X-MBX-USED-WEIGHT-1M", "X-MBX-USED-WEIGHT-2H", "X-MBX-USED-WEIGHT-1D",
+    ]  # fmt: skip
