@@ -63,8 +63,9 @@ def _scan(cfg: BotConfig, data: str) -> tuple[float, float, int, int]:
     return low, high, unpayable, judged
 
 
-def check_config(path: Path, data: str | None) -> int:
-    """Exit 0 when the config is valid and its grid can be built across the data's price range, else 2."""
+def check_config(path: Path, data: str | None, *, offline: bool = False) -> int:
+    """Exit 0 when the config is valid and its grid can be built across the data's price range, else 2.
+    `offline`: not even an attempt at the exchange (ccxt is not loaded: seconds on a Pi)."""
     cfg = load_config(path)
     source = data or cfg.run.data
     unpayable = judged = 0
@@ -80,7 +81,9 @@ def check_config(path: Path, data: str | None) -> int:
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 2
-    if cfg.run.data == EXCHANGE:  # its tick, lot, fee and open-order limit, when it can be reached
+    if cfg.run.data == EXCHANGE and offline:
+        where += "; not judged by the exchange (--offline)"
+    elif cfg.run.data == EXCHANGE:  # its tick, lot, fee and open-order limit, when it can be reached
         from gridbot.live.preflight import check_on_exchange  # noqa: PLC0415  loads ccxt
 
         where += f"; {check_on_exchange(cfg)}"
@@ -144,6 +147,11 @@ def _backtest_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     k.add_argument("config", type=Path)
     k.add_argument(
         "--data", default=None, help="judge the grid at this data's prices (default: config run.data)"
+    )
+    k.add_argument(
+        "--offline",
+        action="store_true",
+        help="never ask the exchange for its market rules (it cannot be reached; the bot asks at its start)",
     )
 
 
@@ -371,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "health":
             return health.check(args.heartbeat)
         if args.command == "check-config":
-            return check_config(args.config, args.data)
+            return check_config(args.config, args.data, offline=args.offline)
         cfg = load_config(args.config)
         if args.command == "sweep":
             return sweep(args, cfg if args.config else None)

@@ -2,6 +2,8 @@
 included): a grid that cannot fit is refused by check-config and by `gridbot run` before any order."""
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -69,6 +71,26 @@ def test_check_config_without_the_exchange_says_it_was_not_asked(tmp_path, capsy
     code, out, err = _cli(capsys, "check-config", str(cfg))
     assert code == 0, err
     assert "not judged by the exchange, which could not be asked" in out
+
+
+def test_check_config_offline_never_asks_the_exchange_nor_loads_ccxt(tmp_path, exchange, bots):
+    """`--offline`, as the deploy role's validation runs it (no network there): a grid the exchange would
+    refuse passes on the file alone, the output says the exchange was not asked, ccxt is never imported (its
+    import costs seconds on a Pi) and the exchange sees no request."""
+    ex = exchange()
+    bot = bots(tmp_path, ex.base)
+    _levels(bot, 250)
+    before = ex.admin.call("GET", "rate_limits")["ips"]
+    code = (
+        "import sys; from gridbot.cli import main; rc = main(['check-config', '--offline', sys.argv[1]]); "
+        "print('ccxt loaded' if 'ccxt' in sys.modules else 'ccxt not loaded'); sys.exit(rc)"
+    )
+    argv = [sys.executable, "-c", code, str(bot.cfg)]
+    run = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "not judged by the exchange (--offline)" in run.stdout
+    assert "ccxt not loaded" in run.stdout
+    assert ex.admin.call("GET", "rate_limits")["ips"] == before
 
 
 @pytest.mark.parametrize(
