@@ -77,9 +77,11 @@ def test_engine_runs_in_the_container(host):
     ],
 )
 def test_bad_inventory_fails_before_any_change(extra, named):
-    """Run site.yml with one bad value (and rollout.yml, for the bot's): each must fail naming the variable,
+    """Run site.yml with one bad value (and rollout.yml, for an argument spec's, a preflight check's and the
+    batches' of the bot, through the role's checks site.yml runs too): each must fail naming the variable,
     and change nothing anywhere."""
-    for book in ("site.yml", "rollout.yml") if named.startswith("gridbot") else ("site.yml",):
+    rollout_too = named in ("gridbot_config", "gridbot_memory", "gridbot_rollout_batches")
+    for book in ("site.yml", "rollout.yml") if rollout_too else ("site.yml",):
         run = playbook(book, "-e", json.dumps(extra))
         assert run.returncode != 0, book
         assert named in run.stdout + run.stderr, book
