@@ -10,6 +10,7 @@ from gridbot_exchange import formats
 from gridbot_exchange.accounts import ApiKey
 from gridbot_exchange.errors import ApiError
 from gridbot_exchange.faults import FaultError, parse_rule
+from gridbot_exchange.ratelimits import DAY_S
 from gridbot_exchange.venue import USE_DEFAULT, Venue
 
 Json = object
@@ -155,8 +156,8 @@ def set_rate_limits(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Js
             if name != "ban_s" and not isinstance(value, int):
                 raise _bad(f"admin field {name!r}: want an integer")
         elif name == "weight_window_s":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86_400:
-                raise _bad(f"admin field {name!r}: want an integer from 1 to 86400")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= DAY_S:
+                raise _bad(f"admin field {name!r}: want an integer from 1 to {DAY_S}")
         else:
             raise _bad(
                 f"admin field {name!r} is unknown (weight_1m, orders_10s, orders_1d, raw_5m, ban_s, "
