@@ -5,3 +5,7 @@ import pytest
 
 # Its assertion helpers report the values they compared, as assertions in the test modules do.
 pytest.register_assert_rewrite("fleet")
+
+from fleet import share_ssh_logins  # noqa: E402  (imported once its asserts are set to be rewritten)
+
+share_ssh_logins()

@@ -14,6 +14,14 @@ PROJECT = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
 
 
+def share_ssh_logins():
+    """testinfra sends each host's commands through one SSH login (ControlMaster) only when Ansible's
+    control_path_dir exists, and Mitogen never makes it. Measured on a TCG VM: a login of its own costs the
+    guest 2.8 s of CPU, a command through the shared one 0.6 s."""
+    where = os.environ.get("ANSIBLE_PERSISTENT_CONTROL_PATH_DIR", "~/.ansible/cp")
+    Path(where).expanduser().mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def inventory():
     return os.environ["MOLECULE_INVENTORY_FILE"]
 
