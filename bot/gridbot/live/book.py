@@ -231,13 +231,21 @@ class LiveBook:
         return min((o.order.price for o in self.orders.values() if o.order.side == "sell"), default=np.inf)
 
     def fills(self, high: float, low: float, time_ms: int) -> list[Fill]:  # noqa: ARG002  (the exchange judged)
-        """The exchange's trades up to the end of this candle, one fill per order (its trades summed), in the
-        paper exchange's order: sells first (lowest first), then buys (highest first)."""
+        """The exchange's trades up to the end of this candle, one fill per order (its trades summed). Those
+        of this candle in the paper exchange's order: sells first (lowest first), then buys (highest first).
+        Before them, in the exchange's time order, the orders with a trade of an earlier candle, seen only
+        now (invisible when it happened, or of an order declared lost that turned up): a buy of long ago
+        funds a sell of this candle, and booked after it, the sell would be more than the books hold."""
         end = time_ms + self.timeframe_ms
-        due = [o for o in self.orders.values() if any(t.time_ms < end for t in o.pending)]
-        due.sort(
-            key=lambda o: (o.order.side == "buy", o.order.price if o.order.side == "sell" else -o.order.price)
-        )
+
+        def booking_order(o: LiveOrder) -> tuple[int, int, bool, float]:
+            first = min(t.time_ms for t in o.pending if t.time_ms < end)
+            if first < time_ms:
+                return (0, first, False, 0.0)
+            return (1, 0, o.order.side == "buy", o.order.price if o.order.side == "sell" else -o.order.price)
+
+        due = sorted((o for o in self.orders.values() if any(t.time_ms < end for t in o.pending)),
+                     key=booking_order)  # fmt: skip
         out: list[Fill] = []
         for live in due:
             trades = [t for t in live.pending if t.time_ms < end]
