@@ -238,17 +238,17 @@ class LiveBook:
         funds a sell of this candle, and booked after it, the sell would be more than the books hold."""
         end = time_ms + self.timeframe_ms
 
-        def booking_order(o: LiveOrder) -> tuple[int, int, bool, float]:
-            first = min(t.time_ms for t in o.pending if t.time_ms < end)
+        due = [(o, ts) for o in self.orders.values() if (ts := [t for t in o.pending if t.time_ms < end])]
+
+        def booking_order(d: tuple[LiveOrder, list[Trade]]) -> tuple[int, int, bool, float]:
+            o, ts = d
+            first = min(t.time_ms for t in ts)
             if first < time_ms:
                 return (0, first, False, 0.0)
             return (1, 0, o.order.side == "buy", o.order.price if o.order.side == "sell" else -o.order.price)
 
-        due = sorted((o for o in self.orders.values() if any(t.time_ms < end for t in o.pending)),
-                     key=booking_order)  # fmt: skip
         out: list[Fill] = []
-        for live in due:
-            trades = [t for t in live.pending if t.time_ms < end]
+        for live, trades in sorted(due, key=booking_order):
             live.pending = [t for t in live.pending if t.time_ms >= end]
             qty = sum((t.qty for t in trades), Decimal(0))
             fee, other = fees_of(trades, live.order.side, self.rules, self.fee_value)
