@@ -33,9 +33,16 @@ platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" -
 "$py" -m pip download -q --only-binary=:all: "${platforms[@]}" --python-version "$pyver" --implementation cp \
   -d "$stage/wheels" "$stage"/wheels/pifleet_gridbot-*.whl >&2
 [ "$has_numpy" = 1 ] && rm -f "$stage"/wheels/numpy-*.whl  # the base's Debian numpy is used instead
-"$py" -m pip install -q --no-deps --no-index --no-compile --only-binary=:all: "${platforms[@]}" \
-  --python-version "$pyver" --implementation cp --target "$stage/context/lib" "$stage"/wheels/*.whl >&2
-rm -rf "$stage/context/lib/bin"
+# The dependencies in lib/, the bot in app/: the image's layers for lib/ (compiled under qemu-user for arm64, a
+# minute) stay cached while only the bot changes. pip's direct_url.json records the wheel's path on this machine:
+# dropped, so that a checkout elsewhere gives the same layer.
+target() {
+  "$py" -m pip install -q --no-deps --no-index --no-compile --only-binary=:all: "${platforms[@]}" \
+    --python-version "$pyver" --implementation cp --target "$stage/context/$1" "${@:2}" >&2
+  rm -rf "$stage/context/$1/bin" "$stage/context/$1"/*.dist-info/direct_url.json
+}
+target lib $(find "$stage/wheels" -name '*.whl' ! -name 'pifleet_gridbot-*')
+target app "$stage"/wheels/pifleet_gridbot-*.whl
 # ccxt ships ~110 exchanges, their async and websocket twins and DEX signing code (74 MB, more than the rest of
 # the image). The bot imports ccxt.base and its one configured exchange (gridbot.live.ccxt_loader.exchange_class), so
 # the image keeps the exchanges named in GRIDBOT_EXCHANGES only, and none of the async stack (aiohttp, uvloop,

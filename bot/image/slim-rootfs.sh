@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Assemble the runtime image's whole root filesystem in DIR, inside the build stage: the interpreter, the
-# standard library minus what a headless service never imports, numpy, the bot and its dependencies, the
-# shared libraries all of that links, and nothing else — no shell, no coreutils, no package manager.
+# standard library minus what a headless service never imports, numpy, the bot's dependencies (the bot itself
+# is a layer of its own), the shared libraries all of that links, and nothing else — no shell, no coreutils, no
+# package manager.
 # Usage: slim-rootfs.sh DIR      (run as root in a stage FROM the base; the runtime stage is FROM scratch)
 set -euo pipefail
 root=${1:?usage: slim-rootfs.sh DIR}
