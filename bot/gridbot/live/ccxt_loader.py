@@ -1,23 +1,122 @@
-"""ccxt, loaded one exchange at a time.
+"""ccxt, loaded one exchange at a time, and without cryptography until a key needs it.
 
 `import ccxt` (and even `import ccxt.binance`, which runs the package's `__init__`) loads all ~105 exchanges,
 ~76 MB RSS against ~42 MB with one: `exchange_class` imports `ccxt.<id>` and nothing else of ccxt's exchanges,
 and `ccxt_module` any of ccxt's base modules the same way.
+
+`ccxt.base.exchange` imports cryptography (its Rust extension with a static OpenSSL: ~7 MB RSS) at its top,
+for signing with RSA, ECDSA and Ed25519 keys; an HMAC key, Binance's usual kind, never touches it. Here ccxt
+gets stand-ins for the names it imports, and cryptography loads at the first signature that needs it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import re
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 _ID = re.compile(r"[a-z][a-z0-9]*")
+_CRYPTOGRAPHY = "cryptography"
+
+
+def _real(path: str) -> Any:
+    """The object at a dotted path inside cryptography: its longest importable module, then attributes."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ModuleNotFoundError(path)
+
+
+class _Deferred:
+    """A name a ccxt module imported from cryptography. While that module is executed, its attributes are
+    stand-ins too (ccxt's class body keeps `ec.SECP256K1` and `hashes.SHA256` in tables, to call later);
+    after, any use loads cryptography, puts the real objects in place of the stand-ins in the ccxt modules'
+    globals and answers with the real one."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        if _StandIns.active:
+            return _Deferred(f"{self._path}.{name}")
+        return getattr(_resolved(self), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _resolved(self)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self._path}, loaded at its first use>"
+
+
+def _resolved(deferred: _Deferred) -> Any:
+    for name, module in list(sys.modules.items()):
+        if name.startswith("ccxt."):
+            for key, value in list(vars(module).items()):
+                if isinstance(value, _Deferred):
+                    setattr(module, key, _real(value._path))
+    return _real(deferred._path)
+
+
+class _StandInModule(ModuleType):
+    def __getattr__(self, name: str) -> _Deferred:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Deferred(f"{self.__name__}.{name}")
+
+
+class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds cryptography and its submodules as stand-in packages while a ccxt module is imported."""
+
+    active = False
+
+    def find_spec(
+        self, fullname: str, _path: Sequence[str] | None, _target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != _CRYPTOGRAPHY and not fullname.startswith(_CRYPTOGRAPHY + "."):
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        module = _StandInModule(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, _module: ModuleType) -> None:
+        return None
+
+
+def _import(name: str) -> ModuleType:
+    """`importlib.import_module(name)` for a ccxt module, with cryptography deferred as above unless it is
+    loaded already."""
+    if name in sys.modules or _CRYPTOGRAPHY in sys.modules:
+        return importlib.import_module(name)
+    finder = _StandIns()
+    sys.meta_path.insert(0, finder)
+    _StandIns.active = True
+    try:
+        return importlib.import_module(name)
+    finally:
+        _StandIns.active = False
+        sys.meta_path.remove(finder)
+        for stale in [n for n, m in sys.modules.items() if isinstance(m, _StandInModule)]:
+            del sys.modules[stale]
 
 
 def _without_charset_guessing() -> None:
@@ -61,7 +160,7 @@ def _ccxt_package() -> ModuleType:
 
 def ccxt_module(name: str) -> ModuleType:
     _ccxt_package()
-    return importlib.import_module(name)
+    return _import(name)
 
 
 def exchange_class(exchange_id: str) -> type:
@@ -72,7 +171,8 @@ def exchange_class(exchange_id: str) -> type:
             f"exchange.id: {exchange_id!r} is not a ccxt exchange id (lower-case letters, digits)"
         )
     try:
-        module = importlib.import_module(f"ccxt.{exchange_id}")
+        _import("ccxt.base.exchange")
+        module = _import(f"ccxt.{exchange_id}")
     except ModuleNotFoundError as e:
         if e.name != f"ccxt.{exchange_id}":
             raise
