@@ -82,6 +82,7 @@ from gridbot.live.venue import (
     VenueError,
 )
 from gridbot.ops.health import Heartbeat, StoppingError
+from gridbot.ops.heap import trim_heap
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
 from gridbot.ops.store import OrderRow, Store
@@ -233,7 +234,10 @@ class Trader:
             f"from cycle {self.cycle}")  # fmt: skip
         while not self.stop.is_set() and (max_cycles is None or ran < max_cycles):
             started = time.monotonic()
-            self.step(full=ran % self.cfg.run.reconcile_every == 0)
+            full = ran % self.cfg.run.reconcile_every == 0
+            self.step(full=full)
+            if full:  # the start's and each reconciliation's garbage (whole order books) handed back
+                trim_heap()
             ran += 1
             self.metrics.cycle_seconds.observe(time.monotonic() - started)
             self.heartbeat.beat(self.cycle)
