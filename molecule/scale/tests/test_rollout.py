@@ -475,19 +475,23 @@ def test_bad_rollout_settings_fail_before_any_host_is_touched(bad):
 
 def test_a_failed_first_deployment_is_stopped_and_the_fleet_returns_to_its_version_pruned(tmp_path):
     """A host that never ran the bot has nothing to roll back to: a first deployment that fails its gate is
-    stopped, not left running. Then the inventory's version goes out to the whole fleet, and each host keeps
-    only the images that passed their gate there (gridbot_keep_versions) and as many config backups."""
+    stopped, not left running, and the next one that fails is stopped too: a rollback never starts what never
+    passed. Then the inventory's version goes out to the whole fleet, and each host keeps only the images that
+    passed their gate there (gridbot_keep_versions) and as many config backups."""
     fleet = hosts()
     name = play_order()[-2]
     fresh = fleet[name]
     assert fresh.run("sudo sh -c 'docker rm -f gridbot >/dev/null 2>&1; rm -rf /opt/gridbot'").rc == 0
-    crash = artifact(tmp_path, "0.1.4", f"ENTRYPOINT {json.dumps(['python3', '-c', CRASHES])}")
-    run = playbook("rollout.yml", "--limit", name, *version_args(tmp_path, "0.1.4"))
-    assert run.returncode != 0
-    assert "This was its first deployment here" in run.stdout, run.stdout[-3000:]
-    state = json.loads(fresh.run("sudo docker inspect gridbot").stdout)[0]["State"]
-    assert (state["Status"], state["Running"]) == ("exited", False), state
-    assert not lock_left(fresh)
+    crashes = []
+    for version in ("0.1.4", "0.1.5"):
+        crashes.append(artifact(tmp_path, version, f"ENTRYPOINT {json.dumps(['python3', '-c', CRASHES])}"))
+        run = playbook("rollout.yml", "--limit", name, *version_args(tmp_path, version))
+        assert run.returncode != 0
+        assert "No deployment has passed its gate here" in run.stdout, run.stdout[-3000:]
+        (seen,) = json.loads(fresh.run("sudo docker inspect gridbot").stdout)
+        assert (seen["State"]["Status"], seen["State"]["Running"]) == ("exited", False), seen["State"]
+        assert seen["Image"] == crashes[-1], f"{version}: a rollback started {seen['Image']}"
+        assert not lock_left(fresh)
 
     back = playbook("rollout.yml")
     assert back.returncode == 0, back.stdout[-3000:]
@@ -500,7 +504,7 @@ def test_a_failed_first_deployment_is_stopped_and_the_fleet_returns_to_its_versi
         assert passed[-1] == state["image"]
         assert images == set(passed), host_name
         assert len(passed) <= keep
-        assert crash not in images
+        assert not images & set(crashes)
         for config in ("bot.yml", "compose.yaml"):
             backups = h.run(f"sudo sh -c 'ls /opt/gridbot/{config}.*~'").stdout.split()
             assert len(backups) <= keep, (host_name, backups)
