@@ -56,14 +56,17 @@ def test_the_firewall_is_a_table_of_its_own_beside_the_engines(host):
 
 def test_security_updates_come_from_debians_security_suite_and_never_reboot(host):
     """apt knows the release's security suite (added when the image lacked it), and unattended-upgrades'
-    policy names it alone, without reboots (its dry run, which downloads what it would install, runs on the
-    container tier)."""
+    policy names it and Raspberry Pi's archive alone, without reboots (its dry run, which downloads what it
+    would install, runs on the container tier)."""
     release = host.system_info.codename
     policy = host.run("apt-cache policy").stdout
     assert f"n={release}-security,l=Debian-Security" in policy
     config = host.run("apt-config dump Unattended-Upgrade APT::Periodic").stdout
     origins = re.findall(r'^Unattended-Upgrade::Origins-Pattern:: "(.*)";$', config, re.M)
-    assert origins == ["origin=Debian,codename=${distro_codename}-security,label=Debian-Security"], origins
+    assert origins == [
+        "origin=Debian,codename=${distro_codename}-security,label=Debian-Security",
+        "origin=Raspberry Pi Foundation,codename=${distro_codename},label=Raspberry Pi Foundation",
+    ], origins
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in config
     assert 'APT::Periodic::Unattended-Upgrade "1";' in config
 
