@@ -41,6 +41,31 @@ def test_drop_ins_written(host):
     assert not host.package("dphys-swapfile").is_installed
 
 
+def test_a_swap_drive_gone_leaves_no_swap_file_on_the_sd_card_and_zram_in_its_place():
+    """A Pi whose NVMe drive is gone: pi_host_swap_nvme_mount names a directory on the SD card now, where
+    fstab still lists the swap file (and where an earlier run put one while the drive was missing). No swap
+    file is made there, the old one and its fstab line are retired, zram stays, and the run says why."""
+    name = play_order()[0]
+    host = hosts()[name]
+    zram = {"bookworm": "zram-tools", "trixie": "systemd-zram-generator"}[host.system_info.codename]
+    assert host.package(zram).is_installed
+    old = "/mnt/nvme/swapfile"
+    host.run(
+        f"mkdir -p /mnt/nvme && truncate -s 1M {old} && echo '{old} none swap sw,nofail 0 0' >> /etc/fstab"
+    )
+    try:
+        swap = ["--tags", "pi_host_swap", "-e", "pi_host_swap_nvme_mount=/mnt/nvme/"]
+        run = playbook("site.yml", "--limit", name, *swap)
+        assert run.returncode == 0, run.stdout[-3000:]
+        said = "where no ext4/xfs filesystem from an NVMe drive is mounted now"
+        assert said in run.stdout, run.stdout[-3000:]
+        assert not host.file(old).exists
+        assert old not in host.file("/etc/fstab").content_string
+        assert host.package(zram).is_installed
+    finally:
+        host.run(f"rm -rf /mnt/nvme; sed -i '\\|^{old} |d' /etc/fstab")
+
+
 def test_engine_runs_in_the_container(host):
     daemon = json.loads(host.file("/etc/docker/daemon.json").content_string)
     assert daemon["live-restore"] is True
