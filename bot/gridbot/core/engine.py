@@ -115,8 +115,10 @@ class GridEngine:
         taken = {o.level if o.side == "buy" else o.level - 1 for o in self.exchange.open_orders()}
         free_quote = self.portfolio.quote - self._reserved_quote()
         fee = 1 + self.cfg.market.maker_fee
-        for i in range(len(self.levels) - 1):
-            price, qty = float(self.levels[i]), float(self.qty[i])
+        # Python floats once (the same values): a busy trend filter re-opens the buys ~10k times a year.
+        levels, qtys = self.levels.tolist(), self.qty.tolist()
+        for i in range(len(levels) - 1):
+            price, qty = levels[i], qtys[i]
             if price >= close or qty <= 0 or i in taken or price * qty * fee > free_quote:
                 continue
             self.exchange.place_limit("buy", price, qty, i, opened_ms=time_ms)
