@@ -15,25 +15,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 from gridbot_exchange.testing import Admin, start
+from hardened import HARDENED
 
 from gridbot import contract
 
 ARCHES = [a for a in os.environ.get("GRIDBOT_IMAGE_ARCHES", "").split() if a]
 GOLDEN = Path(__file__).parents[1] / "golden" / "backtest_summary.json"
-ROLE = Path(__file__).resolve().parents[3] / "roles" / "gridbot"
-DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-HARDENING = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__gridbot_hardening"]
 UID = contract.UID
-HARDENED = [
-    *(["--read-only"] if HARDENING["read_only"] else []),
-    *(f"--cap-drop={c}" for c in HARDENING["cap_drop"]),
-    *(f"--security-opt={o}" for o in HARDENING["security_opt"]),
-    "--tmpfs", f"/tmp:size={DEFAULTS['gridbot_tmpfs_size']},mode=1777",
-    "--memory", DEFAULTS["gridbot_memory"], "--cpus", str(DEFAULTS["gridbot_cpus"]),
-    "--pids-limit", str(DEFAULTS["gridbot_pids_limit"]), "--user", f"{UID}:{UID}",
-]  # fmt: skip
 
 pytestmark = pytest.mark.skipif(not ARCHES, reason="no image built: run `make image-test`")
 
