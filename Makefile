@@ -87,7 +87,10 @@ test: ## THE test command: setup + lint + unit + image-test + molecule (default,
 	if [ $$rc -ne 0 ]; then $(BIN)/molecule destroy -s fleet >/dev/null 2>&1 || true; fi; \
 	if [ $$frc -ne 0 ]; then echo "== fleet: what failed"; \
 	  sed 's/\x1b\[[0-9;]*m//g' .cache/test-fleet.log | grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' \
-	  | tail -n 30 || true; fi; \
+	  | tail -n 30 || true; \
+	  for v in $${PIFLEET_CACHE:-$$HOME/.cache/pifleet}/vm-logs/*.boots.log; do \
+	    [ -f "$$v" ] || continue; echo "== $$v (and its last boot's console)"; tail -n 6 "$$v"; \
+	    tail -n 12 "$${v%.boots.log}.console.log" 2>/dev/null | cut -c 1-240 || true; done; fi; \
 	echo "== make test: foreground exit $$rc, fleet exit $$frc"; \
 	wait; [ $$rc -eq 0 ] && [ $$frc -eq 0 ]
 	tools/host/host-guard.sh compare $(GUARD)

@@ -4,10 +4,9 @@
 #                                     copy-on-write disk + NVMe disk (default 8G, 0 = none), boot loop in
 #                                     the background; prints the SSH port (127.0.0.1 only). With `lan`, a second
 #                                     NIC on the shared test LAN (lan.sh up first; its MAC in DIR/lan-mac)
-#   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting; a boot that stalled (no
-#                                     SSH, console silent 3 min, a third of TIMEOUT in) is power-cycled once
-#                                     (boots.log says so)
-#   pi-vm.sh stop NAME                stop the VM and remove its disks and processes
+#   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
+#   pi-vm.sh stop NAME                stop the VM and remove its disks and processes (its boots.log and last
+#                                     console.log kept in CACHE/vm-logs)
 #   pi-vm.sh restore-boot NAME        power the VM off, put cmdline.txt.pifleet-prev and config.txt.pifleet-prev
 #                                     back on its boot partition from outside (as from another machine with the
 #                                     SD card in a reader), and boot it again
@@ -15,6 +14,10 @@
 # Like Pi firmware, every (re)boot reads cmdline.txt, kernel8.img and initramfs8 from the disk's boot
 # partition, so an edited cmdline.txt takes effect only after a reboot. qemu runs with -no-reboot: a guest
 # reboot (or a watchdog reset) ends qemu and the loop boots again; a poweroff ends the loop.
+# A boot can stall under TCG on a loaded machine (seen: a console silent and SSH never up for 20 min, where the
+# next boot of the same disk took 4; a guest reboot under Ansible's reboot module that never came back in 15): a
+# boot without SSH 4 minutes in whose console has been silent for 3 is power-cycled, as one would a Pi
+# (boots.log says so). Once a boot has answered SSH, hangs are the guest's watchdog's to reset.
 # While any VM runs, an SNTP responder serves this machine's clock on 127.0.0.1:123, which the guests
 # reach as 10.0.2.2 (no public NTP server is reachable from the test network).
 set -euo pipefail
@@ -29,8 +32,28 @@ ssh_vm() {
     -o ConnectTimeout=5 -o BatchMode=yes pi@127.0.0.1 "$@"
 }
 
+ssh_banner() {
+  timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 4 <&3" 2>/dev/null | grep -q '^SSH-'
+}
+
+# Run beside one boot's qemu, in the VM's directory.
+stall_watch() {
+  local port=$1 boot=$2 start=$SECONDS silent
+  while sleep 10; do
+    ssh_banner "$port" && return 0
+    silent=$(($(date +%s) - $(stat -c %Y console.log 2>/dev/null || date +%s)))
+    if [ $((SECONDS - start)) -ge 240 ] && [ "$silent" -ge 180 ] && [ ! -e hold ]; then
+      echo "power-cycled boot $boot: no SSH $((SECONDS - start))s in, console silent ${silent}s:" \
+        "$(tail -c 300 console.log | tr -s '\r\n' '  ')" >>boots.log
+      touch reset
+      pkill -f "hostfwd=tcp:127.0.0.1:$port-:22" || rm -f reset
+      return 0
+    fi
+  done
+}
+
 boot_loop() {
-  local dir=$1 port boots=0 rc nvme=() lan=() wrap=()
+  local dir=$1 port boots=0 rc watch nvme=() lan=() wrap=()
   port=$(cat "$dir/port")
   cd "$dir"
   [ -f nvme.qcow2 ] && nvme=(-drive if=none,id=nvm,file=nvme.qcow2,format=qcow2,cache=unsafe
@@ -46,6 +69,9 @@ boot_loop() {
     qemu-img dd -f qcow2 -O raw bs=1M skip=1 count=256 if=disk.qcow2 of=boot.img
     mcopy -n -o -i boot.img ::cmdline.txt ::kernel8.img ::initramfs8 .
     echo "boot $boots $(date -u +%FT%TZ): $(head -n1 cmdline.txt)" >>boots.log
+    rm -f reset
+    stall_watch "$port" "$boots" &
+    watch=$!
     # TCG runs 2 vCPUs on 2 host threads; cortex-a72 is the Pi 4 core.
     "${wrap[@]}" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m "${PIFLEET_VM_MEMORY:-2048}" \
       -accel tcg,thread=multi -no-reboot -nographic -monitor none \
@@ -57,19 +83,17 @@ boot_loop() {
       -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
       "${lan[@]}" \
       -serial file:console.log >qemu.log 2>&1 || rc=$?
+    kill "$watch" 2>/dev/null || true
+    wait "$watch" 2>/dev/null || true
     cat console.log >>console-all.log
-    # wait power-cycled a boot that never answered SSH: boot again, as after a pulled plug.
-    if [ -e reset ]; then
-      rm -f reset
-      echo "power-cycled after boot $boots: no SSH (pi-vm.sh wait)" >>boots.log
-      continue
-    fi
     # restore-boot holds the loop while it edits the disk from outside.
     if [ -e hold ]; then
       echo "powered off after boot $boots: boot partition edited from outside" >>boots.log
       while [ -e hold ]; do sleep 1; done
       continue
     fi
+    # stall_watch power-cycled a boot that never answered SSH: boot again, as after a pulled plug.
+    [ -e reset ] && continue
     # A guest reboot or watchdog reset ends qemu with 0 (-no-reboot); anything else is qemu failing.
     if [ "${rc:-0}" -ne 0 ]; then
       echo "qemu failed (exit $rc) on boot $boots: $(tail -n 3 qemu.log | tr '\n' ' ')" >>boots.log
@@ -122,24 +146,9 @@ case "$cmd" in
   wait)
     dir=$(vm_dir "${2:?name}"); timeout=${3:-600}
     deadline=$((SECONDS + timeout))
-    # A boot can stall under TCG on a loaded machine (seen: a bookworm VM's console silent and SSH never up for
-    # 20 min, where the next boot of the same disk took 4): a VM without SSH a third of the timeout in, whose
-    # console has been silent for 3 minutes, is power-cycled once, as one would a Pi. A slow boot that still
-    # prints is left alone.
-    reset_from=$((SECONDS + timeout / 3))
-    resets=0
     until ssh_vm "$dir" true 2>/dev/null; do
       kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null || { echo "pi-vm: ${2} is not running" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
       [ $SECONDS -lt $deadline ] || { echo "pi-vm: no SSH on ${2} after ${timeout}s" >&2; tail -20 "$dir/console.log" >&2; exit 1; }
-      silent=$(($(date +%s) - $(stat -c %Y "$dir/console.log" 2>/dev/null || date +%s)))
-      if [ $resets -eq 0 ] && [ $SECONDS -ge $reset_from ] && [ $silent -ge 180 ]; then
-        resets=1
-        echo "pi-vm: no SSH on ${2} and its console silent for ${silent}s: power-cycling it" >&2
-        tail -5 "$dir/console.log" >&2
-        touch "$dir/reset"
-        # between two boots (no qemu to end), there is nothing to cycle: no reset left behind for the next exit
-        pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || rm -f "$dir/reset"
-      fi
       sleep 2
     done
     ssh_vm "$dir" systemctl is-system-running --wait >/dev/null || true
@@ -147,8 +156,11 @@ case "$cmd" in
   restore-boot)
     dir=$(vm_dir "${2:?name}")
     touch "$dir/hold"
-    pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || true
-    until grep -q "^powered off after boot" <(tail -n1 "$dir/boots.log"); do sleep 1; done
+    # again until the loop says so: a qemu started between two boots gets the same
+    until grep -q "^powered off after boot" <(tail -n1 "$dir/boots.log"); do
+      pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || true
+      sleep 1
+    done
     # The FAT boot partition: 256 MiB at 1 MiB (tools/vm/vm-image.sh).
     work=$(mktemp -d)
     qemu-img dd -f qcow2 -O raw bs=1M skip=1 count=256 if="$dir/disk.qcow2" of="$work/boot.img"
@@ -167,6 +179,9 @@ case "$cmd" in
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port" 2>/dev/null || echo none)-:22" 2>/dev/null || true
+    # What a failed run needs to be read after its VMs are gone (make test prints them when the fleet fails).
+    mkdir -p "$cache/vm-logs"
+    for f in boots.log console.log; do [ ! -f "$dir/$f" ] || cp "$dir/$f" "$cache/vm-logs/${2}.$f"; done
     rm -rf "$dir"
     ntp_stop_if_idle
     ;;
