@@ -84,6 +84,7 @@ def test_engine_runs_in_the_container(host):
         ({"pi_host_governor": "turbo"}, "pi_host_governor"),
         ({"pi_host_boot_cmdline_extra": ["quiet splash"]}, "pi_host_boot_cmdline_extra"),
         ({"docker_engine_source": "snap"}, "docker_engine_source"),
+        ({"change_lock_enabled": "sometimes"}, "change_lock_enabled"),
         ({"gridbot_config": "many"}, "gridbot_config"),
         ({"gridbot_memory": "lots"}, "gridbot_memory"),
         ({"gridbot_healthcheck_interval": "10 seconds"}, "gridbot_healthcheck_interval"),
@@ -271,28 +272,58 @@ def test_a_docker_repository_key_with_another_fingerprint_is_refused(host):
     assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
 
 
-def test_a_held_rollout_lock_stops_the_rollout_naming_its_holder():
+LOCK = "/run/pifleet/change.lock"
+
+
+def test_a_held_change_lock_stops_the_rollout_naming_its_holder():
     """Another run's lock on the second batch's host: the canary goes through and releases its own lock, the
     rollout stops at the held host, naming the holder, and leaves that lock in place."""
     fleet = hosts()
-    lock = "/run/gridbot/rollout.lock"
     holder = "alice@laptop (Roll gridbot out, canary first, since 2026-11-23T08:00:00Z)"
     canary, *_, last = play_order()
     held = fleet[last]
-    held.run(f"mkdir -p /run/gridbot && echo {shlex.quote(holder)} > {lock}")
+    held.run(f"mkdir -p /run/pifleet && echo {shlex.quote(holder)} > {LOCK}")
     try:
         run = playbook("rollout.yml")
         assert run.returncode != 0
-        assert f"another rollout holds this host's lock ({lock}): {holder}" in run.stdout, run.stdout[-3000:]
-        released = rf"TASK \[gridbot : Unlock \| Release this host's rollout lock\][^\[]*\nok: \[{canary}\]"
+        said = f"another run holds this host's change lock ({LOCK}): {holder}. The bot's change was not done"
+        assert said in run.stdout, run.stdout[-3000:]
+        released = rf"TASK \[change_lock : Lock \| Release this host's change lock\][^\[]*\nok: \[{canary}\]"
         assert re.search(released, run.stdout), run.stdout[-3000:]
-        assert held.file(lock).content_string == holder + "\n"
-        assert not fleet[canary].file(lock).exists
+        assert held.file(LOCK).content_string == holder + "\n"
+        assert not fleet[canary].file(LOCK).exists
     finally:
-        held.run(f"rm -f {lock}")
+        held.run(f"rm -f {LOCK}")
     again = playbook("rollout.yml")
     assert again.returncode == 0, again.stdout[-3000:]
-    assert not any(h.file(lock).exists for h in fleet.values())
+    assert not any(h.file(LOCK).exists for h in fleet.values())
+
+
+def test_a_held_change_lock_keeps_site_yml_from_rebooting_a_host_or_restarting_its_engine():
+    """Another operator's rollout holds the first host's change lock (its soak under way): site.yml with new
+    boot files, then with a new engine setting, neither edits that host's boot files (the reboot's first step)
+    nor restarts its engine. Each play stops there, naming the holder and what was not done, the host after it
+    untouched too, and the lock stays the holder's."""
+    fleet = hosts()
+    first, *_ = play_order()
+    holder = "bob@desk (Roll gridbot out, canary first, since 2026-11-26T08:00:00Z)"
+    cmdline = "/boot/firmware/cmdline.txt"
+    before = {name: (h.file(cmdline).content_string, _engine(h)) for name, h in fleet.items()}
+    fleet[first].run(f"mkdir -p /run/pifleet && echo {shlex.quote(holder)} > {LOCK}")
+    try:
+        boot = playbook("site.yml", "--tags", "pi_host_boot",
+                        "-e", '{"pi_host_boot_cmdline_extra": ["nosplash"]}')  # fmt: skip
+        engine = playbook("site.yml", "--tags", "docker_engine_daemon",
+                          "-e", '{"docker_engine_daemon_extra": {"debug": false}}')  # fmt: skip
+        for run, what in ((boot, "The reboot into new boot files"), (engine, "The engine's restart")):
+            assert run.returncode != 0
+            said = f"{first}: another run holds this host's change lock ({LOCK}): {holder}. {what} was not"
+            assert said in run.stdout, run.stdout[-3000:]
+        for name, h in fleet.items():
+            assert (h.file(cmdline).content_string, _engine(h)) == before[name], f"{name} was changed"
+        assert fleet[first].file(LOCK).content_string == holder + "\n"
+    finally:
+        fleet[first].run(f"rm -f {LOCK}")
 
 
 # --- hardening --------------------------------------------------------------------------------------------

@@ -343,7 +343,7 @@ BAD_TICK = {"gridbot_host_config": {"market": {"tick_size": 0.003}}}
 
 
 def lock_left(host):
-    return host.run("test -e /run/gridbot/rollout.lock").rc == 0
+    return host.run("test -e /run/pifleet/change.lock").rc == 0
 
 
 def test_a_failure_in_the_second_batch_stops_the_rollout(tmp_path):
@@ -370,7 +370,7 @@ def test_a_failure_in_the_second_batch_stops_the_rollout(tmp_path):
     for name in rest:
         assert after[name] == before[name], f"{name} (third batch) was touched"
     for name, h in fleet.items():
-        assert not lock_left(h), f"{name}: the rollout lock was left behind"
+        assert not lock_left(h), f"{name}: the change lock was left behind"
     assert_books_match_the_exchange(doomed, fleet[doomed])
     assert_no_order_doubled(doomed, fleet[doomed])
 
