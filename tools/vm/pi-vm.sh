@@ -32,6 +32,9 @@ ssh_vm() {
     -o ConnectTimeout=5 -o BatchMode=yes pi@127.0.0.1 "$@"
 }
 
+# Ends the VM's qemu, as a pulled plug would (the loop decides what comes next).
+pull_plug() { pkill -f "hostfwd=tcp:127.0.0.1:$1-:22"; }
+
 ssh_banner() {
   timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 4 <&3" 2>/dev/null | grep -q '^SSH-'
 }
@@ -46,7 +49,7 @@ stall_watch() {
       echo "power-cycled boot $boot: no SSH $((SECONDS - start))s in, console silent ${silent}s:" \
         "$(tail -c 300 console.log | tr -s '\r\n' '  ')" >>boots.log
       touch reset
-      pkill -f "hostfwd=tcp:127.0.0.1:$port-:22" || rm -f reset
+      pull_plug "$port" || rm -f reset
       return 0
     fi
   done
@@ -158,7 +161,7 @@ case "$cmd" in
     touch "$dir/hold"
     # again until the loop says so: a qemu started between two boots gets the same
     until grep -q "^powered off after boot" <(tail -n1 "$dir/boots.log"); do
-      pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port")-:22" || true
+      pull_plug "$(cat "$dir/port")" || true
       sleep 1
     done
     # The FAT boot partition: 256 MiB at 1 MiB (tools/vm/vm-image.sh).
@@ -178,7 +181,7 @@ case "$cmd" in
       kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
-    pkill -f "hostfwd=tcp:127.0.0.1:$(cat "$dir/port" 2>/dev/null || echo none)-:22" 2>/dev/null || true
+    pull_plug "$(cat "$dir/port" 2>/dev/null || echo none)" 2>/dev/null || true
     # What a failed run needs to be read after its VMs are gone (make test prints them when the fleet fails).
     mkdir -p "$cache/vm-logs"
     for f in boots.log console.log; do [ ! -f "$dir/$f" ] || cp "$dir/$f" "$cache/vm-logs/${2}.$f"; done

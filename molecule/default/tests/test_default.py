@@ -5,6 +5,7 @@ import re
 import shlex
 import socket
 import subprocess
+from contextlib import contextmanager
 
 import pytest
 
@@ -275,6 +276,16 @@ def test_a_docker_repository_key_with_another_fingerprint_is_refused(host):
 LOCK = "/run/pifleet/change.lock"
 
 
+@contextmanager
+def _held_by(host, holder):
+    """The host's change lock as another run's (another operator mid-rollout), removed afterwards."""
+    host.run(f"mkdir -p /run/pifleet && echo {shlex.quote(holder)} > {LOCK}")
+    try:
+        yield
+    finally:
+        host.run(f"rm -f {LOCK}")
+
+
 def test_a_held_change_lock_stops_the_rollout_naming_its_holder():
     """Another run's lock on the second batch's host: the canary goes through and releases its own lock, the
     rollout stops at the held host, naming the holder, and leaves that lock in place."""
@@ -282,8 +293,7 @@ def test_a_held_change_lock_stops_the_rollout_naming_its_holder():
     holder = "alice@laptop (Roll gridbot out, canary first, since 2026-11-23T08:00:00Z)"
     canary, *_, last = play_order()
     held = fleet[last]
-    held.run(f"mkdir -p /run/pifleet && echo {shlex.quote(holder)} > {LOCK}")
-    try:
+    with _held_by(held, holder):
         run = playbook("rollout.yml")
         assert run.returncode != 0
         said = f"another run holds this host's change lock ({LOCK}): {holder}. The bot's change was not done"
@@ -292,8 +302,6 @@ def test_a_held_change_lock_stops_the_rollout_naming_its_holder():
         assert re.search(released, run.stdout), run.stdout[-3000:]
         assert held.file(LOCK).content_string == holder + "\n"
         assert not fleet[canary].file(LOCK).exists
-    finally:
-        held.run(f"rm -f {LOCK}")
     again = playbook("rollout.yml")
     assert again.returncode == 0, again.stdout[-3000:]
     assert not any(h.file(LOCK).exists for h in fleet.values())
@@ -309,8 +317,7 @@ def test_a_held_change_lock_keeps_site_yml_from_rebooting_a_host_or_restarting_i
     holder = "bob@desk (Roll gridbot out, canary first, since 2026-11-26T08:00:00Z)"
     cmdline = "/boot/firmware/cmdline.txt"
     before = {name: (h.file(cmdline).content_string, _engine(h)) for name, h in fleet.items()}
-    fleet[first].run(f"mkdir -p /run/pifleet && echo {shlex.quote(holder)} > {LOCK}")
-    try:
+    with _held_by(fleet[first], holder):
         boot = playbook("site.yml", "--tags", "pi_host_boot",
                         "-e", '{"pi_host_boot_cmdline_extra": ["nosplash"]}')  # fmt: skip
         engine = playbook("site.yml", "--tags", "docker_engine_daemon",
@@ -322,8 +329,6 @@ def test_a_held_change_lock_keeps_site_yml_from_rebooting_a_host_or_restarting_i
         for name, h in fleet.items():
             assert (h.file(cmdline).content_string, _engine(h)) == before[name], f"{name} was changed"
         assert fleet[first].file(LOCK).content_string == holder + "\n"
-    finally:
-        fleet[first].run(f"rm -f {LOCK}")
 
 
 # --- hardening --------------------------------------------------------------------------------------------
