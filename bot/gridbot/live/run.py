@@ -4,7 +4,6 @@ crash loop."""
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.httpd import serve_bot
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
+from gridbot.ops.signals import stop_on_signals
 from gridbot.ops.store import Store
 
 
@@ -64,8 +64,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
             venue = make_venue(cfg, metrics, heartbeat)
             stop = threading.Event()
             heartbeat.stop = stop  # the adapter's waits end on SIGTERM
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+            stop_on_signals(stop)
             trader = None
             while trader is None:
                 try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 import time
 from dataclasses import replace
@@ -34,6 +33,7 @@ from gridbot.core.settings import Json
 from gridbot.ops.candle_files import ReplayFeed
 from gridbot.ops.health import write_heartbeat
 from gridbot.ops.runlock import RunLock
+from gridbot.ops.signals import stop_on_signals
 from gridbot.ops.store import DB_FILE, Store, StoreError
 
 if TYPE_CHECKING:
@@ -176,8 +176,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         cycle = saved[1]
 
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
 
     every = cfg.run.cycle_seconds
     print(f"gridbot: paper {cfg.market.symbol}, {feed.count} candles, every {every}s, from cycle {cycle}",
