@@ -319,7 +319,10 @@ class GridEngine:
         pending = self.levels is None or self.replan  # a grid to build (the first, or a re-plan) when ready
         ready = n  # the first candle past the regrid cooldown, when it matters
         if trigger is None and (pending or self.cfg.regrid.enabled):
-            ready = int(np.searchsorted(c.time_ms, self.cooldown_until_ms))
+            if self.cooldown_until_ms <= c.time_ms[pos]:  # over already (the usual case): `pos` does
+                ready = pos
+            else:
+                ready = int(np.searchsorted(c.time_ms, self.cooldown_until_ms))
             if pending:
                 until = min(until, max(pos, ready))
         lower = upper = 0.0
