@@ -5,8 +5,8 @@
 #                                     the background; prints the SSH port (127.0.0.1 only). With `lan`, a second
 #                                     NIC on the shared test LAN (lan.sh up first; its MAC in DIR/lan-mac)
 #   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
-#   pi-vm.sh stop NAME                stop the VM and remove its disks and processes (its boots.log and last
-#                                     console.log kept in CACHE/vm-logs)
+#   pi-vm.sh stop NAME                stop the VM and remove its disks and processes (its boots.log, last
+#                                     console.log and earlier boots' console-all.log kept in CACHE/vm-logs)
 #   pi-vm.sh restore-boot NAME        power the VM off, put cmdline.txt.pifleet-prev and config.txt.pifleet-prev
 #                                     back on its boot partition from outside (as from another machine with the
 #                                     SD card in a reader), and boot it again
@@ -35,8 +35,28 @@ ssh_vm() {
 # Ends the VM's qemu, as a pulled plug would (the loop decides what comes next).
 pull_plug() { pkill -f "hostfwd=tcp:127.0.0.1:$1-:22"; }
 
+# QEMU's user network accepts the connection itself; the guest's sshd, forked and re-executed under TCG on a
+# loaded host, can take seconds to send its banner.
 ssh_banner() {
-  timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 4 <&3" 2>/dev/null | grep -q '^SSH-'
+  timeout 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c 4 <&3" 2>/dev/null | grep -q '^SSH-'
+}
+
+# What QEMU says of the guest's state (running, paused, io-error...), for a boot that stalled.
+vm_status() {
+  python3 - "$1" <<'PY' 2>/dev/null || echo unknown
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", "query-status"):
+    f.write(json.dumps({"execute": cmd}) + "\n")
+    f.flush()
+    while "return" not in (answer := json.loads(f.readline())) and "error" not in answer:
+        pass
+print(answer.get("return", answer).get("status", answer))
+PY
 }
 
 # Run beside one boot's qemu, in the VM's directory.
@@ -46,7 +66,8 @@ stall_watch() {
     ssh_banner "$port" && return 0
     silent=$(($(date +%s) - $(stat -c %Y console.log 2>/dev/null || date +%s)))
     if [ $((SECONDS - start)) -ge 240 ] && [ "$silent" -ge 180 ] && [ ! -e hold ]; then
-      echo "power-cycled boot $boot: no SSH $((SECONDS - start))s in, console silent ${silent}s:" \
+      echo "power-cycled boot $boot: no SSH $((SECONDS - start))s in, console silent ${silent}s, QEMU's" \
+        "status $(vm_status qmp.sock):" \
         "$(tail -c 300 console.log | tr -s '\r\n' '  ')" >>boots.log
       touch reset
       pull_plug "$port" || rm -f reset
@@ -77,7 +98,7 @@ boot_loop() {
     watch=$!
     # TCG runs 2 vCPUs on 2 host threads; cortex-a72 is the Pi 4 core.
     "${wrap[@]}" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m "${PIFLEET_VM_MEMORY:-2048}" \
-      -accel tcg,thread=multi -no-reboot -nographic -monitor none \
+      -accel tcg,thread=multi -no-reboot -nographic -monitor none -qmp unix:qmp.sock,server=on,wait=off \
       -kernel kernel8.img -initrd initramfs8 -append "$(head -n1 cmdline.txt)" \
       -drive if=none,id=sd,file=disk.qcow2,format=qcow2,cache=unsafe,discard=unmap \
       -device virtio-blk-pci,drive=sd \
@@ -184,7 +205,7 @@ case "$cmd" in
     pull_plug "$(cat "$dir/port" 2>/dev/null || echo none)" 2>/dev/null || true
     # What a failed run needs to be read after its VMs are gone (make test prints them when the fleet fails).
     mkdir -p "$cache/vm-logs"
-    for f in boots.log console.log; do [ ! -f "$dir/$f" ] || cp "$dir/$f" "$cache/vm-logs/${2}.$f"; done
+    for f in boots.log console.log console-all.log; do [ ! -f "$dir/$f" ] || cp "$dir/$f" "$cache/vm-logs/${2}.$f"; done
     rm -rf "$dir"
     ntp_stop_if_idle
     ;;
