@@ -175,10 +175,12 @@ def judge_against_the_exchange(ex: Exchange, bot: Bot) -> None:
     held = Decimal(str(bal["BTC"]["free"])) + Decimal(str(bal["BTC"]["locked"]))
     quote = Decimal(str(bal["USDT"]["free"])) + Decimal(str(bal["USDT"]["locked"]))
     assert float(held) == pytest.approx(s["base_held"], abs=1e-8)
-    # realized PnL recomputed from the exchange's trades: FIFO lots, a buy's fee in base
+    # realized PnL recomputed from the exchange's trades: FIFO lots, a buy's fee in base, in the order the bot
+    # booked them (the trades' own but for a fill the exchange showed late: docs/bot.md#accounting)
+    booked = {r[0]: k for k, r in enumerate(bot.query("SELECT trade_id FROM fills ORDER BY rowid"))}
     lots: deque[list[float]] = deque()
     realized = 0.0
-    for t in sorted(trades, key=lambda t: int(t["id"])):
+    for t in sorted(trades, key=lambda t: booked[str(t["id"])]):
         qty, price, fee = float(t["qty"]), float(t["price"]), float(t["commission"])
         if t["isBuyer"]:
             lots.append([qty - fee, qty * price / (qty - fee)])
