@@ -96,8 +96,10 @@ def test_a_fill_of_an_order_whose_answer_was_lost_and_that_lagged_is_booked(tmp_
 
     def lose_one(k: int) -> None:
         if k == 2:
-            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
-            ex.admin.fault(kind="invisible", seconds=3600, clock="market", count=1)
+            ex.admin.faults(  # at once: an order created between two calls would be dropped, not hidden
+                {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
+                {"kind": "invisible", "seconds": 3600, "clock": "market", "count": 1},
+            )
 
     step_through(ex, bot, 40, lose_one, seen=1)
     (lagged,) = re.findall(r"order (\S+): outcome unknown", bot.log.read_text())
@@ -128,8 +130,10 @@ def test_an_order_declared_lost_that_turns_up_later_is_adopted(
 
     def lose_one(k: int) -> None:
         if k == lose_at:
-            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
-            ex.admin.fault(kind="invisible", seconds=hidden_candles * 300, clock="market", count=1)
+            ex.admin.faults(  # at once: an order created between two calls would be dropped, not hidden
+                {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
+                {"kind": "invisible", "seconds": hidden_candles * 300, "clock": "market", "count": 1},
+            )
 
     def check(k: int) -> None:
         log = bot.log.read_text()

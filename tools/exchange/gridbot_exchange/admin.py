@@ -220,10 +220,17 @@ def step(v: Venue, q: dict[str, str], body: dict[str, object]) -> Json:
 
 
 def add_fault(v: Venue, _q: dict[str, str], body: dict[str, object]) -> Json:
+    """One rule, or `{"rules": [...]}`: several that take effect at once (a create's answer dropped and the
+    same order hidden), all parsed before any is added."""
+    specs = body.get("rules", [body])
+    if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
+        raise _bad("admin field 'rules': a non-empty list of fault objects")
     try:
-        return v.faults.add(parse_rule(body)).describe()
+        rules = [parse_rule(s) for s in specs]
     except FaultError as e:
         raise _bad(str(e)) from None
+    added = [r.describe() for r in v.faults.add(*rules)]
+    return added if "rules" in body else added[0]
 
 
 def list_faults(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:

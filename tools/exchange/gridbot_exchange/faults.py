@@ -112,12 +112,14 @@ class Faults:
         self._rules: list[Rule] = []
         self._next_id = 1
 
-    def add(self, rule: Rule) -> Rule:
+    def add(self, *rules: Rule) -> list[Rule]:
+        """Rules that take effect together: no request meets one of them without the others."""
         with self._lock:
-            rule.id = self._next_id
-            self._next_id += 1
-            self._rules.append(rule)
-        return rule
+            for rule in rules:
+                rule.id = self._next_id
+                self._next_id += 1
+                self._rules.append(rule)
+        return list(rules)
 
     def clear(self) -> None:
         with self._lock:

@@ -61,6 +61,10 @@ class Admin:
     def fault(self, **spec: object) -> object:
         return self.call("POST", "faults", spec)
 
+    def faults(self, *specs: dict[str, object]) -> object:
+        """Rules that take effect together (two `fault` calls leave a moment where only the first holds)."""
+        return self.call("POST", "faults", {"rules": list(specs)})
+
     def step(self, candles: int = 0, ms: int = 0) -> dict[str, object]:
         out = self.call("POST", "step", {"candles": candles, "ms": ms})
         assert isinstance(out, dict), out

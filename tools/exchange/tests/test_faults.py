@@ -129,6 +129,29 @@ def test_order_invisible_past_a_minute_of_market_time_fills_unseen_then_appears_
     assert {x["id"] for x in client.fetch_orders(SYMBOL)} == {o["id"], seen["id"]}
 
 
+def test_rules_set_together_meet_the_same_order(client: ccxt.binance, admin: Admin) -> None:
+    """A create's answer dropped and that same order hidden: the two rules take effect at once."""
+    admin.faults(
+        {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
+        {"kind": "invisible", "seconds": WINDOW_S, "count": 1},
+    )
+    with pytest.raises(ccxt.NetworkError):
+        client.create_order(SYMBOL, "limit", "buy", 0.01, 40000.0, {"clientOrderId": "both-1"})
+    with pytest.raises(ccxt.OrderNotFound):
+        client.fetch_order(None, SYMBOL, {"origClientOrderId": "both-1"})
+    assert admin.call("GET", "faults") == []  # both used up by the one order
+
+
+def test_a_bad_rule_among_several_adds_none(admin: Admin) -> None:
+    with pytest.raises(urllib.error.HTTPError) as e:
+        admin.faults({"kind": "drop", "count": 1}, {"kind": "invisible", "clock": "sundial"})
+    assert "'clock'" in json.loads(e.value.read())["msg"]
+    assert admin.call("GET", "faults") == []
+    with pytest.raises(urllib.error.HTTPError) as e:
+        admin.call("POST", "faults", {"rules": []})
+    assert "'rules'" in json.loads(e.value.read())["msg"]
+
+
 def test_invisible_clock_is_checked(admin: Admin) -> None:
     with pytest.raises(urllib.error.HTTPError) as e:
         admin.fault(kind="invisible", seconds=5, clock="sundial")
