@@ -50,7 +50,7 @@ lint: $(STAMP) ## ruff, mypy --strict, the bot's import layers, yamllint, ansibl
 
 unit: $(STAMP) ## pytest of bot/tests, tools/exchange/tests and tools/tests
 	for t in bot/tests tools/exchange/tests tools/tests; do \
-	  rc=0; $(BIN)/pytest "$$t" --ignore=bot/tests/image || rc=$$?; \
+	  rc=0; $(BIN)/pytest "$$t" --ignore=bot/tests/image --durations=12 || rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "unit: pytest collected no tests in $$t: that is a failure here" >&2; exit 1; fi; \
 	  [ $$rc -eq 0 ] || exit $$rc; \
 	done
