@@ -82,6 +82,15 @@ def wait_for(bot: Bot, done, what: str, timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+def lose_the_next_create(ex: Exchange, seconds: int) -> None:
+    """The next create's answer dropped and that order (with its trades) invisible for `seconds` of market
+    time: both rules set at once, or an order created between two calls would be dropped but not hidden."""
+    ex.admin.faults(
+        {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
+        {"kind": "invisible", "seconds": seconds, "clock": "market", "count": 1},
+    )
+
+
 VOLATILE = ("--start-candle", "4001")  # a stretch where the grid trades every few candles
 
 
@@ -96,10 +105,7 @@ def test_a_fill_of_an_order_whose_answer_was_lost_and_that_lagged_is_booked(tmp_
 
     def lose_one(k: int) -> None:
         if k == 2:
-            ex.admin.faults(  # at once: an order created between two calls would be dropped, not hidden
-                {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
-                {"kind": "invisible", "seconds": 3600, "clock": "market", "count": 1},
-            )
+            lose_the_next_create(ex, seconds=3600)
 
     step_through(ex, bot, 40, lose_one, seen=1)
     (lagged,) = re.findall(r"order (\S+): outcome unknown", bot.log.read_text())
@@ -130,10 +136,7 @@ def test_an_order_declared_lost_that_turns_up_later_is_adopted(
 
     def lose_one(k: int) -> None:
         if k == lose_at:
-            ex.admin.faults(  # at once: an order created between two calls would be dropped, not hidden
-                {"kind": "drop", "path": "/api/v3/order", "method": "POST", "count": 1},
-                {"kind": "invisible", "seconds": hidden_candles * 300, "clock": "market", "count": 1},
-            )
+            lose_the_next_create(ex, seconds=hidden_candles * 300)
 
     def check(k: int) -> None:
         log = bot.log.read_text()
