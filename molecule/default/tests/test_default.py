@@ -1,5 +1,6 @@
 """Container tier: what playbooks/site.yml leaves on a Debian host, and what bad inventory never reaches."""
 
+import itertools
 import json
 import re
 import shlex
@@ -257,20 +258,41 @@ def test_trixie_refuses_a_daemon_value_before_writing_it(host):
     assert _engine(host) == before
 
 
-def test_a_docker_repository_key_with_another_fingerprint_is_refused(host):
-    """The key URL is only where the key comes from: a key that is not the pinned one never reaches apt."""
+def _primary_keys(host, path):
+    """The fingerprints of the primary keys in an OpenPGP file, as gpg reads it on the host."""
+    gpg = f"gpg --batch --no-options --no-autostart --homedir $h --show-keys --with-colons {path}"
+    shown = host.check_output(f'h=$(mktemp -d) && {gpg}; rc=$?; rm -rf "$h"; exit $rc')
+    lines = shown.splitlines()
+    return [b.split(":")[9] for a, b in itertools.pairwise(lines) if a.startswith("pub:")]
+
+
+def test_docker_repository_keys_other_than_the_pinned_one_never_reach_apt(host):
+    """The key URL is only where the key comes from: a file without the pinned key never reaches apt, and
+    from a file with it and others, apt gets the pinned key alone. Debian's archive keyring (several keys)
+    stands in for a tampered download."""
     if host.system_info.codename != "bookworm":
         pytest.skip("Docker's repository is the bookworm default")
-    debian_key = "docker_engine_docker_repo_key_url=file:///usr/share/keyrings/debian-archive-keyring.gpg"
-    run = playbook("site.yml", "--limit", _name(host), "--tags", "docker_engine_repository",
-                   "-e", "docker_engine_source=docker", "-e", debian_key)  # fmt: skip
-    host.run("rm -f /var/cache/apt/docker-repo-key.asc")
-    assert run.returncode != 0
-    assert (
-        "not docker_engine_docker_repo_key_fingerprint 9DC858229FC7DD38854AE2D88D81803C0EBFCD88" in run.stdout
-    )
-    assert not host.file("/etc/apt/keyrings/docker.asc").exists
-    assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    url = f"docker_engine_docker_repo_key_url=file://{keyring}"
+    source = ["--limit", _name(host), "--tags", "docker_engine_repository",
+              "-e", "docker_engine_source=docker", "-e", url]  # fmt: skip
+    try:
+        run = playbook("site.yml", *source)
+        assert run.returncode != 0
+        docker_key = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+        assert f"not docker_engine_docker_repo_key_fingerprint {docker_key}" in run.stdout
+        assert not host.file("/etc/apt/keyrings/docker.asc").exists
+        assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
+
+        others = _primary_keys(host, keyring)  # gpg: the run above installed it
+        assert len(others) > 1, others
+        pinned = others[-1]
+        run = playbook("site.yml", *source, "-e", f"docker_engine_docker_repo_key_fingerprint={pinned}")
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert _primary_keys(host, "/etc/apt/keyrings/docker.asc") == [pinned]
+    finally:
+        host.run("rm -f /var/cache/apt/docker-repo-key.asc /etc/apt/keyrings/docker.asc "
+                 "/etc/apt/sources.list.d/docker.sources /etc/apt/preferences.d/docker")  # fmt: skip
 
 
 LOCK = "/run/pifleet/change.lock"
@@ -361,6 +383,34 @@ def test_unattended_upgrades_takes_security_updates_on_apts_daily_timers_but_nev
         assert not any(p.match(package) for p in blacklist), (package, blacklist)
     for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
         assert host.service(timer).is_enabled, timer
+
+
+def _listening(host):
+    """The TCP ports sshd and the others listen on, from the kernel's own table (no ss in a minimal image)."""
+    rows = host.file("/proc/net/tcp").content_string.splitlines()[1:]
+    return {int(r.split()[1].rsplit(":", 1)[1], 16) for r in rows if r.split()[3] == "0A"}
+
+
+def test_a_run_that_fails_after_sshd_config_changed_has_reloaded_sshd(host):
+    """sshd's new settings are in effect even when a later task of the run fails: here the firewall's ruleset,
+    which nft refuses (a stub in its place). The next run would find sshd's file already written and notify
+    nothing, so a reload left to the play's end would never happen."""
+    if host.system_info.codename != "trixie":
+        pytest.skip("one host shows it")
+    assert 22 in _listening(host)
+    host.run("mv /usr/sbin/nft /usr/sbin/nft.real && printf '#!/bin/sh\\nexit 1\\n' > /usr/sbin/nft")
+    host.run("chmod 0755 /usr/sbin/nft")
+    try:
+        run = playbook("site.yml", "--limit", _name(host), "--tags", "hardening_ssh,hardening_firewall",
+                       "-e", "hardening_ssh_port=2222")  # fmt: skip
+        assert run.returncode != 0
+        assert "failed to validate" in run.stdout, run.stdout[-3000:]
+        assert _listening(host) & {22, 2222} == {2222}
+    finally:
+        host.run("mv /usr/sbin/nft.real /usr/sbin/nft")
+        back = playbook("site.yml", "--limit", _name(host), "--tags", "hardening_ssh,hardening_firewall")
+        assert back.returncode == 0, back.stdout[-3000:]
+    assert _listening(host) & {22, 2222} == {22}
 
 
 def _address(host):
