@@ -7,6 +7,7 @@ import shlex
 import socket
 import subprocess
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -293,6 +294,43 @@ def test_docker_repository_keys_other_than_the_pinned_one_never_reach_apt(host):
     finally:
         host.run("rm -f /var/cache/apt/docker-repo-key.asc /etc/apt/keyrings/docker.asc "
                  "/etc/apt/sources.list.d/docker.sources /etc/apt/preferences.d/docker")  # fmt: skip
+
+
+CANARY = Path(__file__).with_name("engine-canary.sh")
+
+
+def test_an_engine_upgrade_goes_to_one_host_at_a_time_under_its_lock():
+    """An upgrade of the engine's packages (here a canary package standing in for them, held as they are, its
+    newer version in a local repository) goes to one host at a time, in play order, each under its change
+    lock: dpkg's run on the second host starts after the first's has ended, seen in each host's own log."""
+    fleet = hosts()
+    order = play_order()
+    for h in fleet.values():
+        made = h.run("sh -c %s", CANARY.read_text())
+        assert made.rc == 0, made.stdout + made.stderr
+    held = json.dumps({"__docker_engine_held": {"debian": ["pifleet-canary"]}})
+    try:
+        run = playbook("site.yml", "--tags", "docker_engine_install", "-e", held)
+        assert run.returncode == 0, run.stdout[-3000:]
+        said = [run.stdout.index(f"TASK [docker_engine : Install | Upgrade the engine's packages on {n}]")
+                for n in order]  # fmt: skip
+        assert said == sorted(said), said
+        locked = "TASK [change_lock : Lock | Take this host's change lock for the engine's upgrade]"
+        assert run.stdout.count(locked) == len(order), run.stdout[-3000:]
+        windows = {}
+        for n, h in fleet.items():
+            assert h.package("pifleet-canary").version == "2", n
+            log = h.file("/var/log/pifleet-canary.log").content_string
+            log = dict(line.split() for line in log.splitlines())
+            windows[n] = (float(log["start"]), float(log["end"]))
+        assert sorted(windows, key=lambda n: windows[n][0]) == order
+        assert windows[order[1]][0] >= windows[order[0]][1], windows
+    finally:
+        for h in fleet.values():
+            h.run("dpkg --purge pifleet-canary; rm -rf /srv/canary /var/log/pifleet-canary.log "
+                  "/etc/apt/sources.list.d/pifleet-canary.list")  # fmt: skip
+        back = playbook("site.yml", "--tags", "docker_engine_install")
+        assert back.returncode == 0, back.stdout[-3000:]
 
 
 LOCK = "/run/pifleet/change.lock"
