@@ -3,6 +3,8 @@ the local exchange (the harness of test_trader.py), judged from the exchange's a
 
 import random
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from decimal import Decimal
@@ -153,6 +155,48 @@ def test_an_order_declared_lost_that_turns_up_later_is_adopted(
     log = bot.log.read_text()
     (lost,) = re.findall(r"order (\S+): not on the exchange \d+s after it was sent: placing it again", log)
     assert f"order {lost}, declared lost, is on the exchange after all" in log
+    assert bot.term() == 0
+
+
+def test_a_cancel_of_an_order_not_shown_yet_is_repeated_after_a_restart_until_it_shows(
+    tmp_path, exchange, bots
+):
+    """The exchange accepted an order but does not show it yet (its visibility lag); the bot cancels it (a
+    halt with --cancel) and is killed before the cancel got through. After the restart neither the cancel
+    nor a lookup finds the order: that is the lag, not a cancel, so the bot keeps at it, and the order is
+    cancelled once it shows; it never rests on the exchange behind the bot's back."""
+    ex = exchange()
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 600.0, "reconcile_every": 1})
+    ex.admin.fault(kind="invisible", seconds=300, clock="market", count=1)  # the first create, for a candle
+    bot.start()
+    ex.admin.step(candles=1)  # the candle the bot places its grid on
+
+    def unseen() -> list[str]:
+        return [o["clientOrderId"] for o in ex.orders() if not o["visible"]]
+
+    wait_for(bot, unseen, "an order placed and not shown")
+    (cid,) = unseen()
+
+    def status() -> str | None:
+        rows = bot.query(f"SELECT status FROM orders WHERE client_id = '{cid}'")
+        return rows[0][0] if rows else None
+
+    wait_for(bot, lambda: status() == "open", "its answer recorded")
+    halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "x", "--cancel"]
+    assert subprocess.run(halt, capture_output=True, check=False).returncode == 0
+    wait_for(bot, lambda: status() == "cancel", "its cancel decided")
+    bot.kill()
+    bot.start()
+    since = time.time()
+    for _ in range(2):  # a halted cycle saves its snapshot, then sends its cancels: the second save is after
+        wait_for(bot, lambda since=since: bot.status()["saved"] > since, "a halted cycle after the restart")
+        since = bot.status()["saved"]
+    assert status() == "cancel", "an order the exchange accepted is not cancelled until the exchange says so"
+    ex.admin.step(candles=1)  # the order shows
+    wait_for(bot, lambda: status() == "canceled", "the cancel carried out")
+    (order,) = [o for o in ex.orders() if o["clientOrderId"] == cid]
+    assert order["status"] == "CANCELED"
+    assert [o for o in ex.orders() if o["status"] in ("NEW", "PARTIALLY_FILLED")] == []
     assert bot.term() == 0
 
 

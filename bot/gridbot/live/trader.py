@@ -491,16 +491,19 @@ class Trader:
             state = self.venue.cancel(cid)
             if state is None:
                 state = self.venue.order(cid)
-            if state is None and cid in self.unknown:
-                continue  # not visible yet: cancelled once it is (or, past the deadline, declared lost)
-            if state is not None:
-                self.unknown.pop(cid, None)
-            if state is None or state.status in FINISHED:
+            if state is None:
+                # the exchange accepted it (or may have) and shows it to neither call: its visibility lag,
+                # not a cancel; tried again once it shows (or, past the deadline, declared lost and watched)
+                if cid not in self.unknown:
+                    now = time.monotonic()
+                    self.unknown[cid] = Unknown(now, now + 0.5)
+                continue
+            self.unknown.pop(cid, None)
+            if state.status in FINISHED:
                 with self.store.cycle():
-                    self.store.set_order_status(cid, state.status if state else "canceled",
-                                                filled=state.filled if state else None)  # fmt: skip
+                    self.store.set_order_status(cid, state.status, filled=state.filled)
                 # the trades of a partial fill before the cancel may still come: keep it until they did
-                if state is None or state.filled <= self.cancelled[cid].filled:
+                if state.filled <= self.cancelled[cid].filled:
                     self.cancelled.pop(cid, None)
         for cid, _eid, level, side, price, qty, _f, status, _ms in self.store.live_orders():
             if status == "intent" and level == EXIT_LEVEL:  # an exit decided is carried out, halted or not
