@@ -200,6 +200,47 @@ def test_a_cancel_of_an_order_not_shown_yet_is_repeated_after_a_restart_until_it
     assert bot.term() == 0
 
 
+def test_a_fill_made_unseen_is_booked_when_the_bot_is_killed_right_after_the_order_showed(
+    tmp_path, exchange, bots
+):
+    """An order the exchange does not show for 60 candles is declared lost and fills meanwhile; the bot's
+    other trades move its trade cursor past that fill. When the order shows, the bot adopts it and is killed
+    before the fill was booked (the exchange's candles failing in that cycle). After the restart the fill
+    is booked all the same: the books end as the exchange's."""
+    ex = exchange(*VOLATILE)
+    bot = bots(tmp_path, ex.base, run={"unknown_order_deadline_s": 0.5, "reconcile_every": 1})
+    bot.start()
+    bot.wait(1)
+    hide = 60
+    ex.admin.fault(kind="invisible", seconds=hide * 300, clock="market", count=1)
+    seen = 1
+    while not (unseen := [o for o in ex.orders() if not o["visible"]]):
+        step_through(ex, bot, 1, seen=seen)
+        seen += 1
+    (order,) = unseen
+    shows_at = order["time"] + hide * 300_000
+    while int(ex.admin.step()["market_ms"]) + 300_000 < shows_at:  # type: ignore[call-overload]
+        step_through(ex, bot, 1, seen=seen)
+        seen += 1
+    (hidden,) = [o for o in ex.orders() if o["clientOrderId"] == order["clientOrderId"]]
+    assert hidden["status"] == "FILLED", "the order filled"
+    assert not hidden["visible"], "unseen"
+    its = [t["id"] for t in ex.trades() if t["orderId"] == hidden["orderId"]]
+    booked = [int(r[0]) for r in bot.query("SELECT trade_id FROM fills")]
+    assert its
+    assert max(booked) > max(its), "the bot booked later trades: its cursor is past the unseen fill"
+    ex.admin.fault(kind="status", status=503, path="/api/v3/klines")
+    ex.admin.step(candles=1)  # the order shows
+    wait_for(bot, lambda: "is on the exchange after all" in bot.log.read_text(), "the order adopted")
+    bot.kill()
+    ex.admin.call("DELETE", "faults")
+    bot.start()
+    step_through(ex, bot, 3, seen=seen)
+    settle(ex, bot, seen + 3)
+    judge_books(ex, bot)
+    assert bot.term() == 0
+
+
 def settle(ex: Exchange, bot: Bot, candles: int) -> None:
     """Until the bot has booked every trade: one placed marketable on the last candle is booked when its
     candle closes, so the market moves on a candle at a time (a few at most)."""

@@ -20,7 +20,9 @@ anyone else's left alone, balances refreshed. A trade names its order by the exc
 exchange ids make it ours after any restart (a fill of an order whose cancel was committed, or that the store
 already holds as finished, is booked, once, without a counter-order). No trade is passed over while a create
 is unanswered: the trade cursor waits, and a trade no order names is read again until nothing is unresolved;
-an order declared lost that turns up later takes its replacement's place (never two on one level). Holdings
+an order declared lost that turns up later takes its replacement's place (never two on one level). A cancel
+is finished only when the exchange shows the order finished and its trades are booked; "unknown order" to
+both the cancel and a lookup is the exchange's visibility lag, looked up like an unanswered create. Holdings
 are compared with the exchange's balances at every recovery (`holdings`).
 
 Kill switches (drawdown against start equity, errors per hour that mean the bot is wrong, a stale price
@@ -499,12 +501,13 @@ class Trader:
                     self.unknown[cid] = Unknown(now, now + 0.5)
                 continue
             self.unknown.pop(cid, None)
-            if state.status in FINISHED:
+            # trades the cursor passed while they were unseen, or fed before a kill and lost with it
+            self._catch_up(cid, state)
+            # finished once its trades are booked: until then a restart finds it here and reads them again
+            if state.status in FINISHED and state.filled <= self.cancelled[cid].filled:
                 with self.store.cycle():
                     self.store.set_order_status(cid, state.status, filled=state.filled)
-                # the trades of a partial fill before the cancel may still come: keep it until they did
-                if state.filled <= self.cancelled[cid].filled:
-                    self.cancelled.pop(cid, None)
+                self.cancelled.pop(cid, None)
         for cid, _eid, level, side, price, qty, _f, status, _ms in self.store.live_orders():
             if status == "intent" and level == EXIT_LEVEL:  # an exit decided is carried out, halted or not
                 self._sell_at_market(cid, Decimal(qty))
