@@ -400,6 +400,9 @@ def test_sshd_takes_keys_from_the_allowed_groups_only(host):
     assert (effective["authenticationmethods"], effective["passwordauthentication"]) == ("publickey", "no")
     assert (effective["permitrootlogin"], effective["allowgroups"]) == ("no", "sshusers")
     assert "sshusers" in host.user("pi").groups
+    keys = [v for line in shown.splitlines() if line.startswith("hostkey ") for v in line.split()[1:]]
+    assert keys == ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ecdsa_key"], keys
+    assert not host.file("/etc/ssh/ssh_host_rsa_key").exists
 
 
 def test_unattended_upgrades_takes_security_updates_on_apts_daily_timers_but_never_the_engine(host):
@@ -479,3 +482,52 @@ def test_an_ssh_rate_limit_drops_the_connections_beyond_it(host):
     finally:
         back = playbook("site.yml", "--limit", _name(host), "--tags", "hardening_firewall")
         assert back.returncode == 0, back.stdout[-2000:]
+
+
+def _sudo_rules(host, user):
+    """What `sudo -l` grants the user ("" for nothing), as root asks sudo itself."""
+    listed = host.run(f"sudo -l -U {user}")
+    if "not allowed to run sudo" in listed.stdout:
+        return ""
+    return listed.stdout.split("may run the following", 1)[-1]
+
+
+def test_only_the_admins_keep_sudo_and_the_default_user_is_locked_unless_it_is_one(host):
+    """Another account in the sudo group with a password (Debian's `%sudo ALL=(ALL:ALL) ALL` gave it full
+    sudo), and the inventory naming an admin other than the imager's default user (pi, uid 1000): both lose
+    every sudo rule and the sudo group, pi's account is locked and expired; an admin again, pi is usable."""
+    if host.system_info.codename != "bookworm":
+        pytest.skip("one host shows it")
+    name = _name(host)
+    try:
+        assert host.run("useradd -m -G sudo olduser && echo olduser:Secret-123 | chpasswd").rc == 0
+        # Debian's own rule for the group, as a fresh image has it (the converge removed it)
+        assert host.run("printf '%%sudo\tALL=(ALL:ALL) ALL\n' >> /etc/sudoers && visudo -c").rc == 0
+        assert "(ALL : ALL) ALL" in _sudo_rules(host, "olduser"), "the group's rule applies before"
+        run = playbook("site.yml", "--limit", name, "--tags", "hardening_accounts",
+                       "-e", '{"hardening_admin_users": ["ops"]}')  # fmt: skip
+        assert run.returncode == 0, run.stdout[-3000:]
+        for user in ("olduser", "pi"):
+            assert _sudo_rules(host, user) == "", user
+            assert "sudo" not in host.user(user).groups, user
+        assert "NOPASSWD: ALL" in _sudo_rules(host, "ops")
+        assert host.run("passwd -S pi").stdout.split()[1] == "L"
+        assert host.user("pi").expiration_date is not None
+        assert host.run("su -s /bin/sh -c true pi").rc != 0, "an expired account: not even root's su gets in"
+        assert host.run("passwd -S olduser").stdout.split()[1] == "P", "another account keeps its password"
+    finally:
+        back = playbook("site.yml", "--limit", name, "--tags", "hardening_accounts")
+        host.run("userdel -r olduser; userdel -r ops")
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert "NOPASSWD: ALL" in _sudo_rules(host, "pi")
+    assert host.user("pi").expiration_date is None
+    assert host.run("su -s /bin/sh -c true pi").rc == 0
+
+
+def test_crons_files_are_roots_alone(host):
+    """dev-sec's os_hardening mode for cron's schedules (no cron in the container: other packages' files)."""
+    found = host.run("stat -c '%n %a %U' /etc/crontab /etc/cron.d /etc/cron.hourly /etc/cron.daily "
+                     "/etc/cron.weekly /etc/cron.monthly 2>/dev/null").stdout.split("\n")  # fmt: skip
+    modes = dict(line.split(" ", 1) for line in found if line)
+    assert "/etc/cron.daily" in modes, found
+    assert set(modes.values()) == {"700 root"}, modes

@@ -78,13 +78,19 @@ def test_passwords_are_locked_and_only_the_admins_sudo_without_one(host):
     rules = host.run("sudo grep -rhE '^[^#]*NOPASSWD' /etc/sudoers /etc/sudoers.d").stdout.splitlines()
     assert rules, "the admins' own rule is missing"
     assert {rule.split()[0] for rule in rules} == {"pi"}, rules
+    # any rule at all, with a password or without (Debian's %sudo one included): the admins' and root's alone
+    listed = host.run("sudo grep -rhE '^[^#@[:space:]]' /etc/sudoers /etc/sudoers.d").stdout.splitlines()
+    anyone = {line.split()[0] for line in listed if not re.match(r"(Defaults|[A-Z][a-z]+_Alias)\b", line)}
+    assert anyone == {"pi", "root"}, listed
 
 
 KERNEL = {"kernel.yama.ptrace_scope": "2", "fs.suid_dumpable": "0", "kernel.kexec_load_disabled": "1",
           "kernel.unprivileged_bpf_disabled": "1", "net.ipv4.tcp_rfc1337": "1",
           "net.core.bpf_jit_harden": "2", "fs.protected_regular": "2",
           "kernel.sysrq": "0", "dev.tty.ldisc_autoload": "0", "kernel.core_uses_pid": "1",
-          "net.ipv4.ip_forward": "1"}  # fmt: skip
+          "net.ipv4.tcp_timestamps": "0", "net.ipv4.conf.all.arp_ignore": "1",
+          "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.icmp_ratelimit": "100",
+          "net.ipv4.icmp_ratemask": "88089", "net.ipv4.ip_forward": "1"}  # fmt: skip
 
 
 def test_kernel_hardening_is_live(host):
