@@ -5,10 +5,12 @@ The outside view is taken again after the engine restarts and after a reboot (te
 
 import json
 import re
+import shlex
+import subprocess
 import time
 
 from gridbot_exchange.testing import Admin
-from outside import assert_seen_from_outside
+from outside import LAPTOP, assert_seen_from_outside, lan_address, open_ports
 
 from fleet import host_var, hosts
 
@@ -50,7 +52,7 @@ def test_the_firewall_is_a_table_of_its_own_beside_the_engines(host):
     chains = {c["chain"]["name"]: c["chain"] for c in ruleset
               if "chain" in c and c["chain"]["table"] == "pifleet"}  # fmt: skip
     assert (chains["input"]["hook"], chains["input"]["policy"]) == ("input", "drop")
-    assert (chains["forward"]["hook"], chains["forward"]["policy"]) == ("forward", "accept")
+    assert (chains["forward"]["hook"], chains["forward"]["policy"]) == ("forward", "drop")
     assert host.service("pifleet-firewall").is_enabled
 
 
@@ -133,3 +135,51 @@ def test_the_bots_trade_through_the_firewall():
     after = requests()
     for host_name in fleet:
         assert after[host_name] > before[host_name], f"{host_name}: no request reached the exchange"
+
+
+# Run in the bot's image: for each address and port given, "open", "refused" or "silent" (no answer in 5 s).
+REACH = """
+import socket, sys
+for address, port in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        socket.create_connection((address, int(port)), timeout=5).close()
+        print("open")
+    except ConnectionRefusedError:
+        print("refused")
+    except OSError:
+        print("silent")
+"""
+
+
+def test_the_bots_container_reaches_its_exchange_and_nothing_of_its_host(host):
+    """From a container on the bot's own network, in its image: the host's sshd answers neither at the
+    network's gateway nor at the host's LAN address (the default SSH ranges hold 172.16.0.0/12, the engine's
+    networks), while the exchange does."""
+    port = host.ansible.get_variables()["fleet_exchange_port"]
+    # One session: under TCG each SSH command and sudo costs seconds.
+    script = (
+        "img=$(docker inspect -f {{.Config.Image}} gridbot); "
+        "gw=$(docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' gridbot_default); "
+        f"printf %s {shlex.quote(REACH)} | docker run -i --rm --network gridbot_default --entrypoint python3 "
+        f'"$img" - "$gw" 22 {lan_address(name(host))} 22 10.0.2.2 {port}'
+    )
+    probe = host.run("sudo sh -c %s", script)
+    assert probe.rc == 0, probe.stderr
+    assert probe.stdout.split() == ["silent", "silent", "open"], probe.stdout
+
+
+def test_a_lan_host_with_a_route_to_the_bots_network_via_the_pi_reaches_no_container_port(host):
+    """The laptop on the test LAN routes the bot container's address via the Pi: the container's HTTP port
+    (published to the monitoring host through the Pi's own address) answers nothing routed to it, seen by nmap
+    from the laptop."""
+    script = ("docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' gridbot; "
+              "docker port gridbot")  # fmt: skip
+    address, published = host.check_output("sudo sh -c %s", script).split("\n", 1)
+    inside = published.split("/", 1)[0]
+    route = ["ip", "netns", "exec", LAPTOP, "ip", "route"]
+    subprocess.run([*route, "replace", f"{address}/32", "via", lan_address(name(host))], check=True)
+    try:
+        seen = open_ports({LAPTOP: ([address], inside)}, "--max-retries", "3")
+    finally:
+        subprocess.run([*route, "del", f"{address}/32"], check=False)
+    assert seen[LAPTOP].get(address, set()) == set(), seen
