@@ -62,3 +62,20 @@ def test_the_bad_entries_are_named_in_order() -> None:
     values = ["10.0.0.0/8", "192.168.1.5/24", "203.0.113.7/32", 7, "0.0.0.0/0"]
     assert networks.invalid_ipv4_networks(values) == ["192.168.1.5/24", 7]
     assert networks.invalid_ipv4_networks(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]) == []
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 32))
+def test_an_address_is_within_a_network_exactly_when_its_prefix_bits_match(
+    address: int, base: int, prefix: int
+) -> None:
+    network = base >> (32 - prefix) << (32 - prefix) if prefix else 0
+    cidr = f"{dotted(network)}/{prefix}"
+    inside = address >> (32 - prefix) == network >> (32 - prefix) if prefix else True
+    assert networks.ipv4_within(dotted(address), [cidr]) == inside
+    # an entry the CIDR check refuses holds nothing
+    assert networks.ipv4_within(dotted(address), ["192.168.1.5/24", cidr]) == inside
+
+
+@pytest.mark.parametrize("address", ["", "100.64.0.1.", "fe80::1", None, "localhost"])
+def test_what_is_not_an_ipv4_address_is_within_nothing(address: object) -> None:
+    assert not networks.ipv4_within(address, ["0.0.0.0/0"])

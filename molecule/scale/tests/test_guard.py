@@ -4,6 +4,7 @@ of the inventory's admins. Hardening it would end that user's only way in: the r
 change, saying why. Also with ansible_become set, as inventory/group_vars/pifleet sets it: that variable
 outranks a task's `become: false`, and the guard must still judge the user who logged in, not root."""
 
+import json
 import shlex
 
 import pytest
@@ -48,3 +49,26 @@ def test_a_login_user_without_a_key_stops_the_run_before_any_change(become):
                    "rm -f /etc/sudoers.d/50-deploy /root/sshd_config.hardened; "
                    "userdel -r deploy")  # fmt: skip
         host.run("sudo sh -c " + shlex.quote(restore))
+
+
+@pytest.mark.parametrize("become", [[], ["-e", "ansible_become=true"]], ids=["keyword", "inventory-become"])
+def test_a_controller_the_new_firewall_or_sshd_port_would_shut_out_stops_the_run_before_any_change(become):
+    """SSH ranges that leave out the address Ansible comes from, and an SSH port other than the one it came in
+    on: either would load on the host and refuse the next run (the run's own connection surviving). The
+    guard reads both from the login's SSH_CONNECTION, under sudo too, and stops before any change."""
+    name = play_order()[-1]
+    host = hosts()[name]
+    client = host.run("echo $SSH_CONNECTION").stdout.split()[0]
+    before = host.run("sudo sha256sum /etc/ssh/sshd_config /etc/pifleet/firewall.nft").stdout
+    shut_out = {"hardening_firewall_ssh_cidrs": ["192.0.2.0/24"], "hardening_ssh_port": 2222}
+    run = playbook("site.yml", "--limit", name, "--tags", "hardening", "-e", json.dumps(shut_out), *become)
+    assert run.returncode != 0
+    said = " ".join(run.stdout.split())  # the message as the YAML callback wraps it, unwrapped
+    assert f"{name}: refusing to harden SSH and sudo, as Ansible would lock itself out" in said, said[-3000:]
+    assert f"Ansible comes from {client}, outside hardening_firewall_ssh_cidrs (192.0.2.0/24)" in said
+    assert "Ansible came in on port 22, and sshd would move to hardening_ssh_port 2222" in said
+    assert "Give pi its public key" not in said, "the login user is fine: no advice about it"
+    recap = [line for line in run.stdout.splitlines() if line.startswith(name) and "changed=" in line]
+    assert recap, run.stdout[-2000:]
+    assert "changed=0" in recap[0]
+    assert host.run("sudo sha256sum /etc/ssh/sshd_config /etc/pifleet/firewall.nft").stdout == before

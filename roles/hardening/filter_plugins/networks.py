@@ -1,4 +1,4 @@
-"""The hardening preflight's network check, in Python (unit-tested on the controller: tools/tests).
+"""The hardening preflight's network checks, in Python (unit-tested on the controller: tools/tests).
 
 nft would refuse a malformed network only on the host, after other changes, and a network with host bits set
 (192.168.1.5/24) is a typo for another one: the preflight names both before anything changes.
@@ -34,6 +34,16 @@ def invalid_ipv4_networks(values: Sequence[object]) -> list[object]:
     return [value for value in values if not is_ipv4_network(value)]
 
 
+def ipv4_within(address: object, networks: Sequence[object]) -> bool:
+    """True when `address` (an IPv4 address, as sshd reports a client) is inside one of `networks` (valid
+    CIDRs; the others, refused by the check above, hold nothing)."""
+    try:
+        ip = ipaddress.IPv4Address(str(address))
+    except ValueError:
+        return False
+    return any(ip in ipaddress.IPv4Network(n, strict=True) for n in networks if is_ipv4_network(n))
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"invalid_ipv4_networks": invalid_ipv4_networks}
+        return {"invalid_ipv4_networks": invalid_ipv4_networks, "ipv4_within": ipv4_within}
