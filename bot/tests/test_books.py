@@ -231,7 +231,9 @@ def test_a_fill_made_unseen_is_booked_when_the_bot_is_killed_right_after_the_ord
     assert max(booked) > max(its), "the bot booked later trades: its cursor is past the unseen fill"
     ex.admin.fault(kind="status", status=503, path="/api/v3/klines")
     ex.admin.step(candles=1)  # the order shows
-    wait_for(bot, lambda: "is on the exchange after all" in bot.log.read_text(), "the order adopted")
+    # adopted and committed to be cancelled (the level moved on), its fill read but not yet booked
+    adopted = f"SELECT 1 FROM orders WHERE client_id = '{order['clientOrderId']}' AND status = 'cancel'"
+    wait_for(bot, lambda: bot.query(adopted), "the order adopted")
     bot.kill()
     ex.admin.call("DELETE", "faults")
     bot.start()

@@ -504,7 +504,7 @@ class Trader:
             # trades the cursor passed while they were unseen, or fed before a kill and lost with it
             self._catch_up(cid, state)
             # finished once its trades are booked: until then a restart finds it here and reads them again
-            if state.status in FINISHED and state.filled <= self.cancelled[cid].filled:
+            if state.status in FINISHED and state.filled <= self.store.filled_of(cid)[0]:
                 with self.store.cycle():
                     self.store.set_order_status(cid, state.status, filled=state.filled)
                 self.cancelled.pop(cid, None)
