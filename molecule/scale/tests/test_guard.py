@@ -15,7 +15,9 @@ FRESH = "/usr/share/openssh/sshd_config"  # the file openssh-server installs as 
 
 
 def state(host):
-    return host.run("sudo sha256sum /etc/ssh/sshd_config /etc/sudoers.d/* /etc/shadow").stdout
+    return host.run(
+        "sudo sha256sum /etc/ssh/sshd_config /etc/sudoers.d/* /etc/shadow /etc/pifleet/firewall.nft"
+    ).stdout
 
 
 @pytest.mark.parametrize("become", [[], ["-e", "ansible_become=true"]], ids=["keyword", "inventory-become"])
@@ -59,7 +61,7 @@ def test_a_controller_the_new_firewall_or_sshd_port_would_shut_out_stops_the_run
     name = play_order()[-1]
     host = hosts()[name]
     client = host.run("echo $SSH_CONNECTION").stdout.split()[0]
-    before = host.run("sudo sha256sum /etc/ssh/sshd_config /etc/pifleet/firewall.nft").stdout
+    before = state(host)
     shut_out = {"hardening_firewall_ssh_cidrs": ["192.0.2.0/24"], "hardening_ssh_port": 2222}
     run = playbook("site.yml", "--limit", name, "--tags", "hardening", "-e", json.dumps(shut_out), *become)
     assert run.returncode != 0
@@ -71,4 +73,4 @@ def test_a_controller_the_new_firewall_or_sshd_port_would_shut_out_stops_the_run
     recap = [line for line in run.stdout.splitlines() if line.startswith(name) and "changed=" in line]
     assert recap, run.stdout[-2000:]
     assert "changed=0" in recap[0]
-    assert host.run("sudo sha256sum /etc/ssh/sshd_config /etc/pifleet/firewall.nft").stdout == before
+    assert state(host) == before
