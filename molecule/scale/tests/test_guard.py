@@ -6,6 +6,8 @@ outranks a task's `become: false`, and the guard must still judge the user who l
 
 import json
 import shlex
+import subprocess
+import time
 
 import pytest
 
@@ -70,6 +72,67 @@ def test_a_controller_the_new_firewall_or_sshd_port_would_shut_out_stops_the_run
     assert f"Ansible comes from {client}, outside hardening_firewall_ssh_cidrs (192.0.2.0/24)" in said
     assert "Ansible came in on port 22, and sshd would move to hardening_ssh_port 2222" in said
     assert "Give pi its public key" not in said, "the login user is fine: no advice about it"
+    recap = [line for line in run.stdout.splitlines() if line.startswith(name) and "changed=" in line]
+    assert recap, run.stdout[-2000:]
+    assert "changed=0" in recap[0]
+    assert state(host) == before
+
+
+def new_login(host):
+    """A login of its own from the controller, as a next run makes one (no shared SSH master)."""
+    seen = host.ansible.get_variables()
+    command = ["ssh", "-o", "ControlPath=none", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+               "-i", seen["ansible_private_key_file"], "-p", str(seen.get("ansible_port", 22)),
+               f"{seen['ansible_user']}@{seen['ansible_host']}", "true"]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_an_sshd_change_that_shuts_the_controller_out_is_undone_by_the_host_and_stops_the_run_there():
+    """MaxSessions 0 (read as "no limit", it allows no session at all) passes sshd -t and every check the
+    guard can make, and the run's own connection, opened before the reload, keeps working. Only a new login
+    finds the host shut. The first host puts its previous sshd_config back by itself (its timer, not the run,
+    as with the controller gone), the run fails naming it, the next host is never changed, and both take new
+    logins after."""
+    first, second = play_order()[-2:]
+    fleet = hosts()
+    before = {name: state(fleet[name]) for name in (first, second)}
+    settings = {"hardening_ssh_max_sessions": 0, "hardening_commit_confirm_seconds": 20}
+    started = time.monotonic()
+    limit = f"{first},{second}"
+    run = playbook("site.yml", "--limit", limit, "--tags", "hardening_ssh", "-e", json.dumps(settings))
+    took = time.monotonic() - started
+    assert run.returncode != 0
+    said = " ".join(run.stdout.split())
+    assert f"{first}: the change to /etc/ssh/sshd_config was undone" in said, said[-3000:]
+    assert '"Commit | Log in anew from the controller, to confirm it" failed' in said
+    assert "The host put its previous /etc/ssh/sshd_config back" in said
+    assert f"[{second}]" not in said.split("one host at a time")[-1], "the play went on to the next host"
+    for name in (first, second):
+        assert state(fleet[name]) == before[name], name
+        assert new_login(fleet[name]).returncode == 0, name
+    undo = fleet[first].run("sudo journalctl -q -o cat -u pifleet-undo-sshd.service").stdout
+    assert "no new login confirmed the change to /etc/ssh/sshd_config" in undo
+    left = fleet[first].run("sudo sh -c 'ls /etc/ssh/sshd_config.*~ /run/pifleet-undo-* 2>/dev/null'").stdout
+    assert left == "", "the previous file and the undo's marker are gone"
+    print(f"\nshut-out run undone and stopped in {took:.0f} s (window 20 s)")
+
+
+def test_a_host_reached_by_its_local_name_stops_the_run_unless_mdns_is_let_in():
+    """A Pi reached as <name>.local answers the controller's mDNS queries, which the input chain drops: the
+    run would succeed and the next one would not find the host. Here the name reaches the host as such a run
+    does (ssh's Hostname option stands in for the resolver), and the guard stops the run before any change."""
+    name = play_order()[-1]
+    host = hosts()[name]
+    address = host.ansible.get_variables()["ansible_host"]
+    before = state(host)
+    reach = ["-e", f"ansible_host={name}.local", "-e", f"ansible_ssh_extra_args='-o Hostname={address}'"]
+    run = playbook("site.yml", "--limit", name, "--tags", "hardening", *reach)
+    assert run.returncode != 0
+    said = " ".join(run.stdout.split())
+    assert f"{name}: refusing to harden SSH and sudo, as Ansible would lock itself out" in said, said[-3000:]
+    assert f"Ansible reaches the host as {name}.local, a name the Pi answers by mDNS" in said
+    assert "set hardening_firewall_mdns: true" in said
     recap = [line for line in run.stdout.splitlines() if line.startswith(name) and "changed=" in line]
     assert recap, run.stdout[-2000:]
     assert "changed=0" in recap[0]
