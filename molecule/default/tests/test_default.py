@@ -40,7 +40,9 @@ def test_drop_ins_written(host):
     watchdog = host.file("/etc/systemd/system.conf.d/90-pifleet-watchdog.conf").content_string
     assert "RuntimeWatchdogSec=15s" in watchdog
     assert "SystemMaxUse=64M" in host.file("/etc/systemd/journald.conf.d/90-pifleet.conf").content_string
-    assert "tmpfs /tmp tmpfs size=256M" in host.file("/etc/fstab").content_string
+    fstab = host.file("/etc/fstab").content_string
+    assert "tmpfs /tmp tmpfs size=256M,mode=1777,nosuid,nodev,noexec" in fstab
+    assert host.run("apt-config shell D APT::ExtractTemplates::TempDir").stdout.strip() == "D='/var/tmp'"
     assert not host.package("dphys-swapfile").is_installed
 
 

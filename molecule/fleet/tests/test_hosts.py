@@ -117,7 +117,9 @@ def test_watchdog_owned_by_systemd(host):
 def test_sd_card_care_live(host):
     tmp = host.mount_point("/tmp")
     assert tmp.filesystem == "tmpfs"
-    assert "size=262144k" in tmp.options
+    assert {"size=262144k", "noexec", "nosuid", "nodev"} <= set(tmp.options)
+    ran = host.run("f=/tmp/pifleet-exec-check; cp /bin/true $f && $f; echo $?; rm -f $f")
+    assert ran.stdout.split()[-1] == "126", "a program copied to /tmp must not run from there"
     assert "noatime" in host.mount_point("/").options
     journal = sudo(host, "journalctl -b -u systemd-journald --no-pager").stdout
     assert re.search(r"max 64(\.0)?M", journal)  # systemd 252 prints 64.0M, 257 64M
