@@ -11,6 +11,9 @@ import os
 CONFIG_FILE = "/etc/gridbot/bot.yml"
 CREDENTIALS_FILE = "/run/secrets/exchange"  # GRIDBOT_API_KEY=... / GRIDBOT_API_SECRET=... lines
 DATA_DIR = "/data"
+# Where the deploy role mounts the host's backup directory (gridbot backup --dest): off the data volume, so a
+# backup outlives it.
+BACKUP_DIR = "/backups"
 # /tmp is the container's tmpfs (its root filesystem is read-only).
 HEARTBEAT_FILE = "/tmp/gridbot.heartbeat"
 HTTP_PORT = 9108

@@ -36,6 +36,7 @@ def test_compose_template_is_the_contract():
     assert f'"-c", "{contract.CONFIG_FILE}"' in compose
     assert f"./bot.yml:{contract.CONFIG_FILE}:ro" in compose
     assert f"data:{contract.DATA_DIR}\n" in compose
+    assert f"{{{{ gridbot_backup_dir }}}}:{contract.BACKUP_DIR}\n" in compose
 
 
 def test_image_is_the_contract():
@@ -43,6 +44,14 @@ def test_image_is_the_contract():
     assert f"WORKDIR {contract.DATA_DIR}\n" in dockerfile
     assert f'VOLUME ["{contract.DATA_DIR}"]' in dockerfile
     assert f"EXPOSE {contract.HTTP_PORT}\n" in dockerfile
+
+
+def test_role_reads_the_backup_dir_from_the_contract():
+    role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
+    assert "bot/gridbot/contract.py" in role_vars["__gridbot_backup_mount"]
+    found = re.search(r'^BACKUP_DIR = "([^"]+)"$', text("bot/gridbot/contract.py"), re.MULTILINE)
+    assert found
+    assert found[1] == contract.BACKUP_DIR
 
 
 def test_role_reads_the_http_port_from_the_contract():
