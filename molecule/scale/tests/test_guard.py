@@ -137,3 +137,31 @@ def test_a_host_reached_by_its_local_name_stops_the_run_unless_mdns_is_let_in():
     assert recap, run.stdout[-2000:]
     assert "changed=0" in recap[0]
     assert state(host) == before
+
+
+def test_an_undo_a_killed_run_left_armed_runs_before_the_next_run_changes_anything():
+    """The state a run killed between loading a change and its confirming login leaves: the new file loaded,
+    the previous one kept beside it, the host's undo armed (made here as commit.yml arms it, with a long
+    window). The next run undoes it first, so its own template sees the real state, and it leaves no timer
+    that would undo its work after it ended green."""
+    name = play_order()[-1]
+    host = hosts()[name]
+    before = state(host)
+    undo = "mv -f /etc/ssh/sshd_config.killed~ /etc/ssh/sshd_config && systemctl reload-or-restart ssh"
+    then = f'rm /run/pifleet-undo-sshd.pending || exit 0; echo "undoing it"; {undo}'
+    killed = ("cp -p /etc/ssh/sshd_config /etc/ssh/sshd_config.killed~ && "
+              "sed -i 's/^MaxSessions .*/MaxSessions 3/' /etc/ssh/sshd_config && systemctl reload ssh && "
+              "touch /run/pifleet-undo-sshd.pending && "
+              "systemd-run --quiet --collect --unit=pifleet-undo-sshd --on-active=600 "
+              "--timer-property=RemainAfterElapse=no --property=Type=oneshot /bin/sh -c "
+              + shlex.quote(then))  # fmt: skip
+    assert host.run("sudo sh -c " + shlex.quote(killed)).rc == 0
+    run = playbook("site.yml", "--limit", name, "--tags", "hardening_ssh")
+    assert run.returncode == 0, run.stdout[-3000:]
+    said = " ".join(run.stdout.split())
+    assert "TASK [hardening : Commit | Undo a change a killed run left unconfirmed] *" in said
+    assert f"changed: [{name}]" in said.split("left unconfirmed]")[1].split("TASK [")[0]
+    assert state(host) == before
+    pending = host.run("sudo sh -c 'systemctl list-timers --all --no-legend; ls /run/pifleet-undo-*'").stdout
+    assert "pifleet-undo" not in pending
+    assert "maxsessions 4" in host.run("sudo sshd -T").stdout
