@@ -4,23 +4,13 @@ the checksum the bot took with the backup, SQLite's own integrity check of the c
 against the running bot's store."""
 
 import hashlib
-import json
 import re
-import shlex
 import sqlite3
 
-from fleet import hosts, play_order, playbook
+from fleet import hosts, play_order, playbook, recorded_fills
 
 BACKUP_DIR = "/var/backups/gridbot"  # gridbot_backup_dir's default
 NAME = re.compile(r"^gridbot-[A-Za-z0-9]+-BTCUSDT-v\d+-\d{8}T\d{6}Z\.db$")
-
-
-def live_fills(host):
-    code = ("import json, sqlite3; c = sqlite3.connect('file:/data/gridbot.db?mode=ro', uri=True); "
-            "print(json.dumps([r[0] for r in c.execute('SELECT trade_id FROM fills')]))")  # fmt: skip
-    out = host.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
-    assert out.rc == 0, out.stderr
-    return set(json.loads(out.stdout))
 
 
 def test_each_host_backs_up_by_its_timer_and_backup_yml_brings_the_newest_to_the_controller(tmp_path):
@@ -53,4 +43,4 @@ def test_each_host_backs_up_by_its_timer_and_backup_yml_brings_the_newest_to_the
             backed_up = {r[0] for r in con.execute("SELECT trade_id FROM fills")}
         finally:
             con.close()
-        assert backed_up <= live_fills(host), f"{name}: the backup holds fills the bot's store does not"
+        assert backed_up <= recorded_fills(host), f"{name}: the backup holds fills the bot's store does not"

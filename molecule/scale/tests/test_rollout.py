@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from gridbot_exchange.testing import Admin
 
-from fleet import PROJECT, host_var, hosts, play_order, playbook
+from fleet import PROJECT, host_var, hosts, play_order, playbook, recorded_fills
 
 ARTIFACTS = PROJECT / ".cache" / "image"
 SECRET = "/run/secrets/exchange"  # the container contract's credentials file
@@ -72,15 +72,6 @@ def exchange_view(host):
     orders = {o["clientOrderId"]: o for o in admin.call("GET", f"orders?key={key}")}
     trades = {str(t["id"]) for t in admin.call("GET", f"trades?key={key}")}
     return orders, trades
-
-
-def recorded_fills(host):
-    """The trade ids the running bot has recorded (its store, read-only)."""
-    code = ("import json, sqlite3; c = sqlite3.connect('file:/data/gridbot.db?mode=ro', uri=True); "
-            "print(json.dumps([r[0] for r in c.execute('SELECT trade_id FROM fills')]))")  # fmt: skip
-    out = host.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
-    assert out.rc == 0, out.stderr
-    return set(json.loads(out.stdout))
 
 
 def assert_books_match_the_exchange(name, host, timeout=120):

@@ -4,6 +4,7 @@ Molecule inventory's hosts, a playbook runner on it, and the VM launcher's boot 
 import functools
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,15 @@ def playbook(name, *args, **env):
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def recorded_fills(host):
+    """The trade ids the host's running bot has recorded (its store, read-only)."""
+    code = ("import json, sqlite3; c = sqlite3.connect('file:/data/gridbot.db?mode=ro', uri=True); "
+            "print(json.dumps([r[0] for r in c.execute('SELECT trade_id FROM fills')]))")  # fmt: skip
+    out = host.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
+    assert out.rc == 0, out.stderr
+    return set(json.loads(out.stdout))
 
 
 def play_order():
