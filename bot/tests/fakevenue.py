@@ -163,6 +163,10 @@ class FakeVenue:
         o = self.orders.get(client_id)
         return o.state(self._ms()) if o is not None and self._visible(o) else None
 
+    def order_by_id(self, exchange_id: str) -> OrderState | None:
+        o = next((o for o in self.orders.values() if o.eid == exchange_id), None)
+        return o.state(self._ms()) if o is not None and self._visible(o) else None
+
     def open_orders(self) -> list[OrderState]:
         return [o.state(self._ms()) for o in self.orders.values() if o.status == "open" and self._visible(o)]
 

@@ -316,6 +316,13 @@ class CcxtVenue:
             return None
         return self._order_state(order, client_id)
 
+    def order_by_id(self, exchange_id: str) -> OrderState | None:
+        try:
+            order = self._calls.read("order", lambda: self._ex.fetch_order(exchange_id, self.symbol))
+        except NotFoundError:
+            return None
+        return self._order_state(order, None)
+
     def open_orders(self) -> list[OrderState]:
         orders = self._calls.read("open_orders", lambda: self._ex.fetch_open_orders(self.symbol))
         return [self._order_state(o, None) for o in orders]

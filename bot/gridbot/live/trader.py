@@ -147,6 +147,7 @@ class Trader:
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
+        self.not_ours: set[str] = set()  # exchange order ids looked up and found to be someone else's
         # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
         limit = cfg.risk.max_errors_per_hour
         self.errors: deque[float] = deque(maxlen=limit + 1 if limit is not None else 1000)
@@ -415,8 +416,39 @@ class Trader:
         client ids of the orders it saw answered in this process, the store those of every order sent."""
         if t.client_id or not t.exchange_order_id:
             return t
-        cid = self.store.client_id_of(t.exchange_order_id)
+        cid = self.store.client_id_of(t.exchange_order_id) or self._unrecorded(t.exchange_order_id)
         return t if cid is None else replace(t, client_id=cid)
+
+    def _unrecorded(self, exchange_id: str) -> str | None:
+        """An order the store never held, looked up once by its exchange id. Ours by its client id, it was
+        placed after the backup this store was restored from (by the bot before a replacement, or by a
+        release rolled back): recorded as the exchange shows it, so its trades are booked once, a finished
+        one's without a counter-order (`_late`), an open one's as the reconcile's adoption books them."""
+        if self.book is None or exchange_id in self.not_ours:
+            return None
+        state = self.venue.order_by_id(exchange_id)
+        parsed = parse_client_id(self.cfg.run.bot_id, state.client_id) if state is not None else None
+        if state is None or parsed is None:
+            self.not_ours.add(exchange_id)
+            return None
+        level, side = parsed
+        cid = state.client_id
+        log(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
+        with self.store.cycle():
+            self.store.upsert_order(cid, level, side, state.price, state.qty, state.status, state.time_ms,
+                                    exchange_id)  # fmt: skip
+            if state.status == "open":
+                self.book.adopt(cid, side, state.price, state.qty, level, state.time_ms)
+            self._take_seq(cid)
+        return cid
+
+    def _take_seq(self, cid: str) -> None:
+        """An id of ours found on the exchange: its sequence is taken, a later placement must not reuse it."""
+        assert self.book is not None
+        parts = client_id_parts(self.cfg.run.bot_id, cid)
+        if parts is not None and parts.epoch == self.book.epoch and parts.seq >= self.book.next_seq:
+            self.book.next_seq = parts.seq + 1
+            self.store.set_cursor("seq", str(self.book.next_seq))
 
     def _late(self, t: Trade) -> bool:
         """A trade of one of our orders the store already holds as finished (a cancel that met a fill, the
@@ -648,15 +680,7 @@ class Trader:
                     self.store.upsert_order(cid, level, side, o.price, o.qty, "open", o.time_ms,
                                             o.exchange_id, o.filled)  # fmt: skip
                     self.book.adopt(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
-                    # its sequence is taken: a later placement of the level must not reuse the id
-                    parts = client_id_parts(self.cfg.run.bot_id, cid)
-                    if (
-                        parts is not None
-                        and parts.epoch == self.book.epoch
-                        and parts.seq >= self.book.next_seq
-                    ):
-                        self.book.next_seq = parts.seq + 1
-                        self.store.set_cursor("seq", str(self.book.next_seq))
+                    self._take_seq(cid)
         for cid, live in list(self.book.orders.items()):
             if cid in open_now or cid in self.unknown:
                 continue

@@ -148,6 +148,10 @@ class Venue(Protocol):
         """Look an order up by client id; None while the exchange does not know it."""
         ...
 
+    def order_by_id(self, exchange_id: str) -> OrderState | None:
+        """Look an order up by the exchange's id (a trade's only name for its order); None when unknown."""
+        ...
+
     def open_orders(self) -> list[OrderState]:
         """Every open order on the symbol, ours and anyone else's (one call)."""
         ...

@@ -7,9 +7,11 @@ then renamed into place beside a `sha256sum` line, and named for what it holds:
 `gridbot-<bot id>-<BASEQUOTE>-v<schema>-<UTC time>.db`.
 
 A restore takes nothing on trust: the checksum, SQLite's integrity check, that the file is a gridbot store of
-a schema this gridbot reads, of this config's symbol and bot id. It never overwrites a store without keeping
-it (renamed `gridbot.db.replaced-<UTC time>`, with its -wal and -shm), and never runs beside a bot: the run
-holds the state directory's run lock for its lifetime, and a restore must get it first.
+a schema this gridbot reads, of this config's symbol and bot id. The restored store's client ids get a new
+tag, so none made after the backup is made again; the orders and fills after the backup are the exchange's to
+tell (the run's recovery). A restore never overwrites a store without keeping it (renamed
+`gridbot.db.replaced-<UTC time>`, with its -wal and -shm), and never runs beside a bot: the run holds the
+state directory's run lock for its lifetime, and a restore must get it first.
 """
 
 from __future__ import annotations
@@ -210,6 +212,18 @@ def verify(path: Path) -> Verified:
     return Verified(schema, None if row is None else str(row[0]), frozenset(prefixes), cycle)
 
 
+def _new_id_epoch(db: Path) -> None:
+    """The restored store's bot makes its client ids under a new tag (`live.book.new_epoch`, at its first
+    start): the bot that ran on after the backup used the sequence numbers that follow it, and an id
+    reused for an order of another size or price would make two orders one."""
+    con = sqlite3.connect(db)
+    try:
+        with con:
+            con.execute("DELETE FROM cursors WHERE name = 'id_epoch'")
+    finally:
+        con.close()
+
+
 def restore(
     path: Path, state_dir: Path, bot_id: str, symbol: str, now: datetime | None = None
 ) -> Path | None:
@@ -229,6 +243,7 @@ def restore(
         db = state_dir / DB_FILE
         incoming = state_dir / f".{DB_FILE}.restoring"
         shutil.copyfile(path, incoming)
+        _new_id_epoch(incoming)
         _fsync(incoming)
         kept = None
         if db.exists():
