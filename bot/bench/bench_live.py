@@ -1,5 +1,6 @@
 """`gridbot run` in live mode against the local exchange on 127.0.0.1: start -> ready, steady RSS and its
-growth over a simulated week of 5-minute candles, CPU per cycle, and the idle CPU share at a 5 s poll.
+growth over a simulated week of 5-minute candles, CPU per cycle, the idle CPU share at a 5 s poll, and the
+size and time of an online backup of the week's store.
 
 Goals: ready <= 1 s, RSS <= 60 MB with growth ~0. The week runs twice: the bot as a process of this venv, and
 as PID 1 of the amd64 image in the container the deploy role runs (its hardening flags and limits, the image's
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 from gridbot_exchange.testing import Admin, start
 
 from gridbot import contract
+from gridbot.ops import backup
 
 # the tests' own readers of a bot's endpoints and the deploy role's docker flags
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -130,6 +133,8 @@ def week(label: str, image: str | None) -> None:
                 week_s, week_cpu = time.monotonic() - t1, cpu_s(bot.pid) - cpu0
                 rss1 = rss_mb(bot.pid)
                 status = json.loads(get(bot.port, "/status")[1])
+                if image is None:
+                    backed_up(tmp / "data", label)
             finally:
                 bot.stop()
             print(f"live {label}: start -> ready (markets loaded, reconciled) {took:.2f} s (goal <= 1 s)")
@@ -144,6 +149,20 @@ def week(label: str, image: str | None) -> None:
         finally:
             ex.kill()
             ex.communicate(timeout=10)
+
+
+def backed_up(state_dir: Path, label: str) -> None:
+    """The week's store backed up while the bot runs (as the role's daily timer does): its size and time."""
+    t0 = time.monotonic()
+    b = backup.take_backup(state_dir, state_dir.parent / "backups", "gridbot", "BTC/USDT")
+    took = time.monotonic() - t0
+    con = sqlite3.connect(f"file:{b.path}?mode=ro", uri=True)
+    try:
+        fills, orders = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("fills", "orders"))
+    finally:
+        con.close()
+    print(f"live {label}: the week's store ({fills} fills, {orders} orders) backed up online in "
+          f"{took * 1000:.0f} ms: {b.size / 1024:.0f} KiB")  # fmt: skip
 
 
 def idle(tmp: Path, base: str) -> None:

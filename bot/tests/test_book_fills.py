@@ -49,3 +49,19 @@ def test_trades_of_earlier_candles_seen_late_come_first_in_the_exchanges_time_or
     feed(book, ids["buy 99"], "buy", "99", CANDLE - 2 * TF + 3, 3)  # two candles ago
     assert booked(book) == [("buy", 99.0), ("sell", 100.0), ("sell", 101.0)]
     assert book.waiting() == set()
+
+
+def test_an_order_found_on_the_exchange_stands_for_the_engines_same_decision_once():
+    """A restored bot replaying the candles since its backup meets the fills the bot before it met, and
+    decides their counter-orders again: the one that bot placed, found on the exchange, is taken over (no
+    second order, no action to send), once; another size at that level is a new order."""
+    book = LiveBook(RULES, "gridbot", TF, 1, "k3x9zq", lambda _t: Decimal(0))
+    standing = book.found("gridbot-4s-9-old001", "sell", Decimal("101"), Decimal("0.1"), 4, CANDLE)
+    again = book.place_limit("sell", 101.0, 0.1, 4)
+    assert again is standing.order
+    assert book.actions == []
+    assert list(book.orders) == ["gridbot-4s-9-old001"]
+    other = book.place_limit("sell", 101.0, 0.2, 4)
+    twice = book.place_limit("sell", 101.0, 0.1, 4)
+    assert [(a, o.order) for a, o in book.actions] == [("place", other), ("place", twice)]
+    assert standing.order not in (other, twice), "a found order stands for one decision only"

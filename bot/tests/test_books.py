@@ -412,11 +412,23 @@ def test_a_store_restored_from_an_older_backup_books_every_fill_since_from_the_e
     at_backup = {str(t["id"]) for t in ex.trades()}
     known_then = {r[0] for r in bot.query("SELECT client_id FROM orders")}
     ((tag,),) = bot.query("SELECT value FROM cursors WHERE name = 'id_epoch'")
-    drive(ex, bot, 25, seen=8)
+    # on until, after the backup, an order the backup holds has filled and its counter-order rests (the
+    # restored bot will meet that fill again), and an order the backup does not hold has filled: then it dies
+    seen = 8
+
+    def unseen(status: str) -> list[dict]:
+        return [o for o in ex.orders() if o["clientOrderId"] not in known_then and o["status"] == status]
+
+    def refilled() -> bool:
+        held = {o["orderId"] for o in ex.orders() if o["clientOrderId"] in known_then}
+        return any(t["orderId"] in held for t in ex.trades() if str(t["id"]) not in at_backup)
+
+    while not (unseen("FILLED") and unseen("NEW") and refilled()):
+        assert seen < 80, "the orders after the backup never filled and rested as this test needs"
+        drive(ex, bot, 1, seen=seen)
+        seen += 1
     bot.kill()
-    unseen = [o for o in ex.orders() if o["clientOrderId"] not in known_then]
-    filled_unseen = [o for o in unseen if Decimal(o["executedQty"]) > 0 and o["status"] == "FILLED"]
-    assert filled_unseen, "the dead bot's orders after the backup: some filled"
+    filled_unseen = unseen("FILLED")
     assert len(ex.trades()) > len(at_backup)
 
     restored = subprocess.run([sys.executable, "-m", "gridbot.cli", "restore", str(copy), "-c", str(bot.cfg)],
@@ -424,9 +436,9 @@ def test_a_store_restored_from_an_older_backup_books_every_fill_since_from_the_e
     assert restored.returncode == 0, restored.stderr
     assert bot.query("SELECT value FROM cursors WHERE name = 'id_epoch'") == []
     bot.start()
-    bot.wait(33)
-    step_through(ex, bot, 6, seen=33)
-    settle(ex, bot, 39)
+    bot.wait(seen)
+    step_through(ex, bot, 6, seen=seen)
+    settle(ex, bot, seen + 6)
     judge_books(ex, bot, restored=True)
     log = bot.log.read_text()
     for o in filled_unseen:
@@ -435,4 +447,5 @@ def test_a_store_restored_from_an_older_backup_books_every_fill_since_from_the_e
     assert tag_now != tag
     placed_after = [o["clientOrderId"] for o in ex.orders() if o["clientOrderId"].endswith(f"-{tag_now}")]
     assert placed_after, "the restored bot trades on"
+    assert one_order_per_level(ex) == [], "the restored bot placed an order the bot before it had placed"
     assert bot.term() == 0

@@ -156,6 +156,7 @@ class LiveBook:
         self.orphans: list[tuple[LiveOrder, Trade]] = []  # trades of orders the engine already cancelled
         self._ids = 0
         self._restoring = False
+        self._found: set[str] = set()  # client ids of `found` orders no decision of the engine has taken over
 
     # --- the engine's interface -------------------------------------------------------------------
 
@@ -167,11 +168,34 @@ class LiveBook:
         p, q = to_wire(price, qty, self.rules)
         if q <= 0 or p * q < self.rules.min_notional:
             return None  # below the exchange's minimums: the level stays free, the engine tries again later
+        standing = self._found_as(side, level, p, q)
+        if standing is not None:
+            return standing.order
         cid = client_id(self.bot_id, level, side, self.next_seq, self.epoch)
         self.next_seq += 1
         live = self.adopt(cid, side, p, q, level, opened_ms)
         self.actions.append(("place", live))
         return live.order
+
+    def found(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
+              filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
+        """One of our orders the exchange shows and the store did not hold (placed by the bot before a
+        restore, or lost with a database): in the book, and the engine's first same decision takes it over."""
+        live = self.adopt(cid, side, price, qty, level, opened_ms, filled)
+        self._found.add(cid)
+        return live
+
+    def _found_as(self, side: Side, level: int, price: Decimal, qty: Decimal) -> LiveOrder | None:
+        """A found order the engine is deciding again (a restored bot replaying the candles since its backup
+        meets the fills the bot before it met): that order stands for the decision, never a second one."""
+        for cid in list(self._found):
+            live = self.orders.get(cid)
+            if live is None:
+                self._found.discard(cid)
+            elif (live.order.side, live.order.level, live.price, live.qty) == (side, level, price, qty):
+                self._found.discard(cid)
+                return live
+        return None
 
     def adopt(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
               filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip

@@ -427,10 +427,14 @@ class Trader:
         if self.book is None or exchange_id in self.not_ours:
             return None
         state = self.venue.order_by_id(exchange_id)
-        parsed = parse_client_id(self.cfg.run.bot_id, state.client_id) if state is not None else None
-        if state is None or parsed is None:
+        if state is None:  # not shown yet (the exchange's visibility lag): asked again with its next trade
+            return None
+        parsed = parse_client_id(self.cfg.run.bot_id, state.client_id)
+        if parsed is None:
             self.not_ours.add(exchange_id)
             return None
+        if self.store.order_row(state.client_id) is not None:
+            return None  # sent from this store, its answer lost: `_resolve_unknown` finds it by client id
         level, side = parsed
         cid = state.client_id
         log(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
@@ -438,7 +442,7 @@ class Trader:
             self.store.upsert_order(cid, level, side, state.price, state.qty, state.status, state.time_ms,
                                     exchange_id)  # fmt: skip
             if state.status == "open":
-                self.book.adopt(cid, side, state.price, state.qty, level, state.time_ms)
+                self.book.found(cid, side, state.price, state.qty, level, state.time_ms)
             self._take_seq(cid)
         return cid
 
@@ -679,7 +683,7 @@ class Trader:
                 with self.store.cycle():
                     self.store.upsert_order(cid, level, side, o.price, o.qty, "open", o.time_ms,
                                             o.exchange_id, o.filled)  # fmt: skip
-                    self.book.adopt(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
+                    self.book.found(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
                     self._take_seq(cid)
         for cid, live in list(self.book.orders.items()):
             if cid in open_now or cid in self.unknown:

@@ -6,8 +6,17 @@ against the running bot's store."""
 import hashlib
 import re
 import sqlite3
+import time
 
-from fleet import hosts, play_order, playbook, recorded_fills
+from fleet import (
+    account,
+    assert_books_match_the_exchange,
+    assert_no_order_doubled,
+    hosts,
+    play_order,
+    playbook,
+    recorded_fills,
+)
 
 BACKUP_DIR = "/var/backups/gridbot"  # gridbot_backup_dir's default
 NAME = re.compile(r"^gridbot-[A-Za-z0-9]+-BTCUSDT-v\d+-\d{8}T\d{6}Z\.db$")
@@ -44,3 +53,59 @@ def test_each_host_backs_up_by_its_timer_and_backup_yml_brings_the_newest_to_the
         finally:
             con.close()
         assert backed_up <= recorded_fills(host), f"{name}: the backup holds fills the bot's store does not"
+
+
+def test_a_reflashed_host_starts_from_its_copy_on_the_controller_and_books_what_it_missed(tmp_path):
+    """A host's SD card dies after playbooks/backup.yml copied its store to the controller; its bot traded on
+    after the copy, and its orders kept filling on the exchange while it was down. The reflashed host (no
+    container, no data volume, no /opt/gridbot) gets the copy before its bot first starts: its ledger is the
+    account's trades, none lost or booked twice, no client id made twice. Told to take another host's place
+    whose copy the controller lacks, it stops before any bot starts, naming the setting."""
+    name = play_order()[2]
+    host = hosts()[name]
+    key, admin = account(host)
+    run = playbook("backup.yml", "--limit", name, "-e", f"gridbot_backup_dest={tmp_path}",
+                   "-e", "gridbot_backup_now=true")  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    (copy,) = (tmp_path / name).glob("*.db")
+    con = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+    try:
+        backed_up = {r[0] for r in con.execute("SELECT trade_id FROM fills")}
+    finally:
+        con.close()
+
+    def trades():
+        return {str(t["id"]) for t in admin.call("GET", f"trades?key={key}")}
+
+    def move_until(more, what):
+        """The market 6 candles on each second (its own pace: one each 5 s), until `more()`: fast enough to
+        leave the grid, which the bot then moves to the price (a regrid), where its orders fill."""
+        deadline = time.monotonic() + 300
+        while not more():
+            assert time.monotonic() < deadline, what
+            admin.step(candles=6)
+            time.sleep(1)
+
+    move_until(lambda: trades() - backed_up, "no fill after the backup")
+    reflash = "docker rm -f gridbot && docker volume rm gridbot_data && rm -rf /opt/gridbot"
+    gone = host.run(f"sudo sh -c '{reflash}'")
+    assert gone.rc == 0, gone.stderr
+    while_down = trades()
+    move_until(lambda: trades() - while_down, "no resting order of the dead bot filled while it was down")
+
+    stranger = playbook("rollout.yml", "--limit", name, "-e", f"gridbot_backup_dest={tmp_path}",
+                        "-e", "gridbot_restore_from=pi-gone")  # fmt: skip
+    assert stranger.returncode != 0
+    said = " ".join(stranger.stdout.split())
+    refused = f"{name}: gridbot_restore_from is pi-gone, and {tmp_path}/pi-gone holds no backup"
+    assert refused in said, said[-3000:]
+    assert host.run("sudo docker inspect gridbot").rc != 0, "a bot started without its store"
+
+    started = time.monotonic()
+    run = playbook("rollout.yml", "--limit", name, "-e", f"gridbot_backup_dest={tmp_path}")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert f"{name}: gridbot: restored /restore/{copy.name} into /data" in " ".join(run.stdout.split())
+    booked = assert_books_match_the_exchange(name, host)
+    print(f"{name}: trading again {time.monotonic() - started:.0f} s after the run started, {booked} fills, "
+          f"{len(trades() - backed_up)} of them made after the backup")  # fmt: skip
+    assert_no_order_doubled(name, host)

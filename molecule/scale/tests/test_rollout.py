@@ -16,9 +16,17 @@ import time
 from pathlib import Path
 
 import pytest
-from gridbot_exchange.testing import Admin
 
-from fleet import PROJECT, host_var, hosts, play_order, playbook, recorded_fills
+from fleet import (
+    PROJECT,
+    account,
+    assert_books_match_the_exchange,
+    assert_no_order_doubled,
+    exchange_view,
+    hosts,
+    play_order,
+    playbook,
+)
 
 ARTIFACTS = PROJECT / ".cache" / "image"
 SECRET = "/run/secrets/exchange"  # the container contract's credentials file
@@ -57,46 +65,6 @@ def bot_status(host):
     out = host.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
     assert out.rc == 0, out.stderr
     return json.loads(out.stdout)
-
-
-def account(host):
-    """The host's account on the exchange it trades on, and that exchange's admin API."""
-    variables = host.ansible.get_variables()
-    url = f"http://{variables['fleet_exchange_address']}:{variables['fleet_exchange_port']}"
-    return host_var(host, "gridbot_exchange_api_key"), Admin(url)
-
-
-def exchange_view(host):
-    """What the exchange holds for this host's account: its orders by client id, its trade ids."""
-    key, admin = account(host)
-    orders = {o["clientOrderId"]: o for o in admin.call("GET", f"orders?key={key}")}
-    trades = {str(t["id"]) for t in admin.call("GET", f"trades?key={key}")}
-    return orders, trades
-
-
-def assert_books_match_the_exchange(name, host, timeout=120):
-    """Every fill the exchange made for the account is recorded by the bot, once (the fills table is keyed by
-    the exchange's trade id), and the bot records none the exchange did not make. A fill may land between
-    two reads: the bot gets a few cycles to book it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        _, trades = exchange_view(host)
-        mine = recorded_fills(host)
-        if mine == trades or time.monotonic() > deadline:
-            break
-        time.sleep(5)
-    assert trades <= mine, f"{name}: exchange fills the bot did not book: {sorted(trades - mine)}"
-    assert mine <= trades, f"{name}: fills the exchange did not make: {sorted(mine - trades)}"
-    return len(trades)
-
-
-def assert_no_order_doubled(name, host):
-    key, admin = account(host)
-    dups = admin.call("GET", "duplicates")
-    assert not [c for c in dups["duplicate_client_ids"] if c.startswith(key + "/")], (name, dups)
-    orders, _ = exchange_view(host)
-    resting = [(o["side"], o["price"]) for o in orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
-    assert len(resting) == len(set(resting)), f"{name}: two open orders at one level: {sorted(resting)}"
 
 
 def wait_for_resting_orders(fleet, timeout=180):
@@ -213,6 +181,14 @@ def test_the_deployed_compose_file_never_pulls_a_missing_image():
         assert host.run("sudo docker ps -aq --filter name=gridbot-pull-check").stdout.strip() == ""
 
 
+def secret_digests(host):
+    """The credentials file's digest on the host and as the running bot reads it."""
+    code = f"import hashlib; print(hashlib.sha256(open({SECRET!r}, 'rb').read()).hexdigest())"
+    inside = host.run("sudo docker exec gridbot python3 -c " + shlex.quote(code)).stdout.strip()
+    on_disk = host.run("sudo sha256sum /opt/gridbot/secrets/exchange.env").stdout.split()[0]
+    return on_disk, inside
+
+
 def test_a_config_change_and_a_key_rotation_go_out_in_the_inventorys_batches(tmp_path):
     """bot.yml and the credentials reach every running bot, in the batches the inventory sets ([2, "50%"]
     over 8 hosts: 2, 4, 2). Each new key is first added to its account on the exchange, as an operator
@@ -247,10 +223,8 @@ def test_a_config_change_and_a_key_rotation_go_out_in_the_inventorys_batches(tmp
         on_disk = h.run("sudo sha256sum /opt/gridbot/bot.yml").stdout.split()[0]
         assert "max_errors_per_hour: 61\n" in h.run("sudo cat /opt/gridbot/bot.yml").stdout
         assert bot_status(h)["config_sha256"] == on_disk, f"{name}: the bot runs another bot.yml"
-        code = f"import hashlib; print(hashlib.sha256(open({SECRET!r}, 'rb').read()).hexdigest())"
-        seen = h.run("sudo docker exec gridbot python3 -c " + shlex.quote(code))
         want = hashlib.sha256(f"GRIDBOT_API_KEY={key}\nGRIDBOT_API_SECRET={secret}\n".encode()).hexdigest()
-        assert seen.stdout.strip() == want, f"{name}: the bot reads the old key"
+        assert secret_digests(h) == (want, want), f"{name}: the bot reads the old key"
         pid = h.run("sudo docker inspect -f '{{.State.Pid}}' gridbot").stdout.strip()
         for where in ("docker inspect gridbot", f"cat /proc/{pid}/environ", "docker logs gridbot 2>&1"):
             shown = h.run(f"sudo sh -c '{where}'").stdout
@@ -338,15 +312,21 @@ def lock_left(host):
 
 
 def test_a_failure_in_the_second_batch_stops_the_rollout(tmp_path):
-    """0.1.2 fails its gate on the second host of the second batch: that host goes back to its known-good
-    deployment, its batch-mate runs 0.1.2, healthy, the third batch is never touched, and the play fails
-    with a summary naming the host."""
+    """0.1.2 fails its gate on the second host of the second batch (a bad tick size, with a new key): that
+    host goes back to its known-good deployment and key, its batch-mate runs 0.1.2, healthy, the third batch
+    is never touched, and the play fails with a summary naming the host."""
     fleet = hosts()
     order = play_order()
     canary, mate, doomed, *rest = order
     before = {name: bot(h) for name, h in fleet.items()}
     new = artifact(tmp_path, "0.1.2")
-    extra = extra_inventory(tmp_path / "inv", fleet, host_vars={doomed: BAD_TICK})
+    old_key, admin = account(fleet[doomed])
+    key = {"gridbot_exchange_api_key": f"{doomed}-{time.time_ns()}", "gridbot_exchange_api_secret": "new-secret-7"}
+    admin.call("POST", "keys", {"account": old_key, "key": key["gridbot_exchange_api_key"],
+                                "secret": key["gridbot_exchange_api_secret"]})  # fmt: skip
+    secret_before = secret_digests(fleet[doomed])
+    assert secret_before[0] == secret_before[1]
+    extra = extra_inventory(tmp_path / "inv", fleet, host_vars={doomed: {**BAD_TICK, **key}})
     run = playbook("rollout.yml", *extra, *version_args(tmp_path, "0.1.2"))
     assert run.returncode != 0
     assert f"The rollout stops: {doomed} did not pass" in run.stdout, run.stdout[-3000:]
@@ -358,6 +338,7 @@ def test_a_failure_in_the_second_batch_stops_the_rollout(tmp_path):
     assert (after[mate]["image"], after[mate]["health"]) == (new, "healthy")
     assert (after[doomed]["image"], after[doomed]["health"]) == (before[doomed]["image"], "healthy")
     assert "tick_size: 0.003" not in fleet[doomed].run("sudo cat /opt/gridbot/bot.yml").stdout
+    assert secret_digests(fleet[doomed]) == secret_before, f"{doomed}: not back on the key that passed"
     for name in rest:
         assert after[name] == before[name], f"{name} (third batch) was touched"
     for name, h in fleet.items():
@@ -390,8 +371,21 @@ def test_a_batch_within_the_inventorys_max_fail_percentage_lets_the_rollout_go_o
 
 
 # 0.1.3's entrypoint: the real bot for 20 s, then an exit (other commands, such as check-config, as they are).
+VOLUME = "/var/lib/docker/volumes/gridbot_data/_data"  # the bot's data volume, seen from its host
+
+
+def store_schema(host):
+    read = ("import sqlite3; db = sqlite3.connect('/data/gridbot.db'); "
+            "print(db.execute('PRAGMA user_version').fetchone()[0])")  # fmt: skip
+    out = host.run("sudo docker exec gridbot python3 -c " + shlex.quote(read))
+    assert out.rc == 0, out.stderr
+    return int(out.stdout)
+
+
+# Trades 20 s, then migrates the store to a schema the bot before it refuses, and dies.
 DIES_LATER = """
-import signal, subprocess, sys, time
+import signal, sqlite3, subprocess, sys, time
+from gridbot.ops.store import VERSION
 bot = subprocess.Popen(["gridbot", *sys.argv[1:]])
 if sys.argv[1:2] != ["run"]:
     sys.exit(bot.wait())
@@ -399,7 +393,10 @@ signal.signal(signal.SIGTERM, lambda *_: sys.exit(bot.terminate() or bot.wait())
 time.sleep(20)
 bot.terminate()
 bot.wait()
-sys.exit("gridbot 0.1.3: gave up 20 s in")
+db = sqlite3.connect("/data/gridbot.db")
+db.execute(f"PRAGMA user_version = {VERSION + 1}")
+db.commit()
+sys.exit(f"gridbot 0.1.3: migrated the store to v{VERSION + 1}, then gave up 20 s in")
 """
 
 
@@ -412,13 +409,16 @@ sys.exit(subprocess.call(["gridbot", *sys.argv[1:]]))
 """
 
 
-def test_a_version_that_dies_after_passing_its_first_probes_is_caught_by_the_soak(tmp_path):
-    """0.1.3 becomes healthy, then exits 20 s in: one healthy probe would have let it through, the soak
-    (40 s here) does not. An interrupted run (the image and config written, no deploy) came first, so this
-    run replaces nothing on disk: the host goes back to its known-good record."""
+def test_a_version_that_migrates_the_store_and_dies_later_is_caught_by_the_soak_its_store_restored(tmp_path):
+    """0.1.3 becomes healthy, trades, migrates the store to a newer schema and exits 20 s in: one healthy
+    probe would have let it through, the soak (40 s here) does not. An interrupted run (the image and config
+    written, no deploy) came first, so this run replaces nothing on disk: the host goes back to its known-good
+    record, with the store as the rollout backed it up (the bot before refuses the newer schema), and the
+    restored bot books from the exchange what 0.1.3 traded."""
     fleet = hosts()
     name = play_order()[-1]
     before = bot(fleet[name])
+    version_before = store_schema(fleet[name])
     artifact(tmp_path, "0.1.3", f"ENTRYPOINT {json.dumps(['python3', '-c', DIES_LATER])}")
     version = version_args(tmp_path, "0.1.3")
     interrupted = playbook("rollout.yml", "--limit", name, "--tags", "gridbot_image,gridbot_config", *version)
@@ -431,8 +431,12 @@ def test_a_version_that_dies_after_passing_its_first_probes_is_caught_by_the_soa
     soak = run.stdout.split(f"TASK [{SOAK_TASK}]")[1].split("TASK [")[0]
     assert f"fatal: [{name}]" in soak, soak[-3000:]
     assert '"failed_when_result": true' in soak, soak[-3000:]  # the soak's verdict, not an error in it
+    assert "its store as it was before the rollout, healthy again" in " ".join(run.stdout.split())
     after = bot(fleet[name])
     assert (after["image"], after["health"]) == (before["image"], "healthy")
+    assert store_schema(fleet[name]) == version_before
+    kept = fleet[name].run(f"sudo sh -c 'ls {VOLUME}/gridbot.db.replaced-*'")
+    assert kept.rc == 0, "the migrated store is kept beside the restored one"
     assert not lock_left(fleet[name])
     assert_books_match_the_exchange(name, fleet[name])
     assert_no_order_doubled(name, fleet[name])

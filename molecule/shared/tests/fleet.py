@@ -1,5 +1,6 @@
 """What the scenarios' test modules share (on sys.path through pyproject.toml's pytest `pythonpath`): the
-Molecule inventory's hosts, a playbook runner on it, and the VM launcher's boot history."""
+Molecule inventory's hosts, a playbook runner on it, the VM launcher's boot history, and each bot's books
+judged against its account on the local exchange."""
 
 import functools
 import json
@@ -7,9 +8,11 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import testinfra
+from gridbot_exchange.testing import Admin
 
 PROJECT = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
@@ -106,3 +109,45 @@ def one_line_cmdline_txt(host):
     assert content.count("\n") == 1
     assert content.endswith("\n")
     return content
+
+
+def account(host):
+    """The host's account on the exchange it trades on, and that exchange's admin API."""
+    variables = host.ansible.get_variables()
+    # the scale hosts' exchange is on their network's gateway, the VMs' on the controller's loopback
+    address = variables.get("fleet_exchange_address", "127.0.0.1")
+    url = f"http://{address}:{variables['fleet_exchange_port']}"
+    return host_var(host, "gridbot_exchange_api_key"), Admin(url)
+
+
+def exchange_view(host):
+    """What the exchange holds for this host's account: its orders by client id, its trade ids."""
+    key, admin = account(host)
+    orders = {o["clientOrderId"]: o for o in admin.call("GET", f"orders?key={key}")}
+    trades = {str(t["id"]) for t in admin.call("GET", f"trades?key={key}")}
+    return orders, trades
+
+
+def assert_books_match_the_exchange(name, host, timeout=120):
+    """Every fill the exchange made for the account is recorded by the bot, once (the fills table is keyed by
+    the exchange's trade id), and the bot records none the exchange did not make. A fill may land between
+    two reads: the bot gets a few cycles to book it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, trades = exchange_view(host)
+        mine = recorded_fills(host)
+        if mine == trades or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert trades <= mine, f"{name}: exchange fills the bot did not book: {sorted(trades - mine)}"
+    assert mine <= trades, f"{name}: fills the exchange did not make: {sorted(mine - trades)}"
+    return len(trades)
+
+
+def assert_no_order_doubled(name, host):
+    key, admin = account(host)
+    dups = admin.call("GET", "duplicates")
+    assert not [c for c in dups["duplicate_client_ids"] if c.startswith(key + "/")], (name, dups)
+    orders, _ = exchange_view(host)
+    resting = [(o["side"], o["price"]) for o in orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    assert len(resting) == len(set(resting)), f"{name}: two open orders at one level: {sorted(resting)}"
