@@ -422,12 +422,13 @@ class Trader:
     def _unrecorded(self, exchange_id: str) -> str | None:
         """An order the store never held, looked up once by its exchange id. Ours by its client id, it was
         placed after the backup this store was restored from (by the bot before a replacement, or by a
-        release rolled back): recorded as the exchange shows it, so its trades are booked once, a finished
-        one's without a counter-order (`_late`), an open one's as the reconcile's adoption books them."""
+        release rolled back): found (`LiveBook.found`), finished or not, so its trades reach the engine as
+        fills at their candles, and the engine, replaying those candles, takes it over when it decides it
+        again instead of placing it twice; the reconcile drops it once the exchange shows it done."""
         if self.book is None or exchange_id in self.not_ours:
             return None
         state = self.venue.order_by_id(exchange_id)
-        if state is None:  # not shown yet (the exchange's visibility lag): asked again with its next trade
+        if state is None:  # not shown: its trade is left to `_attribute`, as one no order names
             return None
         parsed = parse_client_id(self.cfg.run.bot_id, state.client_id)
         if parsed is None:
@@ -439,10 +440,9 @@ class Trader:
         cid = state.client_id
         log(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
         with self.store.cycle():
-            self.store.upsert_order(cid, level, side, state.price, state.qty, state.status, state.time_ms,
+            self.store.upsert_order(cid, level, side, state.price, state.qty, "open", state.time_ms,
                                     exchange_id)  # fmt: skip
-            if state.status == "open":
-                self.book.found(cid, side, state.price, state.qty, level, state.time_ms)
+            self.book.found(cid, side, state.price, state.qty, level, state.time_ms)
             self._take_seq(cid)
         return cid
 

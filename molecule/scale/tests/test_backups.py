@@ -12,6 +12,7 @@ from fleet import (
     account,
     assert_books_match_the_exchange,
     assert_no_order_doubled,
+    figure,
     hosts,
     play_order,
     playbook,
@@ -106,6 +107,6 @@ def test_a_reflashed_host_starts_from_its_copy_on_the_controller_and_books_what_
     assert run.returncode == 0, run.stdout[-3000:]
     assert f"{name}: gridbot: restored /restore/{copy.name} into /data" in " ".join(run.stdout.split())
     booked = assert_books_match_the_exchange(name, host)
-    print(f"{name}: trading again {time.monotonic() - started:.0f} s after the run started, {booked} fills, "
-          f"{len(trades() - backed_up)} of them made after the backup")  # fmt: skip
+    figure(f"replacement: {name} trading again {time.monotonic() - started:.0f} s after rollout.yml started, "
+           f"{booked} fills booked, {len(trades() - backed_up)} of them made after the backup")  # fmt: skip
     assert_no_order_doubled(name, host)

@@ -321,7 +321,7 @@ def test_a_failure_in_the_second_batch_stops_the_rollout(tmp_path):
     before = {name: bot(h) for name, h in fleet.items()}
     new = artifact(tmp_path, "0.1.2")
     old_key, admin = account(fleet[doomed])
-    key = {"gridbot_exchange_api_key": f"{doomed}-{time.time_ns()}", "gridbot_exchange_api_secret": "new-secret-7"}
+    key = {"gridbot_exchange_api_key": f"{doomed}-{time.time_ns()}", "gridbot_exchange_api_secret": "secret7"}
     admin.call("POST", "keys", {"account": old_key, "key": key["gridbot_exchange_api_key"],
                                 "secret": key["gridbot_exchange_api_secret"]})  # fmt: skip
     secret_before = secret_digests(fleet[doomed])
@@ -382,14 +382,18 @@ def store_schema(host):
     return int(out.stdout)
 
 
-# Trades 20 s, then migrates the store to a schema the bot before it refuses, and dies.
+# Trades 20 s from its first heartbeat (a loaded runner starts a bot slowly), then migrates the store to a
+# schema the bot before it refuses, and dies.
 DIES_LATER = """
-import signal, sqlite3, subprocess, sys, time
+import os, signal, sqlite3, subprocess, sys, time
+from gridbot.contract import heartbeat_path
 from gridbot.ops.store import VERSION
 bot = subprocess.Popen(["gridbot", *sys.argv[1:]])
 if sys.argv[1:2] != ["run"]:
     sys.exit(bot.wait())
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(bot.terminate() or bot.wait()))
+while not os.path.exists(heartbeat_path()):
+    time.sleep(0.5)
 time.sleep(20)
 bot.terminate()
 bot.wait()

@@ -65,6 +65,14 @@ def playbook(name, *args, **env):
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
 
 
+def figure(line):
+    """A figure a test measured on its way (not a target it asserts): appended to .cache/figures.log, where
+    docs/benchmarks.md's rows for the test tiers come from."""
+    (PROJECT / ".cache").mkdir(exist_ok=True)
+    with (PROJECT / ".cache" / "figures.log").open("a") as f:
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+
+
 def recorded_fills(host):
     """The trade ids the host's running bot has recorded (its store, read-only)."""
     code = ("import json, sqlite3; c = sqlite3.connect('file:/data/gridbot.db?mode=ro', uri=True); "
