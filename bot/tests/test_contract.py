@@ -28,14 +28,31 @@ def test_bot_defaults_are_the_contract(monkeypatch):
 def test_role_vars_are_the_contract():
     role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
     assert role_vars["__gridbot_credentials"] == str(contract.CREDENTIALS_FILE)
-    assert f"'state_dir': '{contract.DATA_DIR}'" in role_vars["__gridbot_config"]
+    assert "'state_dir': __gridbot_data_dir" in role_vars["__gridbot_config"]
+
+
+def test_role_reads_the_data_dir_and_the_store_file_from_the_bot():
+    """The role's data dir (the bot's state_dir, the volume's mount, the rollout's copies) and the store's
+    file name (what a restore looks for in the volume) come from the bot's own statements; their patterns
+    must still find them."""
+    from gridbot.ops.store import DB_FILE  # noqa: PLC0415
+
+    role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
+    assert "bot/gridbot/contract.py" in role_vars["__gridbot_data_dir"]
+    assert "bot/gridbot/ops/store.py" in role_vars["__gridbot_store_file"]
+    found = re.search(r'^DATA_DIR = "([^"]+)"$', text("bot/gridbot/contract.py"), re.MULTILINE)
+    assert found
+    assert found[1] == contract.DATA_DIR
+    found = re.search(r'^DB_FILE = "([^"]+)"$', text("bot/gridbot/ops/store.py"), re.MULTILINE)
+    assert found
+    assert found[1] == DB_FILE
 
 
 def test_compose_template_is_the_contract():
     compose = text("roles/gridbot/templates/compose.yaml.j2")
     assert f'"-c", "{contract.CONFIG_FILE}"' in compose
     assert f"./bot.yml:{contract.CONFIG_FILE}:ro" in compose
-    assert f"data:{contract.DATA_DIR}\n" in compose
+    assert "data:{{ __gridbot_data_dir }}\n" in compose
     assert f"{{{{ gridbot_backup_dir }}}}:{contract.BACKUP_DIR}\n" in compose
 
 
