@@ -147,7 +147,8 @@ class Trader:
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
-        self.not_ours: set[str] = set()  # exchange order ids looked up and found to be someone else's
+        # exchange order ids looked up once, not to record: someone else's, or ours sent from this store
+        self.looked_up: set[str] = set()
         # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
         limit = cfg.risk.max_errors_per_hour
         self.errors: deque[float] = deque(maxlen=limit + 1 if limit is not None else 1000)
@@ -425,17 +426,16 @@ class Trader:
         release rolled back): found (`LiveBook.found`), finished or not, so its trades reach the engine as
         fills at their candles, and the engine, replaying those candles, takes it over when it decides it
         again instead of placing it twice; the reconcile drops it once the exchange shows it done."""
-        if self.book is None or exchange_id in self.not_ours:
+        if self.book is None or exchange_id in self.looked_up:
             return None
         state = self.venue.order_by_id(exchange_id)
         if state is None:  # not shown: its trade is left to `_attribute`, as one no order names
             return None
         parsed = parse_client_id(self.cfg.run.bot_id, state.client_id)
-        if parsed is None:
-            self.not_ours.add(exchange_id)
+        # someone else's; or sent from this store, its answer lost (`_resolve_unknown` finds it by client id)
+        if parsed is None or self.store.order_row(state.client_id) is not None:
+            self.looked_up.add(exchange_id)
             return None
-        if self.store.order_row(state.client_id) is not None:
-            return None  # sent from this store, its answer lost: `_resolve_unknown` finds it by client id
         level, side = parsed
         cid = state.client_id
         log(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
