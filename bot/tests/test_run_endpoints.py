@@ -46,6 +46,7 @@ def test_a_replay_serves_its_books_and_a_halt_and_a_taken_port_is_named(tmp_path
         assert get(port, "/readyz") == (200, "halted: test freeze\n")
         time.sleep(0.1)  # a halted replay takes no candle: the books stand still
         text = get(port, "/metrics")[1]
+        assert sample(text, "gridbot_halt_reason", 'reason="test freeze"') == 1  # what an alert names
         status = json.loads(get(port, "/status")[1])
         db = sqlite3.connect(cfg.parent / "data" / "gridbot.db")
         fills = db.execute("SELECT side, count(*) FROM fills GROUP BY side").fetchall()
@@ -58,6 +59,11 @@ def test_a_replay_serves_its_books_and_a_halt_and_a_taken_port_is_named(tmp_path
         # status rounds to cents; the gauges carry the engine's floats
         assert sample(text, "gridbot_equity_quote") == pytest.approx(status["end_equity"], abs=0.005)
         assert sample(text, "gridbot_realized_pnl_quote") == pytest.approx(status["realized_pnl"], abs=0.005)
+
+        resume = [sys.executable, "-m", "gridbot.cli", "resume", "-c", str(cfg)]
+        assert subprocess.run(resume, capture_output=True, check=False).returncode == 0
+        wait(lambda: sample(get(port, "/metrics")[1], "gridbot_halted") == 0, "resume not shown", proc)
+        assert "gridbot_halt_reason{" not in get(port, "/metrics")[1], "a lifted halt leaves no series behind"
 
         other, _ = start(tmp_path, "b", port)
         _out, err = other.communicate(timeout=30)

@@ -911,6 +911,7 @@ def test_a_live_bots_endpoints_agree_with_the_exchange_and_show_a_manual_halt(tm
     while sample(get(port, "/metrics")[1], "gridbot_halted") != 1:
         assert time.monotonic() < deadline, "the running bot never showed the halt"
         time.sleep(0.05)
+    assert sample(get(port, "/metrics")[1], "gridbot_halt_reason", 'reason="maint"') == 1
     code, body = get(port, "/readyz")
     assert code == 200, body  # a halted bot is not a broken one
     assert body.startswith("halted: "), body

@@ -109,7 +109,8 @@ def _halted_status(cfg: BotConfig, store: Store, metrics: Metrics) -> dict[str, 
              pending_orders=0, equity=s["end_equity"], api_errors=0, last_fill_age_s=None,
              breaker="closed")  # fmt: skip
     store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), s)
-    metrics.show(engine, halted=True)
+    halt = store.halt_state()
+    metrics.show(engine, halt.reason if halt else "halted")
     return s
 
 

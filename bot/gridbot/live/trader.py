@@ -832,7 +832,8 @@ class Trader:
         return s
 
     def _save_status(self) -> None:
-        self.metrics.show(self.engine, self.store.halt_state() is not None or bool(self.engine.halted))
+        halt = self.store.halt_state()
+        self.metrics.show(self.engine, halt.reason if halt else self.engine.halted)
         self.published = self._status()
 
     def status(self) -> dict[str, Any]:

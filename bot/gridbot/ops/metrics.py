@@ -53,6 +53,11 @@ class Metrics:
         self.halted = Gauge(
             "gridbot_halted", "1 while trading is halted (the reason is in status)", registry=r
         )
+        # An alert names why without a second query; one series at a time (a halt's reason is free text).
+        self.halt_reason = Gauge(
+            "gridbot_halt_reason", "1 while trading is halted, labelled with why", ["reason"], registry=r
+        )
+        self._reason_shown = ""
         self.holdings_drift = Gauge(
             "gridbot_holdings_drift_pct", "Holdings off the exchange's balances, % of equity", registry=r
         )
@@ -78,8 +83,9 @@ class Metrics:
         at = self._candle_closed_s
         return 0.0 if at is None else max(0.0, time.time() - at)
 
-    def show(self, engine: GridEngine, halted: bool) -> None:
-        """The book's gauges after a cycle (both loops: the replay and the exchange's)."""
+    def show(self, engine: GridEngine, halt_reason: str) -> None:
+        """The book's gauges after a cycle (both loops: the replay and the exchange's); `halt_reason` is empty
+        while the bot trades."""
         p, close = engine.portfolio, engine.stats.last_close
         if close > 0:
             self.equity.set(p.equity(close))
@@ -88,4 +94,10 @@ class Metrics:
         orders = engine.exchange.open_orders()
         for side in ("buy", "sell"):
             self.open_orders.labels(side=side).set(sum(1 for o in orders if o.side == side))
-        self.halted.set(1 if halted else 0)
+        self.halted.set(1 if halt_reason else 0)
+        if self._reason_shown != halt_reason:
+            if self._reason_shown:
+                self.halt_reason.remove(self._reason_shown)
+            if halt_reason:
+                self.halt_reason.labels(reason=halt_reason).set(1)
+            self._reason_shown = halt_reason

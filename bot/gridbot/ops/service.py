@@ -197,7 +197,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
                 engine.exchange.cancel_all()
             status = status_of(engine, cycle, cfg, store)
             store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), status)
-        metrics.show(engine, halt is not None or bool(engine.halted))
+        metrics.show(engine, halt.reason if halt else engine.halted)
         published[0] = status
         ran += 1
         write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
