@@ -503,6 +503,16 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
     busy = "SELECT count(*) FROM orders WHERE status IN ('open', 'intent', 'unknown', 'cancel')"
     assert bot.query(busy) == [(0,)]
     assert bot.status()["halted"] == "by hand"
+    # lifted: the grid goes back on the book, around the price the market has reached
+    resume = [sys.executable, "-m", "gridbot.cli", "resume", "-c", str(bot.cfg)]
+    assert subprocess.run(resume, capture_output=True, check=False).returncode == 0
+    deadline = time.monotonic() + 20
+    while len(resting()) < 3:
+        assert time.monotonic() < deadline, f"no grid after the resume: {resting()}"
+        ex.admin.step(candles=1)
+        time.sleep(0.1)
+    assert "the grid placed again at the next candle" in bot.log.read_text()
+    assert bot.query("SELECT count(*) FROM cursors WHERE name = 'halt_cancelled'") == [(0,)]
     assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
     assert bot.term() == 0
 

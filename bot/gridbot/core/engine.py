@@ -289,7 +289,7 @@ class GridEngine:
             if self._grid_around(close, time_ms, j):
                 self.stats.regrids += 1
                 if replan and self.log is not None:
-                    self.log(f"grid re-planned at {time_ms} (price {close:g}) for the changed grid config")
+                    self.log(f"grid re-planned at {time_ms} (price {close:g})")
             self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
 
     def _trails(self, close: float) -> bool:

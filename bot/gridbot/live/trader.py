@@ -258,6 +258,7 @@ class Trader:
                     if self.book is not None and (halt.cancel or self.cfg.risk.cancel_on_halt):
                         self.book.cancel_all()
                         self._commit_actions()
+                        self.store.set_cursor("halt_cancelled", "1")  # the grid goes back at the resume
                     self.store.set_cursor("halted", halt.reason)
                     self._save_snapshot()
                 if not self.key_refused:  # a refused key sends nothing: a restart with a good one will
@@ -795,15 +796,19 @@ class Trader:
         """`gridbot resume` lifted a halt (seen now, or while the bot was down): the kill switches start
         over, the drawdown from the equity at resume, or the one that fired would fire again at once."""
         p, close = self.engine.portfolio, self.engine.stats.last_close
+        # A halt that cancelled the orders left the engine's grid without them: placed again, around the price
+        # of the next candle (the market moved on meanwhile), the inventory offered above it.
+        again = bool(self.store.cursor("halt_cancelled")) and self.engine.levels is not None
+        self.engine.replan = self.engine.replan or again
         with self.store.cycle():
-            self.store.con.execute("DELETE FROM cursors WHERE name = 'halted'")
+            self.store.con.execute("DELETE FROM cursors WHERE name IN ('halted', 'halt_cancelled')")
             if close > 0:
                 self.store.set_cursor("equity_base", repr(p.equity(close)))
             self.store.set_cursor("errors", "[]")
         self.errors.clear()
         self.last_new_candle = time.monotonic()
         self.key_refused = False  # the key is tried again (refused again: halted again)
-        log("resumed: trading again")
+        log("resumed: trading again" + ", the grid placed again at the next candle" * again)
 
     def _guards(self) -> None:
         r = self.cfg.risk
