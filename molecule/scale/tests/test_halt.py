@@ -1,0 +1,102 @@
+"""The fleet-wide halt (playbooks/halt.yml) and its lifting (playbooks/resume.yml), judged by the exchange: a
+halted bot sends no new order, even when one of its resting orders fills (a trading bot would answer that fill
+at once); with gridbot_halt_cancel none of its orders rests on the book; a host outside the limit trades on;
+resumed, the bots place their grid again with their books equal to the exchange's. Both playbooks change
+nothing the second time."""
+
+import re
+import time
+
+from fleet import (
+    account,
+    assert_books_match_the_exchange,
+    assert_no_order_doubled,
+    hosts,
+    play_order,
+    playbook,
+)
+
+RESTING = ("NEW", "PARTIALLY_FILLED")
+
+
+def recap_changed(stdout, name):
+    found = re.search(rf"^{re.escape(name)}\s*:.*?changed=(\d+)", stdout, re.MULTILINE)
+    assert found, stdout[-2000:]
+    return int(found.group(1))
+
+
+def orders(host):
+    key, admin = account(host)
+    return {o["clientOrderId"]: o for o in admin.call("GET", f"orders?key={key}")}
+
+
+def resting(host):
+    return [c for c, o in orders(host).items() if o["status"] in RESTING]
+
+
+def trades(host):
+    key, admin = account(host)
+    return {str(t["id"]) for t in admin.call("GET", f"trades?key={key}")}
+
+
+def wait_for(what, check, timeout):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(2)
+
+
+def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again():
+    order = play_order()
+    names, outside = order[3:5], order[5]
+    fleet = hosts()
+    limit = ",".join(names)
+
+    for name in names:  # trading: something on the book that can fill
+        host = fleet[name]
+        wait_for(f"{name}: no resting order", lambda h=host: resting(h), 60)
+    run = playbook("halt.yml", "--limit", limit)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "fleet halt (playbooks/halt.yml)" in run.stdout, "the fleet table after the halt shows why"
+    seen = {name: set(orders(fleet[name])) for name in names}
+    filled = {name: trades(fleet[name]) for name in names}
+    outside_seen = set(orders(fleet[outside]))
+    # One of each halted bot's resting orders fills: a trading bot would place the next one at once. The
+    # market is stepped on (as the other scale tests do) until the price has crossed a level of each bot.
+    _, admin = account(fleet[names[0]])
+    deadline = time.monotonic() + 240
+    while not all(trades(fleet[n]) - filled[n] for n in names):
+        assert time.monotonic() < deadline, "no resting order of each halted bot filled"
+        admin.step(candles=12)
+        time.sleep(1)
+    time.sleep(15)  # three of the bots' 5 s cycles
+    for name in names:
+        assert set(orders(fleet[name])) == seen[name], f"{name}: a halted bot placed an order"
+    assert set(orders(fleet[outside])) - outside_seen, "the host outside the limit trades on"
+
+    again = playbook("halt.yml", "--limit", limit)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert [recap_changed(again.stdout, n) for n in names] == [0, 0], "a second halt changes nothing"
+
+    cancel = playbook("halt.yml", "--limit", limit, "-e", "gridbot_halt_cancel=true")
+    assert cancel.returncode == 0, cancel.stdout[-3000:]
+    assert [recap_changed(cancel.stdout, n) for n in names] == [1, 1]
+    for name in names:
+        left = resting(fleet[name])
+        assert left == [], f"{name}: orders still on the book after the halt with cancel: {left}"
+
+    resumed = playbook("resume.yml", "--limit", limit)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert [recap_changed(resumed.stdout, n) for n in names] == [1, 1]
+    for name in names:
+        host = fleet[name]
+        wait_for(f"{name}: no grid placed again within 60 s of the resume", lambda h=host: resting(h), 60)
+        assert_books_match_the_exchange(name, host)
+        assert_no_order_doubled(name, host)
+    twice = playbook("resume.yml", "--limit", limit)
+    assert twice.returncode == 0, twice.stdout[-3000:]
+    assert [recap_changed(twice.stdout, n) for n in names] == [0, 0], "a second resume changes nothing"
+
+    bad = playbook("halt.yml", "--limit", limit, "-e", "gridbot_halt_cancel=maybe")
+    assert bad.returncode != 0
+    assert "gridbot_halt_cancel must be true or false" in bad.stdout
