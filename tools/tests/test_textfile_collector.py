@@ -1,0 +1,72 @@
+"""pi_host's textfile collector (roles/pi_host/files/pifleet-textfile.py), run as the timer runs it, with the
+Pi's `vcgencmd` and the engine's `docker` answering from a directory put first on PATH: the firmware's bits
+land on the right flags, the container's state on its gauges, and the file is one the exposition parser
+reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "pi_host" / "files" / "pifleet-textfile.py"
+
+
+def samples(tmp_path: Path, tools: dict[str, str]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / name).chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, SCRIPT, out, "gridbot"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in out.iterdir()] == ["pifleet.prom"], "no temporary file left behind"
+    found = {}
+    for family in text_string_to_metric_families((out / "pifleet.prom").read_text()):
+        for s in family.samples:
+            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return found
+
+
+def test_throttling_bits_and_an_unhealthy_restarting_container(tmp_path: Path) -> None:
+    inspect = [
+        {"RestartCount": 3, "State": {"Running": True, "OOMKilled": True, "Health": {"Status": "unhealthy"}}}
+    ]
+    got = samples(tmp_path, {
+        # under-voltage and throttled now; the same two, and the soft temperature limit, since boot
+        "vcgencmd": "echo throttled=0xd0005",
+        "docker": f"echo '{json.dumps(inspect)}'",
+    })  # fmt: skip
+    flags = {
+        dict(k[1])["flag"] + "/" + dict(k[1])["when"]: v
+        for k, v in got.items()
+        if k[0] == "pifleet_throttled"
+    }
+    assert flags == {
+        "under_voltage/now": 1, "freq_capped/now": 0, "throttled/now": 1, "soft_temp_limit/now": 0,
+        "under_voltage/since_boot": 1, "freq_capped/since_boot": 0, "throttled/since_boot": 1,
+        "soft_temp_limit/since_boot": 1,
+    }  # fmt: skip
+    assert got[("pifleet_bot_container_running", ())] == 1
+    assert got[("pifleet_bot_container_healthy", ())] == 0
+    assert got[("pifleet_bot_container_restarts", ())] == 3
+    assert got[("pifleet_bot_container_oom_killed", ())] == 1
+    assert got[("pifleet_reboot_required", ())] in (0, 1)
+    assert got[("pifleet_textfile_timestamp_seconds", ())] > 1.7e9
+
+
+def test_no_pi_firmware_and_no_container_give_no_throttling_and_a_stopped_bot(tmp_path: Path) -> None:
+    got = samples(tmp_path, {"docker": "echo 'Error: No such container: gridbot' >&2; exit 1"})
+    assert not [k for k in got if k[0] == "pifleet_throttled"], "no made-up zeros where there is no firmware"
+    assert got[("pifleet_bot_container_running", ())] == 0
+    assert got[("pifleet_bot_container_healthy", ())] == 0
+    assert got[("pifleet_bot_container_restarts", ())] == 0
