@@ -104,6 +104,8 @@ def test_engine_runs_in_the_container(host):
         ({"hardening_firewall_ssh_cidrs": ["192.168.1.5/24"]}, "hardening_firewall_ssh_cidrs"),
         ({"hardening_firewall_monitoring_cidrs": ["10.0.0.0/33"]}, "hardening_firewall_monitoring_cidrs"),
         ({"hardening_ssh_port": 70000}, "hardening_ssh_port"),
+        ({"hardening_firewall_admin_ports": [8428, 70000]}, "hardening_firewall_admin_ports"),
+        ({"monitoring_victoriametrics_port": "lots"}, "monitoring_victoriametrics_port"),
         ({"hardening_firewall_ssh_rate_limit": "lots"}, "hardening_firewall_ssh_rate_limit"),
     ],
 )

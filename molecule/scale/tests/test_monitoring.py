@@ -1,0 +1,159 @@
+"""The monitoring host (scale-01, the group `monitoring`), judged from outside: VictoriaMetrics' own API lists
+every bot and node exporter of the fleet as up and holds their series; the firewall lets the monitoring host's
+scrapes in and nobody else's; a bot halted on one host reaches a webhook receiver on the controller as the
+BotHalted alert naming the host and the reason, and its resume resolves it. The role changes nothing on a
+second run, nor in check mode."""
+
+import json
+import re
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from fleet import figure, hosts, play_order, playbook
+from gridbot.contract import CONFIG_FILE
+
+GATEWAY = "10.213.77.1"  # the controller on the tier's network: the webhook receiver listens here
+RECEIVER_PORT = 9195  # group_vars/monitoring.yml's monitoring_alertmanager_webhook_urls
+VM_PORT, NODE_PORT, BOT_PORT = 8428, 9100, 9108
+
+
+def address(name):
+    return hosts()[name].ansible.get_variables()["ansible_host"]
+
+
+def monitor():
+    (name,) = [n for n in play_order() if "monitoring" in hosts()[n].ansible.get_variables()["group_names"]]
+    return name
+
+
+def api(path, **query):
+    url = f"http://{address(monitor())}:{VM_PORT}{path}?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)["data"]
+
+
+def reachable(host, port):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
+class Receiver(BaseHTTPRequestHandler):
+    got: ClassVar[list] = []  # (arrival time, Alertmanager's webhook payload)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.got.append((time.time(), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = ThreadingHTTPServer((GATEWAY, RECEIVER_PORT), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Receiver.got
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_bot_and_node_exporter_is_scraped_and_has_samples():
+    names = play_order()
+    deadline = time.monotonic() + 120
+    while True:
+        targets = api("/api/v1/targets")["activeTargets"]
+        up = {(t["labels"]["job"], t["labels"]["host"]) for t in targets if t["health"] == "up"}
+        if len(up) == 2 * len(names) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert up == {(job, n) for job in ("gridbot", "node") for n in names}, targets
+    for query in ("gridbot_equity_quote", "node_memory_MemAvailable_bytes", "pifleet_bot_container_healthy"):
+        series = api("/api/v1/query", query=query)["result"]
+        assert {s["metric"]["host"] for s in series} == set(names), (query, series)
+    healthy = api("/api/v1/query", query="pifleet_bot_container_healthy == 1")["result"]
+    assert len(healthy) == len(names), healthy
+    fills = api("/api/v1/query", query="sum(gridbot_fills_total)")["result"]
+    assert float(fills[0]["value"][1]) > 0, "the bots' fills reach the store"
+    rss = stack_rss() / 1e6
+    figure(f"monitoring stack RSS on {monitor()} (amd64 container, {len(names)} hosts): {rss:.1f} MB")
+
+
+def stack_rss():
+    out = hosts()[monitor()].run("ps -o rss= -C victoria-metrics,vmalert,prometheus-alertmanager")
+    assert out.rc == 0, out.stderr
+    return sum(int(kb) for kb in out.stdout.split()) * 1024
+
+
+def test_only_the_monitoring_host_reaches_the_scraped_ports_and_the_admins_reach_its_uis():
+    other = play_order()[1]
+    # the controller is on the SSH ranges, not a monitoring host
+    assert not reachable(address(other), NODE_PORT), "node exporter open to a host that does not monitor"
+    assert not reachable(address(other), BOT_PORT), "bot metrics open to a host that does not monitor"
+    assert reachable(address(monitor()), VM_PORT), "vmui is for the admins"
+    fetch = f"import urllib.request; print(urllib.request.urlopen('http://{address(other)}:{NODE_PORT}/metrics').status)"
+    probe = hosts()[monitor()].run(f'python3 -c "{fetch}"')
+    assert probe.stdout.strip() == "200", probe
+
+
+def test_a_halted_bot_is_told_to_the_webhook_and_its_resume_resolves_it(receiver):
+    name = play_order()[6]
+    host = hosts()[name]
+    reason = "e2e: monitoring test"
+
+    def alerts(status):
+        return [(at, a) for at, p in receiver for a in p["alerts"]
+                if a["labels"].get("alertname") == "BotHalted" and a["labels"].get("host") == name
+                and a["status"] == status]  # fmt: skip
+
+    halted = host.run(f"sudo docker exec gridbot gridbot halt -c {CONFIG_FILE} --reason '{reason}'")
+    assert halted.rc == 0, halted.stderr
+    t0 = time.time()
+    try:
+        deadline = time.monotonic() + 240
+        while not alerts("firing"):
+            assert time.monotonic() < deadline, f"no BotHalted for {name} at the webhook: {receiver}"
+            time.sleep(1)
+        at, alert = alerts("firing")[0]
+        assert alert["labels"]["reason"] == reason
+        assert alert["labels"]["severity"] == "critical"
+        assert reason in alert["annotations"]["summary"]
+        told = at - t0
+        figure(f"halt to notification ({name}, scrape/eval 10 s, for 30 s, group_wait 10 s): {told:.0f} s")
+        assert told <= 120, f"the halt took {told:.0f} s to reach the webhook"
+    finally:
+        resumed = host.run(f"sudo docker exec gridbot gridbot resume -c {CONFIG_FILE}")
+        assert resumed.rc == 0, resumed.stderr
+    t1 = time.time()
+    deadline = time.monotonic() + 240
+    while not alerts("resolved"):
+        assert time.monotonic() < deadline, f"the resume never resolved BotHalted for {name}"
+        time.sleep(1)
+    figure(f"resume to resolved notification ({name}): {alerts('resolved')[0][0] - t1:.0f} s")
+
+
+@pytest.mark.parametrize("check", [[], ["--check"]], ids=["again", "check"])
+def test_the_monitoring_host_and_the_node_exporters_change_nothing_on_a_second_run(check):
+    run = playbook(
+        "site.yml",
+        "--limit",
+        monitor(),
+        "--tags",
+        "monitoring,pi_host_node_exporter,hardening_firewall",
+        *check,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    changed = re.search(rf"^{re.escape(monitor())}\s*:.*?changed=(\d+)", run.stdout, re.MULTILINE)
+    assert changed, run.stdout[-3000:]
+    assert changed.group(1) == "0", run.stdout[-3000:]

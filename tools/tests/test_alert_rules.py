@@ -1,0 +1,361 @@
+"""The monitoring role's alerting, rendered by Ansible's own templating from the role's defaults and judged by
+the tools of Debian's packages (tools/host/prom-tools.sh): promtool checks the rules and runs the unit tests
+in tools/tests/alerts/ (every alert fires for one host and stays quiet for another), vmalert (which evaluates
+them on the Pis) parses their expressions and templates, amtool checks the Alertmanager config without
+receivers and with all of them and routes an alert; the inhibitions, which amtool cannot evaluate, are
+evaluated here on the rendered config."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import shutil
+import subprocess
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ansible.errors import AnsibleError
+from ansible.parsing import vault
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+from ansible.template import Templar
+
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core before 2.19: every string is a template
+
+    def trust_as_template(value: str) -> str:  # type: ignore[misc]
+        return value
+
+
+PROJECT = Path(__file__).resolve().parents[2]
+ROLE = PROJECT / "roles" / "monitoring"
+CASES = Path(__file__).parent / "alerts"
+PROM_TOOLS = PROJECT / "tools" / "host" / "prom-tools.sh"
+MANAGED = "Ansible managed: pifleet monitoring (test)"
+# Role defaults are trusted templates, as when Ansible loads a role (2.19+ asks; before, all strings were).
+TRUSTED = (
+    {"trusted_as_template": True}
+    if "trusted_as_template" in inspect.signature(DataLoader.load_from_file).parameters
+    else {}
+)
+
+ALERTS = {
+    "bot": {
+        "BotDown", "BotUnhealthy", "BotHalted", "BotBreakerOpen", "BotNoCandle", "BotApiErrors",
+        "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
+    },
+    "host": {
+        "HostDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly", "HostMemoryLow",
+        "HostOomKill", "HostClockNotSynced", "HostRebootPending", "HostCollectorStale",
+    },
+}  # fmt: skip
+RECEIVERS = {
+    "monitoring_alertmanager_discord_webhook_url": "http://127.0.0.1:9/discord",
+    "monitoring_alertmanager_telegram_bot_token": "123:abc",
+    "monitoring_alertmanager_telegram_chat_id": -1001234567890,
+    "monitoring_alertmanager_webhook_urls": ["http://127.0.0.1:9/x", "http://127.0.0.1:9/y"],
+}
+DURATION = re.compile(r"^(\d+[smhdwy])+$")
+
+
+@pytest.fixture(scope="session")
+def prom_tools() -> Path:
+    """The directory holding promtool, amtool and vmalert, from Debian's packages (downloaded once)."""
+    done = subprocess.run([PROM_TOOLS], capture_output=True, text=True, check=False, timeout=900)
+    if done.returncode != 0:
+        # A failure, never a skip: these tests are the only check of the alerting before a Pi runs it.
+        pytest.fail(
+            f"{PROM_TOOLS.relative_to(PROJECT)} could not provide promtool, amtool and vmalert from Debian's "
+            "packages prometheus, prometheus-alertmanager and victoria-metrics (apt-get download from "
+            f"deb.debian.org): exit {done.returncode}\n{done.stderr[-3000:]}"
+        )
+    found = Path(done.stdout.strip())
+    for tool in ("promtool", "amtool", "vmalert"):
+        assert (found / tool).is_file(), f"no {tool} in {done.stdout}"
+    return found
+
+
+@functools.cache
+def plugins() -> None:
+    """Ansible's plugins (the comment and to_json filters, undef()), loaded once per process."""
+    init_plugin_loader()
+
+
+def render(template: str, **overrides: Any) -> str:
+    """templates/TEMPLATE as the template module renders it: the role's defaults (every file under
+    defaults/main/, as Ansible loads them), then `overrides` (the inventory's say)."""
+    plugins()
+    loader = DataLoader()
+    variables: dict[str, Any] = {}
+    for path in sorted((ROLE / "defaults" / "main").glob("*.yml")):
+        variables.update(loader.load_from_file(str(path), **TRUSTED) or {})
+    variables.update(ansible_managed=MANAGED, **overrides)
+    source = trust_as_template((ROLE / "templates" / template).read_text())
+    text = Templar(loader=loader, variables=variables).template(source, escape_backslashes=False)
+    assert isinstance(text, str)
+    return text
+
+
+def run(tool: Path, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([tool, *args], capture_output=True, text=True, check=False, cwd=cwd, timeout=120)
+
+
+def rules_dir(tmp: Path, *cases: str, **overrides: Any) -> Path:
+    """TMP with the rendered rules as alerts.yml (the name the promtool test files give) and CASES."""
+    (tmp / "alerts.yml").write_text(render("alerts.yml.j2", **overrides))
+    for case in cases:
+        shutil.copy(CASES / case, tmp / case)
+    return tmp
+
+
+def rules_of(directory: Path) -> dict[str, dict[str, Any]]:
+    parsed = yaml.safe_load((directory / "alerts.yml").read_text())
+    return {rule["alert"]: rule for group in parsed["groups"] for rule in group["rules"]}
+
+
+@pytest.fixture(scope="module")
+def defaults_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rules_dir(tmp_path_factory.mktemp("rules"), "bot.test.yml", "host.test.yml", "thresholds.test.yml")
+
+
+def test_rules_are_the_alerts_promtool_accepts(defaults_dir: Path, prom_tools: Path) -> None:
+    text = (defaults_dir / "alerts.yml").read_text()
+    assert text.splitlines()[:3] == ["#", f"# {MANAGED}", "#"]
+    rules = rules_of(defaults_dir)
+    assert set(rules) == ALERTS["bot"] | ALERTS["host"]
+    checked = run(prom_tools / "promtool", "check", "rules", defaults_dir / "alerts.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in checked.stdout
+
+
+def test_vmalert_reads_the_rules(defaults_dir: Path, prom_tools: Path) -> None:
+    # Its own parsers: MetricsQL for the expressions, its template functions for the annotations.
+    parsed = run(prom_tools / "vmalert", "-dryRun", f"-rule={defaults_dir / 'alerts.yml'}")
+    assert parsed.returncode == 0, parsed.stderr[-3000:]
+
+
+def test_every_rule_says_how_bad_where_and_what_to_do(defaults_dir: Path) -> None:
+    for name, rule in rules_of(defaults_dir).items():
+        assert DURATION.match(str(rule.get("for", ""))), f"{name}: for: {rule.get('for')!r}"
+        assert rule["labels"]["severity"] in ("critical", "warning"), name
+        component = rule["labels"]["component"]
+        assert name in ALERTS.get(component, set()), f"{name}: component {component}"
+        assert set(rule["annotations"]) == {"summary", "description"}, name
+        summary, description = rule["annotations"]["summary"], rule["annotations"]["description"]
+        assert "\n" not in summary, f"{name}: one line"
+        assert "\n" not in description, f"{name}: one line"
+        assert "$labels.host" in summary, f"{name}: {summary}"
+        assert "$value" in summary, f"{name}: {summary}"
+        assert len(description) > 40, f"{name}: {description}"
+    # The halt-to-notification goal: the bot's short for: (and HostDown's, which must not lag the BotDown it
+    # holds back).
+    rules = rules_of(defaults_dir)
+    assert [rules[n]["for"] for n in ("BotDown", "BotHalted", "HostDown")] == ["1m", "1m", "1m"]
+
+
+def test_every_alert_fires_for_one_host_and_not_another(defaults_dir: Path, prom_tools: Path) -> None:
+    # One promtool per file, side by side: each evaluates every rule at each step of its longest test.
+    with ThreadPoolExecutor() as pool:
+        runs = pool.map(
+            lambda case: run(prom_tools / "promtool", "test", "rules", case, cwd=defaults_dir),
+            ("bot.test.yml", "host.test.yml"),
+        )
+        for tested in runs:
+            assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-6000:]
+            assert "SUCCESS" in tested.stdout, tested.stdout
+
+
+def host_of(series: str) -> str:
+    found = re.search(r'host="([^"]+)"', series)
+    assert found, f"a series without its host: {series}"
+    return found.group(1)
+
+
+def test_the_unit_tests_cover_every_alert_both_ways(defaults_dir: Path) -> None:
+    """Each alert has a test where it fires, and one where a series it reads is asserted quiet (promtool
+    compares the whole set of alerts: a host with series of the alert's metrics missing from exp_alerts)."""
+    rules = rules_of(defaults_dir)
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for case in ("bot.test.yml", "host.test.yml"):
+        for group in yaml.safe_load((CASES / case).read_text())["tests"]:
+            series = [(s["series"].split("{")[0].strip(), s["series"]) for s in group["input_series"]]
+            for check in group["alert_rule_test"]:
+                name = check["alertname"]
+                assert name in rules, f"{case}: no alert {name}: promtool would pass it silently"
+                firing = {a["exp_labels"]["host"] for a in check.get("exp_alerts") or []}
+                expr = rules[name]["expr"]
+                read = {host_of(s) for metric, s in series if re.search(rf"\b{metric}\b", expr)}
+                assert read, f"{case} {group['name']}: no series that {name} reads"
+                fires |= {name} if firing else set()
+                quiet |= {name} if read - firing else set()
+    assert set(rules) - fires == set(), "alerts no test sees fire"
+    assert set(rules) - quiet == set(), "alerts no test sees stay quiet"
+
+
+def test_thresholds_and_for_come_from_the_variables(
+    defaults_dir: Path, tmp_path: Path, prom_tools: Path
+) -> None:
+    changed = {"monitoring_alert_temperature_celsius": 70, "monitoring_alert_bot_for": "3m"}
+    changed_dir = rules_dir(tmp_path, "thresholds.test.yml", **changed)
+    rules = rules_of(changed_dir)
+    assert rules["HostHot"]["expr"] == 'node_thermal_zone_temp{type="cpu-thermal"} > 70'
+    assert rules["HostDown"]["for"] == rules["BotHalted"]["for"] == "3m"
+    tested = run(prom_tools / "promtool", "test", "rules", "thresholds.test.yml", cwd=changed_dir)
+    assert tested.returncode == 0, tested.stdout[-4000:] + tested.stderr[-2000:]
+    # The same expectations against the defaults' rules fail: 75 °C is under 80, HostDown fires at 1m.
+    default = run(prom_tools / "promtool", "test", "rules", "thresholds.test.yml", cwd=defaults_dir)
+    assert default.returncode != 0
+    failures = default.stdout + default.stderr
+    assert "alertname: HostHot" in failures, failures
+    assert "alertname: HostDown" in failures, failures
+
+
+def alertmanager(tmp_path: Path, **overrides: Any) -> tuple[Path, dict[str, Any]]:
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(render("alertmanager.yml.j2", **overrides))
+    return path, yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("receivers", ["none", "all"])
+def test_alertmanager_config_routes_every_alert_to_the_operators(
+    tmp_path: Path, prom_tools: Path, receivers: str
+) -> None:
+    path, config = alertmanager(tmp_path, **(RECEIVERS if receivers == "all" else {}))
+    assert path.read_text().splitlines()[:3] == ["#", f"# {MANAGED}", "#"]
+    checked = run(prom_tools / "amtool", "check-config", path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    route = ("config", "routes", "test", f"--config.file={path}", "host=pi5-a", "alertname=BotHalted")
+    routed = run(prom_tools / "amtool", *route)
+    assert routed.returncode == 0, routed.stderr
+    assert routed.stdout.strip() == "operators"
+    assert config["route"] == {
+        "receiver": "operators",
+        "group_by": ["alertname", "host"],
+        "group_wait": "30s",
+        "group_interval": "5m",
+        "repeat_interval": "4h",
+    }
+    if receivers == "none":
+        # A receiver with no integration: valid, and it sends nothing.
+        assert config["receivers"] == [{"name": "operators"}]
+        return
+    assert config["receivers"] == [
+        {
+            "name": "operators",
+            "discord_configs": [{"webhook_url": "http://127.0.0.1:9/discord", "send_resolved": True}],
+            "telegram_configs": [{"bot_token": "123:abc", "chat_id": -1001234567890, "send_resolved": True}],
+            "webhook_configs": [
+                {"url": "http://127.0.0.1:9/x", "send_resolved": True},
+                {"url": "http://127.0.0.1:9/y", "send_resolved": True},
+            ],
+        }
+    ]
+
+
+def vaulted(monkeypatch: pytest.MonkeyPatch, **values: str) -> dict[str, Any]:
+    """VALUES as an inventory gives them: `!vault` strings, decrypted when templated."""
+    secrets = [("default", vault.VaultSecret(b"pifleet-test"))]
+    context = getattr(vault, "VaultSecretsContext", None)
+    if context is not None:  # 2.19+: one context per process, which ansible-playbook sets up
+        monkeypatch.setattr(context, "_current", context(secrets))
+    loader = DataLoader()
+    loader.set_vault_secrets(secrets)
+    encrypt = vault.VaultLib(secrets).encrypt
+    doc = "".join(
+        f"{name}: !vault |\n{textwrap.indent(encrypt(value).decode(), '  ')}\n"
+        for name, value in values.items()
+    )
+    loaded = loader.load(doc)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_vaulted_secrets_come_through_whatever_they_hold(
+    tmp_path: Path, prom_tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What YAML would misread unquoted: a colon and a space, a comment, quotes, a backslash, braces.
+    token = "123:abc\"#\\ 'x: {y}"
+    url = "http://127.0.0.1:9/api/webhooks/1/a?b=c&d=e#f"
+    secrets = vaulted(
+        monkeypatch,
+        monitoring_alertmanager_telegram_bot_token=token,
+        monitoring_alertmanager_telegram_chat_id="-1001234567890",
+        monitoring_alertmanager_discord_webhook_url=url,
+    )
+    path, config = alertmanager(tmp_path, **secrets)
+    checked = run(prom_tools / "amtool", "check-config", path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    receiver = config["receivers"][0]
+    assert receiver["telegram_configs"][0]["bot_token"] == token
+    assert receiver["telegram_configs"][0]["chat_id"] == -1001234567890
+    assert receiver["discord_configs"][0]["webhook_url"] == url
+
+
+def test_half_a_telegram_setup_is_refused() -> None:
+    with pytest.raises(AnsibleError, match="set both or neither"):
+        render("alertmanager.yml.j2", monitoring_alertmanager_telegram_bot_token="123:abc")
+    with pytest.raises(AnsibleError, match="set both or neither"):
+        render("alertmanager.yml.j2", monitoring_alertmanager_telegram_chat_id=42)
+
+
+MATCHER = re.compile(r'^\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+
+
+def matches(matchers: list[str], labels: dict[str, str]) -> bool:
+    """Alertmanager's matchers (label op value), for the plain values the config uses."""
+    for text in matchers:
+        found = MATCHER.match(text)
+        assert found, f"not a matcher: {text!r}"
+        name, op, value = found.groups()
+        got = labels.get(name, "")
+        ok = {
+            "=": got == value,
+            "!=": got != value,
+            "=~": re.fullmatch(value, got) is not None,
+            "!~": re.fullmatch(value, got) is None,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def muted(config: dict[str, Any], target: dict[str, str], firing: list[dict[str, str]]) -> bool:
+    """Whether Alertmanager holds TARGET back while FIRING fire (an alert never inhibits itself)."""
+    return any(
+        matches(rule.get("target_matchers", []), target)
+        and any(
+            source != target
+            and matches(rule.get("source_matchers", []), source)
+            and all(source.get(label) == target.get(label) for label in rule.get("equal", []))
+            for source in firing
+        )
+        for rule in config.get("inhibit_rules", [])
+    )
+
+
+def test_a_host_or_bot_down_holds_back_what_follows(tmp_path: Path, defaults_dir: Path) -> None:
+    _, config = alertmanager(tmp_path)
+    host_down = next(r for r in config["inhibit_rules"] if "alertname = HostDown" in r["source_matchers"])
+    assert host_down["equal"] == ["host"]
+    # The alerts as the rules label them (alertname, component), on two hosts.
+    rules = rules_of(defaults_dir)
+
+    def alert(name: str, host: str) -> dict[str, str]:
+        return {"alertname": name, "component": rules[name]["labels"]["component"], "host": host}
+
+    down = alert("HostDown", "pi5-a")
+    for name in rules:
+        assert muted(config, alert(name, "pi5-a"), [down]) == (name != "HostDown"), name
+        assert not muted(config, alert(name, "pi5-b"), [down]), name
+    bot_down = alert("BotDown", "pi5-a")
+    for name in rules:
+        held = name in ALERTS["bot"] and name != "BotDown"
+        assert muted(config, alert(name, "pi5-a"), [bot_down]) == held, name
+        assert not muted(config, alert(name, "pi5-b"), [bot_down]), name
