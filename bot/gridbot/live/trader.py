@@ -797,9 +797,11 @@ class Trader:
         over, the drawdown from the equity at resume, or the one that fired would fire again at once."""
         p, close = self.engine.portfolio, self.engine.stats.last_close
         # A halt that cancelled the orders left the engine's grid without them: placed again, around the price
-        # of the next candle (the market moved on meanwhile), the inventory offered above it.
+        # of the next candle (the market moved on meanwhile), the inventory offered above it; the operator's
+        # resume is not a regrid the cooldown holds back.
         again = bool(self.store.cursor("halt_cancelled")) and self.engine.levels is not None
-        self.engine.replan = self.engine.replan or again
+        if again:
+            self.engine.replan, self.engine.cooldown_until_ms = True, 0
         with self.store.cycle():
             self.store.con.execute("DELETE FROM cursors WHERE name IN ('halted', 'halt_cancelled')")
             if close > 0:
