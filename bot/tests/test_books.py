@@ -284,7 +284,7 @@ def judge_books(ex: Exchange, bot: Bot, restored: bool = False) -> None:
 
     def agree() -> bool:  # the status the bot saved is a cycle behind its books: the next one agrees
         h = bot.status()["holdings"]
-        return (
+        return h is not None and (  # None: a restarted bot has not compared them yet
             all(abs(Decimal(h[a]["bot"]) - held[a]) <= Decimal("1e-6") for a in held)
             and h["drift_pct"] < 1e-3
         )

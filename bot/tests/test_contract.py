@@ -53,7 +53,7 @@ def test_compose_template_is_the_contract():
     assert f'"-c", "{contract.CONFIG_FILE}"' in compose
     assert f"./bot.yml:{contract.CONFIG_FILE}:ro" in compose
     assert "data:{{ __gridbot_data_dir }}\n" in compose
-    assert f"{{{{ gridbot_backup_dir }}}}:{contract.BACKUP_DIR}\n" in compose
+    assert f"{{{{ __gridbot_backup_dir }}}}:{contract.BACKUP_DIR}\n" in compose
 
 
 def test_image_is_the_contract():
