@@ -113,10 +113,9 @@ def test_swap_on_nvme_or_zram_never_on_the_sd_card(host):
 
 def test_the_bots_backups_go_to_the_nvme_drive_where_there_is_one(host):
     """The SD card is what dies: the daily backups (gridbot_backup_dir's default) land on the NVMe drive."""
-    mounts = sudo(host, "docker inspect gridbot --format '{{json .Mounts}}'").stdout
-    source = {m["Destination"]: m["Source"] for m in json.loads(mounts)}["/backups"]
+    source = {m["Destination"]: m["Source"] for m in inspect(host)["Mounts"]}["/backups"]
     assert source == ("/mnt/nvme/gridbot-backups" if "pi5" in groups(host) else "/var/backups/gridbot")
-    assert sudo(host, f"stat -c '%u %a' {source}").stdout.split() == ["10001", "700"]
+    assert sudo(host, f"stat -c %u:%a {source}").stdout.strip() == "10001:700"
 
 
 def test_sysctl_live(host):
