@@ -484,15 +484,18 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
     def resting() -> list[dict]:
         return [o for o in ex.orders() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
 
+    def halt_until_nothing_rests() -> None:
+        halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "by hand"]
+        out = subprocess.run(halt + ["--cancel"] * (how != "risk.cancel_on_halt"), capture_output=True,
+                             text=True, check=False)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        deadline = time.monotonic() + 10
+        while resting():
+            assert time.monotonic() < deadline, f"still resting: {resting()}"
+            time.sleep(0.05)
+
     assert len(resting()) >= 3
-    halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "by hand"]
-    out = subprocess.run(halt + ["--cancel"] * (how != "risk.cancel_on_halt"), capture_output=True, text=True,
-                         check=False)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    deadline = time.monotonic() + 10
-    while resting():
-        assert time.monotonic() < deadline, f"still resting: {resting()}"
-        time.sleep(0.05)
+    halt_until_nothing_rests()
     placed = len(ex.orders())
     assert {o["status"] for o in ex.orders()} <= {"CANCELED", "FILLED"}
     for _ in range(10):
@@ -510,13 +513,7 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
     resume = [sys.executable, "-m", "gridbot.cli", "resume", "-c", str(bot.cfg)]
     for again in (False, True):
         if again:
-            out = subprocess.run(halt + ["--cancel"] * (how != "risk.cancel_on_halt"), capture_output=True,
-                                 check=False)  # fmt: skip
-            assert out.returncode == 0, out.stderr
-            deadline = time.monotonic() + 10
-            while resting():
-                assert time.monotonic() < deadline, f"still resting: {resting()}"
-                time.sleep(0.05)
+            halt_until_nothing_rests()
         assert subprocess.run(resume, capture_output=True, check=False).returncode == 0
         time.sleep(0.3)  # the resume seen by a cycle
         for _ in range(3):
