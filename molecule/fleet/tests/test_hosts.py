@@ -270,10 +270,7 @@ def test_bot_is_hardened(host):
     assert re.search(r"^Uid:\s+10001\s", seen["status"], re.M), seen["status"]
     assert seen["in_bot"]["rc"] == 0, seen["in_bot"]
     assert "Read-only file system" in seen["in_bot"]["out"]
-    assert c["HostConfig"]["LogConfig"] == {
-        "Type": "json-file",
-        "Config": {"compress": "true", "max-file": "2", "max-size": "5m"},
-    }
+    assert c["HostConfig"]["LogConfig"] == {"Type": "journald", "Config": {"tag": "gridbot"}}
     # Confined by the kernel, seen from the host: seccomp's filter mode on the bot's process, and the engine's
     # AppArmor profile where the kernel has AppArmor (Debian's arm64 kernel does).
     assert re.search(r"^Seccomp:\s+2$", seen["status"], re.M), seen["status"]
@@ -293,6 +290,7 @@ def test_secret_is_private_and_out_of_docker_inspect(host):
     assert key in seen["secret"]
     assert key not in json.dumps(seen["inspect"])
     assert key not in seen["compose"]
+    assert seen["logs"].strip()
     assert key not in seen["logs"]
     # The bot reads it (the probe in the container opened it after its write to /etc was refused).
     assert seen["in_bot"]["rc"] == 0, seen["in_bot"]
