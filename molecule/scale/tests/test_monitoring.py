@@ -1,8 +1,9 @@
 """The monitoring host (scale-01, the group `monitoring`), judged from outside: VictoriaMetrics' own API lists
 every bot and node exporter of the fleet as up and holds their series; the firewall lets the monitoring host's
 scrapes in and nobody else's; a bot halted on one host reaches a webhook receiver on the controller as the
-BotHalted alert naming the host and the reason, and its resume resolves it. The role changes nothing on a
-second run, nor in check mode."""
+BotHalted alert naming the host and the reason, and its resume resolves it. Each host's journal, the bot's
+output included, arrives in the monitoring host's receiver within seconds, which keeps within its ceiling
+under a flood. The role changes nothing on a second run, nor in check mode."""
 
 import json
 import re
@@ -22,6 +23,7 @@ from gridbot.contract import CONFIG_FILE
 GATEWAY = "10.213.77.1"  # the controller on the tier's network: the webhook receiver listens here
 RECEIVER_PORT = 9195  # group_vars/monitoring.yml's monitoring_alertmanager_webhook_urls
 VM_PORT, NODE_PORT, BOT_PORT = 8428, 9100, 9108
+REMOTE = "/var/log/journal/remote"  # systemd-journal-remote's output on the monitoring host
 
 
 def address(name):
@@ -143,6 +145,61 @@ def test_a_halted_bot_is_told_to_the_webhook_and_its_resume_resolves_it(receiver
     figure(f"resume to resolved notification ({name}): {alerts('resolved')[0][0] - t1:.0f} s")
 
 
+def received(query):
+    """The entries of the monitoring host's receiver that match journalctl's QUERY, as JSON objects."""
+    out = hosts()[monitor()].run(f"sudo journalctl -D {REMOTE} -o json --no-pager {query}")
+    assert out.rc in (0, 1), out.stderr  # 1: no entry yet
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def test_each_hosts_journal_and_its_bots_output_reach_the_monitoring_host_within_seconds():
+    names = [n for n in play_order() if n != monitor()]
+    for name in names:
+        assert received(f"_HOSTNAME={name} CONTAINER_NAME=gridbot"), (
+            f"no line of {name}'s bot at the receiver"
+        )
+    lags = []
+    for name in names[:3]:
+        marker = f"pifleet-log-test-{time.time_ns()}"
+        t0 = time.monotonic()
+        assert hosts()[name].run(f"logger -t pifleet-log-test {marker}").rc == 0
+        while not [
+            e
+            for e in received(f"_HOSTNAME={name} SYSLOG_IDENTIFIER=pifleet-log-test")
+            if e["MESSAGE"] == marker
+        ]:
+            assert time.monotonic() - t0 < 60, f"{marker} logged on {name} never reached {monitor()}"
+            time.sleep(0.5)
+        lags.append(time.monotonic() - t0)
+    figure(f"journal upload lag, a line logged to seen at the receiver (3 hosts): max {max(lags):.1f} s")
+    assert max(lags) <= 15
+
+
+def test_the_receiver_keeps_within_its_ceiling_under_a_flood():
+    """~18 MB of incompressible lines from one host (group_vars/monitoring.yml: a 16M ceiling, 1M files) reach
+    the receiver whole, and its oldest files are gone to make room."""
+    name = play_order()[3]
+    flood = (
+        "import base64, os, syslog\n"
+        "syslog.openlog('pifleet-flood')\n"
+        "for i in range(6000):\n"
+        "    syslog.syslog('flood %05d ' % i + base64.b64encode(os.urandom(3000)).decode())\n"
+    )
+    assert hosts()[name].run(f'python3 -c "{flood}"').rc == 0
+    query = f"_HOSTNAME={name} SYSLOG_IDENTIFIER=pifleet-flood"
+    deadline = time.monotonic() + 240
+    while not [e for e in received(f"{query} -n 1") if e["MESSAGE"].startswith("flood 05999 ")]:
+        assert time.monotonic() < deadline, f"the flood from {name} never reached {monitor()} whole"
+        time.sleep(2)
+    used = int(hosts()[monitor()].run(f"sudo du -sb {REMOTE}").stdout.split()[0])
+    # the ceiling, and one active file per sender that the ceiling does not count
+    assert used <= (16 + len(play_order())) * 2**20, f"{REMOTE} holds {used} bytes"
+    oldest = hosts()[monitor()].run(f"sudo journalctl -D {REMOTE} -o cat --no-pager {query} | head -n 1")
+    assert oldest.stdout.startswith("flood "), oldest.stdout[:40]
+    assert not oldest.stdout.startswith("flood 00000 "), "the oldest lines are still there"
+    figure(f"journal receiver under an 18 MB flood: {used / 2**20:.1f} MiB held (ceiling 16M, 1M files)")
+
+
 @pytest.mark.parametrize("check", [[], ["--check"]], ids=["again", "check"])
 def test_the_monitoring_host_and_the_node_exporters_change_nothing_on_a_second_run(check):
     run = playbook(
@@ -150,7 +207,7 @@ def test_the_monitoring_host_and_the_node_exporters_change_nothing_on_a_second_r
         "--limit",
         monitor(),
         "--tags",
-        "monitoring,pi_host_node_exporter,hardening_firewall",
+        "monitoring,pi_host_node_exporter,pi_host_journal_upload,hardening_firewall",
         *check,
     )
     assert run.returncode == 0, run.stdout[-3000:]
