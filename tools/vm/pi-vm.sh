@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Pi-like arm64 VMs under qemu-system-aarch64 (TCG), managed by name.
-#   pi-vm.sh start NAME BASE_IMAGE [NVME_SIZE] [lan]
+#   pi-vm.sh start NAME BASE_IMAGE [NVME_SIZE] [lan] [PORTS]
 #                                     copy-on-write disk + NVMe disk (default 8G, 0 = none), boot loop in
 #                                     the background; prints the SSH port (127.0.0.1 only). With `lan`, a second
-#                                     NIC on the shared test LAN (lan.sh up first; its MAC in DIR/lan-mac)
+#                                     NIC on the shared test LAN (lan.sh up first; its MAC in DIR/lan-mac).
+#                                     PORTS (comma-separated guest TCP ports) are forwarded from free ports of
+#                                     127.0.0.1 as SSH is, each one's in DIR/forward-<guest port>
 #   pi-vm.sh wait NAME [TIMEOUT]      until SSH answers and systemd finished booting
 #   pi-vm.sh stop NAME                stop the VM and remove its disks and processes (its boots.log, last
 #                                     console.log and earlier boots' console-all.log kept in CACHE/vm-logs)
@@ -77,9 +79,12 @@ stall_watch() {
 }
 
 boot_loop() {
-  local dir=$1 port boots=0 rc watch nvme=() lan=() wrap=()
+  local dir=$1 port boots=0 rc watch nvme=() lan=() wrap=() forwards="" f
   port=$(cat "$dir/port")
   cd "$dir"
+  for f in forward-*; do
+    [ -f "$f" ] && forwards+=",hostfwd=tcp:127.0.0.1:$(cat "$f")-:${f#forward-}"
+  done
   [ -f nvme.qcow2 ] && nvme=(-drive if=none,id=nvm,file=nvme.qcow2,format=qcow2,cache=unsafe
     -device nvme,serial=pifleet-nvme0,drive=nvm)
   if [ -f lan-tap ]; then
@@ -104,7 +109,7 @@ boot_loop() {
       -device virtio-blk-pci,drive=sd \
       "${nvme[@]}" \
       -device i6300esb \
-      -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=n0,romfile= \
+      -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-:22$forwards" -device virtio-net-pci,netdev=n0,romfile= \
       "${lan[@]}" \
       -serial file:console.log >qemu.log 2>&1 || rc=$?
     kill "$watch" 2>/dev/null || true
@@ -149,7 +154,7 @@ free_port() {
 cmd=${1:-}
 case "$cmd" in
   start)
-    name=${2:?name}; base=${3:?base image}; nvme_size=${4:-8G}; lan=${5:-}
+    name=${2:?name}; base=${3:?base image}; nvme_size=${4:-8G}; lan=${5:-}; forward=${6:-}
     dir=$(vm_dir "$name")
     ntp_start
     [ -e "$dir/loop.pid" ] && kill -0 "$(cat "$dir/loop.pid")" 2>/dev/null && { cat "$dir/port"; exit 0; }
@@ -157,6 +162,7 @@ case "$cmd" in
     qemu-img create -q -f qcow2 -F qcow2 -b "$base" "$dir/disk.qcow2"
     [ "$nvme_size" = 0 ] || qemu-img create -q -f qcow2 "$dir/nvme.qcow2" "$nvme_size"
     free_port >"$dir/port"
+    for p in ${forward//,/ }; do free_port >"$dir/forward-$p"; done
     if [ "$lan" = lan ]; then
       "$here/lan.sh" tap "$name" >"$dir/lan-tap"
       printf '52:54:00:77:%s:%s\n' $(printf '%s' "$name" | md5sum | sed 's/\(..\)\(..\).*/\1 \2/') >"$dir/lan-mac"

@@ -1,0 +1,138 @@
+"""The monitoring host on ARM64: fleet-pi5 (the group `monitoring`) scrapes both VMs over their LAN, and
+its VictoriaMetrics, asked over SSH, lists every bot and node exporter up with samples; the other VM's
+journal, its bot's output included, reaches fleet-pi5's receiver within seconds; the fleet-wide halt
+(playbooks/halt.yml) reaches a webhook receiver on the controller as BotHalted with the host and the reason,
+and resume.yml resolves it. The rules, the configuration's rendering and the halt playbook's logic are proven
+in the container tier and unit tests: here what needs the Pi's architecture and kernel."""
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from fleet import figure, hosts, play_order, playbook
+from gridbot.contract import CONFIG_FILE
+
+RECEIVER_PORT = 9196  # group_vars/monitoring.yml: 10.0.2.2 from a VM is this machine's loopback
+REMOTE = "/var/log/journal/remote"
+
+
+def monitor():
+    (name,) = [n for n in play_order() if "monitoring" in hosts()[n].ansible.get_variables()["group_names"]]
+    return name
+
+
+def others():
+    return [n for n in play_order() if n != monitor()]
+
+
+def api(path):
+    """VictoriaMetrics' API as the monitoring host itself sees it (the VMs' ports are not on this machine)."""
+    out = hosts()[monitor()].run(f"curl -sf 'http://127.0.0.1:8428{path}'")
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)["data"]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    got: ClassVar[list] = []  # (arrival time, Alertmanager's webhook payload)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.got.append((time.time(), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Receiver.got
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_bot_and_node_exporter_is_scraped_over_the_lan_and_has_samples():
+    names = play_order()
+    deadline = time.monotonic() + 180
+    while True:
+        targets = api("/api/v1/targets")["activeTargets"]
+        up = {(t["labels"]["job"], t["labels"]["host"]) for t in targets if t["health"] == "up"}
+        if len(up) == 2 * len(names) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert up == {(job, n) for job in ("gridbot", "node") for n in names}, targets
+    for query in ("gridbot_equity_quote", "node_memory_MemAvailable_bytes", "pifleet_bot_container_healthy"):
+        series = api(f"/api/v1/query?query={query}")["result"]
+        assert {s["metric"]["host"] for s in series} == set(names), (query, series)
+    out = hosts()[monitor()].run("ps -o rss= -C victoria-metrics,vmalert,prometheus-alertmanager")
+    rss = sum(int(kb) for kb in out.stdout.split()) / 1024
+    figure(f"monitoring stack RSS on {monitor()} (arm64 VM, {len(names)} hosts): {rss:.1f} MiB")
+
+
+def received(query):
+    out = hosts()[monitor()].run(f"sudo journalctl -D {REMOTE} -o json --no-pager {query}")
+    assert out.rc in (0, 1), out.stderr  # 1: no entry yet
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def test_the_other_pis_journal_and_its_bots_output_reach_the_monitoring_host():
+    (name,) = others()
+    hostname = hosts()[name].run("hostname").stdout.strip()
+    assert received(f"_HOSTNAME={hostname} CONTAINER_NAME=gridbot -n 5"), (
+        f"no line of {name}'s bot at the receiver"
+    )
+    marker = f"pifleet-log-test-{time.time_ns()}"
+    t0 = time.monotonic()
+    assert hosts()[name].run(f"logger -t pifleet-log-test {marker}").rc == 0
+    query = f"_HOSTNAME={hostname} SYSLOG_IDENTIFIER=pifleet-log-test"
+    while not [e for e in received(query) if e["MESSAGE"] == marker]:
+        assert time.monotonic() - t0 < 120, f"{marker} logged on {name} never reached {monitor()}"
+        time.sleep(1)
+    lag = time.monotonic() - t0
+    figure(f"journal upload lag on the VMs, a line logged on {name} to seen on {monitor()}: {lag:.1f} s")
+
+
+def test_the_fleet_halt_is_told_to_the_webhook_and_resume_resolves_it(receiver):
+    (name,) = others()
+    reason = "e2e: fleet halt on the VMs"
+
+    def alerts(status):
+        return [(at, a) for at, p in receiver for a in p["alerts"]
+                if a["labels"].get("alertname") == "BotHalted" and a["labels"].get("host") == name
+                and a["status"] == status]  # fmt: skip
+
+    run = playbook("halt.yml", "--limit", name, "-e", json.dumps({"gridbot_halt_reason": reason}))
+    assert run.returncode == 0, run.stdout[-3000:]
+    try:
+        said = hosts()[name].run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}")
+        since = json.loads(said.stdout)["halted_since"]
+        deadline = time.monotonic() + 300
+        while not alerts("firing"):
+            assert time.monotonic() < deadline, f"no BotHalted for {name} at the webhook: {receiver}"
+            time.sleep(1)
+        at, alert = alerts("firing")[0]
+        assert at > since, "told of a halt before it was taken"
+        assert alert["labels"]["reason"] == reason
+        assert reason in alert["annotations"]["summary"]
+        told = at - since
+        figure(f"halt to notification on the VMs ({name}; 10 s intervals, for 30 s): {told:.0f} s")
+    finally:
+        t1 = time.time()
+        resumed = playbook("resume.yml", "--limit", name)
+        assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert re.search(rf"^{re.escape(name)}\s*:.*?changed=[1-9]", resumed.stdout, re.MULTILINE), (
+        resumed.stdout[-2000:]
+    )
+    deadline = time.monotonic() + 300
+    while not alerts("resolved"):
+        assert time.monotonic() < deadline, f"the resume never resolved BotHalted for {name}"
+        time.sleep(1)
+    figure(f"resume to resolved notification on the VMs ({name}): {alerts('resolved')[0][0] - t1:.0f} s")
