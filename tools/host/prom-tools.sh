@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# promtool, amtool and vmalert from Debian's own packages (prometheus, prometheus-alertmanager, victoria-metrics),
-# unpacked into a cache and never installed: the unit tests check the monitoring role's rules and Alertmanager
-# config with the tools of the versions the Pis run. Prints the directory that holds them. Idempotent: a second
-# run only reuses the cache.
+# promtool, amtool, vmalert and victoria-metrics from Debian's own packages (prometheus, prometheus-alertmanager,
+# victoria-metrics), unpacked into a cache and never installed: the unit tests check the monitoring role's rules
+# and Alertmanager config with the tools of the versions the Pis run, and run the status table's queries against
+# a real VictoriaMetrics. Prints the directory that holds them. Idempotent: a second run only reuses the cache.
 # Usage: tools/host/prom-tools.sh            (PROM_TOOLS_CACHE=DIR to put the cache elsewhere)
 set -euo pipefail
 
 cache="${PROM_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pifleet/prom-tools}"
 bin="$cache/root/usr/bin"
 packages=(prometheus prometheus-alertmanager victoria-metrics)
-tools=(promtool amtool vmalert)
+tools=(promtool amtool vmalert victoria-metrics)
 
 have_tools() {
   local tool

@@ -36,7 +36,6 @@ except ImportError:  # ansible-core before 2.19: every string is a template
 PROJECT = Path(__file__).resolve().parents[2]
 ROLE = PROJECT / "roles" / "monitoring"
 CASES = Path(__file__).parent / "alerts"
-PROM_TOOLS = PROJECT / "tools" / "host" / "prom-tools.sh"
 MANAGED = "Ansible managed: pifleet monitoring (test)"
 # Role defaults are trusted templates, as when Ansible loads a role (2.19+ asks; before, all strings were).
 TRUSTED = (
@@ -62,23 +61,6 @@ RECEIVERS = {
     "monitoring_alertmanager_webhook_urls": ["http://127.0.0.1:9/x", "http://127.0.0.1:9/y"],
 }
 DURATION = re.compile(r"^(\d+[smhdwy])+$")
-
-
-@pytest.fixture(scope="session")
-def prom_tools() -> Path:
-    """The directory holding promtool, amtool and vmalert, from Debian's packages (downloaded once)."""
-    done = subprocess.run([PROM_TOOLS], capture_output=True, text=True, check=False, timeout=900)
-    if done.returncode != 0:
-        # A failure, never a skip: these tests are the only check of the alerting before a Pi runs it.
-        pytest.fail(
-            f"{PROM_TOOLS.relative_to(PROJECT)} could not provide promtool, amtool and vmalert from Debian's "
-            "packages prometheus, prometheus-alertmanager and victoria-metrics (apt-get download from "
-            f"deb.debian.org): exit {done.returncode}\n{done.stderr[-3000:]}"
-        )
-    found = Path(done.stdout.strip())
-    for tool in ("promtool", "amtool", "vmalert"):
-        assert (found / tool).is_file(), f"no {tool} in {done.stdout}"
-    return found
 
 
 @functools.cache
