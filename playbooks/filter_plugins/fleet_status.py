@@ -1,6 +1,8 @@
 """The fleet status table's rows, computed in Python (tested on the controller: tools/tests), not in Jinja.
 
-`fleet_rows(hosts, now)` turns what playbooks/status.yml collected per host into one flat row each;
+`fleet_rows(hosts, now, metrics)` turns what playbooks/status.yml collected per host into one flat row each,
+with what the monitoring host's VictoriaMetrics holds (files/fleet_metrics.py; empty without one): the alerts
+firing for each host, and for a host that did not answer, its last scraped figures and how old they are;
 `fleet_table(rows)` prints them as two aligned tables (the bot, then the host). The rows as they are
 (`make status FORMAT=json`) are the machine-readable form.
 """
@@ -22,6 +24,7 @@ BOT_COLUMNS = [
 HOST_COLUMNS = [
     ("HOST", "host"), ("SOC", "soc_temp"), ("THROTTLED", "throttled"), ("MEM USED", "mem"),
     ("SWAP USED", "swap"), ("OOM KILLS", "oom_kills"), ("ROOTFS", "rootfs"), ("REBOOT", "reboot"),
+    ("ALERTS", "alerts"),
 ]  # fmt: skip
 
 
@@ -67,6 +70,15 @@ def _state(bot: dict[str, Any]) -> str:
     return "trading"
 
 
+def _seen(scraped: dict[str, Any], at: datetime) -> str:
+    """A host that did not answer: when the monitoring host last scraped its bot (or, without one, itself)."""
+    seen = scraped.get("seen") or {}
+    last = seen.get("bot") or seen.get("node")
+    age = duration(at.timestamp() - last) if isinstance(last, int | float) else "-"
+    halted = (scraped.get("bot") or {}).get("halted")
+    return f"unreachable: last scraped {age} ago" + (f"; halted: {halted}" if halted else "")
+
+
 def _reboot(hw: dict[str, Any]) -> str:
     """'no', or the packages that wait for one (a kernel installed by unattended-upgrades): the reboot is the
     operator's, one host at a time."""
@@ -78,12 +90,17 @@ def _reboot(hw: dict[str, Any]) -> str:
     return f"pending: {', '.join(pending)}" if pending else "pending"
 
 
-def fleet_rows(hosts: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+def fleet_rows(
+    hosts: list[dict[str, Any]], now: str, metrics: str | dict[str, Any] = ""
+) -> list[dict[str, Any]]:
     """One row per host from {host, model, container (docker_container_info's result), memory (docker stats'
-    MemUsage), bot (`gridbot status` stdout), health (host_health.py's stdout)}; `now` in ISO 8601 UTC."""
+    MemUsage), bot (`gridbot status` stdout), health (host_health.py's stdout)}; `now` in ISO 8601 UTC;
+    `metrics` fleet_metrics.py's stdout, empty when the inventory has no monitoring host (or it did not
+    answer)."""
     at = datetime.fromisoformat(now.replace("Z", "+00:00"))
     if at.tzinfo is None:  # Ansible's now(utc=true) is naive
         at = at.replace(tzinfo=UTC)
+    held = _json_object(metrics or "")
     rows = []
     for h in hosts:
         info = h.get("container") or {}
@@ -92,6 +109,11 @@ def fleet_rows(hosts: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
         running = bool(info.get("exists") and state.get("Running"))
         bot = _json_object(h.get("bot") or "") if running else {}
         hw = _json_object(h.get("health") or "")
+        scraped = held.get(h["host"]) or {}
+        # No answer over SSH (a dead Pi, a cut network): the figures it last sent the monitoring host.
+        gone = not info and not hw and bool(scraped)
+        if gone:
+            bot, hw = scraped.get("bot") or {}, scraped.get("health") or {}
         started = _started(state)
         fill_age = bot.get("last_fill_age_s")
         temp = hw.get("soc_temp_c")
@@ -112,7 +134,7 @@ def fleet_rows(hosts: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
             "open_orders": bot.get("open_orders", "-"),
             "last_fill": duration(fill_age) if isinstance(fill_age, int | float) else "-",
             "api_errors": bot.get("api_errors", "-"),
-            "state": _state(bot),
+            "state": _seen(scraped, at) if gone else _state(bot),
             "soc_temp": f"{temp:.1f}C" if isinstance(temp, int | float) else NA,
             "throttled": hw.get("throttled") or NA,
             "mem": f"{hw['mem_used_mib']}/{hw['mem_total_mib']}MiB" if "mem_total_mib" in hw else NA,
@@ -120,6 +142,7 @@ def fleet_rows(hosts: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
             "oom_kills": hw["oom_kills"] if hw.get("oom_kills") is not None else NA,
             "rootfs": f"{hw['rootfs_used_pct']:.0f}%" if "rootfs_used_pct" in hw else NA,
             "reboot": _reboot(hw),
+            "alerts": ", ".join(scraped.get("alerts") or []) or "-" if held else NA,
         }  # fmt: skip
         rows.append(row)
     return rows

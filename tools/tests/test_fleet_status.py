@@ -6,8 +6,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +67,7 @@ def test_a_trading_bot_and_its_host_in_one_row():
         "mode": "live", "equity": "1012.35", "realized_pnl": "3.50", "round_trips": 7, "open_orders": 11,
         "last_fill": "0d01h02m", "api_errors": 2, "state": "trading", "soc_temp": "61.2C", "throttled": "0x0",
         "mem": "910/7820MiB", "swap": "0/2047MiB", "oom_kills": 0, "rootfs": "41%", "reboot": "no",
+        "alerts": "n/a",
     }  # fmt: skip
 
 
@@ -129,6 +134,126 @@ def test_the_table_aligns_every_column_under_its_title():
         for line, row in zip(lines[1:], rows, strict=True):
             for start, (_, key) in zip(starts, columns, strict=True):
                 assert line[start:].startswith(str(row[key])), (line, key)
+
+
+@pytest.fixture
+def victoria_metrics(prom_tools: Path, tmp_path: Path) -> Iterator[str]:
+    """A real VictoriaMetrics (Debian's) on loopback, with an empty store."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [prom_tools / "victoria-metrics", f"-storageDataPath={tmp_path / 'vm'}",
+            f"-httpListenAddr=127.0.0.1:{port}", "-loggerLevel=ERROR"]  # fmt: skip
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.read().strip() == b"OK":
+                    break
+        except OSError:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "victoria-metrics did not answer /health"
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def load(url: str, lines: list[str]) -> None:
+    """Samples in Prometheus' text format, each with its timestamp (ms), imported and flushed for queries."""
+    body = "\n".join(lines).encode() + b"\n"
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{url}/api/v1/import/prometheus", data=body), timeout=10
+    ):
+        pass
+    with urllib.request.urlopen(f"{url}/internal/force_flush", timeout=10):
+        pass
+
+
+def scraped(host: str, at: float, **over: str) -> list[str]:
+    """One scrape of a host's bot and node exporter, as the monitoring role's targets label them."""
+    ms = int(at * 1000)
+    series = {
+        f'gridbot_equity_quote{{job="gridbot",host="{host}"}}': "1012.345",
+        f'gridbot_realized_pnl_quote{{job="gridbot",host="{host}"}}': "3.5",
+        f'gridbot_round_trips_total{{job="gridbot",host="{host}"}}': "7",
+        f'gridbot_open_orders{{job="gridbot",host="{host}",side="buy"}}': "5",
+        f'gridbot_open_orders{{job="gridbot",host="{host}",side="sell"}}': "6",
+        f'gridbot_api_errors_total{{job="gridbot",host="{host}",error="NetworkError"}}': "1",
+        f'gridbot_api_errors_total{{job="gridbot",host="{host}",error="RequestTimeout"}}': "1",
+        f'gridbot_breaker_open{{job="gridbot",host="{host}"}}': "0",
+        f'node_thermal_zone_temp{{job="node",host="{host}",type="cpu-thermal",zone="0"}}': "61.2",
+        f'node_memory_MemTotal_bytes{{job="node",host="{host}"}}': str(7820 * 2**20),
+        f'node_memory_MemAvailable_bytes{{job="node",host="{host}"}}': str(6910 * 2**20),
+        f'node_memory_SwapTotal_bytes{{job="node",host="{host}"}}': str(2047 * 2**20),
+        f'node_memory_SwapFree_bytes{{job="node",host="{host}"}}': str(2047 * 2**20),
+        f'node_vmstat_oom_kill{{job="node",host="{host}"}}': "0",
+        f'node_filesystem_avail_bytes{{job="node",host="{host}",mountpoint="/"}}': str(59 * 2**30),
+        f'node_filesystem_size_bytes{{job="node",host="{host}",mountpoint="/"}}': str(100 * 2**30),
+        f'node_time_seconds{{job="node",host="{host}"}}': f"{at:.3f}",
+        f'pifleet_reboot_required{{job="node",host="{host}"}}': "0",
+        f'pifleet_throttled{{job="node",host="{host}",flag="under_voltage",when="now"}}': "0",
+        f'pifleet_throttled{{job="node",host="{host}",flag="under_voltage",when="since_boot"}}': "1",
+        **over,
+    }
+    return [f"{name} {value} {ms}" for name, value in series.items()]
+
+
+def test_the_monitoring_host_gives_the_alerts_and_a_dead_pis_last_figures(victoria_metrics: str) -> None:
+    """fleet_metrics.py run as status.yml runs it on the monitoring host, against a real VictoriaMetrics:
+    pi-a scraped a minute ago, pi-b (halted, throttled, a reboot due) last scraped 20 minutes ago and down
+    since, its HostDown firing; pi-b's SSH read found nothing, so its row is the monitoring host's."""
+    now = time.time()
+    halted = 'gridbot_halt_reason{job="gridbot",host="pi-b",reason="max drawdown: equity 900"}'
+    volt = 'pifleet_throttled{job="node",host="pi-b",flag="under_voltage",when="now"}'
+    reboot = 'pifleet_reboot_required{job="node",host="pi-b"}'
+    load(victoria_metrics, [
+        *scraped("pi-a", now - 60),
+        *scraped("pi-b", now - 1800, **{'gridbot_equity_quote{job="gridbot",host="pi-b"}': "999.0"}),
+        *scraped("pi-b", now - 1230, **{halted: "1", volt: "1", reboot: "1"}),
+        f'ALERTS{{alertname="HostDown",alertstate="firing",host="pi-b"}} 1 {int(now - 60) * 1000}',
+        f'ALERTS{{alertname="BotDown",alertstate="pending",host="pi-b"}} 1 {int(now - 60) * 1000}',
+    ])  # fmt: skip
+    script = (PLAYBOOKS / "files" / "fleet_metrics.py").read_text()
+    run = subprocess.run([sys.executable, "-c", script, victoria_metrics], capture_output=True, text=True,
+                         check=False, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    held = json.loads(run.stdout)
+    assert set(held) == {"pi-a", "pi-b"}
+    assert held["pi-b"]["bot"] == {
+        "end_equity": 1012.35, "realized_pnl": 3.5, "round_trips": 7, "open_orders": 11, "api_errors": 2,
+        "halted": "max drawdown: equity 900", "breaker": "closed",
+    }  # fmt: skip
+    assert held["pi-b"]["health"] == {
+        "soc_temp_c": 61.2, "mem_total_mib": 7820, "mem_used_mib": 910, "swap_total_mib": 2047,
+        "swap_used_mib": 0, "oom_kills": 0, "rootfs_used_pct": 41.0, "reboot_pending": [],
+        "throttled": "under_voltage",
+    }  # fmt: skip
+    assert held["pi-b"]["alerts"] == ["HostDown"]
+    assert held["pi-a"]["alerts"] == []
+    assert abs(held["pi-b"]["seen"]["bot"] - (now - 1230)) < 1
+
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    pi_a, pi_b = fleet_status.fleet_rows([host("pi-a"), host("pi-b", container={}, bot="", health="")], at,
+                                         run.stdout)  # fmt: skip
+    assert pi_a["alerts"] == "-"
+    assert pi_a["state"] == "trading"  # its own answer, not the monitoring host's
+    assert pi_b["state"] == "unreachable: last scraped 0d00h20m ago; halted: max drawdown: equity 900"
+    assert (pi_b["equity"], pi_b["open_orders"], pi_b["api_errors"]) == ("1012.35", 11, 2)
+    assert (pi_b["mem"], pi_b["rootfs"], pi_b["throttled"], pi_b["reboot"]) == (
+        "910/7820MiB", "41%", "under_voltage", "pending")  # fmt: skip
+    assert (pi_b["image"], pi_b["health"], pi_b["alerts"]) == ("no gridbot container", "-", "HostDown")
+
+
+def test_without_an_answer_from_the_monitoring_host_the_rows_are_the_hosts_own():
+    row, gone = fleet_status.fleet_rows(
+        [host("pi-a"), host("pi-b", container={}, bot="", health="")], NOW, ""
+    )
+    assert row["alerts"] == gone["alerts"] == "n/a"
+    assert gone["state"] == "-"
+    assert gone["equity"] == "-"
 
 
 def fake_root(tmp_path: Path) -> Path:
