@@ -46,9 +46,11 @@ QUERIES = [
 ]  # fmt: skip
 INTEGERS = {"round_trips", "open_orders", "api_errors", "mem_total_mib", "mem_used_mib", "swap_total_mib",
             "swap_used_mib", "oom_kills"}  # fmt: skip
-# Label-valued: the halt's reason, the firmware's flags set now, the alerts that fire.
+# The halt's reason: its series is there only while the bot is halted (a resume deletes it), so the reasons
+# scraped with the bot's last figures, none of an earlier halt of the window.
+REASONS = "tlast_over_time(gridbot_halt_reason[{w}])"
+# Label-valued: the firmware's flags set now, the alerts that fire.
 LABELS = [
-    ("halted", "reason", "last_over_time(gridbot_halt_reason[{w}]) == 1"),
     ("throttled", "flag", 'last_over_time(pifleet_throttled{{when="now"}}[{w}]) == 1'),
     ("alerts", "alertname", 'ALERTS{{alertstate="firing"}}'),
 ]
@@ -71,8 +73,7 @@ def fleet(url: str, window: str) -> dict[str, Any]:
         name = series["metric"].get("host")
         if not name:
             return None
-        return hosts.setdefault(name, {"bot": {}, "health": {}, "seen": {}, "halted": [], "throttled": [],
-                                       "alerts": []})  # fmt: skip
+        return hosts.setdefault(name, {"bot": {}, "health": {}, "seen": {}, "throttled": [], "alerts": []})
 
     for part, key, expr in QUERIES:
         for series in query(url, expr.format(w=window)):
@@ -85,16 +86,22 @@ def fleet(url: str, window: str) -> dict[str, Any]:
             report = of(series)
             if report is not None:
                 report[part] = sorted({*report[part], series["metric"].get(label, "")})
-    for report in hosts.values():
+    halted: dict[str, list[str]] = {}
+    for series in query(url, REASONS.format(w=window)):
+        name = series["metric"].get("host", "")
+        last = (hosts.get(name) or {}).get("seen", {}).get("bot")
+        if last is not None and abs(float(series["value"][1]) - last) < 1:  # the same scrape's
+            halted.setdefault(name, []).append(series["metric"].get("reason", ""))
+    for name, report in hosts.items():
         bot, health = report["bot"], report["health"]
         if bot:
-            bot["halted"] = ", ".join(report["halted"])
+            bot["halted"] = ", ".join(sorted(halted.get(name, [])))
             bot["breaker"] = "open" if bot.pop("breaker_open", 0) == 1 else "closed"
         if "reboot_required" in health:
             health["reboot_pending"] = [] if health.pop("reboot_required") == 1 else None
         if report["throttled"]:
             health["throttled"] = ",".join(report["throttled"])
-        del report["halted"], report["throttled"]
+        del report["throttled"]
     return hosts
 
 

@@ -110,8 +110,9 @@ def fleet_rows(
         bot = _json_object(h.get("bot") or "") if running else {}
         hw = _json_object(h.get("health") or "")
         scraped = held.get(h["host"]) or {}
-        # No answer over SSH (a dead Pi, a cut network): the figures it last sent the monitoring host.
-        gone = not info and not hw and bool(scraped)
+        # No answer over SSH (a dead Pi, a cut network; Ansible records {"unreachable": true, ...}): the
+        # figures it last sent the monitoring host.
+        gone = (not info or bool(info.get("unreachable"))) and not hw and bool(scraped)
         if gone:
             bot, hw = scraped.get("bot") or {}, scraped.get("health") or {}
         started = _started(state)
@@ -120,7 +121,8 @@ def fleet_rows(
         row = {
             "host": h["host"],
             "model": h.get("model") or "-",
-            "image": c.get("Config", {}).get("Image", "no gridbot container") if info.get("exists") else
+            "image": "-" if gone else
+                     c.get("Config", {}).get("Image", "no gridbot container") if info.get("exists") else
                      "no gridbot container",
             "image_id": str(c.get("Image", ""))[7:19] or "-",
             "health": (state.get("Health", {}).get("Status", "none") if running else state.get("Status", "-"))

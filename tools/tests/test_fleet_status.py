@@ -203,15 +203,18 @@ def scraped(host: str, at: float, **over: str) -> list[str]:
 
 def test_the_monitoring_host_gives_the_alerts_and_a_dead_pis_last_figures(victoria_metrics: str) -> None:
     """fleet_metrics.py run as status.yml runs it on the monitoring host, against a real VictoriaMetrics:
-    pi-a scraped a minute ago, pi-b (halted, throttled, a reboot due) last scraped 20 minutes ago and down
-    since, its HostDown firing; pi-b's SSH read found nothing, so its row is the monitoring host's."""
+    pi-a scraped a minute ago, pi-b (halted, throttled, a reboot due; an earlier halt resumed) last scraped
+    20 minutes ago and down since, its HostDown firing; pi-b did not answer over SSH, so its row is the
+    monitoring host's."""
     now = time.time()
     halted = 'gridbot_halt_reason{job="gridbot",host="pi-b",reason="max drawdown: equity 900"}'
+    earlier = 'gridbot_halt_reason{job="gridbot",host="pi-b",reason="an earlier one"}'
+    equity = 'gridbot_equity_quote{job="gridbot",host="pi-b"}'
     volt = 'pifleet_throttled{job="node",host="pi-b",flag="under_voltage",when="now"}'
     reboot = 'pifleet_reboot_required{job="node",host="pi-b"}'
     load(victoria_metrics, [
         *scraped("pi-a", now - 60),
-        *scraped("pi-b", now - 1800, **{'gridbot_equity_quote{job="gridbot",host="pi-b"}': "999.0"}),
+        *scraped("pi-b", now - 1800, **{equity: "999.0", earlier: "1"}),
         *scraped("pi-b", now - 1230, **{halted: "1", volt: "1", reboot: "1"}),
         f'ALERTS{{alertname="HostDown",alertstate="firing",host="pi-b"}} 1 {int(now - 60) * 1000}',
         f'ALERTS{{alertname="BotDown",alertstate="pending",host="pi-b"}} 1 {int(now - 60) * 1000}',
@@ -236,15 +239,16 @@ def test_the_monitoring_host_gives_the_alerts_and_a_dead_pis_last_figures(victor
     assert abs(held["pi-b"]["seen"]["bot"] - (now - 1230)) < 1
 
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-    pi_a, pi_b = fleet_status.fleet_rows([host("pi-a"), host("pi-b", container={}, bot="", health="")], at,
-                                         run.stdout)  # fmt: skip
+    unreachable = {"unreachable": True, "changed": False, "msg": "Failed to connect to the host via ssh"}
+    gone = host("pi-b", container=unreachable, bot="", health="")
+    pi_a, pi_b = fleet_status.fleet_rows([host("pi-a"), gone], at, run.stdout)
     assert pi_a["alerts"] == "-"
     assert pi_a["state"] == "trading"  # its own answer, not the monitoring host's
     assert pi_b["state"] == "unreachable: last scraped 0d00h20m ago; halted: max drawdown: equity 900"
     assert (pi_b["equity"], pi_b["open_orders"], pi_b["api_errors"]) == ("1012.35", 11, 2)
     assert (pi_b["mem"], pi_b["rootfs"], pi_b["throttled"], pi_b["reboot"]) == (
         "910/7820MiB", "41%", "under_voltage", "pending")  # fmt: skip
-    assert (pi_b["image"], pi_b["health"], pi_b["alerts"]) == ("no gridbot container", "-", "HostDown")
+    assert (pi_b["image"], pi_b["health"], pi_b["alerts"]) == ("-", "-", "HostDown")
 
 
 def test_without_an_answer_from_the_monitoring_host_the_rows_are_the_hosts_own():
