@@ -3,8 +3,10 @@
 import re
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
+from fakevenue import RULES
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +15,7 @@ from gridbot.live.book import (
     MAX_CLIENT_ID,
     ClientId,
     ClientIdError,
+    LiveBook,
     client_id,
     client_id_parts,
     new_epoch,
@@ -46,6 +49,22 @@ def test_every_id_is_binances_and_reads_back(level, side, seq):
     cid = client_id(LONGEST_BOT, level, side, seq, epoch)
     assert BINANCE.match(cid)
     assert client_id_parts(LONGEST_BOT, cid) == ClientId(level, side, seq, epoch)
+
+
+def test_an_exits_sale_carries_the_tag_so_a_restored_store_never_sends_an_id_again():
+    """A store restored from a backup counts its sequence from the backup's, under a new tag: the sale it
+    makes at a sequence the bot before it already used is not that sale's id (a lookup would find it)."""
+    ids = []
+    for epoch in ("k3x9zq", "p0w7ab"):  # the bot before the restore, and the restored one, at one sequence
+        book = LiveBook(RULES, LONGEST_BOT, 300_000, 10**11 - 1, epoch, lambda _t: Decimal(0))
+        book.sell_at_market(0.5, 50_000.0, 0.001, 0)
+        ((kind, live),) = book.actions
+        assert kind == "market"
+        ids.append(live.client_id)
+    assert ids == [f"{LONGEST_BOT}-x-{10**11 - 1}-k3x9zq", f"{LONGEST_BOT}-x-{10**11 - 1}-p0w7ab"]
+    for cid in ids:
+        assert BINANCE.match(cid)
+        assert parse_client_id(LONGEST_BOT, cid) is None  # no grid level: never adopted by the book
 
 
 def test_two_state_directories_tag_their_ids_apart():

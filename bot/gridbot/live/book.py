@@ -239,7 +239,7 @@ class LiveBook:
         if q <= 0:
             return None
         live = self.detached(
-            exit_client_id(self.bot_id, self.next_seq), "sell", Decimal(0), q, EXIT_LEVEL, time_ms
+            exit_client_id(self.bot_id, self.next_seq, self.epoch), "sell", Decimal(0), q, EXIT_LEVEL, time_ms
         )
         self.next_seq += 1
         self.actions.append(("market", live))
