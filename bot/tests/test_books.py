@@ -449,3 +449,47 @@ def test_a_store_restored_from_an_older_backup_books_every_fill_since_from_the_e
     assert placed_after, "the restored bot trades on"
     assert one_order_per_level(ex) == [], "the restored bot placed an order the bot before it had placed"
     assert bot.term() == 0
+
+
+def test_a_restored_store_books_an_order_the_backup_did_not_hold_that_is_partly_filled(
+    tmp_path, exchange, bots
+):
+    """As above, with orders filling a little per candle (the exchange's fill cap): when the bot dies, an
+    order it placed after the backup rests partly filled. The restored bot adopts it from the exchange with
+    what it executed, and the trade feed, read from the backup's cursor, brings those trades again: each is
+    booked once, nothing is placed twice, and the books equal the exchange's."""
+    ex = exchange(*VOLATILE, "--fill-cap", "0.0015")
+    bot = bots(tmp_path, ex.base, run={"reconcile_every": 2})
+    bot.start()
+    drive(ex, bot, 8)
+    made = subprocess.run([sys.executable, "-m", "gridbot.cli", "backup", "-c", str(bot.cfg), "--dest",
+                           str(tmp_path / "b")], capture_output=True, text=True, check=False)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (copy,) = (tmp_path / "b").glob("gridbot-*.db")
+    known_then = {r[0] for r in bot.query("SELECT client_id FROM orders")}
+    seen = 8
+
+    def partly() -> list[dict]:
+        return [o for o in ex.orders() if o["clientOrderId"] not in known_then
+                and o["status"] == "PARTIALLY_FILLED"]  # fmt: skip
+
+    while not partly():
+        assert seen < 120, "no order placed after the backup rested partly filled"
+        drive(ex, bot, 1, seen=seen)
+        seen += 1
+    bot.kill()
+    (half,) = partly()[:1]
+
+    restored = subprocess.run([sys.executable, "-m", "gridbot.cli", "restore", str(copy), "-c", str(bot.cfg)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    bot.start()
+    bot.wait(seen)
+    step_through(ex, bot, 8, seen=seen)
+    settle(ex, bot, seen + 8)
+    judge_books(ex, bot, restored=True)
+    assert f"{half['clientOrderId']} " in bot.log.read_text(), (
+        "the restored bot never met the partly filled order"
+    )
+    assert one_order_per_level(ex) == [], "the restored bot placed an order the bot before it had placed"
+    assert bot.term() == 0
