@@ -65,3 +65,34 @@ def test_an_order_found_on_the_exchange_stands_for_the_engines_same_decision_onc
     twice = book.place_limit("sell", 101.0, 0.1, 4)
     assert [(a, o.order) for a, o in book.actions] == [("place", other), ("place", twice)]
     assert standing.order not in (other, twice), "a found order stands for one decision only"
+
+
+def test_a_found_exit_sale_stands_for_the_engines_exit_and_its_trades_wait_for_it():
+    """A restored bot's exit sale sent by the bot before it: its trades wait (the trade cursor stays before
+    them) until the engine, replaying, sells at market; then they are booked and no second sale goes out."""
+    book = LiveBook(RULES, "gridbot", TF, 1, "p0w7ab", lambda _t: Decimal(0))
+    found = book.found_exit("gridbot-x-9-k3x9zq", Decimal("0.3"), CANDLE + TF + 1_000)
+    sale = Trade(
+        "77", "5", "gridbot-x-9-k3x9zq", "sell", Decimal(59000), Decimal("0.3"), Decimal(0), "", CANDLE + TF
+    )
+    assert book.feed(sale, {})
+    assert book.waiting() == {"77"}
+    assert book.orphans == []
+    assert book.release_found_exits(CANDLE) == []  # the engine has not passed the sale's candle yet
+    assert book.sell_at_market(0.3, 59000.0, 0.001, CANDLE) is None
+    assert book.orphans == [(found, sale)]
+    assert book.actions == [("found exit", found)], "no second sale: the found one is recorded finished"
+
+
+def test_a_found_exit_sale_the_replay_does_not_decide_is_booked_once_its_candle_is_passed():
+    book = LiveBook(RULES, "gridbot", TF, 1, "p0w7ab", lambda _t: Decimal(0))
+    found = book.found_exit("gridbot-x-9-k3x9zq", Decimal("0.3"), CANDLE + TF + 1_000)
+    sale = Trade(
+        "77", "5", "gridbot-x-9-k3x9zq", "sell", Decimal(59000), Decimal("0.3"), Decimal(0), "", CANDLE + TF
+    )
+    assert book.feed(sale, {})
+    assert book.release_found_exits(CANDLE + TF) == [found]
+    assert book.orphans == [(found, sale)]
+    assert book.actions == [("found exit", found)]
+    assert book.sell_at_market(0.1, 59000.0, 0.001, CANDLE + 2 * TF) is None  # a later exit is its own sale
+    assert [kind for kind, _ in book.actions] == ["found exit", "market"]

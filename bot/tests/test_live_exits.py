@@ -3,6 +3,8 @@ account's other coins) at market with the taker fee and halts with the reason, e
 SIGKILL between the cancels and the sale. Real `gridbot run` processes against the local exchange, judged
 from its admin API."""
 
+import subprocess
+import sys
 import time
 from decimal import ROUND_FLOOR, Decimal
 
@@ -115,3 +117,41 @@ def test_an_exit_sells_the_bots_inventory_once_across_a_sigkill_and_halts(
 
 def market_ids(ex: Exchange) -> set[int]:
     return {o["orderId"] for o in ex.orders() if o["type"] == "MARKET"}
+
+
+def test_a_store_restored_from_before_an_exit_books_that_sale_and_sells_nothing_more(
+    tmp_path, exchange, bots
+):
+    """The bot stops out after its last backup, then its Pi dies; the replacement starts from the backup,
+    replays the candles since and decides the same exit. The sale the bot before it sent stands for that
+    decision: booked, never sent again (the account's other coins are not the bot's to sell), and halted."""
+    exits, candle, reason = EXITS["stop_loss"]
+    ex: Exchange = exchange("--data", _path(tmp_path, candle), "--balance", f"BTC={OTHER_BTC}")
+    bot: Bot = bots(tmp_path, ex.base, exits=exits)
+    bot.start()
+    drive(ex, bot, 3)
+    made = subprocess.run([sys.executable, "-m", "gridbot.cli", "backup", "-c", str(bot.cfg), "--dest",
+                           str(tmp_path / "b")], capture_output=True, text=True, check=False)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (copy,) = (tmp_path / "b").glob("gridbot-*.db")
+    drive(ex, bot, 4, seen=3)
+    _until(lambda: bot.status().get("halted") == reason and len(market_ids(ex)) == 1, "the exit", bot)
+    bot.kill()
+    restored = subprocess.run([sys.executable, "-m", "gridbot.cli", "restore", str(copy), "-c", str(bot.cfg)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    bot.start()
+    _until(lambda: bot.status().get("halted") == reason, "the restored bot halts on the same exit", bot)
+    drive(ex, bot, 2, seen=7)
+    assert len(market_ids(ex)) == 1, "the exit's sale was sent again"
+    (sale,) = [o for o in ex.orders() if o["type"] == "MARKET"]
+    log = bot.log.read_text()
+    assert f"recording our exit sale {sale['clientOrderId']} the store did not know" in log
+    assert "did not decide it again" not in log, "the replayed exit took the sale over"
+    bal = ex.admin.call("GET", "balances")["accounts"]["bot-1"]["BTC"]  # type: ignore[index]
+    btc = Decimal(str(bal["free"])) + Decimal(str(bal["locked"]))
+    s = bot.status()
+    assert btc - OTHER_BTC == pytest.approx(Decimal(str(s["base_held"])), abs=Decimal("1e-8")), "others' kept"
+    recorded = sorted(r[0] for r in bot.query("SELECT trade_id FROM fills"))
+    assert recorded == sorted(str(t["id"]) for t in ex.trades()), "every trade booked once"
+    assert bot.term() == 0

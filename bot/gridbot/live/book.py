@@ -140,8 +140,9 @@ def fees_of(
 
 class LiveBook:
     """The engine's exchange in live mode (see the module doc). `actions` is what the loop must carry out:
-    ("place", LiveOrder) and ("cancel", LiveOrder), in the order the engine decided them. `fee_value` values
-    a fee paid in a third asset."""
+    ("place", LiveOrder), ("cancel", LiveOrder) and an exit's ("market", LiveOrder), in the order the engine
+    decided them, and ("found exit", LiveOrder) for a found exit sale taken over or released (recorded
+    finished). `fee_value` values a fee paid in a third asset."""
 
     def __init__(self, rules: MarketRules, bot_id: str, timeframe_ms: int, next_seq: int, epoch: str,
                  fee_value: FeeValue) -> None:  # fmt: skip
@@ -157,6 +158,8 @@ class LiveBook:
         self._ids = 0
         self._restoring = False
         self._found: set[str] = set()  # client ids of `found` orders no decision of the engine has taken over
+        # exit sales of ours the store did not hold, their trades held until the engine decides that exit
+        self._found_exits: dict[str, LiveOrder] = {}
 
     # --- the engine's interface -------------------------------------------------------------------
 
@@ -197,6 +200,30 @@ class LiveBook:
                 return live
         return None
 
+    def found_exit(self, cid: str, qty: Decimal, opened_ms: int) -> LiveOrder:
+        """An exit's sale of ours the exchange shows and the store did not hold (sent by the bot before a
+        restore): its trades wait for the engine, replaying the candles since the backup, to decide that exit,
+        which the sale then stands for (`sell_at_market`); `release_found_exits` books them if it does not."""
+        live = self.detached(cid, "sell", Decimal(0), qty, EXIT_LEVEL, opened_ms)
+        self._found_exits[cid] = live
+        return live
+
+    def release_found_exits(self, upto_ms: int) -> list[LiveOrder]:
+        """Found exit sales sent in candle `upto_ms` or before, which the engine has processed without
+        deciding them (the exit is decided on the candle before; its exits changed since): booked as the
+        exchange executed them, all the same."""
+        tf = self.timeframe_ms
+        released = [live for live in self._found_exits.values() if live.order.opened_ms // tf * tf <= upto_ms]
+        for live in released:
+            self._take_found_exit(live)
+        return released
+
+    def _take_found_exit(self, live: LiveOrder) -> None:
+        del self._found_exits[live.client_id]
+        self.orphans.extend((live, t) for t in live.pending)
+        live.pending = []
+        self.actions.append(("found exit", live))
+
     def adopt(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
               filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
         live = self.detached(cid, side, price, qty, level, opened_ms, filled)
@@ -234,6 +261,9 @@ class LiveBook:
         """An exit's sale, as an intent ("market", its LiveOrder, outside the book): the exchange executes it
         and the loop books its trades as they come (`exits`), so nothing is booked now."""
         if self._restoring:
+            return None
+        if self._found_exits:  # the bot before a restore sent this exit's sale: it stands for the decision
+            self._take_found_exit(next(iter(self._found_exits.values())))
             return None
         q = to_wire(price, qty, self.rules)[1]
         if q <= 0:
@@ -307,6 +337,9 @@ class LiveBook:
         cid = trade.client_id or ""
         if trade.trade_id in self.waiting():
             return True
+        if cid in self._found_exits:
+            self._found_exits[cid].pending.append(trade)
+            return True
         if cid in self.orders:
             self.orders[cid].pending.append(trade)
             return True
@@ -317,13 +350,12 @@ class LiveBook:
 
     def unbooked(self) -> list[Trade]:
         """Trades fed in and not yet given to the engine."""
-        return [t for o in self.orders.values() for t in o.pending] + [t for _, t in self.orphans]
+        held = [*self.orders.values(), *self._found_exits.values()]
+        return [t for o in held for t in o.pending] + [t for _, t in self.orphans]
 
     def waiting(self) -> set[str]:
         """Trade ids fed in and not yet given to the engine (their candle has not been processed)."""
-        return {t.trade_id for o in self.orders.values() for t in o.pending} | {
-            t.trade_id for _, t in self.orphans
-        }
+        return {t.trade_id for t in self.unbooked()}
 
     def take_over(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int) -> LiveOrder | None:
         """An order declared lost turned up after all: it takes the place of the order that replaced it (the

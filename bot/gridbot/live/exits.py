@@ -8,6 +8,11 @@ trades are booked as they come; not on the exchange past `run.unknown_order_dead
 under a new client id, for what the engine still holds. Never twice: a market order fills at once, so a
 second one under the same id would not be refused as a duplicate; a new one goes out only once the first is
 known never to have arrived.
+
+A store restored from a backup older than the sale never held it: its trades name it, it is looked up, and
+the engine, replaying the candles since the backup, decides the same exit; the sale found stands for that
+decision (`LiveBook.found_exit`), and its trades are booked then. Were it sent again, it would sell what the
+account holds besides the bot's.
 """
 
 from __future__ import annotations
@@ -22,3 +27,9 @@ def exit_client_id(bot_id: str, seq: int, epoch: str) -> str:
     market order is never open long enough for the exchange to refuse the id; a lookup by it would find the
     old sale)."""
     return f"{bot_id}-x-{seq}-{epoch}"
+
+
+def is_exit_id(bot_id: str, cid: str) -> bool:
+    """One of this bot's exit sale ids (with the state directory's tag or, older, without)."""
+    seq, _, epoch = cid.removeprefix(f"{bot_id}-x-").partition("-")
+    return cid.startswith(f"{bot_id}-x-") and seq.isdigit() and (not epoch or epoch.isalnum())

@@ -66,7 +66,7 @@ from gridbot.live.book import (
     new_epoch,
     parse_client_id,
 )
-from gridbot.live.exits import EXIT_LEVEL
+from gridbot.live.exits import EXIT_LEVEL, is_exit_id
 from gridbot.live.guards import budget_spent, drawdown, stale_price, verdict, within_the_hour
 from gridbot.live.holdings import Drift, measure, unbooked
 from gridbot.live.preflight import check_rules
@@ -205,6 +205,8 @@ class Trader:
 
     def _load_orders(self) -> None:
         assert self.book is not None
+        for row in self.store.found_orders():
+            self.book.found_exit(row.client_id, Decimal(row.qty), row.opened_ms)
         for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
             if level == EXIT_LEVEL:  # an exit's sale: only the exchange can say if it was sent
                 now = time.monotonic()
@@ -342,6 +344,10 @@ class Trader:
             if rows:
                 self._paper_n = 0
                 self.engine.run_chunk(_candles(rows))
+                if self.book is not None:
+                    for live in self.book.release_found_exits(self.engine.stats.last_ms):
+                        log(f"exit sale {live.client_id}: the candles since did not decide it again; booked "
+                            "as the exchange executed it")  # fmt: skip
             self._account_orphans()
             # up to the first trade still waiting for its candle: a restart fetches that one again
             waiting = self.book.waiting() | held if self.book is not None else set()
@@ -432,6 +438,8 @@ class Trader:
         state = self.venue.order_by_id(exchange_id)
         if state is None:  # not shown: its trade is left to `_attribute`, as one no order names
             return None
+        if is_exit_id(self.cfg.run.bot_id, state.client_id) and self.store.order_row(state.client_id) is None:
+            return self._found_exit(state, exchange_id)
         parsed = parse_client_id(self.cfg.run.bot_id, state.client_id)
         # someone else's; or sent from this store, its answer lost (`_resolve_unknown` finds it by client id)
         if parsed is None or self.store.order_row(state.client_id) is not None:
@@ -445,6 +453,20 @@ class Trader:
                                     exchange_id)  # fmt: skip
             self.book.found(cid, side, state.price, state.qty, level, state.time_ms)
             self._take_seq(cid)
+        return cid
+
+    def _found_exit(self, state: OrderState, exchange_id: str) -> str:
+        """An exit's sale of ours the store never held (`exits`): recorded, its trades held for the engine's
+        same decision."""
+        assert self.book is not None
+        cid = state.client_id
+        log(f"recording our exit sale {cid} the store did not know ({state.status}, {state.filled} sold): "
+            "it stands for the engine's exit when the candles since bring it")  # fmt: skip
+        with self.store.cycle():
+            self.store.upsert_order(
+                cid, EXIT_LEVEL, "sell", 0, state.qty, "found", state.time_ms, exchange_id
+            )
+            self.book.found_exit(cid, state.qty, state.time_ms)
         return cid
 
     def _take_seq(self, cid: str) -> None:
@@ -502,6 +524,8 @@ class Trader:
                 self.store.upsert_order(
                     live.client_id, EXIT_LEVEL, "sell", 0, live.qty, "intent", o.opened_ms
                 )
+            elif kind == "found exit":  # its trades booked now; any later ones as an exit's (`_exit_trade`)
+                self.store.set_order_status(live.client_id, "closed")
             elif kind == "place":
                 self.store.upsert_order(live.client_id, o.level, o.side, live.price, live.qty, "intent",
                                         o.opened_ms)  # fmt: skip

@@ -45,7 +45,7 @@ MIGRATIONS: tuple[str, ...] = (
         price TEXT NOT NULL,
         qty TEXT NOT NULL,
         filled TEXT NOT NULL DEFAULT '0',
-        status TEXT NOT NULL,  -- intent, open, unknown, cancel, closed, canceled, rejected, expired
+        status TEXT NOT NULL,  -- intent open unknown cancel closed canceled rejected expired lost found
         opened_ms INTEGER NOT NULL DEFAULT 0,
         created REAL NOT NULL,
         updated REAL NOT NULL
@@ -125,7 +125,7 @@ class OrderRow(NamedTuple):
     price: str
     qty: str
     filled: str
-    status: str  # intent, open, unknown, cancel, closed, canceled, rejected, expired, lost
+    status: str  # intent, open, unknown, cancel, closed, canceled, rejected, expired, lost, found
     opened_ms: int
 
     @classmethod
@@ -331,6 +331,14 @@ class Store:
         rows = self.con.execute(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status = 'lost' AND updated >= ? ORDER BY created",
             (since,),
+        ).fetchall()
+        return [OrderRow.of(r) for r in rows]
+
+    def found_orders(self) -> list[OrderRow]:
+        """Exit sales found on the exchange that the store did not hold (sent after the backup it was
+        restored from), whose trades wait for the engine to decide that exit again."""
+        rows = self.con.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status = 'found' ORDER BY created, client_id"
         ).fetchall()
         return [OrderRow.of(r) for r in rows]
 
