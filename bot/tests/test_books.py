@@ -405,10 +405,7 @@ def test_a_store_restored_from_an_older_backup_books_every_fill_since_from_the_e
     bot = bots(tmp_path, ex.base, run={"reconcile_every": 2})
     bot.start()
     drive(ex, bot, 8)
-    made = subprocess.run([sys.executable, "-m", "gridbot.cli", "backup", "-c", str(bot.cfg), "--dest",
-                           str(tmp_path / "b")], capture_output=True, text=True, check=False)  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    (copy,) = (tmp_path / "b").glob("gridbot-*.db")
+    copy = bot.backup()
     at_backup = {str(t["id"]) for t in ex.trades()}
     known_then = {r[0] for r in bot.query("SELECT client_id FROM orders")}
     ((tag,),) = bot.query("SELECT value FROM cursors WHERE name = 'id_epoch'")
@@ -431,9 +428,7 @@ def test_a_store_restored_from_an_older_backup_books_every_fill_since_from_the_e
     filled_unseen = unseen("FILLED")
     assert len(ex.trades()) > len(at_backup)
 
-    restored = subprocess.run([sys.executable, "-m", "gridbot.cli", "restore", str(copy), "-c", str(bot.cfg)],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-    assert restored.returncode == 0, restored.stderr
+    bot.restore(copy)
     assert bot.query("SELECT value FROM cursors WHERE name = 'id_epoch'") == []
     bot.start()
     bot.wait(seen)
@@ -462,10 +457,7 @@ def test_a_restored_store_books_an_order_the_backup_did_not_hold_that_is_partly_
     bot = bots(tmp_path, ex.base, run={"reconcile_every": 2})
     bot.start()
     drive(ex, bot, 8)
-    made = subprocess.run([sys.executable, "-m", "gridbot.cli", "backup", "-c", str(bot.cfg), "--dest",
-                           str(tmp_path / "b")], capture_output=True, text=True, check=False)  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    (copy,) = (tmp_path / "b").glob("gridbot-*.db")
+    copy = bot.backup()
     known_then = {r[0] for r in bot.query("SELECT client_id FROM orders")}
     seen = 8
 
@@ -480,9 +472,7 @@ def test_a_restored_store_books_an_order_the_backup_did_not_hold_that_is_partly_
     bot.kill()
     (half,) = partly()[:1]
 
-    restored = subprocess.run([sys.executable, "-m", "gridbot.cli", "restore", str(copy), "-c", str(bot.cfg)],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-    assert restored.returncode == 0, restored.stderr
+    bot.restore(copy)
     bot.start()
     bot.wait(seen)
     step_through(ex, bot, 8, seen=seen)

@@ -3,8 +3,6 @@ account's other coins) at market with the taker fee and halts with the reason, e
 SIGKILL between the cancels and the sale. Real `gridbot run` processes against the local exchange, judged
 from its admin API."""
 
-import subprocess
-import sys
 import time
 from decimal import ROUND_FLOOR, Decimal
 
@@ -130,16 +128,11 @@ def test_a_store_restored_from_before_an_exit_books_that_sale_and_sells_nothing_
     bot: Bot = bots(tmp_path, ex.base, exits=exits)
     bot.start()
     drive(ex, bot, 3)
-    made = subprocess.run([sys.executable, "-m", "gridbot.cli", "backup", "-c", str(bot.cfg), "--dest",
-                           str(tmp_path / "b")], capture_output=True, text=True, check=False)  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    (copy,) = (tmp_path / "b").glob("gridbot-*.db")
+    copy = bot.backup()
     drive(ex, bot, 4, seen=3)
     _until(lambda: bot.status().get("halted") == reason and len(market_ids(ex)) == 1, "the exit", bot)
     bot.kill()
-    restored = subprocess.run([sys.executable, "-m", "gridbot.cli", "restore", str(copy), "-c", str(bot.cfg)],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-    assert restored.returncode == 0, restored.stderr
+    bot.restore(copy)
     bot.start()
     _until(lambda: bot.status().get("halted") == reason, "the restored bot halts on the same exit", bot)
     drive(ex, bot, 2, seen=7)

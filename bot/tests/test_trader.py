@@ -13,6 +13,7 @@ import time
 import urllib.error
 from collections import Counter, deque
 from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
 
 import pytest
 from endpoints import free_port, get, sample
@@ -88,6 +89,21 @@ class Bot:
         # within the stop grace period the fleet gives a bot (gridbot_stop_grace_period: 30 s): a cycle in
         # flight on a runner loaded by the VM fleet beside the unit tests took longer than 10 s once
         return self.proc.wait(timeout=30)
+
+    def backup(self) -> Path:
+        """`gridbot backup` of the running bot's store, as its timer takes one: the copy's path."""
+        dest = self.dir / "b"
+        made = subprocess.run([sys.executable, "-m", "gridbot.cli", "backup", "-c", str(self.cfg), "--dest",
+                               str(dest)], capture_output=True, text=True, check=False)  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        (copy,) = dest.glob("gridbot-*.db")
+        return copy
+
+    def restore(self, copy: Path) -> None:
+        """`gridbot restore` of a copy, the bot stopped (a Pi replaced)."""
+        argv = [sys.executable, "-m", "gridbot.cli", "restore", str(copy), "-c", str(self.cfg)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
 
     def query(self, sql: str) -> list[tuple]:
         if not self.db.exists():
