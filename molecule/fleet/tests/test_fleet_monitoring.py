@@ -7,23 +7,25 @@ in the container tier and unit tests: here what needs the Pi's architecture and 
 
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
-from fleet import figure, hosts, play_order, playbook
+from fleet import (
+    bot_halted,
+    figure,
+    hosts,
+    monitor,
+    play_order,
+    playbook,
+    received,
+    stack_rss_kib,
+    wait_for_every_target_up,
+    webhook_receiver,
+)
 from gridbot.contract import CONFIG_FILE
 
 RECEIVER_PORT = 9196  # group_vars/monitoring.yml: 10.0.2.2 from a VM is this machine's loopback
-REMOTE = "/var/log/journal/remote"
-
-
-def monitor():
-    (name,) = [n for n in play_order() if "monitoring" in hosts()[n].ansible.get_variables()["group_names"]]
-    return name
 
 
 def others():
@@ -37,26 +39,10 @@ def api(path):
     return json.loads(out.stdout)["data"]
 
 
-class Receiver(BaseHTTPRequestHandler):
-    got: ClassVar[list] = []  # (arrival time, Alertmanager's webhook payload)
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.got.append((time.time(), json.loads(body)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *_):
-        pass
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Receiver.got
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver("127.0.0.1", RECEIVER_PORT) as got:
+        yield got
 
 
 def collectors():
@@ -72,29 +58,15 @@ def collectors():
 def test_every_bot_and_node_exporter_is_scraped_over_the_lan_and_has_samples():
     """Right after converge (this module runs before the tests that reboot the VMs)."""
     names = play_order()
-    deadline = time.monotonic() + 180
-    while True:
-        targets = api("/api/v1/targets")["activeTargets"]
-        up = {(t["labels"]["job"], t["labels"]["host"]) for t in targets if t["health"] == "up"}
-        if len(up) == 2 * len(names) or time.monotonic() > deadline:
-            break
-        time.sleep(5)
-    assert up == {(job, n) for job in ("gridbot", "node") for n in names}, targets
+    wait_for_every_target_up(api, names, 180)
     # the textfile collector writes every 2 minutes here (group_vars/pifleet.yml): its series may lag the rest
     deadline = time.monotonic() + 180
     for query in ("gridbot_equity_quote", "node_memory_MemAvailable_bytes", "pifleet_bot_container_healthy"):
         while {s["metric"]["host"] for s in api(f"/api/v1/query?query={query}")["result"]} != set(names):
             assert time.monotonic() < deadline, (query, api(f"/api/v1/query?query={query}"), collectors())
             time.sleep(5)
-    out = hosts()[monitor()].run("ps -o rss= -C victoria-metrics,vmalert,prometheus-alertmanager")
-    rss = sum(int(kb) for kb in out.stdout.split()) / 1024
+    rss = stack_rss_kib() / 1024
     figure(f"monitoring stack RSS on {monitor()} (arm64 VM, {len(names)} hosts): {rss:.1f} MiB")
-
-
-def received(query):
-    out = hosts()[monitor()].run(f"sudo journalctl -D {REMOTE} -o json --no-pager {query}")
-    assert out.rc in (0, 1), out.stderr  # 1: no entry yet
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
 def test_the_other_pis_journal_and_its_bots_output_reach_the_monitoring_host():
@@ -120,9 +92,7 @@ def test_the_fleet_halt_is_told_to_the_webhook_and_resume_resolves_it(receiver):
     reason = "e2e: fleet halt on the VMs"
 
     def alerts(status):
-        return [(at, a) for at, p in receiver for a in p["alerts"]
-                if a["labels"].get("alertname") == "BotHalted" and a["labels"].get("host") == name
-                and a["status"] == status]  # fmt: skip
+        return bot_halted(receiver, name, status)
 
     run = playbook("halt.yml", "--limit", name, "-e", json.dumps({"gridbot_halt_reason": reason}))
     assert run.returncode == 0, run.stdout[-3000:]

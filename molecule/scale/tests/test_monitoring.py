@@ -8,31 +8,34 @@ under a flood. The role changes nothing on a second run, nor in check mode."""
 import json
 import re
 import socket
-import threading
 import time
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
-from fleet import figure, hosts, play_order, playbook
+from fleet import (
+    REMOTE,
+    bot_halted,
+    figure,
+    hosts,
+    monitor,
+    play_order,
+    playbook,
+    received,
+    stack_rss_kib,
+    wait_for_every_target_up,
+    webhook_receiver,
+)
 from gridbot.contract import CONFIG_FILE
 
 GATEWAY = "10.213.77.1"  # the controller on the tier's network: the webhook receiver listens here
 RECEIVER_PORT = 9195  # group_vars/monitoring.yml's monitoring_alertmanager_webhook_urls
 VM_PORT, NODE_PORT, BOT_PORT = 8428, 9100, 9108
-REMOTE = "/var/log/journal/remote"  # systemd-journal-remote's output on the monitoring host
 
 
 def address(name):
     return hosts()[name].ansible.get_variables()["ansible_host"]
-
-
-def monitor():
-    (name,) = [n for n in play_order() if "monitoring" in hosts()[n].ansible.get_variables()["group_names"]]
-    return name
 
 
 def api(path, **query):
@@ -49,38 +52,15 @@ def reachable(host, port):
     return True
 
 
-class Receiver(BaseHTTPRequestHandler):
-    got: ClassVar[list] = []  # (arrival time, Alertmanager's webhook payload)
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.got.append((time.time(), json.loads(body)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *_):
-        pass
-
-
 @pytest.fixture(scope="module")
 def receiver():
-    server = ThreadingHTTPServer((GATEWAY, RECEIVER_PORT), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield Receiver.got
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver(GATEWAY, RECEIVER_PORT) as got:
+        yield got
 
 
 def test_every_bot_and_node_exporter_is_scraped_and_has_samples():
     names = play_order()
-    deadline = time.monotonic() + 120
-    while True:
-        targets = api("/api/v1/targets")["activeTargets"]
-        up = {(t["labels"]["job"], t["labels"]["host"]) for t in targets if t["health"] == "up"}
-        if len(up) == 2 * len(names) or time.monotonic() > deadline:
-            break
-        time.sleep(5)
-    assert up == {(job, n) for job in ("gridbot", "node") for n in names}, targets
+    wait_for_every_target_up(api, names, 120)
     for query in ("gridbot_equity_quote", "node_memory_MemAvailable_bytes", "pifleet_bot_container_healthy"):
         series = api("/api/v1/query", query=query)["result"]
         assert {s["metric"]["host"] for s in series} == set(names), (query, series)
@@ -88,14 +68,8 @@ def test_every_bot_and_node_exporter_is_scraped_and_has_samples():
     assert len(healthy) == len(names), healthy
     fills = api("/api/v1/query", query="sum(gridbot_fills_total)")["result"]
     assert float(fills[0]["value"][1]) > 0, "the bots' fills reach the store"
-    rss = stack_rss() / 1e6
+    rss = stack_rss_kib() * 1024 / 1e6
     figure(f"monitoring stack RSS on {monitor()} (amd64 container, {len(names)} hosts): {rss:.1f} MB")
-
-
-def stack_rss():
-    out = hosts()[monitor()].run("ps -o rss= -C victoria-metrics,vmalert,prometheus-alertmanager")
-    assert out.rc == 0, out.stderr
-    return sum(int(kb) for kb in out.stdout.split()) * 1024
 
 
 def test_only_the_monitoring_host_reaches_the_scraped_ports_and_the_admins_reach_its_uis():
@@ -115,9 +89,7 @@ def test_a_halted_bot_is_told_to_the_webhook_and_its_resume_resolves_it(receiver
     reason = "e2e: monitoring test"
 
     def alerts(status):
-        return [(at, a) for at, p in receiver for a in p["alerts"]
-                if a["labels"].get("alertname") == "BotHalted" and a["labels"].get("host") == name
-                and a["status"] == status]  # fmt: skip
+        return bot_halted(receiver, name, status)
 
     halted = host.run(f"sudo docker exec gridbot gridbot halt -c {CONFIG_FILE} --reason '{reason}'")
     assert halted.rc == 0, halted.stderr
@@ -143,13 +115,6 @@ def test_a_halted_bot_is_told_to_the_webhook_and_its_resume_resolves_it(receiver
         assert time.monotonic() < deadline, f"the resume never resolved BotHalted for {name}"
         time.sleep(1)
     figure(f"resume to resolved notification ({name}): {alerts('resolved')[0][0] - t1:.0f} s")
-
-
-def received(query):
-    """The entries of the monitoring host's receiver that match journalctl's QUERY, as JSON objects."""
-    out = hosts()[monitor()].run(f"sudo journalctl -D {REMOTE} -o json --no-pager {query}")
-    assert out.rc in (0, 1), out.stderr  # 1: no entry yet
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
 def test_each_hosts_journal_and_its_bots_output_reach_the_monitoring_host_within_seconds():

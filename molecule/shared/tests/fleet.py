@@ -1,15 +1,21 @@
 """What the scenarios' test modules share (on sys.path through pyproject.toml's pytest `pythonpath`): the
-Molecule inventory's hosts, a playbook runner on it, the VM launcher's boot history, and each bot's books
-judged against its account on the local exchange."""
+Molecule inventory's hosts, a playbook runner on it, the VM launcher's boot history, each bot's books judged
+against its account on the local exchange, and the monitoring host seen from outside (its targets, its journal
+receiver, a webhook receiver for its alerts)."""
 
+import contextlib
 import functools
 import json
 import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import testinfra
 from gridbot_exchange.testing import Admin
@@ -159,3 +165,74 @@ def assert_no_order_doubled(name, host):
     orders, _ = exchange_view(host)
     resting = [(o["side"], o["price"]) for o in orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
     assert len(resting) == len(set(resting)), f"{name}: two open orders at one level: {sorted(resting)}"
+
+
+# --- the monitoring host (the inventory group `monitoring`) -----------------------------------------------
+
+REMOTE = "/var/log/journal/remote"  # systemd-journal-remote's output on the monitoring host
+
+
+def monitor():
+    """The one monitoring host of the scenario."""
+    (name,) = [n for n in play_order() if "monitoring" in hosts()[n].ansible.get_variables()["group_names"]]
+    return name
+
+
+def wait_for_every_target_up(api: Callable[[str], dict], names: list[str], timeout: float) -> None:
+    """Until VictoriaMetrics (its API read through `api`) has every bot and node exporter of `names` up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        targets = api("/api/v1/targets")["activeTargets"]
+        up = {(t["labels"]["job"], t["labels"]["host"]) for t in targets if t["health"] == "up"}
+        if len(up) == 2 * len(names) or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert up == {(job, n) for job in ("gridbot", "node") for n in names}, targets
+
+
+def stack_rss_kib():
+    """The monitoring stack's resident memory on the monitoring host (KiB)."""
+    out = hosts()[monitor()].run("ps -o rss= -C victoria-metrics,vmalert,prometheus-alertmanager")
+    assert out.rc == 0, out.stderr
+    return sum(int(kb) for kb in out.stdout.split())
+
+
+def received(query):
+    """The entries of the monitoring host's journal receiver matching journalctl's QUERY, as JSON objects."""
+    out = hosts()[monitor()].run(f"sudo journalctl -D {REMOTE} -o json --no-pager {query}")
+    assert out.rc in (0, 1), out.stderr  # 1: no entry yet
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    got: ClassVar[list] = []  # (arrival time, Alertmanager's webhook payload)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.got.append((time.time(), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+@contextlib.contextmanager
+def webhook_receiver(address: str, port: int) -> Iterator[list]:
+    """An HTTP server on the controller taking Alertmanager's webhook posts: the list of (arrival time,
+    payload) they fill."""
+    server = ThreadingHTTPServer((address, port), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield _Receiver.got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def bot_halted(got: list, name: str, status: str) -> list:
+    """The BotHalted alerts for host `name` in a webhook receiver's posts, `firing` or `resolved`, with the
+    time each arrived."""
+    return [(at, a) for at, p in got for a in p["alerts"]
+            if a["labels"].get("alertname") == "BotHalted" and a["labels"].get("host") == name
+            and a["status"] == status]  # fmt: skip
