@@ -71,9 +71,11 @@ def _to_ohlc(rows):
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=ohlc_series, n=st.sampled_from([2, 3, 7, 14]))
-def test_batch_matches_talib_on_generated_series(rows, n):
-    _assert_matches_talib(*_to_ohlc(rows), n)
+@given(rows=ohlc_series, n=st.sampled_from([2, 3, 7, 14]), scale=st.sampled_from([1.0, 1e-5, 1e-7]))
+def test_batch_matches_talib_on_generated_series(rows, n, scale):
+    """Any price level: a sub-cent coin's ranges and moves are far below 1e-8 (scale 1e-7: prices ~1e-5)."""
+    h, lo, c = _to_ohlc(rows)
+    _assert_matches_talib(h * scale, lo * scale, c * scale, n)
 
 
 @settings(max_examples=40, deadline=None)
@@ -147,19 +149,30 @@ def test_batch_fast_path_is_the_step_bit_for_bit(rows, flat, n, cuts):
         _bits_equal(np.array(ours[1:], dtype=np.float64), np.array(theirs[1:], dtype=np.float64))
 
 
-def test_adx_holds_over_a_long_flat_stretch_like_talib():
-    """Hundreds of identical candles drive TR and DI under TA-Lib's zero tolerance: DX is undefined there
-    and ADX keeps its last value, as in TA-Lib. (There the DIs are 0, as inside TA-Lib's ADX; TA-Lib's
-    PLUS_DI/MINUS_DI functions hold their last value instead: the filter compares them only when ADX is
-    above its threshold.)"""
+def test_directional_indicators_hold_over_a_long_flat_stretch_like_talib():
+    """Thousands of identical candles: TR and the directional movements decay together, never to zero, so
+    the DIs (their ratio), DX and ADX hold their last values, as TA-Lib's PLUS_DI, MINUS_DI and ADX do. (An
+    absolute zero band, as TA-Lib before 0.8 had, would call the range zero there and the DIs 0.)"""
     h, lo, c = _to_ohlc([(0.01 * ((i * 7) % 5 - 2), 0.01, 0.01) for i in range(100)])
-    pad = np.full(3000, 1e-3)  # a tiny price: its range decays under 1e-8 within the stretch
+    pad = np.full(3000, 1e-3)
     h, lo, c = (np.concatenate([x, pad, x * 1e-5]) for x in (h, lo, c))
     ours = ind.adx(h, lo, c, 14)
-    assert np.isnan(talib.PLUS_DI(h, lo, c, 14)).sum() == 14  # the stretch is defined, only warm-up is not
     _assert_same(ours.adx, talib.ADX(h, lo, c, 14))
-    flat_dx = ours.plus_di[100 + 2900 : 3100] + ours.minus_di[100 + 2900 : 3100]
-    assert (flat_dx < 1e-8).all()  # the case under test happened: DI zero, DX undefined
+    _assert_same(ours.plus_di, talib.PLUS_DI(h, lo, c, 14))
+    _assert_same(ours.minus_di, talib.MINUS_DI(h, lo, c, 14))
+    _, atr_state = ind.atr(h[:3000], lo[:3000], c[:3000], 14)
+    assert 0 < atr_state.value < 1e-8  # the case under test happened: a range far under the old band
+    flat = slice(200, 3100)
+    assert np.ptp(ours.minus_di[flat]) < 1e-6
+    assert ours.minus_di[flat].min() > 0
+
+
+def test_a_sub_cent_coin_reads_as_talib_does(data):
+    """Prices of a sub-cent coin (BTC's candles scaled to ~6e-6): moves and ranges far below 1e-8 are moves,
+    not zero (under TA-Lib's old 1e-8 band its RSI read 0 and its DIs 0: no filter would ever block)."""
+    scaled = [x[:5000] * 1e-10 for x in (data.high, data.low, data.close)]
+    _assert_matches_talib(*scaled, 14)
+    assert np.nanmax(ind.rsi(scaled[2], 14)[0]) > 70
 
 
 def test_float64_even_for_float32_input(data):

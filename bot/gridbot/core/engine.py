@@ -372,12 +372,13 @@ class GridEngine:
 
     # --- equity between events ----------------------------------------------------------------------
 
-    def _mark(self, c: Candles, start: int, stop: int) -> None:
+    def _mark(self, c: Candles, start: int, stop: int, p: Portfolio) -> None:
+        """Equity, drawdown and the curve over candles start..stop-1, which the books `p` held through."""
         if stop <= start:
             return
-        p, s = self.portfolio, self.stats
-        if stop - start <= FEW:  # every event marks its own candle: numpy's per-call cost would dominate
-            self._mark_few(c, start, stop)
+        s = self.stats
+        if stop - start <= FEW:  # a busy market changes the books every few candles: numpy's per-call cost
+            self._mark_few(c, start, stop, p)  # would dominate
             return
         closes = c.close[start:stop]
         equity = p.quote + p.base * closes - p.fees_outside
@@ -393,13 +394,13 @@ class GridEngine:
             self.curve = self.curve[::2]
             self._curve_every *= 2
 
-    def _mark_few(self, c: Candles, start: int, stop: int) -> None:
+    def _mark_few(self, c: Candles, start: int, stop: int, p: Portfolio) -> None:
         """`_mark` of a few candles in scalars: the same operations in the same order, so the same numbers."""
-        p, s = self.portfolio, self.stats
-        quote, base, every = p.quote, p.base, self._curve_every
+        s = self.stats
+        quote, base, outside, every = p.quote, p.base, p.fees_outside, self._curve_every
         peak, drawdown = s.peak_equity, s.max_drawdown
         for k, close in enumerate(c.close[start:stop].tolist(), start):
-            equity = quote + base * close
+            equity = quote + base * close - outside
             peak = max(equity, peak)
             drawdown = max(drawdown, 1.0 - equity / peak)
             if (self.t + k) % every == 0:
@@ -419,15 +420,20 @@ class GridEngine:
             self.stats.first_ms = int(c.time_ms[0])
         allowed, self._atr_chunk = self.ind.step(self.cfg, c)
         flips = (np.flatnonzero(allowed[1:] != allowed[:-1]) + 1).tolist()
-        pos = 0
+        # Equity is marked in spans of unchanged books: from an event that changed them (its own candle
+        # included) to the next one. A filter's flip only moves orders: no new span.
+        pos = marked = 0
         while pos < n:
             j = self._next_event(c, allowed, flips, pos)
-            self._mark(c, pos, j)
             if j == n:
                 break
+            held = self.portfolio
             self._event(c, j, bool(allowed[j]))
-            self._mark(c, j, j + 1)
+            if self.portfolio is not held:
+                self._mark(c, marked, j, held)
+                marked = j
             pos = j + 1
+        self._mark(c, marked, n, self.portfolio)
         self.t += n
         self.stats.candles += n
         self.stats.last_close = float(c.close[-1])

@@ -69,29 +69,42 @@ class PaperExchange:
         self.fee_rate = fee_rate
         self._orders: dict[int, Order] = {}
         self._ids = count(1)
+        # The best resting prices, kept as orders come and go: the engine asks for them at every event, and
+        # a candle that reaches neither fills nothing.
+        self._bid = -np.inf
+        self._ask = np.inf
 
     def place_limit(self, side: Side, price: float, qty: float, level: int, opened_ms: int = 0) -> Order:
         if qty <= 0 or price <= 0:
             raise ValueError(f"order needs positive price and qty, got price={price} qty={qty}")
         order = Order(next(self._ids), side, price, qty, level, opened_ms)
         self._orders[order.id] = order
+        if side == "buy":
+            self._bid = max(self._bid, price)
+        else:
+            self._ask = min(self._ask, price)
         return order
 
     def cancel_side(self, side: Side) -> None:
         for oid in [o.id for o in self._orders.values() if o.side == side]:
             del self._orders[oid]
+        if side == "buy":
+            self._bid = -np.inf
+        else:
+            self._ask = np.inf
 
     def cancel_all(self) -> None:
         self._orders.clear()
+        self._bid, self._ask = -np.inf, np.inf
 
     def open_orders(self) -> list[Order]:
         return list(self._orders.values())
 
     def best_bid(self) -> float:
-        return max((o.price for o in self._orders.values() if o.side == "buy"), default=-np.inf)
+        return self._bid
 
     def best_ask(self) -> float:
-        return min((o.price for o in self._orders.values() if o.side == "sell"), default=np.inf)
+        return self._ask
 
     def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> Fill:
         # at market: no level, no resting order; the taker fee in quote
@@ -99,6 +112,8 @@ class PaperExchange:
 
     def fills(self, high: float, low: float, time_ms: int) -> list[Fill]:
         """Fill every order the candle reached: sells first (lowest first), then buys (highest first)."""
+        if high < self._ask and low > self._bid:
+            return []
         hit = [o for o in self._orders.values() if (o.side == "sell" and high >= o.price)]
         hit.sort(key=lambda o: o.price)
         buys = [o for o in self._orders.values() if (o.side == "buy" and low <= o.price)]
@@ -106,5 +121,8 @@ class PaperExchange:
         hit.extend(buys)
         for o in hit:
             del self._orders[o.id]
+        rest = self._orders.values()
+        self._bid = max((o.price for o in rest if o.side == "buy"), default=-np.inf)
+        self._ask = min((o.price for o in rest if o.side == "sell"), default=np.inf)
         rate = self.fee_rate
         return [Fill(o, (o.qty if o.side == "buy" else o.price * o.qty) * rate, time_ms) for o in hit]
