@@ -37,6 +37,8 @@ def test_boot_files_edited_in_place(host):
 
 def test_drop_ins_written(host):
     assert "vm.swappiness = 10" in host.file("/etc/sysctl.d/90-pifleet.conf").content_string
+    thp = host.file("/etc/tmpfiles.d/pifleet-transparent-hugepages.conf").content_string
+    assert "w /sys/kernel/mm/transparent_hugepage/enabled - - - - madvise" in thp
     watchdog = host.file("/etc/systemd/system.conf.d/90-pifleet-watchdog.conf").content_string
     assert "RuntimeWatchdogSec=15s" in watchdog
     assert "SystemMaxUse=64M" in host.file("/etc/systemd/journald.conf.d/90-pifleet.conf").content_string
@@ -106,7 +108,15 @@ def test_engine_runs_in_the_container(host):
         ({"hardening_ssh_port": 70000}, "hardening_ssh_port"),
         ({"hardening_firewall_admin_ports": [8428, 70000]}, "hardening_firewall_admin_ports"),
         ({"monitoring_victoriametrics_port": "lots"}, "monitoring_victoriametrics_port"),
+        ({"pi_host_sysctl_transparent_hugepages": "sometimes"}, "pi_host_sysctl_transparent_hugepages"),
         ({"hardening_firewall_ssh_rate_limit": "lots"}, "hardening_firewall_ssh_rate_limit"),
+        (
+            {
+                "pi_host_node_exporter_enabled": True,
+                "pi_host_node_exporter_collectors": ["meminfo", "systemd_units"],
+            },
+            "pi_host_node_exporter_collectors",
+        ),
     ],
 )
 def test_bad_inventory_fails_before_any_change(extra, named):

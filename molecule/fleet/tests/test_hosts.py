@@ -123,6 +123,8 @@ def test_sysctl_live(host):
     assert host.sysctl("fs.file-max") == 65535
     assert host.sysctl("net.ipv4.ip_forward") == 1
     assert host.sysctl("net.ipv4.conf.all.accept_redirects") == 0
+    # Debian's arm64 kernel boots with `always`: the role's tmpfiles entry sets it
+    assert "[madvise]" in host.file("/sys/kernel/mm/transparent_hugepage/enabled").content_string
 
 
 def test_watchdog_owned_by_systemd(host):
