@@ -17,7 +17,9 @@ from fleet import (
     play_order,
     playbook,
     recorded_fills,
+    resting_orders,
 )
+from gridbot.contract import CONFIG_FILE
 
 BACKUP_DIR = "/var/backups/gridbot"  # gridbot_backup_dir's default
 NAME = re.compile(r"^gridbot-[A-Za-z0-9]+-BTCUSDT-v\d+-\d{8}T\d{6}Z\.db$")
@@ -88,6 +90,15 @@ def test_a_reflashed_host_starts_from_its_copy_on_the_controller_and_books_what_
             time.sleep(1)
 
     move_until(lambda: trades() - backed_up, "no fill after the backup")
+    # Killed while its grid rests, not between a regrid's cancels and its new orders (nothing would then fill
+    # while it is down): the market stands still meanwhile.
+    deadline = time.monotonic() + 60
+    while len(resting_orders(host)) < 2:
+        assert time.monotonic() < deadline, (
+            resting_orders(host),
+            host.run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}").stdout,
+        )
+        time.sleep(1)
     reflash = "docker rm -f gridbot && docker volume rm gridbot_data && rm -rf /opt/gridbot"
     gone = host.run(f"sudo sh -c '{reflash}'")
     assert gone.rc == 0, gone.stderr

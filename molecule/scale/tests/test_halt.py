@@ -4,7 +4,6 @@ at once); with gridbot_halt_cancel none of its orders rests on the book; a host 
 resumed, the bots place their grid again with their books equal to the exchange's. Both playbooks change
 nothing the second time."""
 
-import re
 import time
 
 from fleet import (
@@ -13,15 +12,9 @@ from fleet import (
     hosts,
     play_order,
     playbook,
+    recap_changed,
+    resting_orders,
 )
-
-RESTING = ("NEW", "PARTIALLY_FILLED")
-
-
-def recap_changed(stdout, name):
-    found = re.search(rf"^{re.escape(name)}\s*:.*?changed=(\d+)", stdout, re.MULTILINE)
-    assert found, stdout[-2000:]
-    return int(found.group(1))
 
 
 def orders(host):
@@ -30,7 +23,7 @@ def orders(host):
 
 
 def resting(host):
-    return [c for c, o in orders(host).items() if o["status"] in RESTING]
+    return [o["clientOrderId"] for o in resting_orders(host)]
 
 
 def trades(host):

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from typing import ClassVar
 
 import testinfra
 from gridbot_exchange.testing import Admin
+
+from gridbot.config.model import RunConfig
+from gridbot.live.book import client_id_parts
 
 PROJECT = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
@@ -69,6 +73,13 @@ def playbook(name, *args, **env):
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def recap_changed(stdout, name):
+    """How many changes the play's recap counts for host NAME."""
+    found = re.search(rf"^{re.escape(name)}\s*:.*?changed=(\d+)", stdout, re.MULTILINE)
+    assert found, stdout[-2000:]
+    return int(found.group(1))
 
 
 def figure(line):
@@ -158,13 +169,25 @@ def assert_books_match_the_exchange(name, host, timeout=120):
     return len(trades)
 
 
+def resting_orders(host):
+    """The orders of this host's account that rest on the exchange now (open, or partly filled)."""
+    key, admin = account(host)
+    return [o for o in admin.call("GET", f"orders?key={key}") if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+
+
 def assert_no_order_doubled(name, host):
     key, admin = account(host)
     dups = admin.call("GET", "duplicates")
     assert not [c for c in dups["duplicate_client_ids"] if c.startswith(key + "/")], (name, dups)
-    orders, _ = exchange_view(host)
-    resting = [(o["side"], o["price"]) for o in orders.values() if o["status"] in ("NEW", "PARTIALLY_FILLED")]
-    assert len(resting) == len(set(resting)), f"{name}: two open orders at one level: {sorted(resting)}"
+    # A level is the one the bot's client id names, not a price: after a regrid, the inventory's sells on the
+    # levels below its floor (average cost + a step) all rest at the floor. The fleet's bots keep the default
+    # bot id.
+    orders = resting_orders(host)
+    parts = [client_id_parts(RunConfig().bot_id, o["clientOrderId"]) for o in orders]
+    assert None not in parts, f"{name}: a resting order its bot did not send: {orders}"
+    levels = [(p.level, p.side) for p in parts if p is not None]
+    by_level = sorted(zip(levels, (o["price"] for o in orders), strict=True))
+    assert len(levels) == len(set(levels)), f"{name}: two open orders at one level: {by_level}"
 
 
 # --- the monitoring host (the inventory group `monitoring`) -----------------------------------------------
