@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo fleet: a Pi 5-like trixie VM with an NVMe drive, doubling as the fleet's monitoring host, and a Pi
 # 4-like bookworm VM (tools/demo/fleet.yml), started by the VM scenarios' own create playbook, converged with
-# playbooks/site.yml and left running; vmui is forwarded to this machine's loopback.
+# playbooks/site.yml and left running; VictoriaMetrics and Alertmanager are forwarded to this machine's loopback.
 #   demo-fleet.sh up      build what is missing, boot both VMs, run site.yml and status.yml
 #   demo-fleet.sh down    stop both VMs and remove their disks
 # The inventory lands in .cache/demo/hosts.yml; the test fleet's group_vars and host_vars (the VMs' differences
@@ -36,7 +36,7 @@ up() {
   ansible-playbook -i "$inventory" "$project/playbooks/status.yml"
   pi5_port=$(cat "$cache/vms/demo-pi5/port")
   pi4_port=$(cat "$cache/vms/demo-pi4/port")
-  vmui=http://127.0.0.1:$(cat "$cache/vms/demo-pi5/forward-8428")
+  vm=http://127.0.0.1:$(cat "$cache/vms/demo-pi5/forward-8428")
   alertmanager=http://127.0.0.1:$(cat "$cache/vms/demo-pi5/forward-9093")
   cat <<DONE
 
@@ -44,8 +44,8 @@ demo: the fleet is trading live. demo-pi5's bot trades BTC/USDT, demo-pi4's ETH/
 of a local exchange on this machine (http://127.0.0.1:8900 and :8901, a market hour a minute; the exchange's
 view: curl 127.0.0.1:8900/admin/orders, /admin/trades, /admin/balances).
   make status                                       the fleet table again (equity, round trips, fills move)
-  $vmui/vmui                     vmui: the fleet's metrics, kept by demo-pi5 (queries: roles/monitoring/README.md)
-  $alertmanager                          Alertmanager: what fires now (try playbooks/halt.yml)
+  $vm/targets                  VictoriaMetrics on demo-pi5: every target scraped (its query API: /api/v1/query)
+  $alertmanager/api/v2/alerts            Alertmanager: what fires now (try playbooks/halt.yml)
   on demo-pi5: sudo journalctl -D /var/log/journal/remote _HOSTNAME=demo-pi4 CONTAINER_NAME=gridbot
                                                     demo-pi4's bot log, as shipped to the monitoring host
   ssh -p $pi5_port -i $cache/ssh/id_ed25519 pi@127.0.0.1    a shell on demo-pi5 (demo-pi4: port $pi4_port)
