@@ -2,19 +2,30 @@
 halted bot sends no new order, even when one of its resting orders fills (a trading bot would answer that fill
 at once); with gridbot_halt_cancel none of its orders rests on the book; a host outside the limit trades on;
 resumed, the bots place their grid again with their books equal to the exchange's. Both playbooks change
-nothing the second time."""
+nothing the second time. The monitoring host (scale-01) tells a webhook receiver on the controller of each
+halt as BotHalted, with the host and the reason, and of the resume: timed here, on the halt the test takes
+anyway (the alerts' rules, routes and inhibitions are promtool's and amtool's to test: tools/tests)."""
 
+import json
 import time
 
 from fleet import (
     account,
     assert_books_match_the_exchange,
+    bot_halted,
+    figure,
     hosts,
     play_order,
     playbook,
     recap_changed,
     resting_orders,
+    webhook_receiver,
 )
+from gridbot.contract import CONFIG_FILE
+
+GATEWAY = "10.213.77.1"  # the controller on the tier's network: the webhook receiver listens here
+RECEIVER_PORT = 9195  # group_vars/monitoring.yml's monitoring_alertmanager_webhook_urls
+REASON = "fleet halt (playbooks/halt.yml)"  # halt.yml's reason when the run names none
 
 
 def orders(host):
@@ -38,7 +49,38 @@ def wait_for(what, check, timeout):
         time.sleep(2)
 
 
+def halted_since(host):
+    said = host.run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}")
+    assert said.rc == 0, said.stderr
+    return json.loads(said.stdout)["halted_since"]
+
+
+def assert_told(told, since, status):
+    """The monitoring host told the webhook of each host's halt (firing, within 2 minutes of the bot's own
+    record of it) or of its resume (resolved), after the time `since` gives for that host."""
+    for name, t0 in since.items():
+
+        def after(n=name, t0=t0):
+            return [(at, a) for at, a in bot_halted(told, n, status) if at >= t0]
+
+        wait_for(f"no {status} BotHalted for {name} at the webhook: {told}", after, t0 + 240 - time.time())
+        at, alert = after()[0]
+        if status == "firing":
+            assert alert["labels"]["reason"] == REASON
+            assert alert["labels"]["severity"] == "critical"
+            assert REASON in alert["annotations"]["summary"]
+            figure(f"halt to notification ({name}; scrape and evaluation 10 s, for 30 s): {at - t0:.0f} s")
+            assert at - t0 <= 120, f"{name}: the halt took {at - t0:.0f} s to reach the webhook"
+        else:
+            figure(f"resume to resolved notification ({name}): {at - t0:.0f} s")
+
+
 def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again():
+    with webhook_receiver(GATEWAY, RECEIVER_PORT) as told:
+        halt_resume_and_judge(told)
+
+
+def halt_resume_and_judge(told):
     order = play_order()
     names, outside = order[3:5], order[5]
     fleet = hosts()
@@ -49,7 +91,8 @@ def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again()
         wait_for(f"{name}: no resting order", lambda h=host: resting(h), 60)
     run = playbook("halt.yml", "--limit", limit)
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "fleet halt (playbooks/halt.yml)" in run.stdout, "the fleet table after the halt shows why"
+    assert REASON in run.stdout, "the fleet table after the halt shows why"
+    since = {name: halted_since(fleet[name]) for name in names}
     seen = {name: set(orders(fleet[name])) for name in names}
     filled = {name: trades(fleet[name]) for name in names}
     outside_seen = set(orders(fleet[outside]))
@@ -77,6 +120,9 @@ def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again()
         left = resting(fleet[name])
         assert left == [], f"{name}: orders still on the book after the halt with cancel: {left}"
 
+    assert_told(told, since, "firing")
+
+    t1 = time.time()
     resumed = playbook("resume.yml", "--limit", limit)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert [recap_changed(resumed.stdout, n) for n in names] == [1, 1]
@@ -97,3 +143,5 @@ def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again()
     bad = playbook("halt.yml", "--limit", limit, "-e", "gridbot_halt_cancel=maybe")
     assert bad.returncode != 0
     assert "gridbot_halt_cancel must be true or false" in bad.stdout
+
+    assert_told(told, dict.fromkeys(names, t1), "resolved")
