@@ -74,7 +74,7 @@ def test_only_the_monitoring_host_reaches_the_scraped_ports_and_the_admins_reach
     # the controller is on the SSH ranges, not a monitoring host
     assert not reachable(address(other), NODE_PORT), "node exporter open to a host that does not monitor"
     assert not reachable(address(other), BOT_PORT), "bot metrics open to a host that does not monitor"
-    assert reachable(address(monitor()), VM_PORT), "vmui is for the admins"
+    assert reachable(address(monitor()), VM_PORT), "VictoriaMetrics is for the admins"
     fetch = f"import urllib.request; print(urllib.request.urlopen('http://{address(other)}:{NODE_PORT}/metrics').status)"
     probe = hosts()[monitor()].run(f'python3 -c "{fetch}"')
     assert probe.stdout.strip() == "200", probe
