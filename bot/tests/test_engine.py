@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from gridbot.config.model import parse_config
 from gridbot.core.candles import Candles
-from gridbot.core.engine import GridEngine
+from gridbot.core.engine import MAX_CURVE_POINTS, GridEngine
 from gridbot.core.grid import min_step_ratio
 from gridbot.core.paper import PaperExchange
 from gridbot.core.synthetic import generate
@@ -199,3 +199,16 @@ def test_trend_filter_pauses_buys_in_a_downtrend():
         GridEngine(cfg, ledger=lambda row, _fill, rows=ledger: rows.append(row)).run_chunk(candles)
         buys[name] = sum(1 for r in ledger if r["side"] == "buy")
     assert buys["on"] < buys["off"] / 2
+
+
+@pytest.mark.parametrize("mode", ["off", "ema"])
+def test_the_equity_curve_keeps_its_cap_and_its_stride_whatever_the_chunks(mode):
+    """Equity is marked over spans of unchanged books, a quiet market's spanning thousands of candles: the
+    curve is thinned until under its cap, its stride a function of the candles seen, not of the spans."""
+    candles = load_embedded()
+    assert len(candles) > 8 * MAX_CURVE_POINTS
+    cfg = _config(mode=mode)
+    whole, _, _ = _run(cfg, candles, 65_536)
+    pieces, _, _ = _run(cfg, candles, 500)
+    assert len(whole.curve) < MAX_CURVE_POINTS
+    assert whole.curve == pieces.curve

@@ -390,7 +390,7 @@ class GridEngine:
         first = start + (-(self.t + start)) % self._curve_every  # sample on a fixed global stride
         for k in range(first, stop, self._curve_every):
             self.curve.append((int(c.time_ms[k]), float(closes[k - start]), float(equity[k - start])))
-        if len(self.curve) >= MAX_CURVE_POINTS:
+        while len(self.curve) >= MAX_CURVE_POINTS:  # a long span of unchanged books adds many points at once
             self.curve = self.curve[::2]
             self._curve_every *= 2
 
@@ -408,7 +408,7 @@ class GridEngine:
         s.peak_equity, s.max_drawdown = peak, drawdown
         if base > 0:
             s.in_market += stop - start
-        if len(self.curve) >= MAX_CURVE_POINTS:
+        while len(self.curve) >= MAX_CURVE_POINTS:
             self.curve = self.curve[::2]
             self._curve_every *= 2
 
