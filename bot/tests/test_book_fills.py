@@ -96,3 +96,50 @@ def test_a_found_exit_sale_the_replay_does_not_decide_is_booked_once_its_candle_
     assert book.actions == [("found exit", found)]
     assert book.sell_at_market(0.1, 59000.0, 0.001, CANDLE + 2 * TF) is None  # a later exit is its own sale
     assert [kind for kind, _ in book.actions] == ["found exit", "market"]
+
+
+def spared_found_order() -> tuple[LiveBook, str]:
+    """A restored bot replaying: a cancel decided at the candle before the one a found order was decided at
+    (the bot before it sent it in the candle after that) leaves it standing for that decision."""
+    book = LiveBook(RULES, "gridbot", TF, 1, "p0w7ab", lambda _t: Decimal(0))
+    cid = "gridbot-4s-9-old001"
+    book.found(cid, "sell", Decimal("101"), Decimal("0.1"), 4, CANDLE + TF + 1_000)
+    with book.deciding():
+        assert book.fills(0.0, 0.0, CANDLE - TF) == []
+        book.cancel_all()
+    assert list(book.orders) == [cid]
+    assert book.actions == []
+    return book, cid
+
+
+def test_a_found_order_a_cancel_spared_stands_for_its_decision_when_the_replay_makes_it():
+    book, cid = spared_found_order()
+    with book.deciding():
+        assert book.fills(0.0, 0.0, CANDLE) == []  # its own candle: not passed yet
+        again = book.place_limit("sell", 101.0, 0.1, 4)
+        assert book.fills(0.0, 0.0, CANDLE + 2 * TF) == []
+    assert again is book.orders[cid].order
+    assert book.release_spared(CANDLE + 2 * TF) == []
+    assert book.actions == [], "taken over: neither cancelled nor placed again"
+
+
+def test_a_found_order_a_cancel_spared_is_cancelled_once_the_replay_passes_it_by():
+    """The replay went another way (a changed grid, an exit): the cancel was meant for it after all."""
+    book, cid = spared_found_order()
+    found = book.orders[cid]
+    with book.deciding():
+        assert book.fills(0.0, 0.0, CANDLE + TF) == []
+    assert book.actions == [("cancel", found)]
+    assert cid not in book.orders
+    assert book.place_limit("sell", 101.0, 0.1, 4) is not found.order, "no longer standing for a decision"
+
+
+def test_a_found_order_a_halting_exit_spared_is_cancelled_after_the_chunk():
+    """An exit's cancel, then the engine halted: no candle is decided again, and the loop's release after
+    the chunk cancels the order."""
+    book, cid = spared_found_order()
+    found = book.orders[cid]
+    assert book.release_spared(CANDLE) == []  # the chunk ended before the candle it was sent in
+    assert book.release_spared(CANDLE + TF) == [found]
+    assert book.actions == [("cancel", found)]
+    assert book.release_spared(CANDLE + 2 * TF) == []
