@@ -404,5 +404,5 @@ def test_the_status_rows_show_each_bot_trading_live_and_its_host(tmp_path):
         assert isinstance(row["oom_kills"], int), row  # /proc/vmstat's count since boot
         assert re.fullmatch(r"\d+%", row["rootfs"]), row
         assert row["model"] == ("pi5" if "pi5" in host_name else "pi4"), row
-        # fleet-pi5's VictoriaMetrics answered: the alerts firing for the host (none, or their names)
-        assert row["alerts"] != "n/a", row
+        # no monitoring host in this fleet: no alerts column to fill (the scale tier's has one)
+        assert row["alerts"] == "n/a", row
