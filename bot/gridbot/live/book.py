@@ -159,7 +159,6 @@ class LiveBook:
         self._restoring = False
         self._found: set[str] = set()  # client ids of `found` orders no decision of the engine has taken over
         self._deciding_ms: int | None = None  # the candle the engine is deciding (`deciding`, `fills`)
-        self._spared: set[str] = set()  # found orders a cancel left standing for a decision still to come
         # exit sales of ours the store did not hold, their trades held until the engine decides that exit
         self._found_exits: dict[str, LiveOrder] = {}
 
@@ -244,44 +243,23 @@ class LiveBook:
     def cancel_side(self, side: Side) -> None:
         if self._restoring:
             return
-        for cid in [c for c, o in self.orders.items() if o.order.side == side and not self._spare(o)]:
+        for cid in [c for c, o in self.orders.items() if o.order.side == side and not self._ahead(o)]:
             self._cancel(self.orders.pop(cid))
 
     def cancel_all(self) -> None:
         if self._restoring:
             return
-        for cid in [c for c, o in self.orders.items() if not self._spare(o)]:
+        for cid in [c for c, o in self.orders.items() if not self._ahead(o)]:
             self._cancel(self.orders.pop(cid))
 
-    def _spare(self, live: LiveOrder) -> bool:
+    def _ahead(self, live: LiveOrder) -> bool:
         """A found order placed after the candle the engine is deciding: the bot before a restore placed it
         later in the candles the engine replays, so no cancel decided before then is meant for it (the
-        regrid that placed it cancels the grid before it, then decides it again: it stands for that). Kept
-        standing, and remembered: `release_spared` cancels it if the replay passes its candle without it."""
+        regrid that placed it cancels the grid before it, then decides it again: it stands for that)."""
         if self._deciding_ms is None or live.client_id not in self._found:
             return False
         tf = self.timeframe_ms
-        if live.order.opened_ms // tf * tf <= self._deciding_ms:
-            return False
-        self._spared.add(live.client_id)
-        return True
-
-    def release_spared(self, upto_ms: int) -> list[LiveOrder]:
-        """Found orders a cancel spared, sent in candle `upto_ms` or before, which the engine has passed
-        without deciding them again (its replay went another way: another grid, an exit): cancelled, as the
-        cancel that spared them meant."""
-        tf = self.timeframe_ms
-        released = []
-        for cid in sorted(self._spared):
-            live = self.orders.get(cid)
-            if live is None or cid not in self._found:  # cancelled since, or taken over by its decision
-                self._spared.discard(cid)
-            elif live.order.opened_ms // tf * tf <= upto_ms:
-                self._spared.discard(cid)
-                self._found.discard(cid)
-                self._cancel(self.orders.pop(cid))
-                released.append(live)
-        return released
+        return live.order.opened_ms // tf * tf > self._deciding_ms
 
     def _cancel(self, live: LiveOrder) -> None:
         # trades of a later candle already in (the loop is catching up): the exchange filled it before the
@@ -324,7 +302,6 @@ class LiveBook:
         now (invisible when it happened, or of an order declared lost that turned up): a buy of long ago
         funds a sell of this candle, and booked after it, the sell would be more than the books hold."""
         self._deciding_ms = time_ms
-        self.release_spared(time_ms)
         end = time_ms + self.timeframe_ms
 
         due = [(o, ts) for o in self.orders.values() if (ts := [t for t in o.pending if t.time_ms < end])]

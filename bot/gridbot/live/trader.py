@@ -351,8 +351,6 @@ class Trader:
                     for live in self.book.release_found_exits(self.engine.stats.last_ms):
                         log(f"exit sale {live.client_id}: the candles since did not decide it again; booked "
                             "as the exchange executed it")  # fmt: skip
-                    for live in self.book.release_spared(self.engine.stats.last_ms):
-                        log(f"order {live.client_id}: the candles since did not decide it again; cancelled")
             self._account_orphans()
             # up to the first trade still waiting for its candle: a restart fetches that one again
             waiting = self.book.waiting() | held if self.book is not None else set()
