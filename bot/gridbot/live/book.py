@@ -158,7 +158,6 @@ class LiveBook:
         self._ids = 0
         self._restoring = False
         self._found: set[str] = set()  # client ids of `found` orders no decision of the engine has taken over
-        self._deciding_ms: int | None = None  # the candle the engine is deciding (`deciding`, `fills`)
         # exit sales of ours the store did not hold, their trades held until the engine decides that exit
         self._found_exits: dict[str, LiveOrder] = {}
 
@@ -181,13 +180,11 @@ class LiveBook:
         self.actions.append(("place", live))
         return live.order
 
-    def found(
-        self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int
-    ) -> LiveOrder:
+    def found(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
+              filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
         """One of our orders the exchange shows and the store did not hold (placed by the bot before a
-        restore, or lost with a database): in the book, and the engine's first same decision takes it over.
-        Its trades so far come as fills like any other's."""
-        live = self.adopt(cid, side, price, qty, level, opened_ms)
+        restore, or lost with a database): in the book, and the engine's first same decision takes it over."""
+        live = self.adopt(cid, side, price, qty, level, opened_ms, filled)
         self._found.add(cid)
         return live
 
@@ -243,23 +240,15 @@ class LiveBook:
     def cancel_side(self, side: Side) -> None:
         if self._restoring:
             return
-        for cid in [c for c, o in self.orders.items() if o.order.side == side and not self._ahead(o)]:
+        for cid in [c for c, o in self.orders.items() if o.order.side == side]:
             self._cancel(self.orders.pop(cid))
 
     def cancel_all(self) -> None:
         if self._restoring:
             return
-        for cid in [c for c, o in self.orders.items() if not self._ahead(o)]:
-            self._cancel(self.orders.pop(cid))
-
-    def _ahead(self, live: LiveOrder) -> bool:
-        """A found order placed after the candle the engine is deciding: the bot before a restore placed it
-        later in the candles the engine replays, so no cancel decided before then is meant for it (the
-        regrid that placed it cancels the grid before it, then decides it again: it stands for that)."""
-        if self._deciding_ms is None or live.client_id not in self._found:
-            return False
-        tf = self.timeframe_ms
-        return live.order.opened_ms // tf * tf > self._deciding_ms
+        for live in list(self.orders.values()):
+            self._cancel(live)
+        self.orders.clear()
 
     def _cancel(self, live: LiveOrder) -> None:
         # trades of a later candle already in (the loop is catching up): the exchange filled it before the
@@ -301,7 +290,6 @@ class LiveBook:
         Before them, in the exchange's time order, the orders with a trade of an earlier candle, seen only
         now (invisible when it happened, or of an order declared lost that turned up): a buy of long ago
         funds a sell of this candle, and booked after it, the sell would be more than the books hold."""
-        self._deciding_ms = time_ms
         end = time_ms + self.timeframe_ms
 
         due = [(o, ts) for o in self.orders.values() if (ts := [t for t in o.pending if t.time_ms < end])]
@@ -333,15 +321,6 @@ class LiveBook:
         return out
 
     # --- the loop's side --------------------------------------------------------------------------
-
-    @contextmanager
-    def deciding(self) -> Iterator[None]:
-        """While the engine runs candles (`fills` names each one it decides); outside, every cancel is meant
-        for every order (a halt's)."""
-        try:
-            yield
-        finally:
-            self._deciding_ms = None
 
     @contextmanager
     def restoring(self) -> Iterator[None]:

@@ -343,11 +343,8 @@ class Trader:
         with self.store.cycle():
             if rows:
                 self._paper_n = 0
-                if self.book is None:
-                    self.engine.run_chunk(_candles(rows))
-                else:
-                    with self.book.deciding():
-                        self.engine.run_chunk(_candles(rows))
+                self.engine.run_chunk(_candles(rows))
+                if self.book is not None:
                     for live in self.book.release_found_exits(self.engine.stats.last_ms):
                         log(f"exit sale {live.client_id}: the candles since did not decide it again; booked "
                             "as the exchange executed it")  # fmt: skip
@@ -707,14 +704,11 @@ class Trader:
                 self._catch_up(cid, o)
             if known is None and parsed is not None:
                 level, side = parsed
-                log(f"adopting our order {cid} the store did not know ({o.filled} filled)")
-                # Adopted as not yet executed: what it has executed are trades the books have not met; the
-                # trade feed (read from a restored store's cursor) or the catch-up by its exchange id brings
-                # them, each booked once and counted once against its size.
+                log(f"adopting our order {cid} the store did not know")
                 with self.store.cycle():
                     self.store.upsert_order(cid, level, side, o.price, o.qty, "open", o.time_ms,
-                                            o.exchange_id)  # fmt: skip
-                    self.book.found(cid, side, o.price, o.qty, level, o.time_ms)
+                                            o.exchange_id, o.filled)  # fmt: skip
+                    self.book.found(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
                     self._take_seq(cid)
         for cid, live in list(self.book.orders.items()):
             if cid in open_now or cid in self.unknown:
