@@ -6,13 +6,13 @@ nothing the second time. The monitoring host (scale-01) tells a webhook receiver
 halt as BotHalted, with the host and the reason, and of the resume: timed here, on the halt the test takes
 anyway (the alerts' rules, routes and inhibitions are promtool's and amtool's to test: tools/tests)."""
 
-import json
 import time
 
 from fleet import (
     account,
     assert_books_match_the_exchange,
     bot_halted,
+    bot_status,
     figure,
     hosts,
     play_order,
@@ -21,7 +21,6 @@ from fleet import (
     resting_orders,
     webhook_receiver,
 )
-from gridbot.contract import CONFIG_FILE
 
 GATEWAY = "10.213.77.1"  # the controller on the tier's network: the webhook receiver listens here
 RECEIVER_PORT = 9195  # group_vars/monitoring.yml's monitoring_alertmanager_webhook_urls
@@ -47,12 +46,6 @@ def wait_for(what, check, timeout):
     while not check():
         assert time.monotonic() < deadline, what
         time.sleep(2)
-
-
-def halted_since(host):
-    said = host.run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}")
-    assert said.rc == 0, said.stderr
-    return json.loads(said.stdout)["halted_since"]
 
 
 def assert_told(told, since, status):
@@ -92,7 +85,7 @@ def halt_resume_and_judge(told):
     run = playbook("halt.yml", "--limit", limit)
     assert run.returncode == 0, run.stdout[-3000:]
     assert REASON in run.stdout, "the fleet table after the halt shows why"
-    since = {name: halted_since(fleet[name]) for name in names}
+    since = {name: bot_status(fleet[name])["halted_since"] for name in names}
     seen = {name: set(orders(fleet[name])) for name in names}
     filled = {name: trades(fleet[name]) for name in names}
     outside_seen = set(orders(fleet[outside]))

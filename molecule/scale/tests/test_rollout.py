@@ -22,6 +22,7 @@ from fleet import (
     account,
     assert_books_match_the_exchange,
     assert_no_order_doubled,
+    bot_status,
     exchange_view,
     hosts,
     play_order,
@@ -59,12 +60,6 @@ def artifact(tmp_path, version, *dockerfile):
 
 def version_args(tmp_path, version):
     return ["-e", f"gridbot_version={version}", "-e", f"gridbot_image_artifact_dir={tmp_path}"]
-
-
-def bot_status(host):
-    out = host.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
-    assert out.rc == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def wait_for_resting_orders(fleet, timeout=180):

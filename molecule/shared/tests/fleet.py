@@ -22,6 +22,7 @@ import testinfra
 from gridbot_exchange.testing import Admin
 
 from gridbot.config.model import RunConfig
+from gridbot.contract import CONFIG_FILE
 from gridbot.live.book import client_id_parts
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -167,6 +168,13 @@ def assert_books_match_the_exchange(name, host, timeout=120):
     assert trades <= mine, f"{name}: exchange fills the bot did not book: {sorted(trades - mine)}"
     assert mine <= trades, f"{name}: fills the exchange did not make: {sorted(mine - trades)}"
     return len(trades)
+
+
+def bot_status(host):
+    """The bot's own saved status (`gridbot status` in its container): its cycle, grid, halt and counts."""
+    out = host.run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}")
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def resting_orders(host):
