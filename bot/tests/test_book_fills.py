@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from fakevenue import RULES
 
-from gridbot.live.book import LiveBook
+from gridbot.live.book import LiveBook, LiveFill, LiveOrder
 from gridbot.live.venue import Trade
 
 TF = 300_000  # 5-minute candles
@@ -57,14 +57,63 @@ def test_an_order_found_on_the_exchange_stands_for_the_engines_same_decision_onc
     second order, no action to send), once; another size at that level is a new order."""
     book = LiveBook(RULES, "gridbot", TF, 1, "k3x9zq", lambda _t: Decimal(0))
     standing = book.found("gridbot-4s-9-old001", "sell", Decimal("101"), Decimal("0.1"), 4, CANDLE)
+    assert book.open_orders() == [], "not the engine's until it decides it"
     again = book.place_limit("sell", 101.0, 0.1, 4)
     assert again is standing.order
-    assert book.actions == []
+    assert book.actions == [("adopt", standing)], "recorded as the engine's, nothing sent"
     assert list(book.orders) == ["gridbot-4s-9-old001"]
+    book.actions.clear()
     other = book.place_limit("sell", 101.0, 0.2, 4)
     twice = book.place_limit("sell", 101.0, 0.1, 4)
     assert [(a, o.order) for a, o in book.actions] == [("place", other), ("place", twice)]
     assert standing.order not in (other, twice), "a found order stands for one decision only"
+
+
+def found_sell() -> tuple[LiveBook, LiveOrder, Trade]:
+    """A restored bot replaying: the bot before it sent a sell of 0.3 in the candle after CANDLE (decided on
+    CANDLE), and 0.1 of it sold in that candle."""
+    book = LiveBook(RULES, "gridbot", TF, 1, "p0w7ab", lambda _t: Decimal(0))
+    found = book.found("gridbot-4s-9-old001", "sell", Decimal("101"), Decimal("0.3"), 4, CANDLE + TF + 1_000)
+    part = Trade(
+        "78", "6", found.client_id, "sell", Decimal(101), Decimal("0.1"), Decimal(0), "", CANDLE + TF + 9
+    )
+    assert book.feed(part, {})
+    return book, found, part
+
+
+def test_a_found_order_is_outside_the_engines_book_until_it_decides_it():
+    """Before its candle the replay may regrid: the engine's cancels are not meant for the found order, and
+    its level is free for the grid the engine decides then (were it the engine's, that grid would leave the
+    level empty, and the order's later release a hole)."""
+    book, found, part = found_sell()
+    assert book.open_orders() == []
+    assert book.best_ask() == float("inf")
+    assert book.fills(0.0, 0.0, CANDLE - TF) == [], "its trade waits for its own candle"
+    book.cancel_all()
+    assert book.actions == []
+    elsewhere = book.place_limit("sell", 103.0, 0.3, 4)  # the level, on another grid
+    assert elsewhere is not None
+    assert elsewhere is not found.order
+    assert [kind for kind, _ in book.actions] == ["place"]
+    assert book.waiting() == {"78"}
+    assert book.release_found(CANDLE) == [], "the replay has not passed the candle it was sent in"
+    assert book.release_found(CANDLE + TF) == [found]
+    assert book.actions[1:] == [("cancel", found)], "the replay went another way: it is cancelled"
+    assert book.orphans == [(found, part)], "and what it sold is booked all the same"
+    assert book.place_limit("sell", 101.0, 0.3, 4) is not found.order
+
+
+def test_a_found_partly_filled_order_is_taken_over_with_its_trades_counted_once():
+    book, found, part = found_sell()
+    assert book.place_limit("sell", 101.0, 0.3, 4, CANDLE) is found.order
+    (fill,) = book.fills(0.0, 0.0, CANDLE + TF)
+    assert isinstance(fill, LiveFill)
+    assert fill.trades == (part,)
+    assert (fill.order.qty, fill.done) == (0.1, False)
+    assert found.filled == Decimal("0.1")
+    assert book.open_orders() == [found.order]
+    assert found.order.qty == 0.2
+    assert book.release_found(CANDLE + 2 * TF) == [], "the engine's own now"
 
 
 def test_a_found_exit_sale_stands_for_the_engines_exit_and_its_trades_wait_for_it():
@@ -78,7 +127,7 @@ def test_a_found_exit_sale_stands_for_the_engines_exit_and_its_trades_wait_for_i
     assert book.feed(sale, {})
     assert book.waiting() == {"77"}
     assert book.orphans == []
-    assert book.release_found_exits(CANDLE) == []  # the engine has not passed the sale's candle yet
+    assert book.release_found(CANDLE) == []  # the engine has not passed the sale's candle yet
     assert book.sell_at_market(0.3, 59000.0, 0.001, CANDLE) is None
     assert book.orphans == [(found, sale)]
     assert book.actions == [("found exit", found)], "no second sale: the found one is recorded finished"
@@ -91,8 +140,31 @@ def test_a_found_exit_sale_the_replay_does_not_decide_is_booked_once_its_candle_
         "77", "5", "gridbot-x-9-k3x9zq", "sell", Decimal(59000), Decimal("0.3"), Decimal(0), "", CANDLE + TF
     )
     assert book.feed(sale, {})
-    assert book.release_found_exits(CANDLE + TF) == [found]
+    assert book.release_found(CANDLE + TF) == [found]
     assert book.orphans == [(found, sale)]
     assert book.actions == [("found exit", found)]
     assert book.sell_at_market(0.1, 59000.0, 0.001, CANDLE + 2 * TF) is None  # a later exit is its own sale
     assert [kind for kind, _ in book.actions] == ["found exit", "market"]
+
+
+def test_of_two_same_found_orders_each_stands_for_the_decision_it_was_sent_for():
+    """A level's buy is the same after each round trip: the bot before sent one for the decision at CANDLE
+    (it filled) and another for the one at CANDLE + 3 TF (resting). The replay's first decision takes the
+    first, its second the second; an order sent before the candle decided is for an earlier decision."""
+    book = LiveBook(RULES, "gridbot", TF, 1, "p0w7ab", lambda _t: Decimal(0))
+    later = book.found("gridbot-2b-12-old001", "buy", Decimal("99"), Decimal("0.1"), 2, CANDLE + 4 * TF + 500)
+    first = book.found("gridbot-2b-9-old001", "buy", Decimal("99"), Decimal("0.1"), 2, CANDLE + TF + 500)
+    assert book.place_limit("buy", 99.0, 0.1, 2, CANDLE) is first.order
+    assert book.place_limit("buy", 99.0, 0.1, 2, CANDLE + 4 * TF + 500) is not later.order
+    assert book.place_limit("buy", 99.0, 0.1, 2, CANDLE + 3 * TF) is later.order
+    assert [kind for kind, _ in book.actions] == ["adopt", "place", "adopt"]
+
+
+def test_a_halts_cancel_reaches_the_found_orders():
+    book, found, part = found_sell()
+    book.cancel_all()
+    assert book.actions == []
+    book.cancel_found()
+    assert book.actions == [("cancel", found)]
+    assert book.orphans == [(found, part)]
+    assert book.release_found(CANDLE + TF) == []

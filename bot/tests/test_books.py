@@ -277,6 +277,19 @@ def judge_books(ex: Exchange, bot: Bot, restored: bool = False) -> None:
         for t in ex.trades()
     )  # fmt: skip
     assert mine == theirs
+    # each order's executed quantity as the store records it is the exchange's (an adopted order's earlier
+    # part counted once)
+    recorded = dict(bot.query("SELECT client_id, filled FROM orders"))
+    executed = {
+        o["clientOrderId"]: Decimal(o["executedQty"]) for o in ex.orders() if o["clientOrderId"] in recorded
+    }
+    assert {cid: Decimal(recorded[cid]) for cid in executed} == executed
+    # and its state: an order filled is closed in the store, one resting is open
+    state = dict(bot.query("SELECT client_id, status FROM orders"))
+    want = {"FILLED": "closed", "NEW": "open", "PARTIALLY_FILLED": "open"}
+    seen = [(o["status"], state[o["clientOrderId"]]) for o in ex.orders() if o["clientOrderId"] in state]
+    wrong = [(theirs, mine) for theirs, mine in seen if want.get(theirs, mine) != mine]
+    assert wrong == []
     bal = Admin(ex.base).call("GET", "balances")["accounts"][KEY]  # type: ignore[index]
     held = {a: Decimal(str(bal[a]["free"])) + Decimal(str(bal[a]["locked"])) for a in ("BTC", "USDT")}
 
@@ -475,6 +488,19 @@ def test_a_restored_store_books_an_order_the_backup_did_not_hold_that_is_partly_
     bot.restore(copy)
     bot.start()
     bot.wait(seen)
+    # The market has not moved: once the restored bot has booked the order's trades, its record of what the
+    # order executed is the exchange's, the earlier part counted once (adopted, then fed again: not twice).
+    cid, executed = half["clientOrderId"], Decimal(half["executedQty"])
+    sql = f"SELECT qty FROM fills WHERE client_id = '{cid}'"
+    wait_for(bot, lambda: bot.query(sql), "the partly filled order's trades booked")
+    assert sum(Decimal(q) for (q,) in bot.query(sql)) == executed
+    ((filled,),) = bot.query(f"SELECT filled FROM orders WHERE client_id = '{cid}'")
+    assert Decimal(filled) == executed
+    # The replay decided it again, and it stands for that decision, still resting with what it has left
+    # (placed again in full, it would sell what the earlier part sold already).
+    (now,) = [o for o in ex.orders() if o["clientOrderId"] == cid]
+    assert now["status"] == "PARTIALLY_FILLED"
+    assert "insufficient funds" not in bot.log.read_text()
     step_through(ex, bot, 8, seen=seen)
     settle(ex, bot, seen + 8)
     judge_books(ex, bot, restored=True)
@@ -483,3 +509,50 @@ def test_a_restored_store_books_an_order_the_backup_did_not_hold_that_is_partly_
     )
     assert one_order_per_level(ex) == [], "the restored bot placed an order the bot before it had placed"
     assert bot.term() == 0
+
+
+def resting(ex: Exchange) -> list[tuple[str, str, str, str]]:
+    """The bot's orders resting on the exchange: (client id, side, price, quantity as placed)."""
+    return sorted(
+        (o["clientOrderId"], o["side"], o["price"], o["origQty"])
+        for o in ex.orders()
+        if o["status"] in ("NEW", "PARTIALLY_FILLED")
+    )
+
+
+def test_a_restored_bot_replaying_across_regrids_trades_on_as_a_bot_that_never_died(tmp_path, exchange, bots):
+    """The bot dies 12 candles after its backup, a regrid among them. The restored bot, replaying those
+    candles, rests the very orders the bot before it left (found, and taken over when it decides them again:
+    none cancelled and placed again, no level left empty), and through the regrids after, it trades as a bot
+    that never died does on the same market (another exchange, the same candles): the same trades, the same
+    grid resting at the end."""
+    ex, twin = exchange(*VOLATILE), exchange(*VOLATILE)
+    bot = bots(tmp_path / "restored", ex.base, run={"reconcile_every": 2})
+    ref = bots(tmp_path / "ref", twin.base, run={"reconcile_every": 2})
+    bot.start()
+    drive(ex, bot, 8)
+    copy = bot.backup()
+    regrids = bot.status()["regrids"]
+    drive(ex, bot, 12, seen=8)
+    assert bot.status()["regrids"] > regrids, "no regrid in the candles the restored bot replays"
+    left, regrids = resting(ex), bot.status()["regrids"]
+    bot.kill()
+
+    bot.restore(copy)
+    bot.start()
+    bot.wait(20)
+    assert resting(ex) == left
+    step_through(ex, bot, 30, seen=20)
+    assert bot.status()["regrids"] > regrids, "no regrid after the restore"
+
+    ref.start()
+    drive(twin, ref, 50)
+
+    def trades(x: Exchange) -> list[tuple]:
+        return [(t["time"], t["isBuyer"], t["price"], t["qty"], t["commission"]) for t in x.trades()]
+
+    assert trades(ex) == trades(twin)
+    assert [o[1:] for o in resting(ex)] == [o[1:] for o in resting(twin)]
+    judge_books(ex, bot, restored=True)
+    assert bot.term() == 0
+    assert ref.term() == 0

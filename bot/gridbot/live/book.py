@@ -141,8 +141,9 @@ def fees_of(
 class LiveBook:
     """The engine's exchange in live mode (see the module doc). `actions` is what the loop must carry out:
     ("place", LiveOrder), ("cancel", LiveOrder) and an exit's ("market", LiveOrder), in the order the engine
-    decided them, and ("found exit", LiveOrder) for a found exit sale taken over or released (recorded
-    finished). `fee_value` values a fee paid in a third asset."""
+    decided them, ("adopt", LiveOrder) for a found order the engine's decision took over (recorded open), and
+    ("found exit", LiveOrder) for a found exit sale taken over or released (recorded finished). `fee_value`
+    values a fee paid in a third asset."""
 
     def __init__(self, rules: MarketRules, bot_id: str, timeframe_ms: int, next_seq: int, epoch: str,
                  fee_value: FeeValue) -> None:  # fmt: skip
@@ -157,7 +158,8 @@ class LiveBook:
         self.orphans: list[tuple[LiveOrder, Trade]] = []  # trades of orders the engine already cancelled
         self._ids = 0
         self._restoring = False
-        self._found: set[str] = set()  # client ids of `found` orders no decision of the engine has taken over
+        # orders of ours the store did not hold, outside the engine's book until a decision of its takes one
+        self._found: dict[str, LiveOrder] = {}
         # exit sales of ours the store did not hold, their trades held until the engine decides that exit
         self._found_exits: dict[str, LiveOrder] = {}
 
@@ -171,7 +173,7 @@ class LiveBook:
         p, q = to_wire(price, qty, self.rules)
         if q <= 0 or p * q < self.rules.min_notional:
             return None  # below the exchange's minimums: the level stays free, the engine tries again later
-        standing = self._found_as(side, level, p, q)
+        standing = self._found_as(side, level, p, q, opened_ms)
         if standing is not None:
             return standing.order
         cid = client_id(self.bot_id, level, side, self.next_seq, self.epoch)
@@ -180,49 +182,77 @@ class LiveBook:
         self.actions.append(("place", live))
         return live.order
 
-    def found(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
-              filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
+    def found(
+        self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int
+    ) -> LiveOrder:
         """One of our orders the exchange shows and the store did not hold (placed by the bot before a
-        restore, or lost with a database): in the book, and the engine's first same decision takes it over."""
-        live = self.adopt(cid, side, price, qty, level, opened_ms, filled)
-        self._found.add(cid)
+        restore, or lost with a database). The engine, replaying the candles since the backup, has not
+        decided it yet: it stays out of the engine's book (its level free, no cancel of the replay meant for
+        it) until the engine's same decision takes it over, or `release_found` cancels it. Adopted as not yet
+        executed: its trades so far come as fills like any other's, each counted once against its size."""
+        live = self.detached(cid, side, price, qty, level, opened_ms)
+        self._found[cid] = live
         return live
 
-    def _found_as(self, side: Side, level: int, price: Decimal, qty: Decimal) -> LiveOrder | None:
-        """A found order the engine is deciding again (a restored bot replaying the candles since its backup
-        meets the fills the bot before it met): that order stands for the decision, never a second one."""
-        for cid in list(self._found):
-            live = self.orders.get(cid)
-            if live is None:
-                self._found.discard(cid)
-            elif (live.order.side, live.order.level, live.price, live.qty) == (side, level, price, qty):
-                self._found.discard(cid)
-                return live
-        return None
+    def _found_as(
+        self, side: Side, level: int, price: Decimal, qty: Decimal, decided_ms: int
+    ) -> LiveOrder | None:
+        """A found order the engine is deciding again in candle `decided_ms` (a restored bot replaying the
+        candles since its backup meets the fills the bot before it met): that order stands for the decision,
+        never a second one. Of the same orders (a level's buy is the same after each round trip), the first
+        sent after that candle: the bot before sent it for this decision, the later ones for later ones."""
+        same = [
+            live
+            for live in self._found.values()
+            if (live.order.side, live.order.level, live.price, live.qty) == (side, level, price, qty)
+            and live.order.opened_ms > decided_ms
+        ]
+        if not same:
+            return None
+        live = min(same, key=lambda f: f.order.opened_ms)
+        del self._found[live.client_id]
+        self.orders[live.client_id] = live
+        self.actions.append(("adopt", live))
+        return live
 
     def found_exit(self, cid: str, qty: Decimal, opened_ms: int) -> LiveOrder:
         """An exit's sale of ours the exchange shows and the store did not hold (sent by the bot before a
         restore): its trades wait for the engine, replaying the candles since the backup, to decide that exit,
-        which the sale then stands for (`sell_at_market`); `release_found_exits` books them if it does not."""
+        which the sale then stands for (`sell_at_market`); `release_found` books them if it does not."""
         live = self.detached(cid, "sell", Decimal(0), qty, EXIT_LEVEL, opened_ms)
         self._found_exits[cid] = live
         return live
 
-    def release_found_exits(self, upto_ms: int) -> list[LiveOrder]:
-        """Found exit sales sent in candle `upto_ms` or before, which the engine has processed without
-        deciding them (the exit is decided on the candle before; its exits changed since): booked as the
-        exchange executed them, all the same."""
+    def release_found(self, upto_ms: int) -> list[LiveOrder]:
+        """Found orders and exit sales sent in candle `upto_ms` or before, which the engine has processed
+        without deciding them (it decides on the candle before; its grid or its exits went another way since).
+        An order is cancelled, an exit sale recorded finished; their trades are booked as the exchange
+        executed them, all the same."""
         tf = self.timeframe_ms
-        released = [live for live in self._found_exits.values() if live.order.opened_ms // tf * tf <= upto_ms]
-        for live in released:
+
+        def passed(live: LiveOrder) -> bool:
+            return live.order.opened_ms // tf * tf <= upto_ms
+
+        exits = [live for live in self._found_exits.values() if passed(live)]
+        for live in exits:
             self._take_found_exit(live)
-        return released
+        orders = [live for live in self._found.values() if passed(live)]
+        for live in orders:
+            del self._found[live.client_id]
+            self._cancel(live)
+        return exits + orders
 
     def _take_found_exit(self, live: LiveOrder) -> None:
         del self._found_exits[live.client_id]
         self.orphans.extend((live, t) for t in live.pending)
         live.pending = []
         self.actions.append(("found exit", live))
+
+    def cancel_found(self) -> None:
+        """A halt's cancel reaches the found orders too: none rests while the bot is halted."""
+        for live in list(self._found.values()):
+            del self._found[live.client_id]
+            self._cancel(live)
 
     def adopt(self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int,
               filled: Decimal = Decimal(0)) -> LiveOrder:  # fmt: skip
@@ -340,6 +370,9 @@ class LiveBook:
         if cid in self._found_exits:
             self._found_exits[cid].pending.append(trade)
             return True
+        if cid in self._found:
+            self._found[cid].pending.append(trade)
+            return True
         if cid in self.orders:
             self.orders[cid].pending.append(trade)
             return True
@@ -350,7 +383,7 @@ class LiveBook:
 
     def unbooked(self) -> list[Trade]:
         """Trades fed in and not yet given to the engine."""
-        held = [*self.orders.values(), *self._found_exits.values()]
+        held = [*self.orders.values(), *self._found.values(), *self._found_exits.values()]
         return [t for o in held for t in o.pending] + [t for _, t in self.orphans]
 
     def waiting(self) -> set[str]:
@@ -373,7 +406,7 @@ class LiveBook:
 
     def fed(self, cid: str) -> Decimal:
         """The quantity of one order's trades fed in and not yet given to the engine."""
-        live = self.orders.get(cid)
+        live = self.orders.get(cid) or self._found.get(cid)
         pending = live.pending if live is not None else []
         return sum(
             (t.qty for t in [*pending, *(t for o, t in self.orphans if o.client_id == cid)]), Decimal(0)

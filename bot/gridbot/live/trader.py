@@ -206,7 +206,11 @@ class Trader:
     def _load_orders(self) -> None:
         assert self.book is not None
         for row in self.store.found_orders():
-            self.book.found_exit(row.client_id, Decimal(row.qty), row.opened_ms)
+            if row.level == EXIT_LEVEL:
+                self.book.found_exit(row.client_id, Decimal(row.qty), row.opened_ms)
+            else:
+                self.book.found(row.client_id, row.side, Decimal(row.price), Decimal(row.qty), row.level,
+                                row.opened_ms)  # fmt: skip
         for cid, eid, level, side, price, qty, filled, status, opened_ms in self.store.live_orders():
             if level == EXIT_LEVEL:  # an exit's sale: only the exchange can say if it was sent
                 now = time.monotonic()
@@ -259,6 +263,7 @@ class Trader:
                 with self.store.cycle():
                     if self.book is not None and (halt.cancel or self.cfg.risk.cancel_on_halt):
                         self.book.cancel_all()
+                        self.book.cancel_found()
                         self._commit_actions()
                         self.store.set_cursor("halt_cancelled", "1")  # the grid goes back at the resume
                     self.store.set_cursor("halted", halt.reason)
@@ -345,9 +350,11 @@ class Trader:
                 self._paper_n = 0
                 self.engine.run_chunk(_candles(rows))
                 if self.book is not None:
-                    for live in self.book.release_found_exits(self.engine.stats.last_ms):
-                        log(f"exit sale {live.client_id}: the candles since did not decide it again; booked "
-                            "as the exchange executed it")  # fmt: skip
+                    for live in self.book.release_found(self.engine.stats.last_ms):
+                        sale = live.order.level == EXIT_LEVEL
+                        log(f"{'exit sale' if sale else 'order'} {live.client_id}: the candles since did not "
+                            f"decide it again; {'' if sale else 'cancelled, '}its trades booked as the "
+                            "exchange executed them")  # fmt: skip
             self._account_orphans()
             # up to the first trade still waiting for its candle: a restart fetches that one again
             waiting = self.book.waiting() | held if self.book is not None else set()
@@ -432,7 +439,7 @@ class Trader:
         placed after the backup this store was restored from (by the bot before a replacement, or by a
         release rolled back): found (`LiveBook.found`), finished or not, so its trades reach the engine as
         fills at their candles, and the engine, replaying those candles, takes it over when it decides it
-        again instead of placing it twice; the reconcile drops it once the exchange shows it done."""
+        again instead of placing it twice, or cancels it once past its candle (`LiveBook.release_found`)."""
         if self.book is None or exchange_id in self.looked_up:
             return None
         state = self.venue.order_by_id(exchange_id)
@@ -449,7 +456,7 @@ class Trader:
         cid = state.client_id
         log(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
         with self.store.cycle():
-            self.store.upsert_order(cid, level, side, state.price, state.qty, "open", state.time_ms,
+            self.store.upsert_order(cid, level, side, state.price, state.qty, "found", state.time_ms,
                                     exchange_id)  # fmt: skip
             self.book.found(cid, side, state.price, state.qty, level, state.time_ms)
             self._take_seq(cid)
@@ -526,6 +533,10 @@ class Trader:
                 )
             elif kind == "found exit":  # its trades booked now; any later ones as an exit's (`_exit_trade`)
                 self.store.set_order_status(live.client_id, "closed")
+            elif kind == "adopt":  # a found order the engine decided again: its own from now on
+                row = self.store.order_row(live.client_id)
+                if row is not None and row.status == "found":  # not if its fills in this chunk closed it
+                    self.store.set_order_status(live.client_id, "open")
             elif kind == "place":
                 self.store.upsert_order(live.client_id, o.level, o.side, live.price, live.qty, "intent",
                                         o.opened_ms)  # fmt: skip
@@ -704,11 +715,13 @@ class Trader:
                 self._catch_up(cid, o)
             if known is None and parsed is not None:
                 level, side = parsed
-                log(f"adopting our order {cid} the store did not know")
+                log(f"adopting our order {cid} the store did not know ({o.filled} filled)")
+                # as not yet executed: what it executed are trades the books have not met, which the trade
+                # feed (read from a restored store's cursor) brings, each booked once
                 with self.store.cycle():
-                    self.store.upsert_order(cid, level, side, o.price, o.qty, "open", o.time_ms,
-                                            o.exchange_id, o.filled)  # fmt: skip
-                    self.book.found(cid, side, o.price, o.qty, level, o.time_ms, o.filled)
+                    self.store.upsert_order(cid, level, side, o.price, o.qty, "found", o.time_ms,
+                                            o.exchange_id)  # fmt: skip
+                    self.book.found(cid, side, o.price, o.qty, level, o.time_ms)
                     self._take_seq(cid)
         for cid, live in list(self.book.orders.items()):
             if cid in open_now or cid in self.unknown:

@@ -335,8 +335,8 @@ class Store:
         return [OrderRow.of(r) for r in rows]
 
     def found_orders(self) -> list[OrderRow]:
-        """Exit sales found on the exchange that the store did not hold (sent after the backup it was
-        restored from), whose trades wait for the engine to decide that exit again."""
+        """Orders and exit sales found on the exchange that the store did not hold (sent after the backup it
+        was restored from), waiting for the engine to decide them again (`LiveBook.found`)."""
         rows = self.con.execute(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status = 'found' ORDER BY created, client_id"
         ).fetchall()
