@@ -542,7 +542,7 @@ def test_a_restored_bot_replaying_across_regrids_trades_on_as_a_bot_that_never_d
     bot.start()
     bot.wait(20)
     assert resting(ex) == left
-    step_through(ex, bot, 30, seen=20)
+    drive(ex, bot, 30, seen=20)  # each candle once the bot has placed its orders, as the twin's
     assert bot.status()["regrids"] > regrids, "no regrid after the restore"
 
     ref.start()
