@@ -146,6 +146,37 @@ def test_fast_path_equals_candle_by_candle(mode):
     assert len(fast_ledger) > 20
 
 
+@settings(max_examples=12, deadline=None)
+@given(
+    mode=st.sampled_from(["off", "ema", "adx", "both"]),
+    seed=st.integers(0, 10_000),
+    levels=st.integers(4, 30),
+    trailing=st.booleans(),
+    regrid=st.booleans(),
+    stop=st.sampled_from([None, 0.85, 0.95]),
+    take=st.sampled_from([None, 1.1, 1.3]),
+)
+def test_fast_path_equals_candle_by_candle_with_exits_and_inventory_sells(
+    mode, seed, levels, trailing, regrid, stop, take
+):
+    """Generated markets (their falls leave inventory sells above the regridded grid's top) with a trailing
+    grid, stop-loss and take-profit prices: the event search skips no candle where something happens."""
+    start = 60_000.0
+    cfg = parse_config({
+        "grid": {"levels": levels, "width_pct": 6},
+        "regrid": {"enabled": regrid, "cooldown": "1h"},
+        "filters": {"trend": {"mode": mode, "ema_period": 20}, "rsi": {"enabled": mode == "both"}},
+        "exits": {"trailing_up": trailing, "stop_loss": stop and start * stop,
+                  "take_profit": take and start * take},
+    })  # fmt: skip
+    candles = generate(3000, seed=seed, start_price=start)
+    fast, fast_ledger, fast_opened = _run(cfg, candles, 65_536)
+    slow, slow_ledger, slow_opened = _run(cfg, candles, 1)
+    assert fast_ledger == slow_ledger
+    assert [o for o, _ in fast_opened] == [o for o, _ in slow_opened]
+    assert fast.snapshot() == slow.snapshot()
+
+
 class _BnbPaper(PaperExchange):
     """Fills as the paper exchange makes them, each also paying 0.05 quote of fees in a third asset (BNB)."""
 

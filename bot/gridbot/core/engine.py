@@ -330,21 +330,31 @@ class GridEngine:
             lower, upper = float(self.levels[0]), float(self.levels[-1])
         if until - pos <= FEW:
             return self._scan_few(c, pos, until, below, above, trigger, ready, lower, upper)
+        # Only the tests that can find something first: none against a side with nothing resting, and no
+        # close past the grid's edge while an order (or an exit's price) rests inside that edge, for then
+        # the candle's high or low has crossed that first.
+        grid = trigger is None and self.levels is not None
+        past_top = grid and above > upper
+        past_bottom = grid and below < lower
         width = 64
         while pos < until:
             end = min(until, pos + width)
-            low, high = c.low[pos:end], c.high[pos:end]
-            hit = low <= below
-            hit |= high >= above
+            hit = np.zeros(end - pos, dtype=bool)
+            if below > -np.inf:
+                hit |= c.low[pos:end] <= below
+            if above < np.inf:
+                hit |= c.high[pos:end] >= above
             if trigger is not None:
-                hit |= (low <= trigger) & (high >= trigger)
-            elif self.levels is not None:
-                if ready < end:
-                    first = max(pos, ready)
-                    close = c.close[first:end]
-                    hit[first - pos :] |= (close > upper) | (close < lower)
-                if x.trailing_up:
-                    hit |= c.close[pos:end] > upper
+                hit |= (c.low[pos:end] <= trigger) & (c.high[pos:end] >= trigger)
+            if past_top and x.trailing_up:
+                hit |= c.close[pos:end] > upper
+            if ready < end and (past_top or past_bottom):
+                first = max(pos, ready)
+                close = c.close[first:end]
+                if past_top:
+                    hit[first - pos :] |= close > upper
+                if past_bottom:
+                    hit[first - pos :] |= close < lower
             k = int(hit.argmax())
             if hit[k]:
                 return pos + k

@@ -223,7 +223,9 @@ def adx_step(s: AdxState, high: float, low: float, close: float) -> AdxState:
 # the step's exact expression. IEEE arithmetic rounds each operation the same in numpy as in Python, so the
 # fast path gives the step's numbers bit for bit: chunks of any size (the live loop's single candle, a
 # backtest's 65,536) agree exactly. (A closed-form IIR in numpy, by cumulative products or blocks, would
-# reorder the arithmetic and break that.)
+# reorder the arithmetic and break that.) The recurrences take the period as a float, bound as a default
+# argument: `y / n` is the same division for n = 14 and 14.0 (an int is converted exactly), without the
+# conversion at every candle, and a default is a fast local where a closure's variable is not.
 
 
 def _f64(x: Array) -> Array:
@@ -274,15 +276,25 @@ def ema(close: Array, period: int, state: EmaState | None = None) -> tuple[Array
     i, s = _warm_up(s, ema_step, lambda e: e.seen >= e.period, (c,), out)
     if i == len(c):
         return out, s
-    k = 2.0 / (s.period + 1)
-    out[i:] = _recur(c[i:], s.value, lambda y, x: ((x - y) * k) + y)
+
+    def step(y: float, x: float, k: float = 2.0 / (s.period + 1)) -> float:
+        return ((x - y) * k) + y
+
+    out[i:] = _recur(c[i:], s.value, step)
     return out, EmaState(s.period, s.seen + len(c) - i, 0.0, float(out[-1]))
 
 
+def _wilder_step(n: int) -> Callable[[Num, Num], Num]:
+    """TA-Lib's RSI/ATR/ADX smoothing, ((y * (n - 1)) + x) / n, as the steps write it."""
+
+    def step(y: Num, x: Num, m: float = float(n - 1), n: float = float(n)) -> Num:
+        return ((y * m) + x) / n
+
+    return step
+
+
 def _wilder(b: Array, y0: float, n: int) -> Array:
-    """TA-Lib's RSI/ATR smoothing, ((y * (n - 1)) + b) / n, as the steps write it."""
-    m = n - 1
-    return _recur(b, y0, lambda y, x: ((y * m) + x) / n)
+    return _recur(b, y0, _wilder_step(n))
 
 
 def rsi(close: Array, period: int, state: RsiState | None = None) -> tuple[Array, RsiState]:
@@ -297,9 +309,8 @@ def rsi(close: Array, period: int, state: RsiState | None = None) -> tuple[Array
     down = diff < 0
     # `loss -= diff` only on a down candle, `gain += diff` otherwise: adding 0.0 instead is exact, and so is
     # adding -diff for subtracting diff.
-    m = n - 1
     gain, loss = _recur_pair(np.where(down, 0.0, diff), np.where(down, -diff, 0.0), complex(s.gain, s.loss),
-                             lambda y, x: ((y * m) + x) / n)  # fmt: skip
+                             _wilder_step(n))  # fmt: skip
     total = gain + loss
     with np.errstate(invalid="ignore", divide="ignore"):
         out[i:] = np.where(_zero(total), 0.0, 100.0 * (gain / total))
@@ -353,7 +364,7 @@ def adx(high: Array, low: Array, close: Array, period: int, state: AdxState | No
     minus = (diff_m > 0) & (diff_p < diff_m)
     plus = ~minus & (diff_p > 0) & (diff_p > diff_m)
 
-    def smooth(y: Num, x: Num) -> Num:
+    def smooth(y: Num, x: Num, n: float = float(n)) -> Num:
         return y - y / n + x
 
     plus_dm, minus_dm = _recur_pair(np.where(plus, diff_p, 0.0), np.where(minus, diff_m, 0.0),
@@ -367,8 +378,7 @@ def adx(high: Array, low: Array, close: Array, period: int, state: AdxState | No
         dx = np.where(flat | _zero(di_sum), NAN, 100.0 * (np.abs(minus_di - plus_di) / di_sum))
     # ADX holds its value where DX is undefined: smooth over the defined DX only, then carry forward.
     defined = ~np.isnan(dx)
-    m = n - 1
-    smoothed = _recur(dx[defined], s.value, lambda y, x: ((y * m) + x) / n)
+    smoothed = _wilder(dx[defined], s.value, n)
     out[0, i:] = np.concatenate(([s.value], smoothed))[np.cumsum(defined)]
     out[1, i:] = plus_di
     out[2, i:] = minus_di
