@@ -12,7 +12,7 @@ splitting that one state machine would hide which decision changes what.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -112,17 +112,25 @@ class GridEngine:
         """Buys on every free level below the price (a level is taken by its buy or by the sell above it)."""
         if self.levels is None or self.qty is None or not self.buys_open:
             return
-        taken = {o.level if o.side == "buy" else o.level - 1 for o in self.exchange.open_orders()}
-        free_quote = self.portfolio.quote - self._reserved_quote()
         fee = 1 + self.cfg.market.maker_fee
-        # Python floats once (the same values): a busy trend filter re-opens the buys ~10k times a year.
-        levels, qtys = self.levels.tolist(), self.qty.tolist()
-        for i in range(len(levels) - 1):
-            price, qty = levels[i], qtys[i]
-            if price >= close or qty <= 0 or i in taken or price * qty * fee > free_quote:
+        taken: set[int] = set()
+        reserved = 0.0
+        # One pass over the book, and only the levels below the price: a busy trend filter re-opens the buys
+        # ~8k times a year.
+        for o in self.exchange.open_orders():
+            if o.side == "buy":
+                taken.add(o.level)
+                reserved += o.price * o.qty * fee
+            else:
+                taken.add(o.level - 1)
+        free_quote = self.portfolio.quote - reserved
+        levels, qtys = self.levels.tolist(), self.qty.tolist()  # Python floats: the same values
+        for i in range(min(bisect_left(levels, close), len(levels) - 1)):
+            qty = qtys[i]
+            if qty <= 0 or i in taken or levels[i] * qty * fee > free_quote:
                 continue
-            self.exchange.place_limit("buy", price, qty, i, opened_ms=time_ms)
-            free_quote -= price * qty * fee
+            self.exchange.place_limit("buy", levels[i], qty, i, opened_ms=time_ms)
+            free_quote -= levels[i] * qty * fee
 
     def _place_inventory_sells(self, close: float, time_ms: int) -> None:
         """After a regrid, offer what is held on the levels above the price, one level's size each.
