@@ -104,25 +104,26 @@ class GridEngine:
 
     # --- orders -------------------------------------------------------------------------------------
 
-    def _reserved_quote(self) -> float:
-        fee = 1 + self.cfg.market.maker_fee
-        return sum(o.price * o.qty * fee for o in self.exchange.open_orders() if o.side == "buy")
-
-    def _place_buys(self, close: float, time_ms: int) -> None:
-        """Buys on every free level below the price (a level is taken by its buy or by the sell above it)."""
-        if self.levels is None or self.qty is None or not self.buys_open:
-            return
+    def _book_levels(self) -> tuple[set[int], float]:
+        """The levels the book's orders take (a buy its own, a sell the one below it) and the quote the buys
+        reserve, fees included: one pass, for a busy trend filter re-opens the buys ~8k times a year."""
         fee = 1 + self.cfg.market.maker_fee
         taken: set[int] = set()
         reserved = 0.0
-        # One pass over the book, and only the levels below the price: a busy trend filter re-opens the buys
-        # ~8k times a year.
         for o in self.exchange.open_orders():
             if o.side == "buy":
                 taken.add(o.level)
                 reserved += o.price * o.qty * fee
             else:
                 taken.add(o.level - 1)
+        return taken, reserved
+
+    def _place_buys(self, close: float, time_ms: int) -> None:
+        """Buys on every free level below the price."""
+        if self.levels is None or self.qty is None or not self.buys_open:
+            return
+        fee = 1 + self.cfg.market.maker_fee
+        taken, reserved = self._book_levels()
         free_quote = self.portfolio.quote - reserved
         levels, qtys = self.levels.tolist(), self.qty.tolist()  # Python floats: the same values
         for i in range(min(bisect_left(levels, close), len(levels) - 1)):
@@ -210,7 +211,7 @@ class GridEngine:
         below = o.level - 1
         if self.buys_open and below >= 0:
             price, qty = float(self.levels[below]), float(self.qty[below])
-            free = self.portfolio.quote - self._reserved_quote()
+            free = self.portfolio.quote - self._book_levels()[1]
             if qty > 0 and price * qty * (1 + self.cfg.market.maker_fee) <= free:
                 self.exchange.place_limit("buy", price, qty, below, opened_ms=fill.time_ms)
 
