@@ -545,11 +545,12 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
 
 
 def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exchange, bots):
-    """Two orders appear on the bot's account mid-run, placed with ccxt directly: one with the bot's prefix
-    (ours, say from a lost database) is recorded at the next reconcile, its id never reused, and cancelled
-    once the engine has passed the candle it was placed in without deciding it (no grid of the engine's
-    holds it); one with another prefix (someone else's) is neither recorded nor touched, not even by
-    `gridbot halt --cancel`."""
+    """Three orders appear on the bot's account mid-run, placed with ccxt directly: one with the bot's prefix
+    and its state directory's tag (ours, say from a lost answer) is recorded at the next reconcile, its id
+    never reused, and cancelled once the engine has passed the candle it was placed in without deciding it
+    (no grid of the engine's holds it); one with another prefix (someone else's) and one with the bot's
+    prefix under another state directory's tag (another bot's on this account under the same run.bot_id) are
+    neither recorded nor touched, not even by `gridbot halt --cancel`."""
     from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415
 
     ex = exchange()
@@ -558,8 +559,9 @@ def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exc
     drive(ex, bot, 3)
     other = CcxtVenue("binance", "BTC/USDT", api_url=ex.base, api_key=KEY, secret=SECRET, throttle=False)
     other.load_market("BTC/USDT")
-    ours, foreign = "gridbot-0b-999", "other-0b-1"
-    for cid in (ours, foreign):
+    ((tag,),) = bot.query("SELECT value FROM cursors WHERE name = 'id_epoch'")
+    ours, foreign, namesake = f"gridbot-0b-999-{tag}", "other-0b-1", "gridbot-0b-998-zz99zz"
+    for cid in (ours, foreign, namesake):
         other.create_limit("buy", Decimal("50000"), Decimal("0.002"), cid)
     deadline = time.monotonic() + 10
     while not bot.query(f"SELECT status FROM orders WHERE client_id = '{ours}'"):
@@ -569,18 +571,19 @@ def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exc
         f"SELECT level, side, price, qty, status FROM orders WHERE client_id = '{ours}'"
     )
     assert (level, side, Decimal(price), Decimal(qty), status) == (0, "buy", 50000, Decimal("0.002"), "found")
-    assert "adopting our order gridbot-0b-999" in bot.log.read_text()
+    assert f"adopting our order {ours}" in bot.log.read_text()
     drive(ex, bot, 3, seen=3)
     assert {o["clientOrderId"]: o["status"] for o in ex.orders()}[ours] == "CANCELED"
     assert bot.query(f"SELECT status FROM orders WHERE client_id = '{ours}'") == [("canceled",)]
     assert f"order {ours}: the candles since did not decide it again; cancelled" in bot.log.read_text()
-    # its id is never reused: every id the bot makes carries its state directory's tag
-    ((tag,),) = bot.query("SELECT value FROM cursors WHERE name = 'id_epoch'")
-    made = [o["clientOrderId"] for o in ex.orders() if o["clientOrderId"] not in (ours, foreign)]
+    # its id is never reused: every id the bot makes carries its state directory's tag, past the one found
+    made = [o["clientOrderId"] for o in ex.orders() if o["clientOrderId"] not in (ours, foreign, namesake)]
     assert made
     assert all(cid.endswith(f"-{tag}") for cid in made)
-    assert bot.query(f"SELECT * FROM orders WHERE client_id = '{foreign}'") == []
-    assert "other-0b-1" not in bot.log.read_text()
+    assert int(bot.query("SELECT value FROM cursors WHERE name = 'seq'")[0][0]) > 999
+    for theirs in (foreign, namesake):
+        assert bot.query(f"SELECT * FROM orders WHERE client_id = '{theirs}'") == []
+        assert theirs not in bot.log.read_text()
     halt = [sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg), "--reason", "x", "--cancel"]
     assert subprocess.run(halt, capture_output=True, check=False).returncode == 0
     deadline = time.monotonic() + 10
@@ -589,8 +592,8 @@ def test_our_unknown_order_is_adopted_and_a_foreign_one_left_alone(tmp_path, exc
         time.sleep(0.05)
     time.sleep(0.3)
     state = {o["clientOrderId"]: o["status"] for o in ex.orders()}
-    assert state[foreign] == "NEW", "someone else's order is left alone"
-    assert [c for c, st in state.items() if st == "NEW"] == [foreign]
+    assert state[foreign] == state[namesake] == "NEW", "someone else's orders are left alone"
+    assert sorted(c for c, st in state.items() if st == "NEW") == sorted([foreign, namesake])
     assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
     assert bot.term() == 0
 

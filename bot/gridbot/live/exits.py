@@ -21,15 +21,9 @@ EXIT_LEVEL = -1  # the store's level of an exit's market sale: no grid level, ne
 
 
 def exit_client_id(bot_id: str, seq: int, epoch: str) -> str:
-    """`<bot>-x-<seq>-<tag>`: this bot's, but no grid order's (`book.parse_client_id` reads it as no level).
+    """`<bot>-x-<seq>-<tag>`: this bot's, but no grid order's (`ownership.split` reads it as no level).
     The state directory's tag, as on the grid's ids: a store restored from a backup counts its sequence from
     there under a new tag, and a sale it sends again must not reuse the id of one the bot before it sent (a
     market order is never open long enough for the exchange to refuse the id; a lookup by it would find the
     old sale)."""
     return f"{bot_id}-x-{seq}-{epoch}"
-
-
-def is_exit_id(bot_id: str, cid: str) -> bool:
-    """One of this bot's exit sale ids (with the state directory's tag or, older, without)."""
-    seq, _, epoch = cid.removeprefix(f"{bot_id}-x-").partition("-")
-    return cid.startswith(f"{bot_id}-x-") and seq.isdigit() and (not epoch or epoch.isalnum())

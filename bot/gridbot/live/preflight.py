@@ -9,14 +9,22 @@ from decimal import Decimal
 from gridbot.config.model import BotConfig, ConfigError
 from gridbot.live.book import parse_client_id
 from gridbot.live.guards import order_cap
+from gridbot.live.ownership import Ownership
 from gridbot.live.venue import MarketRules, OrderState
 
 
-def check_rules(cfg: BotConfig, rules: MarketRules, open_orders: list[OrderState] | None = None) -> None:
+def check_rules(
+    cfg: BotConfig,
+    rules: MarketRules,
+    open_orders: list[OrderState] | None = None,
+    owner: Ownership | None = None,
+) -> None:
     """The config's market values judged by the exchange's own: a grid on another tick or a fee below the
     exchange's would be decided on numbers the exchange does not trade by, and a grid with more levels than
     the exchange lets rest would have its orders past the limit refused (`open_orders`: the symbol's open
-    orders, when known; anyone else's take their share of the limit)."""
+    orders, when known; anyone else's take their share of the limit). With `owner` (a live start), orders
+    under our id that this state directory did not place refuse the start: another bot on this account runs
+    under our `run.bot_id`, and trading beside it would take its orders for ours (`ownership`)."""
     m = cfg.market
     problems = []
     for name, mine, theirs in (
@@ -31,7 +39,19 @@ def check_rules(cfg: BotConfig, rules: MarketRules, open_orders: list[OrderState
         )
     if Decimal(f"{m.maker_fee:.15g}") < rules.maker_fee:
         problems.append(f"market.maker_fee: {m.maker_fee:g} is below the exchange's {rules.maker_fee}")
-    others = sum(1 for o in open_orders or [] if parse_client_id(cfg.run.bot_id, o.client_id) is None)
+    cids = [o.client_id for o in open_orders or []]
+    if owner is not None:
+        clash = owner.namesakes(cids)
+        if clash:
+            shown = ", ".join(clash[:5]) + (f" and {len(clash) - 5} more" if len(clash) > 5 else "")
+            problems.append(
+                f"run.bot_id: {len(clash)} open order(s) under this bot's id were not placed from this state "
+                f"directory ({shown}): another bot on this account uses run.bot_id {cfg.run.bot_id!r}. Give "
+                "each bot its own run.bot_id (the gridbot role derives one from the host's name), or cancel "
+                "those orders if no bot owns them"
+            )
+    ours = owner.ours if owner is not None else lambda cid: parse_client_id(cfg.run.bot_id, cid) is not None
+    others = sum(1 for cid in cids if not ours(cid))
     cap = order_cap(cfg.grid.levels, rules.max_orders, others)
     if cap is not None:
         problems.append(cap)

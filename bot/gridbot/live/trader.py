@@ -64,11 +64,11 @@ from gridbot.live.book import (
     fees_of,
     native,
     new_epoch,
-    parse_client_id,
 )
-from gridbot.live.exits import EXIT_LEVEL, is_exit_id
+from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.guards import budget_spent, drawdown, stale_price, verdict, within_the_hour
 from gridbot.live.holdings import Drift, measure, unbooked
+from gridbot.live.ownership import Ownership
 from gridbot.live.preflight import check_rules
 from gridbot.live.venue import (
     AuthFailedError,
@@ -87,7 +87,7 @@ from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.heap import trim_heap
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
-from gridbot.ops.store import OrderRow, Store
+from gridbot.ops.store import BOT_ID_CURSOR, OrderRow, Store
 
 CANDLES_PER_CALL = 500
 FINISHED = ("closed", "canceled", "rejected", "expired")
@@ -130,7 +130,10 @@ class Trader:
         self.live = live
         self.tf_ms = cfg.run.timeframe_ms
         self.rules = venue.load_market(cfg.market.symbol)
-        check_rules(cfg, self.rules, venue.open_orders() if live else None)
+        self.owner = Ownership.of(store, cfg.run.bot_id, _epoch(store)) if live else None
+        check_rules(cfg, self.rules, venue.open_orders() if live else None, self.owner)
+        if self.owner is not None:
+            _record_bot_id(store, cfg.run.bot_id)
         self.base, self.quote = self.rules.base, self.rules.quote
         seq = int(store.cursor("seq") or 1)
         self.fee_values: dict[str, Decimal] = {}  # trade id -> quote value of its fee paid in a third asset
@@ -138,8 +141,8 @@ class Trader:
         self.drift: Drift | None = None  # the last holdings check
         self.drift_since: float | None = None  # monotonic: past risk.holdings_drift.halt_pct since
         self.book = (
-            LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq, _epoch(store), self._fee_value)
-            if live
+            LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq, self.owner.epoch, self._fee_value)
+            if self.owner is not None
             else None
         )
         orders: OrderBook = self.book if self.book is not None else PaperExchange(cfg.market.maker_fee)
@@ -323,11 +326,15 @@ class Trader:
         self.store.save_snapshot(self.cfg.market.symbol, self.cycle, self.engine.snapshot(), self._status())
 
     def _halt(self, reason: str) -> None:
-        already = self.store.halt_state() is not None
         with self.store.cycle():
-            self.store.set_halt(reason, self.cfg.risk.cancel_on_halt)
-            self.store.set_cursor("halted", reason)  # a resume before the next cycle restarts the switches
-            self._save_snapshot()
+            self._halt_within(reason)
+
+    def _halt_within(self, reason: str) -> None:
+        """The halt, inside the caller's transaction: with the cycle that gave its reason, or not at all."""
+        already = self.store.halt_state() is not None
+        self.store.set_halt(reason, self.cfg.risk.cancel_on_halt)
+        self.store.set_cursor("halted", reason)  # a resume before the next cycle restarts the switches
+        self._save_snapshot()
         if not already:  # the first reason stands (and was logged)
             log(f"trading halted: {reason}")
 
@@ -356,6 +363,7 @@ class Trader:
                             f"decide it again; {'' if sale else 'cancelled, '}its trades booked as the "
                             "exchange executed them")  # fmt: skip
             self._account_orphans()
+            self._oversold()
             # up to the first trade still waiting for its candle: a restart fetches that one again
             waiting = self.book.waiting() | held if self.book is not None else set()
             done = [t.trade_id for t in trades]
@@ -367,6 +375,17 @@ class Trader:
             self._commit_actions()
             self.cycle += 1
             self._save_snapshot()
+
+    def _oversold(self) -> None:
+        """A sale past the engine's holding (`GridEngine._within_holding`): booked as far as the holding went,
+        and trading halted with the figures; the operator decides (the excess was the account's other coins,
+        or fees the books did not see)."""
+        for time_ms, sold, held in self.engine.oversold:
+            self._halt_within(
+                f"a sale of {sold:g} {self.base} at {time_ms} exceeded the {held:g} the bot held: booked "
+                f"{held:g}, the other {sold - held:g} was not the bot's to sell"
+            )
+        self.engine.oversold.clear()
 
     def _attribute(self, fresh: list[Trade]) -> set[str]:
         """Each new trade to its order; the ids of those held back: a trade no order of ours names while an
@@ -445,14 +464,15 @@ class Trader:
         state = self.venue.order_by_id(exchange_id)
         if state is None:  # not shown: its trade is left to `_attribute`, as one no order names
             return None
-        if is_exit_id(self.cfg.run.bot_id, state.client_id) and self.store.order_row(state.client_id) is None:
+        assert self.owner is not None
+        if self.owner.is_exit(state.client_id) and self.store.order_row(state.client_id) is None:
             return self._found_exit(state, exchange_id)
-        parsed = parse_client_id(self.cfg.run.bot_id, state.client_id)
+        parsed = self.owner.parts(state.client_id)
         # someone else's; or sent from this store, its answer lost (`_resolve_unknown` finds it by client id)
         if parsed is None or self.store.order_row(state.client_id) is not None:
             self.looked_up.add(exchange_id)
             return None
-        level, side = parsed
+        level, side = parsed.level, parsed.side
         cid = state.client_id
         log(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
         with self.store.cycle():
@@ -707,14 +727,15 @@ class Trader:
     def reconcile(self) -> None:
         """The store's orders against the exchange's: adopt ours it does not know, leave others alone."""
         assert self.book is not None
+        assert self.owner is not None
         open_now = {o.client_id: o for o in self.venue.open_orders()}
         for cid, o in open_now.items():
             known = self.store.order_row(cid)
-            parsed = parse_client_id(self.cfg.run.bot_id, cid)
+            parsed = self.owner.parts(cid)
             if cid in self.book.orders:
                 self._catch_up(cid, o)
             if known is None and parsed is not None:
-                level, side = parsed
+                level, side = parsed.level, parsed.side
                 log(f"adopting our order {cid} the store did not know ({o.filled} filled)")
                 # as not yet executed: what it executed are trades the books have not met, which the trade
                 # feed (read from a restored store's cursor) brings, each booked once
@@ -887,6 +908,18 @@ class Trader:
 
 def _dec(x: float) -> Decimal:
     return Decimal(repr(x))
+
+
+def _record_bot_id(store: Store, bot_id: str) -> None:
+    """The run.bot_id this store runs under, for a restore to compare (`backup.restore`); a changed one is
+    a rename: the orders placed under the old id stay ours by the store's lineage (`ownership`)."""
+    before = store.cursor(BOT_ID_CURSOR)
+    if before == bot_id:
+        return
+    if before is not None:
+        log(f"run.bot_id is now {bot_id!r} (was {before!r}): orders placed as {before!r} stay this bot's")
+    with store.cycle():
+        store.set_cursor(BOT_ID_CURSOR, bot_id)
 
 
 def _epoch(store: Store) -> str:

@@ -17,6 +17,7 @@ state directory's run lock for its lifetime, and a restore must get it first.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -25,8 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gridbot.config.model import RunConfig
 from gridbot.ops.runlock import RunLock
-from gridbot.ops.store import APPLICATION_ID, DB_FILE, VERSION, StoreError
+from gridbot.ops.store import APPLICATION_ID, BOT_ID_CURSOR, DB_FILE, LINEAGE_CURSOR, VERSION, StoreError
 
 STAMP = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(
@@ -173,6 +175,7 @@ class Verified:
     symbol: str | None
     bot_ids: frozenset[str]
     cycle: int | None
+    bot_id: str | None  # the run.bot_id it last ran under (None: written before stores recorded it)
 
 
 def verify(path: Path) -> Verified:
@@ -205,20 +208,38 @@ def verify(path: Path) -> Verified:
             row = con.execute("SELECT symbol FROM snapshot").fetchone()
             prefixes = {str(r[0]).partition("-")[0] for r in con.execute("SELECT client_id FROM orders")}
             cycle = _cycle_of(con)
+            ran_as = con.execute("SELECT value FROM cursors WHERE name = ?", (BOT_ID_CURSOR,)).fetchone()
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{path}: not a readable gridbot state database ({exc})") from None
-    return Verified(schema, None if row is None else str(row[0]), frozenset(prefixes), cycle)
+    return Verified(
+        schema, None if row is None else str(row[0]), frozenset(prefixes), cycle,
+        None if ran_as is None else str(ran_as[0]),
+    )  # fmt: skip
 
 
-def _new_id_epoch(db: Path) -> None:
+def _new_id_epoch(db: Path, bot_id: str) -> None:
     """The restored store's bot makes its client ids under a new tag (`live.book.new_epoch`, at its first
     start): the bot that ran on after the backup used the sequence numbers that follow it, and an id
-    reused for an order of another size or price would make two orders one."""
+    reused for an order of another size or price would make two orders one. The old tag joins the store's
+    lineage: the orders that bot placed after the backup carry it, and stay ours (`live.ownership`)."""
     con = sqlite3.connect(db)
     try:
         with con:
+            old = con.execute("SELECT value FROM cursors WHERE name = 'id_epoch'").fetchone()
+            ran_as = con.execute("SELECT value FROM cursors WHERE name = ?", (BOT_ID_CURSOR,)).fetchone()
+            kept = con.execute("SELECT value FROM cursors WHERE name = ?", (LINEAGE_CURSOR,)).fetchone()
+            lineage = json.loads(kept[0]) if kept else []
+            if old is not None and ran_as is not None:
+                lineage.append(f"{ran_as[0]}-{old[0]}")
+            elif old is not None:  # a store from before it recorded its bot id: under any it ran as
+                heads = {str(r[0]).partition("-")[0] for r in con.execute("SELECT client_id FROM orders")}
+                lineage.extend(f"{head}-{old[0]}" for head in sorted(heads | {bot_id}))
+            con.execute(
+                "INSERT OR REPLACE INTO cursors (name, value) VALUES (?, ?)",
+                (LINEAGE_CURSOR, json.dumps(lineage)),
+            )
             con.execute("DELETE FROM cursors WHERE name = 'id_epoch'")
     finally:
         con.close()
@@ -231,7 +252,11 @@ def restore(
     v = verify(path)
     if v.symbol is not None and v.symbol != symbol:
         raise BackupError(f"{path}: a backup of a {v.symbol!r} bot, the config trades {symbol!r}")
-    foreign = sorted(v.bot_ids - {bot_id})
+    # The bot it last ran as decides; a store from before that was recorded, the ids of its orders, of which
+    # the model's default is every host's from before the role gave each its own.
+    if v.bot_id is not None and v.bot_id != bot_id:
+        raise BackupError(f"{path}: the store of bot id {v.bot_id!r}, the config's run.bot_id is {bot_id!r}")
+    foreign = sorted(v.bot_ids - {bot_id, RunConfig().bot_id}) if v.bot_id is None else []
     if foreign:
         raise BackupError(
             f"{path}: holds orders of bot id {', '.join(map(repr, foreign))}, the config's run.bot_id is "
@@ -243,7 +268,7 @@ def restore(
         db = state_dir / DB_FILE
         incoming = state_dir / f".{DB_FILE}.restoring"
         shutil.copyfile(path, incoming)
-        _new_id_epoch(incoming)
+        _new_id_epoch(incoming, bot_id)
         _fsync(incoming)
         kept = None
         if db.exists():

@@ -34,6 +34,10 @@ class Held(Protocol):
 
 DB_FILE = "gridbot.db"
 APPLICATION_ID = 0x67726964  # "grid": tells our database from any other SQLite file
+# Cursors of the bot's identity (`live.ownership`): the run.bot_id the store last ran under, and the
+# "<bot id>-<tag>" pairs it placed orders under before a restore gave it a new tag.
+BOT_ID_CURSOR = "bot_id"
+LINEAGE_CURSOR = "id_lineage"
 # Each entry migrates from version i to i + 1; a new schema appends one, never edits an old one.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -347,6 +351,11 @@ class Store:
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_id = ?", (client_id,)
         ).fetchone()
         return None if row is None else OrderRow.of(row)
+
+    def client_ids(self) -> Iterator[str]:
+        """Every client id this store ever recorded (their prefixes and tags are its lineage)."""
+        for (cid,) in self.con.execute("SELECT client_id FROM orders"):
+            yield str(cid)
 
     def client_id_of(self, exchange_id: str) -> str | None:
         """Our client id of an exchange order id (a trade names its order by the exchange's id only)."""

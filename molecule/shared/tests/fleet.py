@@ -5,6 +5,7 @@ receiver, a webhook receiver for its alerts)."""
 
 import contextlib
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -21,11 +22,15 @@ from typing import ClassVar
 import testinfra
 from gridbot_exchange.testing import Admin
 
-from gridbot.config.model import RunConfig
 from gridbot.contract import CONFIG_FILE
 from gridbot.live.book import client_id_parts
 
 PROJECT = Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location("bot_ids", PROJECT / "roles/gridbot/filter_plugins/bot_ids.py")
+assert _spec is not None
+assert _spec.loader is not None
+BOT_IDS = importlib.util.module_from_spec(_spec)  # the role's own derivation of each host's bot id
+_spec.loader.exec_module(BOT_IDS)
 CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
 
 
@@ -188,11 +193,12 @@ def assert_no_order_doubled(name, host):
     dups = admin.call("GET", "duplicates")
     assert not [c for c in dups["duplicate_client_ids"] if c.startswith(key + "/")], (name, dups)
     # A level is the one the bot's client id names, not a price: after a regrid, the inventory's sells on the
-    # levels below its floor (average cost + a step) all rest at the floor. The fleet's bots keep the default
-    # bot id.
+    # levels below its floor (average cost + a step) all rest at the floor. Each bot runs under the id the
+    # role made from its host's name.
     orders = resting_orders(host)
-    parts = [client_id_parts(RunConfig().bot_id, o["clientOrderId"]) for o in orders]
-    assert None not in parts, f"{name}: a resting order its bot did not send: {orders}"
+    bot_id = BOT_IDS.effective_bot_id(host.ansible.get_variables(), name)
+    parts = [client_id_parts(bot_id, o["clientOrderId"]) for o in orders]
+    assert None not in parts, f"{name}: a resting order its bot ({bot_id}) did not send: {orders}"
     levels = [(p.level, p.side) for p in parts if p is not None]
     by_level = sorted(zip(levels, (o["price"] for o in orders), strict=True))
     assert len(levels) == len(set(levels)), f"{name}: two open orders at one level: {by_level}"
