@@ -157,3 +157,41 @@ def test_a_bot_alone_on_an_account_holding_more_than_its_start_quote_halts_at_st
     assert re.search(r"USDT ([\d.]+) booked, ([\d.]+) on the exchange: 4000.00 in quote off", halt.reason), (
         halt
     )
+
+
+def test_a_sale_past_the_holding_is_booked_as_far_as_it_went_and_halts_never_crashes(tmp_path):
+    """An exchange that sells more than the engine holds (the owner's coins, fees the books did not see):
+    the sale used to raise in the core, and the restarted bot met the same trade and crashed again, forever.
+    Now the engine books what it held, the store records the exchange's trade as it was, and trading halts
+    with the figures, across a restart."""
+    venue = FakeVenue(load_embedded(), now=START, fee_asset=None)
+    t = trader(tmp_path, venue)
+    t.step(full=True)
+    k = 0
+    while not [o for o in venue.orders.values() if o.side == "sell" and o.status == "open"]:
+        venue.step()
+        t.step(full=False)
+        k += 1
+        assert k < 300, "the grid never bought"
+    sell = next(o for o in venue.orders.values() if o.side == "sell" and o.status == "open")
+    held = Decimal(repr(t.engine.portfolio.base))
+    venue.balances_["BTC"] += 5 * held  # the owner's coins on the same account
+    sell.qty = 4 * held  # the exchange executes more than the bot holds, in the next candle
+    sell.price = Decimal(repr(float(venue.candles.low[venue.now])))
+    venue.step()
+    t.step(full=False)
+    assert sell.status == "closed"
+    t.step(full=False)
+    halt = t.store.halt_state()
+    assert halt is not None
+    assert re.search(r"a sale of [0-9.e-]+ BTC at \d+ exceeded the [0-9.e-]+ the bot held", halt.reason), halt
+    assert t.engine.portfolio.base == pytest.approx(0.0, abs=1e-12)
+    (qty,) = t.store.con.execute("SELECT qty FROM fills WHERE side = 'sell'").fetchone()
+    assert Decimal(qty) == sell.qty, "the store records the exchange's trade as it was"
+    t.store.close()
+    again = trader(tmp_path, venue)
+    for _ in range(3):
+        venue.step()
+        again.step(full=True)
+    assert again.store.halt_state() is not None
+    assert len([x for x in venue.trades if x.side == "sell"]) == 1

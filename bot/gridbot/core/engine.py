@@ -34,7 +34,7 @@ from gridbot.core.grid import (
 )
 from gridbot.core.grid_plan import check_grid
 from gridbot.core.paper import Fill, OrderBook, PaperExchange
-from gridbot.core.portfolio import Portfolio, RoundTrip, Side, buy_fee_in_base, sell
+from gridbot.core.portfolio import DUST, Portfolio, RoundTrip, Side, buy_fee_in_base, sell
 from gridbot.core.settings import Json, StrategySettings
 from gridbot.core.stats import Stats
 
@@ -91,6 +91,7 @@ class GridEngine:
         self.replan = False
         self.started = cfg.exits.trigger_price is None
         self.halted = ""  # why the bot stopped trading (an exit), empty while it trades
+        self.oversold: list[tuple[int, float, float]] = []  # (time_ms, sold, held): sales past the holding
         self.t = 0  # candles processed so far
         self.stats = Stats(peak_equity=cfg.start_quote)
         self.curve: list[tuple[int, float, float]] = []  # (time_ms, close, equity), decimated
@@ -220,6 +221,20 @@ class GridEngine:
         exchange): accounted like any other, but no decision follows from it."""
         self._book(fill)
 
+    def _within_holding(
+        self, qty: float, fee: float, outside: float, time_ms: int
+    ) -> tuple[float, float, float]:
+        """A sale's quantity and fees as far as the engine's holding goes. Only a live exchange can sell more
+        than the engine holds (the owner's coins sold from outside, a fee taken from the base the books did
+        not see): the engine books what it held, its share of the fees, and notes the excess in `oversold`
+        for the trader to halt on; never an exception the restarted bot would meet again on the same trade."""
+        held = self.portfolio.base
+        if qty <= held * (1 + DUST):
+            return qty, fee, outside
+        self.oversold.append((time_ms, qty, held))
+        share = held / qty
+        return held, fee * share, outside * share
+
     def _book(self, fill: Fill) -> RoundTrip | None:
         """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed.
         `fee` is in base for a buy, in quote for a sell (as the exchange charges them)."""
@@ -230,8 +245,10 @@ class GridEngine:
         if side == "buy":
             self.portfolio = buy_fee_in_base(self.portfolio, price, qty, fee, time_ms, fill.fee_other)
         else:
-            self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms, fill.fee_other)
-            self._remember(trip)
+            qty, fee, outside = self._within_holding(qty, fee, fill.fee_other, time_ms)
+            if qty > 0:
+                self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms, outside)
+                self._remember(trip)
         self.fill_marks.append((time_ms, side, price))
         if self.ledger is not None:
             self.ledger({
