@@ -59,6 +59,7 @@ class FakeVenue:
     orders: dict[str, _Order] = field(default_factory=dict)  # by client id
     trades: list[Trade] = field(default_factory=list)
     drop_next_create: bool = False
+    refuse_market_sales: int = 0  # market sales refused for insufficient funds before one goes through
     hide_next_create: int = 0  # candles
 
     # --- the test's side ------------------------------------------------------------------------------
@@ -140,6 +141,18 @@ class FakeVenue:
         if self.drop_next_create:
             self.drop_next_create = False
             raise OutcomeUnknownError("the answer was lost")
+        return o.state(self._ms())
+
+    def sell_at_market(self, qty: Decimal, client_id: str) -> OrderState:
+        """Executed at once at the last closed candle's close, as a market order is; refused while the test
+        says so."""
+        if self.refuse_market_sales or self.held("BTC") - self._locked("sell") < qty:
+            self.refuse_market_sales = max(0, self.refuse_market_sales - 1)
+            raise InsufficientFundsError("Account has insufficient balance for requested action.")
+        price = Decimal(repr(float(self.candles.close[self.now - 1])))
+        o = _Order(str(len(self.orders) + 1), client_id, "sell", price, qty, self.now)
+        self.orders[client_id] = o
+        self._fill(o, self._ms() - 1, self.now)
         return o.state(self._ms())
 
     def _locked(self, side: Side) -> Decimal:

@@ -195,3 +195,38 @@ def test_a_sale_past_the_holding_is_booked_as_far_as_it_went_and_halts_never_cra
         again.step(full=True)
     assert again.store.halt_state() is not None
     assert len([x for x in venue.trades if x.side == "sell"]) == 1
+
+
+def test_a_refused_exit_sale_is_tried_again_until_it_is_done(tmp_path):
+    """A stop-loss whose market sale the exchange refuses (insufficient funds: coins still locked by a sell
+    whose cancel is unconfirmed, say) used to be marked rejected at once, the inventory left unsold under
+    a halt. Now it is tried again, backing off, each retry counted in the metrics, until it sells."""
+    venue = FakeVenue(load_embedded(), now=START, fee_asset=None)
+    t = trader(tmp_path, venue)
+    t.step(full=True)
+    k = 0
+    while t.engine.portfolio.base <= 0:
+        venue.step()
+        t.step(full=False)
+        k += 1
+        assert k < 300, "the grid never bought"
+    close = float(venue.candles.close[venue.now - 1])
+    t.store.close()
+    venue.refuse_market_sales = 2
+    t = trader(tmp_path, venue, exits={"stop_loss": round(close * 0.999, 2)})
+    deadline = time.monotonic() + 30
+    while not [o for o in venue.orders.values() if o.cid.split("-")[1] == "x"]:
+        venue.step()
+        t.step(full=False)
+        assert time.monotonic() < deadline, "no exit sale went through"
+        time.sleep(0.05)
+    assert t.engine.halted.startswith("stop_loss")
+    assert t.metrics.registry.get_sample_value("gridbot_exit_sale_retries_total") == 2
+    for _ in range(2):
+        venue.step()
+        t.step(full=False)
+    (sale,) = [o for o in venue.orders.values() if o.cid.split("-")[1] == "x"]
+    assert sale.status == "closed"
+    assert t.store.order_row(sale.cid).status == "closed"
+    assert t.engine.portfolio.base < 0.00001, "all the bot held, to the lot step"
+    judge(t, venue)

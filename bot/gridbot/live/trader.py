@@ -45,7 +45,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
@@ -150,6 +150,9 @@ class Trader:
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
+        self.exit_retry: dict[
+            str, tuple[int, float]
+        ] = {}  # a refused exit sale: (tries, next try, monotonic)
         # exchange order ids looked up once, not to record: someone else's, or ours sent from this store
         self.looked_up: set[str] = set()
         # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
@@ -634,21 +637,48 @@ class Trader:
             self.store.set_order_status(cid, "unknown")
 
     def _sell_at_market(self, cid: str, qty: Decimal) -> None:
-        """An exit's sale (`exits`): sent once; a lost answer is looked up by client id, as a create's is."""
+        """An exit's sale (`exits`): a lost answer is looked up by client id, as a create's is. Sent only once
+        every cancel is confirmed (the coins resting sells hold are freed by them); a refusal is tried again,
+        backing off up to a minute, for what the account still holds of it, until it is done or the account
+        holds none of it (the position is gone): never left unsold in silence."""
+        now = time.monotonic()
+        if self.cancelled or now < self.exit_retry.get(cid, (0, 0.0))[1]:
+            return
         try:
             state = self.venue.sell_at_market(qty, cid)
         except OutcomeUnknownError as exc:
             self._outcome_unknown(f"exit sale {cid}", cid, exc)
             return
-        except RejectedError as exc:  # the inventory stays: the halt's reason says so, the operator decides
-            log(f"exit sale {cid} of {qty}: rejected ({exc}); the inventory is not sold")
-            with self.store.cycle():
-                self.store.set_order_status(cid, "rejected")
-            self._count_error(f"exit sale {cid} rejected ({exc})")
+        except RejectedError as exc:
+            self._exit_refused(cid, qty, exc)
             return
+        self.exit_retry.pop(cid, None)
         log(f"exit sale {cid}: {qty} sold at market ({state.status})")
         with self.store.cycle():
             self.store.set_order_status(cid, state.status, exchange_id=state.exchange_id)
+
+    def _exit_refused(self, cid: str, qty: Decimal, exc: RejectedError) -> None:
+        """A refused exit sale: tried again for what the account holds of it (a refusal sent nothing)."""
+        balances = self.venue.balances()
+        self._store_balances(balances)
+        bal = balances.get(self.base)
+        free = Decimal(0) if bal is None else bal.free
+        left = min(qty, (free / self.rules.lot_step).to_integral_value(ROUND_FLOOR) * self.rules.lot_step)
+        if left <= 0 and bal is not None and bal.free + bal.locked < self.rules.lot_step:
+            log(f"exit sale {cid} of {qty}: refused ({exc}); the account holds no {self.base} to sell: done")
+            with self.store.cycle():
+                self.store.set_order_status(cid, "rejected")
+            self.exit_retry.pop(cid, None)
+            return
+        tries = self.exit_retry.get(cid, (0, 0.0))[0] + 1
+        wait = min(2.0**tries, 60.0)
+        self.exit_retry[cid] = (tries, time.monotonic() + wait)
+        self.metrics.exit_retries.inc()
+        if 0 < left < qty:
+            with self.store.cycle():
+                self.store.set_order_qty(cid, left)
+        log(f"exit sale {cid} of {qty}: refused ({exc}); tried again in {wait:.0f}s for {left or qty} "
+            f"(attempt {tries})")  # fmt: skip
 
     def _exit_trade(self, t: Trade) -> bool:
         """A trade of an exit's sale: booked like a fill of a cancelled order (no decision follows)."""

@@ -44,6 +44,9 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
+        self.exit_retries = Counter(
+            "gridbot_exit_sale_retries", "Exit sales the exchange refused, tried again", registry=r
+        )
         self.breaker_open = Gauge(
             "gridbot_breaker_open", "1 while the circuit breaker holds calls back", registry=r
         )

@@ -352,6 +352,10 @@ class Store:
         ).fetchone()
         return None if row is None else OrderRow.of(row)
 
+    def set_order_qty(self, client_id: str, qty: object) -> None:
+        """An order not yet on the exchange sized again (an exit sale refused for coins the account lacks)."""
+        self.con.execute("UPDATE orders SET qty = ? WHERE client_id = ?", (str(qty), client_id))
+
     def client_ids(self) -> Iterator[str]:
         """Every client id this store ever recorded (their prefixes and tags are its lineage)."""
         for (cid,) in self.con.execute("SELECT client_id FROM orders"):
