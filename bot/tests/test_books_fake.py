@@ -18,6 +18,7 @@ from gridbot.ops.store import Store
 SETTINGS = {"grid": {"width_pct": 2, "levels": 6}, "regrid": {"cooldown": "1h"},
             "filters": {"trend": {"mode": "off"}}}  # fmt: skip
 START = 4000  # a volatile stretch: the grid trades every few candles
+CALM = 500  # a quiet stretch: no regrid for a while
 
 
 def trader(tmp_path, venue: FakeVenue, **extra: object) -> Trader:
@@ -229,4 +230,42 @@ def test_a_refused_exit_sale_is_tried_again_until_it_is_done(tmp_path):
     assert sale.status == "closed"
     assert t.store.order_row(sale.cid).status == "closed"
     assert t.engine.portfolio.base < 0.00001, "all the bot held, to the lot step"
+    judge(t, venue)
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_a_level_the_exchange_emptied_is_decided_again_at_the_next_candle(tmp_path, side):
+    """The reproduction: a resting order cancelled from outside (an operator, a self-trade-prevention
+    expiry, a delisting) used to be dropped from the book with nothing deciding its level again until the
+    next regrid. Now the next candle places it again: a buy at its level, a sell of the inventory no resting
+    sell covers; the books stay the exchange's."""
+    venue = FakeVenue(load_embedded(), now=CALM, fee_asset=None)
+    t = trader(tmp_path, venue, grid={"width_pct": 2, "levels": 6, "budget_quote": 800})
+    t.step(full=True)
+
+    def resting(s: str) -> list:
+        return [o for o in venue.orders.values() if o.side == s and o.status == "open"]
+
+    k = 0
+    while k < 3 or not resting(side):
+        venue.step()
+        t.step(full=False)
+        k += 1
+        assert k < 300, f"never a {side} resting"
+    regrids = t.engine.stats.regrids
+    gone = resting(side)[0]
+    level = int(gone.cid.split("-")[1][:-1])
+    venue.cancel(gone.cid)  # from outside: the bot's cancel never asked for it
+    t.step(full=True)  # the reconcile sees it ended
+    assert t.store.order_row(gone.cid).status == "canceled"
+    venue.step()
+    t.step(full=False)
+    again = [o for o in resting(side) if int(o.cid.split("-")[1][:-1]) == level]
+    assert again, f"level {level} still empty: {[o.cid for o in venue.orders.values() if o.status == 'open']}"
+    assert t.engine.stats.regrids == regrids, "a regrid placed it: the test proves nothing"
+    assert again[0].cid != gone.cid
+    assert again[0].price == gone.price
+    for _ in range(20):
+        venue.step()
+        t.step(full=False)
     judge(t, venue)

@@ -150,9 +150,9 @@ class Trader:
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
-        self.exit_retry: dict[
-            str, tuple[int, float]
-        ] = {}  # a refused exit sale: (tries, next try, monotonic)
+        self.holes = False  # an order ended on the exchange without filling: its level decided again
+        # a refused exit sale: (tries, next try, monotonic)
+        self.exit_retry: dict[str, tuple[int, float]] = {}
         # exchange order ids looked up once, not to record: someone else's, or ours sent from this store
         self.looked_up: set[str] = set()
         # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
@@ -359,6 +359,9 @@ class Trader:
             if rows:
                 self._paper_n = 0
                 self.engine.run_chunk(_candles(rows))
+                if self.holes and self.book is not None:  # once a candle: a refusal is not retried per cycle
+                    self.holes = False
+                    self.engine.heal(self.engine.stats.last_close, self.engine.stats.last_ms)
                 if self.book is not None:
                     for live in self.book.release_found(self.engine.stats.last_ms):
                         sale = live.order.level == EXIT_LEVEL
@@ -625,6 +628,14 @@ class Trader:
             self._refused(cid, f"rejected ({exc})")
             self._count_error(f"order {cid} rejected ({exc})")
             return
+        if state.status in ("canceled", "expired", "rejected") and state.filled == 0:
+            # answered as ended (Binance: EXPIRED for an IOC, an expiry by self-trade prevention): not resting
+            with self.store.cycle():
+                self.store.set_order_status(cid, state.status, exchange_id=state.exchange_id)
+            log(f"order {cid}: {state.status} when placed; its level decided again at the next candle")
+            self.book.drop(cid)
+            self.holes = True
+            return
         with self.store.cycle():
             self.store.set_order_status(cid, "open", exchange_id=state.exchange_id)
 
@@ -787,8 +798,9 @@ class Trader:
                 now = time.monotonic()
                 self.unknown[cid] = Unknown(now, now)
             elif state.status in ("canceled", "rejected", "expired") and state.filled <= live.filled:
-                log(f"order {cid} is {state.status} on the exchange: level freed")
+                log(f"order {cid} is {state.status} on the exchange: level freed, decided again next candle")
                 self.book.drop(cid)
+                self.holes = True
                 with self.store.cycle():
                     self.store.set_order_status(cid, state.status, filled=state.filled)
         self._watch_lost(open_now)
