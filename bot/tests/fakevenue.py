@@ -88,7 +88,9 @@ class FakeVenue:
             got, fee_native = "USDT", fee_quote
             b["USDT"] += cost
             b["BTC"] -= qty
-        bnb_fee = (fee_quote * BNB_DISCOUNT / bnb_price(index - 1)).quantize(Decimal("0.00000001"))
+        # the fee asset at its price: BNB's drift, or the market's own price when the fee asset is its base
+        worth = o.price if self.fee_asset == "BTC" else bnb_price(index - 1)
+        bnb_fee = (fee_quote * BNB_DISCOUNT / worth).quantize(Decimal("0.00000001"))
         if self.fee_asset and b.get(self.fee_asset, Decimal(0)) >= bnb_fee:
             b[self.fee_asset] -= bnb_fee
             fee, asset = bnb_fee, self.fee_asset

@@ -265,11 +265,16 @@ class GridEngine:
         trip = None
         base, quote = self.cfg.market.symbol.split("/")
         if side == "buy":
-            self.portfolio = buy_fee_in_base(self.portfolio, price, qty, fee, time_ms, fill.fee_other)
+            self.portfolio = buy_fee_in_base(
+                self.portfolio, price, qty, fee, time_ms, fill.fee_other, fill.fee_cross
+            )
         else:
-            qty, fee, outside = self._within_holding(qty, fee, fill.fee_other, time_ms)
-            if qty > 0:
-                self.portfolio, trip = sell(self.portfolio, price, qty, fee, time_ms, outside)
+            # A fee taken in base (the base is the fee asset) leaves with the sale: sold with it, at the
+            # sale's price, its value a fee: the proceeds stay what the exchange paid.
+            gone, fee = qty + fill.fee_cross, fee + fill.fee_cross * price
+            gone, fee, outside = self._within_holding(gone, fee, fill.fee_other, time_ms)
+            if gone > 0:
+                self.portfolio, trip = sell(self.portfolio, price, gone, fee, time_ms, outside)
                 self._remember(trip)
         self.fill_marks.append((time_ms, side, price))
         if self.ledger is not None:

@@ -37,7 +37,9 @@ class Fill:
     buy (the bought coins pay it), quote for a sell. A live order may fill in parts: `done` is False until
     its last part, and `filled`/`fees` are then the whole order's executed quantity and fees (None: this
     fill's own, as for every fill of the paper exchange, which fills an order whole). `fee_other`: the quote
-    value (at fill time) of fees the exchange took in a third asset (BNB), outside base and quote."""
+    value (at fill time) of fees the exchange took in a third asset (BNB), outside base and quote.
+    `fee_cross`: fees taken from the market's other asset than the one the order received: quote for a buy,
+    base for a sell (BNB fees on a BNB pair: a sell's commission in BNB, the base)."""
 
     order: Order
     fee: float
@@ -46,6 +48,7 @@ class Fill:
     filled: float | None = None
     fees: float | None = None
     fee_other: float = 0.0
+    fee_cross: float = 0.0
 
 
 class OrderBook(Protocol):

@@ -94,17 +94,24 @@ def buy(p: Portfolio, price: float, qty: float, fee: float, time_ms: int = 0) ->
 
 
 def buy_fee_in_base(
-    p: Portfolio, price: float, qty: float, fee_base: float, time_ms: int = 0, outside: float = 0.0
+    p: Portfolio,
+    price: float,
+    qty: float,
+    fee_base: float,
+    time_ms: int = 0,
+    outside: float = 0.0,
+    fee_quote: float = 0.0,
 ) -> Portfolio:
     """A buy whose fee the exchange takes from the bought base (Binance without BNB): `qty - fee_base` is
     held, for `price * qty` of quote; the fee, valued at the price, is the lot's fee, so the lot still costs
     exactly the quote paid. `outside`: the quote value of a fee paid in a third asset (all `qty` is held),
-    part of the lot's cost as well."""
-    fee = fee_base * price + outside
+    part of the lot's cost as well; `fee_quote`: a fee taken from the quote on top of the price (the quote is
+    the fee asset), paid from the holding and part of the lot's cost."""
+    fee = fee_base * price + outside + fee_quote
     net = qty - fee_base
     return replace(
         p,
-        quote=p.quote - price * qty,
+        quote=p.quote - price * qty - fee_quote,
         base=p.base + net,
         lots=(*p.lots, Lot(net, price, fee, time_ms)),
         fees=p.fees + fee,

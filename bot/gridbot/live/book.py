@@ -23,6 +23,7 @@ import numpy as np
 from gridbot.core.paper import Fill, Order
 from gridbot.core.portfolio import Side
 from gridbot.live.exits import EXIT_LEVEL, exit_client_id
+from gridbot.live.holdings import fee_asset, native
 from gridbot.live.venue import MarketRules, Trade
 
 # Binance's newClientOrderId charset is [.A-Z:/a-z0-9_-], at most 36 characters.
@@ -119,23 +120,25 @@ class LiveFill(Fill):
 FeeValue = Callable[[Trade], Decimal]
 
 
-def native(side: Side, rules: MarketRules) -> str:
-    """The asset a fill's fee is taken from when not paid in a third one: what the order receives."""
-    return rules.base if side == "buy" else rules.quote
-
-
 def fees_of(
     trades: Iterable[Trade], side: Side, rules: MarketRules, value: FeeValue
-) -> tuple[Decimal, Decimal]:
-    """(fees in the native asset, quote value of fees in any other): an exchange may charge some of an
-    order's trades in BNB and the rest, once BNB ran out, in what the order received."""
-    mine, other = Decimal(0), Decimal(0)
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(fees in the asset the order received, fees in the market's other asset, quote value of fees in any
+    third one), by each trade's fee asset: an exchange may charge some of an order's trades in BNB and the
+    rest, once BNB ran out, in what the order received; on a BNB pair, BNB is the base, whichever the side.
+    The one classification the books (`GridEngine._book`) and the holdings check (`holdings.unbooked`)
+    share."""
+    mine, cross, other = Decimal(0), Decimal(0), Decimal(0)
+    received = native(side, rules)
     for t in trades:
-        if t.fee_currency in ("", native(side, rules)):
+        asset = fee_asset(t, rules)
+        if asset == received:
             mine += t.fee
+        elif asset is not None:
+            cross += t.fee
         elif t.fee:
             other += value(t)
-    return mine, other
+    return mine, cross, other
 
 
 class LiveBook:
@@ -335,7 +338,7 @@ class LiveBook:
         for live, trades in sorted(due, key=booking_order):
             live.pending = [t for t in live.pending if t.time_ms >= end]
             qty = sum((t.qty for t in trades), Decimal(0))
-            fee, other = fees_of(trades, live.order.side, self.rules, self.fee_value)
+            fee, cross, other = fees_of(trades, live.order.side, self.rules, self.fee_value)
             live.filled += qty
             live.fees += fee
             done = live.filled >= live.qty
@@ -347,7 +350,7 @@ class LiveBook:
             price = sum((t.price * t.qty for t in trades), Decimal(0)) / qty if qty else live.price
             part = replace(live.order, qty=float(qty), price=float(price))
             out.append(LiveFill(part, float(fee), time_ms, done, float(live.filled), float(live.fees),
-                                float(other), live=live, trades=tuple(trades)))  # fmt: skip
+                                float(other), float(cross), live=live, trades=tuple(trades)))  # fmt: skip
         return out
 
     # --- the loop's side --------------------------------------------------------------------------

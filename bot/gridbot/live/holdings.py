@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gridbot.live.venue import Balance, MarketRules, Trade
+from gridbot.live.venue import Balance, MarketRules, Side, Trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,21 @@ def _show(d: Decimal) -> str:
     return format(d.quantize(Decimal("1e-8")).normalize(), "f")
 
 
+def native(side: Side, rules: MarketRules) -> str:
+    """The asset a fill's fee is taken from when not paid in a third one: what the order receives."""
+    return rules.base if side == "buy" else rules.quote
+
+
+def fee_asset(t: Trade, rules: MarketRules) -> str | None:
+    """Which of the market's assets a trade's fee is taken from (None: a third asset, BNB on BTC/USDT):
+    by the asset the exchange names, whatever the side (BNB fees on BNB/USDT come out of the base, a sell's
+    too); a fee without an asset is the exchange's default, what the order received. The one classification
+    of the books (`book.fees_of`) and of this holdings check."""
+    if t.fee_currency in (rules.base, rules.quote):
+        return t.fee_currency
+    return native(t.side, rules) if not t.fee_currency else None
+
+
 def unbooked(trades: Iterable[Trade], rules: MarketRules) -> tuple[Decimal, Decimal]:
     """(base, quote) that trades fed in and not yet booked move: the account already shows them."""
     base = quote = Decimal(0)
@@ -54,9 +69,10 @@ def unbooked(trades: Iterable[Trade], rules: MarketRules) -> tuple[Decimal, Deci
         sign = 1 if t.side == "buy" else -1
         base += sign * t.qty
         quote -= sign * t.qty * t.price
-        if t.fee_currency == rules.base:
+        asset = fee_asset(t, rules)
+        if asset == rules.base:
             base -= t.fee
-        elif t.fee_currency == rules.quote:
+        elif asset == rules.quote:
             quote -= t.fee
     return base, quote
 

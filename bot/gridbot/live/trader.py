@@ -62,12 +62,11 @@ from gridbot.live.book import (
     LiveOrder,
     client_id_parts,
     fees_of,
-    native,
     new_epoch,
 )
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.guards import budget_spent, drawdown, stale_price, verdict, within_the_hour
-from gridbot.live.holdings import Drift, measure, unbooked
+from gridbot.live.holdings import Drift, measure, native, unbooked
 from gridbot.live.ownership import Ownership
 from gridbot.live.preflight import check_rules
 from gridbot.live.venue import (
@@ -444,10 +443,6 @@ class Trader:
 
     def _fee_value(self, t: Trade) -> Decimal:
         """The quote value of a fee not taken from base or quote (the book's `FeeValue`)."""
-        if t.fee_currency == self.quote:
-            return t.fee
-        if t.fee_currency == self.base:
-            return t.fee * t.price
         found = self.fee_values.get(t.trade_id)
         return found if found is not None else self._price_fee(t)
 
@@ -541,9 +536,17 @@ class Trader:
         for live, t in self.book.orphans:
             live.filled += t.qty
             part = replace(live.order, qty=float(t.qty), price=float(t.price))
-            fee, other = fees_of((t,), live.order.side, self.rules, self._fee_value)
+            fee, cross, other = fees_of((t,), live.order.side, self.rules, self._fee_value)
             self.engine.account(
-                LiveFill(part, float(fee), t.time_ms, fee_other=float(other), live=live, trades=(t,))
+                LiveFill(
+                    part,
+                    float(fee),
+                    t.time_ms,
+                    fee_other=float(other),
+                    fee_cross=float(cross),
+                    live=live,
+                    trades=(t,),
+                )
             )
         self.book.orphans.clear()
 
