@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from gridbot_exchange import formats
 from gridbot_exchange.accounts import ApiKey
+from gridbot_exchange.data import STATUSES
 from gridbot_exchange.errors import ApiError
 from gridbot_exchange.faults import FaultError, parse_rule
 from gridbot_exchange.ratelimits import DAY_S
@@ -123,6 +124,10 @@ def fee_asset_price(v: Venue, q: dict[str, str], _body: dict[str, object]) -> Js
     """The fee asset's price in quote at a market time (default now): what a fee paid in it was valued at."""
     if v.fee_asset is None:
         raise _bad("no fee asset: start the server with --fee-asset")
+    if v.fee_symbol is None:
+        raise _bad(
+            f"{v.fee_asset.asset} is {v.market.symbol}'s own asset: a fill's own price values its commission"
+        )
     with v.lock:
         now = v.market_ms()
         raw = q.get("time", str(now))
@@ -135,6 +140,52 @@ def fee_asset_price(v: Venue, q: dict[str, str], _body: dict[str, object]) -> Js
             "price": formats.s8(v.fee_asset_price(int(raw))),
             "discount": formats.s8(v.fee_asset.discount),
         }
+
+
+def market(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
+    """The traded market's exchangeInfo entry: its status and filters in force."""
+    with v.lock:
+        return formats.symbol_info(v.market)
+
+
+FILTER_FIELDS = ("tick_size", "step_size", "min_qty", "min_notional")
+
+
+def _filter_value(name: str, raw: object) -> Decimal:
+    """A positive number; tick and step sizes powers of ten (as Binance's are: prices and quantities are
+    rounded to their exponent)."""
+    try:
+        d = Decimal(str(raw)) if isinstance(raw, int | float | str) and not isinstance(raw, bool) else None
+    except InvalidOperation:
+        d = None
+    if d is None or not d.is_finite() or d <= 0:
+        raise _bad(f"admin field {name!r}: want a positive number, got {raw!r}")
+    if name in ("tick_size", "step_size"):
+        d = d.normalize()
+        if d.as_tuple().digits != (1,) or d > 1:
+            raise _bad(f"admin field {name!r}: want a power of ten up to 1 (0.01, 0.1, 1), got {raw!r}")
+    return d
+
+
+def set_market(v: Venue, q: dict[str, str], body: dict[str, object]) -> Json:
+    """Halt or resume the market (`status`) and change its filters mid-run: any of status, tick_size,
+    step_size (also minQty unless min_qty is given, as --step), min_qty, min_notional."""
+    unknown = sorted(set(body) - {"status", *FILTER_FIELDS})
+    if unknown:
+        raise _bad(f"admin field {unknown[0]!r} is unknown (status, {', '.join(FILTER_FIELDS)})")
+    status = body.get("status", v.market.status)
+    if status not in STATUSES:
+        raise _bad(f"admin field 'status': want one of {', '.join(STATUSES)}, got {status!r}")
+    new = {name: _filter_value(name, body[name]) for name in FILTER_FIELDS if name in body}
+    with v.lock:
+        m = v.market
+        step = new.get("step_size", m.step)
+        min_qty = new.get("min_qty", step if "step_size" in new else m.min_qty)
+        tick, notional = new.get("tick_size", m.tick), new.get("min_notional", m.min_notional)
+        v.set_market(
+            replace(m, status=str(status), tick=tick, step=step, min_qty=min_qty, min_notional=notional)
+        )
+    return market(v, q, body)
 
 
 def rate_limits(v: Venue, _q: dict[str, str], _body: dict[str, object]) -> Json:
@@ -253,6 +304,8 @@ ROUTES = {
     ("GET", "rate_limits"): rate_limits,
     ("POST", "rate_limits"): set_rate_limits,
     ("GET", "fee_asset_price"): fee_asset_price,
+    ("GET", "market"): market,
+    ("POST", "market"): set_market,
     ("POST", "keys"): add_key,
     ("DELETE", "keys"): revoke_key,
     ("POST", "reset"): reset,

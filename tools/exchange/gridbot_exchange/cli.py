@@ -16,6 +16,8 @@ from gridbot_exchange.ratelimits import parse_flag as parse_rate_limits
 from gridbot_exchange.server import ExchangeServer
 from gridbot_exchange.venue import FeeAssetSpec, Limits, Venue
 
+FEE_ASSET_PRICE = "synthetic:11:600"  # a third fee asset's path when --fee-asset-price is not given
+
 
 def _positive_decimal(text: str) -> Decimal:
     try:
@@ -111,8 +113,9 @@ def parser() -> argparse.ArgumentParser:
     a(
         "--data",
         default="embedded",
-        help="'embedded' (gridbot's 5m BTC/USDT candles), 'synthetic:SEED:PRICE' (that kind of path for "
-        "another market) or a ccxt OHLCV CSV",
+        help="'embedded' (gridbot's 5m BTC/USDT candles), 'synthetic:SEED:PRICE[:TF]' (that kind of path "
+        "for another market, on TF candles: 1m 3m 5m 15m 30m 1h, default 5m) or a ccxt OHLCV CSV; klines are "
+        "served at every Binance interval from the data's own up",
     )
     a("--symbol", type=_symbol, default=("BTC", "USDT"), help="BASE/QUOTE (default BTC/USDT)")
     a(
@@ -133,12 +136,13 @@ def parser() -> argparse.ArgumentParser:
         "--fee-asset",
         type=_asset,
         default=None,
-        help="pay commissions in this third asset (BNB) at a discount while an account holds enough of it",
+        help="pay commissions in this asset (BNB: a third asset, or the market's base or quote) at a "
+        "discount while an account holds enough of it",
     )
     a(
         "--fee-asset-price",
-        default="synthetic:11:600",
-        help="the fee asset's price in quote: PRICE or synthetic:SEED:PRICE (default synthetic:11:600)",
+        default=None,
+        help=f"a third fee asset's price in quote: PRICE or synthetic:SEED:PRICE (default {FEE_ASSET_PRICE})",
     )
     a(
         "--fee-asset-discount",
@@ -172,12 +176,14 @@ def build(args: argparse.Namespace, p: argparse.ArgumentParser) -> Venue:
     base, quote = args.symbol
     market = Market(base, quote, args.tick, args.step, args.step, args.min_notional)
     fee_asset = None
-    if args.fee_asset is not None:
-        if args.fee_asset in (base, quote):
-            p.error(f"--fee-asset: must be a third asset, not {args.fee_asset} of {base}/{quote}")
+    if args.fee_asset in (base, quote):
+        if args.fee_asset_price is not None:
+            p.error(f"--fee-asset-price: {args.fee_asset} is {base}/{quote}'s own: a fill's price values it")
+        fee_asset = FeeAssetSpec(args.fee_asset, None, args.fee_asset_discount)
+    elif args.fee_asset is not None:
         try:
             fee_asset = FeeAssetSpec.load(
-                args.fee_asset, args.fee_asset_price, series, args.fee_asset_discount
+                args.fee_asset, args.fee_asset_price or FEE_ASSET_PRICE, series, args.fee_asset_discount
             )
         except CandleError as e:
             p.error(f"--fee-asset-price: {e}")

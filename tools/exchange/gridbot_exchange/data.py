@@ -1,4 +1,6 @@
-"""The market: one spot symbol, its filters, and the candle arrays the price path and /klines come from."""
+"""The market: one spot symbol, its filters, and the candle arrays the price path and /klines come from.
+Every kline interval is aggregated from these candles, so their timeframe is the finest one served: 1m data
+(a 1m CSV, or `synthetic:SEED:PRICE:1m`) serves every Binance interval from 1m up."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from gridbot.core.candles import CandleError, Candles
 from gridbot.ops.candle_files import iter_candles
 
 INTERVALS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
+TRADING = "TRADING"
+STATUSES = (TRADING, "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY")  # enums.md, "Symbol status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,7 @@ class Market:
     step: Decimal
     min_qty: Decimal
     min_notional: Decimal
+    status: str = TRADING  # anything else: no new orders, no matching; cancels still work
 
     @property
     def symbol(self) -> str:
@@ -41,29 +46,44 @@ class Series:
         return len(self.candles)
 
 
-# Six months of 5-minute candles, as long as the embedded set: a demo fleet trades for days at --speed 60.
-SYNTHETIC_CANDLES = 52_416
+# Six months of candles, as long as the embedded set (5-minute): a demo fleet trades for days at --speed 60.
+SYNTHETIC_SPAN_MS = 52_416 * INTERVALS["5m"]
+SYNTHETIC_START_MS = 1_735_689_600_000  # 2025-01-01, where the embedded set starts
 
 
-def _synthetic_args(source: str) -> tuple[int, float]:
-    """'synthetic:SEED:PRICE': gridbot's deterministic regime path for another market (its own seed, starting
-    at its own price)."""
-    _, seed, price = [*source.split(":"), "", ""][:3]
+def synthetic_candles(n: int, seed: int, price: float, start_ms: int, interval_ms: int) -> Candles:
+    """n candles of gridbot's deterministic regime path from `price`, the first opening at start_ms."""
+    return synthetic.generate(n, seed, price, start_ms, interval_ms)
+
+
+def _synthetic_args(source: str, timeframe: bool) -> tuple[int, float, str]:
+    """'synthetic:SEED:PRICE' (and ':TF' where `timeframe`, default 5m): gridbot's deterministic regime
+    path for another market (its own seed, starting at its own price, on TF candles)."""
+    want = "synthetic:SEED:PRICE[:TF]" if timeframe else "synthetic:SEED:PRICE"
+    parts = source.split(":")
+    _, seed, price, tf = [*parts, "", "", ""][:4]
+    if len(parts) > (4 if timeframe else 3):
+        raise CandleError(f"{source}: want {want}")
     if not seed.isdigit():
-        raise CandleError(f"{source}: want synthetic:SEED:PRICE with SEED a non-negative integer")
+        raise CandleError(f"{source}: want {want} with SEED a non-negative integer")
     try:
         start = float(price)
     except ValueError:
         start = 0.0
     if not 1 <= start <= 1e7:
-        raise CandleError(f"{source}: want synthetic:SEED:PRICE with PRICE a start price within 1..1e7")
-    return int(seed), start
+        raise CandleError(f"{source}: want {want} with PRICE a start price within 1..1e7")
+    tf = tf or "5m"
+    if tf not in INTERVALS:
+        raise CandleError(f"{source}: want {want} with TF one of {', '.join(INTERVALS)}")
+    return int(seed), start, tf
 
 
 def _synthetic(source: str) -> Series:
-    """Six months of 5-minute candles of a synthetic path."""
-    seed, start = _synthetic_args(source)
-    return Series(synthetic.generate(SYNTHETIC_CANDLES, seed, start), INTERVALS["5m"], "5m")
+    """Six months of candles of a synthetic path, 5-minute unless the source names another timeframe."""
+    seed, start, tf = _synthetic_args(source, timeframe=True)
+    size = INTERVALS[tf]
+    candles = synthetic_candles(SYNTHETIC_SPAN_MS // size, seed, start, SYNTHETIC_START_MS, size)
+    return Series(candles, size, tf)
 
 
 def fee_asset_series(source: str, grid: Series) -> Series:
@@ -72,9 +92,9 @@ def fee_asset_series(source: str, grid: Series) -> Series:
     names what is wrong."""
     n, t = len(grid), grid.candles.time_ms
     if source.startswith("synthetic:"):
-        seed, start = _synthetic_args(source)
+        seed, start, _ = _synthetic_args(source, timeframe=False)
         return Series(
-            synthetic.generate(n, seed, start, int(t[0]), grid.interval_ms), grid.interval_ms, grid.interval
+            synthetic_candles(n, seed, start, int(t[0]), grid.interval_ms), grid.interval_ms, grid.interval
         )
     try:
         price = float(source)
@@ -87,8 +107,8 @@ def fee_asset_series(source: str, grid: Series) -> Series:
 
 
 def load_series(source: str) -> Series:
-    """The embedded data set ('embedded'), a synthetic one ('synthetic:SEED:PRICE') or a ccxt OHLCV CSV;
-    raises CandleError with the reason."""
+    """The embedded data set ('embedded', 5-minute), a synthetic one ('synthetic:SEED:PRICE[:TF]') or a ccxt
+    OHLCV CSV; raises CandleError with the reason."""
     if source.startswith("synthetic:"):
         return _synthetic(source)
     if source != "embedded" and not Path(source).is_file():

@@ -47,5 +47,7 @@ BAD_SIGNATURE = ApiError(400, -1022, "Signature for this request is not valid.")
 DUPLICATE = ApiError(400, -2010, "Duplicate order sent.")
 WOULD_TAKE = ApiError(400, -2010, "Order would immediately match and take.")
 MAX_ORDERS = ApiError(400, -2010, "Filter failure: MAX_NUM_ORDERS")
-MARKET_CLOSED = ApiError(400, -2010, "Market is closed.")
+# errors.md lists the message among the matching engine's (-2010), but Binance answers an order on a symbol
+# not trading before it reaches the engine: -1013, as ccxt's error map and its users' reports have it
+MARKET_CLOSED = ApiError(400, -1013, "Market is closed.")
 NOT_FOUND = ApiError(404, -1000, "Not found.")

@@ -95,10 +95,10 @@ def trade(t: Trade, symbol: str) -> dict[str, object]:
     }
 
 
-def symbol_info(m: Market, status: str = "TRADING") -> dict[str, object]:
+def symbol_info(m: Market) -> dict[str, object]:
     return {
         "symbol": m.symbol,
-        "status": status,
+        "status": m.status,
         "baseAsset": m.base,
         "baseAssetPrecision": 8,
         "quoteAsset": m.quote,

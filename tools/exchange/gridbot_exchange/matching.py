@@ -14,7 +14,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from gridbot_exchange import errors
 from gridbot_exchange.accounts import Account, Ledger
-from gridbot_exchange.data import Market, Series
+from gridbot_exchange.data import TRADING, Market, Series
 
 FEE_QUANT = Decimal("1e-8")
 # Public trade ids (marketdata's tape): per candle, the fills made while it formed or at its close, then its
@@ -72,10 +72,11 @@ def public_id(block: int, seq: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class FeeAsset:
-    """A third asset commissions are paid in (Binance's BNB): `price(market_ms)` in quote, `discount` off."""
+    """The asset commissions are paid in at a discount (Binance's BNB): a third asset, `price(market_ms)` in
+    quote, or the market's own base or quote (`price` None: a fill's own price values it)."""
 
     asset: str
-    price: Callable[[int], Decimal]
+    price: Callable[[int], Decimal] | None
     discount: Decimal
 
 
@@ -129,12 +130,13 @@ class Engine:
         return Decimal(str(price)).quantize(self.market.tick)
 
     def advance(self, now_ms: int) -> None:
-        """Match every candle that has closed by now_ms."""
+        """Match every candle that has closed by now_ms; a market not trading (a halt) matches nothing."""
         target = self.forming_index(now_ms)
         c = self.series.candles
         while self.completed < target:
             i = self.completed
-            self._match(i, Decimal(str(c.high[i])), Decimal(str(c.low[i])), int(c.time_ms[i]))
+            if self.market.status == TRADING:
+                self._match(i, Decimal(str(c.high[i])), Decimal(str(c.low[i])), int(c.time_ms[i]))
             self.completed += 1
 
     def _match(self, i: int, high: Decimal, low: Decimal, time_ms: int) -> None:
@@ -207,9 +209,9 @@ class Engine:
         fee_asset = m.base if buy else m.quote
         if maker and o.executed == 0 and self.on_first_maker_fill is not None:
             self.on_first_maker_fill(o.key)
-        third = self._third_asset_fee(acct, quote_qty * rate, time_ms)
-        if third is not None:
-            fee, fee_asset = third
+        discounted = self._discounted_fee(acct, buy, qty, quote_qty, rate, time_ms)
+        if discounted is not None:
+            fee, fee_asset = discounted
         self.ledger.settle(acct, m.base, m.quote, buy, qty, quote_qty, fee, fee_asset)
         o.locked -= quote_qty if buy else qty
         o.executed += qty
@@ -227,14 +229,27 @@ class Engine:
         self.trades.append(t)
         return t
 
-    def _third_asset_fee(self, acct: Account, fee_value: Decimal, time_ms: int) -> tuple[Decimal, str] | None:
-        """Binance's BNB rule: the commission's value in quote, less the discount, converted at the fee
-        asset's price at fill time, if the account pays in it and its free balance covers it; else None."""
-        fa = self.fee_asset
+    def _discounted_fee(
+        self, acct: Account, buy: bool, qty: Decimal, quote_qty: Decimal, rate: Decimal, time_ms: int
+    ) -> tuple[Decimal, str] | None:
+        """Binance's BNB rule, if the account pays in the fee asset: the commission's value, less the
+        discount, in that asset (a third asset at its price at fill time; the market's base or quote at the
+        fill's own price); taken if the free balance, with what the fill delivers of it, covers it."""
+        fa, m = self.fee_asset, self.market
         if fa is None or acct.fee_asset != fa.asset:
             return None
-        amount = (fee_value * (1 - fa.discount) / fa.price(time_ms)).quantize(FEE_QUANT, rounding=ROUND_DOWN)
-        if amount <= 0 or acct.bal(fa.asset).free < amount:
+        paid = rate * (1 - fa.discount)
+        if fa.asset == m.base:
+            value = qty * paid
+        elif fa.asset == m.quote:
+            value = quote_qty * paid
+        else:
+            assert fa.price is not None
+            value = quote_qty * paid / fa.price(time_ms)
+        amount = value.quantize(FEE_QUANT, rounding=ROUND_DOWN)
+        received = qty if buy else quote_qty
+        delivered = received if fa.asset == (m.base if buy else m.quote) else Decimal(0)
+        if amount <= 0 or acct.bal(fa.asset).free + delivered < amount:
             return None
         return amount, fa.asset
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 from gridbot_exchange import errors, formats, marketdata
 from gridbot_exchange.accounts import Account
 from gridbot_exchange.auth import authenticate
-from gridbot_exchange.data import Market
+from gridbot_exchange.data import TRADING, Market
 from gridbot_exchange.errors import ApiError
 from gridbot_exchange.matching import Order, Trade
 from gridbot_exchange.params import client_id, decimal, integer, limit, required
@@ -51,11 +51,11 @@ def exchange_info(v: Venue, p: Params) -> Json:
     else:
         _symbol(v, p, needed=False)
     fee_symbols = []
-    if v.fee_asset and "symbol" not in p and "symbols" not in p:
+    if v.fee_asset and v.fee_symbol and "symbol" not in p and "symbols" not in p:
         # listed so ccxt can fetch_ticker it; not tradable here (status BREAK: orders get "Market is closed.")
         fa = Market(v.fee_asset.asset, v.market.quote, FEE_ASSET_TICK, FEE_ASSET_STEP, FEE_ASSET_STEP,
-                    v.market.min_notional)  # fmt: skip
-        fee_symbols.append(formats.symbol_info(fa, status="BREAK"))
+                    v.market.min_notional, status="BREAK")  # fmt: skip
+        fee_symbols.append(formats.symbol_info(fa))
     return {
         "timezone": "UTC",
         "serverTime": v.server_ms(),
@@ -201,6 +201,8 @@ def new_order(v: Venue, p: Params, a: Account) -> Json:
         raise errors.bad_param("price")
     if type_ == "LIMIT" and p.get("timeInForce") not in ("GTC", None):
         raise ApiError(400, -1115, "Invalid timeInForce.")
+    if v.market.status != TRADING:
+        raise errors.MARKET_CLOSED  # refused before the unfilled order count, as Binance's API rejections
     v.limits.admit_order(a.key)
     now = v.market_ms()
     if qty is None and type_ == "MARKET" and quote_qty is not None:

@@ -23,12 +23,13 @@ USE_DEFAULT = "\0default"  # add_account: the server's --fee-asset (None means: 
 @dataclass(frozen=True)
 class FeeAssetSpec:
     asset: str
-    series: Series
+    series: Series | None  # a third asset's price path; None for the market's own base or quote
     discount: Decimal
 
     @classmethod
     def load(cls, asset: str, source: str, grid: Series, discount: Decimal) -> FeeAssetSpec:
-        """The fee asset's price path from `source` on the market's grid; CandleError names what is wrong."""
+        """A third asset with its price path from `source` on the market's grid; CandleError names what is
+        wrong."""
         return cls(asset, fee_asset_series(source, grid), discount)
 
 
@@ -53,6 +54,7 @@ class Venue:
         rate_limits: Config | None = None,
     ) -> None:
         self.market = market
+        self.start_market = market  # what a reset returns to after rule changes
         self.series = series
         self.lock = threading.RLock()
         t = series.candles.time_ms
@@ -60,10 +62,12 @@ class Venue:
         self.ledger = Ledger()
         self.paths = {market.symbol: Path(market.symbol, series, market.tick, market.step)}
         self.fee_asset: FeeAsset | None = None
-        if fee_asset is not None:
+        if fee_asset is not None and fee_asset.series is not None:
             fee_path = Path(fee_asset.asset + market.quote, fee_asset.series, FEE_ASSET_TICK, FEE_ASSET_STEP)
             self.paths[fee_path.symbol] = fee_path
             self.fee_asset = FeeAsset(fee_asset.asset, self.fee_asset_price, fee_asset.discount)
+        elif fee_asset is not None:
+            self.fee_asset = FeeAsset(fee_asset.asset, None, fee_asset.discount)
         self.engine = Engine(
             market, series, self.ledger, limits.max_orders, limits.max_trades, fill_cap, self.fee_asset
         )
@@ -77,7 +81,9 @@ class Venue:
 
     @property
     def fee_symbol(self) -> str | None:
-        return self.fee_asset.asset + self.market.quote if self.fee_asset else None
+        """A third fee asset's own listing (BNBUSDT); None without one (no fee asset, or the market's own)."""
+        fa = self.fee_asset
+        return fa.asset + self.market.quote if fa and fa.price else None
 
     def fee_asset_price(self, market_ms: int) -> Decimal:
         """The fee asset's price in quote at a market time: what `ticker/price` shows then (the close of the
@@ -135,8 +141,21 @@ class Venue:
             self.clock.step(ms)
             return self.market_ms()
 
+    def set_market(self, m: Market) -> None:
+        """New status or filters mid-run: candles closed so far are matched under the old ones, new orders
+        are checked against the new ones (resting orders stay as placed, as on Binance)."""
+        with self.lock:
+            self.market_ms()
+            self._use(m)
+
+    def _use(self, m: Market) -> None:
+        self.market = m
+        self.engine.market = m
+        self.paths[m.symbol] = Path(m.symbol, self.series, m.tick, m.step)
+
     def reset(self) -> None:
         with self.lock:
+            self._use(self.start_market)
             self.engine.reset()
             self.limits.reset()
             self.hidden.clear()

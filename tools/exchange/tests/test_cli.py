@@ -31,7 +31,12 @@ T0 = 1_735_689_600_000
         (["--fault", "meteor"], "--fault"),
         (["--fault", "latency:ms=x"], "--fault"),
         (["--max-orders", "0"], "--max-orders"),
-        (["--fee-asset", "BTC"], "--fee-asset"),
+        (["--data", "synthetic:7:3000:2m"], "--data"),
+        (
+            ["--fee-asset", "BTC", "--fee-asset-price", "600"],
+            "--fee-asset-price",
+        ),  # the market's own: no price
+        (["--fee-asset", "BNB", "--fee-asset-price", "synthetic:11:600:1m"], "--fee-asset-price"),
         (["--fee-asset", "B-NB"], "--fee-asset"),
         (["--fee-asset", "BNB", "--fee-asset-price", "cheap"], "--fee-asset-price"),
         (["--fee-asset", "BNB", "--fee-asset-price", "synthetic:x:600"], "--fee-asset-price"),

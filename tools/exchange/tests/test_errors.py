@@ -110,13 +110,13 @@ def test_unknown_symbol(client: ccxt.binance) -> None:
     [
         ("GET", "/api/v3/klines?symbol=BTCUSDT", "", -1102),
         ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=1s", "", -1120),  # finer than the data's 5m
-        ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=1m", "", -1120),
+        ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=1m", "", -1120),  # not invented from 5m
         ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=7m", "", -1120),  # no such Binance interval
         ("GET", "/api/v3/depth?symbol=BTCUSDT&limit=0", "", -1130),
-        ("GET", "/api/v3/trades?symbol=BTCUSDT&limit=1001", "", -1130),
+        ("GET", "/api/v3/trades?symbol=BTCUSDT&limit=0", "", -1130),  # more than 1000 is served as 1000
         ("GET", "/api/v3/ticker/24hr?symbols=%5B%22NOPE%22%5D", "", -1121),
         ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=5m&limit=abc", "", -1100),
-        ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=5m&limit=5000", "", -1130),
+        ("GET", "/api/v3/klines?symbol=BTCUSDT&interval=5m&limit=0", "", -1130),
         ("GET", "/api/v3/klines?symbol=NOPE&interval=5m", "", -1121),
         ("GET", "/api/v3/account", "", -2014),
         ("GET", "/api/v3/nowhere", "", -1000),

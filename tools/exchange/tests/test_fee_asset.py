@@ -1,6 +1,7 @@
-"""Commissions in a third asset (Binance's BNB rule): while an account that pays in BNB holds enough, its
-commission's value, 25 % off, is charged in BNB at the BNB price at fill time; otherwise in the asset it
-receives. Judged from the admin API's ledger and its BNB price, against unmodified ccxt."""
+"""Commissions in BNB (Binance's "use BNB to pay for fees"): while an account that pays in BNB holds
+enough, its commission's value, 25 % off, is charged in BNB: at the BNB price at fill time for a third asset,
+at the fill's own price when BNB is the market's base or quote; otherwise in the asset it receives. Judged
+from the admin API's ledger and its BNB price, against unmodified ccxt."""
 
 from __future__ import annotations
 
@@ -144,3 +145,111 @@ def test_no_fee_asset_price_without_a_fee_asset(base_url: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as e:
         Admin(base_url).call("GET", "fee_asset_price")
     assert "--fee-asset" in json.loads(e.value.read())["msg"]
+
+
+def own_fee(qty: str) -> Decimal:
+    """A commission in the asset being traded: its value at the fill's own price is qty x rate, 25 % off."""
+    return (Decimal(qty) * RATE * PAID).quantize(Q8, rounding=ROUND_DOWN)
+
+
+def account(admin: Admin, key: str) -> dict[str, Decimal]:
+    rows = admin.call("GET", "balances")["accounts"][key]  # type: ignore[index]
+    return {asset: Decimal(x["free"]) + Decimal(x["locked"]) for asset, x in rows.items()}
+
+
+@pytest.fixture(scope="module")
+def own_url() -> Iterator[str]:
+    """BNB/USDT with commissions in BNB: the fee asset is the market's own base."""
+    with running(
+        "--speed", "0", "--symbol", "BNB/USDT", "--data", "synthetic:11:600", "--start-candle", "50",
+        "--fee-asset", "BNB", "--account", "own-a:s-a", "--balance", "USDT=10000", "--balance", "BNB=10",
+    ) as base:  # fmt: skip
+        admin = Admin(base)
+        admin.call("POST", "accounts", {"key": "own-plain", "secret": "s-p", "fee_asset": None})
+        admin.call("POST", "accounts", {"key": "own-poor", "secret": "s-x", "balances": {"USDT": 10000}})
+        yield base
+
+
+def test_with_bnb_as_the_base_a_buy_pays_the_discounted_fee_from_the_bnb_it_receives_and_a_sell_from_its_bnb(
+    own_url: str,
+) -> None:
+    admin = Admin(own_url)
+    admin.call("POST", "reset")
+    before = totals(admin)
+    ex = client(own_url, "own-a", "s-a")
+    buy, sell = (
+        ex.create_order("BNB/USDT", "market", "buy", 1),
+        ex.create_order("BNB/USDT", "market", "sell", 0.5),
+    )
+    fills = [o["info"]["fills"][0] for o in (buy, sell)]
+    assert [(f["commissionAsset"], Decimal(f["commission"])) for f in fills] == [
+        ("BNB", own_fee("1")),
+        ("BNB", own_fee("0.5")),
+    ]
+    mine = ex.fetch_my_trades("BNB/USDT")
+    assert [(t["info"]["commissionAsset"], t["info"]["commission"]) for t in mine] == [
+        (f["commissionAsset"], f["commission"]) for f in fills
+    ]
+    paid = own_fee("1") + own_fee("0.5")
+    quote = Decimal(buy["info"]["cummulativeQuoteQty"]) - Decimal(sell["info"]["cummulativeQuoteQty"])
+    assert account(admin, "own-a") == {"BNB": 10 + Decimal("0.5") - paid, "USDT": 10000 - quote}
+    assert Decimal(admin.call("GET", "balances")["fees"]["BNB"]) == paid  # type: ignore[index]
+    assert totals(admin) == before
+
+
+def test_with_bnb_as_the_base_the_fee_is_full_when_switched_off_or_when_the_free_bnb_falls_short(
+    own_url: str,
+) -> None:
+    admin = Admin(own_url)
+    admin.call("POST", "reset")
+    plain = client(own_url, "own-plain", "s-p")
+    buy, sell = (
+        plain.create_order("BNB/USDT", "market", "buy", 1),
+        plain.create_order("BNB/USDT", "market", "sell", 1),
+    )
+    assert [(f["commissionAsset"], f["commission"]) for o in (buy, sell) for f in o["info"]["fills"]] == [
+        ("BNB", "0.00100000"),
+        ("USDT", f"{Decimal(sell['info']['cummulativeQuoteQty']) * RATE:.8f}"),
+    ]
+    poor = client(own_url, "own-poor", "s-x")  # no BNB: the buy's discounted fee comes out of what it buys
+    [got] = poor.create_order("BNB/USDT", "market", "buy", 1)["info"]["fills"]
+    assert (got["commissionAsset"], Decimal(got["commission"])) == ("BNB", own_fee("1"))
+    # selling 0.999 of its 0.99925 BNB leaves 0.00025 free, short of the 0.00074925 BNB fee: full, in USDT
+    [sold] = poor.create_order("BNB/USDT", "market", "sell", 0.999)["info"]["fills"]
+    assert (sold["commissionAsset"], Decimal(sold["commission"])) == (
+        "USDT",
+        (Decimal(sold["price"]) * Decimal("0.999") * RATE).quantize(Q8, rounding=ROUND_DOWN),
+    )
+    assert account(admin, "own-poor")["BNB"] == Decimal("0.00025")
+
+
+def test_the_base_as_fee_asset_is_the_market_itself_not_another_listing(own_url: str) -> None:
+    ex = client(own_url, "own-a", "s-a")
+    assert [(s["symbol"], s["status"]) for s in ex.public_get_exchangeinfo()["symbols"]] == [
+        ("BNBUSDT", "TRADING")
+    ]
+    with pytest.raises(urllib.error.HTTPError) as e:
+        Admin(own_url).call("GET", "fee_asset_price")
+    assert "BNBUSDT's own asset" in json.loads(e.value.read())["msg"]
+
+
+def test_with_bnb_as_the_quote_both_sides_pay_the_discounted_fee_in_bnb() -> None:
+    with running(
+        "--speed", "0", "--symbol", "ETH/BNB", "--data", "synthetic:7:5", "--start-candle", "50",
+        "--fee-asset", "BNB", "--account", "q-a:s-a", "--balance", "BNB=100", "--balance", "ETH=10",
+        "--min-notional", "1",
+    ) as url:  # fmt: skip
+        admin = Admin(url)
+        before = totals(admin)
+        ex = client(url, "q-a", "s-a")
+        orders = (
+            ex.create_order("ETH/BNB", "market", "buy", 2),
+            ex.create_order("ETH/BNB", "market", "sell", 1),
+        )
+        spent = [Decimal(o["info"]["cummulativeQuoteQty"]) for o in orders]
+        fees = [(quote * RATE * PAID).quantize(Q8, rounding=ROUND_DOWN) for quote in spent]
+        assert [
+            (f["commissionAsset"], Decimal(f["commission"])) for o in orders for f in o["info"]["fills"]
+        ] == [("BNB", fee) for fee in fees]
+        assert account(admin, "q-a") == {"BNB": 100 - spent[0] + spent[1] - sum(fees), "ETH": Decimal(11)}
+        assert totals(admin) == before

@@ -4,19 +4,25 @@ Binance's intervals and paging), judged against candles aggregated here, indepen
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import ccxt
 import pytest
-from conftest import START_CANDLE
+from conftest import START_CANDLE, make_client
 from gridbot_exchange.data import load_series
-from gridbot_exchange.testing import Admin
+from gridbot_exchange.testing import Admin, running
+
+from gridbot.core.candles import Candles
 
 CANDLES = load_series("embedded").candles  # what the server trades on
 SYMBOL = "BTC/USDT"
 TF = 300_000
 HOUR = 3_600_000
-SECONDS = {k: ccxt.binance.parse_timeframe(k) for k in ("5m", "15m", "1h", "4h", "1d", "3d")}
+MINUTE_DATA = "synthetic:3:60000:1m"
+MINUTE_FORMING = 40 * 1440 + 7  # 40 days of 1m candles before it: past a month's end, weeks, 3-day buckets
+INTERVALS = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"]
 
 
 def cents(x: float) -> float:
@@ -24,28 +30,29 @@ def cents(x: float) -> float:
 
 
 def bucket(t: int, interval: str) -> int:
-    """Binance's bucket open time, by the calendar (not the server's arithmetic)."""
+    """Binance's bucket open time: weeks and months by the calendar (not the server's arithmetic), the others
+    on multiples of their length since the epoch."""
     d = dt.datetime.fromtimestamp(t / 1000, dt.UTC)
     if interval == "1M":
         start = d.replace(day=1, hour=0, minute=0, second=0)
     elif interval == "1w":
         start = (d - dt.timedelta(days=d.weekday())).replace(hour=0, minute=0, second=0)
     else:
-        size = SECONDS[interval] * 1000
+        size = ccxt.binance.parse_timeframe(interval) * 1000
         return t // size * size
     return int(start.timestamp() * 1000)
 
 
-def expected(interval: str, forming: int) -> list[list[float]]:
+def expected(interval: str, forming: int, candles: Candles = CANDLES) -> list[list[float]]:
     """OHLCV rows of every bucket up to the forming candle, which counts at its open with no volume."""
     rows: dict[int, list[float]] = {}
-    for i in range(forming + 1):
-        t = int(CANDLES.time_ms[i])
-        o = float(CANDLES.open[i])
-        h, lo, c, v = (float(a[i]) for a in (CANDLES.high, CANDLES.low, CANDLES.close, CANDLES.volume))
-        if i == forming:
-            h, lo, c, v = o, o, o, 0.0
-        k = bucket(t, interval)
+    columns = (candles.time_ms, candles.open, candles.high, candles.low, candles.close, candles.volume)
+    ts, opens, highs, lows, closes, vols = (a[: forming + 1].tolist() for a in columns)
+    highs[forming] = lows[forming] = closes[forming] = opens[forming]
+    vols[forming] = 0.0
+    size = ccxt.binance.parse_timeframe(interval) * 1000
+    for t, o, h, lo, c, v in zip(ts, opens, highs, lows, closes, vols, strict=True):
+        k = bucket(t, interval) if interval in ("1w", "1M") else t // size * size
         if k not in rows:
             rows[k] = [k, o, h, lo, c, v]
         else:
@@ -193,3 +200,40 @@ def test_response_shapes_are_binances(client: ccxt.binance) -> None:
     assert list(book) == ["symbol", "bidPrice", "bidQty", "askPrice", "askQty"]
     [kline] = client.public_get_klines({"symbol": "BTCUSDT", "interval": "1h", "limit": 1})
     assert [type(x) for x in kline] == [int, *[str] * 5, int, str, int, str, str, str]
+
+
+@pytest.fixture(scope="module")
+def minute() -> Iterator[tuple[ccxt.binance, Candles]]:
+    """A server on 1-minute candles (public data only) and those candles, read here independently (while
+    the server builds its own: a few seconds each)."""
+    with ThreadPoolExecutor(1) as pool:
+        candles = pool.submit(load_series, MINUTE_DATA)
+        with running("--speed", "0", "--data", MINUTE_DATA, "--start-candle", str(MINUTE_FORMING)) as url:
+            ex = make_client(url)
+            ex.load_markets()
+            yield ex, candles.result().candles
+
+
+@pytest.mark.parametrize("interval", INTERVALS)
+def test_every_binance_interval_from_1m_data_aggregates_the_same_candles(
+    minute: tuple[ccxt.binance, Candles], interval: str
+) -> None:
+    ex, candles = minute
+    want = expected(interval, MINUTE_FORMING, candles)
+    assert ex.fetch_ohlcv(SYMBOL, interval, limit=1000) == [pytest.approx(r) for r in want[-1000:]]
+    oldest = ex.fetch_ohlcv(SYMBOL, interval, since=int(want[0][0]), limit=5)
+    assert oldest == [pytest.approx(r) for r in want[:5]]
+
+
+def test_a_limit_past_binances_maximum_is_served_as_the_maximum(minute: tuple[ccxt.binance, Candles]) -> None:
+    ex, _ = minute
+    klines = {"symbol": "BTCUSDT", "interval": "1m"}
+    assert len(ex.public_get_klines(klines)) == 500  # the default
+    used = int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"])
+    assert len(ex.public_get_klines({**klines, "limit": 5000})) == 1000
+    # spot klines weigh 2 whatever the limit (rest-api.md; the futures' klines weigh by limit)
+    assert int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"]) - used == 2
+    assert len(ex.public_get_trades({"symbol": "BTCUSDT", "limit": 1001})) == 1000
+    assert len(ex.fetch_trades(SYMBOL, limit=12000)) == 1000  # aggTrades
+    with pytest.raises(ccxt.BadRequest, match="Invalid interval"):
+        ex.fetch_ohlcv(SYMBOL, "1s")  # finer than the data: not invented
