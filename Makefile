@@ -66,33 +66,43 @@ molecule: setup ## Every Molecule scenario ($(SCENARIOS))
 	for s in $(SCENARIOS); do $(BIN)/molecule test -s "$$s" || exit 1; done
 
 GUARD := .cache/host-guard.before
+# Each step of make test runs as a phase of $(TIMES) run, which passes its output and exit status on as they are
+# and records its time (Molecule's steps and pytest's runs within it too); $(TIMES) report writes where the
+# minutes went and fails a phase over twice its median in .ci/test-times-median.json (docs/testing.md). -S: no
+# site-packages at its start, where a Ctrl-C would end it with 1 rather than by the signal, as its command would.
+TIMES := python3 -S tools/host/test-times.py
 
 test: ## THE test command: setup + lint + unit + image-test + molecule (default, scale; fleet beside them), and proof the host was left alone
-	tools/host/host-setup.sh
+	$(TIMES) begin
+	$(TIMES) run host-setup -- tools/host/host-setup.sh
 	mkdir -p .cache
 	tools/host/host-guard.sh snapshot $(GUARD)
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) need
 	# only the host's packages, so they build while the venv is made and the bot images are built; cached images
 	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier (its log
 	# is printed when it ends, 240 columns wide so that each failure is one line, and its failures again last);
-	# a failure in the foreground stops it and removes its VMs.
-	for r in trixie bookworm; do tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
-	$(MAKE) --no-print-directory setup image; \
-	COLUMNS=240 setsid $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
-	rc=0; $(MAKE) --no-print-directory lint unit image-test molecule SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 \
-	  || rc=$$?; \
+	# a failure in the foreground stops it and removes its VMs. (-o setup: image's prerequisite has just run.)
+	for r in trixie bookworm; do \
+	  $(TIMES) run "vm-image $$r" -- tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
+	$(TIMES) run setup -- $(MAKE) --no-print-directory setup; \
+	$(TIMES) run image -- $(MAKE) --no-print-directory -o setup image; \
+	COLUMNS=240 setsid $(TIMES) run fleet -- $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
+	rc=0; for t in lint unit image-test molecule; do \
+	  $(TIMES) run --group foreground "$$t" -- \
+	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; done; \
 	if [ $$rc -ne 0 ]; then kill -- -$$fleet 2>/dev/null || true; fi; \
 	frc=0; wait $$fleet || frc=$$?; \
 	echo "== molecule test -s fleet, run beside the above: exit $$frc"; cat .cache/test-fleet.log; \
 	if [ $$rc -ne 0 ]; then $(BIN)/molecule destroy -s fleet >/dev/null 2>&1 || true; fi; \
+	trc=0; $(TIMES) report || trc=$$?; \
 	if [ $$frc -ne 0 ]; then echo "== fleet: what failed"; \
 	  sed 's/\x1b\[[0-9;]*m//g' .cache/test-fleet.log | grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' \
 	  | tail -n 30 || true; \
 	  for v in $${PIFLEET_CACHE:-$$HOME/.cache/pifleet}/vm-logs/*.boots.log; do \
 	    [ -f "$$v" ] || continue; echo "== $$v (and its last boot's console)"; tail -n 6 "$$v"; \
 	    tail -n 12 "$${v%.boots.log}.console.log" 2>/dev/null | cut -c 1-240 || true; done; fi; \
-	echo "== make test: foreground exit $$rc, fleet exit $$frc"; \
-	wait; [ $$rc -eq 0 ] && [ $$frc -eq 0 ]
+	echo "== make test: foreground exit $$rc, fleet exit $$frc, test-times exit $$trc"; \
+	wait; [ $$rc -eq 0 ] && [ $$frc -eq 0 ] && [ $$trc -eq 0 ]
 	tools/host/host-guard.sh compare $(GUARD)
 
 demo: setup ## Boot a 2-VM ARM64 Pi fleet, converge playbooks/site.yml on it, show the status; leaves it running
