@@ -253,7 +253,7 @@ def settle(ex: Exchange, bot: Bot, candles: int) -> None:
         ex.admin.step(candles=1)
 
 
-def judge_books(ex: Exchange, bot: Bot, restored: bool = False) -> None:
+def judge_books(ex: Exchange, bot: Bot, restored: bool = False, base: str = "BTC") -> None:
     """From the exchange's side: the bot's ledger is the account's trades fill for fill (side, price,
     quantity, fee asset and amount), no client id used twice, no order it does not know, and its holdings
     (base and quote) are the account's balances. A store `restored` from a backup never hears of an order
@@ -291,9 +291,11 @@ def judge_books(ex: Exchange, bot: Bot, restored: bool = False) -> None:
     wrong = [(theirs, mine) for theirs, mine in seen if want.get(theirs, mine) != mine]
     assert wrong == []
     bal = Admin(ex.base).call("GET", "balances")["accounts"][KEY]  # type: ignore[index]
-    held = {a: Decimal(str(bal[a]["free"])) + Decimal(str(bal[a]["locked"])) for a in ("BTC", "USDT")}
+    held = {a: Decimal(str(bal[a]["free"])) + Decimal(str(bal[a]["locked"])) for a in (base, "USDT")}
 
-    wait_for(bot, lambda: bot.status()["base_held"] == pytest.approx(float(held["BTC"]), abs=1e-8), "its BTC")
+    wait_for(
+        bot, lambda: bot.status()["base_held"] == pytest.approx(float(held[base]), abs=1e-8), f"its {base}"
+    )
 
     def agree() -> bool:  # the status the bot saved is a cycle behind its books: the next one agrees
         h = bot.status()["holdings"]
@@ -404,6 +406,38 @@ def test_a_chaos_session_paying_fees_in_bnb_until_it_runs_out_ends_with_the_exch
     print(f"bnb chaos: BNB fees worth {spent:.4f} USDT; the bot: {s['fees_other_assets']} in other assets, "
           f"fees {s['fees']}, equity {s['end_equity']}, BTC {s['base_held']}")  # fmt: skip
     assert s["fees_other_assets"] == pytest.approx(float(spent), abs=0.006)
+    assert bot.term() == 0
+
+
+def test_a_chaos_session_on_bnb_usdt_paying_fees_in_bnb_ends_with_the_exchanges_books(
+    tmp_path, exchange, bots
+):
+    """ "Pay fees with BNB" on BNB/USDT: every commission in BNB, the market's own base, a sell's too (the
+    engine used to book a sell's as a third asset's and keep the BNB: its holdings past the account's).
+    With SIGKILLs and dropped create answers, the ledger is the exchange's fill for fill and the holdings
+    are the balances."""
+    ex = exchange(*VOLATILE, "--symbol", "BNB/USDT", "--fee-asset", "BNB")
+    bot = bots(tmp_path, ex.base, market={"symbol": "BNB/USDT"},
+               run={"unknown_order_deadline_s": 0.5, "reconcile_every": 1})  # fmt: skip
+    bot.start()
+    bot.wait(1)
+    rnd = random.Random(11)
+
+    def chaos(k: int) -> None:
+        if k % 9 == 4:
+            time.sleep(rnd.uniform(0.0, 0.05))
+            bot.kill()
+            bot.start()
+        if rnd.random() < 0.2:
+            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+
+    n = 40
+    step_through(ex, bot, n, chaos, seen=1)
+    settle(ex, bot, n + 1)
+    trades = ex.trades()
+    sells_in_bnb = [t for t in trades if not t["isBuyer"] and t["commissionAsset"] == "BNB"]
+    assert len(sells_in_bnb) >= 3, "too few sells paid in the base to prove anything"
+    judge_books(ex, bot, base="BNB")
     assert bot.term() == 0
 
 

@@ -139,6 +139,7 @@ def test_every_venue_error_has_its_verdict():
         venue.UnavailableError: "wait",
         venue.RateLimitedError: "wait",
         venue.OutcomeUnknownError: "wait",
+        venue.MarketClosedError: "wait",  # a halted market: creates wait for it to open (test_market_watch)
         venue.AuthFailedError: "halt",
     }
     public = {c for c in _subclasses(venue.VenueError) if c.__module__ == venue.__name__} | {venue.VenueError}

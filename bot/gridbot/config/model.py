@@ -169,6 +169,10 @@ class RunConfig(_Model):
     # never placed: longer than the exchange's visibility lag (Binance: up to a minute).
     unknown_order_deadline_s: Annotated[float, Field(gt=0, le=3600)] = 90.0
     reconcile_every: Annotated[int, Field(ge=1)] = 60  # cycles between full recoveries (and at every start)
+    # The market's rules read again this often, and this often while the exchange has the market halted
+    # (live/market_watch.py): how soon trading resumes by itself once it opens.
+    rules_every_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    halted_market_every_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     @property
     def timeframe_ms(self) -> int:
@@ -190,12 +194,27 @@ class ExchangeConfig(_Model):
     # ccxt's client-side request spacing by endpoint weight (Binance myTrades: 200 ms); off only against an
     # exchange that has no request weights (the local test exchange)
     throttle: bool = True
+    # Request weight (live/weights.py): the exchange's limit per IP and minute (Binance spot: 6000; null:
+    # none), the share of it all bots behind this IP may use together, and how many bots share the IP (the
+    # fleet's setting: a home router's Pis). Each bot paces its calls to limit * share / bots a minute; off
+    # with `throttle: false`.
+    weight_limit_1m: Annotated[int, Field(ge=1)] | None = 6000
+    weight_share_pct: Annotated[float, Field(gt=0, le=100)] = 50.0
+    bots_per_ip: Annotated[int, Field(ge=1, le=1000)] = 1
     # how long the circuit breaker holds calls back after the exchange failed (or a 429's Retry-After, if
     # longer): an outage is waited out this way, it never halts trading
     breaker_cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     retry_budget_s: Annotated[float, Field(gt=0, le=300)] = (
         20.0  # a read's retries (backoff) at most this long
     )
+
+    @property
+    def weight_budget_1m(self) -> tuple[float, float] | None:
+        """(this bot's weight a minute, the IP's share a minute), or None: no pacing."""
+        if not self.throttle or self.weight_limit_1m is None:
+            return None
+        share = self.weight_limit_1m * self.weight_share_pct / 100
+        return share / self.bots_per_ip, share
 
     @model_validator(mode="after")
     def _one_endpoint(self) -> Self:

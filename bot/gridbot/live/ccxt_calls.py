@@ -21,17 +21,29 @@ from gridbot.live.resilience import BreakerOpenError, CircuitBreaker, RetryPolic
 from gridbot.live.venue import (
     AuthFailedError,
     InsufficientFundsError,
+    MarketClosedError,
     OutcomeUnknownError,
     RateLimitedError,
     RejectedError,
     UnavailableError,
     VenueError,
 )
+from gridbot.live.weights import WeightMeter, weight_of
 from gridbot.ops.metrics import Metrics
 
 T = TypeVar("T")
+USED_WEIGHT = "x-mbx-used-weight-1m"  # Binance's header: the IP's request weight used this minute
 
-Kind = Literal["not_found", "insufficient_funds", "auth", "rate_limited", "nonce", "transient", "rejected"]
+Kind = Literal[
+    "not_found",
+    "insufficient_funds",
+    "auth",
+    "rate_limited",
+    "nonce",
+    "transient",
+    "market_closed",
+    "rejected",
+]
 
 
 # Binance -2015 "Invalid API-key, IP, or permissions for action": ccxt raises DDoSProtection for it once the
@@ -74,6 +86,7 @@ def _classify(e: BaseException) -> Kind:
         (x.ExchangeNotAvailable, "transient"),  # 5xx, OnMaintenance
         (x.NetworkError, "transient"),  # dropped connection, refused, reset
         (x.OperationFailed, "transient"),  # BadResponse, NullResponse, CancelPending
+        (x.MarketClosed, "market_closed"),  # Binance -1013 "Market is closed." (BREAK, HALT)
         (x.ExchangeError, "rejected"),  # InvalidOrder, BadRequest (min notional), BadSymbol, ...
     )
     for cls, kind in table:
@@ -128,6 +141,7 @@ class CcxtCalls:
         breaker_cooldown_s: float,
         resync: Callable[[], None],
         quiet: QuietFile | None = None,
+        meter: WeightMeter | None = None,
     ) -> None:
         self._ex = ex
         self.exchange_id = exchange_id
@@ -142,6 +156,7 @@ class CcxtCalls:
             on_change=self._breaker_changed,
         )
         self._quiet = quiet
+        self._meter = meter
         if quiet is not None:  # a Retry-After given to the process before this one, not yet over
             left = quiet.left(clock.time())
             if left > 0:
@@ -162,10 +177,12 @@ class CcxtCalls:
         except BreakerOpenError as e:
             self._count(method, "breaker_open")
             raise _BreakerOpenError(e.remaining_s, e.rate_limited) from None
+        self._pace(method)
         t0 = self._clock.monotonic()
         try:
             result = fn()
         except (base_error, OSError) as e:
+            self._weighed(method)
             self._observe(method, t0)
             kind = _classify(e)
             self._count(method, kind)
@@ -176,7 +193,7 @@ class CcxtCalls:
                 if self._quiet is not None and not _ORDER_COUNT.search(str(e)):  # the IP's, not the account's
                     now = self._clock.time()
                     self._quiet.write(now + self._breaker.remaining_s(), now)
-            elif kind in ("not_found", "rejected", "insufficient_funds"):
+            elif kind in ("not_found", "rejected", "insufficient_funds", "market_closed"):
                 self._breaker.success()  # the exchange answered
             else:  # a probe that failed once is not the verdict: the read's retry budget is
                 self._breaker.abandon()
@@ -184,10 +201,32 @@ class CcxtCalls:
         except BaseException:
             self._breaker.abandon()
             raise
+        self._weighed(method)
         self._observe(method, t0)
         self._count(method, "ok")
         self._breaker.success()
         return result
+
+    def _pace(self, method: str) -> None:
+        """Held back while this bot's minute or the IP's is past its share (`weights`)."""
+        if self._meter is not None:
+            while (wait := self._meter.hold(method, self._clock.time())) > 0:
+                self._clock.sleep(wait)
+
+    def _weighed(self, method: str) -> None:
+        """The call's weight counted, and the IP's as the answer reports it (`X-MBX-USED-WEIGHT-1M`)."""
+        now = self._clock.time()
+        headers = self._ex.last_response_headers or {}
+        reported = next((v for k, v in headers.items() if str(k).lower() == USED_WEIGHT), None)
+        meter = self._meter
+        if meter is not None:
+            meter.spent(method, now)
+            if reported is not None and str(reported).isdigit():
+                meter.reported(int(reported), now)
+        if self._metrics is not None:
+            self._metrics.request_weight.labels(method=method).inc(weight_of(method))
+            if reported is not None and str(reported).isdigit():
+                self._metrics.ip_weight.set(int(reported))
 
     def _retry_after(self) -> float:
         headers = self._ex.last_response_headers or {}
@@ -266,6 +305,8 @@ class CcxtCalls:
             return InsufficientFundsError(msg)
         if kind == "auth":
             return AuthFailedError(msg)
+        if kind == "market_closed":
+            return MarketClosedError(msg)
         if kind == "nonce":
             return UnavailableError(f"{msg} (still after a clock resync)")
         return RejectedError(msg)

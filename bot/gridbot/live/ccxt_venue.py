@@ -37,6 +37,7 @@ from gridbot.live.venue import (
     Trade,
     VenueError,
 )
+from gridbot.live.weights import WeightMeter
 from gridbot.ops.metrics import Metrics
 
 # ccxt's unified order statuses; anything else (a new one) reads as still open, to be asked again
@@ -106,6 +107,7 @@ class CcxtVenue:
         page_limit: int = 1000,
         throttle: bool = True,
         quiet: QuietFile | None = None,
+        weight_budget: tuple[float, float] | None = None,
     ) -> None:
         if (api_key is None) != (secret is None):
             missing = "secret" if secret is None else "api_key"
@@ -156,6 +158,7 @@ class CcxtVenue:
             breaker_cooldown_s=breaker_cooldown_s,
             resync=self._resync_clock,
             quiet=quiet,
+            meter=None if weight_budget is None else WeightMeter(*weight_budget),
         )
         if sandbox:
             if "test" not in self._ex.urls:
@@ -182,8 +185,6 @@ class CcxtVenue:
             raise RejectedError(f"exchange.symbol: {symbol!r} is not listed on {self.exchange_id}")
         if not market.get("spot", True):
             raise RejectedError(f"exchange.symbol: {symbol!r} is not a spot market on {self.exchange_id}")
-        if market.get("active") is False:
-            raise RejectedError(f"exchange.symbol: {symbol!r} is not trading on {self.exchange_id}")
         maker, taker = market.get("maker"), market.get("taker")
         if self.keyed:
             maker, taker = self._account_fees(maker, taker)
@@ -199,6 +200,7 @@ class CcxtVenue:
             maker_fee=_dec_or_zero(maker, "maker fee"),
             taker_fee=_dec_or_zero(taker, "taker fee"),
             max_orders=_max_orders(market),
+            trading=market.get("active") is not False,  # Binance: status TRADING
         )
         return self._rules
 
@@ -358,7 +360,7 @@ class CcxtVenue:
 
     def trades_of(self, exchange_order_id: str) -> list[Trade]:
         page = self._calls.read(
-            "trades",
+            "trades_of",
             partial(self._ex.fetch_my_trades, self.symbol, None, None, {"orderId": exchange_order_id}),
         )
         return sorted((self._trade(t) for t in page), key=lambda t: (_trade_no(t.trade_id), t.time_ms))

@@ -5,9 +5,9 @@ rides out an outage or stops until someone types `gridbot resume`:
 
 - the exchange is unavailable (`UnavailableError`: timeouts, 5xx, maintenance, the breaker holding calls
   back; `RateLimitedError`: 429/418 and their Retry-After; `OutcomeUnknownError`: a create whose answer was
-  lost, looked up by client id afterwards): the breaker's and the retry policy's job. It is waited out, for
-  as long as it lasts, and never counted: an outage of two minutes or of two hours ends with the bot trading
-  again by itself.
+  lost, looked up by client id afterwards; `MarketClosedError`: the market halted, `market_watch`): the
+  breaker's and the retry policy's job. It is waited out, for as long as it lasts, and never counted: an
+  outage of two minutes or of two hours ends with the bot trading again by itself.
 - the exchange refused what the bot asked (`RejectedError`: a filter such as PRICE_FILTER, LOT_SIZE, NOTIONAL
   or MAX_NUM_ORDERS, a duplicate client id; `InsufficientFundsError`), or answered what the adapter cannot
   read (a plain `VenueError`): the bot itself is wrong (its books, its config, its rules). Counted; more
@@ -22,6 +22,7 @@ from typing import Literal
 
 from gridbot.live.venue import (
     AuthFailedError,
+    MarketClosedError,
     OutcomeUnknownError,
     RateLimitedError,
     UnavailableError,
@@ -35,7 +36,7 @@ def verdict(exc: VenueError) -> Verdict:
     """What an exchange error does to the loop (see the module doc): wait it out, count it, or halt."""
     if isinstance(exc, AuthFailedError):
         return "halt"
-    if isinstance(exc, (UnavailableError, RateLimitedError, OutcomeUnknownError)):
+    if isinstance(exc, (UnavailableError, RateLimitedError, OutcomeUnknownError, MarketClosedError)):
         return "wait"
     return "count"
 

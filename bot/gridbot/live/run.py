@@ -42,6 +42,7 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
                          sandbox=cfg.exchange.sandbox, api_key=key, secret=secret,
                          timeout_s=cfg.exchange.timeout_s, metrics=metrics,
                          throttle=cfg.exchange.throttle, breaker_cooldown_s=cfg.exchange.breaker_cooldown_s,
+                         weight_budget=cfg.exchange.weight_budget_1m,
                          retry=RetryPolicy(budget_s=cfg.exchange.retry_budget_s),
                          quiet=quiet,
                          clock=heartbeat or heartbeat_of(cfg))  # fmt: skip

@@ -33,6 +33,7 @@ class MarketRules:
     max_orders: int | None = (
         None  # open orders allowed per symbol, the account's others included (None: no limit)
     )
+    trading: bool = True  # False: the market is halted (Binance BREAK, HALT): no order is accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,11 @@ class OutcomeUnknownError(VenueError):
 class RejectedError(VenueError):
     """The exchange refused this request and nothing happened (invalid price or size, min notional, duplicate
     client id, would take as a maker-only order)."""
+
+
+class MarketClosedError(VenueError):
+    """The market is not trading (Binance -1013 "Market is closed." during a BREAK or HALT): nothing was
+    placed, and nothing is wrong with the bot; creates wait for the market to open, no error is counted."""
 
 
 class InsufficientFundsError(RejectedError):

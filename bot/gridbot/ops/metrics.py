@@ -44,6 +44,21 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
+        # the weight a minute a bot spends is rate(gridbot_request_weight_total[1m]) * 60 (live/weights.py)
+        self.request_weight = Counter(
+            "gridbot_request_weight", "Exchange request weight spent, by method", ["method"], registry=r
+        )
+        self.ip_weight = Gauge(
+            "gridbot_ip_request_weight_1m",
+            "The IP's request weight used this minute, as the exchange's last answer reported it",
+            registry=r,
+        )
+        self.market_trading = Gauge(
+            "gridbot_market_trading",
+            "0 while the exchange has the market halted (new orders wait)",
+            registry=r,
+        )
+        self.market_trading.set(1)
         self.exit_retries = Counter(
             "gridbot_exit_sale_retries", "Exit sales the exchange refused, tried again", registry=r
         )
