@@ -60,6 +60,7 @@ class FakeVenue:
     trades: list[Trade] = field(default_factory=list)
     drop_next_create: bool = False
     refuse_market_sales: int = 0  # market sales refused for insufficient funds before one goes through
+    expire_next_create: bool = False  # answered EXPIRED at once (Binance: self-trade prevention)
     hide_next_create: int = 0  # candles
 
     # --- the test's side ------------------------------------------------------------------------------
@@ -140,6 +141,8 @@ class FakeVenue:
         if self.hide_next_create:
             o.hidden_until, self.hide_next_create = self.now + self.hide_next_create, 0
         self.orders[client_id] = o
+        if self.expire_next_create:
+            self.expire_next_create, o.status = False, "expired"
         if self.drop_next_create:
             self.drop_next_create = False
             raise OutcomeUnknownError("the answer was lost")

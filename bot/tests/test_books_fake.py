@@ -3,10 +3,10 @@ third asset, holdings, attribution. Fast and exact; the real processes of test_b
 
 import re
 import time
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
-from fakevenue import STEP_MS, FakeVenue, bnb_price
+from fakevenue import FEE, STEP_MS, FakeVenue, bnb_price
 
 from gridbot.config.model import parse_config
 from gridbot.live.trader import Trader
@@ -286,3 +286,53 @@ def test_fees_in_the_base_on_a_pair_whose_base_is_the_fee_asset_leave_the_books_
     judge(t, venue)
     assert t.drift is not None
     assert t.drift.pct < 1e-6, t.drift.reason()
+
+
+def test_a_create_answered_expired_is_not_taken_for_resting_and_its_level_is_placed_again(tmp_path):
+    """An order the exchange answers EXPIRED when placed (self-trade prevention, an IOC's end) used to be
+    recorded open until the next reconcile: the engine counted it resting. Now it is recorded expired at
+    once and its level is decided again at the next candle."""
+    venue = FakeVenue(load_embedded(), now=CALM, fee_asset=None)
+    t = trader(tmp_path, venue, grid={"width_pct": 2, "levels": 6, "budget_quote": 800})
+    venue.expire_next_create = True
+    t.step(full=True)
+    (first,) = [o for o in venue.orders.values() if o.status == "expired"]
+    assert t.store.order_row(first.cid).status == "expired"
+    assert first.cid not in t.book.orders
+    level = first.cid.split("-")[1]
+    venue.step()
+    t.step(full=False)
+    again = [o for o in venue.orders.values() if o.status == "open" and o.cid.split("-")[1] == level]
+    assert again, f"level {level} left empty"
+    assert again[0].price == first.price
+    judge(t, venue)
+
+
+def test_a_partly_filled_buy_that_expires_gets_its_counter_sell_for_what_filled(tmp_path):
+    """A buy half filled, then ended by the exchange (expired, or cancelled from outside): its counter-sell
+    waited for the last part that never came, and the half bought was never offered. Now the level is
+    decided again: the half (net of its fee) is offered at the level above."""
+    venue = FakeVenue(load_embedded(), now=CALM, fee_asset=None)
+    t = trader(tmp_path, venue, grid={"width_pct": 2, "levels": 6, "budget_quote": 800})
+    t.step(full=True)
+    buy = max(
+        (o for o in venue.orders.values() if o.side == "buy" and o.status == "open"), key=lambda o: o.price
+    )
+    level = int(buy.cid.split("-")[1][:-1])
+    while Decimal(repr(float(venue.candles.low[venue.now]))) > buy.price:  # to the candle that reaches it
+        venue.step()
+        t.step(full=False)
+        assert buy.status == "open"
+    whole, half = buy.qty, (buy.qty / 2).quantize(Decimal("0.00001"))
+    buy.qty = half  # the exchange fills half of it in that candle, then the order expires
+    venue._fill(buy, int(venue.candles.time_ms[venue.now]) + STEP_MS - 1, venue.now)
+    buy.qty, buy.status = whole, "expired"
+    venue.step()
+    for _ in range(2):  # the half's trade booked, then the reconcile sees the order ended
+        t.step(full=True)
+    venue.step()
+    t.step(full=False)
+    sells = [o for o in venue.orders.values() if o.side == "sell" and o.status == "open"]
+    net = (half * (1 - FEE)).quantize(Decimal("0.00001"), ROUND_FLOOR)  # the fee came out of the base
+    assert [(int(o.cid.split("-")[1][:-1]), o.qty) for o in sells] == [(level + 1, net)], sells
+    judge(t, venue)
