@@ -336,3 +336,34 @@ def test_a_partly_filled_buy_that_expires_gets_its_counter_sell_for_what_filled(
     net = (half * (1 - FEE)).quantize(Decimal("0.00001"), ROUND_FLOOR)  # the fee came out of the base
     assert [(int(o.cid.split("-")[1][:-1]), o.qty) for o in sells] == [(level + 1, net)], sells
     judge(t, venue)
+
+
+class ClockedVenue(FakeVenue):
+    """An exchange whose clock is its market's (as a real one's is): the candle `now` is closing."""
+
+    candle_calls: int = 0
+
+    def clock_skew_ms(self) -> float:
+        return int(self.candles.time_ms[self.now - 1]) + 2 * STEP_MS - 1 - time.time() * 1000
+
+    def closed_candles(self, timeframe: str, since_ms: int | None, limit: int) -> list:
+        self.candle_calls += 1
+        return super().closed_candles(timeframe, since_ms, limit)
+
+
+def test_klines_are_asked_for_once_a_candle_can_have_closed_not_every_cycle(tmp_path):
+    """Candles once per candle by the exchange's clock (a 1 s cycle asked 60 times a minute before)."""
+    venue = ClockedVenue(load_embedded(), now=CALM, fee_asset=None)
+    t = trader(tmp_path, venue)
+    t.step(full=True)
+    t.step(full=False)  # the trades the start's reconcile asked for read
+    asked = venue.candle_calls
+    for _ in range(20):  # a candle's time on the exchange's clock, none closing
+        t.step(full=False)
+    assert venue.candle_calls == asked
+    venue.step()
+    t.step(full=False)
+    assert venue.candle_calls == asked + 1
+    assert t.engine.stats.last_ms == int(venue.candles.time_ms[venue.now - 1])
+    t.step(full=True)  # a full reconcile asks anyway
+    assert venue.candle_calls == asked + 2

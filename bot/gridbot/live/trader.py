@@ -351,7 +351,11 @@ class Trader:
 
     def _trade(self) -> None:
         since = self.engine.stats.last_ms + self.tf_ms if self.engine.stats.candles else None
-        rows = self.venue.closed_candles(self.cfg.run.timeframe, since, CANDLES_PER_CALL)
+        rows = (
+            self.venue.closed_candles(self.cfg.run.timeframe, since, CANDLES_PER_CALL)
+            if self._candle_due()
+            else []
+        )
         if since is None:  # a fresh bot starts at the newest closed candle: it never trades on history
             rows = rows[-1:]
         trades = self._new_trades() if self.book is not None and self._trades_due(bool(rows)) else []
@@ -388,6 +392,15 @@ class Trader:
             self._commit_actions()
             self.cycle += 1
             self._save_snapshot()
+
+    def _candle_due(self) -> bool:
+        """Whether a candle can have closed since the last one taken (by the exchange's clock, as last
+        measured): klines once per candle, not every cycle, and every cycle once one is due until it comes
+        (an exchange publishes a closed candle a moment after its close). Also at every full reconcile."""
+        if not self.engine.stats.candles or self.trades_due:
+            return True
+        next_close_ms = self.engine.stats.last_ms + 2 * self.tf_ms
+        return time.time() * 1000 + self.venue.clock_skew_ms() >= next_close_ms
 
     def _trades_due(self, new_candle: bool) -> bool:
         """Whether to read our trades (Binance's myTrades weighs 20, a kline 2): when a candle closed (the
