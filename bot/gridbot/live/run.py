@@ -13,7 +13,8 @@ from gridbot.config.model import BotConfig, ConfigError
 from gridbot.core.engine import GridEngine
 from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import RetryPolicy
-from gridbot.live.trader import Trader, heartbeat_of, log
+from gridbot.live.shared import log
+from gridbot.live.trader import Trader, heartbeat_of
 from gridbot.live.venue import AuthFailedError, RateLimitedError, Venue, VenueError
 from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.httpd import serve_bot

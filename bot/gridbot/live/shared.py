@@ -1,0 +1,28 @@
+"""What the trader's rooms share (`trader`, `sending`, `recovery`, `bookkeeping`): the bot's log line, the
+order states that are final, an unanswered create's lookup schedule, the engine's floats as exact text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+FINISHED = ("closed", "canceled", "rejected", "expired")
+LOST_WATCH_S = 86_400.0  # an order declared lost is looked for this long (epoch seconds) after
+
+
+def log(message: str) -> None:
+    print(f"gridbot: {message}", flush=True)
+
+
+def dec(x: float) -> Decimal:
+    """A float of the engine as the Decimal of its shortest repr: the value the engine means."""
+    return Decimal(repr(x))
+
+
+@dataclass
+class Unknown:
+    """An order whose create got no answer: looked up by client id until `deadline`."""
+
+    since: float
+    next_check: float
+    wait: float = 0.5
