@@ -43,7 +43,7 @@ lint: $(STAMP) ## ruff, mypy --strict, the bot's import layers, yamllint, ansibl
 	$(BIN)/ruff check bot molecule tools playbooks
 	$(BIN)/ruff format --check bot molecule tools playbooks
 	$(BIN)/mypy bot/gridbot tools/exchange/gridbot_exchange
-	PYTHONPATH=bot $(BIN)/lint-imports --no-cache
+	PYTHONPATH=bot:tools/exchange $(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q
 	for p in $(PLAYBOOKS); do $(BIN)/ansible-playbook --syntax-check "$$p" >/dev/null || exit 1; echo "syntax ok: $$p"; done

@@ -12,7 +12,7 @@ import numpy as np
 
 from gridbot.core import synthetic
 from gridbot.core.candles import CandleError, Candles
-from gridbot.ops.candle_files import iter_candles
+from gridbot_exchange.reader import read_csv, read_embedded
 
 INTERVALS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000}
 TRADING = "TRADING"
@@ -111,12 +111,14 @@ def load_series(source: str) -> Series:
     OHLCV CSV; raises CandleError with the reason."""
     if source.startswith("synthetic:"):
         return _synthetic(source)
-    if source != "embedded" and not Path(source).is_file():
+    if source == "embedded":
+        c = read_embedded()
+    elif Path(source).is_file():
+        c = read_csv(Path(source))
+    else:
         raise CandleError(f"data file not found: {source}")
-    parts = list(iter_candles(source))
-    if not parts or sum(len(p) for p in parts) < 2:
+    if len(c) < 2:
         raise CandleError(f"{source}: need at least 2 candles")
-    c = Candles.concat(parts)
     steps = np.diff(c.time_ms)
     interval_ms = int(steps[0])
     if np.any(steps != interval_ms):
