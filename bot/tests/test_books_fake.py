@@ -264,7 +264,8 @@ def test_a_level_the_exchange_emptied_is_decided_again_at_the_next_candle(tmp_pa
     assert again, f"level {level} still empty: {[o.cid for o in venue.orders.values() if o.status == 'open']}"
     assert t.engine.stats.regrids == regrids, "a regrid placed it: the test proves nothing"
     assert again[0].cid != gone.cid
-    assert again[0].price == gone.price
+    # a buy where it was; a sell there too, or higher: never below the average cost and a step
+    assert again[0].price == gone.price if side == "buy" else again[0].price >= gone.price
     for _ in range(20):
         venue.step()
         t.step(full=False)
@@ -367,3 +368,32 @@ def test_klines_are_asked_for_once_a_candle_can_have_closed_not_every_cycle(tmp_
     assert t.engine.stats.last_ms == int(venue.candles.time_ms[venue.now - 1])
     t.step(full=True)  # a full reconcile asks anyway
     assert venue.candle_calls == asked + 2
+
+
+def test_an_exit_sale_waits_for_its_cancels_a_few_seconds_not_forever(tmp_path):
+    """The stop-loss cancels the grid first; a cancel the exchange does not confirm (its order hidden by the
+    exchange's lag) must not hold the sale back: it goes out EXIT_CANCELS_WAIT_S after it was decided."""
+    venue = FakeVenue(load_embedded(), now=START, fee_asset=None)
+    t = trader(tmp_path, venue)
+    t.step(full=True)
+    k = 0
+    while t.engine.portfolio.base <= 0:
+        venue.step()
+        t.step(full=False)
+        k += 1
+        assert k < 300, "the grid never bought"
+    close = float(venue.candles.close[venue.now - 1])
+    t.store.close()
+    t = trader(tmp_path, venue, exits={"stop_loss": round(close * 0.999, 2)})
+    t.step(full=True)
+    for o in venue.orders.values():  # every resting order unseen: their cancels get no answer
+        if o.status == "open":
+            o.hidden_until = venue.now + 10_000
+    started = time.monotonic()
+    while not [o for o in venue.orders.values() if o.cid.split("-")[1] == "x"]:
+        venue.step()
+        t.step(full=False)
+        assert time.monotonic() - started < 20, "the sale waited on its cancels"
+        time.sleep(0.05)
+    assert t.engine.halted.startswith("stop_loss")
+    assert t.cancelled, "the test proves nothing: every cancel was confirmed"

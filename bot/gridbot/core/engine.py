@@ -161,21 +161,26 @@ class GridEngine:
         """Levels the exchange emptied (an order cancelled, expired or refused without filling all of it:
         self-trade prevention, an operator's cancel, a trading halt) decided again as the grid decides them:
         the inventory no resting sell covers offered first, on the free levels above the price at the level's
-        own price as a counter-sell is (a partly filled buy that ended gets its counter-sell for what filled),
+        price as a counter-sell is, or the average cost and a step if higher (a partly filled buy that ended
+        gets its counter-sell for what filled),
         then buys on the levels still free below it. Only a live exchange empties a level on its own: a
         backtest never calls it."""
         if self.levels is None or self.qty is None or self.halted or not self.started:
             return
         taken, _ = self._book_levels()
         held = self.portfolio.base - sum(o.qty for o in self.exchange.open_orders() if o.side == "sell")
+        # never below the average cost and a step, as a regrid's inventory sells: healing realises no loss
+        floor_price = float(np.ceil(self.portfolio.avg_cost * (1 + min_step_ratio(self.levels))
+                                    / self.market.tick_size)) * self.market.tick_size  # fmt: skip
         levels, qtys = self.levels.tolist(), self.qty.tolist()
         for j in range(max(1, bisect_right(levels, close)), len(levels)):
             if j - 1 in taken:  # a buy rests below it, or a sell on it
                 continue
             size = float(floor_to_step(np.array(min(held, qtys[j - 1] or held)), self.market.lot_step))
-            if size <= 0 or levels[j] * size < self.market.min_notional:
+            price = round(max(levels[j], floor_price), 10)
+            if size <= 0 or price * size < self.market.min_notional:
                 break
-            self.exchange.place_limit("sell", levels[j], size, j, opened_ms=time_ms)
+            self.exchange.place_limit("sell", price, size, j, opened_ms=time_ms)
             held -= size
         self._place_buys(close, time_ms)
 

@@ -185,6 +185,11 @@ class LiveBook:
         self.actions.append(("place", live))
         return live.order
 
+    @property
+    def finding(self) -> bool:
+        """Orders or exit sales found on the exchange that the engine has not decided again yet."""
+        return bool(self._found or self._found_exits)
+
     def found(
         self, cid: str, side: Side, price: Decimal, qty: Decimal, level: int, opened_ms: int
     ) -> LiveOrder:

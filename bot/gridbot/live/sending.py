@@ -17,6 +17,7 @@ from gridbot.live.shared import FINISHED, Unknown, dec, log
 from gridbot.live.venue import (
     InsufficientFundsError,
     MarketClosedError,
+    MarketRules,
     OutcomeUnknownError,
     RejectedError,
     VenueError,
@@ -24,6 +25,15 @@ from gridbot.live.venue import (
 
 if TYPE_CHECKING:
     from gridbot.live.rooms import TraderRooms
+
+
+# How long an exit's sale waits for the cancels decided with it to be confirmed before it is sent anyway.
+EXIT_CANCELS_WAIT_S = 5.0
+
+
+def fits(price: Decimal, qty: Decimal, rules: MarketRules) -> bool:
+    """An order the market's rules accept: on the tick, on the lot step, at least the minimum notional."""
+    return price % rules.tick_size == 0 and qty % rules.lot_step == 0 and price * qty >= rules.min_notional
 
 
 class Sending:
@@ -111,8 +121,12 @@ class Sending:
             return
         except RejectedError as exc:
             self._refused(cid, f"rejected ({exc})")
-            if FILTER_FAILURE in str(exc) and self._refresh_rules(now=True):
-                self.holes = True  # decided on rules the exchange changed: decided again, not counted
+            if FILTER_FAILURE in str(exc):
+                self._refresh_rules(now=True)
+            # decided on rules the exchange has changed since (the adapter checks the new ones too): decided
+            # again at the next candle, by the new rules; not the bot's error
+            if not fits(price, qty, self.rules):
+                self.holes = True
                 return
             self._count_error(f"order {cid} rejected ({exc})")
             return
@@ -145,12 +159,16 @@ class Sending:
             self.store.set_order_status(cid, "unknown")
 
     def _sell_at_market(self: TraderRooms, cid: str, qty: Decimal) -> None:
-        """An exit's sale (`exits`): a lost answer is looked up by client id, as a create's is. Sent only once
-        every cancel is confirmed (the coins resting sells hold are freed by them); a refusal is tried again,
+        """An exit's sale (`exits`): a lost answer is looked up by client id, as a create's is. Sent once
+        every cancel is confirmed (the coins resting sells hold are freed by them), or EXIT_CANCELS_WAIT_S
+        after it was decided whatever they say (a cancel confirms only once its fills are booked, which a
+        halted loop does not do: the sale must never wait on it); a refusal is tried again,
         backing off up to a minute, for what the account still holds of it, until it is done or the account
         holds none of it (the position is gone): never left unsold in silence."""
         now = time.monotonic()
-        if self.cancelled or now < self.exit_retry.get(cid, (0, 0.0))[1]:
+        if cid not in self.exit_retry and self.cancelled:  # the cancels' answers first, a few seconds at most
+            self.exit_retry[cid] = (0, now + EXIT_CANCELS_WAIT_S)
+        if now < self.exit_retry.get(cid, (0, 0.0))[1]:
             return
         try:
             state = self.venue.sell_at_market(qty, cid)

@@ -289,7 +289,9 @@ class Trader(Sending, Recovery, Bookkeeping):
             if rows:
                 self._paper_n = 0
                 self.engine.run_chunk(_candles(rows))
-                if self.holes and self.book is not None:  # once a candle: a refusal is not retried per cycle
+                # once a candle, and once the book is settled: no cancel pending, no found order undecided
+                # (their coins and levels are not the engine's to offer again yet)
+                if self.holes and self.book is not None and not self.cancelled and not self.book.finding:
                     self.holes = False
                     self.engine.heal(self.engine.stats.last_close, self.engine.stats.last_ms)
                 if self.book is not None:
