@@ -121,7 +121,9 @@ class Sending:
             return
         except RejectedError as exc:
             self._refused(cid, f"rejected ({exc})")
-            if FILTER_FAILURE in str(exc):
+            # an order that fits the rules we know, refused on a filter: they changed; read them (once a
+            # batch: the next refused ones no longer fit what was read)
+            if FILTER_FAILURE in str(exc) and fits(price, qty, self.rules):
                 self._refresh_rules(now=True)
             # decided on rules the exchange has changed since (the adapter checks the new ones too): decided
             # again at the next candle, by the new rules; not the bot's error
