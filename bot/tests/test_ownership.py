@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from test_trader import Bot, Exchange
 
-from gridbot.live.ownership import Ownership, split
+from gridbot.live.book import split_client_id
+from gridbot.live.ownership import Ownership
 from gridbot.ops.store import LINEAGE_CURSOR, Store
 
 HALF = {"grid": {"width_pct": 2, "levels": 6, "budget_quote": 400}, "start_quote": 400}
@@ -29,15 +30,15 @@ def store_with(tmp_path, cids: list[str], lineage: list[str] | None = None) -> S
 
 
 def test_split_reads_grid_and_exit_ids_and_nothing_else():
-    assert split("pi4-12s-7-ab12cd")[0] == "pi4"
-    _, parts, is_exit = split("pi4-12s-7-ab12cd")
+    assert split_client_id("pi4-12s-7-ab12cd")[0] == "pi4"
+    _, parts, is_exit = split_client_id("pi4-12s-7-ab12cd")
     assert parts is not None
     assert (parts.level, parts.side, parts.seq, parts.epoch, is_exit) == (12, "sell", 7, "ab12cd", False)
-    _, parts, is_exit = split("pi4-x-9-ab12cd")
+    _, parts, is_exit = split_client_id("pi4-x-9-ab12cd")
     assert parts is not None
     assert (parts.seq, is_exit) == (9, True)
     for other in ("web_123", "pi4-12q-7-ab12cd", "pi4-12s-x-ab12cd", "pi4-12s-7-AB12CD", "pi4-12s-7-abc"):
-        assert split(other)[1] is None, other
+        assert split_client_id(other)[1] is None, other
 
 
 def test_ours_is_the_prefix_and_a_tag_of_the_lineage(tmp_path):

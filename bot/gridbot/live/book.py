@@ -64,22 +64,26 @@ class ClientId:
     epoch: str  # "" for an id made before ids had one
 
 
-def client_id_parts(bot_id: str, cid: str) -> ClientId | None:
-    """The parts of one of this bot's client ids (also of the older `bot-3b-17`, without a tag); None for
-    anyone else's."""
+def split_client_id(cid: str) -> tuple[str, ClientId | None, bool]:
+    """(prefix, the grid order's parts or None, whether it is an exit sale's id) of a client id in this
+    project's shape, whoever's: `<bot>-<level><b|s>-<seq>[-<tag>]` or `<bot>-x-<seq>[-<tag>]` (`exits`)."""
     head, _, rest = cid.partition("-")
     what, _, tail = rest.partition("-")
     seq, _, epoch = tail.partition("-")
-    if (
-        head != bot_id
-        or not seq.isdigit()
-        or len(what) < 2
-        or what[-1] not in "bs"
-        or not what[:-1].isdigit()
-        or (epoch and (len(epoch) != EPOCH_LEN or any(c not in EPOCH_CHARS for c in epoch)))
-    ):
-        return None
-    return ClientId(int(what[:-1]), "buy" if what[-1] == "b" else "sell", int(seq), epoch)
+    if not seq.isdigit() or (epoch and (len(epoch) != EPOCH_LEN or any(c not in EPOCH_CHARS for c in epoch))):
+        return head, None, False
+    if what == "x":
+        return head, ClientId(-1, "sell", int(seq), epoch), True
+    if len(what) < 2 or what[-1] not in "bs" or not what[:-1].isdigit():
+        return head, None, False
+    return head, ClientId(int(what[:-1]), "buy" if what[-1] == "b" else "sell", int(seq), epoch), False
+
+
+def client_id_parts(bot_id: str, cid: str) -> ClientId | None:
+    """The parts of one of this bot's grid order ids (also of the older `bot-3b-17`, without a tag); None
+    for an exit sale's and anyone else's."""
+    head, parts, is_exit = split_client_id(cid)
+    return parts if head == bot_id and not is_exit else None
 
 
 def parse_client_id(bot_id: str, cid: str) -> tuple[int, Side] | None:

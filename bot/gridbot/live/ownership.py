@@ -19,34 +19,18 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gridbot.live.book import EPOCH_CHARS, EPOCH_LEN, ClientId
+from gridbot.live.book import ClientId, split_client_id
 from gridbot.ops.store import LINEAGE_CURSOR, Store
 
 
-def split(cid: str) -> tuple[str, ClientId | None, bool]:
-    """(prefix, the grid order's parts or None, whether it is an exit sale's id) of a client id in this
-    project's shape: `<bot>-<level><b|s>-<seq>[-<tag>]` or `<bot>-x-<seq>[-<tag>]`."""
-    head, _, rest = cid.partition("-")
-    what, _, tail = rest.partition("-")
-    seq, _, epoch = tail.partition("-")
-    if not seq.isdigit() or (epoch and (len(epoch) != EPOCH_LEN or any(c not in EPOCH_CHARS for c in epoch))):
-        return head, None, False
-    if what == "x":
-        return head, ClientId(-1, "sell", int(seq), epoch), True
-    if len(what) < 2 or what[-1] not in "bs" or not what[:-1].isdigit():
-        return head, None, False
-    return head, ClientId(int(what[:-1]), "buy" if what[-1] == "b" else "sell", int(seq), epoch), False
-
-
 def _pair(cid: str) -> tuple[str, str] | None:
-    head, parts, _ = split(cid)
+    head, parts, _ = split_client_id(cid)
     return None if parts is None else (head, parts.epoch)
 
 
 @dataclass(frozen=True, slots=True)
 class Ownership:
-    bot_id: str
-    epoch: str
+    epoch: str  # this state directory's tag, the one its new ids carry
     lineage: frozenset[tuple[str, str]]  # (bot id, tag) pairs this store placed orders under
 
     @classmethod
@@ -56,17 +40,17 @@ class Ownership:
         for entry in json.loads(store.cursor(LINEAGE_CURSOR) or "[]"):
             head, _, tag = str(entry).rpartition("-")
             pairs.add((head, tag))
-        return cls(bot_id, epoch, frozenset(pairs))
+        return cls(epoch, frozenset(pairs))
 
     def parts(self, cid: str) -> ClientId | None:
         """The grid order's parts of one of our client ids; None for an exit's or anyone else's."""
-        head, parts, is_exit = split(cid)
+        head, parts, is_exit = split_client_id(cid)
         if parts is None or is_exit or (head, parts.epoch) not in self.lineage:
             return None
         return parts
 
     def is_exit(self, cid: str) -> bool:
-        head, parts, is_exit = split(cid)
+        head, parts, is_exit = split_client_id(cid)
         return is_exit and parts is not None and (head, parts.epoch) in self.lineage
 
     def ours(self, cid: str) -> bool:
@@ -77,7 +61,7 @@ class Ownership:
         prefixes = {head for head, _ in self.lineage}
         found = []
         for cid in cids:
-            head, parts, _ = split(cid)
+            head, parts, _ = split_client_id(cid)
             if parts is not None and head in prefixes and (head, parts.epoch) not in self.lineage:
                 found.append(cid)
         return found
