@@ -134,6 +134,13 @@ class GridEngine:
             self.exchange.place_limit("buy", levels[i], qty, i, opened_ms=time_ms)
             free_quote -= levels[i] * qty * fee
 
+    def _sell_floor(self) -> float:
+        """The lowest price the inventory is offered at outside a counter-sell: its average cost (fees
+        included) and one grid step, up to the tick."""
+        assert self.levels is not None
+        step = 1 + min_step_ratio(self.levels)
+        return float(np.ceil(self.portfolio.avg_cost * step / self.market.tick_size)) * self.market.tick_size
+
     def _place_inventory_sells(self, close: float, time_ms: int) -> None:
         """After a regrid, offer what is held on the levels above the price, one level's size each.
 
@@ -142,9 +149,7 @@ class GridEngine:
         """
         assert self.levels is not None
         assert self.qty is not None
-        held, entry = self.portfolio.base, self.portfolio.avg_cost
-        floor_price = float(np.ceil(entry * (1 + min_step_ratio(self.levels)) / self.market.tick_size))
-        floor_price *= self.market.tick_size
+        held, floor_price = self.portfolio.base, self._sell_floor()
         above = [j for j in range(1, len(self.levels)) if self.levels[j] > close]
         for n, j in enumerate(above):
             size = held if n == len(above) - 1 else min(held, float(self.qty[j - 1]) or held)
@@ -169,9 +174,7 @@ class GridEngine:
             return
         taken, _ = self._book_levels()
         held = self.portfolio.base - sum(o.qty for o in self.exchange.open_orders() if o.side == "sell")
-        # never below the average cost and a step, as a regrid's inventory sells: healing realises no loss
-        floor_price = float(np.ceil(self.portfolio.avg_cost * (1 + min_step_ratio(self.levels))
-                                    / self.market.tick_size)) * self.market.tick_size  # fmt: skip
+        floor_price = self._sell_floor()  # as a regrid's inventory sells: healing realises no loss
         levels, qtys = self.levels.tolist(), self.qty.tolist()
         for j in range(max(1, bisect_right(levels, close)), len(levels)):
             if j - 1 in taken:  # a buy rests below it, or a sell on it
