@@ -96,6 +96,17 @@ def lose_the_next_create(ex: Exchange, seconds: int) -> None:
 VOLATILE = ("--start-candle", "4001")  # a stretch where the grid trades every few candles
 
 
+def kill_or_drop(ex: Exchange, bot: Bot, rnd: random.Random, k: int) -> None:
+    """A chaos session's candle `k`: every ninth a SIGKILL mid-cycle and a restart; one in five a create's
+    answer dropped."""
+    if k % 9 == 4:
+        time.sleep(rnd.uniform(0.0, 0.05))
+        bot.kill()
+        bot.start()
+    if rnd.random() < 0.2:
+        ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+
+
 def test_a_fill_of_an_order_whose_answer_was_lost_and_that_lagged_is_booked(tmp_path, exchange, bots):
     """A create's answer dropped and the order (with its trades) invisible for 12 candles of market time,
     within the unknown-order deadline; meanwhile other orders of the bot fill. Every trade is booked once,
@@ -373,12 +384,7 @@ def test_a_chaos_session_paying_fees_in_bnb_until_it_runs_out_ends_with_the_exch
     admin = Admin(ex.base)
 
     def chaos(k: int) -> None:
-        if k % 9 == 4:
-            time.sleep(rnd.uniform(0.0, 0.05))
-            bot.kill()
-            bot.start()
-        if rnd.random() < 0.2:
-            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+        kill_or_drop(ex, bot, rnd, k)
         if k == 3:
             admin.call("POST", "rate_limits", {"orders_10s": 100})
         if k in (5, 9):  # between two SIGKILLs: a restarted bot cannot know the Retry-After it was given
@@ -424,12 +430,7 @@ def test_a_chaos_session_on_bnb_usdt_paying_fees_in_bnb_ends_with_the_exchanges_
     rnd = random.Random(11)
 
     def chaos(k: int) -> None:
-        if k % 9 == 4:
-            time.sleep(rnd.uniform(0.0, 0.05))
-            bot.kill()
-            bot.start()
-        if rnd.random() < 0.2:
-            ex.admin.fault(kind="drop", path="/api/v3/order", method="POST", count=1)
+        kill_or_drop(ex, bot, rnd, k)
 
     n = 40
     step_through(ex, bot, n, chaos, seen=1)

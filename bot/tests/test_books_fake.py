@@ -198,11 +198,8 @@ def test_a_sale_past_the_holding_is_booked_as_far_as_it_went_and_halts_never_cra
     assert len([x for x in venue.trades if x.side == "sell"]) == 1
 
 
-def test_a_refused_exit_sale_is_tried_again_until_it_is_done(tmp_path):
-    """A stop-loss whose market sale the exchange refuses (insufficient funds: coins still locked by a sell
-    whose cancel is unconfirmed, say) used to be marked rejected at once, the inventory left unsold under
-    a halt. Now it is tried again, backing off, each retry counted in the metrics, until it sells."""
-    venue = FakeVenue(load_embedded(), now=START, fee_asset=None)
+def holding(tmp_path, venue: FakeVenue) -> float:
+    """A bot run until it holds inventory, then stopped: the last close (a stop-loss goes just under it)."""
     t = trader(tmp_path, venue)
     t.step(full=True)
     k = 0
@@ -211,8 +208,16 @@ def test_a_refused_exit_sale_is_tried_again_until_it_is_done(tmp_path):
         t.step(full=False)
         k += 1
         assert k < 300, "the grid never bought"
-    close = float(venue.candles.close[venue.now - 1])
     t.store.close()
+    return float(venue.candles.close[venue.now - 1])
+
+
+def test_a_refused_exit_sale_is_tried_again_until_it_is_done(tmp_path):
+    """A stop-loss whose market sale the exchange refuses (insufficient funds: coins still locked by a sell
+    whose cancel is unconfirmed, say) used to be marked rejected at once, the inventory left unsold under
+    a halt. Now it is tried again, backing off, each retry counted in the metrics, until it sells."""
+    venue = FakeVenue(load_embedded(), now=START, fee_asset=None)
+    close = holding(tmp_path, venue)
     venue.refuse_market_sales = 2
     t = trader(tmp_path, venue, exits={"stop_loss": round(close * 0.999, 2)})
     deadline = time.monotonic() + 30
@@ -374,16 +379,7 @@ def test_an_exit_sale_waits_for_its_cancels_a_few_seconds_not_forever(tmp_path):
     """The stop-loss cancels the grid first; a cancel the exchange does not confirm (its order hidden by the
     exchange's lag) must not hold the sale back: it goes out EXIT_CANCELS_WAIT_S after it was decided."""
     venue = FakeVenue(load_embedded(), now=START, fee_asset=None)
-    t = trader(tmp_path, venue)
-    t.step(full=True)
-    k = 0
-    while t.engine.portfolio.base <= 0:
-        venue.step()
-        t.step(full=False)
-        k += 1
-        assert k < 300, "the grid never bought"
-    close = float(venue.candles.close[venue.now - 1])
-    t.store.close()
+    close = holding(tmp_path, venue)
     t = trader(tmp_path, venue, exits={"stop_loss": round(close * 0.999, 2)})
     t.step(full=True)
     for o in venue.orders.values():  # every resting order unseen: their cancels get no answer
