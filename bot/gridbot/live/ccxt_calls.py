@@ -217,16 +217,16 @@ class CcxtCalls:
         """The call's weight counted, and the IP's as the answer reports it (`X-MBX-USED-WEIGHT-1M`)."""
         now = self._clock.time()
         headers = self._ex.last_response_headers or {}
-        reported = next((v for k, v in headers.items() if str(k).lower() == USED_WEIGHT), None)
-        meter = self._meter
-        if meter is not None:
-            meter.spent(method, now)
-            if reported is not None and str(reported).isdigit():
-                meter.reported(int(reported), now)
+        text = str(next((v for k, v in headers.items() if str(k).lower() == USED_WEIGHT), ""))
+        used = int(text) if text.isdigit() else None
+        if self._meter is not None:
+            self._meter.spent(method, now)
+            if used is not None:
+                self._meter.reported(used, now)
         if self._metrics is not None:
             self._metrics.request_weight.labels(method=method).inc(weight_of(method))
-            if reported is not None and str(reported).isdigit():
-                self._metrics.ip_weight.set(int(reported))
+            if used is not None:
+                self._metrics.ip_weight.set(used)
 
     def _retry_after(self) -> float:
         headers = self._ex.last_response_headers or {}
