@@ -2,6 +2,7 @@ import os
 
 import pytest
 from hypothesis import settings
+from live_harness import Bot, Exchange
 
 # No per-example deadline: on a loaded 2-core runner a slow example is load, not a bug (make bench times).
 # CI runs are reproducible; local runs explore new examples each time.
@@ -10,12 +11,10 @@ settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-# The live harness's fixtures (test_trader's Exchange and Bot), for every module that trades against the local
-# exchange: each made process is killed at the end of its test.
+# The live harness's fixtures (live_harness.py's Exchange and Bot), for every module that trades against the
+# local exchange: each made process is killed at the end of its test.
 @pytest.fixture
 def exchange():
-    from test_trader import Exchange  # noqa: PLC0415
-
     made: list[Exchange] = []
 
     def make(*args: str) -> Exchange:
@@ -29,8 +28,6 @@ def exchange():
 
 @pytest.fixture
 def bots():
-    from test_trader import Bot  # noqa: PLC0415
-
     made: list[Bot] = []
 
     def make(*args, **kwargs) -> Bot:

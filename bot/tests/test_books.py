@@ -1,5 +1,5 @@
 """The bot's books against the exchange's, whatever the exchange does: real `gridbot run` processes against
-the local exchange (the harness of test_trader.py), judged from the exchange's admin API."""
+the local exchange (the live harness), judged from the exchange's admin API."""
 
 import random
 import re
@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from gridbot_exchange.testing import Admin
-from test_trader import KEY, Bot, Exchange, drive, judge_against_the_exchange
+from live_harness import KEY, Bot, Exchange, drive, judge_against_the_exchange
 
 from gridbot.config.model import load_config
 from gridbot.live import run

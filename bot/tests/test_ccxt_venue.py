@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gridbot_exchange.testing import Admin, running, start
+from gridbot_exchange.fixtures import exchange_fixtures
+from gridbot_exchange.testing import Admin, start
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,21 +35,9 @@ SYMBOL = "BTC/USDT"
 FAST = RetryPolicy(max_retries=3, budget_s=3.0, backoff=Backoff(base_s=0.02, cap_s=0.1))
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with running(
-        "--speed", "0", "--start-candle", "101", "--account", f"{KEY}:{SECRET}",
-        "--balance", "USDT=10000", "--balance", "BTC=1",
-    ) as url:  # fmt: skip
-        yield url
-
-
-@pytest.fixture
-def admin(base_url: str) -> Iterator[Admin]:
-    a = Admin(base_url)
-    a.call("POST", "reset")
-    yield a
-    a.call("DELETE", "faults")
+base_url, admin = exchange_fixtures(
+    "--start-candle", "101", "--account", f"{KEY}:{SECRET}", "--balance", "USDT=10000", "--balance", "BTC=1"
+)
 
 
 @pytest.fixture

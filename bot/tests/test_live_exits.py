@@ -7,7 +7,7 @@ import time
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
-from test_trader import Bot, Exchange, drive
+from live_harness import Bot, Exchange, drive
 
 START_MS = 1_735_689_600_000  # the exchange's clock starts at the data's first candle
 FIVE_MIN = 300_000

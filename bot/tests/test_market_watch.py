@@ -7,7 +7,7 @@ person typed `gridbot resume`."""
 import time
 from decimal import Decimal
 
-from test_trader import KEY, SECRET, Bot, Exchange, drive, fills_of
+from live_harness import KEY, SECRET, Bot, Exchange, drive, fills_of
 
 from gridbot.live.ccxt_venue import CcxtVenue
 

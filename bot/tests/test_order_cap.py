@@ -7,7 +7,7 @@ import sys
 from decimal import Decimal
 
 import pytest
-from test_trader import KEY, SECRET, Bot
+from live_harness import KEY, SECRET, Bot
 
 from gridbot.cli import main
 from gridbot.live.ccxt_venue import CcxtVenue

@@ -1,13 +1,13 @@
 """Outages and errors: an unavailable exchange is waited out and never halts; a bot that is wrong does.
 
-Real `gridbot run` processes against the local exchange (the harness of test_trader), judged from the
+Real `gridbot run` processes against the local exchange (the live harness), judged from the
 exchange's admin API; the classification itself as a pure function, exhaustively."""
 
 import time
 from decimal import Decimal
 
 import pytest
-from test_trader import KEY, SECRET, Bot, Exchange, drive, drive_until_halted, judge_against_the_exchange
+from live_harness import KEY, SECRET, Bot, Exchange, drive, drive_until_halted, judge_against_the_exchange
 
 from gridbot.config.model import parse_config
 from gridbot.live import guards, venue

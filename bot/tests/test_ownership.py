@@ -10,7 +10,7 @@ import subprocess
 import sys
 from decimal import Decimal
 
-from test_trader import Bot, Exchange
+from live_harness import Bot, Exchange
 
 from gridbot.live.book import split_client_id
 from gridbot.live.ownership import Ownership

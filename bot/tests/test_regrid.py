@@ -1,5 +1,5 @@
 """A restart on a changed grid config re-plans the grid (the engine, the paper replay service); the live
-loop's version, judged from the exchange, is in test_trader's harness below."""
+loop's version, judged from the exchange, is below, on the live harness."""
 
 import itertools
 import json
@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from test_trader import drive, judge_against_the_exchange
+from live_harness import drive, judge_against_the_exchange
 
 from gridbot.cli import main
 from gridbot.config.model import parse_config

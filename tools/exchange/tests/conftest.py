@@ -3,31 +3,21 @@ unmodified ccxt.binance clients configured as the issue prescribes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import ccxt
 import pytest
-from gridbot_exchange.testing import Admin, running
+from gridbot_exchange.fixtures import exchange_fixtures
+from gridbot_exchange.testing import Admin
 
 KEY, SECRET = "bot-a", "secret-a"
 START_CANDLE = 101  # candle 101 dips below the last close and rises above it
 
 
-@pytest.fixture(scope="session")
-def base_url() -> Iterator[str]:
-    with running(
-        "--speed", "0", "--start-candle", str(START_CANDLE), "--account", f"{KEY}:{SECRET}",
-        "--account", "bot-b:secret-b", "--balance", "USDT=10000", "--balance", "BTC=1",
-    ) as url:  # fmt: skip
-        yield url
-
-
-@pytest.fixture
-def admin(base_url: str) -> Iterator[Admin]:
-    a = Admin(base_url)
-    a.call("POST", "reset")
-    yield a
-    a.call("DELETE", "faults")
+base_url, admin = exchange_fixtures(
+    "--start-candle", str(START_CANDLE), "--account", f"{KEY}:{SECRET}", "--account", "bot-b:secret-b",
+    "--balance", "USDT=10000", "--balance", "BTC=1", scope="session",
+)  # fmt: skip
 
 
 def make_client(base: str, key: str = KEY, secret: str = SECRET, timeout_ms: int = 5000) -> ccxt.binance:
