@@ -1,9 +1,11 @@
 """`gridbot` command line: backtest, sweep, download, check-config, run, status, halt, resume, export, backup,
 restore, health.
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad input. The commands' work lives in the layers below (ops: backtest,
-sweep, outputs, store, backup; live: run, download); what stays here is each command's flags and the checks of
-its inputs and outputs before any work, which is why this module is ~430 lines.
+Exit codes: 0 ok, 1 runtime failure, 2 bad input; a failure says why in one line on stderr, `gridbot: REASON`
+(as argparse's usage errors do). What a command answers goes to stdout, the log to stderr (`ops.logs`). The
+commands' work lives in the layers below (ops: backtest, sweep, outputs, store, backup; live: run, download);
+what stays here is each command's flags and the checks of its inputs and outputs before any work, which is why
+this module is ~460 lines.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from gridbot.core import indicators
 from gridbot.core.candles import CandleError
 from gridbot.core.grid import GridError, atr_step_ratios
 from gridbot.core.grid_plan import grid_problems_at
-from gridbot.ops import health
-from gridbot.ops.backtest import backtest, warn
+from gridbot.ops import health, logs
+from gridbot.ops.backtest import backtest
 from gridbot.ops.candle_files import EMBEDDED, iter_candles
 from gridbot.ops.csvsink import export_store, roundtrips
 from gridbot.ops.outputs import (
@@ -42,6 +44,20 @@ if TYPE_CHECKING:  # the store is imported where it is used: the backtest path n
     pass
 
 NOMINAL_PRICE = 100.0  # what check-config judges a centred grid at when the data cannot be read
+FAILURE = 'A command that fails says why in one line, "gridbot: REASON": exit 1 at run time, 2 on bad input.'
+
+
+def _failed(message: str, code: int) -> int:
+    """The command's answer when it fails: its reason on stderr, its exit code."""
+    sys.stderr.write(f"gridbot: {message}\n")
+    return code
+
+
+def _log_level(text: str) -> tuple[str, int]:
+    try:
+        return logs.parse_level(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _scan(cfg: BotConfig, data: str) -> tuple[float, float, int, int]:
@@ -77,10 +93,7 @@ def check_config(path: Path, data: str | None, *, offline: bool = False) -> int:
         where = f"an assumed price of {NOMINAL_PRICE:g} ({exc}; pass --data to judge real prices)"
     problems = grid_problems_at(cfg, low, high)
     if problems:
-        print(f"gridbot: {path}: grid cannot be built at {where}:", file=sys.stderr)
-        for line in problems:
-            print(f"  {line}", file=sys.stderr)
-        return 2
+        return _failed(f"{path}: grid cannot be built at {where}:" + "".join(f"\n  {p}" for p in problems), 2)
     if cfg.run.data == EXCHANGE and offline:
         where += "; not judged by the exchange (--offline)"
     elif cfg.run.data == EXCHANGE:  # its tick, lot, fee and open-order limit, when it can be reached
@@ -98,9 +111,16 @@ def check_config(path: Path, data: str | None, *, offline: bool = False) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="gridbot", description="Pi-sized spot grid-trading bot (paper by default)."
+        prog="gridbot",
+        description="Pi-sized spot grid-trading bot (paper by default).",
+        epilog=f"{logs.HELP}\n{FAILURE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"gridbot {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more log lines: -v the bot's debug lines, -vv every library's too")  # fmt: skip
+    p.add_argument("--log-level", action="append", default=[], type=_log_level, metavar="[LOGGER=]LEVEL",
+                   help="the bot's log level, or one logger's (LOGGER=LEVEL); repeatable")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     _backtest_commands(sub)
     _service_commands(sub)
@@ -199,20 +219,17 @@ def _store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
 
     path = cfg.run.state_dir / DB_FILE
     if args.command in ("status", "export") and not path.exists():
-        print(f"gridbot: no status saved yet in {path}", file=sys.stderr)
-        return 1
+        return _failed(f"no status saved yet in {path}", 1)
     try:
         store = Store.open_in(cfg.run.state_dir)
     except StoreError as exc:
-        print(f"gridbot: {exc}", file=sys.stderr)
-        return 1
+        return _failed(str(exc), 1)
     try:
         if args.command == "status":
             # The image has no shell or cat: this is how an operator (and status.yml) reads a running bot.
             saved = store.snapshot()
             if saved is None:
-                print(f"gridbot: no status saved yet in {path}", file=sys.stderr)
-                return 1
+                return _failed(f"no status saved yet in {path}", 1)
             status = saved[3]
             halt = store.halt_state()
             if halt is not None:  # a halt asked for since the bot's last cycle shows at once
@@ -256,8 +273,7 @@ def _backup_command(cfg: BotConfig, args: argparse.Namespace) -> int:
               + (f" (the store it replaced is kept as {kept})" if kept else ""))  # fmt: skip
         return 0
     except StoreError as exc:
-        print(f"gridbot: {exc}", file=sys.stderr)
-        return 1
+        return _failed(str(exc), 1)
 
 
 def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
@@ -296,8 +312,8 @@ def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
     sw.write_csv(args.out, header, rows)
     print(sw.format_table(header, rows))
     if outcome.interrupted:
-        warn(f"interrupted: {len(results)} of {len(combos)} backtests done, written to {args.out}")
-        return 130
+        done = f"{len(results)} of {len(combos)} backtests done"
+        return _failed(f"interrupted: {done}, written to {args.out}", 130)
     if args.best_config is not None and results:
         args.best_config.write_text(sw.best_config_yaml(base, axes, results[0]))
     if args.plot is not None:
@@ -325,6 +341,7 @@ def download(args: argparse.Namespace, cfg: BotConfig) -> int:
     except ValueError as exc:
         raise ConfigError(f"{args.config or 'config'}: {exc}") from None
     done = dl.Report()
+    resume = "the file is valid: run again to resume"
     tty = sys.stderr.isatty()
 
     def progress(report: dl.Report, step_ms: int) -> None:
@@ -343,11 +360,9 @@ def download(args: argparse.Namespace, cfg: BotConfig) -> int:
     except dl.DownloadError as exc:
         raise ConfigError(str(exc)) from None
     except VenueError as exc:
-        warn(f"download stopped after {done.written} candles (the file is valid: run again to resume): {exc}")
-        return 1
+        return _failed(f"download stopped after {done.written} candles ({resume}): {exc}", 1)
     except KeyboardInterrupt:
-        warn(f"\ninterrupted after {done.written} candles (the file is valid: run again to resume)")
-        return 130
+        return _failed(f"\ninterrupted after {done.written} candles ({resume})", 130)
     finally:
         if tty:
             sys.stderr.write("\n")
@@ -375,12 +390,14 @@ def _print_summary(summary: Mapping[str, object], as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logs.configure(args.verbose, args.log_level)
     try:
         if args.command == "health":
             return health.check(args.heartbeat)
         if args.command == "check-config":
             return check_config(args.config, args.data, offline=args.offline)
         cfg = load_config(args.config)
+        logs.name_bot(cfg.run.bot_id)
         if args.command == "sweep":
             return sweep(args, cfg if args.config else None)
         if args.command == "download":
@@ -421,23 +438,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return run_trader(cfg, args.max_cycles)
             return run_service(cfg, data, args.max_cycles)
         except StoreError as exc:
-            print(f"gridbot: {exc}", file=sys.stderr)
-            return 1
+            return _failed(str(exc), 1)
     except (ConfigError, CandleError, GridError, OutputError) as exc:
-        print(f"gridbot: {exc}", file=sys.stderr)
-        return 2
+        return _failed(str(exc), 2)
     except ImportError as exc:
-        print(f"gridbot: {exc.name} is not installed (pip install 'pifleet-gridbot[plot]')", file=sys.stderr)
-        return 2
+        return _failed(f"{exc.name} is not installed (pip install 'pifleet-gridbot[plot]')", 2)
     except BrokenPipeError:  # `gridbot backtest | head`: the reader is gone, as a shell tool stay quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush would complain
         return 141
     except OSError as exc:  # a disk that fills or fails mid-run: say so, without a traceback
-        print(f"gridbot: {exc}", file=sys.stderr)
-        return 1
+        return _failed(str(exc), 1)
     except KeyboardInterrupt:  # a backtest stopped with Ctrl-C (the run loop handles SIGINT itself)
-        print("\ngridbot: interrupted (a backtest leaves its previous outputs as they were)", file=sys.stderr)
-        return 130
+        sys.stderr.write("\n")  # past the progress bar's line
+        return _failed("interrupted (a backtest leaves its previous outputs as they were)", 130)
 
 
 if __name__ == "__main__":

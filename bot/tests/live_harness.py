@@ -64,12 +64,13 @@ class Bot:
         self.cfg = tmp_path / "bot.yml"
         self.cfg.write_text(json.dumps(cfg))  # JSON is YAML
         self.proc: subprocess.Popen | None = None
-        self.log = tmp_path / "bot.log"
+        self.log = tmp_path / "bot.log"  # the run's log: its stderr (its stdout, empty: bot.out)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gridbot.cli", "run", "-c", str(self.cfg)], cwd=self.dir,
-            stdout=self.log.open("a"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=(self.dir / "bot.out").open("a"), stderr=self.log.open("a"),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
 
     def kill(self) -> None:

@@ -60,10 +60,10 @@ def has_fills(db: Path) -> bool:
 
 
 def ran_cycles(cfg: Path, n: int) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    log = io.StringIO()
+    with contextlib.redirect_stderr(log):
         assert main(["run", "-c", str(cfg), "--max-cycles", str(n)]) == 0
-    return out.getvalue()
+    return log.getvalue()
 
 
 def test_backups_taken_while_the_bot_writes_each_equal_its_store_at_one_cycle(tmp_path):

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -144,7 +145,7 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     time.sleep(0.5)
     assert beat.read_text() != first, "the heartbeat must advance every cycle"
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
+    _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     shown = gridbot("status", "-c", str(cfg), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
@@ -154,16 +155,34 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     assert status["symbol"] == "BTC/USDT"
     assert {"end_equity", "round_trips", "realized_pnl", "unrealized_pnl"} <= status.keys()
     assert status["config_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest()
-    assert "stopped after cycle" in out
+    assert "stopped after cycle" in err
     assert gridbot("health", "--heartbeat", str(beat), cwd=tmp_path).returncode == 0
 
     cfg.write_text(cfg.read_text().replace("0.01", "0.02"))
     again = gridbot("run", "-c", str(cfg), "--max-cycles", "3", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert f"from cycle {status['cycle']}" in again.stdout
+    assert f"from cycle {status['cycle']}" in again.stderr
     after = json.loads(gridbot("status", "-c", str(cfg), cwd=tmp_path).stdout)
     assert after["cycle"] == status["cycle"] + 3
     assert after["config_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest() != status["config_sha256"]
+
+
+def test_a_runs_events_are_its_log_on_stderr_one_line_each_naming_the_bot_and_the_host(tmp_path):
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run:\n  cycle_seconds: 0.001\n  state_dir: {tmp_path / 'data'}\n  heartbeat_file: "
+                   f"{tmp_path / 'hb'}\n  http_port: null\n  bot_id: pi5a\n")  # fmt: skip
+    out = gridbot("run", "-c", str(cfg), "--max-cycles", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""  # a run answers nothing
+    where = f"bot=pi5a host={socket.gethostname()} gridbot.ops.service"
+    assert out.stderr.splitlines() == [
+        f"INFO {where}: paper BTC/USDT, 51840 candles, every 0.001s, from cycle 0",
+        f"INFO {where}: stopped after cycle 2: equity 1000.0, round trips 0",
+    ]
+    # the bot's level, and one logger's alone (after -v, which turned the bot's to debug)
+    for levels in (["--log-level", "warning"], ["-v", "--log-level", "gridbot.ops.service=warning"]):
+        quiet = gridbot(*levels, "run", "-c", str(cfg), "--max-cycles", "1", cwd=tmp_path)
+        assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", ""), levels
 
 
 @pytest.mark.parametrize(

@@ -159,6 +159,18 @@ def test_the_command_writes_what_backtest_reads(exchange, tmp_path):
     assert json.loads(bt.stdout)["candles"] == 2212
 
 
+def test_the_adapters_requests_are_logged_when_its_logger_alone_is_turned_up(exchange, tmp_path):
+    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    turned_up = ["--log-level", "gridbot.live.ccxt_calls=debug"]
+    out = gridbot(*turned_up, *args, "--since", "2025-01-09", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    others = [x for x in lines if not (x.startswith("DEBUG ") and " gridbot.live.ccxt_calls: " in x)]
+    assert others == [], "the adapter's debug lines, nothing else"
+    assert any(": candles: ok in " in x for x in lines), lines
+
+
 def test_the_adapter_leaves_out_requests_charset_guessing_and_still_reads_the_exchange(exchange):
     """A live bot's memory: no charset_normalizer/chardet (~3.5 MB), no warning about it, and the
     exchange's JSON read as before."""

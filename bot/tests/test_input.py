@@ -477,13 +477,13 @@ def test_a_state_from_before_the_symbol_was_recorded_is_continued(tmp_path, caps
     cfg = tmp_path / "bot.yml"
     cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n")
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
-    out = capsys.readouterr().out
-    assert f"{state} migrated into {tmp_path / 'gridbot.db'}" in out
-    assert "from cycle 2" in out
+    err = capsys.readouterr().err
+    assert f"{state} migrated into {tmp_path / 'gridbot.db'}" in err
+    assert "from cycle 2" in err
     assert not state.exists()
     assert (tmp_path / "state.json.migrated").exists()
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
-    assert "from cycle 3" in capsys.readouterr().out
+    assert "from cycle 3" in capsys.readouterr().err
 
 
 def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp_path, saved_state):

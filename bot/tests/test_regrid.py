@@ -126,7 +126,7 @@ def test_the_paper_replay_service_replans_on_a_restart_and_status_shows_the_grid
     assert (grid["levels"], grid["lower"], grid["upper"]) == (6, 59000, 61000)
     new = {"lower": 55000, "upper": 65000, "levels": 10, "budget_quote": 500}
     assert main(["run", "-c", config(new), "--max-cycles", "1"]) == 0
-    assert "grid re-planned" in capsys.readouterr().out
+    assert "grid re-planned" in capsys.readouterr().err
     assert main(["status", "-c", config(new)]) == 0
     status = json.loads(capsys.readouterr().out)
     grid = status["grid"]

@@ -54,9 +54,9 @@ def test_thirty_sigkills_lose_no_fill_and_record_none_twice(tmp_path):
             [sys.executable, "-m", "gridbot.cli", "run", "-c", str(cfg)],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the run is past its imports and has opened the store
-        assert "paper BTC/USDT" in line or "migrated" in line, proc.stderr.read() if proc.stderr else ""
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the run is past its imports and has opened the store
+        assert "paper BTC/USDT" in line or "migrated" in line, line + proc.stderr.read()
         time.sleep(rnd.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
@@ -94,8 +94,8 @@ def test_halt_and_resume_reach_a_running_replay_and_survive_a_restart(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "gridbot.cli", "run", "-c", str(cfg)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        assert proc.stdout is not None
-        assert "paper BTC/USDT" in proc.stdout.readline()  # signal handlers in place, store open
+        assert proc.stderr is not None
+        assert "paper BTC/USDT" in proc.stderr.readline()  # signal handlers in place, store open
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not _rows(db, "SELECT cycle FROM snapshot"):
             time.sleep(0.05)

@@ -6,6 +6,7 @@ decision; a sale past the holding halted on."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from decimal import Decimal
@@ -16,7 +17,6 @@ from gridbot.core.paper import Fill
 from gridbot.core.portfolio import RoundTrip
 from gridbot.live.book import LiveFill, fees_of
 from gridbot.live.exits import EXIT_LEVEL
-from gridbot.live.shared import log
 from gridbot.live.venue import (
     RejectedError,
     Trade,
@@ -24,6 +24,8 @@ from gridbot.live.venue import (
 
 if TYPE_CHECKING:
     from gridbot.live.rooms import TraderRooms
+
+log = logging.getLogger(__name__)
 
 
 class Bookkeeping:
@@ -77,7 +79,9 @@ class Bookkeeping:
             if self.unknown or found:
                 held.add(t.trade_id)
                 continue
-            log(f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored")
+            log.warning(
+                f"trade {t.trade_id} of order {t.client_id or t.exchange_order_id}: not ours, ignored"
+            )
         return held
 
     def _value_fees(self: TraderRooms) -> None:
@@ -105,8 +109,8 @@ class Bookkeeping:
         if price is None:
             if t.fee_currency not in self.unvalued:
                 self.unvalued.add(t.fee_currency)
-                log(f"fees paid in {t.fee_currency}: no {t.fee_currency}/{self.quote} price on the exchange, "
-                    "valued at 0")  # fmt: skip
+                log.warning(f"fees paid in {t.fee_currency}: no {t.fee_currency}/{self.quote} price on the "
+                            "exchange, valued at 0")  # fmt: skip
             return Decimal(0)
         return t.fee * price
 

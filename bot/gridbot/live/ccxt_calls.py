@@ -10,6 +10,7 @@ a clock resync it is sent once more, under the same client id. Reads are retried
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -31,6 +32,7 @@ from gridbot.live.venue import (
 from gridbot.live.weights import WeightMeter, weight_of
 from gridbot.ops.metrics import Metrics
 
+log = logging.getLogger(__name__)  # each request at debug: `--log-level gridbot.live.ccxt_calls=debug`
 T = TypeVar("T")
 USED_WEIGHT = "x-mbx-used-weight-1m"  # Binance's header: the IP's request weight used this minute
 
@@ -163,6 +165,7 @@ class CcxtCalls:
                 self._breaker.rate_limited(left)
 
     def _breaker_changed(self, state: str) -> None:
+        log.debug("circuit breaker %s", state)
         if self._metrics is not None:
             self._metrics.breaker_open.set(0 if state == "closed" else 1)
             if state == "open":
@@ -183,8 +186,9 @@ class CcxtCalls:
             result = fn()
         except (base_error, OSError) as e:
             self._weighed(method)
-            self._observe(method, t0)
+            took = self._observe(method, t0)
             kind = _classify(e)
+            log.debug("%s: %s after %.0f ms (%s: %s)", method, kind, took * 1000, type(e).__name__, e)
             self._count(method, kind)
             if self._metrics is not None:
                 self._metrics.api_errors.labels(error=type(e).__name__).inc()
@@ -202,7 +206,7 @@ class CcxtCalls:
             self._breaker.abandon()
             raise
         self._weighed(method)
-        self._observe(method, t0)
+        log.debug("%s: ok in %.0f ms", method, self._observe(method, t0) * 1000)
         self._count(method, "ok")
         self._breaker.success()
         return result
@@ -211,6 +215,7 @@ class CcxtCalls:
         """Held back while this bot's minute or the IP's is past its share (`weights`)."""
         if self._meter is not None:
             while (wait := self._meter.hold(method, self._clock.time())) > 0:
+                log.debug("%s: held back %.2f s by the request weight's budget", method, wait)
                 self._clock.sleep(wait)
 
     def _weighed(self, method: str) -> None:
@@ -245,6 +250,7 @@ class CcxtCalls:
                 wait = b.remaining_s or self._retry.backoff.delay(0)  # 0: another caller's probe in flight
                 if not self._retry.may_wait(wait, elapsed):
                     raise b.venue_error(method) from None
+                log.debug("%s: circuit breaker open, asking again in %.2f s", method, wait)
                 self._clock.sleep(wait)
                 continue
             except _FailedError as f:
@@ -256,6 +262,7 @@ class CcxtCalls:
                         raise RateLimitedError(
                             f"{method}: rate limited by {self.exchange_id}: {e}", wait
                         ) from e
+                    log.debug("%s: rate limited, asking again in %.2f s", method, wait)
                     self._clock.sleep(wait)
                     continue
                 if kind == "nonce" and not resynced and method != "clock":
@@ -270,6 +277,7 @@ class CcxtCalls:
                             f"{method}: {self.exchange_id} unavailable after {attempt + 1} tries: {e}"
                         ) from e
                     attempt += 1
+                    log.debug("%s: try %d in %.2f s", method, attempt + 1, delay)
                     self._clock.sleep(delay)
                     continue
                 raise self._final(method, kind, e) from e
@@ -315,6 +323,9 @@ class CcxtCalls:
         if self._metrics is not None:
             self._metrics.api_requests.labels(method=method, outcome=outcome).inc()
 
-    def _observe(self, method: str, t0: float) -> None:
+    def _observe(self, method: str, t0: float) -> float:
+        """The call's time (seconds), into the latency histogram."""
+        took = self._clock.monotonic() - t0
         if self._metrics is not None:
-            self._metrics.api_latency.labels(method=method).observe(self._clock.monotonic() - t0)
+            self._metrics.api_latency.labels(method=method).observe(took)
+        return took

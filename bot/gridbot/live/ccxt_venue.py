@@ -14,6 +14,7 @@ ccxt is loaded one exchange at a time: `ccxt_loader`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
@@ -40,6 +41,7 @@ from gridbot.live.venue import (
 from gridbot.live.weights import WeightMeter
 from gridbot.ops.metrics import Metrics
 
+log = logging.getLogger(__name__)
 # ccxt's unified order statuses; anything else (a new one) reads as still open, to be asked again
 _STATUSES: dict[str, Status] = {s: s for s in get_args(Status)}
 
@@ -225,6 +227,7 @@ class CcxtVenue:
     def _resync_clock(self) -> None:
         self._calls.read("clock", self._ex.load_time_difference)
         self._skew_ms = -float(self._ex.options["timeDifference"])
+        log.debug("clock resynced: %s's clock minus this host's: %+.0f ms", self.exchange_id, self._skew_ms)
         if self._metrics is not None:
             self._metrics.clock_skew.set(self._skew_ms / 1000)
 

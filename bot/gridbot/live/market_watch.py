@@ -10,13 +10,14 @@ filters become the ones every later order is rounded and checked by.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gridbot.live.venue import MarketClosedError, MarketRules, Venue
 from gridbot.ops.metrics import Metrics
 
+log = logging.getLogger(__name__)
 FILTER_FAILURE = "Filter failure"  # Binance -1013's words when an order breaks one of the market's filters
 
 
@@ -25,7 +26,6 @@ class MarketWatch:
     venue: Venue
     rules: MarketRules
     metrics: Metrics
-    say: Callable[[str], None]  # the trader's log line
     every_s: float = 3600.0  # run.rules_every_s (and at once on a refusal that names a filter)
     closed_every_s: float = 30.0  # run.halted_market_every_s: how soon trading resumes once it opens
     closed: bool = False
@@ -37,19 +37,18 @@ class MarketWatch:
         venue: Venue,
         symbol: str,
         metrics: Metrics,
-        say: Callable[[str], None],
         every: tuple[float, float],
     ) -> MarketWatch:
         """The market's rules at a start; a halted market is waited out there as any outage is (`run`)."""
         rules = venue.load_market(symbol)
         if not rules.trading:
             raise MarketClosedError(f"{symbol} is not trading on the exchange (halted)")
-        return cls(venue, rules, metrics, say, *every)
+        return cls(venue, rules, metrics, *every)
 
     def close(self, why: str) -> None:
         """The exchange answered that the market is closed: new orders wait, nothing is counted."""
         if not self.closed:
-            self.say(f"market closed ({why}): new orders wait for it to open; nothing counted")
+            log.warning(f"market closed ({why}): new orders wait for it to open; nothing counted")
             self.closed = True
             self.metrics.market_trading.set(0)
 
@@ -64,13 +63,13 @@ class MarketWatch:
         if not rules.trading:
             self.close(f"{rules.symbol} halted")
         elif self.closed:
-            self.say(f"market open again: {rules.symbol} trading, the waiting orders are sent")
+            log.info(f"market open again: {rules.symbol} trading, the waiting orders are sent")
             self.closed = False
             self.metrics.market_trading.set(1)
         before, self.rules = self.rules, rules
         if replace(rules, trading=True) == replace(before, trading=True):
             return False
-        self.say(
+        log.warning(
             f"market rules changed: tick {before.tick_size} -> {rules.tick_size}, lot {before.lot_step} -> "
             f"{rules.lot_step}, min notional {before.min_notional} -> {rules.min_notional}"
         )

@@ -5,6 +5,7 @@ watched for a day, and the holdings compared with the balances (`holdings`)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from decimal import Decimal
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from gridbot.live.book import client_id_parts
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.holdings import Drift, measure, native, unbooked
-from gridbot.live.shared import FINISHED, LOST_WATCH_S, Unknown, dec, log
+from gridbot.live.shared import FINISHED, LOST_WATCH_S, Unknown, dec
 from gridbot.live.venue import (
     Balance,
     OrderState,
@@ -23,6 +24,8 @@ from gridbot.ops.store import OrderRow
 
 if TYPE_CHECKING:
     from gridbot.live.rooms import TraderRooms
+
+log = logging.getLogger(__name__)
 
 
 class Recovery:
@@ -75,7 +78,7 @@ class Recovery:
                 self._catch_up(cid, o)
             if known is None and parsed is not None:
                 level, side = parsed.level, parsed.side
-                log(f"adopting our order {cid} the store did not know ({o.filled} filled)")
+                log.info(f"adopting our order {cid} the store did not know ({o.filled} filled)")
                 # as not yet executed: what it executed are trades the books have not met, which the trade
                 # feed (read from a restored store's cursor) brings, each booked once
                 with self.store.cycle():
@@ -96,7 +99,9 @@ class Recovery:
                 now = time.monotonic()
                 self.unknown[cid] = Unknown(now, now)
             elif state.status in ("canceled", "rejected", "expired") and state.filled <= live.filled:
-                log(f"order {cid} is {state.status} on the exchange: level freed, decided again next candle")
+                log.info(
+                    f"order {cid} is {state.status} on the exchange: level freed, decided again next candle"
+                )
                 self.book.drop(cid)
                 self.holes = True
                 with self.store.cycle():
@@ -138,8 +143,8 @@ class Recovery:
         replaced it (cancelled), or, when the level has moved on, it is cancelled; its fills are booked."""
         assert self.book is not None
         cid, price, qty = row.client_id, Decimal(row.price), Decimal(row.qty)
-        log(f"order {cid}, declared lost, is on the exchange after all ({state.status}, {state.filled} "
-            "filled): adopted")  # fmt: skip
+        log.warning(f"order {cid}, declared lost, is on the exchange after all ({state.status}, "
+                    f"{state.filled} filled): adopted")  # fmt: skip
         with self.store.cycle():
             live = self.book.take_over(cid, row.side, price, qty, row.level)
             if live is None:
@@ -172,7 +177,7 @@ class Recovery:
             return None
         level, side = parsed.level, parsed.side
         cid = state.client_id
-        log(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
+        log.info(f"recording our order {cid} the store did not know ({state.status}, {state.filled} filled)")
         with self.store.cycle():
             self.store.upsert_order(cid, level, side, state.price, state.qty, "found", state.time_ms,
                                     exchange_id)  # fmt: skip
@@ -185,8 +190,8 @@ class Recovery:
         same decision."""
         assert self.book is not None
         cid = state.client_id
-        log(f"recording our exit sale {cid} the store did not know ({state.status}, {state.filled} sold): "
-            "it stands for the engine's exit when the candles since bring it")  # fmt: skip
+        log.info(f"recording our exit sale {cid} the store did not know ({state.status}, {state.filled} "
+                 "sold): it stands for the engine's exit when the candles since bring it")  # fmt: skip
         with self.store.cycle():
             self.store.upsert_order(
                 cid, EXIT_LEVEL, "sell", 0, state.qty, "found", state.time_ms, exchange_id
@@ -238,7 +243,7 @@ class Recovery:
         now = time.monotonic()
         if self.drift_since is None:
             self.drift_since = now
-            log(f"holdings off the exchange's balances: {self.drift.reason()}")
+            log.warning(f"holdings off the exchange's balances: {self.drift.reason()}")
         if now - self.drift_since >= rule.grace_s:
             self._halt(f"holdings drift: {self.drift.reason()} for {now - self.drift_since:.0f}s "
                        f"(risk.holdings_drift.halt_pct {rule.halt_pct:g})")  # fmt: skip

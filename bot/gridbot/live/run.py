@@ -4,6 +4,7 @@ crash loop."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -13,7 +14,6 @@ from gridbot.config.model import BotConfig, ConfigError
 from gridbot.core.engine import GridEngine
 from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import RetryPolicy
-from gridbot.live.shared import log
 from gridbot.live.trader import Trader, heartbeat_of
 from gridbot.live.venue import AuthFailedError, RateLimitedError, Venue, VenueError
 from gridbot.ops.health import Heartbeat, StoppingError
@@ -23,6 +23,8 @@ from gridbot.ops.service import status_of
 from gridbot.ops.signals import stop_on_signals
 from gridbot.ops.store import Store
 
+log = logging.getLogger(__name__)
+
 
 def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = None) -> Venue:
     from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415  loads ccxt
@@ -31,7 +33,9 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
     quiet = QuietFile(cfg.run.state_dir)
     waiting = quiet.left(time.time())
     if waiting > 0:
-        log(f"the exchange's last Retry-After ({quiet.path}) is not over: not asking it for {waiting:.1f} s")
+        log.info(
+            f"the exchange's last Retry-After ({quiet.path}) is not over: not asking it for {waiting:.1f} s"
+        )
     key = secret = None
     if cfg.mode == "live":
         try:
@@ -75,12 +79,12 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
                     with store.cycle():
                         store.set_halt(f"exchange refused the credentials: {exc}")
                         halted[0] = _halted_status(cfg, store, metrics)
-                    log(f"trading halted: exchange refused the credentials: {exc}")
+                    log.error(f"trading halted: exchange refused the credentials: {exc}")
                     return _idle(cfg, stop, heartbeat)
                 except StoppingError:
                     return 0
                 except VenueError as exc:
-                    log(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
+                    log.warning(f"exchange not ready ({type(exc).__name__}: {exc}); retrying")
                     heartbeat.beat(0)
                     pause = min(30.0, cfg.run.cycle_seconds * 5)
                     if isinstance(exc, RateLimitedError):  # told when to ask again: not a moment before

@@ -6,6 +6,7 @@ waited out (`market_watch`)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from gridbot.core.portfolio import Side
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.market_watch import FILTER_FAILURE
-from gridbot.live.shared import FINISHED, Unknown, dec, log
+from gridbot.live.shared import FINISHED, Unknown, dec
 from gridbot.live.venue import (
     InsufficientFundsError,
     MarketClosedError,
@@ -26,6 +27,7 @@ from gridbot.live.venue import (
 if TYPE_CHECKING:
     from gridbot.live.rooms import TraderRooms
 
+log = logging.getLogger(__name__)
 
 # How long an exit's sale waits for the cancels decided with it to be confirmed before it is sent anyway.
 EXIT_CANCELS_WAIT_S = 5.0
@@ -136,7 +138,9 @@ class Sending:
             # answered as ended (Binance: EXPIRED for an IOC, an expiry by self-trade prevention): not resting
             with self.store.cycle():
                 self.store.set_order_status(cid, state.status, exchange_id=state.exchange_id)
-            log(f"order {cid}: {state.status} when placed; its level decided again at the next candle")
+            log.warning(
+                f"order {cid}: {state.status} when placed; its level decided again at the next candle"
+            )
             self.book.drop(cid)
             self.holes = True
             return
@@ -154,7 +158,7 @@ class Sending:
 
     def _outcome_unknown(self: TraderRooms, what: str, cid: str, exc: OutcomeUnknownError) -> None:
         """A create whose answer was lost: looked up by its client id from half a second on."""
-        log(f"{what}: outcome unknown ({exc}); looking it up by client id")
+        log.warning(f"{what}: outcome unknown ({exc}); looking it up by client id")
         now = time.monotonic()
         self.unknown[cid] = Unknown(now, now + 0.5)
         with self.store.cycle():
@@ -181,7 +185,7 @@ class Sending:
             self._exit_refused(cid, qty, exc)
             return
         self.exit_retry.pop(cid, None)
-        log(f"exit sale {cid}: {qty} sold at market ({state.status})")
+        log.info(f"exit sale {cid}: {qty} sold at market ({state.status})")
         with self.store.cycle():
             self.store.set_order_status(cid, state.status, exchange_id=state.exchange_id)
 
@@ -197,7 +201,7 @@ class Sending:
             what = (
                 "below the market's minimum notional" if dust else f"the account holds no {self.base} to sell"
             )
-            log(f"exit sale {cid} of {qty}: refused ({exc}); {what}: done")
+            log.warning(f"exit sale {cid} of {qty}: refused ({exc}); {what}: done")
             with self.store.cycle():
                 self.store.set_order_status(cid, "rejected")
             self.exit_retry.pop(cid, None)
@@ -209,12 +213,12 @@ class Sending:
         if 0 < left < qty:
             with self.store.cycle():
                 self.store.set_order_qty(cid, left)
-        log(f"exit sale {cid} of {qty}: refused ({exc}); tried again in {wait:.0f}s for {left or qty} "
-            f"(attempt {tries})")  # fmt: skip
+        log.warning(f"exit sale {cid} of {qty}: refused ({exc}); tried again in {wait:.0f}s for "
+                    f"{left or qty} (attempt {tries})")  # fmt: skip
 
     def _refused(self: TraderRooms, cid: str, why: str) -> None:
         assert self.book is not None
-        log(f"order {cid}: {why}")
+        log.warning(f"order {cid}: {why}")
         self.book.drop(cid)
         with self.store.cycle():
             self.store.set_order_status(cid, "rejected")
@@ -247,12 +251,16 @@ class Sending:
                 continue
             del self.unknown[cid]
             if cancelling:
-                log(f"order {cid}: not on the exchange {now - u.since:.0f}s after it was sent, and cancelled")
+                log.warning(
+                    f"order {cid}: not on the exchange {now - u.since:.0f}s after it was sent, and cancelled"
+                )
                 self.cancelled.pop(cid)
                 with self.store.cycle():
                     self.store.set_order_status(cid, "lost")
                 continue
-            log(f"order {cid}: not on the exchange {now - u.since:.0f}s after it was sent: placing it again")
+            log.warning(
+                f"order {cid}: not on the exchange {now - u.since:.0f}s after it was sent: placing it again"
+            )
             self._replace(cid)
 
     def _replace(self: TraderRooms, cid: str) -> None:

@@ -1,5 +1,5 @@
-"""What the trader's rooms share (`trader`, `sending`, `recovery`, `bookkeeping`): the bot's log line, the
-order states that are final, an unanswered create's lookup schedule, the engine's floats as exact text."""
+"""What the trader's rooms share (`trader`, `sending`, `recovery`, `bookkeeping`): the order states that are
+final, an unanswered create's lookup schedule, the engine's floats as exact text."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ from decimal import Decimal
 
 FINISHED = ("closed", "canceled", "rejected", "expired")
 LOST_WATCH_S = 86_400.0  # an order declared lost is looked for this long (epoch seconds) after
-
-
-def log(message: str) -> None:
-    print(f"gridbot: {message}", flush=True)
 
 
 def dec(x: float) -> Decimal:

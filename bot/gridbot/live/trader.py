@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -72,7 +73,7 @@ from gridbot.live.ownership import Ownership
 from gridbot.live.preflight import check_rules
 from gridbot.live.recovery import Recovery
 from gridbot.live.sending import Sending
-from gridbot.live.shared import Unknown, log
+from gridbot.live.shared import Unknown
 from gridbot.live.venue import (
     AuthFailedError,
     Candle,
@@ -82,10 +83,12 @@ from gridbot.live.venue import (
 )
 from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.heap import trim_heap
+from gridbot.ops.logs import engine_log
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
 from gridbot.ops.store import BOT_ID_CURSOR, Store
 
+log = logging.getLogger(__name__)
 CANDLES_PER_CALL = 500
 
 
@@ -112,7 +115,7 @@ class Trader(Sending, Recovery, Bookkeeping):
         self.live = live
         self.tf_ms = cfg.run.timeframe_ms
         every = (cfg.run.rules_every_s, cfg.run.halted_market_every_s)
-        self.market = MarketWatch.opened(venue, cfg.market.symbol, metrics, log, every)
+        self.market = MarketWatch.opened(venue, cfg.market.symbol, metrics, every)
         self.rules = self.market.rules
         self.owner = Ownership.of(store, cfg.run.bot_id, _epoch(store)) if live else None
         check_rules(cfg, self.rules, venue.open_orders() if live else None, self.owner)
@@ -130,7 +133,9 @@ class Trader(Sending, Recovery, Bookkeeping):
             else None
         )
         orders: OrderBook = self.book if self.book is not None else PaperExchange(cfg.market.maker_fee)
-        self.engine = GridEngine(cfg, exchange=orders, ledger=self._ledger, trips=self._trip, log=log)
+        self.engine = GridEngine(
+            cfg, exchange=orders, ledger=self._ledger, trips=self._trip, log=engine_log()
+        )
         self.cycle = 0
         self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
         self.unknown: dict[str, Unknown] = {}
@@ -169,8 +174,8 @@ class Trader(Sending, Recovery, Bookkeeping):
     def run(self, max_cycles: int | None = None) -> int:
         every = self.cfg.run.cycle_seconds
         ran = 0
-        log(f"{self.cfg.mode} {self.cfg.market.symbol} on {self.cfg.exchange.id}, every {every}s, "
-            f"from cycle {self.cycle}")  # fmt: skip
+        log.info(f"{self.cfg.mode} {self.cfg.market.symbol} on {self.cfg.exchange.id}, every {every}s, "
+                 f"from cycle {self.cycle}")  # fmt: skip
         while not self.stop.is_set() and (max_cycles is None or ran < max_cycles):
             started = time.monotonic()
             full = ran % self.cfg.run.reconcile_every == 0
@@ -181,7 +186,7 @@ class Trader(Sending, Recovery, Bookkeeping):
             self.metrics.cycle_seconds.observe(time.monotonic() - started)
             self.heartbeat.beat(self.cycle)
             self.stop.wait(max(0.0, every - (time.monotonic() - started)))
-        log(f"stopped after cycle {self.cycle}: {self.engine.summary()['round_trips']} round trips")
+        log.info(f"stopped after cycle {self.cycle}: {self.engine.summary()['round_trips']} round trips")
         return 0
 
     def step(self, full: bool) -> None:
@@ -213,7 +218,9 @@ class Trader(Sending, Recovery, Bookkeeping):
             self._send(creates=not self.market.closed)
             self._guards()
             if self.outage_since is not None:
-                log(f"exchange available again after {time.monotonic() - self.outage_since:.0f}s: trading on")
+                log.info(
+                    f"exchange available again after {time.monotonic() - self.outage_since:.0f}s: trading on"
+                )
                 self.outage_since = None
         except StoppingError:
             pass  # SIGTERM during a read's wait: the loop ends after this cycle, as after any other
@@ -232,9 +239,11 @@ class Trader(Sending, Recovery, Bookkeeping):
         if verdict(exc) == "wait":  # the exchange unavailable: the breaker's job, logged once per outage
             if self.outage_since is None:
                 self.outage_since = time.monotonic()
-                log(f"exchange unavailable ({type(exc).__name__}: {exc}); waiting for it, not counted")
+                log.warning(
+                    f"exchange unavailable ({type(exc).__name__}: {exc}); waiting for it, not counted"
+                )
             return
-        log(f"exchange error ({type(exc).__name__}): {exc}")
+        log.error(f"exchange error ({type(exc).__name__}): {exc}")
         self._count_error(f"{type(exc).__name__}: {exc}")
 
     def _count_error(self, cause: str) -> None:
@@ -264,7 +273,7 @@ class Trader(Sending, Recovery, Bookkeeping):
         self.store.set_cursor("halted", reason)  # a resume before the next cycle restarts the switches
         self._save_snapshot()
         if not already:  # the first reason stands (and was logged)
-            log(f"trading halted: {reason}")
+            log.error(f"trading halted: {reason}")
 
     # --- candles, fills, decisions ---------------------------------------------------------------
 
@@ -297,9 +306,9 @@ class Trader(Sending, Recovery, Bookkeeping):
                 if self.book is not None:
                     for live in self.book.release_found(self.engine.stats.last_ms):
                         sale = live.order.level == EXIT_LEVEL
-                        log(f"{'exit sale' if sale else 'order'} {live.client_id}: the candles since did not "
-                            f"decide it again; {'' if sale else 'cancelled, '}its trades booked as the "
-                            "exchange executed them")  # fmt: skip
+                        log.info(f"{'exit sale' if sale else 'order'} {live.client_id}: the candles since "
+                                 f"did not decide it again; {'' if sale else 'cancelled, '}its trades booked "
+                                 "as the exchange executed them")  # fmt: skip
             self._account_orphans()
             self._oversold()
             # up to the first trade still waiting for its candle: a restart fetches that one again
@@ -352,7 +361,7 @@ class Trader(Sending, Recovery, Bookkeeping):
         self.errors.clear()
         self.last_new_candle = time.monotonic()
         self.key_refused = False  # the key is tried again (refused again: halted again)
-        log("resumed: trading again" + ", the grid placed again at the next candle" * again)
+        log.info("resumed: trading again" + ", the grid placed again at the next candle" * again)
 
     def _guards(self) -> None:
         r = self.cfg.risk
@@ -397,7 +406,9 @@ def _record_bot_id(store: Store, bot_id: str) -> None:
     if before == bot_id:
         return
     if before is not None:
-        log(f"run.bot_id is now {bot_id!r} (was {before!r}): orders placed as {before!r} stay this bot's")
+        log.info(
+            f"run.bot_id is now {bot_id!r} (was {before!r}): orders placed as {before!r} stay this bot's"
+        )
     with store.cycle():
         store.set_cursor(BOT_ID_CURSOR, bot_id)
 

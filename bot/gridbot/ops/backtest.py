@@ -9,11 +9,8 @@ from gridbot.config.model import BotConfig
 from gridbot.core.engine import GridEngine
 from gridbot.ops.candle_files import iter_candles
 from gridbot.ops.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink, roundtrips
+from gridbot.ops.logs import engine_log
 from gridbot.ops.outputs import Staged, is_special
-
-
-def warn(message: str) -> None:
-    print(f"gridbot: {message}", file=sys.stderr)
 
 
 def progress(done: int, total: int | None) -> None:
@@ -40,7 +37,9 @@ def _backtest(
 ) -> dict[str, float | int | str]:
     ledger = CsvSink(staged.path(trades), TRADE_FIELDS)
     archive = CsvSink(staged.path(roundtrips(trades)), TRIP_FIELDS)
-    engine = GridEngine(cfg, ledger=lambda row, _fill: ledger.row(row), archive=archive.trip, log=warn)
+    engine = GridEngine(
+        cfg, ledger=lambda row, _fill: ledger.row(row), archive=archive.trip, log=engine_log()
+    )
     try:
         for chunk in iter_candles(data):
             engine.run_chunk(chunk)

@@ -16,6 +16,7 @@ survive restarts.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
 from gridbot.ops.candle_files import ReplayFeed
 from gridbot.ops.health import write_heartbeat
+from gridbot.ops.logs import engine_log
 from gridbot.ops.runlock import RunLock
 from gridbot.ops.signals import stop_on_signals
 from gridbot.ops.store import DB_FILE, Store, StoreError
@@ -39,6 +41,7 @@ from gridbot.ops.store import DB_FILE, Store, StoreError
 if TYPE_CHECKING:
     from gridbot.ops.metrics import Metrics
 
+log = logging.getLogger(__name__)
 STATE_VERSION = 1
 LEGACY_STATE = "state.json"
 STATE_FILES = (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm")
@@ -115,7 +118,7 @@ def _open_store(cfg: BotConfig) -> Store:
         with store.cycle():
             store.save_snapshot(cfg.market.symbol, int(saved["cycle"]), saved["engine"], {})
         os.replace(legacy, legacy.with_name(LEGACY_STATE + ".migrated"))
-        print(f"gridbot: {legacy} migrated into {store.path} (renamed {LEGACY_STATE}.migrated)", flush=True)
+        log.info(f"{legacy} migrated into {store.path} (renamed {LEGACY_STATE}.migrated)")
     return store
 
 
@@ -168,8 +171,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         store.add_round_trip(t)
         metrics.round_trips.inc()
 
-    engine = GridEngine(cfg, ledger=ledger, trips=trip,
-                        log=lambda m: print(f"gridbot: {m}", flush=True))  # fmt: skip
+    engine = GridEngine(cfg, ledger=ledger, trips=trip, log=engine_log())
     saved = store.snapshot()
     if saved is not None:
         engine.restore(saved[2])
@@ -179,8 +181,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
     stop_on_signals(stop)
 
     every = cfg.run.cycle_seconds
-    print(f"gridbot: paper {cfg.market.symbol}, {feed.count} candles, every {every}s, from cycle {cycle}",
-          flush=True)  # fmt: skip
+    log.info(f"paper {cfg.market.symbol}, {feed.count} candles, every {every}s, from cycle {cycle}")
     # A heartbeat older than three cycles (and 10 s of slack for a slow disk) means the loop is stuck.
     max_age = cfg.run.heartbeat_max_age
     ran = 0
@@ -203,6 +204,5 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
         stop.wait(max(0.0, cfg.run.cycle_seconds - (time.monotonic() - started)))
     s = engine.summary()
-    print(f"gridbot: stopped after cycle {cycle}: equity {s['end_equity']}, round trips {s['round_trips']}",
-          flush=True)  # fmt: skip
+    log.info(f"stopped after cycle {cycle}: equity {s['end_equity']}, round trips {s['round_trips']}")
     return 0

@@ -108,7 +108,7 @@ def test_healthy_then_unhealthy_when_the_loop_stops_then_clean_sigterm(container
     docker("stop", "-t", "30", name)
     assert time.monotonic() - started < 30
     assert docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "0"
-    logs = docker("logs", name).stdout
+    logs = docker("logs", name).stderr  # the container's log: its stderr
     assert "stopped after cycle" in logs
 
 
@@ -172,8 +172,8 @@ def test_live_in_the_container_trades_through_its_pruned_ccxt_and_serves_its_end
         while not status():
             assert docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true", docker(
                 "logs", name, check=False
-            ).stdout[-3000:]
-            assert time.monotonic() < deadline, docker("logs", name, check=False).stdout[-3000:]
+            ).stderr[-3000:]
+            assert time.monotonic() < deadline, docker("logs", name, check=False).stderr[-3000:]
             time.sleep(0.5)
         for k in range(1, 21):
             admin.step(candles=1)
@@ -193,7 +193,7 @@ def test_live_in_the_container_trades_through_its_pruned_ccxt_and_serves_its_end
         assert served == resting
         docker("stop", "-t", "30", name)
         assert docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "0"
-        assert "stopped after cycle" in docker("logs", name).stdout
+        assert "stopped after cycle" in docker("logs", name).stderr
     finally:
         proc.kill()
         proc.communicate(timeout=10)
