@@ -13,11 +13,17 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 SCENARIOS ?= default scale platform fleet
-# make test: the container tier (default; scale, the rollout on 8 hosts) in the foreground and the ARM64 VM fleet
-# (site.yml converged and verified under TCG) beside it from the start: the VMs wait on emulated CPUs, reboots
-# and health probes as much as they compute. platform, the VM tier's self-test, proves a subset of what fleet
+# make test: the container tier's default scenario in the foreground, and beside it, each in a lane of its own,
+# the ARM64 VM fleet (site.yml converged and verified under TCG, from the start) and scale (the rollout on 8
+# hosts, from when lint has passed). Each lane waits as much as it computes (the VMs on emulated CPUs, reboots
+# and health probes; scale on its health gates and one Ansible controller's core): side by side they fill the
+# 2 cores that one at a time left half idle. platform, the VM tier's self-test, proves a subset of what fleet
 # proves on the same VMs: make molecule runs it.
-TEST_SCENARIOS ?= default scale
+TEST_SCENARIOS ?= default
+BESIDE_SCENARIOS ?= scale
+# make unit's pytest workers: its live tests wait on real processes and the exchange's clock more than they
+# compute, so more workers than cores (pytest-xdist; -v: the files in its progress lines, which test-times reads).
+UNIT_WORKERS ?= 3
 DEMO_INVENTORY := .cache/demo/hosts.yml
 # make status: the demo fleet when it runs, else the example inventory (INVENTORY=your-inventory/ for yours).
 INVENTORY ?= $(if $(wildcard $(DEMO_INVENTORY)),$(DEMO_INVENTORY),inventory/)
@@ -50,7 +56,7 @@ lint: $(STAMP) ## ruff, mypy --strict, the bot's import layers, yamllint, ansibl
 
 unit: $(STAMP) ## pytest of bot/tests, tools/exchange/tests and tools/tests
 	for t in bot/tests tools/exchange/tests tools/tests; do \
-	  rc=0; $(BIN)/pytest "$$t" --ignore=bot/tests/image --durations=12 || rc=$$?; \
+	  rc=0; $(BIN)/pytest "$$t" --ignore=bot/tests/image --durations=12 -n $(UNIT_WORKERS) -v || rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "unit: pytest collected no tests in $$t: that is a failure here" >&2; exit 1; fi; \
 	  [ $$rc -eq 0 ] || exit $$rc; \
 	done
@@ -72,37 +78,44 @@ GUARD := .cache/host-guard.before
 # site-packages at its start, where a Ctrl-C would end it with 1 rather than by the signal, as its command would.
 TIMES := python3 -S tools/host/test-times.py
 
-test: ## THE test command: setup + lint + unit + image-test + molecule (default, scale; fleet beside them), and proof the host was left alone
+test: ## THE test command: setup + lint + unit + image-test + molecule default (fleet and scale beside it), and proof the host was left alone
 	$(TIMES) begin
 	$(TIMES) run host-setup -- tools/host/host-setup.sh
 	mkdir -p .cache
 	tools/host/host-guard.sh snapshot $(GUARD)
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) need
 	# only the host's packages, so they build while the venv is made and the bot images are built; cached images
-	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier (its log
-	# is printed when it ends, 240 columns wide so that each failure is one line, and its failures again last);
-	# a failure in the foreground stops it and removes its VMs. (-o setup: image's prerequisite has just run.)
+	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier, and from
+	# when lint has passed, scale too (their logs are printed when they end, 240 columns wide so that each failure
+	# is one line, and their failures again last); a failure in the foreground stops them and removes their
+	# hosts. (-o setup: image's prerequisite has just run.)
 	for r in trixie bookworm; do \
 	  $(TIMES) run "vm-image $$r" -- tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
 	$(TIMES) run setup -- $(MAKE) --no-print-directory setup; \
 	$(TIMES) run image -- $(MAKE) --no-print-directory -o setup image; \
-	COLUMNS=240 setsid $(TIMES) run fleet -- $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & fleet=$$!; \
+	COLUMNS=240 setsid $(TIMES) run fleet -- $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & \
+	  lanes="fleet:$$!"; \
 	rc=0; for t in lint unit image-test molecule; do \
 	  $(TIMES) run --group foreground "$$t" -- \
-	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; done; \
-	if [ $$rc -ne 0 ]; then kill -- -$$fleet 2>/dev/null || true; fi; \
-	frc=0; wait $$fleet || frc=$$?; \
-	echo "== molecule test -s fleet, run beside the above: exit $$frc"; cat .cache/test-fleet.log; \
-	if [ $$rc -ne 0 ]; then $(BIN)/molecule destroy -s fleet >/dev/null 2>&1 || true; fi; \
+	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; \
+	  if [ "$$t" = lint ]; then for s in $(BESIDE_SCENARIOS); do \
+	    COLUMNS=240 setsid $(TIMES) run "$$s" -- $(BIN)/molecule test -s "$$s" >".cache/test-$$s.log" 2>&1 & \
+	    lanes="$$lanes $$s:$$!"; done; fi; done; \
+	if [ $$rc -ne 0 ]; then for l in $$lanes; do kill -- -$${l#*:} 2>/dev/null || true; done; fi; \
+	failed=""; for l in $$lanes; do s=$${l%%:*}; lrc=0; wait $${l#*:} || lrc=$$?; \
+	  echo "== molecule test -s $$s, run beside the foreground: exit $$lrc"; cat ".cache/test-$$s.log"; \
+	  if [ $$lrc -ne 0 ]; then failed="$$failed $$s"; \
+	    [ $$rc -eq 0 ] || $(BIN)/molecule destroy -s "$$s" >/dev/null 2>&1 || true; fi; done; \
 	trc=0; $(TIMES) report || trc=$$?; \
-	if [ $$frc -ne 0 ]; then echo "== fleet: what failed"; \
-	  sed 's/\x1b\[[0-9;]*m//g' .cache/test-fleet.log | grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' \
+	for s in $$failed; do echo "== $$s: what failed"; \
+	  sed 's/\x1b\[[0-9;]*m//g' ".cache/test-$$s.log" | grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' \
 	  | tail -n 30 || true; \
+	  [ "$$s" = fleet ] || continue; \
 	  for v in $${PIFLEET_CACHE:-$$HOME/.cache/pifleet}/vm-logs/*.boots.log; do \
 	    [ -f "$$v" ] || continue; echo "== $$v (and its last boot's console)"; tail -n 6 "$$v"; \
-	    tail -n 12 "$${v%.boots.log}.console.log" 2>/dev/null | cut -c 1-240 || true; done; fi; \
-	echo "== make test: foreground exit $$rc, fleet exit $$frc, test-times exit $$trc"; \
-	wait; [ $$rc -eq 0 ] && [ $$frc -eq 0 ] && [ $$trc -eq 0 ]
+	    tail -n 12 "$${v%.boots.log}.console.log" 2>/dev/null | cut -c 1-240 || true; done; done; \
+	echo "== make test: foreground exit $$rc, beside it failed:$${failed:- none}, test-times exit $$trc"; \
+	wait; [ $$rc -eq 0 ] && [ -z "$$failed" ] && [ $$trc -eq 0 ]
 	tools/host/host-guard.sh compare $(GUARD)
 
 demo: setup ## Boot a 2-VM ARM64 Pi fleet, converge playbooks/site.yml on it, show the status; leaves it running

@@ -16,6 +16,12 @@ arch=${2:?usage: container-image.sh RELEASE ARCH [PROFILE]}
 profile=${3:-systemd}
 mirror=${PIFLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 tag="pifleet/${profile}:${release}-${arch}"
+# Scenarios create their hosts side by side (make test's lanes): one build of an image at a time, the others
+# wait for it and reuse it.
+locks=${PIFLEET_CACHE:-$HOME/.cache/pifleet}/images
+mkdir -p "$locks"
+exec 9>"$locks/.container-${profile}-${release}-${arch}.lock"
+flock 9
 
 if [ "$profile" = provisioned ]; then
   "$0" "$release" "$arch" systemd

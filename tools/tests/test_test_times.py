@@ -552,7 +552,9 @@ def test_the_medians_name_phases_make_test_has() -> None:
     commands = re.search(r"for t in ([^;]+); do \\\n\t  \$\(TIMES\) run --group foreground", test_recipe)
     assert commands is not None
     scenarios = re.search(r"^TEST_SCENARIOS \?= (.+)$", makefile, re.M)
+    beside = re.search(r"^BESIDE_SCENARIOS \?= (.+)$", makefile, re.M)
     assert scenarios is not None
+    assert beside is not None
     for name in tt.load_medians(tt.MEDIANS)["phases"]:
         first, _, rest = name.partition(" ")
         scenario = TOP / "molecule" / first / "molecule.yml"
@@ -561,6 +563,7 @@ def test_the_medians_name_phases_make_test_has() -> None:
         elif scenario.exists():
             assert (
                 first in scenarios[1].split()
+                or first in beside[1].split()
                 or f"run {first} -- $(BIN)/molecule test -s {first}" in test_recipe
             )
             sequence = yaml.safe_load(scenario.read_text())["scenario"]["test_sequence"]
