@@ -5,7 +5,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad input; a failure says why in one line
 (as argparse's usage errors do). What a command answers goes to stdout, the log to stderr (`ops.logs`). The
 commands' work lives in the layers below (ops: backtest, sweep, outputs, store, backup; live: run, download);
 what stays here is each command's flags and the checks of its inputs and outputs before any work, which is why
-this module is ~460 lines.
+this module is ~470 lines.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # the store is imported where it is used: the backtest path n
     pass
 
 NOMINAL_PRICE = 100.0  # what check-config judges a centred grid at when the data cannot be read
+RESULTS = Path("results")  # where a backtest's and a sweep's outputs go by default (git ignores it)
 FAILURE = 'A command that fails says why in one line, "gridbot: REASON": exit 1 at run time, 2 on bad input.'
 
 
@@ -51,6 +52,12 @@ def _failed(message: str, code: int) -> int:
     """The command's answer when it fails: its reason on stderr, its exit code."""
     sys.stderr.write(f"gridbot: {message}\n")
     return code
+
+
+def _in_results(args: argparse.Namespace, name: str) -> Path:
+    """`name` in --results, by default results/<the config file's name> (`defaults` without -c): two configs'
+    runs keep their own outputs, and none lands in the working directory."""
+    return (args.results or RESULTS / (args.config.stem if args.config else "defaults")) / name
 
 
 def _log_level(text: str) -> tuple[str, int]:
@@ -132,7 +139,8 @@ def _backtest_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     b = sub.add_parser("backtest", help="run the engine over candles and print a summary")
     b.add_argument("-c", "--config", type=Path, help="YAML config (defaults apply when omitted)")
     b.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
-    b.add_argument("--trades", type=Path, default=Path("trades.csv"), help="trades CSV to write")
+    b.add_argument("--results", type=Path, help="directory for its outputs (default: results/<config name>)")
+    b.add_argument("--trades", type=Path, help="trades CSV to write (default: trades.csv in --results)")
     b.add_argument(
         "--plot", type=Path, help="draw price, grids, fills, equity vs buy-and-hold (PNG, needs matplotlib)"
     )
@@ -152,7 +160,8 @@ def _backtest_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     sw.add_argument("--by", default="return_pct", help="ranking column: return_pct (default), realized_pnl, "
                     "max_drawdown_pct, round_trips, time_in_market_pct or fees")  # fmt: skip
     sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
-    sw.add_argument("--out", type=Path, default=Path("sweep.csv"), help="the ranked table as CSV")
+    sw.add_argument("--results", type=Path, help="directory for the table (default: results/<config name>)")
+    sw.add_argument("--out", type=Path, help="the ranked table as CSV (default: sweep.csv in --results)")
     sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
     sw.add_argument("--best-config", type=Path, help="write the winner as a bot.yml")
 
@@ -287,7 +296,8 @@ def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
     if args.plot is not None and len(axes) < 2:
         raise OutputError(f"--plot {args.plot}: a heatmap needs two swept keys, got {len(axes)} --set")
     combos = sw.combinations(base, axes)
-    outputs = {"--out": args.out} | {k: v for k, v in (("--plot", args.plot), ("--best-config",
+    out = args.out or _in_results(args, "sweep.csv")
+    outputs = {"--out": out} | {k: v for k, v in (("--plot", args.plot), ("--best-config",
                args.best_config)) if v is not None}  # fmt: skip
     data = args.data or (base or BotConfig()).run.data
     inputs = {"config": args.config} if args.config else {}
@@ -309,11 +319,11 @@ def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
         sys.stderr.write("\n")
     results = sw.ranked(outcome.results, args.by)
     header, rows = sw.table_rows(axes, results)
-    sw.write_csv(args.out, header, rows)
+    sw.write_csv(out, header, rows)
     print(sw.format_table(header, rows))
     if outcome.interrupted:
         done = f"{len(results)} of {len(combos)} backtests done"
-        return _failed(f"interrupted: {done}, written to {args.out}", 130)
+        return _failed(f"interrupted: {done}, written to {out}", 130)
     if args.best_config is not None and results:
         args.best_config.write_text(sw.best_config_yaml(base, axes, results[0]))
     if args.plot is not None:
@@ -411,13 +421,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if data not in (EMBEDDED, EXCHANGE):
             inputs["candle data"] = Path(data)
         if args.command == "backtest":
-            outputs = {"--trades": args.trades, "--trades' round trips": roundtrips(args.trades).resolve()}
+            trades = args.trades or _in_results(args, "trades.csv")
+            outputs = {"--trades": trades, "--trades' round trips": roundtrips(trades).resolve()}
             refuse_overwriting_inputs(inputs, outputs | ({"--plot": args.plot} if args.plot else {}))
-            refuse_unwritable_file(args.trades, "--trades")
+            refuse_unwritable_file(trades, "--trades")
             if args.plot is not None:
                 refuse_unwritable_file(args.plot, "--plot")
                 refuse_unknown_plot_format(args.plot)
-            summary = backtest(cfg, data, args.trades, args.plot, sys.stderr.isatty())
+            summary = backtest(cfg, data, trades, args.plot, sys.stderr.isatty())
             _print_summary(summary, args.json)
             return 0
         from gridbot.ops.service import STATE_FILES, run_service  # noqa: PLC0415  backtests need not load it

@@ -41,6 +41,26 @@ def test_golden_backtest_on_embedded_data(tmp_path):
     assert fees == pytest.approx(summary["fees"], abs=0.01)
 
 
+def test_backtest_and_sweep_outputs_go_to_a_results_directory_named_for_the_config(tmp_path):
+    (tmp_path / "wide.yml").write_text("grid:\n  width_pct: 30\n")
+
+    def made() -> list[str]:
+        return sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.csv"))
+
+    assert gridbot("backtest", "-c", "wide.yml", cwd=tmp_path).returncode == 0
+    assert gridbot("backtest", cwd=tmp_path).returncode == 0
+    assert gridbot("backtest", "--results", "runs/a", cwd=tmp_path).returncode == 0
+    assert gridbot("backtest", "--trades", "t.csv", cwd=tmp_path).returncode == 0  # a path given: as given
+    sweep = gridbot("sweep", "-c", "wide.yml", "--set", "grid.levels=8,10", cwd=tmp_path)
+    assert sweep.returncode == 0, sweep.stderr
+    assert made() == [
+        "results/defaults/trades-roundtrips.csv", "results/defaults/trades.csv",
+        "results/wide/sweep.csv", "results/wide/trades-roundtrips.csv", "results/wide/trades.csv",
+        "runs/a/trades-roundtrips.csv", "runs/a/trades.csv",
+        "t-roundtrips.csv", "t.csv",
+    ]  # fmt: skip
+
+
 def test_backtest_of_a_ccxt_csv_and_its_errors(tmp_path):
     rows = [
         [1_700_000_000_000 + i * 60_000, 100 + i % 7, 101 + i % 7, 99 + i % 7, 100.5 + i % 7, 1]
