@@ -72,9 +72,9 @@ def test_a_replay_serves_its_books_and_a_halt_and_a_taken_port_is_named(tmp_path
         assert not (tmp_path / "b" / "data" / "gridbot.db").exists(), "refused before any state was written"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert "stopped after cycle" in out
+    assert "stopped after cycle" in err
 
 
 def _up(port: int) -> bool:
