@@ -149,6 +149,7 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     beat = tmp_path / "heartbeat"
     cfg.write_text(
         f"run:\n  cycle_seconds: 0.01\n  state_dir: {tmp_path / 'data'}\n  heartbeat_file: {beat}\n"
+        "  http_port: null\n"
     )
     before = gridbot("status", "-c", str(cfg), cwd=tmp_path)
     assert before.returncode == 1

@@ -88,7 +88,9 @@ def test_the_heartbeat_a_run_writes_allows_the_age_its_config_states(tmp_path):
 
     beat = tmp_path / "beat"
     cfg = tmp_path / "bot.yml"
-    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {beat}\n  cycle_seconds: 0.5\n")
+    cfg.write_text(
+        f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {beat}\n  cycle_seconds: 0.5\n  http_port: null\n"
+    )
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
     _age, allowed = heartbeat_age(beat)
     assert allowed == load_config(cfg).run.heartbeat_max_age == 3 * 0.5 + 10

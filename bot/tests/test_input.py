@@ -464,7 +464,9 @@ def test_a_bad_state_file_is_exit_1_and_left_untouched(tmp_path, capsys, saved_s
     state.write_bytes(corrupt(saved_state))
     before = state.read_bytes()
     cfg = tmp_path / "bot.yml"
-    cfg.write_text(f"run:\n  state_dir: {state.parent}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    cfg.write_text(
+        f"run:\n  state_dir: {state.parent}\n  heartbeat_file: {tmp_path / 'beat'}\n  http_port: null\n"
+    )
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 1
     assert capsys.readouterr().err.startswith(f"gridbot: {state}: {expected}")
     assert state.read_bytes() == before
@@ -475,7 +477,9 @@ def test_a_state_from_before_the_symbol_was_recorded_is_continued(tmp_path, caps
     state = tmp_path / "state.json"
     state.write_bytes(saved_state.replace(b'"symbol": "BTC/USDT", ', b""))
     cfg = tmp_path / "bot.yml"
-    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    cfg.write_text(
+        f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n  http_port: null\n"
+    )
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
     err = capsys.readouterr().err
     assert f"{state} migrated into {tmp_path / 'gridbot.db'}" in err
@@ -490,7 +494,9 @@ def test_a_real_process_refuses_an_unknown_state_version_without_a_traceback(tmp
     state = tmp_path / "state.json"
     state.write_bytes(saved_state.replace(b'"version": 1', b'"version": 7'))
     cfg = tmp_path / "bot.yml"
-    cfg.write_text(f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n")
+    cfg.write_text(
+        f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {tmp_path / 'beat'}\n  http_port: null\n"
+    )
     out = _gridbot("run", "-c", str(cfg), "--max-cycles", "1", cwd=tmp_path)
     assert out.returncode == 1
     assert out.stderr.startswith(f"gridbot: {state}: state version 7, this gridbot reads version 1")
@@ -603,7 +609,7 @@ def test_run_refuses_a_single_candle_it_cannot_replay(tmp_path, capsys):
     data = tmp_path / "one.csv"
     data.write_bytes(_text(_rows(1)))
     cfg = tmp_path / "bot.yml"
-    cfg.write_text(f"run:\n  state_dir: {tmp_path / 'state'}\n  data: {data}\n")
+    cfg.write_text(f"run:\n  state_dir: {tmp_path / 'state'}\n  data: {data}\n  http_port: null\n")
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 2
     assert (
         capsys.readouterr().err

@@ -27,7 +27,7 @@ def _config(tmp_path, cycle="0.002"):
     cfg = tmp_path / "bot.yml"
     cfg.write_text(
         f"run:\n  cycle_seconds: {cycle}\n  state_dir: {tmp_path / 'data'}\n"
-        f"  heartbeat_file: {tmp_path / 'hb'}\n"
+        f"  heartbeat_file: {tmp_path / 'hb'}\n  http_port: null\n"
         "grid: {width_pct: 4, levels: 8}\nregrid: {cooldown: 2h}\n"
     )
     return cfg
