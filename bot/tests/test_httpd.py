@@ -8,7 +8,8 @@ import urllib.error
 import pytest
 from endpoints import get
 
-from gridbot.ops.httpd import start_http
+from gridbot.config.model import BotConfig
+from gridbot.ops.httpd import serve_bot, start_http
 from gridbot.ops.metrics import Metrics
 
 
@@ -66,3 +67,9 @@ def test_close_frees_the_port(served):
     srv.close()
     with pytest.raises(urllib.error.URLError, match="Connection refused"):
         get(port, "/healthz")
+
+
+def test_the_timeframe_is_published_for_the_candle_alert():
+    m = Metrics()
+    assert serve_bot(BotConfig(run={"timeframe": "1h", "http_port": None}), m, dict, lambda: False) is None
+    assert m.registry.get_sample_value("gridbot_timeframe_seconds") == 3600.0

@@ -98,6 +98,7 @@ def serve_bot(
 ) -> HttpServer | None:
     """A run loop's endpoints (None when run.http_port is null): alive while its heartbeat is fresh, ready
     once `started()` (a halted bot is ready: the process is fine, trading is off; /readyz says why)."""
+    metrics.timeframe.set(cfg.run.timeframe_ms / 1000)
     if cfg.run.http_port is None:
         return None
 

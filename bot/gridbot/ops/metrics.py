@@ -86,6 +86,10 @@ class Metrics:
         # computed when scraped: a stalled feed shows an age that grows, not the one of the last arrival
         self._candle_closed_s: float | None = None
         self.last_candle_age.set_function(self._candle_age)
+        # BotNoCandle judges the candle age against it: a healthy 1h bot's newest candle is up to 1h old
+        self.timeframe = Gauge(
+            "gridbot_timeframe_seconds", "The candles' timeframe (run.timeframe)", registry=r
+        )
         self.cycle_seconds = Histogram(
             "gridbot_cycle_seconds",
             "Wall time of one loop cycle",
