@@ -1,0 +1,87 @@
+"""`gridbot sweep`: a backtest per combination of --set values, ranked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from gridbot.cli.common import failed, in_results
+from gridbot.config.model import BotConfig, ConfigError
+from gridbot.ops.candle_files import EMBEDDED
+from gridbot.ops.outputs import (
+    OutputError,
+    refuse_overwriting_inputs,
+    refuse_unknown_plot_format,
+    refuse_unwritable_file,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sw = sub.add_parser("sweep", help="backtest every combination of --set values on all cores, ranked")
+    sw.add_argument("-c", "--config", type=Path, help="YAML config the values are set in (default: defaults)")
+    sw.add_argument("--data", default=None, help="'embedded' or a CSV of ccxt OHLCV rows (default: config)")
+    sw.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2,...",
+        help="a dotted config key and its values, like grid.levels=10,20,40 (repeatable)",
+    )
+    sw.add_argument("--by", default="return_pct", help="ranking column: return_pct (default), realized_pnl, "
+                    "max_drawdown_pct, round_trips, time_in_market_pct or fees")  # fmt: skip
+    sw.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    sw.add_argument("--results", type=Path, help="directory for the table (default: results/<config name>)")
+    sw.add_argument("--out", type=Path, help="the ranked table as CSV (default: sweep.csv in --results)")
+    sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
+    sw.add_argument("--best-config", type=Path, help="write the winner as a bot.yml")
+
+
+def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
+    from gridbot.ops import sweep as sw  # noqa: PLC0415  (multiprocessing, yaml dump: only a sweep needs them)
+
+    if args.by not in sw.METRICS:
+        raise ConfigError(f"--by {args.by}: want one of {', '.join(sw.METRICS)}")
+    axes = [sw.parse_axis(text) for text in args.sets]
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: want at least 1 worker")
+    if args.plot is not None and len(axes) < 2:
+        raise OutputError(f"--plot {args.plot}: a heatmap needs two swept keys, got {len(axes)} --set")
+    combos = sw.combinations(base, axes)
+    out = args.out or in_results(args, "sweep.csv")
+    outputs = {"--out": out} | {k: v for k, v in (("--plot", args.plot), ("--best-config",
+               args.best_config)) if v is not None}  # fmt: skip
+    data = args.data or (base or BotConfig()).run.data
+    inputs = {"config": args.config} if args.config else {}
+    refuse_overwriting_inputs(inputs | ({"candle data": Path(data)} if data != EMBEDDED else {}), outputs)
+    for flag, path in outputs.items():
+        refuse_unwritable_file(path, flag)
+    if args.plot is not None:
+        refuse_unknown_plot_format(args.plot)
+    candles = sw.load_candles(data)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        width = 40
+        sys.stderr.write(f"\r[{'#' * (width * done // total):.<{width}}] {done}/{total} backtests")
+        sys.stderr.flush()
+
+    outcome = sw.run_sweep(combos, candles, args.jobs, progress if tty else None)
+    if tty:
+        sys.stderr.write("\n")
+    results = sw.ranked(outcome.results, args.by)
+    header, rows = sw.table_rows(axes, results)
+    sw.write_csv(out, header, rows)
+    print(sw.format_table(header, rows))
+    if outcome.interrupted:
+        done = f"{len(results)} of {len(combos)} backtests done"
+        return failed(f"interrupted: {done}, written to {out}", 130)
+    if args.best_config is not None and results:
+        args.best_config.write_text(sw.best_config_yaml(base, axes, results[0]))
+    if args.plot is not None:
+        from gridbot.ops.sweep_plot import plot_heatmap  # noqa: PLC0415  matplotlib is optional
+
+        plot_heatmap(axes, results, args.by, args.plot)
+    return 0
