@@ -50,7 +50,7 @@ ALERTS = {
         "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
     },
     "host": {
-        "HostDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly", "HostMemoryLow",
+        "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly", "HostMemoryLow",
         "HostOomKill", "HostClockNotSynced", "HostRebootPending", "HostCollectorStale",
     },
 }  # fmt: skip
