@@ -50,8 +50,8 @@ ALERTS = {
         "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
     },
     "host": {
-        "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly", "HostMemoryLow",
-        "HostOomKill", "HostClockNotSynced", "HostRebootPending", "HostCollectorStale",
+        "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
+        "HostMemoryLow", "HostOomKill", "HostClockNotSynced", "HostRebootPending", "HostCollectorStale",
     },
 }  # fmt: skip
 RECEIVERS = {
@@ -217,12 +217,12 @@ def test_alertmanager_config_routes_every_alert_to_the_operators(
     routed = run(prom_tools / "amtool", *route)
     assert routed.returncode == 0, routed.stderr
     assert routed.stdout.strip() == "operators"
-    assert config["route"] == {
+    assert {k: v for k, v in config["route"].items() if k != "routes"} == {
         "receiver": "operators",
         "group_by": ["alertname", "host"],
         "group_wait": "30s",
         "group_interval": "5m",
-        "repeat_interval": "4h",
+        "repeat_interval": "1h",
     }
     if receivers == "none":
         # A receiver with no integration: valid, and it sends nothing.
@@ -239,6 +239,46 @@ def test_alertmanager_config_routes_every_alert_to_the_operators(
             ],
         }
     ]
+
+
+def route_of(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """The settings of the route an alert with LABELS takes (Alertmanager's first matching child, which
+    inherits what it does not set), for a tree one level deep as the config's."""
+    top = {k: v for k, v in config["route"].items() if k != "routes"}
+    for child in config["route"].get("routes", []):
+        if matches(child.get("matchers", []), labels):
+            return {**top, **{k: v for k, v in child.items() if k != "matchers"}}
+    return top
+
+
+@pytest.mark.parametrize(
+    ("severity", "group_by", "group_interval", "repeat_interval"),
+    [
+        ("critical", ["alertname", "host"], "5m", "1h"),
+        ("warning", ["alertname"], "1h", "24h"),
+    ],
+)
+def test_critical_repeats_hourly_warnings_group_across_hosts_at_most_daily(
+    tmp_path: Path, prom_tools: Path, defaults_dir: Path,
+    severity: str, group_by: list[str], group_interval: str, repeat_interval: str,
+) -> None:  # fmt: skip
+    path, config = alertmanager(tmp_path, **RECEIVERS)
+    names = [n for n, rule in rules_of(defaults_dir).items() if rule["labels"]["severity"] == severity]
+    assert names, severity
+    for name in names:
+        labels = {"alertname": name, "host": "pi5-a", "severity": severity}
+        args = [f"{k}={v}" for k, v in labels.items()]
+        routed = run(prom_tools / "amtool", "config", "routes", "test", f"--config.file={path}", *args)
+        assert routed.returncode == 0, routed.stderr
+        assert routed.stdout.strip() == "operators", name
+        route = route_of(config, labels)
+        assert route["group_by"] == group_by, name
+        assert route["group_interval"] == group_interval, name
+        assert route["repeat_interval"] == repeat_interval, name
+    # amtool's own reading of the tree: a child per severity, under the operators' root.
+    shown = run(prom_tools / "amtool", "config", "routes", "show", f"--config.file={path}")
+    assert shown.returncode == 0, shown.stderr
+    assert f'severity="{severity}"' in shown.stdout, shown.stdout
 
 
 def vaulted(monkeypatch: pytest.MonkeyPatch, **values: str) -> dict[str, Any]:
@@ -322,7 +362,7 @@ def muted(config: dict[str, Any], target: dict[str, str], firing: list[dict[str,
     )
 
 
-def test_a_host_or_bot_down_holds_back_what_follows(tmp_path: Path, defaults_dir: Path) -> None:
+def test_a_down_host_or_bot_or_a_refused_key_holds_back(tmp_path: Path, defaults_dir: Path) -> None:
     _, config = alertmanager(tmp_path)
     host_down = next(r for r in config["inhibit_rules"] if "alertname = HostDown" in r["source_matchers"])
     assert host_down["equal"] == ["host"]
@@ -336,6 +376,10 @@ def test_a_host_or_bot_down_holds_back_what_follows(tmp_path: Path, defaults_dir
     for name in rules:
         assert muted(config, alert(name, "pi5-a"), [down]) == (name != "HostDown"), name
         assert not muted(config, alert(name, "pi5-b"), [down]), name
+    key = alert("BotKeyRejected", "pi5-a")
+    for name in rules:
+        assert muted(config, alert(name, "pi5-a"), [key]) == (name == "BotHalted"), name
+        assert not muted(config, alert(name, "pi5-b"), [key]), name
     bot_down = alert("BotDown", "pi5-a")
     for name in rules:
         held = name in ALERTS["bot"] and name != "BotDown"
