@@ -1,6 +1,7 @@
 """Engine properties over generated markets: accounting, fills, no lookahead, fast path == step path."""
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from gridbot.core.candles import Candles
 from gridbot.core.engine import MAX_CURVE_POINTS, GridEngine
 from gridbot.core.grid import min_step_ratio
 from gridbot.core.paper import PaperExchange
+from gridbot.core.risk import drawdown
 from gridbot.core.synthetic import generate
 from gridbot.ops.candle_files import load_embedded
 
@@ -155,12 +157,15 @@ def test_fast_path_equals_candle_by_candle(mode):
     regrid=st.booleans(),
     stop=st.sampled_from([None, 0.85, 0.95]),
     take=st.sampled_from([None, 1.1, 1.3]),
+    drawdown=st.sampled_from([None, 2.0, 5.0, 12.0]),
+    cancel=st.booleans(),
 )
 def test_fast_path_equals_candle_by_candle_with_exits_and_inventory_sells(
-    mode, seed, levels, trailing, regrid, stop, take
+    mode, seed, levels, trailing, regrid, stop, take, drawdown, cancel
 ):
     """Generated markets (their falls leave inventory sells above the regridded grid's top) with a trailing
-    grid, stop-loss and take-profit prices: the event search skips no candle where something happens."""
+    grid, stop-loss and take-profit prices and a drawdown halt: the event search skips no candle where
+    something happens, and the halt comes on the same candle in any chunking."""
     start = 60_000.0
     cfg = parse_config({
         "grid": {"levels": levels, "width_pct": 6},
@@ -168,6 +173,7 @@ def test_fast_path_equals_candle_by_candle_with_exits_and_inventory_sells(
         "filters": {"trend": {"mode": mode, "ema_period": 20}, "rsi": {"enabled": mode == "both"}},
         "exits": {"trailing_up": trailing, "stop_loss": stop and start * stop,
                   "take_profit": take and start * take},
+        "risk": {"max_drawdown_pct": drawdown, "cancel_on_halt": cancel},
     })  # fmt: skip
     candles = generate(3000, seed=seed, start_price=start)
     fast, fast_ledger, fast_opened = _run(cfg, candles, 65_536)
@@ -243,3 +249,34 @@ def test_the_equity_curve_keeps_its_cap_and_its_stride_whatever_the_chunks(mode)
     pieces, _, _ = _run(cfg, candles, 500)
     assert len(whole.curve) < MAX_CURVE_POINTS
     assert whole.curve == pieces.curve
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), limit=st.sampled_from([1.0, 3.0, 8.0]), cancel=st.booleans())
+def test_the_drawdown_halt_comes_at_the_first_close_past_the_limit_as_the_live_loop_judges_it(
+    seed, limit, cancel
+):
+    """Candle by candle, the equity at each close judged as the live loop judges it after a cycle
+    (`risk.drawdown` against the start equity): the engine halts on the first such candle, names it, books
+    nothing after it and keeps its orders unless `risk.cancel_on_halt`."""
+    cfg = parse_config({"grid": {"levels": 12, "width_pct": 8}, "filters": {"trend": {"mode": "off"}},
+                        "risk": {"max_drawdown_pct": limit, "cancel_on_halt": cancel}})  # fmt: skip
+    candles = generate(3000, seed=seed, start_price=60_000.0)
+    rows: list[dict] = []
+    engine = GridEngine(cfg, ledger=lambda row, _fill: rows.append(row))
+    for i in range(len(candles)):
+        engine.run_chunk(candles.slice(i, i + 1))
+        if engine.halted:
+            break
+        assert drawdown(engine.portfolio.equity(float(candles.close[i])), 1000.0, limit) is None
+    assume(engine.halted)
+    want = drawdown(engine.portfolio.equity(float(candles.close[i])), 1000.0, limit)
+    assert engine.halted == want
+    assert engine.summary()["halted_at"] == datetime.fromtimestamp(candles.time_ms[i] / 1000, UTC).isoformat()
+    booked, resting = len(rows), len(engine.exchange.open_orders())
+    engine.run_chunk(candles.slice(i + 1, len(candles)))
+    assert len(rows) == booked, "nothing booked once halted"
+    assert len(engine.exchange.open_orders()) == (0 if cancel else resting)
+    whole = GridEngine(cfg)
+    whole.run_chunk(candles)
+    assert whole.snapshot() == engine.snapshot()

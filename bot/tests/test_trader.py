@@ -1,6 +1,7 @@
 """The live loop as it runs: real `gridbot run` processes trading against a real local exchange on
 127.0.0.1 whose clock the test drives (`--speed 0` + Admin.step), judged from the exchange's admin API."""
 
+import csv
 import json
 import random
 import subprocess
@@ -339,22 +340,24 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
     busy = "SELECT count(*) FROM orders WHERE status IN ('open', 'intent', 'unknown', 'cancel')"
     assert bot.query(busy) == [(0,)]
     assert bot.status()["halted"] == "by hand"
-    # lifted: the grid goes back on the book at the next candle, around the price the market has reached; the
-    # second time within the regrid cooldown (a day) the first re-placing started: an operator's resume is
-    # not held back by it
+    # lifted: the grid goes back on the book at once, no candle needed, around the last close (buys below it,
+    # the inventory's sells above); the second time within the regrid cooldown (a day) the first re-placing
+    # started: an operator's resume is not held back by it
     resume = [sys.executable, "-m", "gridbot.cli", "resume", "-c", str(bot.cfg)]
     for again in (False, True):
         if again:
             halt_until_nothing_rests()
         assert subprocess.run(resume, capture_output=True, check=False).returncode == 0
-        time.sleep(0.3)  # the resume seen by a cycle
-        for _ in range(3):
-            ex.admin.step(candles=1)
-            deadline = time.monotonic() + 5
-            while len(resting()) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        assert len(resting()) >= 3, f"no grid after the resume: {resting()}"
-    assert "the grid placed again at the next candle" in bot.log.read_text()
+        deadline = time.monotonic() + 5
+        while len(resting()) < 2 and time.monotonic() < deadline:  # 6 levels, 2% wide: 2 or 3 below the price
+            time.sleep(0.05)
+        assert len(resting()) >= 2, f"no grid at once after the resume: {resting()}"
+        buys = [float(o["price"]) for o in resting() if o["side"] == "BUY"]
+        sells = [float(o["price"]) for o in resting() if o["side"] == "SELL"]
+        assert buys
+        assert not sells or max(buys) < min(sells)
+        assert bool(sells) == (bot.status()["base_held"] > 0), "the inventory offered above, all of it"
+    assert "grid placed again at once around" in bot.log.read_text()
     assert bot.query("SELECT count(*) FROM cursors WHERE name = 'halt_cancelled'") == [(0,)]
     assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
     assert bot.term() == 0
@@ -881,3 +884,81 @@ def test_a_fill_while_down_after_a_committed_cancel_is_recorded_once(tmp_path, e
         assert not store.con.execute("SELECT 1 FROM orders WHERE status IN ('open', 'cancel')").fetchall()
     finally:
         store.close()
+
+
+def test_the_backtest_and_the_live_bot_halt_on_the_same_drawdown_with_the_same_ledger(
+    tmp_path, exchange, bots
+):
+    """One engine, one set of rules: `gridbot backtest` over the crash's candles and a live bot trading them
+    on the local exchange book the same fills and halt on the same candle for the same reason (the
+    drawdown, judged by the engine candle by candle in both); after the halt neither books anything more."""
+    from gridbot.ops.backtest import backtest  # noqa: PLC0415
+
+    crash = _crash_path(tmp_path)
+    ex = exchange("--data", str(crash))
+    bot = bots(tmp_path / "live", ex.base, risk={"max_drawdown_pct": 5})
+    summary = backtest(load_config(bot.cfg), str(crash), tmp_path / "t.csv", None, show_progress=False)
+    with (tmp_path / "t.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert summary["halted"].startswith("max drawdown"), summary
+    bot.start()
+    k = drive_until_halted(ex, bot, 55, "the live bot must halt where the backtest did")
+    judge_against_the_exchange(ex, bot)
+    for _ in range(5):  # the market goes on: the halted bot books nothing more, as the backtest
+        ex.admin.step(candles=1)
+        time.sleep(0.1)
+    s = bot.status()
+    assert s["halted"] == summary["halted"]
+    assert s["halted_at"] == summary["halted_at"]
+    assert s["end"] == summary["halted_at"], f"halted on candle {k}, where the backtest did"
+    want = [(r["side"], Decimal(r["price"]).normalize(), Decimal(r["amount"]).normalize()) for r in rows]
+    assert len(want) >= 4
+    assert final_fills(bot) == want
+    assert s["realized_pnl"] == pytest.approx(summary["realized_pnl"], abs=0.011)
+    assert bot.term() == 0
+
+
+def test_halt_cancel_on_a_stopped_bot_says_when_and_a_resume_carries_the_cancel_out(tmp_path, exchange, bots):
+    """`halt --cancel` on a stopped bot says its orders stay on the exchange until it starts; a `resume`
+    before then does not drop the cancel: at its start the bot cancels every resting order and places its
+    grid again at once, around the price, before any new candle (the exchange judges)."""
+    ex = exchange()
+    bot = bots(tmp_path, ex.base, regrid={"cooldown": "1d"})
+    bot.start()
+    drive(ex, bot, 8)
+    assert bot.term() == 0
+    before = {o["clientOrderId"] for o in ex.orders() if o["status"] == "NEW"}
+    assert before
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "gridbot.cli", *args, "-c", str(bot.cfg)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    said = cli("halt", "--cancel", "--reason", "by hand")
+    assert "cancelled when it starts (it is not running: until then they stay on the exchange)" in said
+    assert {o["clientOrderId"] for o in ex.orders() if o["status"] == "NEW"} == before, "nothing happens yet"
+    said = cli("resume")
+    assert "was halted: by hand" in said
+    assert "the halt asked to cancel its resting orders: cancelled when it starts" in said
+    bot.start()
+    deadline = time.monotonic() + 10
+    while not (resting := [o for o in ex.orders() if o["status"] == "NEW"]) or before & {
+        o["clientOrderId"] for o in resting
+    }:
+        assert time.monotonic() < deadline, f"old orders kept or no new grid: {resting}"
+        time.sleep(0.05)
+    assert all(o["status"] == "CANCELED" for o in ex.orders() if o["clientOrderId"] in before)
+    buys = [float(o["price"]) for o in resting if o["side"] == "BUY"]
+    sells = [float(o["price"]) for o in resting if o["side"] == "SELL"]
+    assert buys
+    assert not sells or max(buys) < min(sells)
+    assert bot.status()["candles"] == 8, "placed at once, no candle taken"
+    assert not bot.status()["halted"]
+    assert "its orders cancelled (the halt's cancel was still owed)" in bot.log.read_text()
+    assert ex.admin.call("GET", "duplicates")["count"] == 0  # type: ignore[index]
+    assert {o["clientOrderId"] for o in ex.orders()} <= {
+        r[0] for r in bot.query("SELECT client_id FROM orders")
+    }
+    assert bot.term() == 0

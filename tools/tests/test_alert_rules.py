@@ -48,10 +48,11 @@ ALERTS = {
     "bot": {
         "BotDown", "BotUnhealthy", "BotHalted", "BotBreakerOpen", "BotNoCandle", "BotApiErrors",
         "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
+        "BotMarketHalted",
     },
     "host": {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
-        "HostMemoryLow", "HostOomKill", "HostClockNotSynced", "HostRebootPending", "HostCollectorStale",
+        "HostMemoryLow", "HostOomKill", "HostInodesLow", "HostFilesystemError", "HostClockNotSynced", "HostRebootPending", "HostCollectorStale",
     },
 }  # fmt: skip
 RECEIVERS = {

@@ -57,7 +57,7 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
                 status["halted"] = status.get("halted") or halt.reason
             print(json.dumps(status, indent=2))
         elif args.command in ("halt", "resume"):
-            return halt_command(store, args)
+            return halt_command(cfg, store, args)
         else:
             export_store(store, args.trades)
         return 0

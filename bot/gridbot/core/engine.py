@@ -35,6 +35,7 @@ from gridbot.core.grid import (
 from gridbot.core.grid_plan import check_grid
 from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import DUST, Portfolio, RoundTrip, Side, buy_fee_in_base, sell
+from gridbot.core.risk import drawdown, drawdown_price
 from gridbot.core.settings import Json, StrategySettings
 from gridbot.core.stats import Stats
 
@@ -90,7 +91,11 @@ class GridEngine:
         self.grid_config: Json | None = None
         self.replan = False
         self.started = cfg.exits.trigger_price is None
-        self.halted = ""  # why the bot stopped trading (an exit), empty while it trades
+        self.halted = ""  # why the bot stopped trading (an exit, a kill switch), empty while it trades
+        self.halted_ms = 0  # the candle it stopped on
+        self.resumable = False  # a kill switch's halt, which `resume` lifts (an exit sold everything: final)
+        # the drawdown halt's reference: the start equity, or the equity at the last resume
+        self.equity_base = cfg.start_quote
         self.oversold: list[tuple[int, float, float]] = []  # (time_ms, sold, held): sales past the holding
         self.t = 0  # candles processed so far
         self.stats = Stats(peak_equity=cfg.start_quote)
@@ -320,12 +325,59 @@ class GridEngine:
             sale = self.exchange.sell_at_market(qty, price, self.cfg.market.taker_fee, int(c.time_ms[j]))
             if sale is not None:
                 self._book(sale)
-        self.halted = f"{why} at {price:g}"
+        self.halted, self.halted_ms = f"{why} at {price:g}", int(c.time_ms[j])
         if self.log is not None:
             self.log(f"{self.halted}: orders cancelled, {qty:g} sold, trading halted")
         return True
 
     def _event(self, c: Candles, j: int, allowed: bool) -> None:
+        self._decide(c, j, allowed)
+        if not self.halted:
+            self._risk(c, j)
+
+    def _risk(self, c: Candles, j: int) -> None:
+        """The drawdown halt, judged at the candle's close on the books its decisions left (as the live bot
+        judges it after a cycle): trading stops, the resting orders kept unless `risk.cancel_on_halt`."""
+        reason = drawdown(self.portfolio.equity(float(c.close[j])), self.equity_base,
+                          self.cfg.risk.max_drawdown_pct)  # fmt: skip
+        if reason is None:
+            return
+        self.halted, self.halted_ms, self.resumable = reason, int(c.time_ms[j]), True
+        if self.cfg.risk.cancel_on_halt:
+            self.exchange.cancel_all()
+        if self.log is not None:
+            self.log(f"{reason}: trading halted")
+
+    def resume(self) -> None:
+        """An operator's resume: `lift`, then `replant`."""
+        self.lift()
+        self.replant()
+
+    def lift(self) -> None:
+        """A kill switch's halt lifted (an exit's stays: it sold everything) and the drawdown counted from the
+        equity at the last close, or the halt that fired would fire again at once."""
+        if self.resumable:
+            self.halted, self.halted_ms, self.resumable = "", 0, False
+        if self.stats.last_close > 0 and not self.halted:
+            self.equity_base = self.portfolio.equity(self.stats.last_close)
+
+    def replant(self) -> None:
+        """A grid left without orders (a halt that cancelled them) placed again at once around the last
+        close, buys below and the inventory's sells above: not left empty until the next regrid, and not held
+        back by the regrid cooldown (the operator asked for it)."""
+        close = self.stats.last_close
+        if (
+            self.halted
+            or close <= 0
+            or self.levels is None
+            or not self.started
+            or self.exchange.open_orders()
+        ):
+            return
+        if self._grid_around(close, self.stats.last_ms, -1):
+            self.cooldown_until_ms = self.stats.last_ms + self.cfg.regrid.cooldown_ms
+
+    def _decide(self, c: Candles, j: int, allowed: bool) -> None:
         time_ms, close = int(c.time_ms[j]), float(c.close[j])
         for fill in self.exchange.fills(float(c.high[j]), float(c.low[j]), time_ms):
             self._on_fill(fill)
@@ -373,8 +425,12 @@ class GridEngine:
             return pos
         i = bisect_right(flips, pos)
         until = flips[i] if i < len(flips) else n  # the buy filter's next flip, or the chunk's end
-        x = self.cfg.exits
-        below = max(self.exchange.best_bid(), -np.inf if x.stop_loss is None else x.stop_loss)
+        x, p = self.cfg.exits, self.portfolio
+        # the drawdown halt's close bounds the lows searched for (a close at it has a low at or below it)
+        floor = drawdown_price(
+            p.quote, p.base, p.fees_outside, self.equity_base, self.cfg.risk.max_drawdown_pct
+        )
+        below = max(self.exchange.best_bid(), -np.inf if x.stop_loss is None else x.stop_loss, floor)
         above = min(self.exchange.best_ask(), np.inf if x.take_profit is None else x.take_profit)
         trigger = x.trigger_price if not self.started else None
         pending = self.levels is None or self.replan  # a grid to build (the first, or a re-plan) when ready

@@ -35,6 +35,9 @@ class EngineState(Protocol):
     replan: bool
     started: bool
     halted: str
+    halted_ms: int
+    resumable: bool
+    equity_base: float
     stats: Stats
     ind: Indicators
 
@@ -99,8 +102,8 @@ def summary(e: EngineState) -> dict[str, float | int | str]:
     return {
         "symbol": e.cfg.market.symbol,
         "candles": s.candles,
-        "start": datetime.fromtimestamp(s.first_ms / 1000, UTC).isoformat(),
-        "end": datetime.fromtimestamp(s.last_ms / 1000, UTC).isoformat(),
+        "start": _iso(s.first_ms),
+        "end": _iso(s.last_ms),
         "start_equity": round(p.start_equity, 2),
         "end_equity": round(equity, 2),
         "return_pct": round((equity / p.start_equity - 1) * 100, 4),
@@ -114,10 +117,15 @@ def summary(e: EngineState) -> dict[str, float | int | str]:
         "regrids": s.regrids,
         "grids_skipped": s.grids_skipped,
         "halted": e.halted,
+        "halted_at": _iso(e.halted_ms) if e.halted else "",
         "open_orders": len(e.exchange.open_orders()),
         "base_held": round(p.base, 8),
         **_outside(p),
     }
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def _outside(p: Portfolio) -> dict[str, float | str]:
@@ -143,6 +151,9 @@ def snapshot(e: EngineState) -> dict[str, object]:
         "grid_config": e.grid_config,
         "started": e.started,
         "halted": e.halted,
+        "halted_ms": e.halted_ms,
+        "resumable": e.resumable,
+        "equity_base": e.equity_base,
         "stats": asdict(e.stats),
         "indicators": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(e.ind).items()},
     }
@@ -180,6 +191,9 @@ def restore(e: EngineState, snap: Json) -> None:
         e.cooldown_until_ms = 0
     e.started = bool(snap.get("started", True))
     e.halted = str(snap.get("halted", ""))
+    e.halted_ms = int(snap.get("halted_ms", 0))
+    e.resumable = bool(snap.get("resumable", False))
+    e.equity_base = float(snap.get("equity_base", e.portfolio.start_equity))
     known = Stats.__dataclass_fields__
     stats: Stats = Stats(**{k: v for k, v in snap["stats"].items() if k in known})
     e.stats = stats

@@ -13,6 +13,9 @@ rides out an outage or stops until someone types `gridbot resume`:
   read (a plain `VenueError`): the bot itself is wrong (its books, its config, its rules). Counted; more
   than `risk.max_errors_per_hour` in an hour halts trading.
 - the exchange refused the credentials (`AuthFailedError`): halts at once.
+
+The drawdown halt is no guard of the live shell's: the engine judges it candle by candle (`core.risk`), as
+a backtest does.
 """
 
 from __future__ import annotations
@@ -52,19 +55,6 @@ def budget_spent(errors: int, limit: int | None, last: str) -> str | None:
     if limit is None or errors <= limit:
         return None
     return f"error budget: {errors} exchange errors in the last hour (limit {limit}), the last: {last}"
-
-
-def drawdown(equity: float, base: float, limit_pct: float | None) -> str | None:
-    """The halt's reason when equity fell `limit_pct` percent or more below `base`; else None."""
-    if limit_pct is None or base <= 0:
-        return None
-    down = (1 - equity / base) * 100
-    if down < limit_pct:
-        return None
-    return (
-        f"max drawdown: equity {equity:.2f} is {down:.1f}% below {base:.2f} "
-        f"(risk.max_drawdown_pct {limit_pct:g})"
-    )
 
 
 def stale_price(

@@ -66,7 +66,7 @@ from gridbot.live.book import (
 )
 from gridbot.live.bookkeeping import Bookkeeping
 from gridbot.live.exits import EXIT_LEVEL
-from gridbot.live.guards import budget_spent, drawdown, stale_price, verdict, within_the_hour
+from gridbot.live.guards import budget_spent, stale_price, verdict, within_the_hour
 from gridbot.live.holdings import Drift
 from gridbot.live.market_watch import MarketWatch
 from gridbot.live.ownership import Ownership
@@ -161,7 +161,11 @@ class Trader(Sending, Recovery, Bookkeeping):
         if saved is not None:
             with self.book.restoring() if self.book else contextlib.nullcontext():
                 self.engine.restore(saved[2])
-            self.cycle = saved[1]
+            # the resume's equity as the store kept it before the engine's snapshot did
+            self.cycle, self.engine.equity_base = (
+                saved[1],
+                float(store.cursor("equity_base") or self.engine.equity_base),
+            )
             if self.engine.stats.candles:
                 self.metrics.candle_closed((self.engine.stats.last_ms + self.tf_ms) / 1000)
         if self.book is not None:
@@ -205,8 +209,6 @@ class Trader(Sending, Recovery, Bookkeeping):
                 if not self.key_refused:  # a refused key sends nothing: a restart with a good one will
                     self._send(creates=False)  # halted: cancels go out, nothing new does
                 return
-            if self.store.cursor("halted"):
-                self._resumed()
             if self.book is not None and (full or not self.ready):
                 self.reconcile()
                 self.trades_due = True
@@ -295,9 +297,17 @@ class Trader(Sending, Recovery, Bookkeeping):
             self.metrics.candle_closed((rows[-1].time_ms + self.tf_ms) / 1000)
         self._value_fees()
         with self.store.cycle():
+            resumed = self.store.resume_due()
+            if resumed:
+                self._resumed()
             if rows:
                 self._paper_n = 0
                 self.engine.run_chunk(_candles(rows))
+            if resumed:  # at the newest close, once the candles missed while halted are taken
+                self._replant()
+            if self.engine.resumable and self.store.halt_state() is None:  # the engine's kill switch fired
+                self._halt_within(self.engine.halted)
+            if rows:
                 # once a candle, and once the book is settled: no cancel pending, no found order undecided
                 # (their coins and levels are not the engine's to offer again yet)
                 if self.holes and self.book is not None and not self.cancelled and not self.book.finding:
@@ -344,35 +354,39 @@ class Trader(Sending, Recovery, Bookkeeping):
     # --- kill switches, status -------------------------------------------------------------------
 
     def _resumed(self) -> None:
-        """`gridbot resume` lifted a halt (seen now, or while the bot was down): the kill switches start
-        over, the drawdown from the equity at resume, or the one that fired would fire again at once."""
-        p, close = self.engine.portfolio, self.engine.stats.last_close
-        # A halt that cancelled the orders left the engine's grid without them: placed again, around the price
-        # of the next candle (the market moved on meanwhile), the inventory offered above it; the operator's
-        # resume is not a regrid the cooldown holds back.
-        again = bool(self.store.cursor("halt_cancelled")) and self.engine.levels is not None
-        if again:
-            self.engine.replan, self.engine.cooldown_until_ms = True, 0
-        with self.store.cycle():
-            self.store.con.execute("DELETE FROM cursors WHERE name IN ('halted', 'halt_cancelled')")
-            if close > 0:
-                self.store.set_cursor("equity_base", repr(p.equity(close)))
-            self.store.set_cursor("errors", "[]")
+        """`gridbot resume` lifted a halt (seen now, or while the bot was down), carried out in the cycle's
+        transaction: the kill switches start over (the drawdown from the equity at resume, or the one that
+        fired would fire again at once); a cancel the halt still owed is carried out now, and a grid the halt
+        left without orders is placed again at once around the last close, the inventory offered above it
+        (the operator's resume is not a regrid the cooldown holds back)."""
+        owed = self.store.take_resume()
+        if owed and self.book is not None:
+            self.book.cancel_all()
+            self.book.cancel_found()
+        self.engine.lift()
+        if self.engine.stats.last_close > 0:
+            self.store.set_cursor("equity_base", repr(self.engine.equity_base))
+        self.store.set_cursor("errors", "[]")
         self.errors.clear()
         self.last_new_candle = time.monotonic()
         self.key_refused = False  # the key is tried again (refused again: halted again)
-        log.info("resumed: trading again" + ", the grid placed again at the next candle" * again)
+        log.info(
+            "resumed: trading again" + ", its orders cancelled (the halt's cancel was still owed)" * owed
+        )
+
+    def _replant(self) -> None:
+        before = len(self.engine.exchange.open_orders())
+        self.engine.replant()
+        if not before and self.engine.exchange.open_orders():
+            log.info(f"grid placed again at once around {self.engine.stats.last_close:g}")
 
     def _guards(self) -> None:
+        """The kill switches only the live shell sees; the drawdown is the engine's (`core.risk`)."""
         r = self.cfg.risk
-        p, close = self.engine.portfolio, self.engine.stats.last_close
-        base = float(self.store.cursor("equity_base") or p.start_equity)
-        down = drawdown(p.equity(close), base, r.max_drawdown_pct) if close > 0 else None
         stale = stale_price(time.monotonic() - self.last_new_candle, duration_seconds(r.max_price_age),
                             self.tf_ms / 1000, r.max_price_age, self.cfg.run.timeframe)  # fmt: skip
-        for reason in (down, stale):
-            if reason is not None:
-                self._halt(reason)
+        if stale is not None:
+            self._halt(stale)
 
     def _status(self) -> dict[str, Any]:
         s = status_of(self.engine, self.cycle, self.cfg, self.store)

@@ -36,7 +36,7 @@ from gridbot.ops.health import write_heartbeat
 from gridbot.ops.logs import engine_log
 from gridbot.ops.runlock import RunLock
 from gridbot.ops.signals import stop_on_signals
-from gridbot.ops.store import DB_FILE, Store, StoreError
+from gridbot.ops.store import DB_FILE, Halt, Store, StoreError
 
 if TYPE_CHECKING:
     from gridbot.ops.metrics import Metrics
@@ -132,6 +132,31 @@ def status_of(engine: GridEngine, cycle: int, cfg: BotConfig, store: Store) -> d
     return out
 
 
+def _halted_by_engine(engine: GridEngine, store: Store, cfg: BotConfig) -> None:
+    """A kill switch the engine judges (the drawdown) fired: a halt in the store, which `resume` lifts."""
+    if engine.resumable and store.halt_state() is None:
+        store.set_halt(engine.halted, cfg.risk.cancel_on_halt)
+        store.set_cursor("halted", engine.halted)
+        log.error(f"trading halted: {engine.halted}")
+
+
+def _halted_cycle(engine: GridEngine, store: Store, halt: Halt, cfg: BotConfig) -> None:
+    """A halted cycle: no candle taken; the halt seen, and its cancel carried out (once)."""
+    store.set_cursor("halted", halt.reason)
+    if (halt.cancel or cfg.risk.cancel_on_halt) and store.cursor("halt_cancelled") is None:
+        engine.exchange.cancel_all()
+        store.set_cursor("halt_cancelled", "1")
+
+
+def _resume(engine: GridEngine, store: Store) -> None:
+    """`gridbot resume` carried out: a cancel the halt still owed first, then the engine's resume (the grid
+    placed again at once when the halt left it without orders)."""
+    if store.take_resume():
+        engine.exchange.cancel_all()
+    engine.resume()
+    log.info("resumed: trading again")
+
+
 def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int:
     from gridbot.ops.httpd import serve_bot  # noqa: PLC0415  prometheus-client: a running bot's only
     from gridbot.ops.metrics import Metrics  # noqa: PLC0415
@@ -190,12 +215,15 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         with store.cycle():
             halt = store.halt_state()
             if halt is None:
-                one = feed.candle(cycle % feed.count)
                 fills_in_cycle = 0
+                if store.resume_due():
+                    _resume(engine, store)
+                one = feed.candle(cycle % feed.count)
                 engine.run_chunk(replace(one, time_ms=one.time_ms + feed.span * (cycle // feed.count)))
                 cycle += 1
-            elif halt.cancel and engine.exchange.open_orders():
-                engine.exchange.cancel_all()
+                _halted_by_engine(engine, store, cfg)
+            else:
+                _halted_cycle(engine, store, halt, cfg)
             status = status_of(engine, cycle, cfg, store)
             store.save_snapshot(cfg.market.symbol, cycle, engine.snapshot(), status)
         metrics.show(engine, halt.reason if halt else engine.halted)

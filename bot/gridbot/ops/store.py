@@ -400,3 +400,27 @@ class Store:
 
     def clear_halt(self) -> None:
         self.con.execute("DELETE FROM halt")
+
+    # A halt's life in cursors: `halted` once a running bot has seen it, `halt_cancelled` once that bot has
+    # cancelled its orders for it, `cancel_on_resume` when a resume came before that cancel (the bot was
+    # stopped, or had not cycled yet): the cancel is still owed, and carried out with the resume.
+
+    def resume(self, cancel_on_halt: bool) -> tuple[Halt | None, bool]:
+        """`gridbot resume`: the halt lifted; returns it and whether its cancel is still owed (asked for,
+        by `--cancel` or `risk.cancel_on_halt`, and not yet carried out), which the bot then carries out."""
+        was = self.halt_state()
+        owed = was is not None and (was.cancel or cancel_on_halt) and self.cursor("halt_cancelled") is None
+        self.clear_halt()
+        if owed:
+            self.set_cursor("cancel_on_resume", "1")
+        return was, owed
+
+    def resume_due(self) -> bool:
+        """A resume the bot has not carried out yet: of a halt it saw, or one whose cancel is owed."""
+        return self.cursor("halted") is not None or self.cursor("cancel_on_resume") is not None
+
+    def take_resume(self) -> bool:
+        """The resume carried out (in the caller's transaction): whether its halt's cancel is still owed."""
+        owed = self.cursor("cancel_on_resume") is not None
+        self.con.execute("DELETE FROM cursors WHERE name IN ('halted', 'halt_cancelled', 'cancel_on_resume')")
+        return owed
