@@ -62,16 +62,33 @@ class AtrSpacing(_Model):
 class GridConfig(_Model):
     levels: Annotated[int, Field(ge=2, le=500)] = 20
     spacing: Literal["arithmetic", "geometric"] = "geometric"
+    # fixed: the grid stays on grid.lower..upper whatever the price does (Binance's fixed-range grid);
+    # follow: a grid the price leaves is re-centred on it after regrid.cooldown. Default: fixed when the bounds
+    # are given, else follow.
+    range: Literal["follow", "fixed"] = "follow"
     lower: Positive | None = None
     upper: Positive | None = None
     width_pct: Annotated[float, Field(gt=0, le=400)] = 12.0
     budget_quote: Positive = 1000.0
     atr_spacing: AtrSpacing = AtrSpacing()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_range(cls, data: object) -> object:
+        if (
+            isinstance(data, dict)
+            and "range" not in data
+            and None not in (data.get("lower"), data.get("upper"))
+        ):
+            return {**data, "range": "fixed"}
+        return data
+
     @model_validator(mode="after")
     def _bounds(self) -> Self:
         if (self.lower is None) != (self.upper is None):
             raise ValueError("grid.lower and grid.upper go together: set both or neither")
+        if self.range == "fixed" and self.lower is None:
+            raise ValueError("grid.range fixed keeps the grid between grid.lower and grid.upper: set both")
         if self.lower is not None and self.upper is not None and self.lower >= self.upper:
             raise ValueError(f"grid.lower ({self.lower}) must be below grid.upper ({self.upper})")
         return self
@@ -299,6 +316,10 @@ class BotConfig(_Model):
                                        self.market.maker_fee)  # fmt: skip
         except GridError as exc:
             raise ValueError(str(exc)) from None
+        if g.range == "fixed" and x.trailing_up:
+            raise ValueError(
+                "exits.trailing_up moves the grid up, grid.range fixed never moves it: choose one"
+            )
         if g.lower is not None and x.stop_loss is not None and x.stop_loss >= g.lower:
             raise ValueError(f"exits.stop_loss ({x.stop_loss}) must be below grid.lower ({g.lower})")
         if g.upper is not None and x.take_profit is not None and x.take_profit <= g.upper:

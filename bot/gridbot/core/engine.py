@@ -194,7 +194,9 @@ class GridEngine:
 
     def _bounds(self, close: float, index_in_chunk: int) -> tuple[float, float]:
         g = self.cfg.grid
-        if (self.levels is None or self.replan) and g.lower is not None and g.upper is not None:
+        if g.lower is not None and g.upper is not None and (
+            g.range == "fixed" or self.levels is None or self.replan
+        ):  # a fixed range is every grid's; a following one starts there and is re-centred when left
             return g.lower, g.upper
         atr = self._atr_chunk
         if g.atr_spacing.enabled and atr is not None and not np.isnan(atr[index_in_chunk]):
@@ -397,13 +399,17 @@ class GridEngine:
         if self.levels is None:
             if not self._grid_around(close, time_ms, j):
                 self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
-        elif self.replan or (self._out_of_range(close) and (self.cfg.regrid.enabled or self._trails(close))):
+        elif self.replan or (self._out_of_range(close) and (self._follows() or self._trails(close))):
             replan = self.replan
             if self._grid_around(close, time_ms, j):
                 self.stats.regrids += 1
                 if replan and self.log is not None:
                     self.log(f"grid re-planned at {time_ms} (price {close:g})")
             self.cooldown_until_ms = time_ms + self.cfg.regrid.cooldown_ms
+
+    def _follows(self) -> bool:
+        """Whether a grid the price has left is re-centred on it: never for a fixed range."""
+        return self.cfg.regrid.enabled and self.cfg.grid.range == "follow"
 
     def _trails(self, close: float) -> bool:
         return self.cfg.exits.trailing_up and self.levels is not None and close > self.levels[-1]
@@ -435,7 +441,7 @@ class GridEngine:
         trigger = x.trigger_price if not self.started else None
         pending = self.levels is None or self.replan  # a grid to build (the first, or a re-plan) when ready
         ready = n  # the first candle past the regrid cooldown, when it matters
-        if trigger is None and (pending or self.cfg.regrid.enabled):
+        if trigger is None and (pending or self._follows()):
             if self.cooldown_until_ms <= c.time_ms[pos]:  # over already (the usual case): `pos` does
                 ready = pos
             else:

@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol
 from gridbot.core.grid import Market, Spacing
 
 TrendMode = Literal["off", "ema", "adx", "both"]
+# follow: a grid the price leaves is re-centred on it (after the regrid cooldown); fixed: it stays where it is
+GridRange = Literal["follow", "fixed"]
 # A snapshot as JSON gives it back: its values are whatever the engine saved (checked where they are read).
 Json = dict[str, Any]
 
@@ -44,6 +46,8 @@ class GridSettings(Protocol):
     def lower(self) -> float | None: ...
     @property
     def upper(self) -> float | None: ...
+    @property
+    def range(self) -> GridRange: ...
     @property
     def width_pct(self) -> float: ...
     @property
