@@ -52,7 +52,8 @@ ALERTS = {
     },
     "host": {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
-        "HostMemoryLow", "HostOomKill", "HostInodesLow", "HostFilesystemError", "HostClockNotSynced", "HostRebootPending", "HostCollectorStale",
+        "HostMemoryLow", "HostOomKill", "HostInodesLow", "HostFilesystemError", "HostClockNotSynced",
+        "HostRebootPending", "HostCollectorStale",
     },
 }  # fmt: skip
 RECEIVERS = {
