@@ -180,3 +180,28 @@ def test_interrupt_while_collecting_keeps_what_finished(candles_csv):
     outcome = sw.run_sweep(combos, candles.slice(0, 2000), 2, stop_after_two)
     assert outcome.interrupted
     assert len(outcome.results) == 2
+
+
+def test_the_drawdown_halt_tells_sweep_rows_apart_and_names_the_day(candles_csv):
+    """`--set risk.max_drawdown_pct=...` changes the rows (it was ignored): the row whose limit the data
+    reaches halts where a single backtest of that config halts, and says so; the other trades to the end."""
+    from gridbot.config.model import BotConfig  # noqa: PLC0415
+    from gridbot.core.engine import GridEngine  # noqa: PLC0415
+
+    base = BotConfig.model_validate({"grid": {"levels": 16, "width_pct": 10}})
+    candles = sw.load_candles(str(candles_csv))
+    alone = GridEngine(base)
+    alone.run_chunk(candles)
+    worst = alone.summary()["max_drawdown_pct"]
+    assert worst > 1
+    axes = [sw.parse_axis(f"risk.max_drawdown_pct={worst / 2:.4f},{worst + 1:.4f}")]
+    outcome = sw.run_sweep(sw.combinations(base, axes), candles, 1, None)
+    header, rows = sw.table_rows(axes, outcome.results)
+    tight, loose = (dict(zip(header, row, strict=True)) for row in rows)
+    assert tight != loose
+    one = GridEngine(outcome.results[0].combo.config)
+    one.run_chunk(candles)
+    assert tight["halted"] == f"drawdown {str(one.summary()['halted_at'])[:10]}"
+    assert float(tight["max_drawdown_pct"]) >= worst / 2
+    assert loose["halted"] == "-"
+    assert float(loose["max_drawdown_pct"]) == worst

@@ -211,12 +211,22 @@ def ranked(results: Sequence[Result], by: str) -> list[Result]:
 
 
 def table_rows(axes: Sequence[Axis], results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
-    header = ["rank", *(a.key for a in axes), *METRICS]
+    header = ["rank", *(a.key for a in axes), *METRICS, "halted"]
     rows = [
-        [str(rank), *(as_text(v) for v in r.combo.values), *(str(r.summary[m]) for m in METRICS)]
+        [str(rank), *(as_text(v) for v in r.combo.values), *(str(r.summary[m]) for m in METRICS),
+         halted(r.summary)]
         for rank, r in enumerate(results, start=1)
-    ]
+    ]  # fmt: skip
     return header, rows
+
+
+def halted(summary: Summary) -> str:
+    """Which kill switch or exit stopped the backtest, and on which day (`-`: it traded to the end)."""
+    reason = str(summary["halted"])
+    if not reason:
+        return "-"
+    kind = "drawdown" if reason.startswith("max drawdown") else reason.split(maxsplit=1)[0]
+    return f"{kind} {str(summary['halted_at'])[:10]}"
 
 
 def as_text(value: Scalar) -> str:
