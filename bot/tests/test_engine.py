@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -280,3 +281,42 @@ def test_the_drawdown_halt_comes_at_the_first_close_past_the_limit_as_the_live_l
     whole = GridEngine(cfg)
     whole.run_chunk(candles)
     assert whole.snapshot() == engine.snapshot()
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), chunk=st.sampled_from([1, 7, 65_536]))
+def test_the_traders_figures_agree_with_the_ledger_and_the_equity_candle_by_candle(seed, chunk):
+    """Win rate and profit factor from the ledger's realized PnL, the longest idle stretch from its dates,
+    the drawdown's duration from each close's equity and the buy-and-hold from the first open and last
+    close, computed here outside the engine, in any chunking."""
+    cfg = parse_config({"grid": {"levels": 10, "width_pct": 6}, "filters": {"trend": {"mode": "off"}},
+                        "risk": {"max_drawdown_pct": None}})  # fmt: skip
+    candles = generate(3000, seed=seed, start_price=60_000.0)
+    rows: list[dict] = []
+    engine = GridEngine(cfg, ledger=lambda row, _fill: rows.append(row))
+    equities = []
+    for i in range(0, len(candles), chunk):
+        part = candles.slice(i, i + chunk)
+        engine.run_chunk(part)
+        if chunk == 1:
+            equities.append((int(part.time_ms[0]), engine.portfolio.equity(float(part.close[0]))))
+    s = engine.summary()
+    sells = [r["realized_pnl"] for r in rows if r["side"] == "sell"]
+    assume(sells)
+    wins = [p for p in sells if p > 0]
+    losses = [-p for p in sells if p <= 0]
+    assert s["win_rate_pct"] == round(len(wins) / len(sells) * 100, 2)
+    assert s["profit_factor"] == (round(sum(wins) / sum(losses), 3) if sum(losses) > 0 else "inf")
+    times = [int(datetime.fromisoformat(r["date"]).timestamp() * 1000) for r in rows]
+    ends = [int(candles.time_ms[0]), *times, int(candles.time_ms[-1])]
+    assert s["longest_idle_days"] == round(max(b - a for a, b in pairwise(ends)) / 86_400_000, 2)
+    hold = (float(candles.close[-1]) / float(candles.open[0]) - 1) * 100
+    assert s["buy_and_hold_pct"] == round(hold, 4)
+    assert s["excess_return_pct"] == pytest.approx(s["return_pct"] - hold, abs=1e-3)
+    if chunk == 1:
+        peak, peak_ms, longest = 1000.0, int(candles.time_ms[0]), 0
+        for t, eq in equities:
+            if eq >= peak:
+                peak, peak_ms = eq, t
+            longest = max(longest, t - peak_ms)
+        assert s["max_drawdown_days"] == round(longest / 86_400_000, 2)

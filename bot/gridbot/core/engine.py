@@ -194,8 +194,10 @@ class GridEngine:
 
     def _bounds(self, close: float, index_in_chunk: int) -> tuple[float, float]:
         g = self.cfg.grid
-        if g.lower is not None and g.upper is not None and (
-            g.range == "fixed" or self.levels is None or self.replan
+        if (
+            g.lower is not None
+            and g.upper is not None
+            and (g.range == "fixed" or self.levels is None or self.replan)
         ):  # a fixed range is every grid's; a following one starts there and is re-centred when left
             return g.lower, g.upper
         atr = self._atr_chunk
@@ -292,6 +294,9 @@ class GridEngine:
                 self.portfolio, trip = sell(self.portfolio, price, gone, fee, time_ms, outside)
                 self._remember(trip)
         self.fill_marks.append((time_ms, side, price))
+        s = self.stats
+        s.longest_idle_ms = max(s.longest_idle_ms, time_ms - (s.last_fill_ms or s.first_ms))
+        s.last_fill_ms = time_ms
         if self.ledger is not None:
             self.ledger({
                 "date": datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(),
@@ -302,7 +307,13 @@ class GridEngine:
         return trip
 
     def _remember(self, trip: RoundTrip) -> None:
-        self.stats.round_trips += 1
+        s = self.stats
+        s.round_trips += 1
+        if trip.profit > 0:
+            s.wins += 1
+            s.gross_profit += trip.profit
+        else:
+            s.gross_loss -= trip.profit
         if self.trips is not None:
             self.trips(trip)
         self.history.append(trip)
@@ -518,6 +529,10 @@ class GridEngine:
         peaks = np.maximum.accumulate(np.maximum(equity, s.peak_equity))
         s.max_drawdown = max(s.max_drawdown, float((1.0 - equity / peaks).max()))
         s.peak_equity = float(peaks[-1])
+        times = c.time_ms[start:stop]
+        peak_ms = np.maximum.accumulate(np.maximum(np.where(equity >= peaks, times, 0), s.peak_ms))
+        s.max_drawdown_ms = max(s.max_drawdown_ms, int((times - peak_ms).max()))
+        s.peak_ms = int(peak_ms[-1])
         if p.base > 0:
             s.in_market += stop - start
         first = start + (-(self.t + start)) % self._curve_every  # sample on a fixed global stride
@@ -531,14 +546,18 @@ class GridEngine:
         """`_mark` of a few candles in scalars: the same operations in the same order, so the same numbers."""
         s = self.stats
         quote, base, outside, every = p.quote, p.base, p.fees_outside, self._curve_every
-        peak, drawdown = s.peak_equity, s.max_drawdown
-        for k, close in enumerate(c.close[start:stop].tolist(), start):
+        peak, drawdown, peak_ms, longest = s.peak_equity, s.max_drawdown, s.peak_ms, s.max_drawdown_ms
+        rows = zip(c.close[start:stop].tolist(), c.time_ms[start:stop].tolist(), strict=True)
+        for k, (close, time_ms) in enumerate(rows, start):
             equity = quote + base * close - outside
             peak = max(equity, peak)
             drawdown = max(drawdown, 1.0 - equity / peak)
+            if equity >= peak:
+                peak_ms = time_ms
+            longest = max(longest, time_ms - peak_ms)
             if (self.t + k) % every == 0:
-                self.curve.append((int(c.time_ms[k]), close, equity))
-        s.peak_equity, s.max_drawdown = peak, drawdown
+                self.curve.append((time_ms, close, equity))
+        s.peak_equity, s.max_drawdown, s.peak_ms, s.max_drawdown_ms = peak, drawdown, peak_ms, longest
         if base > 0:
             s.in_market += stop - start
         while len(self.curve) >= MAX_CURVE_POINTS:
@@ -550,7 +569,8 @@ class GridEngine:
         if n == 0:
             return
         if self.stats.candles == 0:
-            self.stats.first_ms = int(c.time_ms[0])
+            self.stats.first_ms = self.stats.peak_ms = int(c.time_ms[0])
+            self.stats.first_open = float(c.open[0])
         allowed, self._atr_chunk = self.ind.step(self.cfg, c)
         flips = (np.flatnonzero(allowed[1:] != allowed[:-1]) + 1).tolist()
         # Equity is marked in spans of unchanged books: from an event that changed them (its own candle

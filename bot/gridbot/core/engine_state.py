@@ -113,6 +113,7 @@ def summary(e: EngineState) -> dict[str, float | int | str]:
         "unrealized_pnl": round(p.unrealized(mark), 2),
         "fees": round(p.fees, 2),
         "round_trips": s.round_trips,
+        **_trader_view(e, equity),
         "time_in_market_pct": round(s.in_market / max(s.candles, 1) * 100, 2),
         "regrids": s.regrids,
         "grids_skipped": s.grids_skipped,
@@ -121,6 +122,28 @@ def summary(e: EngineState) -> dict[str, float | int | str]:
         "open_orders": len(e.exchange.open_orders()),
         "base_held": round(p.base, 8),
         **_outside(p),
+    }
+
+
+DAY_MS = 86_400_000
+
+
+def _trader_view(e: EngineState, equity: float) -> dict[str, float | int | str]:
+    """What a trader reads a result by: the return against holding the coin from the first candle's open
+    (no fees), how often and how much the round trips won, how long the drawdown and the idleness lasted."""
+    p, s = e.portfolio, e.stats
+    hold = (s.last_close / s.first_open - 1) * 100 if s.first_open > 0 else 0.0
+    ret = (equity / p.start_equity - 1) * 100
+    idle_now = s.last_ms - (s.last_fill_ms or s.first_ms)  # the stretch still running at the end
+    return {
+        "buy_and_hold_pct": round(hold, 4),
+        "excess_return_pct": round(ret - hold, 4),
+        "win_rate_pct": round(s.wins / s.round_trips * 100, 2) if s.round_trips else 0.0,
+        # gross profit over gross loss of the round trips; "inf" when none lost
+        "profit_factor": round(s.gross_profit / s.gross_loss, 3) if s.gross_loss > 0 else "inf",
+        "max_drawdown_days": round(s.max_drawdown_ms / DAY_MS, 2),
+        "longest_idle_days": round(max(s.longest_idle_ms, idle_now) / DAY_MS, 2),
+        "idle_since": _iso(s.last_fill_ms) if s.last_fill_ms else "",
     }
 
 
