@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridbot.ops import sweep as sw
 from gridbot.ops.candle_files import load_embedded
@@ -205,3 +207,38 @@ def test_the_drawdown_halt_tells_sweep_rows_apart_and_names_the_day(candles_csv)
     assert float(tight["max_drawdown_pct"]) >= worst / 2
     assert loose["halted"] == "-"
     assert float(loose["max_drawdown_pct"]) == worst
+
+
+@settings(max_examples=50, deadline=None)
+@given(first=st.integers(-50, 50), span=st.integers(0, 200), step=st.integers(1, 40))
+def test_a_range_is_every_step_from_its_first_value_to_its_last(first, span, step):
+    last = first + span
+    assert sw.parse_axis(f"grid.levels={first}..{last}:{step}").values == tuple(range(first, last + 1, step))
+    tenths = sw.parse_axis(f"grid.width_pct={first / 10}..{last / 10}:{step / 10}").values
+    assert tenths == tuple(k / 10 for k in range(first, last + 1, step))  # counted in decimals, no drift
+
+
+def test_invalid_combinations_are_skipped_and_counted_and_top_prints_the_best(tmp_path, candles_csv):
+    """`grid.levels=40` with `grid.width_pct=6` cannot pay its fees: that one combination is skipped and
+    counted, the others run; `--top 1` prints the winner alone, the CSV keeps every row."""
+    sets = ["--set", "grid.levels=10..40:30", "--set", "grid.width_pct=6,24"]
+    out = gridbot("sweep", "--data", str(candles_csv), *sets, "--top", "1", "--out", "s.csv", "--jobs", "1",
+                  cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert (
+        "1 of 4 combinations skipped as invalid, the first: sweep combination grid.levels=40 grid.width_pct=6"
+        in (out.stderr)
+    )
+    table = read_table(tmp_path / "s.csv")
+    assert sorted((r["grid.levels"], r["grid.width_pct"]) for r in table) == [
+        ("10", "24"),
+        ("10", "6"),
+        ("40", "24"),
+    ]
+    printed = out.stdout.strip().splitlines()
+    assert len(printed) == 2
+    assert printed[1].split()[:3] == ["1", table[0]["grid.levels"], table[0]["grid.width_pct"]]
+    sets = ["--set", "grid.levels=40", "--set", "grid.width_pct=6"]
+    none = gridbot("sweep", "--data", str(candles_csv), *sets, "--out", "n.csv", cwd=tmp_path)
+    assert none.returncode == 2
+    assert "grid step" in none.stderr

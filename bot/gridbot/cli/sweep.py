@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sw.add_argument("--out", type=Path, help="the ranked table as CSV (default: sweep.csv in --results)")
     sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
     sw.add_argument("--best-config", type=Path, help="write the winner as a bot.yml")
+    sw.add_argument("--top", type=int, help="print the best N rows only (the CSV keeps every row)")
 
 
 def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
@@ -49,7 +50,13 @@ def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
         raise ConfigError(f"--jobs {args.jobs}: want at least 1 worker")
     if args.plot is not None and len(axes) < 2:
         raise OutputError(f"--plot {args.plot}: a heatmap needs two swept keys, got {len(axes)} --set")
-    combos = sw.combinations(base, axes)
+    if args.top is not None and args.top < 1:
+        raise ConfigError(f"--top {args.top}: want at least 1 row")
+    skipped: list[str] = []
+    combos = sw.combinations(base, axes, skipped)
+    if skipped:  # said before the work, so a long sweep's count is no surprise at its end
+        sys.stderr.write(f"gridbot: {len(skipped)} of {len(combos) + len(skipped)} combinations skipped as "
+                         f"invalid, the first: {skipped[0]}\n")  # fmt: skip
     out = args.out or in_results(args, "sweep.csv")
     outputs = {"--out": out} | {k: v for k, v in (("--plot", args.plot), ("--best-config",
                args.best_config)) if v is not None}  # fmt: skip
@@ -74,7 +81,7 @@ def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
     results = sw.ranked(outcome.results, args.by)
     header, rows = sw.table_rows(axes, results)
     sw.write_csv(out, header, rows)
-    print(sw.format_table(header, rows))
+    print(sw.format_table(header, rows[: args.top]))
     if outcome.interrupted:
         done = f"{len(results)} of {len(combos)} backtests done"
         return failed(f"interrupted: {done}, written to {out}", 130)

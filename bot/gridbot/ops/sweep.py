@@ -13,10 +13,12 @@ import csv
 import itertools
 import multiprocessing
 import os
+import re
 import signal
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +78,31 @@ def _known_keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
 KNOWN_KEYS = tuple(_known_keys(BotConfig))
 
 
+# `10..40:5`: from 10 to 40 (included when the steps land on it) by 5; `10..40`: by 1
+RANGE = re.compile(r"(-?\d+(?:\.\d+)?)\.\.(-?\d+(?:\.\d+)?)(?::(\d+(?:\.\d+)?))?")
+MAX_RANGE = 10_000
+
+
+def expand_range(key: str, text: str) -> list[Scalar]:
+    """A range's values, counted in decimals (`0.1..0.3:0.1` is 0.1, 0.2, 0.3, not 0.30000000000000004);
+    whole numbers stay integers."""
+    match = RANGE.fullmatch(text)
+    assert match is not None
+    first, last, step = (Decimal(g) for g in match.groups(default="1"))
+    if step <= 0 or last < first:
+        raise ConfigError(
+            f"--set {key}: range {text!r} is empty (want FIRST..LAST:STEP, FIRST <= LAST, STEP > 0)"
+        )
+    count = int((last - first) / step) + 1
+    if count > MAX_RANGE:
+        raise ConfigError(f"--set {key}: range {text!r} has {count} values (at most {MAX_RANGE})")
+    whole = not any("." in g for g in match.groups(default="1"))
+    return [int(first + k * step) if whole else float(first + k * step) for k in range(count)]
+
+
 def parse_axis(text: str) -> Axis:
-    """`grid.levels=10,20,40` -> Axis; the values are YAML scalars as in bot.yml (`null`, `true`, `off`)."""
+    """`grid.levels=10,20,40` -> Axis; the values are YAML scalars as in bot.yml (`null`, `true`, `off`), or
+    ranges (`grid.levels=10..40:5`)."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -89,6 +114,9 @@ def parse_axis(text: str) -> Axis:
         raise ConfigError(f"--set {key}: no such config key{hint}")
     values: list[Scalar] = []
     for item in raw.split(","):
+        if RANGE.fullmatch(item.strip()):
+            values.extend(expand_range(key, item.strip()))
+            continue
         value = parse_yaml(item.strip(), f"--set {key}") if item.strip() else ""
         if not item.strip() or not (value is None or isinstance(value, (str, int, float, bool))):
             raise ConfigError(f"--set {key}: {item!r} is not a value (want KEY=VALUE[,VALUE...])")
@@ -121,15 +149,29 @@ def describe(axes: Sequence[Axis], values: Sequence[Scalar]) -> str:
     return " ".join(f"{a.key}={as_text(v)}" for a, v in zip(axes, values, strict=True))
 
 
-def combinations(base: BotConfig | None, axes: Sequence[Axis]) -> list[Combo]:
-    """Every combination, each validated by the model: the first bad one is refused, naming its keys."""
+def combinations(
+    base: BotConfig | None, axes: Sequence[Axis], skipped: list[str] | None = None
+) -> list[Combo]:
+    """Every combination the model accepts. One it refuses (a cross-field rule: `grid.levels=40` with
+    `grid.width_pct=6` would not pay the fee) is skipped, its reason added to `skipped`; a value no
+    combination can use, or a sweep with none valid, is refused with the first reason, naming its keys."""
     keys = [a.key for a in axes]
     if twice := next((k for k in keys if keys.count(k) > 1), None):
         raise ConfigError(f"--set {twice}: given twice; put all its values in one --set")
-    combos = []
+    combos, refused = [], []
     for index, values in enumerate(itertools.product(*(a.values for a in axes))):
-        cfg = parse_config(overrides(base, axes, values), f"sweep combination {describe(axes, values)}")
+        try:
+            cfg = parse_config(overrides(base, axes, values), f"sweep combination {describe(axes, values)}")
+        except ConfigError as exc:
+            refused.append((values, exc))
+            continue
         combos.append(Combo(index, values, cfg))
+    for k in range(len(axes)):  # a value in no valid combination is a bad value, not a bad combination
+        used = {repr(c.values[k]) for c in combos}
+        if bad := next(((v, e) for v, e in refused if repr(v[k]) not in used), None):
+            raise bad[1]
+    if skipped is not None:
+        skipped.extend(str(exc) for _values, exc in refused)
     return combos
 
 
