@@ -13,6 +13,7 @@ from gridbot.config.model import BotConfig
 from gridbot.ops.backtest import backtest
 from gridbot.ops.csvsink import roundtrips
 from gridbot.ops.outputs import refuse_overwriting_inputs, refuse_unknown_plot_format, refuse_unwritable_file
+from gridbot.ops.timerange import parse_timerange
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--plot", type=Path, help="draw price, grids, fills, equity vs buy-and-hold (PNG, needs matplotlib)"
     )
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.add_argument(
+        "--timerange", help="the candles from START to END (YYYYMMDD-YYYYMMDD, UTC; either optional)"
+    )
 
 
 def run_backtest(args: argparse.Namespace, cfg: BotConfig, data: str, inputs: dict[str, Path]) -> int:
@@ -35,7 +39,8 @@ def run_backtest(args: argparse.Namespace, cfg: BotConfig, data: str, inputs: di
     if args.plot is not None:
         refuse_unwritable_file(args.plot, "--plot")
         refuse_unknown_plot_format(args.plot)
-    summary = backtest(cfg, data, trades, args.plot, sys.stderr.isatty())
+    span = parse_timerange(args.timerange) if args.timerange else (None, None)
+    summary = backtest(cfg, data, trades, args.plot, sys.stderr.isatty(), span)
     _print_summary(summary, args.json)
     return 0
 

@@ -16,6 +16,7 @@ from gridbot.ops.outputs import (
     refuse_unknown_plot_format,
     refuse_unwritable_file,
 )
+from gridbot.ops.timerange import parse_timerange
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sw.add_argument("--out", type=Path, help="the ranked table as CSV (default: sweep.csv in --results)")
     sw.add_argument("--plot", type=Path, help="heatmap of --by over the first two swept keys (matplotlib)")
     sw.add_argument("--best-config", type=Path, help="write the winner as a bot.yml")
+    sw.add_argument(
+        "--timerange", help="the candles from START to END (YYYYMMDD-YYYYMMDD, UTC; either optional)"
+    )
     sw.add_argument("--top", type=int, help="print the best N rows only (the CSV keeps every row)")
 
 
@@ -67,7 +71,7 @@ def sweep(args: argparse.Namespace, base: BotConfig | None) -> int:
         refuse_unwritable_file(path, flag)
     if args.plot is not None:
         refuse_unknown_plot_format(args.plot)
-    candles = sw.load_candles(data)
+    candles = sw.load_candles(data, parse_timerange(args.timerange) if args.timerange else (None, None))
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:

@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 from gridbot.config.model import BotConfig
+from gridbot.core.candles import CandleError
 from gridbot.core.engine import GridEngine
 from gridbot.ops.candle_files import iter_candles
 from gridbot.ops.csvsink import TRADE_FIELDS, TRIP_FIELDS, CsvSink, roundtrips
 from gridbot.ops.logs import engine_log
 from gridbot.ops.outputs import Staged, is_special
+from gridbot.ops.timerange import Range, within
 
 
 def progress(done: int, total: int | None) -> None:
@@ -24,16 +26,26 @@ def progress(done: int, total: int | None) -> None:
 
 
 def backtest(
-    cfg: BotConfig, data: str, trades: Path, plot: Path | None, show_progress: bool
+    cfg: BotConfig,
+    data: str,
+    trades: Path,
+    plot: Path | None,
+    show_progress: bool,
+    span: Range = (None, None),
 ) -> dict[str, float | int | str]:
     with Staged() as staged:
-        return _backtest(
-            cfg, data, staged, trades if is_special(trades) else trades.resolve(), plot, show_progress
-        )
+        target = trades if is_special(trades) else trades.resolve()
+        return _backtest(cfg, data, staged, target, plot, show_progress, span)
 
 
 def _backtest(
-    cfg: BotConfig, data: str, staged: Staged, trades: Path, plot: Path | None, show_progress: bool
+    cfg: BotConfig,
+    data: str,
+    staged: Staged,
+    trades: Path,
+    plot: Path | None,
+    show_progress: bool,
+    span: Range,
 ) -> dict[str, float | int | str]:
     ledger = CsvSink(staged.path(trades), TRADE_FIELDS)
     archive = CsvSink(staged.path(roundtrips(trades)), TRIP_FIELDS)
@@ -41,13 +53,15 @@ def _backtest(
         cfg, ledger=lambda row, _fill: ledger.row(row), archive=archive.trip, log=engine_log()
     )
     try:
-        for chunk in iter_candles(data):
+        for chunk in within(iter_candles(data), span):
             engine.run_chunk(chunk)
             if show_progress:
                 progress(engine.stats.candles, None)
     finally:
         ledger.close()
         archive.close()
+    if not engine.stats.candles:
+        raise CandleError(f"{data}: no candles" + " within --timerange" * (span != (None, None)))
     if show_progress:
         sys.stderr.write("\n")
     if plot is not None:

@@ -30,6 +30,7 @@ from gridbot.config.yamlread import parse_yaml
 from gridbot.core.candles import CHUNK, CandleError, Candles
 from gridbot.core.engine import GridEngine
 from gridbot.ops.candle_files import iter_candles
+from gridbot.ops.timerange import Range, within
 
 # The table's columns after the swept keys, and which of them rank best when low.
 METRICS = ("return_pct", "realized_pnl", "max_drawdown_pct", "round_trips", "time_in_market_pct", "fees")
@@ -201,11 +202,11 @@ def _work(combo: Combo) -> tuple[int, Summary]:
     return combo.index, backtest_summary(combo.config, _CANDLES)
 
 
-def load_candles(data: str) -> Candles:
-    """All of the data, checked: a bad file is refused before any worker starts."""
-    parts = list(iter_candles(data))
+def load_candles(data: str, span: Range = (None, None)) -> Candles:
+    """The data (within `--timerange`), checked: a bad file is refused before any worker starts."""
+    parts = list(within(iter_candles(data), span))
     if not parts:
-        raise CandleError(f"{data}: no candles")
+        raise CandleError(f"{data}: no candles" + " within --timerange" * (span != (None, None)))
     return Candles.concat(parts)
 
 
