@@ -134,8 +134,8 @@ def test_check_config_judges_the_grid_at_the_data_prices(tmp_path):
     assert "embedded" in out.stdout
 
     out = gridbot("check-config", str(btc), "--data", str(tmp_path / "missing.csv"), cwd=tmp_path)
-    assert out.returncode == 2  # a 1.0 tick cannot hold 20 levels at 100, and it says that is what it assumed
-    assert "assumed price of 100" in out.stderr
+    assert out.returncode == 2  # data that cannot be read is an error, not a price assumed
+    assert "missing.csv" in out.stderr
 
     btc.write_text("regrid: {cooldown_candles: 288}\n")
     out = gridbot("check-config", str(btc), cwd=tmp_path)

@@ -1,6 +1,8 @@
 """grid.range: a fixed grid never moves whatever the price does; a following one is re-centred on a price that
 left it, once the regrid cooldown is over (the engine's decision, so the backtest and the live loop agree)."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,7 +59,7 @@ def test_a_following_grid_is_recentred_only_after_the_price_left_it_and_the_cool
     candles = generate(3000, seed=seed)
     engine = _run(_config(grid, cooldown), seed, 3000, 500)
     changes = list(engine.grid_changes)
-    for (t0, old), (t1, _) in zip(changes, changes[1:], strict=False):
+    for (t0, old), (t1, _) in itertools.pairwise(changes):
         assert t1 - t0 >= cooldown * 300_000
         j = int(np.searchsorted(candles.time_ms, t1))
         close = float(candles.close[j])
@@ -90,4 +92,5 @@ def test_contradictory_range_settings_are_refused_naming_the_fields(grid, exits,
 def test_the_range_defaults_to_fixed_with_bounds_else_follow():
     assert parse_config({}).grid.range == "follow"
     assert parse_config({"grid": {"lower": 50_000, "upper": 60_000}}).grid.range == "fixed"
-    assert parse_config({"grid": {"lower": 50_000, "upper": 60_000, "range": "follow"}}).grid.range == "follow"
+    bounded = {"lower": 50_000, "upper": 60_000}
+    assert parse_config({"grid": bounded | {"range": "follow"}}).grid.range == "follow"

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "health":
             return health.check(args.heartbeat)
         if args.command == "check-config":
-            return config.check_config(args.config, args.data, offline=args.offline)
+            return config.check_config(config.config_file(args), args.data, offline=args.offline)
         cfg = load_config(args.config)
         logs.name_bot(cfg.run.bot_id)
         if args.command == "sweep":

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gridbot.cli.common import in_results
+from gridbot.cli.config import judge
 from gridbot.config.model import BotConfig
 from gridbot.ops.backtest import backtest
 from gridbot.ops.csvsink import roundtrips
@@ -39,6 +40,7 @@ def run_backtest(args: argparse.Namespace, cfg: BotConfig, data: str, inputs: di
     if args.plot is not None:
         refuse_unwritable_file(args.plot, "--plot")
         refuse_unknown_plot_format(args.plot)
+    judge(cfg, str(args.config or "config"), data)  # a config that cannot trade on the data: said, not run
     span = parse_timerange(args.timerange) if args.timerange else (None, None)
     summary = backtest(cfg, data, trades, args.plot, sys.stderr.isatty(), span)
     _print_summary(summary, args.json)

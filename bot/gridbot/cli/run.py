@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gridbot.cli.common import failed
-from gridbot.config.model import EXCHANGE, BotConfig
+from gridbot.config.model import EXCHANGE, BotConfig, ConfigError
 from gridbot.contract import heartbeat_path
 from gridbot.ops.outputs import OutputError, refuse_overwriting_inputs, refuse_unwritable
 
@@ -29,6 +29,13 @@ def run_command(args: argparse.Namespace, cfg: BotConfig, data: str, inputs: dic
     from gridbot.ops.service import STATE_FILES, run_service  # noqa: PLC0415  backtests need not load it
     from gridbot.ops.store import StoreError  # noqa: PLC0415
 
+    if cfg.mode == "live":  # its credentials judged before the state directory is made
+        from gridbot.live.credentials import read_credentials  # noqa: PLC0415
+
+        try:
+            read_credentials(cfg.credentials_file)
+        except ValueError as exc:
+            raise ConfigError(f"{args.config or 'config'}: exchange.credentials_file: {exc}") from None
     state_dir = cfg.run.state_dir
     refuse_overwriting_inputs(inputs, {f"run.state_dir's {n}": state_dir / n for n in STATE_FILES})
     refuse_unwritable(state_dir, f"{args.config or 'config'}: run.state_dir")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gridbot.cli.common import failed
 from gridbot.cli.halt import halt_command
 from gridbot.config.model import BotConfig
+from gridbot.ops import health
 from gridbot.ops.csvsink import export_store
 from gridbot.ops.outputs import OutputError
 
@@ -55,6 +57,11 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
             halt = store.halt_state()
             if halt is not None:  # a halt asked for since the bot's last cycle shows at once
                 status["halted"] = status.get("halted") or halt.reason
+            # Added beside `saved` (an epoch, which halt.yml compares): whether a bot beats now, and when.
+            running, _ = health.judge(cfg.run.heartbeat_file)
+            status["running"] = running
+            if isinstance(saved_s := status.get("saved"), int | float):
+                status["saved_at"] = datetime.fromtimestamp(saved_s, UTC).isoformat(timespec="seconds")
             print(json.dumps(status, indent=2))
         elif args.command in ("halt", "resume"):
             return halt_command(cfg, store, args)

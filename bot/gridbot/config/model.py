@@ -63,8 +63,8 @@ class GridConfig(_Model):
     levels: Annotated[int, Field(ge=2, le=500)] = 20
     spacing: Literal["arithmetic", "geometric"] = "geometric"
     # fixed: the grid stays on grid.lower..upper whatever the price does (Binance's fixed-range grid);
-    # follow: a grid the price leaves is re-centred on it after regrid.cooldown. Default: fixed when the bounds
-    # are given, else follow.
+    # follow: a grid the price leaves is re-centred on it after regrid.cooldown. Default: fixed when the
+    # bounds are given, else follow.
     range: Literal["follow", "fixed"] = "follow"
     lower: Positive | None = None
     upper: Positive | None = None
@@ -331,14 +331,29 @@ _SHORT = reprlib.Repr()  # keyword arguments only from Python 3.12
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 200, 200
 
 
+# What a pattern-checked field wants, in words: pydantic's message shows the regex.
+PATTERN_WORDS = {
+    "market.symbol": "a market is BASE/QUOTE in capitals, like BTC/USDT",
+    "run.bot_id": "1 to 12 letters or digits",
+    "run.timeframe": "a whole number and a unit (m, h, d or w), like 5m or 1h",
+    "exchange.id": "ccxt's exchange id: lower-case letters and digits, like binance",
+    "exchange.api_url": "a URL starting with http:// or https://",
+}
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "config"
+        field = ".".join(str(p) for p in err["loc"])
         value = err.get("input")
+        if err["type"] == "value_error":  # our own validators' words, most naming their fields
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(msg if f"{field}." in msg or not field else f"{field}: {msg}")
+            continue
+        msg = PATTERN_WORDS.get(field, err["msg"]) if err["type"] == "string_pattern_mismatch" else err["msg"]
         # Bounded: a value built from YAML aliases can be exponentially large.
         shown = "" if isinstance(value, dict) else f" (got {_SHORT.repr(value)})"
-        lines.append(f"{field}: {err['msg']}{shown}")
+        lines.append(f"{field or 'config'}: {msg}{shown}")
     return "\n".join(lines)
 
 
