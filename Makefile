@@ -15,10 +15,11 @@ PLAYBOOKS := $(wildcard playbooks/*.yml)
 SCENARIOS ?= default scale platform fleet
 # make test: the container tier's default scenario in the foreground, and beside it, each in a lane of its own,
 # the ARM64 VM fleet (site.yml converged and verified under TCG, from the start) and scale (the rollout on 8
-# hosts, from when lint has passed). Each lane waits as much as it computes (the VMs on emulated CPUs, reboots
-# and health probes; scale on its health gates and one Ansible controller's core): side by side they fill the
-# 2 cores that one at a time left half idle. platform, the VM tier's self-test, proves a subset of what fleet
-# proves on the same VMs: make molecule runs it.
+# hosts, from when the unit tests have passed: their live tests are timed by real processes, and 3 workers of
+# them beside the VMs are load enough). Each lane waits as much as it computes (the VMs on emulated CPUs,
+# reboots and health probes; scale on its health gates and one Ansible controller's core): side by side they
+# fill the 2 cores that one at a time left half idle. platform, the VM tier's self-test, proves a subset of
+# what fleet proves on the same VMs: make molecule runs it.
 TEST_SCENARIOS ?= default
 BESIDE_SCENARIOS ?= scale
 # make unit's pytest workers: its live tests wait on real processes and the exchange's clock more than they
@@ -86,7 +87,7 @@ test: ## THE test command: setup + lint + unit + image-test + molecule default (
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) need
 	# only the host's packages, so they build while the venv is made and the bot images are built; cached images
 	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier, and from
-	# when lint has passed, scale too (their logs are printed when they end, 240 columns wide so that each failure
+	# when unit has passed, scale too (their logs are printed when they end, 240 columns wide so that each failure
 	# is one line, and their failures again last); a failure in the foreground stops them and removes their
 	# hosts. (-o setup: image's prerequisite has just run.)
 	for r in trixie bookworm; do \
@@ -98,7 +99,7 @@ test: ## THE test command: setup + lint + unit + image-test + molecule default (
 	rc=0; for t in lint unit image-test molecule; do \
 	  $(TIMES) run --group foreground "$$t" -- \
 	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; \
-	  if [ "$$t" = lint ]; then for s in $(BESIDE_SCENARIOS); do \
+	  if [ "$$t" = unit ]; then for s in $(BESIDE_SCENARIOS); do \
 	    COLUMNS=240 setsid $(TIMES) run "$$s" -- $(BIN)/molecule test -s "$$s" >".cache/test-$$s.log" 2>&1 & \
 	    lanes="$$lanes $$s:$$!"; done; fi; done; \
 	if [ $$rc -ne 0 ]; then for l in $$lanes; do kill -- -$${l#*:} 2>/dev/null || true; done; fi; \

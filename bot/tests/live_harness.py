@@ -145,7 +145,7 @@ def drive_until_halted(ex: Exchange, bot: Bot, limit: int, why: str) -> int:
         ex.admin.step(candles=1)
         k += 1
         assert k < limit, why
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 20
         while not bot.settled(k) and not bot.status().get("halted"):
             assert bot.proc is not None
             assert bot.proc.poll() is None, bot.log.read_text()[-3000:]

@@ -348,7 +348,7 @@ def test_a_halt_that_cancels_takes_the_resting_orders_off_the_exchange(tmp_path,
         if again:
             halt_until_nothing_rests()
         assert subprocess.run(resume, capture_output=True, check=False).returncode == 0
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 20
         while len(resting()) < 2 and time.monotonic() < deadline:  # 6 levels, 2% wide: 2 or 3 below the price
             time.sleep(0.05)
         assert len(resting()) >= 2, f"no grid at once after the resume: {resting()}"
@@ -707,7 +707,7 @@ def test_the_error_budget_counts_across_a_restart(tmp_path, exchange, bots):
     bot = bots(tmp_path, ex.base, risk={"max_errors_per_hour": 2})
     bot.start()
     drive(ex, bot, 1)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     while bot.status()["api_errors"] < 2:  # the next cycle's status
         assert time.monotonic() < deadline, bot.status()
         time.sleep(0.02)
