@@ -50,12 +50,19 @@ def _saved_cycle(db):
     return rows[0][0] if rows else 0
 
 
-def _cycles_to_fills(n):
-    """How many candles of the embedded data the uninterrupted engine (the test's settings) takes to fill n
-    orders."""
-    fills = []
+def _reference():
+    """The uninterrupted engine with _config's grid and regrid: (the engine, its fills, its round trips)."""
+    fills, trips = [], []
     settings = {"grid": {"width_pct": 4, "levels": 8}, "regrid": {"cooldown": "2h"}}
-    engine = GridEngine(BotConfig.model_validate(settings), ledger=lambda row, _fill: fills.append(row))
+    engine = GridEngine(
+        BotConfig.model_validate(settings), ledger=lambda row, _fill: fills.append(row), trips=trips.append
+    )
+    return engine, fills, trips
+
+
+def _cycles_to_fills(n):
+    """How many candles of the embedded data the uninterrupted engine takes to fill n orders."""
+    engine, fills, _trips = _reference()
     candles = load_embedded()
     for i in range(len(candles)):
         engine.run_chunk(candles.slice(i, i + 1))
@@ -87,14 +94,10 @@ def test_thirty_sigkills_lose_no_fill_and_record_none_twice(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
         kills += 1
-    (cycle,) = _rows(db, "SELECT cycle FROM snapshot")[0]
+    cycle = _saved_cycle(db)
     assert cycle >= needed
 
-    fills, trips = [], []
-    settings = {"grid": {"width_pct": 4, "levels": 8}, "regrid": {"cooldown": "2h"}}
-    ref = GridEngine(
-        BotConfig.model_validate(settings), ledger=lambda row, _fill: fills.append(row), trips=trips.append
-    )
+    ref, fills, trips = _reference()
     candles = load_embedded()
     for i in range(cycle):
         ref.run_chunk(candles.slice(i, i + 1))
