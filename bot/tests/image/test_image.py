@@ -8,13 +8,13 @@ is tested as it is deployed.
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from endpoints import free_port
 from gridbot_exchange.testing import Admin, start
 from hardened import HARDENED
 
@@ -147,9 +147,7 @@ def test_live_in_the_container_trades_through_its_pruned_ccxt_and_serves_its_end
     proc, base = start("--speed", "0", "--account", "img-1:secret-1", "--balance", "USDT=1000")
     admin = Admin(base)
     try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         cfg = {"mode": "live", "exchange": {"api_url": base, "throttle": False},
                "run": {"data": "exchange", "cycle_seconds": 0.2, "http_port": port, "bot_id": "img"},
                "grid": {"width_pct": 2, "levels": 6}, "filters": {"trend": {"mode": "off"}}}  # fmt: skip
