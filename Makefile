@@ -89,15 +89,15 @@ test: ## THE test command: setup + lint + unit + image-test + molecule default (
 	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier, and from
 	# when unit has passed, scale too (their logs are printed when they end, 240 columns wide so that each failure
 	# is one line, and their failures again last); a failure in the foreground stops them and removes their
-	# hosts. (-o setup: image's prerequisite has just run.)
+	# hosts, and its failing lines are printed last too, from its log. (-o setup: image's prerequisite has just run.)
 	for r in trixie bookworm; do \
 	  $(TIMES) run "vm-image $$r" -- tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
 	$(TIMES) run setup -- $(MAKE) --no-print-directory setup; \
 	$(TIMES) run image -- $(MAKE) --no-print-directory -o setup image; \
 	COLUMNS=240 setsid $(TIMES) run fleet -- $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & \
 	  lanes="fleet:$$!"; \
-	rc=0; for t in lint unit image-test molecule; do \
-	  $(TIMES) run --group foreground "$$t" -- \
+	: >.cache/test-foreground.log; rc=0; for t in lint unit image-test molecule; do \
+	  $(TIMES) run --group foreground --log .cache/test-foreground.log "$$t" -- \
 	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; \
 	  if [ "$$t" = unit ]; then for s in $(BESIDE_SCENARIOS); do \
 	    COLUMNS=240 setsid $(TIMES) run "$$s" -- $(BIN)/molecule test -s "$$s" >".cache/test-$$s.log" 2>&1 & \
@@ -108,6 +108,9 @@ test: ## THE test command: setup + lint + unit + image-test + molecule default (
 	  if [ $$lrc -ne 0 ]; then failed="$$failed $$s"; \
 	    [ $$rc -eq 0 ] || $(BIN)/molecule destroy -s "$$s" >/dev/null 2>&1 || true; fi; done; \
 	trc=0; $(TIMES) report || trc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "== foreground: what failed"; \
+	  sed 's/\x1b\[[0-9;]*m//g' .cache/test-foreground.log \
+	  | grep -aE '^(FAILED|ERROR) |^E   |fatal: \[|failed=[1-9]|^make.*Error' | cut -c 1-240 | tail -n 40 || true; fi; \
 	for s in $$failed; do echo "== $$s: what failed"; \
 	  sed 's/\x1b\[[0-9;]*m//g' ".cache/test-$$s.log" | grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' \
 	  | tail -n 30 || true; \

@@ -2,8 +2,9 @@
 """Where make test's minutes go, and a guard against their drift (docs/testing.md, "Where the minutes go").
 
     test-times.py begin                      a new record (.cache/test-times/), at make test's start
-    test-times.py run [--group G] NAME -- COMMAND...
+    test-times.py run [--group G] [--log FILE] NAME -- COMMAND...
                                              COMMAND as phase NAME: its output and exit status passed through
+                                             (and its lines appended to FILE, for make test's summary)
     test-times.py report                     .cache/test-times.json, the table, the guard (exit 1: slow)
     test-times.py median RUN...              .ci/test-times-median.json from recorded runs (JSON or logs)
 
@@ -18,6 +19,7 @@ Standard library only: make test's first phases run before the venv exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -306,11 +308,13 @@ class _Pump:
         self.streams.pop(fd)[0].close()
 
 
-def _guarded(splitter: Splitter, name: str) -> Callable[[bytes], None]:
+def _guarded(splitter: Splitter, name: str, copy: IO[bytes] | None) -> Callable[[bytes], None]:
     parsing = True
 
     def feed(line: bytes) -> None:
         nonlocal parsing
+        if copy:
+            copy.write(line + b"\n")
         if parsing:
             try:
                 splitter.feed(line.decode("utf-8", "replace"))
@@ -343,9 +347,12 @@ def _wait(name: str, child: subprocess.Popen[bytes], pump: _Pump) -> tuple[int, 
     return status, _ended(usage)
 
 
-def run(name: str, group: str | None, command: Sequence[str], records: Path) -> int:
+def run(
+    name: str, group: str | None, command: Sequence[str], records: Path, log_to: Path | None = None
+) -> int:
     """Run command as it would run without this wrapper (same stdin, environment, descriptors, signals),
-    its output passed on as it comes; record the phase; return what its exit status says to return."""
+    its output passed on as it comes (and appended to log_to); record the phase; return what its exit status
+    says to return."""
     # The shell or terminal signals the whole process group: the command gets it too and ends as it chooses,
     # and this process waits to record that. Signals arriving ignored stay ignored for the command too.
     for each in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
@@ -361,9 +368,12 @@ def run(name: str, group: str | None, command: Sequence[str], records: Path) -> 
         return 127 if isinstance(e, FileNotFoundError) else 126
     splitter = Splitter(name, lambda: Sample(time.monotonic(), tree_cpu(child.pid), host_cpu()))
     pipes = [(child.stdout, 1), (child.stderr, 2)]
-    pump = _Pump({pipe.fileno(): (pipe, to) for pipe, to in pipes if pipe}, _guarded(splitter, name))
-    status, end = _wait(name, child, pump)
-    pump.close()
+    with contextlib.ExitStack() as stack:
+        copy = stack.enter_context(log_to.open("ab", buffering=0)) if log_to else None
+        streams = {pipe.fileno(): (pipe, to) for pipe, to in pipes if pipe}
+        pump = _Pump(streams, _guarded(splitter, name, copy))
+        status, end = _wait(name, child, pump)
+        pump.close()
     child.returncode = code = os.waitstatus_to_exitcode(status)
     result = f"signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exit {code}"
     phases = [Phase.between(name, None, start, end, result), *splitter.close(end)]
@@ -675,8 +685,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--medians", type=Path, default=MEDIANS, help="the guard's medians (%(default)s)")
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("begin")
-    one = sub.add_parser("run", usage="%(prog)s [--group G] NAME -- COMMAND...")
+    one = sub.add_parser("run", usage="%(prog)s [--group G] [--log FILE] NAME -- COMMAND...")
     one.add_argument("--group", help="a row spanning its commands (make test's foreground)")
+    one.add_argument("--log", type=Path, help="a file its output's lines are appended to, as they come")
     one.add_argument("name")
     sub.add_parser("report").add_argument("--out", type=Path, default=OUT)
     sub.add_parser("median").add_argument("runs", type=Path, nargs="+")
@@ -684,7 +695,7 @@ def main(argv: Sequence[str]) -> int:
     if args.action == "run":
         if not command:
             parser.error("run: no command after --")
-        return run(args.name, args.group, command, args.records)
+        return run(args.name, args.group, command, args.records, args.log)
     if args.action == "begin":
         begin(args.records)
         return 0

@@ -459,6 +459,20 @@ def test_run_passes_output_and_exit_status_on(tmp_path: Path) -> None:
     assert (tmp_path / "log").read_text() == "".join(f"o{i}\ne{i}\n" for i in range(3000))
 
 
+def test_run_appends_its_commands_lines_to_the_log_it_is_given(tmp_path: Path) -> None:
+    """make test's summary reads the foreground's failures from this log: both streams, appended."""
+    log = tmp_path / "fg.log"
+    log.write_text("lint's lines\n")
+    script = "echo 'FAILED t.py::a'; echo 'E   assert 1 == 2' >&2; printf last; exit 1"
+    argv = [sys.executable, "-S", str(SCRIPT), "--records", str(tmp_path), "run", "--log", str(log), "x",
+            "--", "sh", "-c", script]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "FAILED t.py::a\nlast", "E   assert 1 == 2\n")
+    assert sorted(log.read_text().splitlines()) == sorted(
+        ["lint's lines", "FAILED t.py::a", "E   assert 1 == 2", "last"]
+    )
+
+
 def test_run_ends_by_the_signal_its_command_ended_by(tmp_path: Path) -> None:
     done = wrapped(tmp_path, "sh", "-c", "kill -TERM $$")
     assert done.returncode == -signal.SIGTERM
