@@ -22,6 +22,22 @@ HTTP_PORT = 9108
 UID = 10001
 
 
-def heartbeat_path() -> str:
-    """GRIDBOT_HEARTBEAT when set (the run loop and the healthcheck share the environment), else default."""
-    return os.environ.get("GRIDBOT_HEARTBEAT", HEARTBEAT_FILE)
+# The image sets these two to DATA_DIR and HEARTBEAT_FILE (bot/image/build.sh passes them from here). Without
+# them, as on a desktop, the bot writes nothing outside the user's data directory.
+STATE_DIR_ENV = "GRIDBOT_STATE_DIR"
+HEARTBEAT_ENV = "GRIDBOT_HEARTBEAT"
+
+
+def state_dir() -> str:
+    """run.state_dir's default: GRIDBOT_STATE_DIR when set (the image's DATA_DIR), else gridbot's directory in
+    the user's data directory ($XDG_DATA_HOME/gridbot, ~/.local/share/gridbot)."""
+    if found := os.environ.get(STATE_DIR_ENV):
+        return found
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "gridbot")
+
+
+def heartbeat_path(state: str | None = None) -> str:
+    """GRIDBOT_HEARTBEAT when set (the run loop and the healthcheck share the environment: the image's
+    HEARTBEAT_FILE), else a file in the state directory (`state`, or the default one)."""
+    return os.environ.get(HEARTBEAT_ENV) or os.path.join(state or state_dir(), "gridbot.heartbeat")

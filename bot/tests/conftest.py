@@ -11,6 +11,15 @@ settings.register_profile("ci", parent=settings.get_profile("dev"), derandomize=
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+@pytest.fixture(autouse=True)
+def _users_data_dir(tmp_path_factory, monkeypatch):
+    """A config without run.state_dir keeps its store in the user's data directory: a test's is its own, never
+    this machine's home (and the bots it starts inherit it)."""
+    for name in ("GRIDBOT_STATE_DIR", "GRIDBOT_HEARTBEAT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
+
+
 # The live harness's fixtures (live_harness.py's Exchange and Bot), for every module that trades against the
 # local exchange: each made process is killed at the end of its test.
 @pytest.fixture

@@ -171,6 +171,9 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
+    assert not beat.exists()  # a stopped bot is unhealthy at once, not once its last beat has aged out
+    stopped = gridbot("health", "--heartbeat", str(beat), cwd=tmp_path)
+    assert (stopped.returncode, stopped.stdout.split(":")[0]) == (1, "unhealthy")
     shown = gridbot("status", "-c", str(cfg), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     status = json.loads(shown.stdout)
@@ -188,6 +191,25 @@ def test_run_heartbeats_stops_on_sigterm_and_resumes(tmp_path):
     after = json.loads(gridbot("status", "-c", str(cfg), cwd=tmp_path).stdout)
     assert after["cycle"] == status["cycle"] + 3
     assert after["config_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest() != status["config_sha256"]
+
+
+def test_a_run_on_a_desktop_writes_nothing_but_its_state_in_the_users_data_directory(tmp_path):
+    """No run.state_dir or heartbeat_file: not /data and /tmp as in the container, nor the working directory,
+    but $XDG_DATA_HOME/gridbot, where status and health find them without being told."""
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text("run:\n  cycle_seconds: 0.001\n  http_port: null\n")
+    home = Path(os.environ["XDG_DATA_HOME"]) / "gridbot"  # conftest: this test's own
+    out = gridbot("run", "-c", str(cfg), "--max-cycles", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["bot.yml"]
+    assert sorted(p.name for p in home.iterdir() if not p.name.startswith("gridbot.db-")) == ["gridbot.db"]
+    assert json.loads(gridbot("status", "-c", str(cfg), cwd=tmp_path).stdout)["cycle"] == 2
+    health = gridbot("health", cwd=tmp_path)  # the default heartbeat: the default state directory's
+    beat = home / "gridbot.heartbeat"
+    assert (health.returncode, health.stdout) == (
+        1,
+        f"unhealthy: no heartbeat at {beat} (No such file or directory)\n",
+    )
 
 
 def test_a_runs_events_are_its_log_on_stderr_one_line_each_naming_the_bot_and_the_host(tmp_path):

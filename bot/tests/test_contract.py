@@ -18,11 +18,31 @@ def text(rel: str) -> str:
     return (ROOT / rel).read_text()
 
 
-def test_bot_defaults_are_the_contract(monkeypatch):
-    monkeypatch.delenv("GRIDBOT_HEARTBEAT", raising=False)
+def test_bot_defaults_in_the_image_are_the_contract(monkeypatch):
+    monkeypatch.setenv(contract.STATE_DIR_ENV, contract.DATA_DIR)  # as the image sets them
+    monkeypatch.setenv(contract.HEARTBEAT_ENV, contract.HEARTBEAT_FILE)
     run = RunConfig()
-    assert str(run.heartbeat_file) == contract.HEARTBEAT_FILE
+    assert (str(run.state_dir), str(run.heartbeat_file)) == (contract.DATA_DIR, contract.HEARTBEAT_FILE)
     assert run.http_port == contract.HTTP_PORT
+    assert str(RunConfig(state_dir="/srv/b").heartbeat_file) == contract.HEARTBEAT_FILE  # the tmpfs, always
+
+
+def test_bot_defaults_outside_a_container_are_the_users_data_directory(monkeypatch, tmp_path):
+    """On a desktop nothing goes to / or /tmp: the store and the heartbeat in $XDG_DATA_HOME/gridbot."""
+    for name in (contract.STATE_DIR_ENV, contract.HEARTBEAT_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    run = RunConfig()
+    assert run.state_dir == tmp_path / "gridbot"
+    assert run.heartbeat_file == tmp_path / "gridbot/gridbot.heartbeat"
+    assert contract.heartbeat_path() == str(run.heartbeat_file)  # `gridbot health` without a config
+    other = RunConfig(state_dir=tmp_path / "b")  # a second bot's state, its own heartbeat
+    assert other.heartbeat_file == tmp_path / "b/gridbot.heartbeat"
+    given = RunConfig(state_dir=tmp_path / "b", heartbeat_file=tmp_path / "hb")
+    assert given.heartbeat_file == tmp_path / "hb"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert RunConfig().state_dir == tmp_path / "home/.local/share/gridbot"
 
 
 def test_role_vars_are_the_contract():
@@ -61,6 +81,8 @@ def test_image_is_the_contract():
     assert f"WORKDIR {contract.DATA_DIR}\n" in dockerfile
     assert f'VOLUME ["{contract.DATA_DIR}"]' in dockerfile
     assert f"EXPOSE {contract.HTTP_PORT}\n" in dockerfile
+    assert f"    {contract.STATE_DIR_ENV}={contract.DATA_DIR} \\\n" in dockerfile
+    assert f"    {contract.HEARTBEAT_ENV}={contract.HEARTBEAT_FILE}\n" in dockerfile
 
 
 def test_role_reads_the_backup_dir_from_the_contract():
@@ -80,7 +102,7 @@ def test_role_reads_the_http_port_from_the_contract():
     assert int(found[1]) == contract.HTTP_PORT
 
 
-def test_the_heartbeat_a_run_writes_allows_the_age_its_config_states(tmp_path):
+def test_the_heartbeat_a_run_writes_allows_the_age_its_config_states(tmp_path, monkeypatch):
     """The loop writes the age the probe allows into the heartbeat: one rule (RunConfig.heartbeat_max_age)."""
     from gridbot.cli import main  # noqa: PLC0415
     from gridbot.config.model import load_config  # noqa: PLC0415
@@ -91,6 +113,7 @@ def test_the_heartbeat_a_run_writes_allows_the_age_its_config_states(tmp_path):
     cfg.write_text(
         f"run:\n  state_dir: {tmp_path}\n  heartbeat_file: {beat}\n  cycle_seconds: 0.5\n  http_port: null\n"
     )
+    monkeypatch.setattr("gridbot.ops.service.clear_heartbeat", lambda _: None)  # the last beat, kept to read
     assert main(["run", "-c", str(cfg), "--max-cycles", "1"]) == 0
     _age, allowed = heartbeat_age(beat)
     assert allowed == load_config(cfg).run.heartbeat_max_age == 3 * 0.5 + 10

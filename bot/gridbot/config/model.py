@@ -18,10 +18,12 @@ from pydantic import (
     model_validator,
 )
 
+from gridbot import contract
+
 # ConfigError is re-exported: the one error a bad bot.yml raises, whichever step refused it.
 from gridbot.config.yamlread import ConfigError as ConfigError  # noqa: PLC0414
 from gridbot.config.yamlread import parse_yaml
-from gridbot.contract import CREDENTIALS_FILE, DATA_DIR, HTTP_PORT, heartbeat_path
+from gridbot.contract import CREDENTIALS_FILE, HTTP_PORT
 from gridbot.core.grid import (
     GridError,
     Market,
@@ -176,8 +178,10 @@ class RunConfig(_Model):
     data: str = "embedded"  # embedded | a candle CSV | exchange
     timeframe: str = Field("5m", pattern=r"^[1-9][0-9]*[mhdw]$")  # candles of run.data: exchange
     cycle_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
-    state_dir: Path = Path(DATA_DIR)
-    heartbeat_file: Path = Field(default_factory=lambda: Path(heartbeat_path()))
+    # Defaults (gridbot.contract): the container's /data and /tmp/gridbot.heartbeat, elsewhere the user's data
+    # directory with the heartbeat in the state directory.
+    state_dir: Path = Field(default_factory=lambda: Path(contract.state_dir()))
+    heartbeat_file: Path = Field(default_factory=lambda: Path(contract.heartbeat_path()))
     http_port: Annotated[int, Field(ge=0, le=65535)] | None = HTTP_PORT  # /metrics, /healthz; null: off
     # Prefix of every client order id this bot sends: its own orders are adopted by it after a restart,
     # anyone else's are left alone. Bots sharing an account need different ones.
@@ -190,6 +194,15 @@ class RunConfig(_Model):
     # (live/market_watch.py): how soon trading resumes by itself once it opens.
     rules_every_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
     halted_market_every_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _heartbeat_beside_the_state(cls, data: object) -> object:
+        """A given state_dir without a heartbeat_file: the heartbeat goes with it (or where GRIDBOT_HEARTBEAT
+        says), so that two bots' state directories are two heartbeats."""
+        if isinstance(data, dict) and data.get("heartbeat_file") is None and data.get("state_dir"):
+            return {**data, "heartbeat_file": contract.heartbeat_path(str(data["state_dir"]))}
+        return data
 
     @property
     def timeframe_ms(self) -> int:
@@ -279,7 +292,7 @@ class BotConfig(_Model):
     regrid: RegridConfig = RegridConfig()
     exits: ExitConfig = ExitConfig()
     filters: FilterConfig = FilterConfig()
-    run: RunConfig = RunConfig()
+    run: RunConfig = Field(default_factory=RunConfig)  # its default directories: the environment at load time
     _source_sha256: str | None = PrivateAttr(None)
 
     @property

@@ -16,7 +16,7 @@ from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import RetryPolicy
 from gridbot.live.trader import Trader, heartbeat_of
 from gridbot.live.venue import AuthFailedError, RateLimitedError, Venue, VenueError
-from gridbot.ops.health import Heartbeat, StoppingError
+from gridbot.ops.health import Heartbeat, StoppingError, clear_heartbeat
 from gridbot.ops.httpd import serve_bot
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
@@ -96,6 +96,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
             return trader.run(max_cycles)
         finally:
             store.close()
+            clear_heartbeat(cfg.run.heartbeat_file)
     finally:
         if server is not None:
             server.close()

@@ -26,6 +26,13 @@ def write_heartbeat(path: str | os.PathLike[str], cycle: int, max_age: float) ->
     atomic_write(path, f"{time.time():.3f} {cycle} {max_age:.3f}\n")
 
 
+def clear_heartbeat(path: str | os.PathLike[str]) -> None:
+    """The heartbeat of a loop that has ended, removed as its run lock is released: `gridbot health` calls a
+    stopped bot unhealthy at once, not once its last beat has aged out."""
+    if os.path.lexists(path):  # only the loop, now ended, writes it (no contextlib: the probe stays light)
+        os.unlink(path)
+
+
 class StoppingError(Exception):
     """Raised by `Heartbeat.sleep` once the process was told to stop: a read waiting out a rate limit ends
     there, and SIGTERM is obeyed within the grace period instead of after the exchange's Retry-After."""
@@ -85,7 +92,7 @@ def judge(path: str | os.PathLike[str]) -> tuple[bool, str]:
     try:
         age, limit = heartbeat_age(path)
     except (OSError, ValueError) as exc:
-        return False, f"no heartbeat at {os.fspath(path)} ({exc})"
+        return False, f"no heartbeat at {os.fspath(path)} ({exc.strerror or exc})"
     if age > limit:
         return False, f"heartbeat {age:.1f}s old (limit {limit:.1f}s)"
     return True, f"heartbeat {age:.1f}s old"

@@ -32,7 +32,7 @@ from gridbot.core.paper import Fill
 from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
 from gridbot.ops.candle_files import ReplayFeed
-from gridbot.ops.health import write_heartbeat
+from gridbot.ops.health import clear_heartbeat, write_heartbeat
 from gridbot.ops.logs import engine_log
 from gridbot.ops.runlock import RunLock
 from gridbot.ops.signals import stop_on_signals
@@ -171,6 +171,7 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
             return _run(cfg, data, store, max_cycles, metrics, published)
         finally:
             store.close()
+            clear_heartbeat(cfg.run.heartbeat_file)
     finally:
         if server is not None:
             server.close()
