@@ -1,5 +1,5 @@
-"""`gridbot` command line: backtest, sweep, download, check-config, run, status, halt, resume, export, backup,
-restore, health; a module per command group.
+"""`gridbot` command line: backtest, sweep, download, new-config, check-config, run, status, halt, resume,
+export, backup, restore, health; a module per command group.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad input; a failure says why in one line on stderr, `gridbot: REASON`
 (as argparse's usage errors do). What a command answers goes to stdout, the log to stderr (`ops.logs`). The
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_parser(sub)
     download.add_parser(sub)
     config.add_parser(sub)
+    config.add_new_parser(sub)
     # The running bot's commands: its service, health, status, halts, exports and backups.
     run.add_health_parser(sub)
     state.add_status_parser(sub)
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "health":
             return health.check(args.heartbeat)
+        if args.command == "new-config":
+            return config.new_config(args.file, live=args.live, force=args.force)
         if args.command == "check-config":
             return config.check_config(config.config_file(args), args.data, offline=args.offline)
         cfg = load_config(args.config)

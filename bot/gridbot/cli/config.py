@@ -1,10 +1,12 @@
 """`gridbot check-config`: a config judged without running it, at the data's prices; the same judgement
-refuses a backtest that could not trade."""
+refuses a backtest that could not trade. `gridbot new-config`: a commented config to start from (the same
+files as examples/bot.yml and examples/live.yml)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from gridbot.core.candles import CandleError
 from gridbot.core.grid import atr_step_ratios
 from gridbot.core.grid_plan import grid_problems_at, levels_that_trade, tradability_problems
 from gridbot.ops.candle_files import iter_candles
+from gridbot.ops.outputs import OutputError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +34,35 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="never ask the exchange for its market rules (it cannot be reached; the bot asks at its start)",
     )
+
+
+def add_new_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    n = sub.add_parser("new-config", help="write a commented config to start from (paper; --live: live)")
+    n.add_argument("file", type=Path, nargs="?", default=Path("bot.yml"), help="where (default: bot.yml)")
+    n.add_argument("--live", action="store_true", help="a live config: real orders on an exchange account")
+    n.add_argument("--force", action="store_true", help="replace the file if it exists")
+
+
+def new_config(path: Path, *, live: bool, force: bool) -> int:
+    """The starter written to `path` (never over an existing file unless `force`), in one rename: a file that
+    is there is the whole starter."""
+    text = (
+        resources.files("gridbot.config") / "starters" / ("live.yml" if live else "paper.yml")
+    ).read_text()
+    if path.exists() and not force:
+        raise OutputError(f"new-config: {path} exists: choose another name, or --force to replace it")
+    tmp = path.with_name(f".{path.name}.new")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"new-config: {path}: {exc.strerror or exc}") from None
+    kind = (
+        "live: real orders once its credentials file is in place" if live else "paper: no money, no account"
+    )
+    print(f"wrote {path} ({kind}); next: gridbot check-config -c {path}")
+    return 0
 
 
 def config_file(args: argparse.Namespace) -> Path:

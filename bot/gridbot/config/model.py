@@ -204,6 +204,11 @@ class RunConfig(_Model):
             return {**data, "heartbeat_file": contract.heartbeat_path(str(data["state_dir"]))}
         return data
 
+    @field_validator("state_dir", "heartbeat_file")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        return value.expanduser()
+
     @property
     def timeframe_ms(self) -> int:
         return duration_seconds(self.timeframe) * 1000
@@ -237,6 +242,11 @@ class ExchangeConfig(_Model):
     retry_budget_s: Annotated[float, Field(gt=0, le=300)] = (
         20.0  # a read's retries (backoff) at most this long
     )
+
+    @field_validator("credentials_file")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:
+        return value and value.expanduser()
 
     @property
     def weight_budget_1m(self) -> tuple[float, float] | None:

@@ -92,7 +92,8 @@ def judge(path: str | os.PathLike[str]) -> tuple[bool, str]:
     try:
         age, limit = heartbeat_age(path)
     except (OSError, ValueError) as exc:
-        return False, f"no heartbeat at {os.fspath(path)} ({exc.strerror or exc})"
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return False, f"no heartbeat at {os.fspath(path)} ({why})"
     if age > limit:
         return False, f"heartbeat {age:.1f}s old (limit {limit:.1f}s)"
     return True, f"heartbeat {age:.1f}s old"
