@@ -4,8 +4,10 @@ import csv
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -224,6 +226,18 @@ def test_a_runs_events_are_its_log_on_stderr_one_line_each_naming_the_bot_and_th
         f"INFO {where}: paper BTC/USDT, 51840 candles, every 0.001s, from cycle 0",
         f"INFO {where}: stopped after cycle 2: equity 1000.0, round trips 0",
     ]
+    # each fill as it is booked, a sell with what it realized: the lines match the store's fills
+    more = gridbot("run", "-c", str(cfg), "--max-cycles", "1500", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    filled = [line for line in more.stderr.splitlines() if " filled (fee " in line]
+    with sqlite3.connect(tmp_path / "data/gridbot.db") as db:
+        stored = dict(db.execute("SELECT side, count(*) FROM fills GROUP BY side").fetchall())
+    assert stored["buy"] > 0
+    assert stored["sell"] > 0
+    assert {side: sum(f" {side} " in line for line in filled) for side in stored} == stored
+    assert all(re.fullmatch(rf"INFO {where}: buy [0-9.]+ at [0-9.]+ filled \(fee [0-9.e-]+ BTC\)", line)
+               or re.fullmatch(rf"INFO {where}: sell [0-9.]+ at [0-9.]+ filled \(fee [0-9.e-]+ USDT, "
+                               r"realized [+-][0-9]+\.[0-9]{2}\)", line) for line in filled)  # fmt: skip
     # the bot's level, and one logger's alone (after -v, which turned the bot's to debug)
     for levels in (["--log-level", "warning"], ["-v", "--log-level", "gridbot.ops.service=warning"]):
         quiet = gridbot(*levels, "run", "-c", str(cfg), "--max-cycles", "1", cwd=tmp_path)

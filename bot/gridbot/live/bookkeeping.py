@@ -21,6 +21,7 @@ from gridbot.live.venue import (
     RejectedError,
     Trade,
 )
+from gridbot.ops.logs import fill_line
 
 if TYPE_CHECKING:
     from gridbot.live.rooms import TraderRooms
@@ -36,6 +37,7 @@ class Bookkeeping:
     def _ledger(self: TraderRooms, row: LedgerRow, fill: Fill) -> None:
         pnl = row["realized_pnl"]
         self.last_fill_at = time.time()
+        log.info(fill_line(row))
         if self.book is None:  # paper on the exchange's candles: the fill's id is its candle and place in it
             self._paper_n += 1
             self.store.add_fill(f"paper:{self.engine.stats.last_ms}:{self.cycle}:{self._paper_n}", None,

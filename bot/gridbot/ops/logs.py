@@ -18,6 +18,8 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 
+from gridbot.core.engine import LedgerRow
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
 BOT = "gridbot"  # the logger above every module's (`logging.getLogger(__name__)` in gridbot.*)
 FORMAT = "%(levelname)s bot=%(bot)s host=%(host)s %(name)s: %(message)s"
@@ -96,6 +98,13 @@ def configure(verbose: int = 0, levels: Sequence[tuple[str, int]] = ()) -> None:
 def name_bot(bot_id: str) -> None:
     """The bot's id on every line from now on (the config's `run.bot_id`, once read)."""
     _context.bot = bot_id
+
+
+def fill_line(row: LedgerRow) -> str:
+    """A booked fill as the run's log says it: what a trader watching `gridbot run` wants to see happen."""
+    pnl = f", realized {row['realized_pnl']:+.2f}" if row["side"] == "sell" else ""
+    return (f"{row['side']} {row['amount']:g} at {row['price']:g} filled "
+            f"(fee {row['fee']:g} {row['fee_currency']}{pnl})")  # fmt: skip
 
 
 def engine_log() -> Callable[[str], None]:

@@ -33,7 +33,7 @@ from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
 from gridbot.ops.candle_files import ReplayFeed
 from gridbot.ops.health import clear_heartbeat, write_heartbeat
-from gridbot.ops.logs import engine_log
+from gridbot.ops.logs import engine_log, fill_line
 from gridbot.ops.runlock import RunLock
 from gridbot.ops.signals import stop_on_signals
 from gridbot.ops.store import DB_FILE, Halt, Store, StoreError
@@ -188,6 +188,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
     def ledger(row: LedgerRow, fill: Fill) -> None:
         nonlocal fills_in_cycle
         fills_in_cycle += 1
+        log.info(fill_line(row))
         o = fill.order
         metrics.fills.labels(side=o.side).inc()
         store.add_fill(f"{cycle}:{fills_in_cycle}", None, o.side, o.price, o.qty, fill.fee,
@@ -230,6 +231,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
         metrics.show(engine, halt.reason if halt else engine.halted)
         published[0] = status
         ran += 1
+        metrics.cycle_seconds.observe(time.monotonic() - started)
         write_heartbeat(cfg.run.heartbeat_file, cycle, max_age)
         stop.wait(max(0.0, cfg.run.cycle_seconds - (time.monotonic() - started)))
     s = engine.summary()
