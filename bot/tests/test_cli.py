@@ -224,12 +224,15 @@ def test_a_runs_events_are_its_log_on_stderr_one_line_each_naming_the_bot_and_th
     where = f"bot=pi5a host={socket.gethostname()} gridbot.ops.service"
     assert out.stderr.splitlines() == [
         f"INFO {where}: paper BTC/USDT, 51840 candles, every 0.001s, from cycle 0",
+        f"INFO {where}: grid placed around 60128.8: 20 levels 56816.4..63634.3",  # the first candle's close
         f"INFO {where}: stopped after cycle 2: equity 1000.0, round trips 0",
     ]
     # each fill as it is booked, a sell with what it realized: the lines match the store's fills
     more = gridbot("run", "-c", str(cfg), "--max-cycles", "1500", cwd=tmp_path)
     assert more.returncode == 0, more.stderr
     filled = [line for line in more.stderr.splitlines() if " filled (fee " in line]
+    grids = [line for line in more.stderr.splitlines() if ": grid placed around " in line]
+    assert 0 < len(grids) == json.loads(gridbot("status", "-c", str(cfg), cwd=tmp_path).stdout)["regrids"]
     with sqlite3.connect(tmp_path / "data/gridbot.db") as db:
         stored = dict(db.execute("SELECT side, count(*) FROM fills GROUP BY side").fetchall())
     assert stored["buy"] > 0

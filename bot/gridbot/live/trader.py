@@ -83,7 +83,7 @@ from gridbot.live.venue import (
 )
 from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.heap import trim_heap
-from gridbot.ops.logs import engine_log
+from gridbot.ops.logs import engine_log, run_logged
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
 from gridbot.ops.store import BOT_ID_CURSOR, Store
@@ -302,7 +302,7 @@ class Trader(Sending, Recovery, Bookkeeping):
                 self._resumed()
             if rows:
                 self._paper_n = 0
-                self.engine.run_chunk(_candles(rows))
+                run_logged(self.engine, _candles(rows), log)
             if resumed:  # at the newest close, once the candles missed while halted are taken
                 self._replant()
             if self.engine.resumable and self.store.halt_state() is None:  # the engine's kill switch fired

@@ -18,7 +18,8 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 
-from gridbot.core.engine import LedgerRow
+from gridbot.core.candles import Candles
+from gridbot.core.engine import GridEngine, LedgerRow
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 BOT = "gridbot"  # the logger above every module's (`logging.getLogger(__name__)` in gridbot.*)
@@ -105,6 +106,16 @@ def fill_line(row: LedgerRow) -> str:
     pnl = f", realized {row['realized_pnl']:+.2f}" if row["side"] == "sell" else ""
     return (f"{row['side']} {row['amount']:g} at {row['price']:g} filled "
             f"(fee {row['fee']:g} {row['fee_currency']}{pnl})")  # fmt: skip
+
+
+def run_logged(engine: GridEngine, chunk: Candles, log: logging.Logger) -> None:
+    """`engine.run_chunk(chunk)`, and the grid it placed, if it placed one, as the run's log says it."""
+    before = engine.grid_changes[-1] if engine.grid_changes else None
+    engine.run_chunk(chunk)
+    if engine.grid_changes and engine.grid_changes[-1] is not before:
+        levels = engine.grid_changes[-1][1]
+        log.info(f"grid placed around {engine.stats.last_close:g}: {len(levels)} levels "
+                 f"{levels[0]:g}..{levels[-1]:g}")  # fmt: skip
 
 
 def engine_log() -> Callable[[str], None]:

@@ -33,7 +33,7 @@ from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
 from gridbot.ops.candle_files import ReplayFeed
 from gridbot.ops.health import clear_heartbeat, write_heartbeat
-from gridbot.ops.logs import engine_log, fill_line
+from gridbot.ops.logs import engine_log, fill_line, run_logged
 from gridbot.ops.runlock import RunLock
 from gridbot.ops.signals import stop_on_signals
 from gridbot.ops.store import DB_FILE, Halt, Store, StoreError
@@ -221,7 +221,7 @@ def _run(cfg: BotConfig, data: str, store: Store, max_cycles: int | None, metric
                 if store.resume_due():
                     _resume(engine, store)
                 one = feed.candle(cycle % feed.count)
-                engine.run_chunk(replace(one, time_ms=one.time_ms + feed.span * (cycle // feed.count)))
+                run_logged(engine, replace(one, time_ms=one.time_ms + feed.span * (cycle // feed.count)), log)
                 cycle += 1
                 _halted_by_engine(engine, store, cfg)
             else:
