@@ -111,7 +111,17 @@ def test_ties_keep_the_order_the_combinations_were_given():
 @pytest.mark.parametrize(
     ("sets", "named"),
     [
-        (["--set", "grid.levls=10,20"], "--set grid.levls: no such config key; grid has levels, spacing"),
+        (
+            ["--set", "grid.levls=10,20"],
+            "--set grid.levls: no such config key; did you mean grid.levels? "
+            "(grid has levels, spacing, range, lower, upper, width_pct, budget_quote)\n",
+        ),
+        (["--set", "gird.levels=10"], "--set gird.levels: no such config key; did you mean grid.levels?\n"),
+        (
+            ["--set", "grid.atr_spacing.enable=true"],
+            "no such config key; did you mean "
+            "grid.atr_spacing.enabled? (grid.atr_spacing has enabled, period, multiplier)\n",
+        ),
         (["--set", "grid.levels=20", "--set", "grid.levels=30"], "--set grid.levels: given twice"),
         (["--set", "grid.levels=10,1"], "grid.levels=1: invalid configuration\ngrid.levels: Input should be"),
         (["--set", "filters.trend.mode=ema,sideways"], "filters.trend.mode: Input should be 'off'"),

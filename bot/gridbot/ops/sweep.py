@@ -10,6 +10,7 @@ column, ties in the order the combinations were given, so the same inputs give t
 from __future__ import annotations
 
 import csv
+import difflib
 import itertools
 import multiprocessing
 import os
@@ -101,6 +102,15 @@ def expand_range(key: str, text: str) -> list[Scalar]:
     return [int(first + k * step) if whole else float(first + k * step) for k in range(count)]
 
 
+def _key_hint(key: str) -> str:
+    """The nearest known key, and the keys of the section named (its own, not its subsections')."""
+    guess = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+    hint = f"; did you mean {guess[0]}?" if guess else ""
+    section = key.rpartition(".")[0]
+    own = [k.rpartition(".")[2] for k in KNOWN_KEYS if k.rpartition(".")[0] == section] if section else []
+    return hint + (f" ({section} has {', '.join(own)})" if own else "")
+
+
 def parse_axis(text: str) -> Axis:
     """`grid.levels=10,20,40` -> Axis; the values are YAML scalars as in bot.yml (`null`, `true`, `off`), or
     ranges (`grid.levels=10..40:5`)."""
@@ -109,10 +119,7 @@ def parse_axis(text: str) -> Axis:
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: want KEY=VALUE[,VALUE...], like --set grid.levels=10,20,40")
     if key not in KNOWN_KEYS:
-        section = key.rpartition(".")[0]
-        near = [k for k in KNOWN_KEYS if k.startswith(f"{section}.")] if section else []
-        hint = f"; {section} has {', '.join(k.rpartition('.')[2] for k in near)}" if near else ""
-        raise ConfigError(f"--set {key}: no such config key{hint}")
+        raise ConfigError(f"--set {key}: no such config key{_key_hint(key)}")
     values: list[Scalar] = []
     for item in raw.split(","):
         if RANGE.fullmatch(item.strip()):
