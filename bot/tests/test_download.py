@@ -213,3 +213,74 @@ def test_ctrl_c_on_a_terminal_leaves_a_valid_file_that_resumes(exchange, tmp_pat
     again = gridbot(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert file_rows(tmp_path / "d.csv") == klines(exchange)[:-1]
+
+
+def test_since_after_the_newest_candle_is_refused_naming_it(exchange, tmp_path):
+    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    newest = dl.iso(klines(exchange)[-2][0])  # the last closed candle (the forming one is last)
+    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    for flag, value in (("--since", "2030-01-01"), ("--timerange", "20300101-")):
+        out = gridbot(*args, flag, value, cwd=tmp_path)
+        assert (out.returncode, out.stdout) == (2, "")
+        assert out.stderr == (f"gridbot: {flag} {value}: 2030-01-01 00:00 is after binance's newest closed "
+                              f"5m candle ({newest}): nothing to download\n")  # fmt: skip
+        assert not (tmp_path / "d.csv").exists()
+
+
+def test_a_timerange_downloads_its_days_only(exchange, tmp_path):
+    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    out = gridbot(*args, "--timerange", "20250102-20250105", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "d.csv: 864 5m candles of BTC/USDT written (2025-01-02 00:00 to 2025-01-04 23:55)" in out.stdout
+    day = 86_400_000
+    start = [k[0] for k in klines(exchange)].index(1735776000000)  # 2025-01-02 00:00 UTC
+    assert file_rows(tmp_path / "d.csv") == klines(exchange)[start : start + 3 * day // 300_000]
+    both = gridbot(*args, "--since", "2025-01-02", "--timerange", "20250102-", cwd=tmp_path)
+    assert both.returncode == 2
+    assert "--timerange: not allowed with argument --since" in both.stderr
+
+
+def test_a_file_of_another_timeframe_is_not_appended_to(exchange, tmp_path):
+    """Resuming a 1h file as 5m (or the reverse) would mix the two, and a backtest could not tell."""
+    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    hourly = tmp_path / "h.csv"
+    hourly.write_text("timestamp,open,high,low,close,volume\n"
+                      "1735776000000,1,1,1,1,1\n1735779600000,1,1,1,1,1\n")  # fmt: skip
+    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out"]
+    out = gridbot(*args, "h.csv", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == ("gridbot: --out h.csv: holds rows 3600 s apart, not 5m candles: appending would "
+                          "mix two timeframes; give another --out\n")  # fmt: skip
+    assert gridbot(*args, "d.csv", "--since", "2025-01-09T12:05", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "d.csv").read_text()
+    as_hourly = gridbot(*args[:-2], "1h", "--out", "d.csv", cwd=tmp_path)
+    assert as_hourly.returncode == 2
+    assert "gridbot: --out d.csv: holds rows 300 s apart, not 1h candles" in as_hourly.stderr
+    assert (tmp_path / "d.csv").read_text() == before
+
+
+def test_the_progress_bar_runs_on_the_exchanges_clock(exchange, tmp_path):
+    """The local exchange's market is at its replayed 2025 candles: the bar ends full, not at the share of
+    the time up to this machine's clock those candles are."""
+    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    primary, secondary = pty.openpty()
+    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    proc = subprocess.Popen([sys.executable, "-m", "gridbot.cli", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=secondary, text=True)  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    while select.select([primary], [], [], 30)[0]:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the other end closed: the command has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.communicate(timeout=30)
+    os.close(primary)
+    assert proc.returncode == 0
+    bars = [part for part in seen.decode().split("\r") if part.startswith("[")]
+    assert bars[-1].startswith("[" + "#" * 40 + "] ")
+    assert bars[0].startswith("[" + "#" * 15 + ".")  # 999 of 2500 candles: 40 %

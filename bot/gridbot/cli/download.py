@@ -10,6 +10,7 @@ from pathlib import Path
 from gridbot.cli.common import failed
 from gridbot.config.model import BotConfig, ConfigError
 from gridbot.ops.outputs import refuse_unwritable_file
+from gridbot.ops.timerange import parse_timerange
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +19,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("--symbol", required=True, help="market, like BTC/USDT")
     d.add_argument("--timeframe", required=True, help="candle interval the exchange serves, like 5m or 1h")
     d.add_argument("--out", type=Path, required=True, help="CSV to write, or to continue when it exists")
-    d.add_argument("--since", help="first candle: YYYY-MM-DD[THH:MM] UTC or ms (default: all history)")
+    when = d.add_mutually_exclusive_group()
+    when.add_argument("--since", help="first candle: YYYY-MM-DD[THH:MM] UTC or ms (default: all history)")
+    when.add_argument("--timerange", help="START-END as YYYYMMDD (UTC), either side optional, as backtest's")
 
 
 def download(args: argparse.Namespace, cfg: BotConfig) -> int:
@@ -27,10 +30,12 @@ def download(args: argparse.Namespace, cfg: BotConfig) -> int:
     from gridbot.live.venue import VenueError  # noqa: PLC0415
 
     try:
-        since = dl.parse_since(args.since) if args.since else 0
+        since, until = parse_timerange(args.timerange) if args.timerange else (None, None)
+        since = dl.parse_since(args.since) if args.since else since or 0
         dl.check_symbol(args.symbol)
     except dl.DownloadError as exc:
         raise ConfigError(str(exc)) from None
+    asked = f"--since {args.since}" if args.since else f"--timerange {args.timerange}" * bool(args.timerange)
     refuse_unwritable_file(args.out, "--out")
     x = cfg.exchange
     try:
@@ -46,15 +51,18 @@ def download(args: argparse.Namespace, cfg: BotConfig) -> int:
         nonlocal done
         done = report
         if tty and report.first_ms is not None and report.last_ms is not None:
-            now_ms = max(int(time.time() * 1000), report.last_ms + step_ms)
-            part = (report.last_ms - report.first_ms) / max(now_ms - report.first_ms, 1)
+            # up to the newest closed candle by the exchange's clock: a replaying exchange's now is not ours
+            newest = max((report.now_ms or int(time.time() * 1000)) - step_ms, report.last_ms)
+            part = (report.last_ms - report.first_ms) / max(newest - report.first_ms, 1)
             width = 40
             sys.stderr.write(f"\r[{'#' * int(width * part):.<{width}}] {dl.iso(report.last_ms)}  "
                              f"{report.written} candles")  # fmt: skip
             sys.stderr.flush()
 
     try:
-        report = dl.download(venue, args.timeframe, args.out, since, progress)
+        report = dl.download(venue, args.timeframe, args.out, since, progress, until)
+    except dl.StartError as exc:
+        raise ConfigError(f"{asked or 'download'}: {exc}") from None
     except dl.DownloadError as exc:
         raise ConfigError(str(exc)) from None
     except VenueError as exc:

@@ -170,6 +170,9 @@ class CcxtVenue:
             self._ex.urls["api"] = rebase_urls(self._ex.urls["api"], api_url)
         self._rules: MarketRules | None = None
         self._skew_ms = 0.0
+        # The market's now as the exchange's last candles showed it (the newest row's open time): a replaying
+        # exchange's clock, not the wall clock (`download`'s progress).
+        self.market_now_ms: int | None = None
         self._client_ids: OrderedDict[str, str] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -259,7 +262,7 @@ class CcxtVenue:
         if not rows:
             return []
         rows = sorted(rows, key=lambda r: r[0])
-        now_ms = int(rows[-1][0])
+        now_ms = self.market_now_ms = int(rows[-1][0])
         out = [
             Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5] or 0))
             for r in rows

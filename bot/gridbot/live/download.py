@@ -10,6 +10,7 @@ reordering one. Missing candles (the exchange's own gaps) are reported, not inve
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 from gridbot.live.ccxt_venue import CcxtVenue
 from gridbot.live.venue import Candle, RejectedError
 
+DAY_MS = 86_400_000
 PAGE = 999  # candles per request: CcxtVenue asks one more (Binance's klines limit is 1000)
 HEADER = "timestamp,open,high,low,close,volume\n"
 SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
@@ -30,6 +32,11 @@ SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 
 class DownloadError(ValueError):
     """Bad input to the download; the message names the flag."""
+
+
+class StartError(DownloadError):
+    """The first candle asked for is after the exchange's newest: the message names no flag (--since or
+    --timerange: the command's caller knows which it was given)."""
 
 
 @dataclass
@@ -51,6 +58,7 @@ class Report:
     written: int = 0
     first_ms: int | None = None
     last_ms: int | None = None
+    now_ms: int | None = None  # the market's now on the exchange's clock when the download began
     dropped_partial: bool = False  # a row cut short by an earlier crash, removed
     gaps: list[Gap] = field(default_factory=list)
 
@@ -77,8 +85,10 @@ def check_symbol(symbol: str) -> None:
         raise DownloadError(f"--symbol {symbol}: want BASE/QUOTE in capitals, like BTC/USDT")
 
 
-def _tail(path: Path, report: Report) -> int | None:
-    """The last candle time in an existing file (None when it has none); a partial last row is cut off."""
+def _tail(path: Path, report: Report, timeframe: str, step: int) -> int | None:
+    """The last candle time in an existing file (None when it has none); a partial last row is cut off. A
+    file of another timeframe (its rows closer together, or not on this one's boundaries) is refused: the
+    rows appended would mix two timeframes, which a backtest cannot tell apart."""
     with path.open("rb+") as fh:
         size = fh.seek(0, os.SEEK_END)
         if size == 0:
@@ -91,15 +101,24 @@ def _tail(path: Path, report: Report) -> int | None:
             fh.truncate(size - back + cut)
             tail = tail[:cut]
             report.dropped_partial = True
+    times: list[int] = []
     for line in reversed(tail.decode("utf-8", "replace").splitlines()):
         first = line.split(",", 1)[0].strip()
         if first.isdigit():
-            return int(first)
-        if first and not first.startswith("#") and any(ch.isdigit() for ch in line):
+            times.append(int(first))
+        elif not times and first and not first.startswith("#") and any(ch.isdigit() for ch in line):
             raise DownloadError(
                 f"--out {path}: its last row is not a candle row ({line[:60]!r}); not resuming"
             )
-    return None  # empty, or a header and comments only
+    if not times:
+        return None  # empty, or a header and comments only
+    apart = min((a - b for a, b in itertools.pairwise(times) if a > b), default=None)
+    aligned = step > DAY_MS or times[0] % step == 0  # weeks and months do not start on the epoch's boundaries
+    if (apart is not None and apart != step) or not aligned:
+        held = f"rows {apart // 1000} s apart" if apart is not None else f"a row at {iso(times[0])}"
+        raise DownloadError(f"--out {path}: holds {held}, not {timeframe} candles: appending would mix two "
+                            "timeframes; give another --out")  # fmt: skip
+    return times[0]
 
 
 @contextmanager
@@ -135,9 +154,10 @@ def download(
     out: Path,
     since_ms: int = 0,
     progress: Callable[[Report, int], None] | None = None,
+    until_ms: int | None = None,
 ) -> Report:
-    """Append the closed candles from `since_ms` (or after the file's last row) up to the exchange's now.
-    `progress(report, step_ms)` is called after each page."""
+    """Append the closed candles from `since_ms` (or after the file's last row) up to the exchange's now, or
+    up to `until_ms` (excluded). `progress(report, step_ms)` is called after each page."""
     check_symbol(venue.symbol)
     try:
         venue.load_market(venue.symbol)
@@ -148,18 +168,29 @@ def download(
         raise DownloadError(f"--timeframe {timeframe}: {venue.exchange_id} has {', '.join(served)}")
     step = served[timeframe]
     report = Report()
-    last = _tail(out, report) if out.exists() else None
+    last = _tail(out, report, timeframe, step) if out.exists() else None
     fresh = not out.exists() or out.stat().st_size == 0
     cursor = since_ms if last is None else max(since_ms, last + step)
 
-    def fetch(since: int) -> list[Candle]:
+    def closed(since: int | None, limit: int) -> list[Candle]:
         try:
-            page = venue.closed_candles(timeframe, since, PAGE)
+            return venue.closed_candles(timeframe, since, limit)
         except RejectedError as exc:
             raise DownloadError(f"--timeframe {timeframe}: {venue.exchange_id} refused it: {exc}") from None
-        return [c for c in page if c.time_ms >= since and (last is None or c.time_ms > last)]
 
-    page = fetch(cursor)  # before the file is touched: a refused symbol or timeframe leaves nothing behind
+    def fetch(since: int) -> list[Candle]:
+        return [c for c in closed(since, PAGE) if c.time_ms >= since and (last is None or c.time_ms > last)
+                and (until_ms is None or c.time_ms < until_ms)]  # fmt: skip
+
+    # Before the file is touched (a refused symbol, timeframe or start leaves nothing behind): the newest
+    # candle, by the exchange's clock the download's end.
+    newest = closed(None, 1)
+    report.now_ms = venue.market_now_ms
+    if since_ms and (not newest or since_ms > newest[-1].time_ms):
+        at = iso(newest[-1].time_ms) if newest else "none"
+        raise StartError(f"{iso(since_ms)} is after {venue.exchange_id}'s newest closed {timeframe} candle "
+                         f"({at}): nothing to download")  # fmt: skip
+    page = fetch(cursor)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         if fresh:
@@ -175,6 +206,8 @@ def download(
             report.last_ms = last
             if progress is not None:
                 progress(report, step)
+            if until_ms is not None and page[-1].time_ms + step >= until_ms:
+                break
             page = fetch(page[-1].time_ms + step)
     finally:
         os.close(fd)
