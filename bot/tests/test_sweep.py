@@ -145,10 +145,53 @@ def test_heatmap_of_two_keys(tmp_path, candles_csv):
     )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "h.png").read_bytes().startswith(b"\x89PNG")
-    one = gridbot("sweep", "--data", str(candles_csv), "--set", "grid.levels=8,16", "--plot", "h.png",
-                  cwd=tmp_path)  # fmt: skip
-    assert one.returncode == 2
-    assert "--plot h.png: a heatmap needs two swept keys" in one.stderr
+
+
+def test_one_swept_key_is_plotted_as_a_line_with_the_best_marked(tmp_path, candles_csv, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from gridbot.ops import sweep_plot  # noqa: PLC0415
+
+    out = gridbot("sweep", "--data", str(candles_csv), "--set", "grid.levels=8,16,24", "--plot", "l.png",
+                  "--out", "s.csv", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "l.png").read_bytes().startswith(b"\x89PNG")
+    rows = read_table(tmp_path / "s.csv")
+    drawn = []
+    monkeypatch.setattr(sweep_plot.plt, "close", drawn.append)  # the figure, kept to read
+    axis = sw.Axis("grid.levels", (8, 16, 24))
+    combos = {c.values[0]: c for c in sw.combinations(None, [axis])}
+    results = [sw.Result(combos[int(r["grid.levels"])], {"return_pct": float(r["return_pct"])}) for r in rows]
+    sweep_plot.plot_sweep([axis], results, "return_pct", tmp_path / "again.png")
+    ax = drawn[0].axes[0]
+    line = ax.get_lines()[0]
+    by_levels = {int(r["grid.levels"]): float(r["return_pct"]) for r in rows}
+    assert list(line.get_ydata()) == [by_levels[n] for n in (8, 16, 24)]  # in the order given, not ranked
+    assert ax.get_legend().get_texts()[0].get_text() == f"best: grid.levels={rows[0]['grid.levels']}"
+
+
+def test_a_holdout_judges_every_row_on_the_later_data_it_was_not_chosen_on(tmp_path, candles_csv):
+    """`--holdout 30%`: ranked on the first 70 % of the candles, each row's return and drawdown on the last
+    30 % beside it; both figures are what a plain backtest of the winner gives on each part."""
+    out = gridbot("sweep", "--data", str(candles_csv), *SETS, "--holdout", "30%", "--out", "s.csv",
+                  "--best-config", "best.yml", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = read_table(tmp_path / "s.csv")
+    assert list(rows[0])[-2:] == ["holdout_return_pct", "holdout_max_drawdown_pct"]
+    assert len(rows) == 4
+    lines = candles_csv.read_text().splitlines()
+    (tmp_path / "head.csv").write_text("\n".join(lines[:4200]) + "\n")  # 6000 candles, the last 1800 held
+    (tmp_path / "tail.csv").write_text("\n".join(lines[4200:]) + "\n")
+    for part, columns in (("head", ("return_pct", "max_drawdown_pct")),
+                          ("tail", ("holdout_return_pct", "holdout_max_drawdown_pct"))):  # fmt: skip
+        alone = gridbot("backtest", "-c", "best.yml", "--data", f"{part}.csv", "--json", cwd=tmp_path)
+        summary = json.loads(alone.stdout)
+        assert [float(rows[0][c]) for c in columns] == [summary["return_pct"], summary["max_drawdown_pct"]]
+    assert out.stdout.splitlines()[-1].startswith("holdout 2025-01-15..2025-01-21 (1800 candles): the winner "
+                                                  f"returned {rows[0]['holdout_return_pct']}%")  # fmt: skip
+    for bad in ("0", "95%", "thirty"):
+        refused = gridbot("sweep", "--data", str(candles_csv), *SETS, "--holdout", bad, cwd=tmp_path)
+        assert refused.returncode == 2
+        assert refused.stderr.startswith(f"gridbot: --holdout {bad}: want a share of the data above 0")
 
 
 def test_ctrl_c_on_a_terminal_keeps_the_rows_finished(tmp_path):

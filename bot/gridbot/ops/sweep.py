@@ -19,6 +19,7 @@ import signal
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -217,6 +218,33 @@ def load_candles(data: str, span: Range = (None, None)) -> Candles:
     return Candles.concat(parts)
 
 
+def parse_holdout(text: str) -> float:
+    """`--holdout 30%` (or 30): the share of the data, at its end, kept out of the choice."""
+    try:
+        pct = float(text.strip().removesuffix("%"))
+    except ValueError:
+        pct = float("nan")
+    if not 0 < pct <= 90:  # nan fails too
+        raise ConfigError(f"--holdout {text}: want a share of the data above 0 and up to 90%, like 30%")
+    return pct
+
+
+def split_holdout(candles: Candles, pct: float) -> tuple[Candles, Candles]:
+    """(the candles a sweep chooses on, the later ones its winner is judged on); each at least two."""
+    n = len(candles)
+    cut = n - round(n * pct / 100)
+    if cut < 2 or n - cut < 2:
+        raise ConfigError(f"--holdout {pct:g}%: {n} candles split {cut} and {n - cut}: want at least 2 each")
+    return candles.slice(0, cut), candles.slice(cut, n)
+
+
+def span_text(candles: Candles) -> str:
+    """`2025-01-01..2025-04-30 (34560 candles)`: which data a figure was measured on."""
+    first, last = (datetime.fromtimestamp(int(ms) / 1000, UTC).strftime("%Y-%m-%d")
+                   for ms in (candles.time_ms[0], candles.time_ms[-1]))  # fmt: skip
+    return f"{first}..{last} ({len(candles)} candles)"
+
+
 def run_sweep(
     combos: Sequence[Combo],
     candles: Candles,
@@ -260,11 +288,19 @@ def ranked(results: Sequence[Result], by: str) -> list[Result]:
     return sorted(results, key=key)
 
 
-def table_rows(axes: Sequence[Axis], results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
-    header = ["rank", *(a.key for a in axes), *METRICS, "halted"]
+HOLDOUT = ("return_pct", "max_drawdown_pct")  # each row's, on the held-out data, after its own columns
+
+
+def table_rows(
+    axes: Sequence[Axis], results: Sequence[Result], holdout: dict[int, Summary] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """The table, ranked as `results` are; with `holdout` (a combination's index: its summary there), the
+    held-out data's return and drawdown of each row beside the figures it was ranked by."""
+    later = [f"holdout_{m}" for m in HOLDOUT] if holdout is not None else []
+    header = ["rank", *(a.key for a in axes), *METRICS, "halted", *later]
     rows = [
         [str(rank), *(as_text(v) for v in r.combo.values), *(str(r.summary[m]) for m in METRICS),
-         halted(r.summary)]
+         halted(r.summary), *(str(holdout[r.combo.index][m]) for m in HOLDOUT if holdout is not None)]
         for rank, r in enumerate(results, start=1)
     ]  # fmt: skip
     return header, rows

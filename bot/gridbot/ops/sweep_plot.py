@@ -1,4 +1,5 @@
-"""A sweep's heatmap (matplotlib, the `plot` extra): the ranking column over two swept keys."""
+"""A sweep's plot (matplotlib, the `plot` extra): the ranking column over the swept keys, a heatmap of the
+first two, or a line over one."""
 
 from __future__ import annotations
 
@@ -12,6 +13,35 @@ mpl.use("Agg")
 import matplotlib.pyplot as plt
 
 from gridbot.ops.sweep import LOWER_IS_BETTER, Axis, Result, as_text
+
+
+def plot_sweep(axes: Sequence[Axis], results: Sequence[Result], by: str, path: Path) -> None:
+    if len(axes) == 1:
+        plot_line(axes[0], results, by, path)
+    else:
+        plot_heatmap(axes, results, by, path)
+
+
+def plot_line(axis: Axis, results: Sequence[Result], by: str, path: Path) -> None:
+    """`by` at each value of the one swept key, in the order the values were given, the best marked."""
+    found = {r.combo.values[0]: float(r.summary[by]) for r in results}
+    shown = [v for v in axis.values if v in found]
+    values = [found[v] for v in shown]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(shown) + 3), 4))
+    ax.plot(range(len(shown)), values, marker="o")
+    best = (min if by in LOWER_IS_BETTER else max)(range(len(values)), key=values.__getitem__)
+    ax.plot([best], [values[best]], marker="*", markersize=16, color="tab:red", linestyle="none",
+            label=f"best: {axis.key}={as_text(shown[best])}")  # fmt: skip
+    ax.set_xticks(range(len(shown)), [as_text(v) for v in shown])
+    ax.set_xlabel(axis.key)
+    ax.set_ylabel(by)
+    ax.set_title(f"gridbot sweep: {by}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_heatmap(axes: Sequence[Axis], results: Sequence[Result], by: str, path: Path) -> None:
