@@ -27,7 +27,7 @@ def test_plot_layers_and_axis(tmp_path, span, scale):
     fig = figure(engine)
     top, bottom = fig.axes
     labels = top.get_legend_handles_labels()[1]
-    assert {"close", "grid range", "grid levels"} <= set(labels)
+    assert {"close", "grid range", "resting buy orders", "resting sell orders"} <= set(labels)
     assert any(label.startswith("buy fills (") for label in labels)
     assert any(label.startswith("sell fills (") for label in labels)
     assert top.get_yscale() == scale
@@ -36,3 +36,34 @@ def test_plot_layers_and_axis(tmp_path, span, scale):
     out = tmp_path / "p.png"
     plot_equity(engine, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_only_prices_where_an_order_rested_are_drawn_from_its_placing_to_its_end(monkeypatch):
+    """Each drawn line is an order: its price, from when it was placed (the exchange's record, not the
+    engine's) until it filled or was cancelled; a grid whose budget sits in the coin draws none below."""
+    from matplotlib.dates import num2date  # noqa: PLC0415
+
+    from gridbot.core.paper import PaperExchange  # noqa: PLC0415
+
+    placed = []
+    real = PaperExchange.place_limit
+
+    def spy(self, side, price, qty, level, opened_ms=0):
+        placed.append((side, price, opened_ms))
+        return real(self, side, price, qty, level, opened_ms)
+
+    monkeypatch.setattr(PaperExchange, "place_limit", spy)
+    # up, then down through the grid and up again: buys fill and sells rest above
+    prices = 100 * np.exp(0.2 * np.sin(np.linspace(0, 9, 400)))
+    engine = _engine(prices)
+    top = figure(engine).axes[0]
+    drawn = []
+    for lines in top.collections:
+        label = lines.get_label()
+        if label.startswith("resting "):
+            side = label.split()[1]
+            for (t0, y0), (_t1, y1) in lines.get_segments():
+                assert y0 == y1
+                drawn.append((side, float(y0), int(num2date(t0).timestamp() * 1000)))
+    assert sorted(drawn) == sorted(placed)
+    assert {side for side, _, _ in placed} == {"buy", "sell"}

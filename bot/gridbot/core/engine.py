@@ -33,6 +33,7 @@ from gridbot.core.grid import (
     size_orders,
 )
 from gridbot.core.grid_plan import check_grid
+from gridbot.core.order_spans import OrderSpans
 from gridbot.core.paper import Fill, OrderBook, PaperExchange
 from gridbot.core.portfolio import DUST, Portfolio, RoundTrip, Side, buy_fee_in_base, sell
 from gridbot.core.risk import drawdown, drawdown_price
@@ -104,6 +105,7 @@ class GridEngine:
         # For the plot, bounded so a service running for months stays flat: the grids placed, the fills.
         self.grid_changes: deque[tuple[int, tuple[float, ...]]] = deque(maxlen=MAX_CURVE_POINTS)
         self.fill_marks: deque[tuple[int, str, float]] = deque(maxlen=MAX_FILL_MARKS)
+        self.order_spans = OrderSpans()
         self.ind = Indicators.for_config(cfg)
         self._atr_chunk: NDArray[np.float64] | None = None
         self._skip_kinds: set[str] = set()
@@ -213,7 +215,7 @@ class GridEngine:
         except GridError as exc:
             self._skipped(str(exc), time_ms, close)
             return False
-        self.exchange.cancel_all()
+        self._cancel_all(time_ms)
         self.levels = levels
         self.grid_config, self.replan = engine_state.grid_settings(self.cfg), False
         self.grid_changes.append((time_ms, tuple(self.levels.tolist())))
@@ -232,8 +234,14 @@ class GridEngine:
 
     # --- one event ----------------------------------------------------------------------------------
 
+    def _cancel_all(self, time_ms: int) -> None:
+        self.order_spans.ended(self.exchange.open_orders(), time_ms)
+        self.exchange.cancel_all()
+
     def _on_fill(self, fill: Fill) -> None:
         o = fill.order
+        if fill.done:
+            self.order_spans.ended([o], fill.time_ms)
         trip = self._book(fill)
         assert self.levels is not None
         assert self.qty is not None
@@ -332,7 +340,7 @@ class GridEngine:
             price, why = max(x.take_profit, float(c.open[j])), "take_profit"
         else:
             return False
-        self.exchange.cancel_all()
+        self._cancel_all(int(c.time_ms[j]))
         qty = float(floor_to_step(np.array(self.portfolio.base), self.market.lot_step))
         if qty > 0:  # live, the exchange executes the sale: its trades are booked as they come
             sale = self.exchange.sell_at_market(qty, price, self.cfg.market.taker_fee, int(c.time_ms[j]))
@@ -357,7 +365,7 @@ class GridEngine:
             return
         self.halted, self.halted_ms, self.resumable = reason, int(c.time_ms[j]), True
         if self.cfg.risk.cancel_on_halt:
-            self.exchange.cancel_all()
+            self._cancel_all(int(c.time_ms[j]))
         if self.log is not None:
             self.log(f"{reason}: trading halted")
 
@@ -404,6 +412,7 @@ class GridEngine:
             if allowed:
                 self._place_buys(close, time_ms)
             else:
+                self.order_spans.ended([o for o in self.exchange.open_orders() if o.side == "buy"], time_ms)
                 self.exchange.cancel_side("buy")
         if not self.started or (time_ms < self.cooldown_until_ms and not self._trails(close)):
             return

@@ -45,15 +45,13 @@ def _draw_grids(ax: Axes, engine: GridEngine, end_ms: int) -> None:
     highs = [levels[-1] for _, _, levels in spans]
     starts = np.array([t for t, _, _ in spans] + [end_ms], dtype="datetime64[ms]")
     ax.stairs(highs, starts, baseline=lows, fill=True, color="tab:blue", alpha=0.10, label="grid range")
-    if sum(len(levels) for _, _, levels in spans) <= MAX_LEVEL_SEGMENTS:
-        segments = [
-            [(_date_num(_dt(t0)), level), (_date_num(_dt(t1)), level)]
-            for t0, t1, levels in spans
-            for level in levels
-        ]
-        ax.add_collection(
-            LineCollection(segments, colors="tab:blue", linewidths=0.4, alpha=0.5, label="grid levels")
-        )
+    resting = engine.order_spans.until(engine.exchange.open_orders(), end_ms)
+    if len(resting) <= MAX_LEVEL_SEGMENTS:  # only where an order rested: an idle grid draws no line
+        for side, color in (("buy", "tab:green"), ("sell", "tab:red")):
+            segments = [[(_date_num(_dt(t0)), price), (_date_num(_dt(t1)), price)]
+                        for t0, t1, price, s in resting if s == side]  # fmt: skip
+            ax.add_collection(LineCollection(segments, colors=color, linewidths=0.5, alpha=0.6,
+                                             label=f"resting {side} orders"))  # fmt: skip
 
 
 def plot_equity(engine: GridEngine, path: Path) -> None:
