@@ -63,3 +63,21 @@ def test_the_loops_waits_beat_and_a_stop_ends_them(tmp_path, monkeypatch):
     assert hb.wait(stop, 30) is True
     assert time.monotonic() - t0 < 1
     assert health.judge(beat)[0]
+
+
+def test_the_entry_script_with_flags_is_the_clis_health(tmp_path):
+    """Only the bare `gridbot health` takes the light path; `--heartbeat PATH` and `-c bot.yml` (a person at
+    `docker exec`) are the CLI's, judged on the file they name (the light path read the flag as a file)."""
+    beat = tmp_path / "hb"
+    beat.write_text(f"{time.time():.3f} 7 30\n")
+    cfg = tmp_path / "bot.yml"
+    cfg.write_text(f"run: {{state_dir: {tmp_path / 'data'}, heartbeat_file: {beat}}}\n")
+    env = {**os.environ, "PYTHONPATH": str(BOT), "GRIDBOT_HEARTBEAT": str(tmp_path / "none")}
+    for flags in (["--heartbeat", str(beat)], ["-c", str(cfg)]):
+        out = subprocess.run([sys.executable, str(ENTRY), "health", *flags], env=env, capture_output=True,
+                             text=True, check=False)  # fmt: skip
+        assert (out.returncode, out.stdout.split(":")[0]) == (0, "healthy"), (flags, out.stderr)
+    bare = subprocess.run([sys.executable, str(ENTRY), "health"], env=env, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert bare.returncode == 1
+    assert bare.stdout == f"unhealthy: no heartbeat at {tmp_path / 'none'} (No such file or directory)\n"

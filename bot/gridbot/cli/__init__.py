@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(args.verbose, args.log_level)
     try:
         if args.command == "health":
-            return health.check(args.heartbeat)
+            return health.check(run.heartbeat_of(args))
         if args.command == "new-config":
             return config.new_config(args.file, live=args.live, force=args.force)
         if args.command == "check-config":

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gridbot.cli.common import failed
-from gridbot.config.model import EXCHANGE, BotConfig, ConfigError
+from gridbot.config.model import EXCHANGE, BotConfig, ConfigError, load_config
 from gridbot.contract import heartbeat_path
 from gridbot.ops.outputs import OutputError, refuse_overwriting_inputs, refuse_unwritable
 
@@ -15,7 +15,17 @@ def add_health_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     h = sub.add_parser(
         "health", help="exit 0 while the run loop's heartbeat is fresh (container healthcheck)"
     )
-    h.add_argument("--heartbeat", type=Path, default=Path(heartbeat_path()))
+    which = h.add_mutually_exclusive_group()
+    which.add_argument("--heartbeat", type=Path, help="the heartbeat file (default: GRIDBOT_HEARTBEAT, or "
+                       "the default state directory's)")  # fmt: skip
+    which.add_argument("-c", "--config", type=Path, help="the bot's config: its run.heartbeat_file")
+
+
+def heartbeat_of(args: argparse.Namespace) -> Path:
+    """`gridbot health`'s heartbeat: --heartbeat, -c's run.heartbeat_file, or the default."""
+    if args.config is not None:
+        return load_config(args.config).run.heartbeat_file
+    return args.heartbeat or Path(heartbeat_path())
 
 
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,7 +4,6 @@ even pathlib or typing): the container healthcheck runs it every few seconds, on
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from gridbot.contract import heartbeat_path
@@ -105,9 +104,6 @@ def check(path: str | os.PathLike[str]) -> int:
     return 0 if ok else 1
 
 
-def main(argv: list[str]) -> int:
-    return check(argv[0] if argv else heartbeat_path())
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def main() -> int:
+    """The image's healthcheck (`gridbot health` with no flags): the contract's heartbeat."""
+    return check(heartbeat_path())
