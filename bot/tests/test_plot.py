@@ -67,3 +67,17 @@ def test_only_prices_where_an_order_rested_are_drawn_from_its_placing_to_its_end
                 drawn.append((side, float(y0), int(num2date(t0).timestamp() * 1000)))
     assert sorted(drawn) == sorted(placed)
     assert {side for side, _, _ in placed} == {"buy", "sell"}
+
+
+def test_order_spans_say_when_they_no_longer_hold_every_order():
+    """Bounded for a bot running for months; once one is dropped the plot draws none rather than some."""
+    from gridbot.core.order_spans import MAX_SPANS, OrderSpans  # noqa: PLC0415
+    from gridbot.core.paper import Order  # noqa: PLC0415
+
+    spans = OrderSpans()
+    spans.ended([Order(i, "buy", 100.0, 1.0, 0, opened_ms=i) for i in range(MAX_SPANS)], MAX_SPANS)
+    assert spans.complete
+    assert len(spans.until([Order(0, "sell", 101.0, 1.0, 1, opened_ms=5)], 9)) == MAX_SPANS + 1
+    spans.ended([Order(MAX_SPANS, "sell", 101.0, 1.0, 1, opened_ms=7)], 8)
+    assert not spans.complete
+    assert len(spans.spans) == MAX_SPANS

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from gridbot.core.paper import Order
 from gridbot.core.portfolio import Side
 
-MAX_SPANS = 50_000
+MAX_SPANS = 20_000  # a plot draws no more lines (ops.plot); a live bot keeps at most ~3 MB of them
 
 # (placed at ms, gone at ms, price, side)
 Span = tuple[int, int, float, Side]
@@ -19,10 +19,14 @@ Span = tuple[int, int, float, Side]
 class OrderSpans:
     def __init__(self) -> None:
         self.spans: deque[Span] = deque(maxlen=MAX_SPANS)
+        self.complete = True  # no span dropped: drawn, they are every order's
 
     def ended(self, orders: Iterable[Order], at_ms: int) -> None:
         """Orders filled or cancelled at `at_ms`."""
-        self.spans.extend((o.opened_ms, at_ms, o.price, o.side) for o in orders)
+        before = len(self.spans)
+        ended = [(o.opened_ms, at_ms, o.price, o.side) for o in orders]
+        self.spans.extend(ended)
+        self.complete = self.complete and before + len(ended) <= MAX_SPANS
 
     def until(self, resting: Iterable[Order], end_ms: int) -> list[Span]:
         """Every span, the orders still resting running to `end_ms`."""

@@ -46,7 +46,8 @@ def _draw_grids(ax: Axes, engine: GridEngine, end_ms: int) -> None:
     starts = np.array([t for t, _, _ in spans] + [end_ms], dtype="datetime64[ms]")
     ax.stairs(highs, starts, baseline=lows, fill=True, color="tab:blue", alpha=0.10, label="grid range")
     resting = engine.order_spans.until(engine.exchange.open_orders(), end_ms)
-    if len(resting) <= MAX_LEVEL_SEGMENTS:  # only where an order rested: an idle grid draws no line
+    # only where an order rested (an idle grid draws no line), and every order or none
+    if engine.order_spans.complete and len(resting) <= MAX_LEVEL_SEGMENTS:
         for side, color in (("buy", "tab:green"), ("sell", "tab:red")):
             segments = [[(_date_num(_dt(t0)), price), (_date_num(_dt(t1)), price)]
                         for t0, t1, price, s in resting if s == side]  # fmt: skip
