@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import shutil
 import subprocess
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ except ImportError:  # ansible-core before 2.19: every string is a template
 PROJECT = Path(__file__).resolve().parents[2]
 ROLE = PROJECT / "roles" / "monitoring"
 CASES = Path(__file__).parent / "alerts"
+RUNBOOKS = PROJECT / "docs" / "runbooks.md"
 MANAGED = "Ansible managed: pifleet monitoring (test)"
 # Role defaults are trusted templates, as when Ansible loads a role (2.19+ asks; before, all strings were).
 TRUSTED = (
@@ -71,14 +71,20 @@ def plugins() -> None:
     init_plugin_loader()
 
 
-def render(template: str, **overrides: Any) -> str:
-    """templates/TEMPLATE as the template module renders it: the role's defaults (every file under
-    defaults/main/, as Ansible loads them), then `overrides` (the inventory's say)."""
-    plugins()
-    loader = DataLoader()
+def role_defaults(loader: DataLoader) -> dict[str, Any]:
+    """The role's defaults: every file under defaults/main/, as Ansible loads them."""
     variables: dict[str, Any] = {}
     for path in sorted((ROLE / "defaults" / "main").glob("*.yml")):
         variables.update(loader.load_from_file(str(path), **TRUSTED) or {})
+    return variables
+
+
+def render(template: str, **overrides: Any) -> str:
+    """templates/TEMPLATE as the template module renders it: the role's defaults, then `overrides` (the
+    inventory's say)."""
+    plugins()
+    loader = DataLoader()
+    variables = role_defaults(loader)
     variables.update(ansible_managed=MANAGED, **overrides)
     source = trust_as_template((ROLE / "templates" / template).read_text())
     text = Templar(loader=loader, variables=variables).template(source, escape_backslashes=False)
@@ -90,11 +96,27 @@ def run(tool: Path, *args: str | Path, cwd: Path | None = None) -> subprocess.Co
     return subprocess.run([tool, *args], capture_output=True, text=True, check=False, cwd=cwd, timeout=120)
 
 
+def runbook_url(name: str, **overrides: Any) -> str:
+    """Where alert NAME's runbook_url points: its section of docs/runbooks.md (`## NAME`, GitHub's anchor)."""
+    base = overrides.get("monitoring_runbook_url_base")
+    if base is None:
+        base = role_defaults(DataLoader())["monitoring_runbook_url_base"]
+    return f"{base}#{name.lower()}"
+
+
 def rules_dir(tmp: Path, *cases: str, **overrides: Any) -> Path:
-    """TMP with the rendered rules as alerts.yml (the name the promtool test files give) and CASES."""
+    """TMP with the rendered rules as alerts.yml (the name the promtool test files give) and CASES. The cases
+    spell out each expected alert's summary and description; its runbook_url, the same for every alert of a
+    name, is added here (promtool compares the whole set of annotations)."""
     (tmp / "alerts.yml").write_text(render("alerts.yml.j2", **overrides))
     for case in cases:
-        shutil.copy(CASES / case, tmp / case)
+        tests = yaml.safe_load((CASES / case).read_text())
+        for group in tests["tests"]:
+            for check in group.get("alert_rule_test") or []:
+                for alert in check.get("exp_alerts") or []:
+                    annotations = alert.setdefault("exp_annotations", {})
+                    annotations["runbook_url"] = runbook_url(check["alertname"], **overrides)
+        (tmp / case).write_text(yaml.safe_dump(tests, sort_keys=False, allow_unicode=True, width=1000))
     return tmp
 
 
@@ -130,7 +152,7 @@ def test_every_rule_says_how_bad_where_and_what_to_do(defaults_dir: Path) -> Non
         assert rule["labels"]["severity"] in ("critical", "warning"), name
         component = rule["labels"]["component"]
         assert name in ALERTS.get(component, set()), f"{name}: component {component}"
-        assert set(rule["annotations"]) == {"summary", "description"}, name
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
         summary, description = rule["annotations"]["summary"], rule["annotations"]["description"]
         assert "\n" not in summary, f"{name}: one line"
         assert "\n" not in description, f"{name}: one line"
@@ -181,6 +203,39 @@ def test_the_unit_tests_cover_every_alert_both_ways(defaults_dir: Path) -> None:
                 quiet |= {name} if read - firing else set()
     assert set(rules) - fires == set(), "alerts no test sees fire"
     assert set(rules) - quiet == set(), "alerts no test sees stay quiet"
+
+
+def runbook_sections() -> list[str]:
+    """docs/runbooks.md's second-level headings: one per alert, its name (the intro has none)."""
+    return re.findall(r"^## +(.*?)[ \t]*$", RUNBOOKS.read_text(encoding="utf-8"), re.M)
+
+
+def test_every_alert_points_at_its_runbook(defaults_dir: Path) -> None:
+    rules = rules_of(defaults_dir)
+    base = role_defaults(DataLoader())["monitoring_runbook_url_base"]
+    assert base.endswith("/docs/runbooks.md"), base
+    for name, rule in rules.items():
+        url = rule["annotations"].get("runbook_url")
+        assert url, f"{name}: no runbook_url"
+        page, _, fragment = url.partition("#")
+        assert page == base, f"{name}: {url}"
+        assert fragment == name.lower(), f"{name}: {url}"
+    # Each alert has its section, headed with its name (GitHub's anchor: the name in lower case), once; and no
+    # section is left for an alert that is gone.
+    sections = runbook_sections()
+    assert sorted(sections) == sorted(rules), {
+        "no section": set(rules) - set(sections),
+        "no such alert": set(sections) - set(rules),
+        "twice": {s for s in sections if sections.count(s) > 1},
+    }
+
+
+def test_the_runbook_url_comes_from_the_variable(tmp_path: Path) -> None:
+    base = "https://wiki.example.org/pifleet/runbooks"
+    rules = rules_of(rules_dir(tmp_path, monitoring_runbook_url_base=base))
+    assert {rule["annotations"]["runbook_url"] for rule in rules.values()} == {
+        f"{base}#{name.lower()}" for name in rules
+    }
 
 
 def test_thresholds_and_for_come_from_the_variables(
