@@ -16,7 +16,7 @@ from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import RetryPolicy
 from gridbot.live.trader import Trader, heartbeat_of
 from gridbot.live.venue import AuthFailedError, RateLimitedError, Venue, VenueError
-from gridbot.ops.health import Heartbeat, StoppingError, clear_heartbeat
+from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.httpd import serve_bot
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
@@ -56,7 +56,7 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
 
 
 def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
-    from gridbot.ops.service import open_store  # noqa: PLC0415
+    from gridbot.ops.service import running_store  # noqa: PLC0415
 
     metrics = Metrics()
     heartbeat = heartbeat_of(cfg)
@@ -65,8 +65,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else halted[0],
                        lambda: (bool(holder) and holder[0].ready) or bool(halted[0]))  # fmt: skip
     try:
-        store = open_store(cfg)
-        try:
+        with running_store(cfg) as store:
             venue = make_venue(cfg, metrics, heartbeat)
             stop = threading.Event()
             heartbeat.stop = stop  # the adapter's waits end on SIGTERM
@@ -94,9 +93,6 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
             trader.stop = stop
             holder.append(trader)
             return trader.run(max_cycles)
-        finally:
-            store.close()
-            clear_heartbeat(cfg.run.heartbeat_file)
     finally:
         if server is not None:
             server.close()

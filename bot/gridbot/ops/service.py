@@ -20,6 +20,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,6 +102,19 @@ def open_store(cfg: BotConfig) -> Store:
     return store
 
 
+@contextmanager
+def running_store(cfg: BotConfig) -> Iterator[Store]:
+    """A run loop's store (`open_store`) for as long as the loop runs; at its end, however it ends, the store
+    closed (its run lock released) and the loop's heartbeat removed with it: `gridbot health` calls a stopped
+    bot unhealthy at once, not once its last beat has aged out."""
+    store = open_store(cfg)
+    try:
+        yield store
+    finally:
+        store.close()
+        clear_heartbeat(cfg.run.heartbeat_file)
+
+
 def _open_store(cfg: BotConfig) -> Store:
     state_dir = cfg.run.state_dir
     legacy = state_dir / LEGACY_STATE
@@ -166,12 +181,8 @@ def run_service(cfg: BotConfig, data: str, max_cycles: int | None = None) -> int
     published: list[dict[str, object]] = [{}]
     server = serve_bot(cfg, metrics, lambda: published[0], lambda: bool(published[0]))
     try:
-        store = open_store(cfg)
-        try:
+        with running_store(cfg) as store:
             return _run(cfg, data, store, max_cycles, metrics, published)
-        finally:
-            store.close()
-            clear_heartbeat(cfg.run.heartbeat_file)
     finally:
         if server is not None:
             server.close()
