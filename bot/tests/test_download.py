@@ -116,6 +116,15 @@ def test_resume_drops_a_row_cut_short_and_reports_gaps(exchange, tmp_path):
     assert report.written == 30
 
 
+# `gridbot download` of the local exchange's 5m candles, with the config `on_the_exchange` writes
+DOWNLOAD = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m"]
+
+
+def on_the_exchange(tmp_path, exchange):
+    """bot.yml in tmp_path pointing at the local exchange."""
+    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+
+
 def gridbot(*args, cwd):
     return subprocess.run(
         [sys.executable, "-m", "gridbot.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
@@ -139,7 +148,7 @@ def gridbot(*args, cwd):
     ],
 )
 def test_bad_input_is_refused_naming_the_flag(exchange, tmp_path, flags, named):
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    on_the_exchange(tmp_path, exchange)
     out = gridbot("download", "-c", "bot.yml", *flags, "--out", "x.csv", cwd=tmp_path)
     assert out.returncode == 2
     assert named in out.stderr
@@ -147,8 +156,8 @@ def test_bad_input_is_refused_naming_the_flag(exchange, tmp_path, flags, named):
 
 
 def test_the_command_writes_what_backtest_reads(exchange, tmp_path):
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
-    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    on_the_exchange(tmp_path, exchange)
+    args = [*DOWNLOAD, "--out", "d.csv"]
     out = gridbot(*args, "--since", "2025-01-02", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""  # not a terminal: no progress bar
@@ -160,8 +169,8 @@ def test_the_command_writes_what_backtest_reads(exchange, tmp_path):
 
 
 def test_the_adapters_requests_are_logged_when_its_logger_alone_is_turned_up(exchange, tmp_path):
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
-    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    on_the_exchange(tmp_path, exchange)
+    args = [*DOWNLOAD, "--out", "d.csv"]
     turned_up = ["--log-level", "gridbot.live.ccxt_calls=debug"]
     out = gridbot(*turned_up, *args, "--since", "2025-01-09", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -190,10 +199,10 @@ def test_the_adapter_leaves_out_requests_charset_guessing_and_still_reads_the_ex
 def test_ctrl_c_on_a_terminal_leaves_a_valid_file_that_resumes(exchange, tmp_path):
     """The progress bar on a terminal; Ctrl-C mid-download (pages slowed by a latency fault): exit 130, the
     rows written are whole, and the next run completes them."""
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    on_the_exchange(tmp_path, exchange)
     Admin(exchange).fault(kind="latency", ms=400, path="/api/v3/klines")
     primary, secondary = pty.openpty()
-    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    args = [*DOWNLOAD, "--out", "d.csv"]
     proc = subprocess.Popen([sys.executable, "-m", "gridbot.cli", *args], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=secondary, text=True)  # fmt: skip
     os.close(secondary)
@@ -216,9 +225,9 @@ def test_ctrl_c_on_a_terminal_leaves_a_valid_file_that_resumes(exchange, tmp_pat
 
 
 def test_since_after_the_newest_candle_is_refused_naming_it(exchange, tmp_path):
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    on_the_exchange(tmp_path, exchange)
     newest = dl.iso(klines(exchange)[-2][0])  # the last closed candle (the forming one is last)
-    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    args = [*DOWNLOAD, "--out", "d.csv"]
     for flag, value in (("--since", "2030-01-01"), ("--timerange", "20300101-")):
         out = gridbot(*args, flag, value, cwd=tmp_path)
         assert (out.returncode, out.stdout) == (2, "")
@@ -228,8 +237,8 @@ def test_since_after_the_newest_candle_is_refused_naming_it(exchange, tmp_path):
 
 
 def test_a_timerange_downloads_its_days_only(exchange, tmp_path):
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
-    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    on_the_exchange(tmp_path, exchange)
+    args = [*DOWNLOAD, "--out", "d.csv"]
     out = gridbot(*args, "--timerange", "20250102-20250105", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "d.csv: 864 5m candles of BTC/USDT written (2025-01-02 00:00 to 2025-01-04 23:55)" in out.stdout
@@ -243,11 +252,11 @@ def test_a_timerange_downloads_its_days_only(exchange, tmp_path):
 
 def test_a_file_of_another_timeframe_is_not_appended_to(exchange, tmp_path):
     """Resuming a 1h file as 5m (or the reverse) would mix the two, and a backtest could not tell."""
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    on_the_exchange(tmp_path, exchange)
     hourly = tmp_path / "h.csv"
     hourly.write_text("timestamp,open,high,low,close,volume\n"
                       "1735776000000,1,1,1,1,1\n1735779600000,1,1,1,1,1\n")  # fmt: skip
-    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out"]
+    args = [*DOWNLOAD, "--out"]
     out = gridbot(*args, "h.csv", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr == ("gridbot: --out h.csv: holds rows 3600 s apart, not 5m candles: appending would "
@@ -263,9 +272,9 @@ def test_a_file_of_another_timeframe_is_not_appended_to(exchange, tmp_path):
 def test_the_progress_bar_runs_on_the_exchanges_clock(exchange, tmp_path):
     """The local exchange's market is at its replayed 2025 candles: the bar ends full, not at the share of
     the time up to this machine's clock those candles are."""
-    (tmp_path / "bot.yml").write_text(f"exchange:\n  api_url: {exchange}\n  throttle: false\n")
+    on_the_exchange(tmp_path, exchange)
     primary, secondary = pty.openpty()
-    args = ["download", "-c", "bot.yml", "--symbol", "BTC/USDT", "--timeframe", "5m", "--out", "d.csv"]
+    args = [*DOWNLOAD, "--out", "d.csv"]
     proc = subprocess.Popen([sys.executable, "-m", "gridbot.cli", *args], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=secondary, text=True)  # fmt: skip
     os.close(secondary)
