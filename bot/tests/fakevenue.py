@@ -218,3 +218,6 @@ class FakeVenue:
 
     def clock_skew_ms(self) -> float:
         return 0.0
+
+    def measure_clock(self) -> float:
+        return self.clock_skew_ms()

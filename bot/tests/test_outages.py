@@ -220,6 +220,10 @@ class MemoryVenue:
     def clock_skew_ms(self) -> float:
         return 0.0
 
+    def measure_clock(self) -> float:
+        self._gate()
+        return 0.0
+
 
 def test_a_thirty_minute_outage_cycle_by_cycle_leaves_the_budget_untouched(tmp_path):
     """30 minutes of an away exchange at the default 1 s cycle: 1 800 cycles cut short (unavailable, rate

@@ -269,6 +269,30 @@ def test_the_last_candle_age_grows_while_the_feed_stalls(tmp_path, exchange, bot
     assert bot.term() == 0
 
 
+def test_the_clock_skew_is_measured_again_at_every_reconciliation(tmp_path, exchange, bots):
+    """`gridbot_clock_skew_seconds` follows the exchange's clock while the bot runs, not only at its start or
+    after a refused timestamp: a host clock that drifts shows, and one corrected clears, within a
+    reconciliation (else BotClockSkew fires on, or stays firing until a restart)."""
+    ex = exchange()
+    port = free_port()
+    bot = bots(tmp_path, ex.base, run={"http_port": port, "reconcile_every": 5})
+    bot.start()
+    drive(ex, bot, 2)
+
+    def skew_becomes(seconds: float) -> None:
+        deadline = time.monotonic() + 10
+        while abs((now := sample(get(port, "/metrics")[1], "gridbot_clock_skew_seconds")) - seconds) > 0.5:
+            assert time.monotonic() < deadline, f"clock skew {now} s, not {seconds} s"
+            time.sleep(0.05)
+
+    skew_becomes(0)
+    ex.admin.fault(kind="skew", ms=-4000)  # within Binance's 5 s recvWindow: no request is refused for it
+    skew_becomes(-4)
+    ex.admin.call("DELETE", "faults")
+    skew_becomes(0)
+    assert bot.term() == 0
+
+
 def test_insufficient_funds_skip_the_level_refresh_the_balances_and_trade_on(tmp_path, exchange, bots):
     """The account holds less quote than the grid's budget: the buys that do not fit are refused by the
     exchange (InsufficientFunds), each level skipped (its intent rejected), the balances refreshed, the

@@ -237,6 +237,10 @@ class CcxtVenue:
     def clock_skew_ms(self) -> float:
         return self._skew_ms
 
+    def measure_clock(self) -> float:
+        self._resync_clock()
+        return self._skew_ms
+
     def timeframes(self) -> dict[str, int]:
         """The candle intervals the ccxt class knows for this exchange, with their length in ms (a month's
         as ccxt counts it); whether the server behind `api_url` serves each is only known by asking it."""

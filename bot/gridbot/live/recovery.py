@@ -70,6 +70,7 @@ class Recovery:
         """The store's orders against the exchange's: adopt ours it does not know, leave others alone."""
         assert self.book is not None
         assert self.owner is not None
+        self.venue.measure_clock()
         open_now = {o.client_id: o for o in self.venue.open_orders()}
         for cid, o in open_now.items():
             known = self.store.order_row(cid)

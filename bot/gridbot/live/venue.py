@@ -183,3 +183,8 @@ class Venue(Protocol):
     def clock_skew_ms(self) -> float:
         """Exchange time minus local time, as last measured."""
         ...
+
+    def measure_clock(self) -> float:
+        """Measure exchange time minus local time again and return it: at every reconciliation, so that a
+        host clock that drifts, or is corrected, shows within one (and its metric with it)."""
+        ...
