@@ -20,6 +20,9 @@ HTTP_PORT = 9108
 # The bot's non-root user and group: the image runs as it and owns /data (bot/image/build.sh), the deploy role
 # runs the container as it and gives it the credentials file.
 UID = 10001
+# How a halt's reason starts when the exchange refused the key (metric gridbot_halt_reason's `reason` label):
+# the monitoring role's BotKeyRejected holds for as long as such a halt does, muting its BotHalted.
+KEY_REFUSED_HALT = "exchange refused the credentials"
 
 
 # The image sets these two to DATA_DIR and HEARTBEAT_FILE (bot/image/build.sh passes them from here). Without

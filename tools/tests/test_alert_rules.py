@@ -24,6 +24,8 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar
 
+from gridbot import contract
+
 try:
     from ansible.template import trust_as_template
 except ImportError:  # ansible-core before 2.19: every string is a template
@@ -203,6 +205,13 @@ def test_the_unit_tests_cover_every_alert_both_ways(defaults_dir: Path) -> None:
                 quiet |= {name} if read - firing else set()
     assert set(rules) - fires == set(), "alerts no test sees fire"
     assert set(rules) - quiet == set(), "alerts no test sees stay quiet"
+
+
+def test_a_refused_key_is_known_by_the_reason_the_bot_halts_with(defaults_dir: Path) -> None:
+    """BotKeyRejected holds while the halt it caused does: it reads the halt's reason as the bot writes it."""
+    expr = rules_of(defaults_dir)["BotKeyRejected"]["expr"]
+    assert re.fullmatch(r"[\w ]+", contract.KEY_REFUSED_HALT), "a regex would read it as itself"
+    assert expr.count(f'{{reason=~"{contract.KEY_REFUSED_HALT}.*"}}') == 2, expr
 
 
 def runbook_sections() -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from gridbot import __version__
 from gridbot.config.model import BotConfig, ConfigError
+from gridbot.contract import KEY_REFUSED_HALT
 from gridbot.core.engine import GridEngine
 from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import RetryPolicy
@@ -76,9 +77,9 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
                     trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live", heartbeat=heartbeat)
                 except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
                     with store.cycle():
-                        store.set_halt(f"exchange refused the credentials: {exc}")
+                        store.set_halt(f"{KEY_REFUSED_HALT}: {exc}")
                         halted[0] = _halted_status(cfg, store, metrics)
-                    log.error(f"trading halted: exchange refused the credentials: {exc}")
+                    log.error(f"trading halted: {KEY_REFUSED_HALT}: {exc}")
                     return _idle(cfg, stop, heartbeat)
                 except StoppingError:
                     return 0

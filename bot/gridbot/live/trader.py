@@ -56,6 +56,7 @@ import numpy as np
 
 from gridbot import __version__
 from gridbot.config.model import BotConfig, duration_seconds
+from gridbot.contract import KEY_REFUSED_HALT
 from gridbot.core.candles import Candles
 from gridbot.core.engine import GridEngine
 from gridbot.core.paper import OrderBook, PaperExchange
@@ -228,7 +229,7 @@ class Trader(Sending, Recovery, Bookkeeping):
             pass  # SIGTERM during a read's wait: the loop ends after this cycle, as after any other
         except AuthFailedError as exc:
             self.key_refused = True
-            self._halt(f"exchange refused the credentials: {exc}")
+            self._halt(f"{KEY_REFUSED_HALT}: {exc}")
         except RateLimitedError as exc:
             self._error(exc)  # waited out, never counted (guards.verdict)
             self.heartbeat.wait(self.stop, min(exc.retry_after, 60.0))  # alive meanwhile: beating
