@@ -151,7 +151,7 @@ class Trader(Sending, Recovery, Bookkeeping):
         self.errors: deque[float] = deque(maxlen=limit + 1 if limit is not None else 1000)
         self.errors.extend(within_the_hour(json.loads(store.cursor("errors") or "[]"), time.time()))
         self.outage_since: float | None = None  # the exchange unavailable since (monotonic), waited out
-        self.last_new_candle = time.monotonic()
+        self._candle_came()
         self.last_fill_at: float | None = None
         self.ready = False
         self.key_refused = False  # the exchange refused the credentials: nothing is sent until a resume
@@ -167,8 +167,6 @@ class Trader(Sending, Recovery, Bookkeeping):
                 saved[1],
                 float(store.cursor("equity_base") or self.engine.equity_base),
             )
-            if self.engine.stats.candles:
-                self.metrics.candle_closed((self.engine.stats.last_ms + self.tf_ms) / 1000)
         if self.book is not None:
             self._load_orders()
 
@@ -294,8 +292,7 @@ class Trader(Sending, Recovery, Bookkeeping):
         held = self._attribute(fresh)
         self.trades_due = bool(held)
         if rows:
-            self.last_new_candle = time.monotonic()
-            self.metrics.candle_closed((rows[-1].time_ms + self.tf_ms) / 1000)
+            self._candle_came()
         self._value_fees()
         with self.store.cycle():
             resumed = self.store.resume_due()
@@ -369,7 +366,7 @@ class Trader(Sending, Recovery, Bookkeeping):
             self.store.set_cursor("equity_base", repr(self.engine.equity_base))
         self.store.set_cursor("errors", "[]")
         self.errors.clear()
-        self.last_new_candle = time.monotonic()
+        self._candle_came()  # the halted bot read none: the guard counts from the resume
         self.key_refused = False  # the key is tried again (refused again: halted again)
         log.info(
             "resumed: trading again" + ", its orders cancelled (the halt's cancel was still owed)" * owed
@@ -380,6 +377,12 @@ class Trader(Sending, Recovery, Bookkeeping):
         self.engine.replant()
         if not before and self.engine.exchange.open_orders():
             log.info(f"grid placed again at once around {self.engine.stats.last_close:g}")
+
+    def _candle_came(self) -> None:
+        """A new closed candle came (or the count starts: a start, a resume). The stale-price guard and
+        gridbot_last_candle_age_seconds count from the same instant on the same clock, so they agree."""
+        self.last_new_candle = time.monotonic()
+        self.metrics.candle_seen(self.last_new_candle)
 
     def _guards(self) -> None:
         """The kill switches only the live shell sees; the drawdown is the engine's (`core.risk`)."""

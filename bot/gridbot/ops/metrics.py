@@ -81,10 +81,14 @@ class Metrics:
         )
         self.clock_skew = Gauge("gridbot_clock_skew_seconds", "Exchange clock minus local clock", registry=r)
         self.last_candle_age = Gauge(
-            "gridbot_last_candle_age_seconds", "Age of the newest closed candle the bot has seen", registry=r
+            "gridbot_last_candle_age_seconds",
+            "Seconds since a new closed candle last came (since the start or resume before the first)",
+            registry=r,
         )
-        # computed when scraped: a stalled feed shows an age that grows, not the one of the last arrival
-        self._candle_closed_s: float | None = None
+        # computed when scraped: a stalled feed shows an age that grows, not the one of the last arrival. On
+        # this host's monotonic clock, as the stale-price guard counts: not from the candle's date, which a
+        # replaying exchange (the demo's) gives from its data's years.
+        self._candle_seen_at: float | None = None
         self.last_candle_age.set_function(self._candle_age)
         # BotNoCandle judges the candle age against it: a healthy 1h bot's newest candle is up to 1h old
         self.timeframe = Gauge(
@@ -97,13 +101,13 @@ class Metrics:
             registry=r,
         )
 
-    def candle_closed(self, at_s: float) -> None:
-        """The newest closed candle the bot has seen closed at `at_s` (epoch seconds)."""
-        self._candle_closed_s = at_s
+    def candle_seen(self, at_monotonic: float) -> None:
+        """A new closed candle came at `at_monotonic` (time.monotonic()), or the count starts there."""
+        self._candle_seen_at = at_monotonic
 
     def _candle_age(self) -> float:
-        at = self._candle_closed_s
-        return 0.0 if at is None else max(0.0, time.time() - at)
+        at = self._candle_seen_at
+        return 0.0 if at is None else max(0.0, time.monotonic() - at)
 
     def show(self, engine: GridEngine, halt_reason: str) -> None:
         """The book's gauges after a cycle (both loops: the replay and the exchange's); `halt_reason` is empty
