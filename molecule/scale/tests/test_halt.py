@@ -1,10 +1,11 @@
 """The fleet-wide halt (playbooks/halt.yml) and its lifting (playbooks/resume.yml), judged by the exchange: a
 halted bot sends no new order, even when one of its resting orders fills (a trading bot would answer that fill
 at once); with gridbot_halt_cancel none of its orders rests on the book; a host outside the limit trades on;
-resumed, the bots place their grid again with their books equal to the exchange's. Both playbooks change
-nothing the second time. The monitoring host (scale-01) tells a webhook receiver on the controller of each
-halt as BotHalted, with the host and the reason, and of the resume: timed here, on the halt the test takes
-anyway (the alerts' rules, routes and inhibitions are promtool's and amtool's to test: tools/tests)."""
+resumed, the bots place their grid again with their books equal to the exchange's; a resume of both halts
+lifts neither until told so. Both playbooks change nothing the second time. The monitoring host (scale-01)
+tells a webhook receiver on the controller of each halt as BotHalted, with the host and the reason, and of the
+resume: timed here, on the halt the test takes anyway (the alerts' rules, routes and inhibitions are
+promtool's and amtool's to test: tools/tests)."""
 
 import time
 
@@ -73,6 +74,16 @@ def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again()
         halt_resume_and_judge(told)
 
 
+def assert_a_resume_of_both_asks_first(names, fleet):
+    """Two halts at once: resume.yml names them and asks; with no terminal to ask on, it lifts neither."""
+    unasked = playbook("resume.yml", "--limit", ",".join(names))
+    out = unasked.stdout
+    assert unasked.returncode != 0, out[-3000:]
+    assert "resume.yml lifted none of the 2 halts; nothing was asked" in out, out[-3000:]
+    assert all(f"  {n}: {REASON}" in out for n in names), out[-3000:]
+    assert all(bot_status(fleet[n])["halted"] == REASON for n in names), "a halt lifted unasked"
+
+
 def halt_resume_and_judge(told):
     order = play_order()
     names, outside = order[3:5], order[5]
@@ -115,8 +126,9 @@ def halt_resume_and_judge(told):
 
     assert_told(told, since, "firing")
 
+    assert_a_resume_of_both_asks_first(names, fleet)
     t1 = time.time()
-    resumed = playbook("resume.yml", "--limit", limit)
+    resumed = playbook("resume.yml", "--limit", limit, "-e", "gridbot_resume_confirmed=true")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert [recap_changed(resumed.stdout, n) for n in names] == [1, 1]
     for name in names:

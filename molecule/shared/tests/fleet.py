@@ -78,7 +78,10 @@ def playbook(name, *args, **env):
     env = {**os.environ, **plain, **env}
     ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
     command = [ansible_playbook, "-i", inventory(), PROJECT / "playbooks" / name]
-    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+    # No terminal, as under CI, whoever runs the tests: a playbook that asks (resume.yml lifting several
+    # halts) is asked nothing, never left waiting on a keyboard.
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
 
 
 def recap_changed(stdout, name):

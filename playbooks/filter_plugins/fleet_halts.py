@@ -1,0 +1,60 @@
+"""What a resume would lift, and the question playbooks/resume.yml asks before it lifts several halts at once
+(tested on the controller: tools/tests/test_fleet_halts.py), computed in Python, not in Jinja.
+
+A halt is someone's decision or a kill switch's verdict: lifting every halt in the fleet is one typo of `-l`
+away, so a run that would lift more than one names them and their reasons and waits for a "yes" (or
+`-e gridbot_resume_confirmed=true`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+CONFIRM_VAR = "gridbot_resume_confirmed"
+
+
+def _true(value: object) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def halts_to_lift(hosts: list[str], hostvars: Mapping[str, Any]) -> list[dict[str, str]]:
+    """{host, reason} for each of `hosts` (in their order) whose bot said it is halted: tasks/bot-state.yml's
+    `__bot_state`. A host that has not read its bot's state (it failed before) is not counted."""
+    lifted = []
+    for host in hosts:
+        state = hostvars[host].get("__bot_state") or {}
+        if _true(state.get("halted")):
+            reason = str(state.get("reason") or "").strip() or "(no reason given)"
+            lifted.append({"host": host, "reason": reason})
+    return lifted
+
+
+def _listed(halts: list[dict[str, str]]) -> str:
+    return "\n".join(f"  {h['host']}: {h['reason']}" for h in halts)
+
+
+def resume_question(halts: list[dict[str, str]]) -> str:
+    return (
+        f"resume.yml would lift the halts of {len(halts)} bots:\n{_listed(halts)}\n"
+        f"Type yes to lift them all (-l HOST lifts one; -e {CONFIRM_VAR}=true asks no more)"
+    )
+
+
+def resume_refusal(halts: list[dict[str, str]], answer: str) -> str:
+    said = "nothing was asked: stdin is no terminal"
+    if answer.strip():
+        said = f"the answer was {answer.strip()!r}"
+    return (
+        f"resume.yml lifted none of the {len(halts)} halts; {said}:\n{_listed(halts)}\n"
+        f"Lift them with -l HOST one at a time, a yes at the prompt, or -e {CONFIRM_VAR}=true."
+    )
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "halts_to_lift": halts_to_lift,
+            "resume_question": resume_question,
+            "resume_refusal": resume_refusal,
+        }
