@@ -58,6 +58,7 @@ def test_a_replay_serves_its_books_and_a_halt_and_a_taken_port_is_named(tmp_path
         assert sample(text, trips) == stored == status["round_trips"]
         # status rounds to cents; the gauges carry the engine's floats
         assert sample(text, "gridbot_equity_quote") == pytest.approx(status["end_equity"], abs=0.005)
+        assert sample(text, "gridbot_start_equity_quote") == pytest.approx(status["start_equity"], abs=0.005)
         assert sample(text, "gridbot_realized_pnl_quote") == pytest.approx(status["realized_pnl"], abs=0.005)
         # every cycle timed, as the live loop's are (it stayed 0 in a replay); halted cycles still run
         assert sample(text, "gridbot_cycle_seconds_count") >= status["cycle"]

@@ -785,6 +785,7 @@ def test_a_live_bots_endpoints_agree_with_the_exchange_and_show_a_manual_halt(tm
         assert sample(text, "gridbot_open_orders", f'side="{side}"') == n
     s = bot.status()
     assert sample(text, "gridbot_equity_quote") == pytest.approx(s["end_equity"], abs=0.01)
+    assert sample(text, "gridbot_start_equity_quote") == pytest.approx(s["start_equity"], abs=0.01)
     assert sample(text, "gridbot_round_trips_total") == s["round_trips"]
     assert sample(text, "gridbot_fills_total", 'side="buy"') + sample(
         text, "gridbot_fills_total", 'side="sell"'

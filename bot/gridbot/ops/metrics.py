@@ -19,6 +19,11 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.equity = Gauge("gridbot_equity_quote", "Equity in quote currency at the last price", registry=r)
+        # BotDrawdown judges equity / start equity: a return that a new budget (a fresh store started with
+        # less or more) leaves where it was, where the equity alone would step down like a crash
+        self.start_equity = Gauge(
+            "gridbot_start_equity_quote", "The quote the bot's books started with (its capital)", registry=r
+        )
         self.realized_pnl = Gauge("gridbot_realized_pnl_quote", "Realized PnL, fees included", registry=r)
         self.fees = Gauge("gridbot_fees_quote", "Fees paid, valued in quote currency", registry=r)
         self.open_orders = Gauge(
@@ -115,6 +120,7 @@ class Metrics:
         p, close = engine.portfolio, engine.stats.last_close
         if close > 0:
             self.equity.set(p.equity(close))
+        self.start_equity.set(p.start_equity)
         self.realized_pnl.set(p.realized)
         self.fees.set(p.fees)
         orders = engine.exchange.open_orders()
