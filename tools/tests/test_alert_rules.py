@@ -50,7 +50,7 @@ ALERTS = {
     "bot": {
         "BotDown", "BotUnhealthy", "BotHalted", "BotBreakerOpen", "BotNoCandle", "BotApiErrors",
         "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
-        "BotMarketHalted",
+        "BotMarketHalted", "BotOrdersRefused", "BotRateLimited", "BotNoFill",
     },
     "host": {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
