@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# promtool, amtool, vmalert and victoria-metrics from Debian's own packages (prometheus, prometheus-alertmanager,
-# victoria-metrics), unpacked into a cache and never installed: the unit tests check the monitoring role's rules
-# and Alertmanager config with the tools of the versions the Pis run, and run the status table's queries against
-# a real VictoriaMetrics. Prints the directory that holds them. Idempotent: a second run only reuses the cache.
+# promtool, amtool, Alertmanager itself (prometheus-alertmanager), vmalert and victoria-metrics from Debian's own
+# packages (prometheus, prometheus-alertmanager, victoria-metrics), unpacked into a cache and never installed: the
+# unit tests check the monitoring role's rules and Alertmanager config with the tools of the versions the Pis run,
+# send notifications through a real Alertmanager, and run the status table's queries against a real
+# VictoriaMetrics. Prints the directory that holds them. Idempotent: a second run only reuses the cache.
 # Usage: tools/host/prom-tools.sh            (PROM_TOOLS_CACHE=DIR to put the cache elsewhere)
 set -euo pipefail
 
 cache="${PROM_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pifleet/prom-tools}"
 bin="$cache/root/usr/bin"
 packages=(prometheus prometheus-alertmanager victoria-metrics)
-tools=(promtool amtool vmalert victoria-metrics)
+tools=(promtool amtool prometheus-alertmanager vmalert victoria-metrics)
+
+# Debian's Alertmanager reads its default message templates from /usr/share, not from its binary.
+templates=usr/share/prometheus/alertmanager
 
 have_tools() {
   local tool
   for tool in "${tools[@]}"; do [ -x "$bin/$tool" ] || return 1; done
+  [ -f "$cache/root/$templates/default.tmpl" ]
 }
 
 if have_tools; then
@@ -61,11 +66,16 @@ for tool in "${tools[@]}"; do
 done
 "$work/root/usr/bin/promtool" --version >/dev/null 2>&1 || fail "the unpacked promtool does not run on this machine"
 
-# Only what the tests run is kept (the daemons and their docs are most of the packages' size).
+# Only what the tests run is kept, and Alertmanager's templates (prometheus itself and the docs are most of the
+# packages' size).
 for file in "$work"/root/usr/bin/*; do
   [[ " ${tools[*]} " == *" ${file##*/} "* ]] || rm -f "$file"
 done
-rm -rf "$work/root/usr/share" "$work/root/etc" "$work/root/lib" "$work/root/var"
+mv "$work/root/$templates" "$work/templates"
+rm -rf "$work/root/usr/share" "$work/root/etc" "$work/root/lib" "$work/root/var" "$work/templates/ui" \
+  "$work/templates/no-ui" "$work/templates/generate-ui.sh"
+mkdir -p "$work/root/${templates%/*}"
+mv "$work/templates" "$work/root/$templates"
 for deb in "$work"/debs/*.deb; do
   dpkg-deb -W --showformat='${Package} ${Version}\n' "$deb"
 done >"$work/root/versions"

@@ -7,8 +7,6 @@ evaluated here on the rendered config."""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
 import subprocess
 import textwrap
@@ -21,30 +19,13 @@ import yaml
 from ansible.errors import AnsibleError
 from ansible.parsing import vault
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
-from ansible.template import Templar
+from role_templates import MANAGED, render, role_defaults
 
 from gridbot import contract
 
-try:
-    from ansible.template import trust_as_template
-except ImportError:  # ansible-core before 2.19: every string is a template
-
-    def trust_as_template(value: str) -> str:  # type: ignore[misc]
-        return value
-
-
 PROJECT = Path(__file__).resolve().parents[2]
-ROLE = PROJECT / "roles" / "monitoring"
 CASES = Path(__file__).parent / "alerts"
 RUNBOOKS = PROJECT / "docs" / "runbooks.md"
-MANAGED = "Ansible managed: pifleet monitoring (test)"
-# Role defaults are trusted templates, as when Ansible loads a role (2.19+ asks; before, all strings were).
-TRUSTED = (
-    {"trusted_as_template": True}
-    if "trusted_as_template" in inspect.signature(DataLoader.load_from_file).parameters
-    else {}
-)
 
 ALERTS = {
     "bot": {
@@ -65,33 +46,6 @@ RECEIVERS = {
     "monitoring_alertmanager_webhook_urls": ["http://127.0.0.1:9/x", "http://127.0.0.1:9/y"],
 }
 DURATION = re.compile(r"^(\d+[smhdwy])+$")
-
-
-@functools.cache
-def plugins() -> None:
-    """Ansible's plugins (the comment and to_json filters, undef()), loaded once per process."""
-    init_plugin_loader()
-
-
-def role_defaults(loader: DataLoader) -> dict[str, Any]:
-    """The role's defaults: every file under defaults/main/, as Ansible loads them."""
-    variables: dict[str, Any] = {}
-    for path in sorted((ROLE / "defaults" / "main").glob("*.yml")):
-        variables.update(loader.load_from_file(str(path), **TRUSTED) or {})
-    return variables
-
-
-def render(template: str, **overrides: Any) -> str:
-    """templates/TEMPLATE as the template module renders it: the role's defaults, then `overrides` (the
-    inventory's say)."""
-    plugins()
-    loader = DataLoader()
-    variables = role_defaults(loader)
-    variables.update(ansible_managed=MANAGED, **overrides)
-    source = trust_as_template((ROLE / "templates" / template).read_text())
-    text = Templar(loader=loader, variables=variables).template(source, escape_backslashes=False)
-    assert isinstance(text, str)
-    return text
 
 
 def run(tool: Path, *args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -294,11 +248,23 @@ def test_alertmanager_config_routes_every_alert_to_the_operators(
         # A receiver with no integration: valid, and it sends nothing.
         assert config["receivers"] == [{"name": "operators"}]
         return
+    # The messages' templates are judged through Alertmanager itself (test_notifications.py).
+    for integration in ("discord_configs", "telegram_configs"):
+        for template in ("title", "message"):
+            config["receivers"][0][integration][0].pop(template, None)
     assert config["receivers"] == [
         {
             "name": "operators",
             "discord_configs": [{"webhook_url": "http://127.0.0.1:9/discord", "send_resolved": True}],
-            "telegram_configs": [{"bot_token": "123:abc", "chat_id": -1001234567890, "send_resolved": True}],
+            "telegram_configs": [
+                {
+                    "api_url": "https://api.telegram.org",
+                    "bot_token": "123:abc",
+                    "chat_id": -1001234567890,
+                    "send_resolved": True,
+                    "parse_mode": "HTML",
+                }
+            ],
             "webhook_configs": [
                 {"url": "http://127.0.0.1:9/x", "send_resolved": True},
                 {"url": "http://127.0.0.1:9/y", "send_resolved": True},

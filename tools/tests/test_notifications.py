@@ -1,0 +1,387 @@
+"""Notifications that survive any label text: Debian's Alertmanager (tools/host/prom-tools.sh), configured
+from the role's template, sends to stand-ins for Telegram's Bot API and a Discord webhook that refuse what the
+real ones refuse. Telegram's sendMessage in HTML parse mode refuses a text that is not its HTML (a bare `<` or
+`&`, an entity cut in two, a tag it does not know) and one longer than 4096 characters once the entities are
+parsed; a Discord webhook refuses content over 2000 characters, an embed's title over 256 and its description
+over 4096. A refused notification is a page lost."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from role_templates import render
+
+CHAT = -1001234567890
+TOKEN = "123:abc"
+RUNBOOKS = "https://wiki.example.org/pifleet/runbooks.md"
+# A halt reason as a bot could write it: markup characters and far more than any message holds.
+REASON = ("exchange said <503 & retry-after> 'soon' + \"later\"; gave up after 5 tries >_< | " * 80)[:5000]
+SUMMARY = f"gridbot on pi5-a halted trading (halted = 1): {REASON}"
+TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler"}
+TELEGRAM_TAGS |= {"blockquote"}
+TAG = re.compile(r'<(/?)([a-z][a-z-]*)((?:\s+[a-z-]+="[^"<]*")*)\s*>')
+ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]+)|#x([0-9a-fA-F]+));")
+SAMPLE = re.compile(r"^([a-z_:]+)(?:\{([^}]*)\})? (\S+)$", re.M)
+
+
+def length(text: str) -> int:
+    """Characters as Telegram and Discord count them, the stricter way: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class RefusedError(ValueError):
+    pass
+
+
+def telegram_html(text: str) -> str:
+    """TEXT as Telegram's HTML parse mode reads it: the text the reader sees, or RefusedError."""
+    seen: list[str] = []
+    open_tags: list[str] = []
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char == "&":
+            entity = ENTITY.match(text, at)
+            if not entity:
+                raise RefusedError(f"Can't find end of the entity starting at offset {at}")
+            named, decimal, hexadecimal = entity.groups()
+            code = int(decimal) if decimal else int(hexadecimal, 16) if hexadecimal else None
+            seen.append(html.unescape(f"&{named};") if named else chr(code or 0))
+            at = entity.end()
+        elif char == "<":
+            tag = TAG.match(text, at)
+            if not tag or tag.group(2) not in TELEGRAM_TAGS:
+                raise RefusedError(f"Unsupported start tag at offset {at}")
+            closing, name, attributes = tag.groups()
+            if closing:
+                if not open_tags or open_tags.pop() != name:
+                    raise RefusedError(f"Unmatched end tag at offset {at}, expected {open_tags[-1:]}")
+            else:
+                if name == "a" and 'href="' not in attributes:
+                    raise RefusedError("a link without href")
+                for value in re.findall(r'="([^"]*)"', attributes):
+                    telegram_html(value)
+                open_tags.append(name)
+            at = tag.end()
+        elif char == ">":
+            raise RefusedError(f"Unexpected > at offset {at}")
+        else:
+            seen.append(char)
+            at += 1
+    if open_tags:
+        raise RefusedError(f"Can't find end tag corresponding to start tag {open_tags[-1]}")
+    return "".join(seen)
+
+
+@dataclass
+class Received:
+    """What a stand-in was sent, and whether it took it."""
+
+    path: str
+    body: dict[str, Any]
+    accepted: bool
+    answer: str
+    text: str = ""
+
+
+@dataclass
+class StandIn:
+    url: str
+    received: list[Received] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[Received]:
+        return [r for r in self.received if r.path.endswith(kind)]
+
+
+def judge(path: str, body: dict[str, Any]) -> Received:
+    if path.endswith("/sendMessage"):
+        try:
+            if body.get("parse_mode") != "HTML":
+                raise RefusedError(f"parse_mode {body.get('parse_mode')!r}")
+            text = telegram_html(body["text"])
+            if not text.strip():
+                raise RefusedError("message text is empty")
+            if length(text) > 4096:
+                raise RefusedError(f"message is too long: {length(text)}")
+        except RefusedError as refused:
+            return Received(path, body, False, f"Bad Request: can't parse entities: {refused}")
+        return Received(path, body, True, "ok", text)
+    too_long = []
+    if length(body.get("content") or "") > 2000:
+        too_long.append(f"content {length(body['content'])}")
+    for embed in body.get("embeds") or []:
+        if length(embed.get("title") or "") > 256:
+            too_long.append(f"title {length(embed['title'])}")
+        if length(embed.get("description") or "") > 4096:
+            too_long.append(f"description {length(embed['description'])}")
+    return Received(path, body, not too_long, ", ".join(too_long) or "ok", body["embeds"][0]["description"])
+
+
+@pytest.fixture
+def stand_in() -> Iterator[StandIn]:
+    """One HTTP server on a free port of 127.0.0.1 for both: /bot<token>/sendMessage is Telegram,
+    /api/webhooks/... Discord."""
+    got: list[Received] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received = judge(self.path, body)
+            got.append(received)
+            if self.path.endswith("/sendMessage"):
+                answer: dict[str, Any] = (
+                    {"ok": True, "result": {"message_id": len(got), "date": 0, "chat": {"id": CHAT}}}
+                    if received.accepted
+                    else {"ok": False, "error_code": 400, "description": received.answer}
+                )
+                self.reply(200 if received.accepted else 400, json.dumps(answer).encode())
+            elif received.accepted:
+                self.reply(204, b"")
+            else:
+                self.reply(400, json.dumps({"code": 50035, "message": received.answer}).encode())
+
+        def reply(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: Any) -> None:
+            """Quiet: the test reports what matters."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield StandIn(f"http://127.0.0.1:{server.server_address[1]}", got)
+    server.shutdown()
+    server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+def wait_for(what: str, check: Callable[[], bool], log: Path, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {seconds} s; Alertmanager's log:\n{log.read_text()[-4000:]}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Alertmanager:
+    url: str
+    log: Path
+
+    def post(self, alerts: list[dict[str, Any]]) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/alerts",
+            data=json.dumps(alerts).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+    def metric(self, name: str) -> dict[str, float]:
+        """NAME's samples on /metrics, by integration."""
+        found: dict[str, float] = {}
+        for metric, labels, value in SAMPLE.findall(get(f"{self.url}/metrics")):
+            if metric == name:
+                integration = re.search(r'integration="([^"]*)"', labels or "")
+                key = integration.group(1) if integration else ""
+                found[key] = found.get(key, 0) + float(value)
+        return found
+
+
+TEMPLATES = b"/usr/share/prometheus/alertmanager"
+
+
+@pytest.fixture(scope="module")
+def binary(prom_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Debian's Alertmanager, reading its default templates from the cache (tools/host/prom-tools.sh): it
+    opens them under /usr/share/prometheus/alertmanager, a path built into it, here made `.usr/share/...` (as
+    long), relative to the directory it runs in, where `.usr` is the cache's usr."""
+    debian = prom_tools / "prometheus-alertmanager"
+    assert debian.is_file(), f"no {debian.name} in {prom_tools}: tools/host/prom-tools.sh provides it"
+    code = debian.read_bytes()
+    assert TEMPLATES in code, "the binary no longer reads its templates from /usr/share: run it as it is"
+    patched = tmp_path_factory.mktemp("alertmanager") / debian.name
+    patched.write_bytes(code.replace(TEMPLATES, b"." + TEMPLATES[1:]))
+    patched.chmod(0o755)
+    (patched.parent / ".usr").symlink_to(prom_tools.parent)
+    return patched
+
+
+@pytest.fixture
+def alertmanager(binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Alertmanager]:
+    """Debian's Alertmanager on a free port of 127.0.0.1, with the role's config: every receiver the stand-in,
+    test-sized waits, no cluster (nothing to settle)."""
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(
+        render(
+            "alertmanager.yml.j2",
+            monitoring_alertmanager_telegram_api_url=stand_in.url,
+            monitoring_alertmanager_telegram_bot_token=TOKEN,
+            monitoring_alertmanager_telegram_chat_id=CHAT,
+            monitoring_alertmanager_discord_webhook_url=f"{stand_in.url}/api/webhooks/1/secret",
+            monitoring_alertmanager_group_wait="100ms",
+            monitoring_alertmanager_group_interval="1m",
+            monitoring_runbook_url_base=RUNBOOKS,
+        )
+    )
+    port = free_port()
+    log = tmp_path / "alertmanager.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=binary.parent,
+        )
+    manager = Alertmanager(f"http://127.0.0.1:{port}", log)
+
+    def ready() -> bool:
+        assert process.poll() is None, f"Alertmanager exited:\n{log.read_text()[-4000:]}"
+        try:
+            return bool(get(f"{manager.url}/-/ready"))
+        except OSError:
+            return False
+
+    try:
+        wait_for("ready Alertmanager", ready, log)
+        yield manager
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def delivered(alertmanager: Alertmanager, stand_in: StandIn) -> tuple[Received, Received]:
+    """The first notification each stand-in received, once Alertmanager has counted every request it sent (so
+    that its failure counters are final for them)."""
+
+    def counted() -> bool:
+        requests = alertmanager.metric("alertmanager_notification_requests_total")
+        return all(
+            stand_in.of(kind) and requests.get(integration, 0) >= len(stand_in.of(kind))
+            for kind, integration in (("/sendMessage", "telegram"), ("/api/webhooks/1/secret", "discord"))
+        )
+
+    wait_for("notification to both Telegram and Discord", counted, alertmanager.log)
+    return stand_in.of("/sendMessage")[0], stand_in.of("/secret")[0]
+
+
+def assert_no_failure(alertmanager: Alertmanager) -> None:
+    for name in (
+        "alertmanager_notification_requests_failed_total",
+        "alertmanager_notifications_failed_total",
+    ):
+        failed = {k: v for k, v in alertmanager.metric(name).items() if v}
+        assert not failed, f"{name}: {failed}\n{alertmanager.log.read_text()[-4000:]}"
+
+
+def cut_cleanly(text: str, original: str, at_least: int) -> None:
+    """TEXT shows ORIGINAL's beginning, at least AT_LEAST characters of it unchanged, then the cut's `…`."""
+    start = text.find(original[:60])
+    assert start >= 0, f"the beginning of {original[:60]!r} is not in {text[:600]!r}"
+    shown = text[start:]
+    kept = next(i for i, (a, b) in enumerate(zip(shown, original, strict=False)) if a != b)
+    assert kept >= at_least, f"only {kept} characters kept: {shown[: kept + 20]!r}"
+    assert shown[kept] == "…", f"cut at {kept} without a mark: {shown[kept - 20 : kept + 20]!r}"
+
+
+def test_a_long_halt_reason_with_markup_reaches_telegram_and_discord(
+    alertmanager: Alertmanager, stand_in: StandIn
+) -> None:
+    alertmanager.post(
+        [
+            {
+                "labels": {
+                    "alertname": "BotHalted",
+                    "host": "pi5-a",
+                    "severity": "critical",
+                    "component": "bot",
+                    "reason": REASON,
+                },
+                "annotations": {
+                    "summary": SUMMARY,
+                    "description": "Fix the halt's cause, then lift it with `playbooks/resume.yml -l pi5-a`.",
+                    "runbook_url": f"{RUNBOOKS}#bothalted",
+                },
+            }
+        ]
+    )
+    telegram, discord = delivered(alertmanager, stand_in)
+    assert telegram.accepted, telegram.answer
+    assert telegram.body["chat_id"] == str(CHAT)
+    assert discord.accepted, discord.answer
+    title = discord.body["embeds"][0]["title"]
+    for text in (telegram.text, title):
+        assert "BotHalted" in text, text
+        assert "pi5-a" in text, text
+    assert "critical" in telegram.text, telegram.text
+    assert f'<a href="{RUNBOOKS}#bothalted">' in telegram.body["text"], telegram.body["text"]
+    assert f"{RUNBOOKS}#bothalted" in discord.text, discord.text
+    # What the operator reads: the summary's beginning, the reason's markup as written, cut with a mark.
+    cut_cleanly(telegram.text, SUMMARY, 400)
+    cut_cleanly(discord.text, SUMMARY, 1500)
+    assert_no_failure(alertmanager)
+
+
+@pytest.mark.parametrize("hosts", [1, 12])
+@pytest.mark.parametrize("char", ["&", "🔥", "&+'\"<>🔥"])
+def test_any_label_text_still_fits(
+    alertmanager: Alertmanager, stand_in: StandIn, char: str, hosts: int
+) -> None:
+    """The worst text there is: every label and annotation 5,000 characters of what grows most (`&` escaped
+    for HTML, 🔥 in UTF-16), the runbook's URL of 🔥 (12 characters in a link); for one host, and for more
+    than a message lists (a warning groups every host of an alert)."""
+    worst = char * 5000
+    alertmanager.post(
+        [
+            {
+                "labels": {"alertname": worst, "host": f"{worst}{host}", "severity": "warning", "x": worst},
+                "annotations": {
+                    "summary": worst,
+                    "description": worst,
+                    "runbook_url": "https://" + "🔥" * 5000,
+                },
+            }
+            for host in range(hosts)
+        ]
+    )
+    telegram, discord = delivered(alertmanager, stand_in)
+    assert telegram.accepted, telegram.answer
+    assert discord.accepted, discord.answer
+    if hosts > 1:
+        assert f"{hosts} alerts" in telegram.text, "says how many alerts the message does not list"
+        assert f"{hosts} alerts" in discord.text
+    assert_no_failure(alertmanager)
