@@ -153,6 +153,8 @@ def test_time_synchronised(host):
 def test_hosts_and_dns(host):
     hosts = host.file("/etc/hosts").content_string
     assert "127.0.0.1\tlocalhost" in hosts
+    assert host.run("hostname").stdout.strip() == name(host)  # pi_host_hostname: the inventory's name
+    assert f"127.0.1.1\t{name(host)}" in hosts
     assert "::1" not in hosts
     if "pi5" in groups(host):
         assert "10.0.2.3" in host.run("resolvectl dns").stdout
