@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return sweep.sweep(args, cfg if args.config else None)
         if args.command == "download":
             return download.download(args, cfg)
-        if args.command in ("status", "halt", "resume", "export"):
+        if args.command in ("status", "gate", "halt", "resume", "export"):
             return state.store_command(cfg, args)
         if args.command in ("backup", "restore"):
             return state.backup_command(cfg, args)

@@ -18,6 +18,14 @@ from gridbot.ops.outputs import OutputError
 def add_status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("status", help="print the running bot's last saved status (JSON)")
     s.add_argument("-c", "--config", type=Path, help="the bot's config (for its state directory)")
+    g = sub.add_parser(
+        "gate",
+        help="a rollout's verdict on a bot started at --since (JSON): 0 trading, 1 not trading (why), "
+        "3 not ready yet",
+    )
+    g.add_argument("-c", "--config", type=Path, help="the bot's config (for its state directory)")
+    g.add_argument("--since", required=True, help="when it started: an epoch or ISO 8601 (State.StartedAt)")
+    g.add_argument("--max-api-errors", type=int, default=3, help="API errors within the hour that fail it")
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +49,8 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
     from gridbot.ops.store import DB_FILE, Store, StoreError  # noqa: PLC0415
 
     path = cfg.run.state_dir / DB_FILE
+    if args.command == "gate" and not path.exists():  # a bot whose store is not made yet is starting
+        return _gate(None, None, args)
     if args.command in ("status", "export") and not path.exists():
         return failed(f"no status saved yet in {path}", 1)
     try:
@@ -63,6 +73,9 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
             if isinstance(saved_s := status.get("saved"), int | float):
                 status["saved_at"] = datetime.fromtimestamp(saved_s, UTC).isoformat(timespec="seconds")
             print(json.dumps(status, indent=2))
+        elif args.command == "gate":
+            saved, halt = store.snapshot(), store.halt_state()
+            return _gate(saved.status if saved else None, (halt.reason, halt.since) if halt else None, args)
         elif args.command in ("halt", "resume"):
             return halt_command(cfg, store, args)
         else:
@@ -70,6 +83,20 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _gate(status: dict[str, object] | None, halt: tuple[str, float] | None, args: argparse.Namespace) -> int:
+    from gridbot.ops.gate import judge, parse_since  # noqa: PLC0415
+
+    try:
+        since = parse_since(args.since)
+    except ValueError as exc:
+        return failed(str(exc), 2)
+    if args.max_api_errors < 1:
+        return failed(f"--max-api-errors must be 1 or more; got {args.max_api_errors}", 2)
+    verdict = judge(status, halt, since, args.max_api_errors)
+    print(json.dumps(verdict.as_json()))
+    return verdict.code
 
 
 def backup_command(cfg: BotConfig, args: argparse.Namespace) -> int:

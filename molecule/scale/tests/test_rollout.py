@@ -27,6 +27,7 @@ from fleet import (
     hosts,
     play_order,
     playbook,
+    resting_orders,
 )
 
 ARTIFACTS = PROJECT / ".cache" / "image"
@@ -237,6 +238,37 @@ def test_a_config_change_and_a_key_rotation_go_out_in_the_inventorys_batches(tmp
         assert keys[new]["account"] == old
         assert keys[new]["requests"] > first[name][new]["requests"], f"{name}: the new key is not in use"
         assert keys[old]["requests"] == first[name][old]["requests"], f"{name}: the old key is still in use"
+
+
+def test_a_canary_whose_new_key_the_exchange_refuses_is_rolled_back_and_the_rollout_stops(tmp_path):
+    """A key its account does not have, for the canary alone: the new bot halts itself at its start and beats
+    on, idle, so the engine calls it healthy; the bot's own gate says it does not trade. The canary goes back
+    to the key that passed, the halt lifted, trading on; no other host is touched. Judged by the exchange."""
+    fleet = hosts()
+    canary, *rest = play_order()
+    before = {name: bot(h) for name, h in fleet.items()}
+    secret_before = secret_digests(fleet[canary])
+    bad = {"gridbot_exchange_api_key": f"{canary}-unknown-{time.time_ns()}",
+           "gridbot_exchange_api_secret": "a-secret-no-account-has"}  # fmt: skip
+    run = playbook("rollout.yml", *extra_inventory(tmp_path, fleet, host_vars={canary: bad}))
+    assert run.returncode != 0
+    assert "not trading: halted since its start: exchange refused the credentials" in run.stdout, run.stdout[-3000:]
+    assert "the halt the refused key made lifted. The rollout stops here" in run.stdout
+    assert deploy_batches(run.stdout) == [[canary]]
+    after = {name: bot(h) for name, h in fleet.items()}
+    assert after[canary]["started"] != before[canary]["started"], "the canary was not recreated"
+    assert (after[canary]["image"], after[canary]["health"]) == (before[canary]["image"], "healthy")
+    assert secret_digests(fleet[canary]) == secret_before, "not back on the key that passed"
+    for name in rest:
+        assert after[name] == before[name], f"{name} was touched"
+    deadline = time.monotonic() + 60
+    while bot_status(fleet[canary])["halted"] and time.monotonic() < deadline:
+        time.sleep(2)
+    assert not bot_status(fleet[canary])["halted"], bot_status(fleet[canary])
+    assert resting_orders(fleet[canary]), "the canary has no order on the exchange"
+    assert not lock_left(fleet[canary])
+    assert_books_match_the_exchange(canary, fleet[canary])
+    assert_no_order_doubled(canary, fleet[canary])
 
 
 class MarketRush(threading.Thread):
