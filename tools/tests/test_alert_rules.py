@@ -29,7 +29,7 @@ RUNBOOKS = PROJECT / "docs" / "runbooks.md"
 
 # promtool unit tests, one promtool each, side by side: each evaluates every rule at each evaluation_interval
 # of its longest test, so the alerts judged over hours have a file of their own, evaluated less often.
-CASE_FILES = ("bot.test.yml", "host.test.yml", "hours.test.yml")
+CASE_FILES = ("bot.test.yml", "host.test.yml", "hours.test.yml", "monitoring.test.yml")
 ALERTS = {
     "bot": {
         "BotDown", "BotUnhealthy", "BotHalted", "BotBreakerOpen", "BotNoCandle", "BotApiErrors",
@@ -42,7 +42,13 @@ ALERTS = {
         "HostRebootPending", "HostCollectorStale", "HostDiskWillFill", "HostUnderVoltageSinceBoot",
         "HostClockOffset",
     },
+    "monitoring": {
+        "Watchdog", "MonitoringTargetDown", "AlertmanagerNotificationsFailing", "VmalertRuleErrors",
+        "VmalertSendErrors",
+    },
 }  # fmt: skip
+# Always firing, for the dead man's switch alone: no host, no for:, no severity a receiver acts on.
+WATCHDOG = "Watchdog"
 RECEIVERS = {
     "monitoring_alertmanager_discord_webhook_url": "http://127.0.0.1:9/discord",
     "monitoring_alertmanager_telegram_bot_token": "123:abc",
@@ -94,7 +100,7 @@ def test_rules_are_the_alerts_promtool_accepts(defaults_dir: Path, prom_tools: P
     text = (defaults_dir / "alerts.yml").read_text()
     assert text.splitlines()[:3] == ["#", f"# {MANAGED}", "#"]
     rules = rules_of(defaults_dir)
-    assert set(rules) == ALERTS["bot"] | ALERTS["host"]
+    assert set(rules) == ALERTS["bot"] | ALERTS["host"] | ALERTS["monitoring"]
     checked = run(prom_tools / "promtool", "check", "rules", defaults_dir / "alerts.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(rules)} rules found" in checked.stdout
@@ -108,11 +114,13 @@ def test_vmalert_reads_the_rules(defaults_dir: Path, prom_tools: Path) -> None:
 
 def test_every_rule_says_how_bad_where_and_what_to_do(defaults_dir: Path) -> None:
     for name, rule in rules_of(defaults_dir).items():
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
+        if name == WATCHDOG:
+            continue
         assert DURATION.match(str(rule.get("for", ""))), f"{name}: for: {rule.get('for')!r}"
         assert rule["labels"]["severity"] in ("critical", "warning"), name
         component = rule["labels"]["component"]
         assert name in ALERTS.get(component, set()), f"{name}: component {component}"
-        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
         summary, description = rule["annotations"]["summary"], rule["annotations"]["description"]
         assert "\n" not in summary, f"{name}: one line"
         assert "\n" not in description, f"{name}: one line"
@@ -123,6 +131,10 @@ def test_every_rule_says_how_bad_where_and_what_to_do(defaults_dir: Path) -> Non
     # holds back).
     rules = rules_of(defaults_dir)
     assert [rules[n]["for"] for n in ("BotDown", "BotHalted", "HostDown")] == ["1m", "1m", "1m"]
+    # The Watchdog fires from the first evaluation, whatever the series, and routes by its name alone.
+    watchdog = rules[WATCHDOG]
+    assert (watchdog["expr"], watchdog.get("for")) == ("vector(1)", None)
+    assert watchdog["labels"] == {"severity": "none", "component": "monitoring"}
 
 
 def test_every_alert_fires_for_one_host_and_not_another(defaults_dir: Path, prom_tools: Path) -> None:
@@ -155,6 +167,9 @@ def test_the_unit_tests_cover_every_alert_both_ways(defaults_dir: Path) -> None:
             for check in group["alert_rule_test"]:
                 name = check["alertname"]
                 assert name in rules, f"{case}: no alert {name}: promtool would pass it silently"
+                if name == WATCHDOG:  # reads nothing, never quiet
+                    fires |= {name} if check.get("exp_alerts") and not series else set()
+                    continue
                 firing = {a["exp_labels"]["host"] for a in check.get("exp_alerts") or []}
                 expr = rules[name]["expr"]
                 read = {host_of(s) for metric, s in series if re.search(rf"\b{metric}\b", expr)}
@@ -162,7 +177,7 @@ def test_the_unit_tests_cover_every_alert_both_ways(defaults_dir: Path) -> None:
                 fires |= {name} if firing else set()
                 quiet |= {name} if read - firing else set()
     assert set(rules) - fires == set(), "alerts no test sees fire"
-    assert set(rules) - quiet == set(), "alerts no test sees stay quiet"
+    assert set(rules) - {WATCHDOG} - quiet == set(), "alerts no test sees stay quiet"
 
 
 def test_a_refused_key_is_known_by_the_reason_the_bot_halts_with(defaults_dir: Path) -> None:
@@ -249,8 +264,8 @@ def test_alertmanager_config_routes_every_alert_to_the_operators(
         "repeat_interval": "1h",
     }
     if receivers == "none":
-        # A receiver with no integration: valid, and it sends nothing.
-        assert config["receivers"] == [{"name": "operators"}]
+        # A receiver with no integration: valid, and it sends nothing; the Watchdog's likewise.
+        assert config["receivers"] == [{"name": "operators"}, {"name": "watchdog"}]
         return
     # The messages' templates are judged through Alertmanager itself (test_notifications.py).
     for integration in ("discord_configs", "telegram_configs"):
@@ -273,7 +288,8 @@ def test_alertmanager_config_routes_every_alert_to_the_operators(
                 {"url": "http://127.0.0.1:9/x", "send_resolved": True},
                 {"url": "http://127.0.0.1:9/y", "send_resolved": True},
             ],
-        }
+        },
+        {"name": "watchdog"},
     ]
 
 
@@ -315,6 +331,35 @@ def test_critical_repeats_hourly_warnings_group_across_hosts_at_most_daily(
     shown = run(prom_tools / "amtool", "config", "routes", "show", f"--config.file={path}")
     assert shown.returncode == 0, shown.stderr
     assert f'severity="{severity}"' in shown.stdout, shown.stdout
+
+
+@pytest.mark.parametrize("url", ["", "https://hc-ping.example/5f2c-ping"])
+def test_the_watchdog_reaches_the_dead_mans_switch_alone(
+    tmp_path: Path, prom_tools: Path, defaults_dir: Path, url: str
+) -> None:
+    """The always-firing Watchdog, labelled as its rule labels it, goes to the switch's webhook, at once and
+    every few minutes, never resolved (one more ping); without a URL, to a receiver that sends nothing: never
+    to the operators' receivers."""
+    path, config = alertmanager(
+        tmp_path, **RECEIVERS,
+        monitoring_alertmanager_watchdog_url=url, monitoring_alertmanager_watchdog_repeat="3m",
+    )  # fmt: skip
+    checked = run(prom_tools / "amtool", "check-config", path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    labels = {"alertname": WATCHDOG, **rules_of(defaults_dir)[WATCHDOG]["labels"]}
+    args = [f"{k}={v}" for k, v in labels.items()]
+    routed = run(prom_tools / "amtool", "config", "routes", "test", f"--config.file={path}", *args)
+    assert routed.returncode == 0, routed.stderr
+    assert routed.stdout.strip() == "watchdog"
+    route = route_of(config, labels)
+    assert (route["receiver"], route["group_wait"], route["repeat_interval"]) == ("watchdog", "0s", "3m")
+    # The repeat is judged at each group_interval: one longer than the repeat would stretch it.
+    assert route["group_interval"] == "1m"
+    switch = next(r for r in config["receivers"] if r["name"] == "watchdog")
+    if url:
+        assert switch == {"name": "watchdog", "webhook_configs": [{"url": url, "send_resolved": False}]}
+    else:
+        assert switch == {"name": "watchdog"}
 
 
 def vaulted(monkeypatch: pytest.MonkeyPatch, **values: str) -> dict[str, Any]:
@@ -406,11 +451,12 @@ def test_a_down_host_or_bot_or_a_refused_key_holds_back(tmp_path: Path, defaults
     rules = rules_of(defaults_dir)
 
     def alert(name: str, host: str) -> dict[str, str]:
-        return {"alertname": name, "component": rules[name]["labels"]["component"], "host": host}
+        labels = {"alertname": name, "component": rules[name]["labels"]["component"]}
+        return labels if name == WATCHDOG else {**labels, "host": host}
 
     down = alert("HostDown", "pi5-a")
     for name in rules:
-        assert muted(config, alert(name, "pi5-a"), [down]) == (name != "HostDown"), name
+        assert muted(config, alert(name, "pi5-a"), [down]) == (name not in ("HostDown", WATCHDOG)), name
         assert not muted(config, alert(name, "pi5-b"), [down]), name
     key = alert("BotKeyRejected", "pi5-a")
     for name in rules:
