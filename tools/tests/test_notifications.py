@@ -3,7 +3,8 @@ from the role's template, sends to stand-ins for Telegram's Bot API and a Discor
 real ones refuse. Telegram's sendMessage in HTML parse mode refuses a text that is not its HTML (a bare `<` or
 `&`, an entity cut in two, a tag it does not know) and one longer than 4096 characters once the entities are
 parsed; a Discord webhook refuses content over 2000 characters, an embed's title over 256 and its description
-over 4096. A refused notification is a page lost."""
+over 4096. A refused notification is a page lost. The always-firing Watchdog goes to a dead man's switch's
+stand-in alone."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from role_templates import render
 
 CHAT = -1001234567890
@@ -35,6 +37,8 @@ TELEGRAM_TAGS |= {"blockquote"}
 TAG = re.compile(r'<(/?)([a-z][a-z-]*)((?:\s+[a-z-]+="[^"<]*")*)\s*>')
 ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]+)|#x([0-9a-fA-F]+));")
 SAMPLE = re.compile(r"^([a-z_:]+)(?:\{([^}]*)\})? (\S+)$", re.M)
+# The dead man's switch's ping URL (healthchecks.io-style): any 2xx is a ping taken.
+PING = "/ping/5f2c"
 
 
 def length(text: str) -> int:
@@ -107,6 +111,8 @@ class StandIn:
 
 
 def judge(path: str, body: dict[str, Any]) -> Received:
+    if path == PING:
+        return Received(path, body, True, "ok")
     if path.endswith("/sendMessage"):
         try:
             if body.get("parse_mode") != "HTML":
@@ -132,8 +138,8 @@ def judge(path: str, body: dict[str, Any]) -> Received:
 
 @pytest.fixture
 def stand_in() -> Iterator[StandIn]:
-    """One HTTP server on a free port of 127.0.0.1 for both: /bot<token>/sendMessage is Telegram,
-    /api/webhooks/... Discord."""
+    """One HTTP server on a free port of 127.0.0.1 for all: /bot<token>/sendMessage is Telegram,
+    /api/webhooks/... Discord, PING the dead man's switch."""
     got: list[Received] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -247,6 +253,7 @@ def alertmanager(binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Al
             monitoring_alertmanager_telegram_bot_token=TOKEN,
             monitoring_alertmanager_telegram_chat_id=CHAT,
             monitoring_alertmanager_discord_webhook_url=f"{stand_in.url}/api/webhooks/1/secret",
+            monitoring_alertmanager_watchdog_url=f"{stand_in.url}{PING}",
             monitoring_alertmanager_group_wait="100ms",
             monitoring_alertmanager_group_interval="1m",
             monitoring_runbook_url_base=RUNBOOKS,
@@ -316,6 +323,27 @@ def cut_cleanly(text: str, original: str, at_least: int) -> None:
     kept = next(i for i, (a, b) in enumerate(zip(shown, original, strict=False)) if a != b)
     assert kept >= at_least, f"only {kept} characters kept: {shown[: kept + 20]!r}"
     assert shown[kept] == "…", f"cut at {kept} without a mark: {shown[kept - 20 : kept + 20]!r}"
+
+
+def test_the_watchdog_pings_the_switch_alone(alertmanager: Alertmanager, stand_in: StandIn) -> None:
+    """The Watchdog, labelled as its rule labels it, reaches the switch at once (its group_wait 0s, the
+    operators' 100 ms here), and neither Telegram nor Discord: a halt posted after it is all they get."""
+    rules = yaml.safe_load(render("alerts.yml.j2"))
+    watchdog = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "Watchdog")
+    alertmanager.post([{"labels": {"alertname": "Watchdog", **watchdog["labels"]}}])
+    wait_for("ping of the dead man's switch", lambda: bool(stand_in.of(PING)), alertmanager.log)
+    ping = stand_in.of(PING)[0]
+    assert ping.body["receiver"] == "watchdog", ping.body
+    assert [a["labels"]["alertname"] for a in ping.body["alerts"]] == ["Watchdog"], ping.body
+    alertmanager.post(
+        [{"labels": {"alertname": "BotHalted", "host": "pi5-a", "severity": "critical", "component": "bot"}}]
+    )
+    delivered(alertmanager, stand_in)
+    told = [*stand_in.of("/sendMessage"), *stand_in.of("/secret")]
+    assert [json.dumps(r.body).count("Watchdog") for r in told] == [0, 0], [r.body for r in told]
+    assert [json.dumps(r.body).count("BotHalted") > 0 for r in told] == [True, True]
+    assert len(stand_in.of(PING)) == 1
+    assert_no_failure(alertmanager)
 
 
 def test_a_long_halt_reason_with_markup_reaches_telegram_and_discord(
