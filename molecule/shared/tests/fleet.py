@@ -219,15 +219,18 @@ def monitor():
 
 
 def wait_for_every_target_up(api: Callable[[str], dict], names: list[str], timeout: float) -> None:
-    """Until VictoriaMetrics (its API read through `api`) has every bot and node exporter of `names` up."""
+    """Until VictoriaMetrics (its API read through `api`) has every bot and node exporter of `names` up, and
+    the monitoring host's own services (scraped over loopback, labelled with its name)."""
+    want = {(job, n) for job in ("gridbot", "node") for n in names}
+    want |= {(job, monitor()) for job in ("victoria-metrics", "vmalert", "alertmanager")}
     deadline = time.monotonic() + timeout
     while True:
         targets = api("/api/v1/targets")["activeTargets"]
         up = {(t["labels"]["job"], t["labels"]["host"]) for t in targets if t["health"] == "up"}
-        if len(up) == 2 * len(names) or time.monotonic() > deadline:
+        if up == want or time.monotonic() > deadline:
             break
         time.sleep(5)
-    assert up == {(job, n) for job in ("gridbot", "node") for n in names}, targets
+    assert up == want, targets
 
 
 def stack_rss_kib():
