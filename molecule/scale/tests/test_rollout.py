@@ -252,7 +252,8 @@ def test_a_canary_whose_new_key_the_exchange_refuses_is_rolled_back_and_the_roll
            "gridbot_exchange_api_secret": "a-secret-no-account-has"}  # fmt: skip
     run = playbook("rollout.yml", *extra_inventory(tmp_path, fleet, host_vars={canary: bad}))
     assert run.returncode != 0
-    assert "not trading: halted since its start: exchange refused the credentials" in run.stdout, run.stdout[-3000:]
+    said = "not trading: halted since its start: exchange refused the credentials"
+    assert said in run.stdout, run.stdout[-3000:]
     assert "the halt the refused key made lifted. The rollout stops here" in run.stdout
     assert deploy_batches(run.stdout) == [[canary]]
     after = {name: bot(h) for name, h in fleet.items()}
