@@ -272,6 +272,38 @@ def test_a_canary_whose_new_key_the_exchange_refuses_is_rolled_back_and_the_roll
     assert_no_order_doubled(canary, fleet[canary])
 
 
+# A release from before `gridbot gate`: its CLI refuses the word as argparse refuses any command it does not
+# know. What the runbooks' rollback (rollout.yml with the previous gridbot_version) deploys.
+NO_GATE = """#!/usr/bin/env python3
+import sys
+
+if sys.argv[1:2] == ["gate"]:
+    sys.stderr.write("gridbot: error: argument command: invalid choice: 'gate'\\n")
+    sys.exit(2)
+if sys.argv[1:] == ["health"]:
+    from gridbot.ops.health import main as health
+
+    sys.exit(health())
+
+from gridbot.cli import main
+
+sys.exit(main())
+"""
+
+
+def test_a_release_from_before_the_gate_is_judged_by_its_healthcheck_alone(tmp_path):
+    """A rollback to an image without `gridbot gate` goes out: its soak judges it, and the run says so."""
+    fleet = hosts()
+    name = play_order()[-1]
+    patch = f"open('/usr/local/bin/gridbot', 'w').write({NO_GATE!r})"
+    old = artifact(tmp_path, "0.1.4", f"RUN {json.dumps(['python3', '-c', patch])}")
+    run = playbook("rollout.yml", "--limit", name, *version_args(tmp_path, "0.1.4"))
+    assert run.returncode == 0, run.stdout[-3000:]
+    said = "has no `gridbot gate` (a release from before it): judged by its healthcheck and soak alone"
+    assert said in run.stdout
+    assert bot(fleet[name])["image"] == old
+
+
 class MarketRush(threading.Thread):
     """While a rollout runs, moves the exchange's market on by `candles` every `every` seconds (4 times its
     pace): market hours pass while each bot restarts, so fills may land while it is down; faster, the price
