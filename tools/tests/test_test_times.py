@@ -522,8 +522,11 @@ def test_run_does_not_wait_for_a_process_its_command_left_holding_the_output(tmp
 def test_run_counts_the_cpu_of_its_command_and_of_each_part(tmp_path: Path) -> None:
     spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
     burn = f"{sys.executable} -S -c '{spin}'"
+    # The split samples the CPU as it reads each line: the burn waits a second after its start line, so that
+    # a reader slowed by a loaded runner has sampled before the burn began (once late: 0.2 of 0.6 counted).
     script = f"""
 echo 'INFO     [default > converge] Executing' >&2
+sleep 1
 {burn}
 echo 'INFO     [default > converge] Executed: Successful' >&2
 echo 'INFO     [default > verify] Executing' >&2
