@@ -29,6 +29,7 @@ from fleet import (
     playbook,
     resting_orders,
 )
+from gridbot.contract import UID
 
 ARTIFACTS = PROJECT / ".cache" / "image"
 SECRET = "/run/secrets/exchange"  # the container contract's credentials file
@@ -44,14 +45,9 @@ def bot(host):
     return {"image": c["Image"], "started": c["State"]["StartedAt"], "health": c["State"]["Health"]["Status"]}
 
 
-def base_image():
-    """The built image's ID, which the versions the tests make are derived from."""
-    return (ARTIFACTS / f"gridbot-0.1.0-{ARCH}.id").read_text().strip()
-
-
 def artifact(tmp_path, version, *dockerfile):
     """A new bot version derived from the built image, exported the way `make image` exports one."""
-    base = base_image()
+    base = (ARTIFACTS / f"gridbot-0.1.0-{ARCH}.id").read_text().strip()
     tag = f"gridbot:{version}-{ARCH}"
     recipe = "\n".join([f"FROM {base}", f"LABEL org.opencontainers.image.version={version}", *dockerfile])
     subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=recipe, text=True, check=True,
@@ -302,9 +298,9 @@ def test_a_release_from_before_the_gate_is_judged_by_its_healthcheck_alone(tmp_p
     name = play_order()[-1]
     patch = f"open('/usr/local/bin/gridbot', 'w').write({NO_GATE!r})"
     # as root (the image runs as the bot's uid, which cannot write there), then back to the bot's uid
-    user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", base_image()],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    old = artifact(tmp_path, "0.1.4", "USER 0", f"RUN {json.dumps(['python3', '-c', patch])}", f"USER {user}")
+    old = artifact(
+        tmp_path, "0.1.4", "USER 0", f"RUN {json.dumps(['python3', '-c', patch])}", f"USER {UID}:{UID}"
+    )
     run = playbook("rollout.yml", "--limit", name, *version_args(tmp_path, "0.1.4"))
     assert run.returncode == 0, run.stdout[-3000:]
     said = "has no `gridbot gate` (a release from before it): judged by its healthcheck and soak alone"
