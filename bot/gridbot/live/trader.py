@@ -302,6 +302,9 @@ class Trader(Sending, Recovery, Bookkeeping):
                 self._paper_n = 0
                 run_logged(self.engine, _candles(rows), log)
             if resumed:  # at the newest close, once the candles missed while halted are taken
+                # and once the fills of the orders the halt cancelled too late are booked (the halted bot
+                # read no trade): the grid offers only the coins those fills left
+                self._account_orphans()
                 self._replant()
             if self.engine.resumable and self.store.halt_state() is None:  # the engine's kill switch fired
                 self._halt_within(self.engine.halted)
