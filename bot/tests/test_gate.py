@@ -87,6 +87,45 @@ def test_an_operators_halt_before_the_start_passes_and_one_since_fails(tmp_path,
     assert bot.term() == 0
 
 
+def test_a_key_refused_since_the_start_fails_though_an_operators_halt_came_before(tmp_path, exchange, bots):
+    """A rollout of a key the exchange refuses to a bot an operator had halted: the refusal keeps the
+    operator's halt (its reason and time), and the gate still fails the start, without calling the halt the
+    key's (a rollback puts the key that passed back and leaves the operator's halt for the operator)."""
+    ex = exchange()
+    bot = bots(tmp_path, ex.base)
+    bot.start()
+    drive(ex, bot, 2)
+    halt = subprocess.run([sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert halt.returncode == 0, halt.stderr
+    assert bot.term() == 0
+    (bot.dir / "cred").write_text("GRIDBOT_API_KEY=bot-1\nGRIDBOT_API_SECRET=a-secret-it-does-not-have\n")
+    start = time.time()
+    bot.start()
+    deadline = time.monotonic() + 15
+    while not bot.query("SELECT value FROM cursors WHERE name = 'key_refused'"):
+        assert time.monotonic() < deadline, bot.log.read_text()[-2000:]
+        time.sleep(0.05)
+    code, verdict = gate(bot, start)
+    assert code == NOT_TRADING, verdict
+    assert (
+        verdict["why"] == f"{KEY_REFUSED_HALT} since its start (halted before it: manual halt (gridbot halt))"
+    )
+    assert verdict["key_refused"] is False
+    assert bot.query("SELECT reason FROM halt") == [("manual halt (gridbot halt)",)]
+    # the start after it, on the key that passed: the operator's halt, not judged
+    assert bot.term() == 0
+    (bot.dir / "cred").write_text("GRIDBOT_API_KEY=bot-1\nGRIDBOT_API_SECRET=secret-1\n")
+    start = time.time()
+    bot.start()
+    deadline = time.monotonic() + 15
+    while (code := gate(bot, start)[0]) == STARTING:
+        assert time.monotonic() < deadline, bot.status()
+        time.sleep(0.05)
+    assert code == TRADING
+    assert bot.term() == 0
+
+
 @pytest.mark.parametrize("since", ["yesterday", "2026-11-29 04:50:01", "2026-11-29T04:50:01"])
 def test_a_since_that_is_no_time_is_refused_naming_the_option(tmp_path, since):
     (tmp_path / "bot.yml").write_text(json.dumps({"run": {"state_dir": str(tmp_path / "data")}}))
@@ -120,6 +159,22 @@ def test_the_verdicts(status, halt, code, why):
     assert verdict.code == code
     assert verdict.why.startswith(why), verdict.why
     assert verdict.key_refused is False
+
+
+def test_a_refusal_since_the_start_fails_whatever_halt_came_before():
+    halted = {**SAVED, "halted": "manual", "open_orders": 0}
+    verdict = judge(halted, ("manual", 49.9), 50.0, 3, key_refused_at=50.2)
+    assert (verdict.code, verdict.why) == (
+        NOT_TRADING,
+        f"{KEY_REFUSED_HALT} since its start (halted before it: manual)",
+    )
+    assert verdict.key_refused is False, "the halt is the operator's: a rollback leaves it"
+    assert judge(halted, ("manual", 49.9), 50.0, 3, key_refused_at=49.95).code == TRADING, (
+        "a refusal before it"
+    )
+    assert judge(SAVED, None, 50.0, 3, key_refused_at=20.0).code == TRADING, (
+        "a key refused at an earlier start"
+    )
 
 
 def test_only_the_key_refusals_halt_is_the_keys():

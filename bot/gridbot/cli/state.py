@@ -50,7 +50,7 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
 
     path = cfg.run.state_dir / DB_FILE
     if args.command == "gate" and not path.exists():  # a bot whose store is not made yet is starting
-        return _gate(None, None, args)
+        return _gate(None, None, None, args)
     if args.command in ("status", "export") and not path.exists():
         return failed(f"no status saved yet in {path}", 1)
     try:
@@ -75,7 +75,8 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
             print(json.dumps(status, indent=2))
         elif args.command == "gate":
             saved, halt = store.snapshot(), store.halt_state()
-            return _gate(saved.status if saved else None, (halt.reason, halt.since) if halt else None, args)
+            halted = (halt.reason, halt.since) if halt else None
+            return _gate(saved.status if saved else None, halted, store.key_refused_at(), args)
         elif args.command in ("halt", "resume"):
             return halt_command(cfg, store, args)
         else:
@@ -85,7 +86,12 @@ def store_command(cfg: BotConfig, args: argparse.Namespace) -> int:
         store.close()
 
 
-def _gate(status: dict[str, object] | None, halt: tuple[str, float] | None, args: argparse.Namespace) -> int:
+def _gate(
+    status: dict[str, object] | None,
+    halt: tuple[str, float] | None,
+    key_refused_at: float | None,
+    args: argparse.Namespace,
+) -> int:
     from gridbot.ops.gate import judge, parse_since  # noqa: PLC0415
 
     try:
@@ -94,7 +100,7 @@ def _gate(status: dict[str, object] | None, halt: tuple[str, float] | None, args
         return failed(str(exc), 2)
     if args.max_api_errors < 1:
         return failed(f"--max-api-errors must be 1 or more; got {args.max_api_errors}", 2)
-    verdict = judge(status, halt, since, args.max_api_errors)
+    verdict = judge(status, halt, since, args.max_api_errors, key_refused_at)
     print(json.dumps(verdict.as_json()))
     return verdict.code
 

@@ -78,6 +78,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
                 except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
                     with store.cycle():
                         store.set_halt(f"{KEY_REFUSED_HALT}: {exc}")
+                        store.note_key_refused()
                         halted[0] = _halted_status(cfg, store, metrics)
                     log.error(f"trading halted: {KEY_REFUSED_HALT}: {exc}")
                     return _idle(cfg, stop, heartbeat)

@@ -227,7 +227,9 @@ class Trader(Sending, Recovery, Bookkeeping):
             pass  # SIGTERM during a read's wait: the loop ends after this cycle, as after any other
         except AuthFailedError as exc:
             self.key_refused = True
-            self._halt(f"{KEY_REFUSED_HALT}: {exc}")
+            with self.store.cycle():
+                self.store.note_key_refused()
+                self._halt_within(f"{KEY_REFUSED_HALT}: {exc}")
         except RateLimitedError as exc:
             self._error(exc)  # waited out, never counted (guards.verdict)
             self.heartbeat.wait(self.stop, min(exc.retry_after, 60.0))  # alive meanwhile: beating

@@ -4,7 +4,9 @@ healthcheck, which a bot that halted itself still passes: its loop beats on, idl
 
 A release, a config or a key that makes the bot halt itself at start (the exchange refusing the key, a grid
 the exchange refuses, a kill switch) is caught here, before the rollout reaches the next batch. A halt from
-before this start (an operator's, an exit's) is not the release's doing: the gate does not judge it.
+before this start (an operator's, an exit's) is not the release's doing: the gate does not judge it, but a
+key the exchange refused since the start still fails (the halt before it keeps its own reason, and a rollout
+must not record a refused key as one that passed).
 """
 
 from __future__ import annotations
@@ -37,13 +39,18 @@ def judge(
     halt: tuple[str, float] | None,
     since: float,
     max_api_errors: int,
+    key_refused_at: float | None = None,
 ) -> Verdict:
     """`status`: the last saved status (None: none saved yet); `halt`: the store's halt (reason, since epoch);
     `since`: the bot's start (epoch); `max_api_errors`: the errors since the start it is allowed to have
-    reached (fewer pass)."""
+    reached (fewer pass); `key_refused_at`: when the exchange last refused the credentials (epoch)."""
     if halt is not None and halt[1] >= since:
         key = halt[0].startswith(KEY_REFUSED_HALT)
         return Verdict(NOT_TRADING, f"halted since its start: {halt[0]}", key)
+    if key_refused_at is not None and key_refused_at >= since:
+        # not this halt's cause (it came before): a rollback puts the key that passed back, the halt stays
+        before = f" (halted before it: {halt[0]})" if halt is not None else ""
+        return Verdict(NOT_TRADING, f"{KEY_REFUSED_HALT} since its start{before}")
     saved = status.get("saved") if status else None
     if status is None or not isinstance(saved, int | float) or saved < since:
         return Verdict(STARTING, "no cycle saved since its start: markets or the first reconcile pending")

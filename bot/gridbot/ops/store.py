@@ -401,6 +401,15 @@ class Store:
     def clear_halt(self) -> None:
         self.con.execute("DELETE FROM halt")
 
+    def note_key_refused(self) -> None:
+        """When the exchange last refused the credentials, kept apart from the halt the refusal makes: a halt
+        from before keeps its own reason and time, and `gridbot gate` still sees the refusal."""
+        self.set_cursor("key_refused", repr(time.time()))
+
+    def key_refused_at(self) -> float | None:
+        value = self.cursor("key_refused")
+        return None if value is None else float(value)
+
     # A halt's life in cursors: `halted` once a running bot has seen it, `halt_cancelled` once that bot has
     # cancelled its orders for it, `cancel_on_resume` when a resume came before that cancel (the bot was
     # stopped, or had not cycled yet): the cancel is still owed, and carried out with the resume.
