@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stock_ansible import stock_playbook
+from stock_ansible import rendered_vars
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -24,33 +24,12 @@ REFUSED = {
 
 
 def rendered(tmp_path: Path, gate: dict[str, Any]) -> dict[str, Any]:
-    out = tmp_path / "answer.json"
-    playbook = [
-        {
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": False,
-            "vars_files": [str(PROJECT / "roles" / "gridbot" / "vars" / "main.yml")],
-            "vars": {"__gridbot_gate": gate},
-            "tasks": [
-                {
-                    "name": "Write what the rescue reads",
-                    "ansible.builtin.copy": {
-                        "dest": str(out),
-                        "content": "{{ {'said': __gridbot_gate_said, 'missing': __gridbot_gate_missing}"
-                        " | to_json }}",
-                        "mode": "0644",
-                    },
-                }
-            ],
-        }
-    ]
-    (tmp_path / "play.yml").write_text(json.dumps(playbook))
-    run = stock_playbook(
-        tmp_path, "-i", "localhost,", tmp_path / "play.yml", ANSIBLE_LOCALHOST_WARNING="False"
+    return rendered_vars(
+        tmp_path,
+        [PROJECT / "roles" / "gridbot" / "vars" / "main.yml"],
+        {"__gridbot_gate": gate},
+        {"said": "__gridbot_gate_said", "missing": "__gridbot_gate_missing"},
     )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    return json.loads(out.read_text())
 
 
 @pytest.mark.parametrize("printed", [json.dumps(REFUSED), "\n  " + json.dumps(REFUSED) + "\n"])
