@@ -85,6 +85,11 @@ class Bot:
         # flight on a runner loaded by the VM fleet beside the unit tests took longer than 10 s once
         return self.proc.wait(timeout=30)
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`gridbot ARGS -c` its config, as an operator types it beside the running bot (halt, resume)."""
+        argv = [sys.executable, "-m", "gridbot.cli", *args, "-c", str(self.cfg)]
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+
     def backup(self) -> Path:
         """`gridbot backup` of the running bot's store, as its timer takes one: the copy's path."""
         dest = self.dir / "b"

@@ -69,8 +69,7 @@ def test_an_operators_halt_before_the_start_passes_and_one_since_fails(tmp_path,
     bot = bots(tmp_path, ex.base)
     bot.start()
     drive(ex, bot, 2)
-    halt = subprocess.run([sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    halt = bot.cli("halt")
     assert halt.returncode == 0, halt.stderr
     halted_at = bot.query("SELECT since FROM halt")[0][0]
     deadline = time.monotonic() + 15
@@ -95,8 +94,7 @@ def test_a_key_refused_since_the_start_fails_though_an_operators_halt_came_befor
     bot = bots(tmp_path, ex.base)
     bot.start()
     drive(ex, bot, 2)
-    halt = subprocess.run([sys.executable, "-m", "gridbot.cli", "halt", "-c", str(bot.cfg)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    halt = bot.cli("halt")
     assert halt.returncode == 0, halt.stderr
     assert bot.term() == 0
     (bot.dir / "cred").write_text("GRIDBOT_API_KEY=bot-1\nGRIDBOT_API_SECRET=a-secret-it-does-not-have\n")

@@ -4,8 +4,6 @@ resume places again offers only the coins the bot still holds once that fill is 
 for coins the fill already sold (each refusal counts against the error budget, and a rollout's gate within
 the hour fails on three)."""
 
-import subprocess
-import sys
 import time
 
 from live_harness import drive, judge_against_the_exchange
@@ -29,18 +27,8 @@ def test_a_sale_that_filled_before_the_halts_cancel_is_booked_before_the_grid_go
     # Down, its store holding the halt and the cancel owed: the market fills the sell before the bot is back
     # to cancel it (as a cancel that reaches the exchange a moment after the fill).
     assert bot.term() == 0
-    halt = [
-        sys.executable,
-        "-m",
-        "gridbot.cli",
-        "halt",
-        "-c",
-        str(bot.cfg),
-        "--reason",
-        "by hand",
-        "--cancel",
-    ]
-    assert subprocess.run(halt, capture_output=True, check=False).returncode == 0
+    halt = bot.cli("halt", "--reason", "by hand", "--cancel")
+    assert halt.returncode == 0, halt.stderr
     steps = 0
     while not any(o["side"] == "SELL" and o["status"] == "FILLED" for o in ex.orders()):
         assert steps < 400, "the sell never filled"
@@ -52,8 +40,8 @@ def test_a_sale_that_filled_before_the_halts_cancel_is_booked_before_the_grid_go
         assert time.monotonic() < deadline, f"the halt's cancels: {ex.orders()}"
         time.sleep(0.05)
 
-    resume = [sys.executable, "-m", "gridbot.cli", "resume", "-c", str(bot.cfg)]
-    assert subprocess.run(resume, capture_output=True, check=False).returncode == 0
+    resume = bot.cli("resume")
+    assert resume.returncode == 0, resume.stderr
     deadline = time.monotonic() + 20
     while not (resting("BUY") and bot.settled(0)):
         assert time.monotonic() < deadline, f"no grid after the resume: {ex.orders()}"
