@@ -64,13 +64,19 @@ def test_a_bot_placing_its_grid_passes_and_a_start_after_its_last_cycle_is_start
     assert code == STARTING, "a cycle saved before the start is not this start's"
 
 
-def test_an_operators_halt_before_the_start_passes_and_one_since_fails(tmp_path, exchange, bots):
+def halted_by_an_operator(tmp_path, exchange, bots):
+    """A bot that traded two candles, then halted with `gridbot halt` beside it."""
     ex = exchange()
     bot = bots(tmp_path, ex.base)
     bot.start()
     drive(ex, bot, 2)
     halt = bot.cli("halt")
     assert halt.returncode == 0, halt.stderr
+    return bot
+
+
+def test_an_operators_halt_before_the_start_passes_and_one_since_fails(tmp_path, exchange, bots):
+    bot = halted_by_an_operator(tmp_path, exchange, bots)
     halted_at = bot.query("SELECT since FROM halt")[0][0]
     deadline = time.monotonic() + 15
     while bot.status()["saved"] <= halted_at + 0.001:  # a halted bot takes no candle, but saves its cycles
@@ -90,12 +96,7 @@ def test_a_key_refused_since_the_start_fails_though_an_operators_halt_came_befor
     """A rollout of a key the exchange refuses to a bot an operator had halted: the refusal keeps the
     operator's halt (its reason and time), and the gate still fails the start, without calling the halt the
     key's (a rollback puts the key that passed back and leaves the operator's halt for the operator)."""
-    ex = exchange()
-    bot = bots(tmp_path, ex.base)
-    bot.start()
-    drive(ex, bot, 2)
-    halt = bot.cli("halt")
-    assert halt.returncode == 0, halt.stderr
+    bot = halted_by_an_operator(tmp_path, exchange, bots)
     assert bot.term() == 0
     (bot.dir / "cred").write_text("GRIDBOT_API_KEY=bot-1\nGRIDBOT_API_SECRET=a-secret-it-does-not-have\n")
     start = time.time()
