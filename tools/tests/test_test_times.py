@@ -588,7 +588,7 @@ def test_the_medians_name_phases_make_test_has() -> None:
             step, _, nth = rest.partition(" #")
             assert not step or sequence.count(step) >= int(nth or 1), name
         else:
-            # The whole run, the foreground's group, its commands and the pytest runs recorded within them.
+            # The whole run, the foreground's group (the commands' regex names it), its commands and the
+            # pytest runs recorded within them.
             assert name in ("total", "foreground") or first in commands[1].split(), name
             assert not rest or (TOP / rest).is_dir(), name
-            assert "--group foreground" in test_recipe
