@@ -341,7 +341,7 @@ def test_read_rate_limited_beyond_budget_gives_up_at_once(venue: CcxtVenue, admi
     t0 = time.monotonic()
     with pytest.raises(RateLimitedError) as e:
         venue.open_orders()
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 10  # not the 30 s asked: a loaded CI host stretches a quick answer
     assert 29 < e.value.retry_after <= 30
 
 

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 BOT = Path(__file__).resolve().parents[1]
 ENTRY = BOT / "image" / "gridbot"
 # Not even pathlib or typing: each import costs milliseconds of CPU on every probe of every Pi.
@@ -39,30 +41,75 @@ def test_probe_is_unhealthy_on_a_stale_or_missing_heartbeat(tmp_path):
     assert probe(beat) == "1 []"
 
 
-def test_the_loops_waits_beat_and_a_stop_ends_them(tmp_path, monkeypatch):
-    """`Heartbeat.sleep` (the exchange adapter's) and `.wait` (the loop's) write the heartbeat every `every`
-    seconds; `wait` returns at once, True, when the stop event is set."""
-    import itertools  # noqa: PLC0415
+class Clock:
+    """A monotonic clock that moves only when a wait asks it to, so the beats' spacing is the code's and not
+    the scheduler's (a host busy with make test's VMs once stretched a real 0.1 s sleep to 0.52 s)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+class Never:
+    """A stop event that is never set: its waits are the clock's."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def wait(self, seconds: float) -> bool:
+        self.clock.sleep(seconds)
+        return False
+
+    def is_set(self) -> bool:
+        return False
+
+
+def test_the_loops_waits_beat_at_least_every_every_seconds(tmp_path, monkeypatch):
+    """`Heartbeat.sleep` (the exchange adapter's) and `.wait` (the loop's) never wait longer than `every`
+    between two beats, and wait exactly as long as asked in all."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from gridbot.ops import health  # noqa: PLC0415
+
+    clock = Clock()
+    beats: list[float] = []
+    monkeypatch.setattr(health, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep,
+                                                        time=time.time))  # fmt: skip
+    monkeypatch.setattr(health, "write_heartbeat", lambda *_: beats.append(clock.now))
+    hb = health.Heartbeat(tmp_path / "hb", 10.0, every=0.25)
+    hb.sleep(1.1)
+    assert clock.waits == [0.25, 0.25, 0.25, 0.25, pytest.approx(0.1)]
+    assert beats == pytest.approx([1000.25, 1000.5, 1000.75, 1001.0, 1001.1])
+    beats.clear()
+    assert hb.wait(Never(clock), 0.6) is False
+    assert beats == pytest.approx([1001.35, 1001.6, 1001.7])
+
+
+def test_a_stop_ends_a_loops_wait_at_once(tmp_path):
+    """`wait` returns True, long before its time, when the stop event is set; `sleep` raises StoppingError."""
     import threading  # noqa: PLC0415
 
     from gridbot.ops import health  # noqa: PLC0415
 
     beat = tmp_path / "hb"
-    beats: list[float] = []
-    real = health.write_heartbeat
-    monkeypatch.setattr(health, "write_heartbeat", lambda *a: (beats.append(time.monotonic()), real(*a)))
     hb = health.Heartbeat(beat, 10.0, every=0.1)
-    hb.sleep(0.6)
-    # Slack for a scheduler busy with make test's VMs; one beat at the end would leave a 0.6 s gap.
-    assert len(beats) >= 4
-    assert max(b - a for a, b in itertools.pairwise(beats)) < 0.4
+    hb.beat(7)
+    assert health.judge(beat)[0]
     stop = threading.Event()
-    assert hb.wait(stop, 0.2) is False
     threading.Timer(0.1, stop.set).start()
     t0 = time.monotonic()
-    assert hb.wait(stop, 30) is True
-    assert time.monotonic() - t0 < 1
-    assert health.judge(beat)[0]
+    assert hb.wait(stop, 60) is True
+    assert time.monotonic() - t0 < 30
+    hb.stop = stop
+    with pytest.raises(health.StoppingError, match=r"a wait of 60\.0s cut short"):
+        hb.sleep(60)
 
 
 def test_the_entry_script_with_flags_is_the_clis_health(tmp_path):
