@@ -43,7 +43,8 @@ def test_probe_is_unhealthy_on_a_stale_or_missing_heartbeat(tmp_path):
 
 class Clock:
     """A monotonic clock that moves only when a wait asks it to, so the beats' spacing is the code's and not
-    the scheduler's (a host busy with make test's VMs once stretched a real 0.1 s sleep to 0.52 s)."""
+    the scheduler's (a host busy with make test's VMs once stretched a real 0.1 s sleep to 0.52 s). It is also
+    a stop event that is never set, whose waits are the clock's."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -56,15 +57,8 @@ class Clock:
         self.waits.append(seconds)
         self.now += seconds
 
-
-class Never:
-    """A stop event that is never set: its waits are the clock's."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-
     def wait(self, seconds: float) -> bool:
-        self.clock.sleep(seconds)
+        self.sleep(seconds)
         return False
 
     def is_set(self) -> bool:
@@ -88,7 +82,7 @@ def test_the_loops_waits_beat_at_least_every_every_seconds(tmp_path, monkeypatch
     assert clock.waits == [0.25, 0.25, 0.25, 0.25, pytest.approx(0.1)]
     assert beats == pytest.approx([1000.25, 1000.5, 1000.75, 1001.0, 1001.1])
     beats.clear()
-    assert hb.wait(Never(clock), 0.6) is False
+    assert hb.wait(clock, 0.6) is False
     assert beats == pytest.approx([1001.35, 1001.6, 1001.7])
 
 
