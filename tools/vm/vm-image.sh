@@ -101,7 +101,7 @@ in_root systemctl enable systemd-networkd ssh >/dev/null 2>&1
 # under TCG: off until the monitoring role starts them, as on a Pi that never installed them. Left on, they
 # cost every other VM ~3 s of emulated CPU a minute (VictoriaMetrics 2, Alertmanager 1) for the whole run.
 for unit in victoria-metrics prometheus-alertmanager; do
-  [ -e "$root/lib/systemd/system/$unit.service" ] || [ -e "$root/usr/lib/systemd/system/$unit.service" ] || continue
+  [ -e "$root/usr/lib/systemd/system/$unit.service" ] || continue  # /lib is usr/lib: both releases are merged-usr
   in_root systemctl disable "$unit" >/dev/null 2>&1
 done
 # Unattended apt runs would hold the dpkg lock while the roles converge.
