@@ -25,6 +25,43 @@ BACKUP_DIR = "/var/backups/gridbot"  # gridbot_backup_dir's default
 NAME = re.compile(r"^gridbot-[A-Za-z0-9]+-BTCUSDT-v\d+-\d{8}T\d{6}Z\.db$")
 
 
+def sides(host):
+    return sorted({o["side"] for o in resting_orders(host)})
+
+
+def resting_ids(host):
+    return sorted(o["clientOrderId"] for o in resting_orders(host))
+
+
+def move_until(host, admin, more, what):
+    """The market 6 candles on each second (its own pace: one each 5 s), until `more()`: fast enough to leave
+    the grid, which the bot then moves to the price (a regrid), where its orders fill. A failure says where
+    the market was and what rested."""
+    deadline = time.monotonic() + 300
+    market: dict = {}
+    while not more():
+        where = {k: market.get(k) for k in ("candle", "candles", "last_price")}
+        resting = [(o["side"], o["price"]) for o in resting_orders(host)]
+        assert time.monotonic() < deadline, (what, where, resting)
+        market = admin.step(candles=6)
+        time.sleep(1)
+
+
+def wait_for_a_settled_grid(host):
+    """Until two looks a bot's cycle apart see the same orders resting on both sides, the market standing
+    still: a bot killed then is not between a regrid's cancels and its new orders (nothing would fill while
+    it is down)."""
+    deadline = time.monotonic() + 60
+    before = None
+    while (now := resting_ids(host)) != before or sides(host) != ["BUY", "SELL"]:
+        assert time.monotonic() < deadline, (
+            resting_orders(host),
+            host.run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}").stdout,
+        )
+        before = now
+        time.sleep(6)  # the scale bots' cycle_seconds is 5
+
+
 def test_each_host_backs_up_by_its_timer_and_backup_yml_brings_the_newest_to_the_controller(tmp_path):
     names = play_order()[:2]
     fleet = hosts()
@@ -80,31 +117,22 @@ def test_a_reflashed_host_starts_from_its_copy_on_the_controller_and_books_what_
     def trades():
         return {str(t["id"]) for t in admin.call("GET", f"trades?key={key}")}
 
-    def move_until(more, what):
-        """The market 6 candles on each second (its own pace: one each 5 s), until `more()`: fast enough to
-        leave the grid, which the bot then moves to the price (a regrid), where its orders fill."""
-        deadline = time.monotonic() + 300
-        while not more():
-            assert time.monotonic() < deadline, what
-            admin.step(candles=6)
-            time.sleep(1)
-
-    move_until(lambda: trades() - backed_up, "no fill after the backup")
-    # Killed while its grid rests, not between a regrid's cancels and its new orders (nothing would then fill
-    # while it is down): the market stands still meanwhile.
-    deadline = time.monotonic() + 60
-    while len(resting_orders(host)) < 2:
-        assert time.monotonic() < deadline, (
-            resting_orders(host),
-            host.run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}").stdout,
-        )
-        time.sleep(1)
+    # A grid with a buy below the price and a sell above it: the market moves on while the bot is down, and
+    # goes one way or the other, not always the way a one-sided grid waits for.
+    move_until(host, admin, lambda: trades() - backed_up and sides(host) == ["BUY", "SELL"],
+               "no fill after the backup, or no grid resting on both sides of the price")  # fmt: skip
+    wait_for_a_settled_grid(host)
     reflash = "docker rm -f gridbot && docker volume rm gridbot_data && rm -rf /opt/gridbot"
     gone = host.run(f"sudo sh -c '{reflash}'")
     assert gone.rc == 0, gone.stderr
     try:
         while_down = trades()
-        move_until(lambda: trades() - while_down, "no resting order of the dead bot filled while it was down")
+        move_until(
+            host,
+            admin,
+            lambda: trades() - while_down,
+            "no resting order of the dead bot filled while it was down",
+        )
 
         stranger = playbook("rollout.yml", "--limit", name, "-e", f"gridbot_backup_dest={tmp_path}",
                             "-e", "gridbot_restore_from=pi-gone")  # fmt: skip
