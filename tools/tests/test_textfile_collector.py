@@ -1,7 +1,7 @@
 """pi_host's textfile collector (roles/pi_host/files/pifleet-textfile.py), run as the timer runs it, with the
 Pi's `vcgencmd` and the engine's `docker` answering from a directory put first on PATH: the firmware's bits
-land on the right flags, the container's state on its gauges, and the file is one the exposition parser
-reads."""
+land on the right flags, the container's state on its gauges, the units systemctl lists on their failed
+gauges, and the file is one the exposition parser reads."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "pi_host" / "files" / "pifleet-textfile.py"
 
 
-def samples(tmp_path: Path, tools: dict[str, str]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def samples(
+    tmp_path: Path, tools: dict[str, str], *units: str, **env: str
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, script in tools.items():
@@ -24,9 +26,9 @@ def samples(tmp_path: Path, tools: dict[str, str]) -> dict[tuple[str, tuple[tupl
         (bin_dir / name).chmod(0o755)
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", **env}
     done = subprocess.run(
-        [sys.executable, SCRIPT, out, "gridbot"], env=env, capture_output=True, text=True, check=False
+        [sys.executable, SCRIPT, out, "gridbot", *units], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     assert [p.name for p in out.iterdir()] == ["pifleet.prom"], "no temporary file left behind"
@@ -70,3 +72,32 @@ def test_no_pi_firmware_and_no_container_give_no_throttling_and_a_stopped_bot(tm
     assert got[("pifleet_bot_container_running", ())] == 0
     assert got[("pifleet_bot_container_healthy", ())] == 0
     assert got[("pifleet_bot_container_restarts", ())] == 0
+
+
+def test_the_watched_units_failed_state_and_the_journal_uploads_last_batch(tmp_path: Path) -> None:
+    """systemctl answers for the patterns it was given (they reach it unglobbed): the failed unit reads 1, the
+    running one 0, a unit only named (not loaded) none. The uploader's state file dates its last batch."""
+    state = tmp_path / "state"
+    state.write_text("LAST_CURSOR=s=1\n")
+    os.utime(state, (1_800_000_000, 1_800_000_000))
+    listed = "\n".join([
+        "gridbot-backup.service loaded failed failed gridbot: back up the store",
+        "systemd-journal-upload.service loaded active running Journal Remote Upload Service",
+        "gridbot-backup-wide.service not-found inactive dead gridbot-backup-wide.service",
+    ])  # fmt: skip
+    systemctl = f"""[ "$*" = "list-units --all --plain --no-legend --no-pager -- gridbot-backup*.service x.service" ] \\
+        || {{ echo "asked: $*" >&2; exit 3; }}
+cat <<'LIST'
+{listed}
+LIST"""
+    got = samples(tmp_path, {"systemctl": systemctl}, "gridbot-backup*.service", "x.service",
+                  PIFLEET_JOURNAL_UPLOAD_STATE=str(state))  # fmt: skip
+    failed = {dict(k[1])["unit"]: v for k, v in got.items() if k[0] == "pifleet_unit_failed"}
+    assert failed == {"gridbot-backup.service": 1, "systemd-journal-upload.service": 0}
+    assert got[("pifleet_journal_upload_saved_seconds", ())] == 1_800_000_000
+
+
+def test_no_units_watched_and_no_uploader_give_neither_series(tmp_path: Path) -> None:
+    got = samples(tmp_path, {"systemctl": "echo 'must not be asked' >&2; exit 3"},
+                  PIFLEET_JOURNAL_UPLOAD_STATE=str(tmp_path / "absent"))  # fmt: skip
+    assert not [k for k in got if k[0] in ("pifleet_unit_failed", "pifleet_journal_upload_saved_seconds")]

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """What only a Pi knows, for the node exporter's textfile collector: the firmware's throttling bits, the bot
-container's state as the engine sees it, and a pending reboot. Written whole to a temporary file and renamed,
-so a scrape never reads half a file. Standard library only: it runs under the host's python3."""
+container's state as the engine sees it, a pending reboot, which of the units named on the command line (glob
+patterns, after the bot) have failed, and when the journal uploader last saved its place. Written whole to a
+temporary file and renamed, so a scrape never reads half a file. Standard library only: it runs under the
+host's python3."""
 
 import json
 import os
@@ -17,6 +19,10 @@ THROTTLED = (
     ("throttled", 2, 18),
     ("soft_temp_limit", 3, 19),
 )
+
+
+# systemd-journal-upload --save-state's default (a link into /var/lib/private under DynamicUser=)
+JOURNAL_UPLOAD_STATE = os.environ.get("PIFLEET_JOURNAL_UPLOAD_STATE", "/var/lib/systemd/journal-upload/state")
 
 
 def run(argv):
@@ -66,10 +72,40 @@ def container(name):
     return lines
 
 
+def units(patterns):
+    """pifleet_unit_failed per loaded unit the patterns match (0 or 1): a oneshot's failure (a backup) stays
+    "failed" until its next run succeeds, and a unit that gave up restarting stays so until someone acts."""
+    if not patterns:
+        return []
+    out = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager", "--", *patterns])
+    if out is None:
+        return []
+    lines = ["# HELP pifleet_unit_failed 1 while the unit is in the failed state (systemctl list-units).",
+             "# TYPE pifleet_unit_failed gauge"]  # fmt: skip
+    for row in sorted(out.splitlines()):
+        fields = row.split()
+        if len(fields) >= 3 and fields[1] == "loaded":  # UNIT LOAD ACTIVE SUB DESCRIPTION...
+            lines.append(f'pifleet_unit_failed{{unit="{fields[0]}"}} {int(fields[2] == "failed")}')
+    return lines
+
+
+def journal_upload():
+    """The uploader rewrites its state file (its cursor) after each batch the receiver took: its age is how
+    long nothing reached the monitoring host. No file (no uploader, or none yet): no series."""
+    try:
+        saved = os.stat(JOURNAL_UPLOAD_STATE).st_mtime
+    except OSError:
+        return []
+    return ["# HELP pifleet_journal_upload_saved_seconds When the journal uploader last saved its cursor "
+            "(the receiver took a batch).",
+            "# TYPE pifleet_journal_upload_saved_seconds gauge",
+            f"pifleet_journal_upload_saved_seconds {saved:.3f}"]  # fmt: skip
+
+
 def main():
-    directory, bot = sys.argv[1], sys.argv[2]
+    directory, bot, patterns = sys.argv[1], sys.argv[2], sys.argv[3:]
     reboot = int(os.path.exists("/run/reboot-required"))
-    lines = [*throttled(), *container(bot),
+    lines = [*throttled(), *container(bot), *units(patterns), *journal_upload(),
              "# HELP pifleet_reboot_required 1 while an upgrade waits for a reboot (/run/reboot-required).",
              "# TYPE pifleet_reboot_required gauge", f"pifleet_reboot_required {reboot}",
              "# HELP pifleet_textfile_timestamp_seconds When this file was written.",
