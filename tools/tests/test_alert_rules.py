@@ -40,7 +40,7 @@ ALERTS = {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
         "HostMemoryLow", "HostOomKill", "HostInodesLow", "HostFilesystemError", "HostClockNotSynced",
         "HostRebootPending", "HostCollectorStale", "HostDiskWillFill", "HostUnderVoltageSinceBoot",
-        "HostClockOffset",
+        "HostClockOffset", "HostUnitFailed", "HostJournalUploadStopped",
     },
     "monitoring": {
         "Watchdog", "MonitoringTargetDown", "AlertmanagerNotificationsFailing", "VmalertRuleErrors",

@@ -2,7 +2,8 @@
 every bot and node exporter of the fleet as up and holds their series; the firewall lets the monitoring host's
 scrapes in and nobody else's (a halt's way to a webhook: test_halt). Each host's journal, the bot's
 output included, arrives in the monitoring host's receiver within seconds, which keeps within its ceiling
-under a flood. The role changes nothing on a second run, nor in check mode."""
+under a flood; what the host alerts read of failed units and of the upload arrives. The role changes
+nothing on a second run, nor in check mode."""
 
 import json
 import socket
@@ -102,6 +103,32 @@ def test_each_hosts_journal_and_its_bots_output_reach_the_monitoring_host_within
         lags.append(time.monotonic() - t0)
     figure(f"journal upload lag, a line logged to seen at the receiver (3 hosts): max {max(lags):.1f} s")
     assert max(lags) <= 15
+
+
+def test_a_failed_backup_unit_and_each_uploaders_last_batch_reach_the_monitoring_host():
+    """What HostUnitFailed and HostJournalUploadStopped read, as VictoriaMetrics holds it: a unit the watched
+    patterns match that fails (a transient gridbot-backup-probe.service running /bin/false) reads 1 on its
+    host and 0 elsewhere; each uploader's last saved batch is a minute old at most, as its textfile collector
+    writes it every 30 s; the monitoring host, which uploads nothing, has none."""
+    name = play_order()[2]
+    probe = "gridbot-backup-probe"
+    hosts()[name].run(f"sudo systemd-run --unit={probe} --service-type=oneshot /bin/false")  # fails, as meant
+    try:
+        query = f'pifleet_unit_failed{{unit="{probe}.service"}}'
+        deadline = time.monotonic() + 120
+        while not (failed := api("/api/v1/query", query=f"{query} == 1")["result"]):
+            assert time.monotonic() < deadline, f"{probe}'s failure on {name} never reached VictoriaMetrics"
+            time.sleep(5)
+        assert [s["metric"]["host"] for s in failed] == [name], failed
+        backups = api("/api/v1/query", query='pifleet_unit_failed{unit="gridbot-backup.service"}')["result"]
+        assert {s["metric"]["host"]: s["value"][1] for s in backups} == dict.fromkeys(play_order(), "0")
+    finally:
+        hosts()[name].run(f"sudo systemctl reset-failed {probe}.service")
+    ages = api("/api/v1/query", query="time() - pifleet_journal_upload_saved_seconds")["result"]
+    age = {s["metric"]["host"]: float(s["value"][1]) for s in ages}
+    assert set(age) == set(play_order()) - {monitor()}, age
+    assert max(age.values()) < 90, age
+    figure(f"journal upload's last batch as VictoriaMetrics sees it: at most {max(age.values()):.0f} s old")
 
 
 def test_the_receiver_keeps_within_its_ceiling_under_a_flood():
