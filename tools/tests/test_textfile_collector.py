@@ -85,8 +85,8 @@ def test_the_watched_units_failed_state_and_the_journal_uploads_last_batch(tmp_p
         "systemd-journal-upload.service loaded active running Journal Remote Upload Service",
         "gridbot-backup-wide.service not-found inactive dead gridbot-backup-wide.service",
     ])  # fmt: skip
-    systemctl = f"""[ "$*" = "list-units --all --plain --no-legend --no-pager -- gridbot-backup*.service x.service" ] \\
-        || {{ echo "asked: $*" >&2; exit 3; }}
+    asked = "list-units --all --plain --no-legend --no-pager -- gridbot-backup*.service x.service"
+    systemctl = f"""[ "$*" = "{asked}" ] || {{ echo "asked: $*" >&2; exit 3; }}
 cat <<'LIST'
 {listed}
 LIST"""
@@ -98,6 +98,14 @@ LIST"""
 
 
 def test_no_units_watched_and_no_uploader_give_neither_series(tmp_path: Path) -> None:
-    got = samples(tmp_path, {"systemctl": "echo 'must not be asked' >&2; exit 3"},
-                  PIFLEET_JOURNAL_UPLOAD_STATE=str(tmp_path / "absent"))  # fmt: skip
+    systemctl = 'case "$*" in is-enabled*) echo disabled; exit 1 ;; *) echo "asked: $*" >&2; exit 3 ;; esac'
+    got = samples(tmp_path, {"systemctl": systemctl}, PIFLEET_JOURNAL_UPLOAD_STATE=str(tmp_path / "absent"))
     assert not [k for k in got if k[0] in ("pifleet_unit_failed", "pifleet_journal_upload_saved_seconds")]
+
+
+def test_an_enabled_uploader_without_its_state_file_reads_as_never(tmp_path: Path) -> None:
+    """No batch taken yet, or the file removed when it could not be saved: 0, which HostJournalUploadStopped
+    takes for long ago, rather than no series, which it would take for no uploader."""
+    systemctl = '[ "$*" = "is-enabled --quiet systemd-journal-upload.service" ] || exit 3'
+    got = samples(tmp_path, {"systemctl": systemctl}, PIFLEET_JOURNAL_UPLOAD_STATE=str(tmp_path / "absent"))
+    assert got[("pifleet_journal_upload_saved_seconds", ())] == 0

@@ -25,12 +25,8 @@ BACKUP_DIR = "/var/backups/gridbot"  # gridbot_backup_dir's default
 NAME = re.compile(r"^gridbot-[A-Za-z0-9]+-BTCUSDT-v\d+-\d{8}T\d{6}Z\.db$")
 
 
-def sides(host):
-    return sorted({o["side"] for o in resting_orders(host)})
-
-
-def resting_ids(host):
-    return sorted(o["clientOrderId"] for o in resting_orders(host))
+def sides(orders):
+    return sorted({o["side"] for o in orders})
 
 
 def move_until(host, admin, more, what):
@@ -40,22 +36,26 @@ def move_until(host, admin, more, what):
     deadline = time.monotonic() + 300
     market: dict = {}
     while not more():
-        where = {k: market.get(k) for k in ("candle", "candles", "last_price")}
-        resting = [(o["side"], o["price"]) for o in resting_orders(host)]
-        assert time.monotonic() < deadline, (what, where, resting)
+        if time.monotonic() >= deadline:
+            where = {k: market.get(k) for k in ("candle", "candles", "last_price")}
+            raise AssertionError((what, where, [(o["side"], o["price"]) for o in resting_orders(host)]))
         market = admin.step(candles=6)
         time.sleep(1)
 
 
 def wait_for_a_settled_grid(host):
-    """Until two looks a bot's cycle apart see the same orders resting on both sides, the market standing
-    still: a bot killed then is not between a regrid's cancels and its new orders (nothing would fill while
-    it is down)."""
+    """Until two looks a bot's cycle apart see the same orders resting on both sides, the market no longer
+    stepped (its own pace, a candle each 5 s, goes on): a bot killed then is not between a regrid's cancels
+    and its new orders (nothing would fill while it is down)."""
     deadline = time.monotonic() + 60
     before = None
-    while (now := resting_ids(host)) != before or sides(host) != ["BUY", "SELL"]:
+    while True:
+        orders = resting_orders(host)
+        now = sorted(o["clientOrderId"] for o in orders)
+        if now == before and sides(orders) == ["BUY", "SELL"]:
+            return
         assert time.monotonic() < deadline, (
-            resting_orders(host),
+            orders,
             host.run(f"sudo docker exec gridbot gridbot status -c {CONFIG_FILE}").stdout,
         )
         before = now
@@ -119,7 +119,7 @@ def test_a_reflashed_host_starts_from_its_copy_on_the_controller_and_books_what_
 
     # A grid with a buy below the price and a sell above it: the market moves on while the bot is down, and
     # goes one way or the other, not always the way a one-sided grid waits for.
-    move_until(host, admin, lambda: trades() - backed_up and sides(host) == ["BUY", "SELL"],
+    move_until(host, admin, lambda: trades() - backed_up and sides(resting_orders(host)) == ["BUY", "SELL"],
                "no fill after the backup, or no grid resting on both sides of the price")  # fmt: skip
     wait_for_a_settled_grid(host)
     reflash = "docker rm -f gridbot && docker volume rm gridbot_data && rm -rf /opt/gridbot"

@@ -127,7 +127,7 @@ def test_a_failed_backup_unit_and_each_uploaders_last_batch_reach_the_monitoring
     ages = api("/api/v1/query", query="time() - pifleet_journal_upload_saved_seconds")["result"]
     age = {s["metric"]["host"]: float(s["value"][1]) for s in ages}
     assert set(age) == set(play_order()) - {monitor()}, age
-    assert max(age.values()) < 90, age
+    assert max(age.values()) < 120, age  # written every 30 s, scraped every 10 s, read 30 s behind
     figure(f"journal upload's last batch as VictoriaMetrics sees it: at most {max(age.values()):.0f} s old")
 
 

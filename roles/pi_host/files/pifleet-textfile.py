@@ -91,11 +91,15 @@ def units(patterns):
 
 def journal_upload():
     """The uploader rewrites its state file (its cursor) after each batch the receiver took: its age is how
-    long nothing reached the monitoring host. No file (no uploader, or none yet): no series."""
+    long nothing reached the monitoring host. An enabled uploader without the file (none taken yet, or the
+    file removed because it could not be saved) reads 0, as long ago as can be; no uploader: no series."""
     try:
         saved = os.stat(JOURNAL_UPLOAD_STATE).st_mtime
     except OSError:
-        return []
+        enabled = run(["systemctl", "is-enabled", "--quiet", "systemd-journal-upload.service"]) is not None
+        if not enabled:
+            return []
+        saved = 0.0
     return ["# HELP pifleet_journal_upload_saved_seconds When the journal uploader last saved its cursor "
             "(the receiver took a batch).",
             "# TYPE pifleet_journal_upload_saved_seconds gauge",
