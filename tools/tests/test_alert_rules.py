@@ -20,6 +20,7 @@ from ansible.errors import AnsibleError
 from ansible.parsing import vault
 from ansible.parsing.dataloader import DataLoader
 from role_templates import MANAGED, render, role_defaults
+from vm_replay import replay, victoria_metrics
 
 from gridbot import contract
 
@@ -147,6 +148,27 @@ def test_every_alert_fires_for_one_host_and_not_another(defaults_dir: Path, prom
         for tested in runs:
             assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-6000:]
             assert "SUCCESS" in tested.stdout, tested.stdout
+
+
+def test_vmalert_fires_what_promtool_fires(defaults_dir: Path, prom_tools: Path, tmp_path: Path) -> None:
+    """The unit tests again, evaluated as on the monitoring host: by vmalert, in MetricsQL, against a
+    VictoriaMetrics holding their series (tools/tests/vm_replay.py). MetricsQL is not PromQL where these rules
+    could trip: `a or on (host) b` fills a's filtered points with b's values under a's labels (an alert that
+    names the wrong cause), and increase() and changes() count a series' first sample from 0 (an alert at a
+    host's first scrapes). Every alert at every eval_time is the one promtool expects, labels and all."""
+    with victoria_metrics(prom_tools / "victoria-metrics", tmp_path / "vm") as vm:
+        verdicts = replay(prom_tools / "vmalert", vm, defaults_dir / "alerts.yml",
+                          [defaults_dir / case for case in CASE_FILES])  # fmt: skip
+    assert len(verdicts) == sum(
+        len(group["alert_rule_test"])
+        for case in CASE_FILES
+        for group in yaml.safe_load((CASES / case).read_text())["tests"]
+    )
+    wrong = [v for v in verdicts if not v.agrees()]
+    assert not wrong, "\n".join(
+        f"{v.case} {v.test} at {v.eval_time}: {v.alertname} expected {v.expected}, vmalert fired {v.firing}"
+        for v in wrong
+    )
 
 
 def host_of(series: str) -> str:
