@@ -19,8 +19,9 @@ import yaml
 from ansible.errors import AnsibleError
 from ansible.parsing import vault
 from ansible.parsing.dataloader import DataLoader
+from local_victoria import victoria_metrics
 from role_templates import MANAGED, render, role_defaults
-from vm_replay import replay, victoria_metrics
+from vm_replay import FLAGS, replay
 
 from gridbot import contract
 
@@ -154,9 +155,9 @@ def test_vmalert_fires_what_promtool_fires(defaults_dir: Path, prom_tools: Path,
     """The unit tests again, evaluated as on the monitoring host: by vmalert, in MetricsQL, against a
     VictoriaMetrics holding their series (tools/tests/vm_replay.py). MetricsQL is not PromQL where these rules
     could trip: `a or on (host) b` fills a's filtered points with b's values under a's labels (an alert that
-    names the wrong cause), and increase() and changes() count a series' first sample from 0 (an alert at a
-    host's first scrapes). Every alert at every eval_time is the one promtool expects, labels and all."""
-    with victoria_metrics(prom_tools / "victoria-metrics", tmp_path / "vm") as vm:
+    names the wrong cause), and increase() counts a series' first value from 0 (an alert at a host's first
+    scrapes). Every alert at every eval_time is the one promtool expects, labels and all."""
+    with victoria_metrics(prom_tools / "victoria-metrics", tmp_path / "vm", *FLAGS) as vm:
         verdicts = replay(prom_tools / "vmalert", vm, defaults_dir / "alerts.yml",
                           [defaults_dir / case for case in CASE_FILES])  # fmt: skip
     assert len(verdicts) == sum(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import local_victoria
 import pytest
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -139,26 +139,8 @@ def test_the_table_aligns_every_column_under_its_title():
 @pytest.fixture
 def victoria_metrics(prom_tools: Path, tmp_path: Path) -> Iterator[str]:
     """A real VictoriaMetrics (Debian's) on loopback, with an empty store."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [prom_tools / "victoria-metrics", f"-storageDataPath={tmp_path / 'vm'}",
-            f"-httpListenAddr=127.0.0.1:{port}", "-loggerLevel=ERROR"]  # fmt: skip
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.read().strip() == b"OK":
-                    break
-        except OSError:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "victoria-metrics did not answer /health"
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    with local_victoria.victoria_metrics(prom_tools / "victoria-metrics", tmp_path / "vm") as vm:
+        yield vm.url
 
 
 def load(url: str, lines: list[str]) -> None:

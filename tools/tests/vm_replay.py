@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
+from local_victoria import VictoriaMetrics
 from prometheus_client.parser import text_string_to_metric_families
+
+# A retention of a century: the tests' windows start in 1970, as promtool's clock does. No cache: each test's
+# window is read once.
+FLAGS = ("-retentionPeriod=100y", "-search.disableCache")
 
 WINDOW_S = 30 * 86_400
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
@@ -75,50 +74,6 @@ class Verdict:
 
 def _key(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True)
-
-
-class VictoriaMetrics:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def call(self, path: str, data: bytes | None = None, **query: Any) -> bytes:
-        url = f"{self.url}{path}?{urllib.parse.urlencode(query, doseq=True)}"
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as r:
-            body: bytes = r.read()
-        return body
-
-    def flush(self) -> None:
-        self.call("/internal/force_flush")
-
-
-@contextmanager
-def victoria_metrics(binary: Path, data_dir: Path) -> Iterator[VictoriaMetrics]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # A retention of a century: the tests' windows start in 1970, as promtool's clock does.
-    proc = subprocess.Popen(
-        [binary, f"-storageDataPath={data_dir}", "-retentionPeriod=100y", f"-httpListenAddr=127.0.0.1:{port}",
-         "-loggerLevel=ERROR", "-search.disableCache"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    vm = VictoriaMetrics(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                vm.call("/health")
-                break
-            except OSError:
-                assert proc.poll() is None, (
-                    f"victoria-metrics exited: {proc.stderr.read() if proc.stderr else ''}"
-                )
-                assert time.monotonic() < deadline, "victoria-metrics did not answer within 30 s"
-                time.sleep(0.1)
-        yield vm
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _stamp(t: int) -> str:
