@@ -26,11 +26,11 @@ from gridbot.contract import CONFIG_FILE
 from gridbot.live.book import client_id_parts
 
 PROJECT = Path(__file__).resolve().parents[3]
-_spec = importlib.util.spec_from_file_location("bot_ids", PROJECT / "roles/gridbot/filter_plugins/bot_ids.py")
+_spec = importlib.util.spec_from_file_location("bots", PROJECT / "roles/gridbot/filter_plugins/bots.py")
 assert _spec is not None
 assert _spec.loader is not None
-BOT_IDS = importlib.util.module_from_spec(_spec)  # the role's own derivation of each host's bot id
-_spec.loader.exec_module(BOT_IDS)
+BOTS = importlib.util.module_from_spec(_spec)  # the role's own plan of each host's bots and their ids
+_spec.loader.exec_module(BOTS)
 CACHE = Path(os.environ.get("PIFLEET_CACHE", Path.home() / ".cache" / "pifleet"))
 
 
@@ -199,7 +199,7 @@ def assert_no_order_doubled(name, host):
     # levels below its floor (average cost + a step) all rest at the floor. Each bot runs under the id the
     # role made from its host's name.
     orders = resting_orders(host)
-    bot_id = BOT_IDS.effective_bot_id(host.ansible.get_variables(), name)
+    bot_id = BOTS.bot_ids(host.ansible.get_variables(), name)["default"]
     parts = [client_id_parts(bot_id, o["clientOrderId"]) for o in orders]
     assert None not in parts, f"{name}: a resting order its bot ({bot_id}) did not send: {orders}"
     levels = [(p.level, p.side) for p in parts if p is not None]
