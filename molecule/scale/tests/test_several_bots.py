@@ -1,0 +1,141 @@
+"""Several bots on one host (#63): the tier's last host takes two bots beside the one it runs, `wide` (a grid of
+its own, on an account of its own) and `narrow` (a narrower grid on wide's account, said with account_of), while
+its first bot, the single-bot form's, is adopted as the bot `default` untouched. Judged by the host's engine
+(which container started when) and the exchange's ledger (whose orders rest, under which bot's id). Last in the
+tier: the bots it adds trade on until the hosts are destroyed."""
+
+import json
+import time
+
+import pytest
+from test_rollout import extra_inventory
+
+from fleet import BOTS, account, hosts, play_order, playbook
+from gridbot.live.book import client_id_parts
+
+PORTS = {"wide": 9110, "narrow": 9111}
+
+
+def engine_view(host, container):
+    out = host.run(f"sudo docker inspect {container}")
+    assert out.rc == 0, out.stderr
+    c = json.loads(out.stdout)[0]
+    return {"started": c["State"]["StartedAt"], "health": c["State"]["Health"]["Status"], "image": c["Image"]}
+
+
+def resting_by_bot(admin, key, ids):
+    """The account's resting orders, by the bot whose id their client id carries (None: no bot's)."""
+    orders = [o for o in admin.call("GET", f"orders?key={key}") if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    out: dict[str | None, list] = {}
+    for o in orders:
+        owner = next((b for b, i in ids.items() if client_id_parts(i, o["clientOrderId"])), None)
+        out.setdefault(owner, []).append(o)
+    return out
+
+
+def wait_for(check, what, timeout=180):
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(3)
+    return got
+
+
+@pytest.fixture(scope="module")
+def several(tmp_path_factory):
+    """The last host with its two new bots deployed by rollout.yml; what the tests need to judge them."""
+    fleet = hosts()
+    name = play_order()[-1]
+    host = fleet[name]
+    first = engine_view(host, "gridbot")
+    _, admin = account(host)
+    key, secret = f"{name}-wide-{time.time_ns()}", "wide-secret-0123456789"
+    admin.call("POST", "accounts", {"key": key, "secret": secret, "balances": {"USDT": 10000}})
+    bots = {
+        "default": {},
+        "wide": {"exchange_api_key": key, "exchange_api_secret": secret, "memory": "256M",
+                 "metrics_port": PORTS["wide"], "config": {"grid": {"width_pct": 24}}},
+        "narrow": {"account_of": "wide", "metrics_port": PORTS["narrow"], "config": {"grid": {"width_pct": 6}}},
+    }  # fmt: skip
+    tmp = tmp_path_factory.mktemp("several")
+    run = playbook("rollout.yml", "--limit", name, *extra_inventory(tmp, fleet, host_vars={name: {
+        "gridbot_host_bots": bots}}))  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    ids = BOTS.bot_ids({**host.ansible.get_variables(), "gridbot_host_bots": bots}, name)
+    return {"fleet": fleet, "name": name, "host": host, "first": first, "admin": admin, "key": key,
+            "bots": bots, "ids": ids, "tmp": tmp}  # fmt: skip
+
+
+def test_two_bots_join_a_host_whose_first_bot_is_adopted_untouched(several):
+    host = several["host"]
+    assert engine_view(host, "gridbot") == several["first"], "the adopted bot was restarted"
+    for b in ("wide", "narrow"):
+        assert engine_view(host, f"gridbot-{b}")["health"] == "healthy", b
+        out = host.run(f"sudo docker exec gridbot-{b} gridbot status -c /etc/gridbot/bot.yml")
+        assert out.rc == 0, out.stderr
+        assert json.loads(out.stdout)["grid"]["settings_sha256"], b
+    ids = several["ids"]
+    assert len(set(ids.values())) == 3, ids
+    # The two on one account: each rests its own grid under its own id, none of the other's, none unowned.
+    resting = wait_for(lambda: (r := resting_by_bot(several["admin"], several["key"], ids))
+                       and r.get("wide") and r.get("narrow") and r, "both grids resting")  # fmt: skip
+    assert set(resting) == {"wide", "narrow"}, {k: len(v) for k, v in resting.items()}
+    spread = {b: max(float(o["price"]) for o in os) / min(float(o["price"]) for o in os)
+              for b, os in resting.items()}  # fmt: skip
+    assert spread["wide"] > spread["narrow"], spread
+    # Each bot's own port, published on the host.
+    for b, port in PORTS.items():
+        assert host.run(f"curl -fsS http://127.0.0.1:{port}/readyz").stdout.strip() == "trading", b
+
+
+def test_a_change_to_one_bot_restarts_it_alone_and_moves_its_grid(several):
+    host, name = several["host"], several["name"]
+    before = {c: engine_view(host, c) for c in ("gridbot", "gridbot-wide", "gridbot-narrow")}
+    old = {
+        o["clientOrderId"] for o in resting_by_bot(several["admin"], several["key"], several["ids"])["narrow"]
+    }
+    bots = json.loads(json.dumps(several["bots"]))
+    bots["narrow"]["config"]["grid"]["width_pct"] = 9
+    tmp = several["tmp"] / "change"
+    run = playbook("rollout.yml", "--limit", name, *extra_inventory(tmp, several["fleet"], host_vars={name: {
+        "gridbot_host_bots": bots}}))  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    after = {c: engine_view(host, c) for c in before}
+    assert after["gridbot"] == before["gridbot"]
+    assert after["gridbot-wide"] == before["gridbot-wide"]
+    assert after["gridbot-narrow"]["started"] != before["gridbot-narrow"]["started"]
+    assert after["gridbot-narrow"]["health"] == "healthy"
+    new = wait_for(lambda: {o["clientOrderId"] for o in resting_by_bot(
+        several["admin"], several["key"], several["ids"]).get("narrow", [])} - old, "narrow's new grid")  # fmt: skip
+    assert new, "narrow's grid did not move"
+
+
+def test_a_killed_bot_is_restarted_alone(several):
+    host = several["host"]
+    before = {c: engine_view(host, c) for c in ("gridbot", "gridbot-wide", "gridbot-narrow")}
+    assert host.run("sudo docker kill -s KILL gridbot-wide").rc == 0
+    wait_for(lambda: engine_view(host, "gridbot-wide")["started"] != before["gridbot-wide"]["started"]
+             and engine_view(host, "gridbot-wide")["health"] == "healthy", "wide back, healthy")  # fmt: skip
+    assert engine_view(host, "gridbot") == before["gridbot"]
+    assert engine_view(host, "gridbot-narrow") == before["gridbot-narrow"]
+
+
+@pytest.mark.parametrize(
+    ("bots", "words"),
+    [
+        ({"eth/usdt": {}}, "gridbot_host_bots: a bot's name must be 1-16 lower-case"),
+        ({"default": {}, "big": {"memory": "16g", "metrics_port": 9112},
+          "bigger": {"memory": "16g", "metrics_port": 9113}},
+         "the bots' memory limits total 33152 MiB (default 384M, big 16g, bigger 16g), beyond the"),
+        ({"default": {}, "x": {"metrics_port": 9108}}, "bots default and x have one metrics_port, 9108"),
+    ],
+)  # fmt: skip
+def test_bad_bots_are_refused_before_any_change(several, bots, words):
+    host, name = several["host"], several["name"]
+    before = {c: engine_view(host, c) for c in ("gridbot", "gridbot-wide", "gridbot-narrow")}
+    tmp = several["tmp"] / f"bad-{len(bots)}-{abs(hash(words))}"
+    run = playbook("rollout.yml", "--limit", name, *extra_inventory(tmp, several["fleet"], host_vars={name: {
+        "gridbot_host_bots": bots}}))  # fmt: skip
+    assert run.returncode != 0
+    assert words in run.stdout, run.stdout[-3000:]
+    assert {c: engine_view(host, c) for c in before} == before
