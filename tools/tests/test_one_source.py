@@ -53,9 +53,12 @@ RENDER = textwrap.dedent(
     task = next(t for b in site.pre_tasks for t in b.block if t._role and t._role.get_name() == "gridbot")
     loader.set_basedir(project + "/playbooks")  # playbook_dir, as ansible-playbook sets it
     role = "{{ [__gridbot_uid, __gridbot_config_file, __gridbot_http_port] }}"
+    PORTS = "{{ __gridbot_plan.bots | map(attribute='metrics_port') | select | list }}"
     print(json.dumps({
-        "firewall": {h: render(site, h, "{{ [hardening_firewall_metrics_port, gridbot_metrics_host_port] }}")
+        "firewall": {h: render(site, h, "{{ [hardening_firewall_metrics_ports, gridbot_metrics_host_port] }}")
                      for h in ("published", "default")},
+        # The ports the role's preflight notes for site.yml's firewall: each bot's.
+        "ports": render(site, "two", PORTS, task),
         "role": render(site, "default", role, task),
         "status": render(status, "default", "{{ __status_config_file }}"),
     }))
@@ -66,7 +69,10 @@ RENDER = textwrap.dedent(
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("one_source")
-    inventory = {"pifleet": {"hosts": {"published": {"gridbot_metrics_host_port": 9200}, "default": {}}}}
+    bots = {"default": {}, "eth": {"metrics_port": 9110}}
+    two = {"gridbot_metrics_publish": True, "gridbot_host_bots": bots}
+    hosts = {"published": {"gridbot_metrics_host_port": 9200}, "default": {}, "two": two}
+    inventory = {"pifleet": {"hosts": hosts}}
     (tmp / "hosts.yml").write_text(json.dumps(inventory))
     run = subprocess.run(
         [sys.executable, "-c", RENDER, str(PROJECT), str(tmp / "hosts.yml")],
@@ -89,12 +95,13 @@ def test_the_role_and_status_render_the_contract(rendered: dict[str, Any]) -> No
 
 
 def test_the_firewall_opens_the_port_the_bot_is_published_on(rendered: dict[str, Any]) -> None:
-    assert rendered["firewall"]["published"] == [9200, 9200]
-    port, published = rendered["firewall"]["default"]
-    assert port == published
+    assert rendered["firewall"]["published"] == [[9200], 9200]
+    ports, published = rendered["firewall"]["default"]
+    assert ports == [published]
+    assert rendered["ports"] == [9108, 9110]
     # The hardening role run on its own (without site.yml) opens the bot's default port too.
     hardening = yaml.safe_load((PROJECT / "roles/hardening/defaults/main.yml").read_text())
-    assert hardening["hardening_firewall_metrics_port"] == published
+    assert hardening["hardening_firewall_metrics_ports"] == [published]
 
 
 def test_the_image_build_reads_the_uid_from_the_contract() -> None:
@@ -171,7 +178,7 @@ NETWORKS_CHECK = "hardening : Preflight | Check the networks are IPv4 CIDRs"
     ("setting", "check", "refusal"),
     [
         ({"gridbot_uid": 1000}, UID_CHECK, "gridbot_uid is no longer a setting: the bot runs as the uid its"),
-        ({"hardening_firewall_metrics_port": 9300}, PORT_CHECK, "hardening_firewall_metrics_port follows"),
+        ({"hardening_firewall_metrics_ports": [9300]}, PORT_CHECK, "hardening_firewall_metrics_ports follow"),
     ],
 )
 def test_an_inventory_that_sets_what_is_no_setting_is_refused(
