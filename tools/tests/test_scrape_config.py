@@ -1,6 +1,7 @@
 """The monitoring role's scrape targets, rendered by Ansible's own templating and checked by Debian's
 VictoriaMetrics (-dryRun, as the role's validate does): the fleet's bots and node exporters, and the
-monitoring services themselves over loopback, each labelled with its host's inventory name."""
+monitoring services themselves over loopback, each labelled with its host's inventory name, a bot's with its
+name too."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import yaml
 from role_templates import MANAGED, render
 
 MONITOR = "mon-a"
-# __monitoring_targets as vars/main.yml builds it from the inventory: the monitoring host is itself at
-# 127.0.0.1.
-PORTS = {"bot_port": 9108, "node_port": 9100}
+# __monitoring_targets as vars/main.yml builds it from the inventory (filter_plugins/scrape_targets.py): the
+# monitoring host is itself at 127.0.0.1; pi5-a runs two bots.
+BOTS = [{"name": "default", "port": 9108}, {"name": "eth", "port": 9110}]
 TARGETS = [
-    {"host": "pi5-a", "address": "192.168.1.11", "bot": True, "node": True, **PORTS},
-    {"host": MONITOR, "address": "127.0.0.1", "bot": False, "node": True, **PORTS},
+    {"host": "pi5-a", "address": "192.168.1.11", "bot": True, "node": True, "bots": BOTS, "node_port": 9100},
+    {"host": MONITOR, "address": "127.0.0.1", "bot": False, "node": True, "bots": [], "node_port": 9100},
 ]
 INVENTORY = {"inventory_hostname": MONITOR, "__monitoring_targets": TARGETS}
 
@@ -38,7 +39,10 @@ def scrape_config(tmp_path: Path, prom_tools: Path, **overrides: Any) -> dict[st
 
 def test_the_monitoring_services_scrape_themselves(tmp_path: Path, prom_tools: Path) -> None:
     jobs = scrape_config(tmp_path, prom_tools, monitoring_vmalert_port=18880)
-    assert jobs["gridbot"] == [{"targets": ["192.168.1.11:9108"], "labels": {"host": "pi5-a"}}]
+    assert jobs["gridbot"] == [
+        {"targets": ["192.168.1.11:9108"], "labels": {"host": "pi5-a", "bot": "default"}},
+        {"targets": ["192.168.1.11:9110"], "labels": {"host": "pi5-a", "bot": "eth"}},
+    ]
     assert jobs["node"] == [
         {"targets": ["192.168.1.11:9100"], "labels": {"host": "pi5-a"}},
         {"targets": ["127.0.0.1:9100"], "labels": {"host": MONITOR}},
