@@ -19,25 +19,27 @@ def _true(value: object) -> bool:
 
 
 def halts_to_lift(hosts: list[str], hostvars: Mapping[str, Any]) -> list[dict[str, str]]:
-    """{host, reason} for each of `hosts` (in their order) whose bot said it is halted: tasks/bot-state.yml's
-    `__bot_state`. A host that has not read its bot's state (it failed before) is not counted."""
+    """{host, bot, reason} for each bot of `hosts` (in their order) that said it is halted:
+    tasks/bot-state.yml's `__bot_states`. A host that has not read its bots' states (it failed before) is not
+    counted."""
     lifted = []
     for host in hosts:
-        state = hostvars[host].get("__bot_state") or {}
-        if _true(state.get("halted")):
-            reason = str(state.get("reason") or "").strip() or "(no reason given)"
-            lifted.append({"host": host, "reason": reason})
+        for state in hostvars[host].get("__bot_states") or []:
+            if _true(state.get("halted")):
+                reason = str(state.get("reason") or "").strip() or "(no reason given)"
+                lifted.append({"host": host, "bot": str(state.get("bot") or "default"), "reason": reason})
     return lifted
 
 
 def _listed(halts: list[dict[str, str]]) -> str:
-    return "\n".join(f"  {h['host']}: {h['reason']}" for h in halts)
+    return "\n".join(f"  {h['host']}/{h.get('bot', 'default')}: {h['reason']}" for h in halts)
 
 
 def resume_question(halts: list[dict[str, str]]) -> str:
     return (
         f"resume.yml would lift the halts of {len(halts)} bots:\n{_listed(halts)}\n"
-        f"Type yes to lift them all (-l HOST lifts one; -e {CONFIRM_VAR}=true asks no more)"
+        "Type yes to lift them all (-l HOST -e gridbot_only=BOT lifts one; "
+        f"-e {CONFIRM_VAR}=true asks no more)"
     )
 
 
@@ -47,7 +49,8 @@ def resume_refusal(halts: list[dict[str, str]], answer: str) -> str:
         said = f"the answer was {answer.strip()!r}"
     return (
         f"resume.yml lifted none of the {len(halts)} halts; {said}:\n{_listed(halts)}\n"
-        f"Lift them with -l HOST one at a time, a yes at the prompt, or -e {CONFIRM_VAR}=true."
+        f"Lift them with -l HOST -e gridbot_only=BOT one at a time, a yes at the prompt, or "
+        f"-e {CONFIRM_VAR}=true."
     )
 
 
