@@ -1,7 +1,7 @@
 """pi_host's textfile collector (roles/pi_host/files/pifleet-textfile.py), run as the timer runs it, with the
 Pi's `vcgencmd` and the engine's `docker` answering from a directory put first on PATH: the firmware's bits
-land on the right flags, the container's state on its gauges, the units systemctl lists on their failed
-gauges, and the file is one the exposition parser reads."""
+land on the right flags, each bot container's state on its gauges under its bot, the units systemctl lists
+on their failed gauges, and the file is one the exposition parser reads."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_throttling_bits_and_an_unhealthy_restarting_container(tmp_path: Path) -
     got = samples(tmp_path, {
         # under-voltage and throttled now; the same two, and the soft temperature limit, since boot
         "vcgencmd": "echo throttled=0xd0005",
-        "docker": f"echo '{json.dumps(inspect)}'",
+        "docker": f"[ \"$1\" = ps ] && exit 0; echo '{json.dumps(inspect)}'",
     })  # fmt: skip
     flags = {
         dict(k[1])["flag"] + "/" + dict(k[1])["when"]: v
@@ -58,10 +58,11 @@ def test_throttling_bits_and_an_unhealthy_restarting_container(tmp_path: Path) -
         "under_voltage/since_boot": 1, "freq_capped/since_boot": 0, "throttled/since_boot": 1,
         "soft_temp_limit/since_boot": 1,
     }  # fmt: skip
-    assert got[("pifleet_bot_container_running", ())] == 1
-    assert got[("pifleet_bot_container_healthy", ())] == 0
-    assert got[("pifleet_bot_container_restarts", ())] == 3
-    assert got[("pifleet_bot_container_oom_killed", ())] == 1
+    default = (("bot", "default"),)
+    assert got[("pifleet_bot_container_running", default)] == 1
+    assert got[("pifleet_bot_container_healthy", default)] == 0
+    assert got[("pifleet_bot_container_restarts", default)] == 3
+    assert got[("pifleet_bot_container_oom_killed", default)] == 1
     assert got[("pifleet_reboot_required", ())] in (0, 1)
     assert got[("pifleet_textfile_timestamp_seconds", ())] > 1.7e9
 
@@ -69,9 +70,27 @@ def test_throttling_bits_and_an_unhealthy_restarting_container(tmp_path: Path) -
 def test_no_pi_firmware_and_no_container_give_no_throttling_and_a_stopped_bot(tmp_path: Path) -> None:
     got = samples(tmp_path, {"docker": "echo 'Error: No such container: gridbot' >&2; exit 1"})
     assert not [k for k in got if k[0] == "pifleet_throttled"], "no made-up zeros where there is no firmware"
-    assert got[("pifleet_bot_container_running", ())] == 0
-    assert got[("pifleet_bot_container_healthy", ())] == 0
-    assert got[("pifleet_bot_container_restarts", ())] == 0
+    default = (("bot", "default"),)
+    assert got[("pifleet_bot_container_running", default)] == 0
+    assert got[("pifleet_bot_container_healthy", default)] == 0
+    assert got[("pifleet_bot_container_restarts", default)] == 0
+
+
+def test_each_bot_container_of_the_service_under_its_bots_name(tmp_path: Path) -> None:
+    """The engine's other containers of the service (gridbot-<name>) each get their series; a container of
+    another name is not a bot."""
+    healthy = [
+        {"RestartCount": 0, "State": {"Running": True, "OOMKilled": False, "Health": {"Status": "healthy"}}}
+    ]
+    stopped = [{"RestartCount": 1, "State": {"Running": False, "OOMKilled": False}}]
+    docker = (
+        '[ "$1" = ps ] && { printf "gridbot\\ngridbot-wide\\ngridbot-eth\\nother\\n"; exit 0; }\n'
+        f"case \"$4\" in gridbot-eth) echo '{json.dumps(stopped)}' ;; *) echo '{json.dumps(healthy)}' ;; esac"
+    )
+    got = samples(tmp_path, {"docker": docker})
+    running = {dict(k[1])["bot"]: v for k, v in got.items() if k[0] == "pifleet_bot_container_running"}
+    assert running == {"default": 1, "eth": 0, "wide": 1}
+    assert got[("pifleet_bot_container_restarts", (("bot", "eth"),))] == 1
 
 
 def test_the_watched_units_failed_state_and_the_journal_uploads_last_batch(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""What only a Pi knows, for the node exporter's textfile collector: the firmware's throttling bits, the bot
-container's state as the engine sees it, a pending reboot, which of the units named on the command line (glob
-patterns, after the bot) have failed, and when the journal uploader last saved its place. Written whole to a
-temporary file and renamed, so a scrape never reads half a file. Standard library only: it runs under the
-host's python3."""
+"""What only a Pi knows, for the node exporter's textfile collector: the firmware's throttling bits, each bot
+container's state as the engine sees it (labelled with its bot: `default` for the container named on the
+command line, <name> for each `<container>-<name>` of the same compose service), a pending reboot, which of the
+units named on the command line (glob patterns, after the bot's container) have failed, and when the journal
+uploader last saved its place. Written whole to a temporary file and renamed, so a scrape never reads half a
+file. Standard library only: it runs under the host's python3."""
 
 import json
 import os
@@ -48,27 +49,46 @@ def throttled():
     return lines
 
 
+def bots(default):
+    """(bot, container) for the default container (always: a missing one is a bot down) and each other the
+    engine runs for the same compose service."""
+    found = [("default", default)]
+    out = run(["docker", "ps", "--all", "--filter", f"label=com.docker.compose.service={default}",
+               "--format", "{{.Names}}"]) if shutil.which("docker") else None  # fmt: skip
+    for name in sorted((out or "").split()):
+        if name.startswith(default + "-"):
+            found.append((name[len(default) + 1 :], name))
+    return found
+
+
+HELPS = {
+    "running": "1 while the bot's container runs",
+    "healthy": "1 while the engine's healthcheck finds the bot healthy",
+    "restarts": "Restarts of the bot's container by the engine (its RestartCount)",
+    "oom_killed": "1 when the container's last exit was the kernel's OOM kill",
+}
+
+
 def container(name):
     out = run(["docker", "inspect", "--type", "container", name]) if shutil.which("docker") else None
     state = json.loads(out)[0] if out else None
     running = bool(state and state["State"]["Running"])
     health = ((state or {}).get("State", {}).get("Health") or {}).get("Status")
-    values = {
+    return {
         "running": int(running),
         "healthy": int(running and health == "healthy"),
         "restarts": state["RestartCount"] if state else 0,
         "oom_killed": int(bool(state and state["State"]["OOMKilled"])),
     }
-    helps = {
-        "running": "1 while the bot's container runs",
-        "healthy": "1 while the engine's healthcheck finds the bot healthy",
-        "restarts": "Restarts of the bot's container by the engine (its RestartCount)",
-        "oom_killed": "1 when the container's last exit was the kernel's OOM kill",
-    }
+
+
+def containers(default):
+    states = [(bot, container(name)) for bot, name in bots(default)]
     lines = []
-    for key, value in values.items():
+    for key, helps in HELPS.items():
         name = f"pifleet_bot_container_{key}"
-        lines += [f"# HELP {name} {helps[key]}.", f"# TYPE {name} gauge", f"{name} {value}"]
+        lines += [f"# HELP {name} {helps}.", f"# TYPE {name} gauge"]
+        lines += [f'{name}{{bot="{bot}"}} {values[key]}' for bot, values in states]
     return lines
 
 
@@ -109,7 +129,7 @@ def journal_upload():
 def main():
     directory, bot, patterns = sys.argv[1], sys.argv[2], sys.argv[3:]
     reboot = int(os.path.exists("/run/reboot-required"))
-    lines = [*throttled(), *container(bot), *units(patterns), *journal_upload(),
+    lines = [*throttled(), *containers(bot), *units(patterns), *journal_upload(),
              "# HELP pifleet_reboot_required 1 while an upgrade waits for a reboot (/run/reboot-required).",
              "# TYPE pifleet_reboot_required gauge", f"pifleet_reboot_required {reboot}",
              "# HELP pifleet_textfile_timestamp_seconds When this file was written.",
