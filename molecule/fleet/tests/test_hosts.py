@@ -384,9 +384,12 @@ def test_the_status_rows_show_each_bot_trading_live_and_its_host(tmp_path):
     rows_file = tmp_path / "status.json"
     status = playbook("status.yml", "-e", f"status_json={rows_file}")
     assert status.returncode == 0, status.stdout[-3000:]
-    rows = {row["host"]: row for row in json.loads(rows_file.read_text())}
+    listed = json.loads(rows_file.read_text())
+    rows = {row["host"]: row for row in listed}
     assert sorted(rows) == sorted(fleet)
+    assert len(listed) == len(rows), "one bot a host: one row each"
     for host_name, row in rows.items():
+        assert row["bot"] == "default", row
         image = inspect(fleet[host_name])["Image"]
         # the role's tag: version-arch-<ID prefix>
         assert re.fullmatch(rf"gridbot:[\d.]+-arm64-{image[7:19]}", row["image"]), row
@@ -407,4 +410,4 @@ def test_the_status_rows_show_each_bot_trading_live_and_its_host(tmp_path):
         assert re.fullmatch(r"\d+%", row["rootfs"]), row
         assert row["model"] == ("pi5" if "pi5" in host_name else "pi4"), row
         # no monitoring host in this fleet: no alerts column to fill (the scale tier's has one)
-        assert row["alerts"] == "n/a", row
+        assert row["alerts"] == row["bot_alerts"] == "n/a", row
