@@ -490,3 +490,8 @@ def test_a_down_host_or_bot_or_a_refused_key_holds_back(tmp_path: Path, defaults
         held = name in ALERTS["bot"] and name != "BotDown"
         assert muted(config, alert(name, "pi5-a"), [bot_down]) == held, name
         assert not muted(config, alert(name, "pi5-b"), [bot_down]), name
+    # A host's bots each on its own: one bot's BotDown or refused key holds back none of its neighbour's.
+    for source, held in (("BotDown", "BotHalted"), ("BotKeyRejected", "BotHalted")):
+        wide = {**alert(source, "pi5-a"), "bot": "wide"}
+        assert muted(config, {**alert(held, "pi5-a"), "bot": "wide"}, [wide]), source
+        assert not muted(config, {**alert(held, "pi5-a"), "bot": "default"}, [wide]), source
