@@ -1,8 +1,8 @@
-"""Several bots on one host (#63): the tier's last host takes two bots beside the one it runs, `wide` (a grid of
-its own, on an account of its own) and `narrow` (a narrower grid on wide's account, said with account_of), while
-its first bot, the single-bot form's, is adopted as the bot `default` untouched. Judged by the host's engine
-(which container started when) and the exchange's ledger (whose orders rest, under which bot's id). Last in the
-tier: the bots it adds trade on until the hosts are destroyed."""
+"""Several bots on one host (#63): the tier's last host takes two bots beside the one it runs, `wide` (a grid
+of its own, on an account of its own) and `narrow` (a narrower grid on wide's account, said with account_of),
+while its first bot, the single-bot form's, is adopted as the bot `default` untouched. Judged by the host's
+engine (which container started when) and the exchange's ledger (whose orders rest, under which bot's id).
+Last in the tier: the bots it adds trade on until the hosts are destroyed."""
 
 import json
 import time
@@ -55,7 +55,8 @@ def several(tmp_path_factory):
         "default": {},
         "wide": {"exchange_api_key": key, "exchange_api_secret": secret, "memory": "256M",
                  "metrics_port": PORTS["wide"], "config": {"grid": {"width_pct": 24}}},
-        "narrow": {"account_of": "wide", "metrics_port": PORTS["narrow"], "config": {"grid": {"width_pct": 6}}},
+        "narrow": {"account_of": "wide", "metrics_port": PORTS["narrow"],
+                   "config": {"grid": {"width_pct": 6}}},
     }  # fmt: skip
     tmp = tmp_path_factory.mktemp("several")
     run = playbook("rollout.yml", "--limit", name, *extra_inventory(tmp, fleet, host_vars={name: {
@@ -105,9 +106,63 @@ def test_a_change_to_one_bot_restarts_it_alone_and_moves_its_grid(several):
     assert after["gridbot-wide"] == before["gridbot-wide"]
     assert after["gridbot-narrow"]["started"] != before["gridbot-narrow"]["started"]
     assert after["gridbot-narrow"]["health"] == "healthy"
-    new = wait_for(lambda: {o["clientOrderId"] for o in resting_by_bot(
-        several["admin"], several["key"], several["ids"]).get("narrow", [])} - old, "narrow's new grid")  # fmt: skip
-    assert new, "narrow's grid did not move"
+
+    def moved():
+        now = resting_by_bot(several["admin"], several["key"], several["ids"]).get("narrow", [])
+        return {o["clientOrderId"] for o in now} - old
+
+    assert wait_for(moved, "narrow's new grid"), "narrow's grid did not move"
+
+
+def test_the_status_table_has_a_row_for_each_bot(several, tmp_path):
+    host, name = several["host"], several["name"]
+    rows_file = tmp_path / "status.json"
+    run = playbook("status.yml", "--limit", name, "-e", f"status_json={rows_file}")
+    assert run.returncode == 0, run.stdout[-3000:]
+    rows = {r["bot"]: r for r in json.loads(rows_file.read_text())}
+    assert list(rows) == ["default", "narrow", "wide"]
+    for bot, row in rows.items():
+        container = "gridbot" if bot == "default" else f"gridbot-{bot}"
+        assert row["image_id"] == engine_view(host, container)["image"][7:19], row
+        assert (row["host"], row["health"], row["mode"], row["state"]) == (
+            name,
+            "healthy",
+            "live",
+            "trading",
+        ), row
+        assert row["open_orders"] > 0, row
+        assert row["bot_alerts"] != "n/a", row  # the scale tier has a monitoring host
+    assert rows["wide"]["memory"].endswith("/256MiB"), rows["wide"]
+    assert rows["default"]["memory"].endswith("/384MiB"), rows["default"]
+
+
+def test_halt_and_resume_aim_at_one_bot(several):
+    host, name = several["host"], several["name"]
+
+    def halted():
+        out = {}
+        for c, bot in (("gridbot", "default"), ("gridbot-wide", "wide"), ("gridbot-narrow", "narrow")):
+            said = host.run(f"sudo docker exec {c} gridbot status -c /etc/gridbot/bot.yml")
+            assert said.rc == 0, said.stderr
+            out[bot] = json.loads(said.stdout)["halted"]
+        return out
+
+    run = playbook("halt.yml", "--limit", name, "-e", "gridbot_only=narrow", "-e", "gridbot_halt_cancel=true")
+    assert run.returncode == 0, run.stdout[-3000:]
+    state = halted()
+    assert state["narrow"], state
+    assert not state["wide"], state
+    assert not state["default"], state
+    # narrow's orders are gone from the books; wide's, on the same account, still rest
+    resting = resting_by_bot(several["admin"], several["key"], several["ids"])
+    assert not resting.get("narrow"), {k: len(v) for k, v in resting.items()}
+    assert resting.get("wide"), {k: len(v) for k, v in resting.items()}
+    run = playbook("resume.yml", "--limit", name, "-e", "gridbot_only=narrow", "-e",
+                   "gridbot_resume_confirmed=true")  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert not any(halted().values())
+    wait_for(lambda: resting_by_bot(several["admin"], several["key"], several["ids"]).get("narrow"),
+             "narrow's grid back on the books")  # fmt: skip
 
 
 def test_a_killed_bot_is_restarted_alone(several):
