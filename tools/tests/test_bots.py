@@ -250,3 +250,35 @@ def test_every_bot_of_a_host_has_names_and_an_id_of_its_own(ports: dict[str, int
     for key in ("container", "dir", "volume", "backup_unit", "bot_id"):
         values = [b[key] if key != "bot_id" else b["config"]["run"]["bot_id"] for b in made["bots"]]
         assert len(set(values)) == len(values), (key, values)
+
+
+def test_the_bots_a_host_runs_that_the_plan_dropped_are_retired_with_their_places() -> None:
+    made = plan(gridbot_metrics_publish=False, gridbot_bots={"wide": {}})
+    engine = [
+        "gridbot",
+        "gridbot-wide",
+        "gridbot-narrow",
+        "gridbot-narrow-x",
+        "other",
+        "gridbot-UPPER",
+        "gridbot-",
+    ]
+    retired = bots.retired_bots(engine, made["bots"], "/opt/gridbot")
+    assert [b["name"] for b in retired] == ["default", "narrow", "narrow-x"]
+    default, narrow, _ = retired
+    # the places the plan gave them when they ran: where their container, units and store are
+    assert default == {k: v for k, v in plan()["bots"][0].items() if k in default}
+    wide_once = plan(gridbot_metrics_publish=False, gridbot_bots={"narrow": {}})["bots"][0]
+    assert narrow == {k: v for k, v in wide_once.items() if k in narrow}
+    assert bots.retired_bots(["gridbot-wide"], made["bots"], "/opt/gridbot") == []
+
+
+@given(
+    st.lists(st.from_regex(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", fullmatch=True), max_size=6, unique=True),
+    st.lists(st.from_regex(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", fullmatch=True), max_size=6, unique=True),
+)
+def test_a_bot_of_the_plan_is_never_retired(kept: list[str], running: list[str]) -> None:  # fmt: skip
+    made = plan(gridbot_metrics_publish=False, gridbot_bots={n: {} for n in kept}) if kept else plan()
+    containers = [bots.places(n, "/opt/gridbot")["container"] for n in running]
+    retired = {b["name"] for b in bots.retired_bots(containers, made["bots"], "/opt/gridbot")}
+    assert retired == set(running) - {b["name"] for b in made["bots"]}

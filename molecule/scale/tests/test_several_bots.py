@@ -5,6 +5,7 @@ engine (which container started when) and the exchange's ledger (whose orders re
 Last in the tier: the bots it adds trade on until the hosts are destroyed."""
 
 import json
+import re
 import time
 
 import pytest
@@ -194,3 +195,31 @@ def test_bad_bots_are_refused_before_any_change(several, bots, words):
     assert run.returncode != 0
     assert words in run.stdout, run.stdout[-3000:]
     assert {c: engine_view(host, c) for c in before} == before
+
+
+def test_a_bot_the_inventory_drops_is_retired_with_no_order_left_and_its_store_kept(several):
+    """Last: narrow leaves the inventory. Judged by the exchange (none of its orders rests, wide's on the same
+    account do) and the host (its container, timer and key gone; its store volume and last backup there)."""
+    host, name = several["host"], several["name"]
+    before = {c: engine_view(host, c) for c in ("gridbot", "gridbot-wide")}
+    bots = {b: v for b, v in several["bots"].items() if b != "narrow"}
+    inventory = extra_inventory(several["tmp"] / "retire", several["fleet"],
+                                host_vars={name: {"gridbot_host_bots": bots}})  # fmt: skip
+    run = playbook("rollout.yml", "--limit", name, *inventory)
+    assert run.returncode == 0, run.stdout[-3000:]
+    said = re.search(
+        r"bot narrow retired \(the inventory no longer names it\), (.*?) are kept", run.stdout, re.S
+    )
+    assert said, run.stdout[-3000:]
+    assert "halted with its orders cancelled; its last backup" in said[1], said[1]
+    assert host.run("sudo docker inspect gridbot-narrow").rc != 0
+    assert {c: engine_view(host, c) for c in before} == before
+    resting = resting_by_bot(several["admin"], several["key"], several["ids"])
+    assert not resting.get("narrow"), resting["narrow"]
+    assert resting.get("wide"), {k: len(v) for k, v in resting.items()}
+    assert host.run("sudo docker volume inspect gridbot-narrow_data").rc == 0
+    backup_dir = re.search(r"backups \((/[^)]+)\)", " ".join(said[1].split()))[1]
+    assert host.run(f"sudo sh -c 'ls {backup_dir}/*.db'").rc == 0, backup_dir
+    assert not host.file("/etc/systemd/system/gridbot-backup-narrow.timer").exists
+    assert not host.file("/opt/gridbot/bots/narrow/secrets/exchange.env").exists
+    assert host.file("/opt/gridbot/bots/narrow/bot.yml").exists

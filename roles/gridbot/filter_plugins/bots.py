@@ -205,6 +205,40 @@ def _ports(bots: list[dict[str, Any]], problems: list[str]) -> None:
             seen[port] = b["name"]
 
 
+def places(name: str, dir_: str) -> dict[str, str]:
+    """Where a bot lives on its host: its compose project and container, directory, store volume, backup
+    unit and backup subdirectory. The bot `default` keeps the single-bot form's names, so that a host's first
+    bot is adopted as it runs."""
+    single = name == DEFAULT
+    project = "gridbot" if single else f"gridbot-{name}"
+    return {
+        "name": name,
+        "project": project,
+        "container": project,
+        "dir": dir_ if single else f"{dir_}/bots/{name}",
+        "volume": f"{project}_data",
+        "backup_unit": "gridbot-backup" if single else f"gridbot-backup-{name}",
+        "backup_subdir": "" if single else name,
+    }
+
+
+_CONTAINER = re.compile(r"^gridbot(?:-([a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?))?$")
+
+
+def retired_bots(
+    containers: Iterable[str], plan: Iterable[Mapping[str, Any]], dir_: str
+) -> list[dict[str, str]]:
+    """The bots the host's engine runs (its containers of the role's compose service, by name) that the plan
+    no longer has, with their places: the ones to retire."""
+    kept = {b["name"] for b in plan}
+    out = []
+    for container in containers:
+        m = _CONTAINER.match(container.strip())
+        if m is not None and (m[1] or DEFAULT) not in kept:
+            out.append(places(m[1] or DEFAULT, dir_))
+    return sorted(out, key=lambda b: b["name"])
+
+
 def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
     """{bots: [...], problems: [...]}: each bot of the host with its names on the host, its bot.yml, its key
     and its limits. `vars_`: the host's variables as the role sees them (vars/main.yml passes the role's
@@ -215,7 +249,6 @@ def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
     bots = []
     for name, entry in entries.items():
         single = name == DEFAULT
-        project = "gridbot" if single else f"gridbot-{name}"
         key = entry.get("exchange_api_key", vars_.get("gridbot_exchange_api_key") if single else "") or ""
         secret = entry.get(
             "exchange_api_secret", vars_.get("gridbot_exchange_api_secret", "") if single else ""
@@ -225,13 +258,7 @@ def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
         limits = {k: entry.get(k, vars_[f"gridbot_{k}"]) for k in LIMITS}
         _check_limits(f"bot {name}", limits, problems)
         bots.append({
-            "name": name,
-            "project": project,
-            "container": project,
-            "dir": vars_["dir"] if single else f"{vars_['dir']}/bots/{name}",
-            "volume": f"{project}_data",
-            "backup_unit": "gridbot-backup" if single else f"gridbot-backup-{name}",
-            "backup_subdir": "" if single else name,
+            **places(name, vars_["dir"]),
             "bot_id": ids[name],
             "api_key": str(key),
             "api_secret": str(secret or ""),
@@ -295,4 +322,5 @@ class FilterModule:
             "gridbot_bots": _bots,
             "gridbot_bot_id_clashes": bot_id_clashes,
             "gridbot_budget_problems": budget_problems,
+            "gridbot_retired_bots": retired_bots,
         }
