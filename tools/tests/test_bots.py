@@ -177,7 +177,7 @@ def test_bots_merge_by_name_the_hosts_over_the_groups_and_the_run_override_over_
     assert eth["config"]["market"] == {"symbol": "ETH/USDT"}
     assert btc["config"]["grid"] == {"levels": 20, "width_pct": 10}
     assert (eth["config"]["run"]["bot_id"], btc["config"]["run"]["bot_id"]) == ("pi5eth", "pi5btc")
-    assert "exchange" not in btc["config"], "no key, no credentials file"
+    assert "credentials_file" not in btc["config"]["exchange"], "no key, no credentials file"
 
 
 def test_two_bots_share_an_account_only_when_one_says_so() -> None:
@@ -185,7 +185,10 @@ def test_two_bots_share_an_account_only_when_one_says_so() -> None:
     made = plan(gridbot_host_bots={"a": keyed, "b": {"account_of": "a", "metrics_port": 9111}})
     assert made["problems"] == []
     assert [(b["api_key"], b["api_secret"]) for b in made["bots"]] == [("k1", "s1"), ("k1", "s1")]
-    assert made["bots"][1]["config"]["exchange"] == {"credentials_file": "/run/secrets/exchange"}
+    assert made["bots"][1]["config"]["exchange"] == {
+        "credentials_file": "/run/secrets/exchange",
+        "bots_per_ip": 2,
+    }
     silent = plan(gridbot_host_bots={"a": keyed, "b": {**keyed, "metrics_port": 9111}})
     assert silent["problems"] == [
         "bots a, b have one exchange key: bots sharing an account say so (account_of: a on the others)"
@@ -282,3 +285,17 @@ def test_a_bot_of_the_plan_is_never_retired(kept: list[str], running: list[str])
     containers = [bots.places(n, "/opt/gridbot")["container"] for n in running]
     retired = {b["name"] for b in bots.retired_bots(containers, made["bots"], "/opt/gridbot")}
     assert retired == set(running) - {b["name"] for b in made["bots"]}
+
+
+def test_bots_on_one_host_pace_their_calls_as_bots_behind_one_ip() -> None:
+    (alone,) = plan()["bots"]
+    assert "exchange" not in alone["config"] or "bots_per_ip" not in alone["config"]["exchange"]
+    three = plan(gridbot_metrics_publish=False, gridbot_bots={"default": {}, "a": {}, "b": {}})["bots"]
+    assert [b["config"]["exchange"]["bots_per_ip"] for b in three] == [3, 3, 3]
+    # Pis behind one router: the inventory's count wins where it is the larger; never fewer than the host's.
+    routed = plan(gridbot_metrics_publish=False, gridbot_bots={"default": {}, "a": {"config": {"exchange": {
+        "bots_per_ip": 2}}}}, gridbot_config={"exchange": {"bots_per_ip": 6}})["bots"]  # fmt: skip
+    assert [b["config"]["exchange"]["bots_per_ip"] for b in routed] == [6, 2]
+    two = plan(gridbot_metrics_publish=False, gridbot_bots={"default": {}, "a": {}},
+               gridbot_config={"exchange": {"bots_per_ip": 1}})["bots"]  # fmt: skip
+    assert [b["config"]["exchange"]["bots_per_ip"] for b in two] == [2, 2]

@@ -277,8 +277,23 @@ def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
         config: dict[str, Any] = own
         for layer in _layers(vars_, b.pop("entry")):
             config = merged(config, layer)
+        if len(bots) > 1:
+            config = merged(config, {"exchange": {"bots_per_ip": _behind_ip(config, len(bots))}})
         b["config"] = config
     return {"bots": bots, "problems": problems}
+
+
+def _behind_ip(config: Mapping[str, Any], count: int) -> Any:
+    """The bots that share the host's IP, for their pacing of the exchange's per-IP request weight: at least
+    the host's own; more when the inventory says so (Pis behind one router). A bad value is left for the
+    bot's check-config to name."""
+    exchange = config.get("exchange")
+    said = exchange.get("bots_per_ip") if isinstance(exchange, Mapping) else None
+    if said is None:
+        return count
+    if isinstance(said, bool) or not isinstance(said, int):
+        return said
+    return max(said, count)
 
 
 def budget_problems(bots: list[Mapping[str, Any]], host: str, memory_mb: int, cpus: float,
