@@ -4,6 +4,7 @@ while its first bot, the single-bot form's, is adopted as the bot `default` unto
 engine (which container started when) and the exchange's ledger (whose orders rest, under which bot's id).
 Last in the tier: the bots it adds trade on until the hosts are destroyed."""
 
+import hashlib
 import json
 import re
 import time
@@ -195,6 +196,21 @@ def test_bad_bots_are_refused_before_any_change(several, bots, words):
     assert run.returncode != 0
     assert words in run.stdout, run.stdout[-3000:]
     assert {c: engine_view(host, c) for c in before} == before
+
+
+def test_backup_yml_brings_each_bots_newest_backup_to_the_controller(several, tmp_path):
+    name, ids = several["name"], several["ids"]
+    inventory = extra_inventory(several["tmp"] / "backup", several["fleet"],
+                                host_vars={name: {"gridbot_host_bots": several["bots"]}})  # fmt: skip
+    run = playbook("backup.yml", "--limit", name, "-e", f"gridbot_backup_dest={tmp_path}",
+                   "-e", "gridbot_backup_now=true", *inventory)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    for bot, where in (("default", tmp_path / name), ("wide", tmp_path / name / "wide"),
+                       ("narrow", tmp_path / name / "narrow")):  # fmt: skip
+        (copy,) = where.glob("*.db")
+        assert copy.name.startswith(f"gridbot-{ids[bot]}-"), (bot, copy.name)
+        digest = (where / f"{copy.name}.sha256").read_text().split()[0]
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest, bot
 
 
 def test_a_bot_the_inventory_drops_is_retired_with_no_order_left_and_its_store_kept(several):
