@@ -1,8 +1,8 @@
 """Several bots on one host (#63): the tier's last host takes two bots beside the one it runs, `wide` (a grid
 of its own, on an account of its own) and `narrow` (a narrower grid on wide's account, said with account_of),
-while its first bot, the single-bot form's, is adopted as the bot `default` untouched. Judged by the host's
-engine (which container started when) and the exchange's ledger (whose orders rest, under which bot's id).
-Last in the tier: the bots it adds trade on until the hosts are destroyed."""
+while its first bot, the single-bot form's, is adopted as the bot `default` with its orders and fills. Judged
+by the host's engine (which container started when) and the exchange's ledger (whose orders rest, under which
+bot's id). Last in the tier: the bots it adds trade on until the hosts are destroyed."""
 
 import hashlib
 import json
@@ -12,7 +12,7 @@ import time
 import pytest
 from test_rollout import extra_inventory
 
-from fleet import BOTS, account, hosts, play_order, playbook
+from fleet import BOTS, account, exchange_view, hosts, play_order, playbook, recorded_fills
 from gridbot.live.book import client_id_parts
 
 PORTS = {"wide": 9110, "narrow": 9111}
@@ -50,6 +50,8 @@ def several(tmp_path_factory):
     name = play_order()[-1]
     host = fleet[name]
     first = engine_view(host, "gridbot")
+    first_orders, _ = exchange_view(host)
+    first_fills = recorded_fills(host)
     _, admin = account(host)
     key, secret = f"{name}-wide-{time.time_ns()}", "wide-secret-0123456789"
     admin.call("POST", "accounts", {"key": key, "secret": secret, "balances": {"USDT": 10000}})
@@ -65,13 +67,26 @@ def several(tmp_path_factory):
         "gridbot_host_bots": bots}}))  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:]
     ids = BOTS.bot_ids({**host.ansible.get_variables(), "gridbot_host_bots": bots}, name)
-    return {"fleet": fleet, "name": name, "host": host, "first": first, "admin": admin, "key": key,
+    return {"fleet": fleet, "name": name, "host": host, "first": first, "first_orders": first_orders,
+            "first_fills": first_fills, "admin": admin, "key": key,
             "bots": bots, "ids": ids, "tmp": tmp}  # fmt: skip
 
 
-def test_two_bots_join_a_host_whose_first_bot_is_adopted_untouched(several):
+def test_two_bots_join_a_host_whose_first_bot_is_adopted_with_its_orders_and_fills(several):
+    """The first bot keeps its container's name, store and id; it restarts once, as its calls are now paced
+    for three bots behind the host's IP, and its orders and fills go on: none of its resting orders was
+    cancelled, each fill it had booked is still booked."""
     host = several["host"]
-    assert engine_view(host, "gridbot") == several["first"], "the adopted bot was restarted"
+    now = engine_view(host, "gridbot")
+    assert now["image"] == several["first"]["image"]
+    assert now["health"] == "healthy"
+    orders, _ = exchange_view(host)
+    rested = {c for c, o in several["first_orders"].items() if o["status"] in ("NEW", "PARTIALLY_FILLED")}
+    assert rested, "the first bot had a grid resting"
+    assert {c: orders[c]["status"] for c in rested if orders[c]["status"] == "CANCELED"} == {}
+    assert several["first_fills"] <= recorded_fills(host)
+    said = host.run("sudo docker exec gridbot gridbot status -c /etc/gridbot/bot.yml")
+    assert not json.loads(said.stdout).get("halted"), said.stdout
     for b in ("wide", "narrow"):
         assert engine_view(host, f"gridbot-{b}")["health"] == "healthy", b
         out = host.run(f"sudo docker exec gridbot-{b} gridbot status -c /etc/gridbot/bot.yml")
