@@ -91,4 +91,5 @@ def test_each_bots_state_and_those_that_did_not_answer() -> None:
         {"bot": "eth", "container": "gridbot-eth", "halted": False, "reason": "", "open_orders": 7},
     ]
     assert fleet_bots.unanswered(results) == [
-        "wide (rc 1): Error response from daemon: container is not running"]
+        "wide (rc 1): Error response from daemon: container is not running"
+    ]
