@@ -233,10 +233,12 @@ def test_backup_yml_brings_each_bots_newest_backup_to_the_controller(several, tm
 
 
 def test_a_bot_the_inventory_drops_is_retired_with_no_order_left_and_its_store_kept(several):
-    """Last: narrow leaves the inventory. Judged by the exchange (none of its orders rests, wide's on the same
-    account do) and the host (its container, timer and key gone; its store volume and last backup there); the
-    bots left pace their calls for two."""
+    """Last: narrow leaves the inventory, stopped by hand before with its grid still resting. Judged by the
+    exchange (none of its orders rests, wide's on the same account do) and the host (its container, timer and
+    key gone; its store volume and last backup there); the bots left pace their calls for two."""
     host, name = several["host"], several["name"]
+    assert resting_by_bot(several["admin"], several["key"], several["ids"]).get("narrow"), "narrow's grid"
+    assert host.run("sudo docker stop gridbot-narrow").rc == 0
     bots = {b: v for b, v in several["bots"].items() if b != "narrow"}
     inventory = extra_inventory(several["tmp"] / "retire", several["fleet"],
                                 host_vars={name: {"gridbot_host_bots": bots}})  # fmt: skip
