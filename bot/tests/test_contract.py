@@ -48,7 +48,9 @@ def test_bot_defaults_outside_a_container_are_the_users_data_directory(monkeypat
 def test_role_vars_are_the_contract():
     role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
     assert role_vars["__gridbot_credentials"] == str(contract.CREDENTIALS_FILE)
-    assert "'state_dir': __gridbot_data_dir" in role_vars["__gridbot_config"]
+    # Each bot's run.state_dir and exchange.credentials_file: the plan (filter_plugins/bots.py) puts these in.
+    assert "'state_dir': __gridbot_data_dir" in role_vars["__gridbot_plan"]
+    assert "'credentials_file': __gridbot_credentials" in role_vars["__gridbot_plan"]
 
 
 def test_role_reads_the_data_dir_and_the_store_file_from_the_bot():
