@@ -75,12 +75,13 @@ def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again()
 
 
 def assert_a_resume_of_both_asks_first(names, fleet):
-    """Two halts at once: resume.yml names them and asks; with no terminal to ask on, it lifts neither."""
+    """Two halts at once: resume.yml names them (host/bot) and asks; with no terminal to ask on, it lifts
+    neither."""
     unasked = playbook("resume.yml", "--limit", ",".join(names))
     out = unasked.stdout
     assert unasked.returncode != 0, out[-3000:]
     assert "resume.yml lifted none of the 2 halts; nothing was asked" in out, out[-3000:]
-    assert all(f"  {n}: {REASON}" in out for n in names), out[-3000:]
+    assert all(f"  {n}/default: {REASON}" in out for n in names), out[-3000:]
     assert all(bot_status(fleet[n])["halted"] == REASON for n in names), "a halt lifted unasked"
 
 
