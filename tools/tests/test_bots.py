@@ -188,6 +188,7 @@ def test_two_bots_share_an_account_only_when_one_says_so() -> None:
     assert made["bots"][1]["config"]["exchange"] == {
         "credentials_file": "/run/secrets/exchange",
         "bots_per_ip": 2,
+        "account_shared_with": {"a": None},
     }
     silent = plan(gridbot_host_bots={"a": keyed, "b": {**keyed, "metrics_port": 9111}})
     assert silent["problems"] == [
@@ -299,3 +300,16 @@ def test_bots_on_one_host_pace_their_calls_as_bots_behind_one_ip() -> None:
     two = plan(gridbot_metrics_publish=False, gridbot_bots={"default": {}, "a": {}},
                gridbot_config={"exchange": {"bots_per_ip": 1}})["bots"]  # fmt: skip
     assert [b["config"]["exchange"]["bots_per_ip"] for b in two] == [2, 2]
+
+
+def test_bots_on_one_account_name_each_other_and_their_start_for_the_first_starts_funds_check() -> None:
+    keyed = {"exchange_api_key": "k1", "exchange_api_secret": "s1"}
+    made = plan(gridbot_metrics_publish=False, gridbot_config={"start_quote": 900}, gridbot_bots={
+        "a": {**keyed, "config": {"start_quote": 300}}, "b": {"account_of": "a"}, "c": {"account_of": "a"},
+        "d": {"exchange_api_key": "k2", "exchange_api_secret": "s2"}})  # fmt: skip
+    assert made["problems"] == []
+    shared = {b["name"]: b["config"]["exchange"].get("account_shared_with") for b in made["bots"]}
+    assert shared == {"a": {"b": 900, "c": 900}, "b": {"a": 300, "c": 900}, "c": {"a": 300, "b": 900},
+                      "d": None}  # fmt: skip
+    for b in made["bots"]:
+        parse_config(b["config"])  # what the plan writes, the bot takes

@@ -242,6 +242,10 @@ class ExchangeConfig(_Model):
     retry_budget_s: Annotated[float, Field(gt=0, le=300)] = (
         20.0  # a read's retries (backoff) at most this long
     )
+    # The other bots trading on this account, by name, with their start_quote (null: the default one): a
+    # bot's first start refuses when the account cannot fund them all (live/preflight.check_funds). The
+    # gridbot role writes it for bots that share an account (account_of).
+    account_shared_with: dict[Annotated[str, Field(min_length=1, max_length=63)], Positive | None] = {}
 
     @field_validator("credentials_file")
     @classmethod

@@ -4,13 +4,14 @@ exchange can be reached)."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from gridbot.config.model import BotConfig, ConfigError
 from gridbot.live.book import parse_client_id
 from gridbot.live.guards import order_cap
 from gridbot.live.ownership import Ownership
-from gridbot.live.venue import MarketRules, OrderState
+from gridbot.live.venue import Balance, MarketRules, OrderState, Venue
 
 
 def check_rules(
@@ -57,6 +58,48 @@ def check_rules(
         problems.append(cap)
     if problems:
         raise ConfigError(f"{rules.symbol} on the exchange: " + "; ".join(problems))
+
+
+def check_funds(cfg: BotConfig, venue: Venue, rules: MarketRules) -> None:
+    """A first start on an account shared with other bots (`exchange.account_shared_with`): refused, naming
+    them, when the account cannot fund them all (`funds_problem`), as the exchange's balances and its last
+    price tell it now."""
+    if not cfg.exchange.account_shared_with:
+        return
+    now_ms = int(time.time() * 1000 + venue.clock_skew_ms())
+    price = venue.asset_price(rules.base, cfg.run.timeframe, now_ms)
+    problem = funds_problem(cfg, venue.balances(), rules, price)
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def funds_problem(
+    cfg: BotConfig, balances: dict[str, Balance], rules: MarketRules, price: Decimal | None
+) -> str | None:
+    """Whether the account holds what the bots on it start with together (this one's start_quote and the
+    others' in `exchange.account_shared_with`): grids that want more than it holds have their orders refused
+    for funds, one bot's or another's. The account is counted whole, free and locked (the neighbours'
+    resting orders lock their own share, not more), its base at `price` (unknown: not counted)."""
+    default = BotConfig.model_fields["start_quote"].default
+    starts = {f"this bot ({cfg.run.bot_id})": cfg.start_quote}
+    starts |= {
+        name: default if q is None else q for name, q in sorted(cfg.exchange.account_shared_with.items())
+    }
+    need = sum((Decimal(f"{q:.15g}") for q in starts.values()), Decimal(0))
+    held = {a: balances[a].total if a in balances else Decimal(0) for a in (rules.quote, rules.base)}
+    worth = held[rules.base] * price if price is not None else Decimal(0)
+    if need <= held[rules.quote] + worth:
+        return None
+    each = ", ".join(f"{name} {q:g}" for name, q in starts.items())
+    base = f"{held[rules.base].normalize():f} {rules.base}"
+    base += (
+        f" (worth {worth:.2f} at {price.normalize():f})" if price is not None else " (no price to value it)"
+    )
+    return (
+        f"exchange.account_shared_with: the bots on this account start with {need.normalize():f} "
+        f"{rules.quote} together ({each}), more than it holds: {held[rules.quote].normalize():f} "
+        f"{rules.quote} and {base}. Lower a bot's start_quote, or fund the account first"
+    )
 
 
 def check_on_exchange(cfg: BotConfig) -> str:

@@ -71,7 +71,7 @@ from gridbot.live.guards import budget_spent, stale_price, verdict, within_the_h
 from gridbot.live.holdings import Drift
 from gridbot.live.market_watch import MarketWatch
 from gridbot.live.ownership import Ownership
-from gridbot.live.preflight import check_rules
+from gridbot.live.preflight import check_funds, check_rules
 from gridbot.live.recovery import Recovery
 from gridbot.live.sending import Sending
 from gridbot.live.shared import Unknown
@@ -159,6 +159,8 @@ class Trader(Sending, Recovery, Bookkeeping):
         self.stop = threading.Event()
         self._paper_n = 0
         saved = store.snapshot()
+        if saved is None and self.owner is not None:  # a first start claims its start_quote from the account
+            check_funds(cfg, venue, self.rules)
         if saved is not None:
             with self.book.restoring() if self.book else contextlib.nullcontext():
                 self.engine.restore(saved[2])

@@ -280,7 +280,20 @@ def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
         if len(bots) > 1:
             config = merged(config, {"exchange": {"bots_per_ip": _behind_ip(config, len(bots))}})
         b["config"] = config
+    _shared_funds(bots)
     return {"bots": bots, "problems": problems}
+
+
+def _shared_funds(bots: list[dict[str, Any]]) -> None:
+    """Each bot on an account shared with others names them and their start_quote (None: the bot's default),
+    for its first start's check that the account funds them all (the bot knows its balances, the plan not)."""
+    accounts: dict[str, list[dict[str, Any]]] = {}
+    for b in bots:
+        accounts.setdefault(b["account_of"] or b["name"], []).append(b)
+    for sharing in accounts.values():
+        for b in sharing if len(sharing) > 1 else ():
+            others = {o["name"]: o["config"].get("start_quote") for o in sharing if o is not b}
+            b["config"] = merged(b["config"], {"exchange": {"account_shared_with": others}})
 
 
 def _behind_ip(config: Mapping[str, Any], count: int) -> Any:
