@@ -14,6 +14,9 @@ DATA_DIR = "/data"
 # Where the deploy role mounts the host's backup directory (gridbot backup --dest): off the data volume, so a
 # backup outlives it.
 BACKUP_DIR = "/backups"
+# Where the deploy role mounts the directory a host's several bots share (exchange.ip_quiet_dir): a
+# Retry-After the exchange gives one of them holds back all, as the exchange bans the IP.
+IP_QUIET_DIR = "/ip-quiet"
 # /tmp is the container's tmpfs (its root filesystem is read-only).
 HEARTBEAT_FILE = "/tmp/gridbot.heartbeat"
 HTTP_PORT = 9108

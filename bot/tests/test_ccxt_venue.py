@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from gridbot.live.ccxt_loader import exchange_class, rebase_urls
 from gridbot.live.ccxt_venue import CcxtVenue, _text
 from gridbot.live.credentials import read_credentials
+from gridbot.live.quiet import QuietFile
 from gridbot.live.resilience import Backoff, RetryPolicy
 from gridbot.live.venue import (
     AuthFailedError,
@@ -334,6 +335,32 @@ def test_rate_limit_honours_retry_after_and_trips_the_breaker(
     venue.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-r-3")
     assert [o["clientOrderId"] for o in ours(admin)] == ["gb-r-3"]
     assert sample(metrics, "gridbot_api_errors_total", error="DDoSProtection") == 1
+
+
+def test_a_retry_after_given_to_one_bot_holds_back_the_other_bots_behind_its_ip(
+    base_url: str, admin: Admin, tmp_path: Path
+) -> None:
+    """Two bots, one IP, one shared quiet directory: the 429 one is given holds the other's order back
+    without reaching the exchange (Binance would ban the IP for it), and the other's read waits it out."""
+    one, other = (make(base_url, ip_quiet=QuietFile(tmp_path)) for _ in range(2))
+    admin.fault(kind="status", status=429, retry_after=2, path="/api/v3/order", method="POST", count=1)
+    with pytest.raises(RateLimitedError):
+        one.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-s-1")
+    with pytest.raises(RateLimitedError) as e:
+        other.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-s-2")
+    assert 1.5 < e.value.retry_after <= 2.0
+    assert ours(admin) == []
+    t0 = time.monotonic()
+    assert other.open_orders() == []
+    assert 1.4 < time.monotonic() - t0 < 3.0
+    other.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-s-3")
+    assert [o["clientOrderId"] for o in ours(admin)] == ["gb-s-3"]
+    alone = make(base_url)  # a bot that shares no directory is not held back
+    admin.fault(kind="status", status=429, retry_after=2, path="/api/v3/order", method="POST", count=1)
+    with pytest.raises(RateLimitedError):
+        one.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-s-4")
+    alone.create_limit("buy", Decimal("50000"), Decimal("0.001"), "gb-s-5")
+    assert [o["clientOrderId"] for o in ours(admin)] == ["gb-s-3", "gb-s-5"]
 
 
 def test_read_rate_limited_beyond_budget_gives_up_at_once(venue: CcxtVenue, admin: Admin) -> None:

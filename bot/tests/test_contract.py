@@ -51,6 +51,11 @@ def test_role_vars_are_the_contract():
     # Each bot's run.state_dir and exchange.credentials_file: the plan (filter_plugins/bots.py) puts these in.
     assert "'state_dir': __gridbot_data_dir" in role_vars["__gridbot_plan"]
     assert "'credentials_file': __gridbot_credentials" in role_vars["__gridbot_plan"]
+    assert "'ip_quiet_dir': __gridbot_ip_quiet_mount" in role_vars["__gridbot_plan"]
+    found = re.search(r'^IP_QUIET_DIR = "([^"]+)"$', text("bot/gridbot/contract.py"), re.MULTILINE)
+    assert found
+    assert found[1] == contract.IP_QUIET_DIR
+    assert "regex_findall('^IP_QUIET_DIR = " in role_vars["__gridbot_ip_quiet_mount"]
 
 
 def test_role_reads_the_data_dir_and_the_store_file_from_the_bot():
@@ -76,6 +81,7 @@ def test_compose_template_is_the_contract():
     assert f"./bot.yml:{contract.CONFIG_FILE}:ro" in compose
     assert "data:{{ __gridbot_data_dir }}\n" in compose
     assert f"{{{{ __gridbot_backup_dir }}}}:{contract.BACKUP_DIR}\n" in compose
+    assert "{{ __gridbot_bot.ip_dir }}:{{ __gridbot_ip_quiet_mount }}\n" in compose
 
 
 def test_image_is_the_contract():

@@ -40,3 +40,15 @@ def test_a_write_into_a_missing_directory_costs_the_guard_not_the_cycle(tmp_path
     q = QuietFile(tmp_path / "gone")
     q.write(10.0, 0.0)  # no exception
     assert q.left(0.0) == 0.0
+
+
+def test_a_shared_file_keeps_the_longer_wait_whoever_writes_last(tmp_path):
+    """Bots behind one IP write one file: a shorter Retry-After given to one after a longer one given to
+    another does not shorten the IP's wait."""
+    one, other = QuietFile(tmp_path), QuietFile(tmp_path)
+    one.write(1030.0, 1000.0)
+    other.write(1005.0, 1001.0)
+    assert one.left(1002.0) == pytest.approx(28.0)
+    other.write(1040.0, 1003.0)
+    assert one.left(1004.0) == pytest.approx(36.0)
+    assert [p.name for p in tmp_path.iterdir()] == [one.path.name], "no writer's temporary file is left"

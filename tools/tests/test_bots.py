@@ -133,6 +133,7 @@ ROLE = {
     "gridbot_memory_reservation": "128M", "gridbot_metrics_host_port": 9108, "gridbot_metrics_publish": True,
     "gridbot_exchange_api_key": "", "gridbot_exchange_api_secret": "",
     "dir": "/opt/gridbot", "state_dir": "/var/lib/gridbot", "credentials_file": "/run/secrets/exchange",
+    "ip_quiet_dir": "/ip-quiet",
 }  # fmt: skip
 
 
@@ -188,6 +189,7 @@ def test_two_bots_share_an_account_only_when_one_says_so() -> None:
     assert made["bots"][1]["config"]["exchange"] == {
         "credentials_file": "/run/secrets/exchange",
         "bots_per_ip": 2,
+        "ip_quiet_dir": "/ip-quiet",
         "account_shared_with": {"a": None},
     }
     silent = plan(gridbot_host_bots={"a": keyed, "b": {**keyed, "metrics_port": 9111}})
@@ -288,11 +290,14 @@ def test_a_bot_of_the_plan_is_never_retired(kept: list[str], running: list[str])
     assert retired == set(running) - {b["name"] for b in made["bots"]}
 
 
-def test_bots_on_one_host_pace_their_calls_as_bots_behind_one_ip() -> None:
+def test_bots_on_one_host_pace_their_calls_as_bots_behind_one_ip_and_share_its_retry_after() -> None:
     (alone,) = plan()["bots"]
-    assert "exchange" not in alone["config"] or "bots_per_ip" not in alone["config"]["exchange"]
+    assert "exchange" not in alone["config"], "a lone bot's config as it always was"
+    assert alone["ip_dir"] == ""
     three = plan(gridbot_metrics_publish=False, gridbot_bots={"default": {}, "a": {}, "b": {}})["bots"]
     assert [b["config"]["exchange"]["bots_per_ip"] for b in three] == [3, 3, 3]
+    assert {(b["ip_dir"], b["config"]["exchange"]["ip_quiet_dir"]) for b in three} == {
+        ("/opt/gridbot/retry-after", "/ip-quiet")}  # fmt: skip
     # Pis behind one router: the inventory's count wins where it is the larger; never fewer than the host's.
     routed = plan(gridbot_metrics_publish=False, gridbot_bots={"default": {}, "a": {"config": {"exchange": {
         "bots_per_ip": 2}}}}, gridbot_config={"exchange": {"bots_per_ip": 6}})["bots"]  # fmt: skip

@@ -236,6 +236,9 @@ class ExchangeConfig(_Model):
     weight_limit_1m: Annotated[int, Field(ge=1)] | None = 6000
     weight_share_pct: Annotated[float, Field(gt=0, le=100)] = 50.0
     bots_per_ip: Annotated[int, Field(ge=1, le=1000)] = 1
+    # A directory the bots behind this IP share (the gridbot role mounts one per host with several bots): a
+    # 429's Retry-After one of them is given is written there and holds back every one's calls until it ends
+    ip_quiet_dir: Path | None = None
     # how long the circuit breaker holds calls back after the exchange failed (or a 429's Retry-After, if
     # longer): an outage is waited out this way, it never halts trading
     breaker_cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
@@ -247,7 +250,7 @@ class ExchangeConfig(_Model):
     # gridbot role writes it for bots that share an account (account_of).
     account_shared_with: dict[Annotated[str, Field(min_length=1, max_length=63)], Positive | None] = {}
 
-    @field_validator("credentials_file")
+    @field_validator("credentials_file", "ip_quiet_dir")
     @classmethod
     def _home(cls, value: Path | None) -> Path | None:
         return value and value.expanduser()

@@ -144,6 +144,7 @@ class CcxtCalls:
         resync: Callable[[], None],
         quiet: QuietFile | None = None,
         meter: WeightMeter | None = None,
+        ip_quiet: QuietFile | None = None,
     ) -> None:
         self._ex = ex
         self.exchange_id = exchange_id
@@ -158,6 +159,7 @@ class CcxtCalls:
             on_change=self._breaker_changed,
         )
         self._quiet = quiet
+        self._ip_quiet = ip_quiet
         self._meter = meter
         if quiet is not None:  # a Retry-After given to the process before this one, not yet over
             left = quiet.left(clock.time())
@@ -175,6 +177,7 @@ class CcxtCalls:
         """One request: breaker gate, timing, metrics. A ccxt (or socket) error comes out as _FailedError
         with its kind; anything else is a bug and propagates as is."""
         base_error = ccxt_module("ccxt.base.errors").BaseError
+        self._heed_neighbours()
         try:
             self._breaker.before_call()
         except BreakerOpenError as e:
@@ -194,9 +197,11 @@ class CcxtCalls:
                 self._metrics.api_errors.labels(error=type(e).__name__).inc()
             if kind == "rate_limited":
                 self._breaker.rate_limited(self._retry_after())
-                if self._quiet is not None and not _ORDER_COUNT.search(str(e)):  # the IP's, not the account's
+                if not _ORDER_COUNT.search(str(e)):  # the IP's limit, not the account's order count
                     now = self._clock.time()
-                    self._quiet.write(now + self._breaker.remaining_s(), now)
+                    for quiet in (self._quiet, self._ip_quiet):
+                        if quiet is not None:
+                            quiet.write(now + self._breaker.remaining_s(), now)
             elif kind in ("not_found", "rejected", "insufficient_funds", "market_closed"):
                 self._breaker.success()  # the exchange answered
             else:  # a probe that failed once is not the verdict: the read's retry budget is
@@ -210,6 +215,16 @@ class CcxtCalls:
         self._count(method, "ok")
         self._breaker.success()
         return result
+
+    def _heed_neighbours(self) -> None:
+        """A Retry-After another bot behind this IP was given (the shared file) holds this bot's calls too:
+        Binance bans the IP that asks inside it, whichever bot asks."""
+        if self._ip_quiet is None or self._breaker.state == "open":
+            return
+        left = self._ip_quiet.left(self._clock.time())
+        if left > 0:
+            log.info("a bot behind this IP was rate limited: not asking the exchange for %.1f s", left)
+            self._breaker.rate_limited(left)
 
     def _pace(self, method: str) -> None:
         """Held back while this bot's minute or the IP's is past its share (`weights`)."""

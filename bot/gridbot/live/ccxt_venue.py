@@ -110,6 +110,7 @@ class CcxtVenue:
         throttle: bool = True,
         quiet: QuietFile | None = None,
         weight_budget: tuple[float, float] | None = None,
+        ip_quiet: QuietFile | None = None,
     ) -> None:
         if (api_key is None) != (secret is None):
             missing = "secret" if secret is None else "api_key"
@@ -161,6 +162,7 @@ class CcxtVenue:
             resync=self._resync_clock,
             quiet=quiet,
             meter=None if weight_budget is None else WeightMeter(*weight_budget),
+            ip_quiet=ip_quiet,
         )
         if sandbox:
             if "test" not in self._ex.urls:

@@ -3,7 +3,10 @@
 Binance bans an IP (418, from 2 minutes up to 3 days) that sends again before a 429's Retry-After has passed.
 The circuit breaker keeps that wait in memory; a bot killed inside it (OOM, SIGKILL, a power cut) and started
 again at once by its container's restart policy would send at once and be banned. The wait's end is written
-here when the exchange gives it, and a new process opens its breaker for what is left of it."""
+here when the exchange gives it, and a new process opens its breaker for what is left of it.
+
+Bots behind one IP (several on a Pi) share a second such file (`exchange.ip_quiet_dir`): the exchange bans the
+IP, so a Retry-After one bot is given holds every bot's calls, read before each call."""
 
 from __future__ import annotations
 
@@ -36,8 +39,10 @@ class QuietFile:
         return min(max(wait, 0.0), MAX_WAIT_S)
 
     def write(self, until: float, now: float) -> None:
-        """Replace the stored wait atomically; a failure (a full disk) costs the guard, never the cycle."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        """Replace the stored wait atomically, never with a shorter one (bots behind one IP share a file);
+        a failure (a full disk) costs the guard, never the cycle."""
+        until = max(until, now + self.left(now))
+        tmp = self.path.with_name(f"{self.path.name}.{os.urandom(4).hex()}.tmp")  # a writer's own
         try:
             tmp.write_text(f"{until:.3f} {now:.3f}\n")
             os.replace(tmp, self.path)

@@ -32,11 +32,13 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
     from gridbot.live.credentials import read_credentials  # noqa: PLC0415
 
     quiet = QuietFile(cfg.run.state_dir)
-    waiting = quiet.left(time.time())
-    if waiting > 0:
-        log.info(
-            f"the exchange's last Retry-After ({quiet.path}) is not over: not asking it for {waiting:.1f} s"
-        )
+    ip_quiet = QuietFile(cfg.exchange.ip_quiet_dir) if cfg.exchange.ip_quiet_dir is not None else None
+    for q in (quiet, ip_quiet):
+        waiting = q.left(time.time()) if q is not None else 0.0
+        if q is not None and waiting > 0:
+            log.info(
+                f"the exchange's last Retry-After ({q.path}) is not over: not asking it for {waiting:.1f} s"
+            )
     key = secret = None
     if cfg.mode == "live":
         try:
@@ -50,7 +52,7 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
                          throttle=cfg.exchange.throttle, breaker_cooldown_s=cfg.exchange.breaker_cooldown_s,
                          weight_budget=cfg.exchange.weight_budget_1m,
                          retry=RetryPolicy(budget_s=cfg.exchange.retry_budget_s),
-                         quiet=quiet,
+                         quiet=quiet, ip_quiet=ip_quiet,
                          clock=heartbeat or heartbeat_of(cfg))  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

@@ -98,6 +98,11 @@ def test_two_bots_join_a_host_whose_first_bot_is_adopted_with_its_orders_and_fil
         out = host.run(f"sudo docker exec gridbot-{b} gridbot status -c /etc/gridbot/bot.yml")
         assert out.rc == 0, out.stderr
         assert json.loads(out.stdout)["grid"]["settings_sha256"], b
+    # One directory for the exchange's Retry-After, shared: the IP's, whichever bot it was given to.
+    shared = ("/opt/gridbot/retry-after", "/ip-quiet")
+    for c in ("gridbot", "gridbot-wide", "gridbot-narrow"):
+        mounts = json.loads(host.run(f"sudo docker inspect -f '{{{{json .Mounts}}}}' {c}").stdout)
+        assert shared in {(m["Source"], m["Destination"]) for m in mounts}, c
     ids = several["ids"]
     assert len(set(ids.values())) == 3, ids
     # The two on one account: each rests its own grid under its own id, none of the other's, none unowned.

@@ -241,8 +241,9 @@ def retired_bots(
 
 def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
     """{bots: [...], problems: [...]}: each bot of the host with its names on the host, its bot.yml, its key
-    and its limits. `vars_`: the host's variables as the role sees them (vars/main.yml passes the role's
-    defaults too, and its own keys: `dir`, `state_dir`, `credentials_file`)."""
+    and its limits, and the directory the host's bots share (`ip_dir`, when several). `vars_`: the host's
+    variables as the role sees them (vars/main.yml passes the role's defaults too, and its own keys: `dir`,
+    `state_dir`, `credentials_file`, `ip_quiet_dir`)."""
     problems: list[str] = []
     entries = bot_entries(vars_.get("gridbot_bots"), vars_.get("gridbot_host_bots"), problems)
     ids = bot_ids(vars_, host)
@@ -277,9 +278,11 @@ def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
         config: dict[str, Any] = own
         for layer in _layers(vars_, b.pop("entry")):
             config = merged(config, layer)
-        if len(bots) > 1:
-            config = merged(config, {"exchange": {"bots_per_ip": _behind_ip(config, len(bots))}})
+        if len(bots) > 1:  # their pacing, and the Retry-After one is given, shared: the IP's limits
+            config = merged(config, {"exchange": {"bots_per_ip": _behind_ip(config, len(bots)),
+                                                  "ip_quiet_dir": vars_["ip_quiet_dir"]}})  # fmt: skip
         b["config"] = config
+        b["ip_dir"] = f"{vars_['dir']}/retry-after" if len(bots) > 1 else ""
     _shared_funds(bots)
     return {"bots": bots, "problems": problems}
 
