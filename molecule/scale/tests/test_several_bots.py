@@ -7,6 +7,8 @@ bot's id). Last in the tier: the bots it adds trade on until the hosts are destr
 import hashlib
 import json
 import re
+import shlex
+import sqlite3
 import time
 
 import pytest
@@ -228,8 +230,14 @@ def test_bad_bots_are_refused_before_any_change(several, bots, words):
     assert {c: engine_view(host, c) for c in before} == before
 
 
-def test_backup_yml_brings_each_bots_newest_backup_to_the_controller(several, tmp_path):
-    name, ids = several["name"], several["ids"]
+def test_backup_yml_brings_each_bots_newest_backup_and_a_lost_bot_is_restored_alone_from_its_own(
+    several, tmp_path
+):
+    """backup.yml copies each bot's newest backup to its own directory on the controller. One bot's store
+    then lost (its container, volume and directory gone, as a replaced drive leaves them): the rollout makes
+    that bot's store of its own copy before it starts, its neighbours untouched, and the fills it had booked
+    stay booked, none of its client ids sent twice."""
+    name, ids, host = several["name"], several["ids"], several["host"]
     inventory = extra_inventory(several["tmp"] / "backup", several["fleet"],
                                 host_vars={name: {"gridbot_host_bots": several["bots"]}})  # fmt: skip
     run = playbook("backup.yml", "--limit", name, "-e", f"gridbot_backup_dest={tmp_path}",
@@ -241,6 +249,28 @@ def test_backup_yml_brings_each_bots_newest_backup_to_the_controller(several, tm
         assert copy.name.startswith(f"gridbot-{ids[bot]}-"), (bot, copy.name)
         digest = (where / f"{copy.name}.sha256").read_text().split()[0]
         assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest, bot
+    (copy,) = (tmp_path / name / "wide").glob("*.db")
+    con = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
+    try:
+        backed_up = {r[0] for r in con.execute("SELECT trade_id FROM fills")}
+    finally:
+        con.close()
+    others = {c: engine_view(host, c)["started"] for c in ("gridbot", "gridbot-narrow")}
+    lost = "docker rm -f gridbot-wide && docker volume rm gridbot-wide_data && rm -rf /opt/gridbot/bots/wide"
+    gone = host.run(f"sudo sh -c '{lost}'")
+    assert gone.rc == 0, gone.stderr
+    run = playbook("rollout.yml", "--limit", name, "-e", f"gridbot_backup_dest={tmp_path}", *inventory)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert f"{name}: gridbot: restored /restore/{copy.name} into /data" in " ".join(run.stdout.split())
+    assert engine_view(host, "gridbot-wide")["health"] == "healthy"
+    assert {c: engine_view(host, c)["started"] for c in others} == others
+    code = ("import json, sqlite3; c = sqlite3.connect('file:/data/gridbot.db?mode=ro', uri=True); "
+            "print(json.dumps([r[0] for r in c.execute('SELECT trade_id FROM fills')]))")  # fmt: skip
+    out = host.run(f"sudo docker exec gridbot-wide python3 -c {shlex.quote(code)}")
+    assert out.rc == 0, out.stderr
+    assert backed_up <= set(json.loads(out.stdout))
+    dups = several["admin"].call("GET", "duplicates")["duplicate_client_ids"]
+    assert not [c for c in dups if c.startswith(several["key"] + "/")], dups
 
 
 def test_a_bot_the_inventory_drops_is_retired_with_no_order_left_and_its_store_kept(several):
