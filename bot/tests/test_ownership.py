@@ -168,22 +168,21 @@ def test_two_bots_with_their_own_ids_on_one_account_each_book_only_their_own(tmp
 
 
 def test_the_funds_of_bots_on_one_account_are_counted_whole_and_named_when_short():
-    cfg = parse_config({**HALF, "run": {"bot_id": "pi4"},
-                        "exchange": {"account_shared_with": {"pi5": 700, "pi6": None}}})  # fmt: skip
-    free_and_locked = {
-        "USDT": Balance(Decimal(1500), Decimal(500)),
-        "BTC": Balance(Decimal("0.01"), Decimal(0)),
-    }
-    # 400 + 700 + the default 1000 = 2100: 2000 USDT (its locked part too) and 0.01 BTC at 10000 is 2100
-    assert funds_problem(cfg, free_and_locked, RULES, Decimal(10000)) is None
-    said = funds_problem(cfg, free_and_locked, RULES, Decimal(9999))
+    shared = {"pi5": {"start_quote": 700, "symbol": "ETH/USDT"}, "pi6": {}, "pi7": {"symbol": "ETH/BTC"}}
+    cfg = parse_config({**HALF, "exchange": {"account_shared_with": shared}})
+    held = {"USDT": Balance(Decimal(1500), Decimal(500)), "BTC": Balance(Decimal("0.01"), Decimal(0)),
+            "ETH": Balance(Decimal(0), Decimal("0.5"))}  # fmt: skip
+    # 400 + 700 + the default 1000 = 2100, against 2000 USDT (its locked part too), 0.01 BTC and 0.5 ETH
+    # valued at their prices; pi7 quotes BTC: not counted in USDT
+    assert funds_problem(cfg, held, RULES, {"BTC": Decimal(9000), "ETH": Decimal(20)}) is None
+    said = funds_problem(cfg, held, RULES, {"BTC": Decimal(9999), "ETH": None})
     assert said == (
-        "exchange.account_shared_with: the bots on this account start with 2100 USDT together "
-        "(this bot (pi4) 400, pi5 700, pi6 1000), more than it holds: 2000 USDT and 0.01 BTC "
-        "(worth 99.99 at 9999). Lower a bot's start_quote, or fund the account first"
+        "exchange.account_shared_with: the bots on this account start with 2100 USDT together (this bot 400, "
+        "pi5 700, pi6 1000; not counted, quoting other currencies: pi7), more than it holds: 2000 USDT, "
+        "0.01 BTC worth 99.99 at 9999, 0.5 ETH (no price). Lower a bot's start_quote, or fund the account "
+        "first"
     )
-    assert "0.01 BTC (no price to value it)" in str(funds_problem(cfg, free_and_locked, RULES, None))
-    assert funds_problem(parse_config({**HALF}), {}, RULES, None) is not None  # no neighbours: itself counted
+    assert funds_problem(parse_config({**HALF}), {}, RULES, {"BTC": None}) is not None  # itself counted
 
 
 def test_a_first_start_beside_bots_the_account_cannot_also_fund_is_refused_a_restart_is_not(
@@ -193,24 +192,26 @@ def test_a_first_start_beside_bots_the_account_cannot_also_fund_is_refused_a_res
     any order, naming both; beside one of 600 it trades. Once trading, a restart claims nothing new: a
     neighbour's budget raised later is that neighbour's first start to judge."""
     ex: Exchange = exchange()
+    ex.admin.step(candles=1)  # a closed candle: a price
     short: Bot = bots(tmp_path / "short", ex.base, run={"bot_id": "pi4"}, **HALF,
                  exchange={"api_url": ex.base, "credentials_file": str(tmp_path / "short" / "cred"),
-                           "throttle": False, "account_shared_with": {"pi5": 700}})  # fmt: skip
+                           "throttle": False,
+                           "account_shared_with": {"pi5": {"start_quote": 700}}})  # fmt: skip
     short.start()
     assert short.proc is not None
     assert short.proc.wait(timeout=60) == 2
     said = short.log.read_text()
     assert "exchange.account_shared_with: the bots on this account start with 1100 USDT together" in said
-    assert "(this bot (pi4) 400, pi5 700), more than it holds: 1000 USDT and 0 BTC" in said
+    assert "(this bot 400, pi5 700), more than it holds: 1000 USDT, 0 BTC worth 0.00 at " in said
     assert ex.orders() == []
     cfg = json.loads(short.cfg.read_text())
-    cfg["exchange"]["account_shared_with"] = {"pi5": 600}
+    cfg["exchange"]["account_shared_with"] = {"pi5": {"start_quote": 600}}
     short.cfg.write_text(json.dumps(cfg))
     short.start()
     step_both(ex, [short], 3)
     assert resting(ex), "funded, it rests its grid"
     assert short.term() == 0
-    cfg["exchange"]["account_shared_with"] = {"pi5": 5000}
+    cfg["exchange"]["account_shared_with"] = {"pi5": {"start_quote": 5000}}
     short.cfg.write_text(json.dumps(cfg))
     short.start()
     step_both(ex, [short], 2, seen=3)

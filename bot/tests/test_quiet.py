@@ -3,7 +3,7 @@ clock or the disk did in between."""
 
 import pytest
 
-from gridbot.live.quiet import MAX_WAIT_S, QuietFile
+from gridbot.live.quiet import MAX_WAIT_S, IpQuiet, QuietFile
 
 
 def test_the_wait_left_counts_from_now_and_ends(tmp_path):
@@ -42,13 +42,19 @@ def test_a_write_into_a_missing_directory_costs_the_guard_not_the_cycle(tmp_path
     assert q.left(0.0) == 0.0
 
 
-def test_a_shared_file_keeps_the_longer_wait_whoever_writes_last(tmp_path):
-    """Bots behind one IP write one file: a shorter Retry-After given to one after a longer one given to
-    another does not shorten the IP's wait."""
-    one, other = QuietFile(tmp_path), QuietFile(tmp_path)
-    one.write(1030.0, 1000.0)
-    other.write(1005.0, 1001.0)
-    assert one.left(1002.0) == pytest.approx(28.0)
-    other.write(1040.0, 1003.0)
-    assert one.left(1004.0) == pytest.approx(36.0)
-    assert [p.name for p in tmp_path.iterdir()] == [one.path.name], "no writer's temporary file is left"
+def test_bots_behind_one_ip_each_write_their_own_and_heed_each_others_once(tmp_path):
+    """Two bots rate limited at once keep both waits (a file each: neither overwrites the other's); a bot
+    heeds a neighbour's wait once, never its own, and a stale one not at all."""
+    a, b, c = (IpQuiet(tmp_path, bot) for bot in ("pi5", "pi5-wide", "pi5-narrow"))
+    a.write(1120.0, 1000.0)  # a 418's two minutes
+    b.write(1005.0, 1000.0)  # a 429's five seconds, at the same moment
+    assert c.news(1001.0) == pytest.approx(119.0)
+    assert c.news(1002.0) == 0.0, "heeded once: its breaker holds it from then on"
+    assert a.news(1001.0) == pytest.approx(4.0), "only the neighbour's, not its own"
+    b.write(1050.0, 1010.0)
+    assert c.news(1010.0) == pytest.approx(40.0), "a new wait is news"
+    # a clock stepped back after a wait was heeded does not make it start over
+    assert c.news(1010.0 - 3600) == 0.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "rate_limited_until.pi5", "rate_limited_until.pi5-wide"]  # fmt: skip
+    assert IpQuiet(tmp_path / "gone", "pi5").news(0.0) == 0.0

@@ -190,7 +190,7 @@ def test_two_bots_share_an_account_only_when_one_says_so() -> None:
         "credentials_file": "/run/secrets/exchange",
         "bots_per_ip": 2,
         "ip_quiet_dir": "/ip-quiet",
-        "account_shared_with": {"a": None},
+        "account_shared_with": {"a": {}},
     }
     silent = plan(gridbot_host_bots={"a": keyed, "b": {**keyed, "metrics_port": 9111}})
     assert silent["problems"] == [
@@ -309,12 +309,13 @@ def test_bots_on_one_host_pace_their_calls_as_bots_behind_one_ip_and_share_its_r
 
 def test_bots_on_one_account_name_each_other_and_their_start_for_the_first_starts_funds_check() -> None:
     keyed = {"exchange_api_key": "k1", "exchange_api_secret": "s1"}
+    eth = {"market": {"symbol": "ETH/USDT"}}
     made = plan(gridbot_metrics_publish=False, gridbot_config={"start_quote": 900}, gridbot_bots={
-        "a": {**keyed, "config": {"start_quote": 300}}, "b": {"account_of": "a"}, "c": {"account_of": "a"},
-        "d": {"exchange_api_key": "k2", "exchange_api_secret": "s2"}})  # fmt: skip
+        "a": {**keyed, "config": {"start_quote": 300}}, "b": {"account_of": "a", "config": eth},
+        "c": {"account_of": "a"}, "d": {"exchange_api_key": "k2", "exchange_api_secret": "s2"}})  # fmt: skip
     assert made["problems"] == []
     shared = {b["name"]: b["config"]["exchange"].get("account_shared_with") for b in made["bots"]}
-    assert shared == {"a": {"b": 900, "c": 900}, "b": {"a": 300, "c": 900}, "c": {"a": 300, "b": 900},
-                      "d": None}  # fmt: skip
+    a, b, c = {"start_quote": 300}, {"start_quote": 900, "symbol": "ETH/USDT"}, {"start_quote": 900}
+    assert shared == {"a": {"b": b, "c": c}, "b": {"a": a, "c": c}, "c": {"a": a, "b": b}, "d": None}
     for b in made["bots"]:
         parse_config(b["config"])  # what the plan writes, the bot takes

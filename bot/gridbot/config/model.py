@@ -219,6 +219,14 @@ class RunConfig(_Model):
         return 3 * self.cycle_seconds + 10
 
 
+class SharedBot(_Model):
+    """Another bot on this bot's exchange account: what it starts with, on which market (null: the defaults,
+    BotConfig.start_quote's and MarketConfig.symbol's)."""
+
+    start_quote: Positive | None = None
+    symbol: str | None = Field(None, pattern=r"^[A-Z0-9]+/[A-Z0-9]+$")
+
+
 class ExchangeConfig(_Model):
     id: str = Field("binance", pattern=r"^[a-z0-9]+$")  # ccxt's exchange id
     api_url: str | None = Field(None, pattern=r"^https?://")  # any base URL: a local exchange, a testnet
@@ -245,10 +253,10 @@ class ExchangeConfig(_Model):
     retry_budget_s: Annotated[float, Field(gt=0, le=300)] = (
         20.0  # a read's retries (backoff) at most this long
     )
-    # The other bots trading on this account, by name, with their start_quote (null: the default one): a
-    # bot's first start refuses when the account cannot fund them all (live/preflight.check_funds). The
-    # gridbot role writes it for bots that share an account (account_of).
-    account_shared_with: dict[Annotated[str, Field(min_length=1, max_length=63)], Positive | None] = {}
+    # The other bots trading on this account, by name: a bot's first trading start refuses when the account
+    # cannot fund them all (live/preflight.check_funds). The gridbot role writes it for the bots of a host
+    # that share an account (account_of).
+    account_shared_with: dict[Annotated[str, Field(min_length=1, max_length=63)], SharedBot] = {}
 
     @field_validator("credentials_file", "ip_quiet_dir")
     @classmethod

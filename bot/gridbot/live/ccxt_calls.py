@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 from gridbot.live.ccxt_loader import ccxt_module
-from gridbot.live.quiet import QuietFile
+from gridbot.live.quiet import IpQuiet, QuietFile
 from gridbot.live.resilience import BreakerOpenError, CircuitBreaker, RetryPolicy
 from gridbot.live.venue import (
     AuthFailedError,
@@ -144,7 +144,7 @@ class CcxtCalls:
         resync: Callable[[], None],
         quiet: QuietFile | None = None,
         meter: WeightMeter | None = None,
-        ip_quiet: QuietFile | None = None,
+        ip_quiet: IpQuiet | None = None,
     ) -> None:
         self._ex = ex
         self.exchange_id = exchange_id
@@ -177,13 +177,13 @@ class CcxtCalls:
         """One request: breaker gate, timing, metrics. A ccxt (or socket) error comes out as _FailedError
         with its kind; anything else is a bug and propagates as is."""
         base_error = ccxt_module("ccxt.base.errors").BaseError
-        self._heed_neighbours()
+        self._pace(method)
+        self._heed_neighbours()  # after the pacing's wait (up to a minute), right before the call
         try:
             self._breaker.before_call()
         except BreakerOpenError as e:
             self._count(method, "breaker_open")
             raise _BreakerOpenError(e.remaining_s, e.rate_limited) from None
-        self._pace(method)
         t0 = self._clock.monotonic()
         try:
             result = fn()
@@ -219,9 +219,9 @@ class CcxtCalls:
     def _heed_neighbours(self) -> None:
         """A Retry-After another bot behind this IP was given (the shared file) holds this bot's calls too:
         Binance bans the IP that asks inside it, whichever bot asks."""
-        if self._ip_quiet is None or self._breaker.state == "open":
+        if self._ip_quiet is None:
             return
-        left = self._ip_quiet.left(self._clock.time())
+        left = self._ip_quiet.news(self._clock.time())
         if left > 0:
             log.info("a bot behind this IP was rate limited: not asking the exchange for %.1f s", left)
             self._breaker.rate_limited(left)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from gridbot.live.ccxt_calls import CcxtCalls, NotFoundError, VenueClock
 from gridbot.live.ccxt_loader import ccxt_module, exchange_class, rebase_urls
-from gridbot.live.quiet import QuietFile
+from gridbot.live.quiet import IpQuiet, QuietFile
 from gridbot.live.resilience import RetryPolicy
 from gridbot.live.venue import (
     Balance,
@@ -110,7 +110,7 @@ class CcxtVenue:
         throttle: bool = True,
         quiet: QuietFile | None = None,
         weight_budget: tuple[float, float] | None = None,
-        ip_quiet: QuietFile | None = None,
+        ip_quiet: IpQuiet | None = None,
     ) -> None:
         if (api_key is None) != (secret is None):
             missing = "secret" if secret is None else "api_key"

@@ -1,13 +1,14 @@
 """A config judged by the exchange's own rules before any order: at `gridbot run`'s start (keyed: the
 account's other orders count against the order limit too) and by `gridbot check-config` (keyless, when the
-exchange can be reached)."""
+exchange can be reached); and, at a first trading start, the account's funds against what the bots on it
+start with (`check_funds`)."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from decimal import Decimal
 
-from gridbot.config.model import BotConfig, ConfigError
+from gridbot.config.model import BotConfig, ConfigError, MarketConfig
 from gridbot.live.book import parse_client_id
 from gridbot.live.guards import order_cap
 from gridbot.live.ownership import Ownership
@@ -61,45 +62,74 @@ def check_rules(
 
 
 def check_funds(cfg: BotConfig, venue: Venue, rules: MarketRules) -> None:
-    """A first start on an account shared with other bots (`exchange.account_shared_with`): refused, naming
-    them, when the account cannot fund them all (`funds_problem`), as the exchange's balances and its last
-    price tell it now."""
+    """A first trading start on an account shared with other bots (`exchange.account_shared_with`): refused,
+    naming them, when the account cannot fund them all (`funds_problem`), as the exchange's balances and the
+    close of its last candle tell it now."""
     if not cfg.exchange.account_shared_with:
         return
-    now_ms = int(time.time() * 1000 + venue.clock_skew_ms())
-    price = venue.asset_price(rules.base, cfg.run.timeframe, now_ms)
-    problem = funds_problem(cfg, venue.balances(), rules, price)
+    tf = cfg.run.timeframe
+    last = venue.closed_candles(
+        tf, None, 1
+    )  # the market's time: a replaying exchange's is not the wall clock
+    prices: dict[str, Decimal | None] = {rules.base: _dec(last[-1].close) if last else None}
+    starts, _ = shared_starts(cfg, rules.quote)
+    for _, base in starts.values():
+        if base not in prices:  # a neighbour's market: its candle closing with ours
+            prices[base] = (
+                venue.asset_price(base, tf, last[-1].time_ms + cfg.run.timeframe_ms) if last else None
+            )
+    problem = funds_problem(cfg, venue.balances(), rules, prices)
     if problem is not None:
         raise ConfigError(problem)
 
 
+def shared_starts(cfg: BotConfig, quote: str) -> tuple[dict[str, tuple[Decimal, str]], list[str]]:
+    """({bot: (start_quote, the base it trades)} of this bot and the others on its account quoting `quote`,
+    [the others, quoting another currency: not counted])."""
+    start, symbol = BotConfig.model_fields["start_quote"].default, MarketConfig.model_fields["symbol"].default
+    starts = {"this bot": (_dec(cfg.start_quote), cfg.market.symbol.split("/")[0])}
+    elsewhere = []
+    for name, other in sorted(cfg.exchange.account_shared_with.items()):
+        base, theirs = (other.symbol or symbol).split("/")
+        if theirs == quote:
+            starts[name] = (_dec(other.start_quote or start), base)
+        else:
+            elsewhere.append(name)
+    return starts, elsewhere
+
+
 def funds_problem(
-    cfg: BotConfig, balances: dict[str, Balance], rules: MarketRules, price: Decimal | None
+    cfg: BotConfig, balances: dict[str, Balance], rules: MarketRules, prices: Mapping[str, Decimal | None]
 ) -> str | None:
-    """Whether the account holds what the bots on it start with together (this one's start_quote and the
-    others' in `exchange.account_shared_with`): grids that want more than it holds have their orders refused
-    for funds, one bot's or another's. The account is counted whole, free and locked (the neighbours'
-    resting orders lock their own share, not more), its base at `price` (unknown: not counted)."""
-    default = BotConfig.model_fields["start_quote"].default
-    starts = {f"this bot ({cfg.run.bot_id})": cfg.start_quote}
-    starts |= {
-        name: default if q is None else q for name, q in sorted(cfg.exchange.account_shared_with.items())
-    }
-    need = sum((Decimal(f"{q:.15g}") for q in starts.values()), Decimal(0))
-    held = {a: balances[a].total if a in balances else Decimal(0) for a in (rules.quote, rules.base)}
-    worth = held[rules.base] * price if price is not None else Decimal(0)
-    if need <= held[rules.quote] + worth:
+    """Whether the account holds what the bots on it start with together (`shared_starts`): grids that want
+    more than it holds have their orders refused for funds, one bot's or another's. The account is counted
+    whole, free and locked (the neighbours' resting orders lock their own share, not more): its quote, and
+    each base the bots trade at its price (none known: not counted)."""
+    starts, elsewhere = shared_starts(cfg, rules.quote)
+    need = sum((q for q, _ in starts.values()), Decimal(0))
+    held = {a: balances[a].total if a in balances else Decimal(0) for a in (rules.quote, *prices)}
+    worth = {b: held[b] * p for b, p in prices.items() if p is not None}
+    if need <= held[rules.quote] + sum(worth.values(), Decimal(0)):
         return None
-    each = ", ".join(f"{name} {q:g}" for name, q in starts.items())
-    base = f"{held[rules.base].normalize():f} {rules.base}"
-    base += (
-        f" (worth {worth:.2f} at {price.normalize():f})" if price is not None else " (no price to value it)"
-    )
+    each = ", ".join(f"{name} {_show(q)}" for name, (q, _) in starts.items())
+    assets = [f"{_show(held[rules.quote])} {rules.quote}"] + [
+        f"{_show(held[b])} {b} " + (f"worth {worth[b]:.2f} at {_show(p)}" if p is not None else "(no price)")
+        for b, p in sorted(prices.items())
+    ]
+    others = f"; not counted, quoting other currencies: {', '.join(elsewhere)}" if elsewhere else ""
     return (
-        f"exchange.account_shared_with: the bots on this account start with {need.normalize():f} "
-        f"{rules.quote} together ({each}), more than it holds: {held[rules.quote].normalize():f} "
-        f"{rules.quote} and {base}. Lower a bot's start_quote, or fund the account first"
+        f"exchange.account_shared_with: the bots on this account start with {_show(need)} {rules.quote} "
+        f"together ({each}{others}), more than it holds: {', '.join(assets)}. Lower a bot's start_quote, or "
+        "fund the account first"
     )
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(f"{x:.15g}")
+
+
+def _show(d: Decimal) -> str:
+    return format(d.normalize(), "f")
 
 
 def check_on_exchange(cfg: BotConfig) -> str:

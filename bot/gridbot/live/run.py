@@ -5,6 +5,7 @@ crash loop."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -13,7 +14,7 @@ from gridbot import __version__
 from gridbot.config.model import BotConfig, ConfigError
 from gridbot.contract import KEY_REFUSED_HALT
 from gridbot.core.engine import GridEngine
-from gridbot.live.quiet import QuietFile
+from gridbot.live.quiet import IpQuiet, QuietFile
 from gridbot.live.resilience import RetryPolicy
 from gridbot.live.trader import Trader, heartbeat_of
 from gridbot.live.venue import AuthFailedError, RateLimitedError, Venue, VenueError
@@ -32,13 +33,16 @@ def make_venue(cfg: BotConfig, metrics: Metrics, heartbeat: Heartbeat | None = N
     from gridbot.live.credentials import read_credentials  # noqa: PLC0415
 
     quiet = QuietFile(cfg.run.state_dir)
-    ip_quiet = QuietFile(cfg.exchange.ip_quiet_dir) if cfg.exchange.ip_quiet_dir is not None else None
-    for q in (quiet, ip_quiet):
-        waiting = q.left(time.time()) if q is not None else 0.0
-        if q is not None and waiting > 0:
-            log.info(
-                f"the exchange's last Retry-After ({q.path}) is not over: not asking it for {waiting:.1f} s"
-            )
+    waiting = quiet.left(time.time())
+    if waiting > 0:
+        log.info(
+            f"the exchange's last Retry-After ({quiet.path}) is not over: not asking it for {waiting:.1f} s"
+        )
+    shared = cfg.exchange.ip_quiet_dir
+    if shared is not None and not (shared.is_dir() and os.access(shared, os.W_OK | os.X_OK)):
+        log.warning(f"exchange.ip_quiet_dir: {shared} is not a directory this bot can write: the Retry-After "
+                    "it is given is not shared with the bots behind its IP")  # fmt: skip
+    ip_quiet = IpQuiet(shared, cfg.run.bot_id) if shared is not None else None
     key = secret = None
     if cfg.mode == "live":
         try:

@@ -159,7 +159,9 @@ class Trader(Sending, Recovery, Bookkeeping):
         self.stop = threading.Event()
         self._paper_n = 0
         saved = store.snapshot()
-        if saved is None and self.owner is not None:  # a first start claims its start_quote from the account
+        # A first trading start claims its start_quote from the account: no order yet (a first start halted
+        # by a refused key saved a snapshot, and is still one)
+        if self.owner is not None and next(store.client_ids(), None) is None:
             check_funds(cfg, venue, self.rules)
         if saved is not None:
             with self.book.restoring() if self.book else contextlib.nullcontext():

@@ -15,6 +15,7 @@ import pytest
 from test_rollout import extra_inventory
 
 from fleet import BOTS, account, bot_status, exchange_view, hosts, play_order, playbook, recorded_fills
+from gridbot import contract
 from gridbot.live.book import client_id_parts
 
 PORTS = {"wide": 9110, "narrow": 9111}
@@ -101,7 +102,7 @@ def test_two_bots_join_a_host_whose_first_bot_is_adopted_with_its_orders_and_fil
         assert out.rc == 0, out.stderr
         assert json.loads(out.stdout)["grid"]["settings_sha256"], b
     # One directory for the exchange's Retry-After, shared: the IP's, whichever bot it was given to.
-    shared = ("/opt/gridbot/retry-after", "/ip-quiet")
+    shared = ("/opt/gridbot/retry-after", contract.IP_QUIET_DIR)
     for c in ("gridbot", "gridbot-wide", "gridbot-narrow"):
         mounts = json.loads(host.run(f"sudo docker inspect -f '{{{{json .Mounts}}}}' {c}").stdout)
         assert shared in {(m["Source"], m["Destination"]) for m in mounts}, c

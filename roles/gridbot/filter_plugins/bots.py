@@ -288,15 +288,23 @@ def bot_plan(vars_: Mapping[str, Any], host: str) -> dict[str, Any]:
 
 
 def _shared_funds(bots: list[dict[str, Any]]) -> None:
-    """Each bot on an account shared with others names them and their start_quote (None: the bot's default),
-    for its first start's check that the account funds them all (the bot knows its balances, the plan not)."""
+    """Each bot on an account another bot of the host shares names the others, what they start with and on
+    which market (what their configs say; the bot's defaults otherwise), for its first start's check that
+    the account funds them all: the bot knows the balances, the plan not."""
     accounts: dict[str, list[dict[str, Any]]] = {}
     for b in bots:
         accounts.setdefault(b["account_of"] or b["name"], []).append(b)
     for sharing in accounts.values():
         for b in sharing if len(sharing) > 1 else ():
-            others = {o["name"]: o["config"].get("start_quote") for o in sharing if o is not b}
+            others = {o["name"]: _start_of(o["config"]) for o in sharing if o is not b}
             b["config"] = merged(b["config"], {"exchange": {"account_shared_with": others}})
+
+
+def _start_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    market = config.get("market")
+    said = {"start_quote": config.get("start_quote"),
+            "symbol": market.get("symbol") if isinstance(market, Mapping) else None}  # fmt: skip
+    return {k: v for k, v in said.items() if v is not None}
 
 
 def _behind_ip(config: Mapping[str, Any], count: int) -> Any:
