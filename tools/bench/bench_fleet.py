@@ -1,14 +1,15 @@
 """What each extra Pi costs the controller: an idempotent `site.yml` and a no-change `rollout.yml` timed on
 1, 4, 8 and 16 hosts (systemd containers reached over SSH, molecule/bench), with the project's ansible.cfg
 (Mitogen, pipelining, ControlPersist, smart gathering with a fact cache, 20 forks) and with Ansible's stock
-settings, side by side. Prints wall time, the controller's peak RSS (Ansible and every process it started,
-summed), the CPU time the controller spent (Ansible and the processes it waited for: forks, SSH clients,
-Mitogen's brokers; not the SSH masters ControlPersist detaches) against the CPU time the hosts' containers
-spent meanwhile (less what they use idle: their engines, their bots), and the marginal cost of a host. The
-hosts share the controller's cores here: their work is in the wall time, as it would not be on a fleet of
-Pis, each with its own CPU.
+settings, side by side; then several bots on one host (#63): a rollout of a change every bot takes and
+idempotent runs, with one bot and with eight, and the seven added and retired. Prints wall time, the
+controller's peak RSS (Ansible and every process it started, summed), the CPU time the controller spent
+(Ansible and the processes it waited for: forks, SSH clients, Mitogen's brokers; not the SSH masters
+ControlPersist detaches) against the CPU time the hosts' containers spent meanwhile (less what they use idle:
+their engines, their bots), and the marginal cost of a host. The hosts share the controller's cores here:
+their work is in the wall time, as it would not be on a fleet of Pis, each with its own CPU.
 
-    python tools/bench/bench_fleet.py [--sizes 1,4,8,16] [--keep]
+    python tools/bench/bench_fleet.py [--sizes 1,4,8,16] [--bots 1,8] [--keep]
 
 The containers are made and converged once (minutes); --keep leaves them for another run (molecule destroy -s
 bench removes them).
@@ -150,10 +151,15 @@ class Run:
 
 
 def timed(
-    playbook: str, hosts_file: Path, limit: list[str], env: dict[str, str], idle: float = 0.0
+    playbook: str,
+    hosts_file: Path,
+    limit: list[str],
+    env: dict[str, str],
+    idle: float = 0.0,
+    extra: Path | None = None,
 ) -> tuple[Run, str]:
     command = [VENV_BIN / "ansible-playbook", "-i", hosts_file, PROJECT / "playbooks" / playbook,
-               "--limit", ",".join(limit)]  # fmt: skip
+               "--limit", ",".join(limit), *(["-e", f"@{extra}"] if extra else [])]  # fmt: skip
     cpu, hosts_cpu = controller_cpu(), container_cpu(limit)
     start = time.monotonic()
     proc = subprocess.Popen(command, env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -206,14 +212,66 @@ def shape(points: list[tuple[int, float]]) -> str:
     return "per added host: " + ", ".join(f"{s:.2f} s" for s in steps)
 
 
+def bots_vars(count: int, errors_per_hour: int) -> dict[str, object]:
+    """One host's bots as an operator writes them: the single bot (default) and count - 1 more, each with
+    its own metrics port and a CPU reservation that lets eight fit in a 2-core host's budget (a Pi 5 has 4),
+    and a setting every bot takes (a changed one restarts each; the grid stays as it is)."""
+    bots: dict[str, dict[str, object]] = {"default": {}}
+    bots.update({f"grid{i}": {"metrics_port": 9200 + i} for i in range(2, count + 1)})
+    for bot in bots.values():
+        bot["cpus_reservation"] = 0.15
+    return {"gridbot_host_bots": bots,
+            "gridbot_config_override": {"risk": {"max_errors_per_hour": errors_per_hour}}}  # fmt: skip
+
+
+def bots_on_one_host(
+    hosts_file: Path, host: str, env: dict[str, str], counts: list[int], work: Path
+) -> list[tuple[str, Run]]:
+    """On one converged host, for each count of bots: rollout.yml with a setting every bot takes (each bot
+    restarted, gated and soaked), then idempotent rollout.yml and site.yml; between counts, the bots added
+    (or, at the end, retired: halted, cancelled, backed up, removed). The host ends with its one bot."""
+    rows: list[tuple[str, Run]] = []
+    errors_per_hour = 60
+
+    def run(label: str, playbook: str, count: int, change: bool, idle: float) -> None:
+        nonlocal errors_per_hour
+        errors_per_hour += change
+        extra = work / f"bots-{count}-{errors_per_hour}.json"
+        extra.write_text(json.dumps(bots_vars(count, errors_per_hour)))
+        result, changed = timed(playbook, hosts_file, [host], env, idle, extra)
+        if not change and changed:
+            sys.exit(f"bench_fleet: {playbook} with {count} bots changed something: {changed}")
+        rows.append((label, result))
+        print(f"  {label:44} {result.wall:6.1f} s, peak RSS {result.peak / 2**20:5.0f} MiB, CPU: controller "
+              f"{result.cpu:5.1f} s, host {result.hosts_cpu:5.1f} s", flush=True)  # fmt: skip
+
+    previous = 1
+    for count in counts:
+        if count != previous:
+            run(f"rollout.yml: {count - previous} bots added", "rollout.yml", count, True, 0.0)
+            previous = count
+        idle = idle_cpu_rate([host])
+        print(f"  {count} bots: the host's CPU with no playbook running: {idle * 1000:.0f} ms/s", flush=True)
+        run(f"rollout.yml: a change all {count} take", "rollout.yml", count, True, idle)
+        run(f"rollout.yml: no change, {count} bots", "rollout.yml", count, False, idle)
+        run(f"site.yml: no change, {count} bots", "site.yml", count, False, idle)
+    if previous != 1:
+        run(f"rollout.yml: {previous - 1} bots retired", "rollout.yml", 1, True, 0.0)
+    return rows
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,4,8,16", help="fleet sizes, at most 16 (default 1,4,8,16)")
+    parser.add_argument("--bots", default="1,8", help="bots on one host, compared (default 1,8)")
     parser.add_argument("--keep", action="store_true", help="leave the containers running")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     if not sizes or sizes[0] < 1 or sizes[-1] > 16 or len(sizes) < 2:
         parser.error("--sizes: at least two fleet sizes from 1 to 16")
+    counts = sorted({int(s) for s in args.bots.split(",")})
+    if not counts or counts[0] < 1 or counts[-1] > 8:
+        parser.error("--bots: counts of bots on one host from 1 to 8")
 
     print("bench_fleet: 16 container hosts converged with site.yml (minutes; molecule/bench)", flush=True)
     molecule("create", "prepare", "converge")
@@ -242,10 +300,13 @@ def main(argv: list[str]) -> int:
                         print(f"  {playbook:11} {name:7} {size:2} hosts: {run.wall:6.1f} s, peak RSS "
                               f"{run.peak / 2**20:6.0f} MiB, CPU: controller {run.cpu:6.1f} s, "
                               f"hosts {run.hosts_cpu:6.1f} s", flush=True)  # fmt: skip
+            print(f"bench_fleet: bots on one host ({names[0]}), the project's settings", flush=True)
+            bots = bots_on_one_host(hosts_file, names[0], envs["project"], counts, work)
     finally:
         if not args.keep:
             molecule("destroy")
     report(results, sizes)
+    report_bots(bots)
     return 0
 
 
@@ -272,6 +333,12 @@ def report(results: dict[tuple[str, str], list[tuple[int, Run]]], sizes: list[in
             f"{playbook}: the project's settings against stock: wall {speedups}; "
             f"the controller's CPU {cpu}; the hosts' CPU {hosts}"
         )
+
+
+def report_bots(rows: list[tuple[str, Run]]) -> None:
+    print("\nBots on one host (wall s / controller peak RSS MiB / CPU s: controller, host)")
+    for label, r in rows:
+        print(f"  {label:44}{r.wall:8.1f}{r.peak / 2**20:8.0f}{r.cpu:8.1f}{r.hosts_cpu:8.1f}")
 
 
 if __name__ == "__main__":
