@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """What only a Pi knows, for the node exporter's textfile collector: the firmware's throttling bits, each bot
 container's state as the engine sees it (labelled with its bot: `default` for the container named on the
-command line, <name> for each `<container>-<name>` of the same compose service), a pending reboot, which of the
-units named on the command line (glob patterns, after the bot's container) have failed, and when the journal
-uploader last saved its place. Written whole to a temporary file and renamed, so a scrape never reads half a
-file. Standard library only: it runs under the host's python3."""
+command line, <name> for each `<container>-<name>` of the same compose service), a pending reboot, which of
+the units named on the command line (glob patterns, after the bot's container) have failed, and when the
+journal uploader last saved its place. Written whole to a temporary file and renamed, so a scrape never reads
+half a file. Standard library only: it runs under the host's python3."""
 
 import json
 import os
