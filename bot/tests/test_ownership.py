@@ -217,3 +217,48 @@ def test_a_first_start_beside_bots_the_account_cannot_also_fund_is_refused_a_res
     step_both(ex, [short], 2, seen=3)
     assert short.status()["candles"] >= 5
     assert short.term() == 0
+
+
+def test_check_config_funds_judges_a_shared_account_before_the_bot_starts(tmp_path, exchange, bots):
+    """`check-config --funds`, the deploy role's check of a new bot on a shared account before anything on its
+    host changes: 1000 USDT beside a bot said to start with 700 is short (exit 2, naming both and the numbers,
+    no order placed); beside one of 600 it is funded; an unreadable key is named; a paper bot, an account of
+    its own and an exchange out of reach are not judged (the bot's start judges again)."""
+    ex: Exchange = exchange()
+    ex.admin.step(candles=1)
+    shared = {"pi5": {"start_quote": 700}}
+    bot: Bot = bots(tmp_path / "b", ex.base, run={"bot_id": "pi4"}, **HALF,
+               exchange={"api_url": ex.base, "credentials_file": str(tmp_path / "b" / "cred"),
+                         "throttle": False, "account_shared_with": shared})  # fmt: skip
+    short = bot.cli("check-config", "--funds")
+    assert short.returncode == 2, short.stdout + short.stderr
+    said = short.stderr
+    assert "exchange.account_shared_with: the bots on this account start with 1100 USDT together" in said
+    assert "(this bot 400, pi5 700), more than it holds: 1000 USDT" in said
+    assert ex.orders() == []
+    cfg = json.loads(bot.cfg.read_text())
+    cfg["exchange"]["account_shared_with"] = {"pi5": {"start_quote": 600}}
+    bot.cfg.write_text(json.dumps(cfg))
+    funded = bot.cli("check-config", "--funds")
+    assert funded.returncode == 0, funded.stdout + funded.stderr
+    assert "the account funds this bot and pi5 together" in funded.stdout
+    cred = tmp_path / "b" / "cred"
+    key = cred.read_text()
+    cred.write_text("GRIDBOT_API_KEY=\n")
+    unreadable = bot.cli("check-config", "--funds")
+    assert unreadable.returncode == 2
+    assert "exchange.credentials_file: " in unreadable.stderr
+    assert "GRIDBOT_API_KEY is empty" in unreadable.stderr
+    cred.write_text(key)
+    for change, said in (({"mode": "paper"}, "funds not judged: a paper bot claims nothing of its account"),
+                         ({"exchange": {**cfg["exchange"], "account_shared_with": {}}},
+                          "funds not judged: no other bot shares this account"),
+                         ({"exchange": {**cfg["exchange"], "api_url": "http://127.0.0.1:9"}},
+                          "funds not judged: the exchange could not be asked")):  # fmt: skip
+        bot.cfg.write_text(json.dumps({**cfg, **change}))
+        out = bot.cli("check-config", "--funds")
+        assert (out.returncode, said in out.stdout) == (0, True), out.stdout + out.stderr
+    both = bot.cli("check-config", "--funds", "--offline")
+    assert both.returncode == 2
+    assert "--funds asks the exchange, --offline never does" in both.stderr
+    assert ex.orders() == []

@@ -319,3 +319,19 @@ def test_bots_on_one_account_name_each_other_and_their_start_for_the_first_start
     assert shared == {"a": {"b": b, "c": c}, "b": {"a": a, "c": c}, "c": {"a": a, "b": b}, "d": None}
     for b in made["bots"]:
         parse_config(b["config"])  # what the plan writes, the bot takes
+
+
+def test_a_new_live_bot_on_a_shared_account_has_its_funds_judged_before_any_change() -> None:
+    """Only a bot whose first start claims a share of an account others use: live, keyed, with neighbours on
+    it, and no store yet. A paper bot, a bot on an account of its own and a bot that trades already (its store
+    volume on the host) are left alone."""
+    keyed = {"exchange_api_key": "k1", "exchange_api_secret": "s1"}
+    live = {"gridbot_config": {"mode": "live"}, "gridbot_metrics_publish": False}
+    made = plan(**live, gridbot_bots={"a": keyed, "b": {"account_of": "a"}, "c": {"exchange_api_key": "k2",
+                "exchange_api_secret": "s2"}, "d": {}})  # fmt: skip
+    assert made["problems"] == []
+    assert bots.funds_pending(made["bots"], []) == ["a", "b"]
+    assert bots.funds_pending(made["bots"], ["gridbot-a_data\n", "other_data"]) == ["b"]
+    assert bots.funds_pending(made["bots"], ["gridbot-a_data", "gridbot-b_data"]) == []
+    paper = plan(gridbot_metrics_publish=False, gridbot_bots={"a": keyed, "b": {"account_of": "a"}})
+    assert bots.funds_pending(paper["bots"], []) == []

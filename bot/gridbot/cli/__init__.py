@@ -70,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "new-config":
             return config.new_config(args.file, live=args.live, force=args.force)
         if args.command == "check-config":
-            return config.check_config(config.config_file(args), args.data, offline=args.offline)
+            return config.check_config(
+                config.config_file(args), args.data, offline=args.offline, funds=args.funds
+            )
         cfg = load_config(args.config)
         logs.name_bot(cfg.run.bot_id)
         if args.command == "sweep":

@@ -34,6 +34,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="never ask the exchange for its market rules (it cannot be reached; the bot asks at its start)",
     )
+    k.add_argument(
+        "--funds",
+        action="store_true",
+        help="with the account's key, judge that an account shared with other bots funds them all, as the "
+        "bot's first start does (exchange.account_shared_with)",
+    )
 
 
 def add_new_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -121,9 +127,12 @@ def judge(cfg: BotConfig, source: str, data: str) -> Scan:
     return scan
 
 
-def check_config(path: Path, data: str | None, *, offline: bool = False) -> int:
+def check_config(path: Path, data: str | None, *, offline: bool = False, funds: bool = False) -> int:
     """Exit 0 when the config is valid and would trade across the data's prices, else 2. `offline`: not even
-    an attempt at the exchange (ccxt is not loaded: seconds on a Pi)."""
+    an attempt at the exchange (ccxt is not loaded: seconds on a Pi). `funds`: the shared account's funds
+    judged too, with its key (`live.preflight.judge_funds`)."""
+    if offline and funds:
+        raise ConfigError("check-config: --funds asks the exchange, --offline never does: give one")
     cfg = load_config(path)
     source = data or cfg.run.data
     scan = None
@@ -146,6 +155,10 @@ def check_config(path: Path, data: str | None, *, offline: bool = False) -> int:
         from gridbot.live.preflight import check_on_exchange  # noqa: PLC0415  loads ccxt
 
         where += f"; {check_on_exchange(cfg)}"
+    if funds:
+        from gridbot.live.preflight import judge_funds  # noqa: PLC0415  loads ccxt
+
+        where += f"; {judge_funds(cfg)}"
     print(f"{path}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels, judged at {where})")
     if scan is not None and scan.unpayable:
         # Not an error: the engine skips those grids and keeps trading; the operator should know how often.

@@ -132,6 +132,41 @@ def _show(d: Decimal) -> str:
     return format(d.normalize(), "f")
 
 
+def judge_funds(cfg: BotConfig) -> str:
+    """`check-config --funds`: the first start's funds check (`check_funds`) made before the bot starts, as
+    the deploy role makes it for a new bot on a shared account before any bot of its host changes. Keyed (the
+    account's balances): raises ConfigError naming the bots and the numbers when the account is short;
+    returns what was judged, or why nothing was (no shared account, a paper bot, an exchange that could not
+    be asked or refused the key: the bot's own start judges it again, and its gate sees a refused key)."""
+    from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415  loads ccxt
+    from gridbot.live.credentials import read_credentials  # noqa: PLC0415
+    from gridbot.live.resilience import RetryPolicy  # noqa: PLC0415
+    from gridbot.live.venue import VenueError  # noqa: PLC0415
+
+    shared = sorted(cfg.exchange.account_shared_with)
+    if not shared:
+        return "funds not judged: no other bot shares this account (exchange.account_shared_with)"
+    if cfg.mode != "live":
+        return "funds not judged: a paper bot claims nothing of its account"
+    try:
+        key, secret = read_credentials(cfg.credentials_file)
+    except ValueError as exc:
+        raise ConfigError(f"exchange.credentials_file: {exc}") from None
+    x = cfg.exchange
+    try:  # a ConfigError (a ValueError) from the venue's settings names them; one from check_funds is ours
+        venue = CcxtVenue(x.id, cfg.market.symbol, api_url=x.api_url, sandbox=x.sandbox, api_key=key,
+                          secret=secret, timeout_s=min(x.timeout_s, 5.0), throttle=x.throttle,
+                          retry=RetryPolicy(max_retries=1, budget_s=5.0))  # fmt: skip
+        rules = venue.load_market(cfg.market.symbol)
+    except (VenueError, ValueError) as exc:
+        return f"funds not judged: the exchange could not be asked ({type(exc).__name__}: {exc})"
+    try:
+        check_funds(cfg, venue, rules)
+    except VenueError as exc:
+        return f"funds not judged: the exchange could not be asked ({type(exc).__name__}: {exc})"
+    return f"the account funds this bot and {', '.join(shared)} together"
+
+
 def check_on_exchange(cfg: BotConfig) -> str:
     """check-config's look at the exchange (keyless: its market rules, not the account): raises ConfigError
     naming what the exchange contradicts; returns what was judged, or why the exchange could not be asked

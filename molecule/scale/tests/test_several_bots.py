@@ -237,6 +237,28 @@ def test_bad_bots_are_refused_before_any_change(several, bots, words):
     assert {c: engine_view(host, c) for c in before} == before
 
 
+def test_a_bot_its_shared_account_cannot_fund_is_refused_before_any_change(several):
+    """A bot joining wide's account (10,000 USDT) with a start of 20,000: the exchange, asked with the key by
+    the role before any bot of the host changes, finds the account short. The host fails naming the bots and
+    the numbers; no container, directory or order of the new bot, and the others not restarted (their configs
+    would name it)."""
+    host, name = several["host"], several["name"]
+    before = {c: engine_view(host, c) for c in ("gridbot", "gridbot-wide", "gridbot-narrow")}
+    greedy = {"account_of": "wide", "metrics_port": 9112, "config": {"start_quote": 20000}}
+    bots = {name: {"gridbot_host_bots": {**several["bots"], "greedy": greedy}}}
+    extra = extra_inventory(several["tmp"] / "greedy", several["fleet"], host_vars=bots)
+    run = playbook("rollout.yml", "--limit", name, *extra)
+    assert run.returncode != 0
+    said = re.search(rf"bot greedy on {name}: .*?(exchange\.account_shared_with: [^\n\\]*)", run.stdout)
+    assert said, run.stdout[-3000:]
+    assert "start with 22000 USDT together (this bot 20000, narrow 1000, wide 1000), more than it" in said[1]
+    assert {c: engine_view(host, c) for c in before} == before
+    assert host.run("sudo docker inspect gridbot-greedy").rc != 0
+    assert not host.file("/opt/gridbot/bots/greedy").exists
+    greedy_id = BOTS.bot_ids({**host.ansible.get_variables(), "gridbot_host_bots": {"greedy": greedy}}, name)
+    assert resting_by_bot(several["admin"], several["key"], greedy_id).get("greedy") is None
+
+
 def test_backup_yml_brings_each_bots_newest_backup_and_a_lost_bot_is_restored_alone_from_its_own(
     several, tmp_path
 ):

@@ -300,6 +300,22 @@ def _shared_funds(bots: list[dict[str, Any]]) -> None:
             b["config"] = merged(b["config"], {"exchange": {"account_shared_with": others}})
 
 
+def funds_pending(bots: Iterable[Mapping[str, Any]], volumes: Iterable[str]) -> list[str]:
+    """The bots whose first start claims funds from an account other bots of the host share: live, keyed,
+    naming neighbours (`exchange.account_shared_with`), and no store volume on the host yet (`volumes`: the
+    engine's volume names). tasks/funds.yml has the exchange judge their accounts before any bot of the host
+    changes; a bot with a store has claimed its share already (the bot judges a first start alone too)."""
+    stored = {v.strip() for v in volumes}
+    out = []
+    for b in bots:
+        config = b["config"]
+        exchange = config.get("exchange")
+        shared = exchange.get("account_shared_with") if isinstance(exchange, Mapping) else None
+        if b["api_key"] and config.get("mode") == "live" and shared and b["volume"] not in stored:
+            out.append(b["name"])
+    return out
+
+
 def _start_of(config: Mapping[str, Any]) -> dict[str, Any]:
     market = config.get("market")
     said = {"start_quote": config.get("start_quote"),
@@ -362,4 +378,5 @@ class FilterModule:
             "gridbot_bot_id_clashes": bot_id_clashes,
             "gridbot_budget_problems": budget_problems,
             "gridbot_retired_bots": retired_bots,
+            "gridbot_funds_pending": funds_pending,
         }
