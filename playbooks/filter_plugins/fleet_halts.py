@@ -31,6 +31,13 @@ def halts_to_lift(hosts: list[str], hostvars: Mapping[str, Any]) -> list[dict[st
     return lifted
 
 
+def bots_named(hosts: list[str], hostvars: Mapping[str, Any], fact: str) -> list[dict[str, str]]:
+    """{host, bot} for each bot name in each host's list `fact` (the bots halt.yml halted, or resume.yml
+    lifted, set once each had taken it): what the monitoring hosts' silences are made or expired for. A host
+    without the fact (it failed, or was not in the run) names none."""
+    return [{"host": host, "bot": str(bot)} for host in hosts for bot in hostvars[host].get(fact) or []]
+
+
 def _listed(halts: list[dict[str, str]]) -> str:
     return "\n".join(f"  {h['host']}/{h.get('bot', 'default')}: {h['reason']}" for h in halts)
 
@@ -58,6 +65,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "halts_to_lift": halts_to_lift,
+            "bots_named": bots_named,
             "resume_question": resume_question,
             "resume_refusal": resume_refusal,
         }

@@ -93,3 +93,16 @@ def test_each_bots_state_and_those_that_did_not_answer() -> None:
     assert fleet_bots.unanswered(results) == [
         "wide (rc 1): Error response from daemon: container is not running"
     ]
+
+
+def test_the_silenced_bots_are_those_each_host_noted_and_a_host_that_failed_names_none() -> None:
+    hostvars = {
+        "pi5-a": {"__halt_new": ["default", "wide"]},
+        "pi5-b": {"__bot_states": []},
+        "pi5-c": {"__halt_new": []},
+    }
+    assert fleet_halts.bots_named(["pi5-a", "pi5-b", "pi5-c"], hostvars, "__halt_new") == [
+        {"host": "pi5-a", "bot": "default"},
+        {"host": "pi5-a", "bot": "wide"},
+    ]
+    assert fleet_halts.bots_named(["pi5-b"], hostvars, "__resume_lifted") == []

@@ -4,11 +4,12 @@ real ones refuse. Telegram's sendMessage in HTML parse mode refuses a text that 
 `&`, an entity cut in two, a tag it does not know) and one longer than 4096 characters once the entities are
 parsed; a Discord webhook refuses content over 2000 characters, an embed's title over 256 and its description
 over 4096. A refused notification is a page lost. The always-firing Watchdog goes to a dead man's switch's
-stand-in alone."""
+stand-in alone. The silences playbooks/halt.yml posts hold back its halts, and only those."""
 
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import re
 import socket
@@ -24,8 +25,13 @@ from typing import Any
 
 import pytest
 import yaml
-from role_templates import render
+from role_templates import ROLE, render
 
+_spec = importlib.util.spec_from_file_location("silences", ROLE / "filter_plugins" / "silences.py")
+assert _spec is not None
+assert _spec.loader is not None
+SILENCES = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(SILENCES)
 CHAT = -1001234567890
 TOKEN = "123:abc"
 RUNBOOKS = "https://wiki.example.org/pifleet/runbooks.md"
@@ -210,6 +216,18 @@ class Alertmanager:
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """Alertmanager's API v2: the JSON answer, or None when it has none (a DELETE)."""
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            text = response.read()
+        return json.loads(text) if text else None
 
     def metric(self, name: str) -> dict[str, float]:
         """NAME's samples on /metrics, by integration."""
@@ -413,3 +431,61 @@ def test_any_label_text_still_fits(
         assert f"{hosts} alerts" in telegram.text, "says how many alerts the message does not list"
         assert f"{hosts} alerts" in discord.text
     assert_no_failure(alertmanager)
+
+
+def test_halt_ymls_silence_holds_back_only_the_bots_it_halted_and_its_expiry_lets_the_next_halt_page(
+    alertmanager: Alertmanager, stand_in: StandIn
+) -> None:
+    """The silences halt.yml posts (roles/monitoring/filter_plugins/silences.py) through Alertmanager itself:
+    the BotHalted of the bot it halted is suppressed, silenced by it, and reaches no receiver; the same host's
+    other bot and another host's halt still page. The silences resume.yml expires are those, and once they are
+    gone the halt pages."""
+    halted = [{"host": "pi5-a", "bot": "default"}]
+    now = time.strftime(SILENCES.STAMP, time.gmtime())
+    for body in SILENCES.halt_silences(
+        halted, "a release to roll back", time.strftime(SILENCES.STAMP, time.gmtime()), 24
+    ):
+        alertmanager.call("POST", "/api/v2/silences", body)
+    operators_own = {"matchers": [{"name": "host", "value": "pi5-a", "isRegex": False, "isEqual": True}],
+                     "startsAt": now, "endsAt": "2099-01-01T00:00:00Z", "createdBy": "an operator",
+                     "comment": "not halt.yml's"}  # fmt: skip
+    mine = alertmanager.call("POST", "/api/v2/silences", operators_own)["silenceID"]
+    alertmanager.call("DELETE", f"/api/v2/silence/{mine}")  # expired: it holds nothing back below
+    labels = {"alertname": "BotHalted", "severity": "critical", "component": "bot"}
+    alertmanager.post([
+        {"labels": {**labels, "host": h, "bot": b}, "annotations": {"summary": f"gridbot {b} on {h} halted"}}
+        for h, b in (("pi5-a", "default"), ("pi5-a", "wide"), ("pi5-b", "default"))
+    ])  # fmt: skip
+    state = {
+        (a["labels"]["host"], a["labels"]["bot"]): a["status"]
+        for a in alertmanager.call("GET", "/api/v2/alerts")
+    }
+    assert state[("pi5-a", "default")]["state"] == "suppressed", state
+    assert [state[k]["state"] for k in (("pi5-a", "wide"), ("pi5-b", "default"))] == ["active", "active"], (
+        state
+    )
+    delivered(alertmanager, stand_in)
+    told = " ".join(r.text for r in stand_in.of("/sendMessage"))
+    assert "gridbot wide on pi5-a halted" in told, told
+    assert "gridbot default on pi5-b halted" in told, told
+    assert "gridbot default on pi5-a halted" not in told, told
+    silences = alertmanager.call("GET", "/api/v2/silences")
+    expire = SILENCES.halt_silences_to_expire(silences, halted)
+    assert expire == state[("pi5-a", "default")]["silencedBy"], (expire, state)
+    assert SILENCES.halt_silences_to_expire(silences, [{"host": "pi5-a", "bot": "wide"}]) == []
+    for silence in expire:
+        alertmanager.call("DELETE", f"/api/v2/silence/{silence}")
+    assert SILENCES.halt_silences_to_expire(alertmanager.call("GET", "/api/v2/silences"), halted) == []
+    after = {
+        (a["labels"]["host"], a["labels"]["bot"]): a["status"]
+        for a in alertmanager.call("GET", "/api/v2/alerts")
+    }
+    assert after[("pi5-a", "default")]["state"] == "active", after
+    assert_no_failure(alertmanager)
+
+
+def test_a_silence_lasts_the_hours_asked_and_no_silence_is_made_for_no_time() -> None:
+    (silence,) = SILENCES.halt_silences([{"host": "h", "bot": "b"}], "r", "2026-11-30T23:00:00Z", 24)
+    assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T23:00:00Z", "2026-12-01T23:00:00Z")
+    with pytest.raises(ValueError, match="gridbot_halt_silence_hours"):
+        SILENCES.halt_silences([{"host": "h", "bot": "b"}], "r", "2026-11-30T23:00:00Z", 0)

@@ -2,11 +2,13 @@
 halted bot sends no new order, even when one of its resting orders fills (a trading bot would answer that fill
 at once); with gridbot_halt_cancel none of its orders rests on the book; a host outside the limit trades on;
 resumed, the bots place their grid again with their books equal to the exchange's; a resume of both halts
-lifts neither until told so. Both playbooks change nothing the second time. The monitoring host (scale-01)
-tells a webhook receiver on the controller of each halt as BotHalted, with the host and the reason, and of the
-resume: timed here, on the halt the test takes anyway (the alerts' rules, routes and inhibitions are
-promtool's and amtool's to test: tools/tests)."""
+lifts neither until told so. Both playbooks change nothing the second time. A halt made on purpose is
+silenced in the monitoring host's (scale-01) Alertmanager, its BotHalted held back, and the silence expired by
+the resume; a halt told not to be (gridbot_halt_silence=false) reaches a webhook receiver on the controller as
+BotHalted, with the host and the reason, and its resume as resolved: timed here, on the halt the test takes
+anyway (the alerts' rules, routes and inhibitions are promtool's and amtool's to test: tools/tests)."""
 
+import json
 import time
 
 from fleet import (
@@ -16,6 +18,7 @@ from fleet import (
     bot_status,
     figure,
     hosts,
+    monitor,
     play_order,
     playbook,
     recap_changed,
@@ -69,6 +72,19 @@ def assert_told(told, since, status):
             figure(f"resume to resolved notification ({name}): {at - t0:.0f} s")
 
 
+def silences_of(name):
+    """halt.yml's silences of host NAME's bot in the monitoring host's Alertmanager, with their state."""
+    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9093/api/v2/silences').read().decode())"
+    said = hosts()[monitor()].run(f'python3 -c "{fetch}"')
+    assert said.rc == 0, said.stderr
+    out = []
+    for s in json.loads(said.stdout):
+        named = {m["name"]: m["value"] for m in s["matchers"]}
+        if s["createdBy"] == "pifleet playbooks/halt.yml" and named.get("host") == name:
+            out.append((named["alertname"], named["bot"], s["status"]["state"], s["comment"]))
+    return out
+
+
 def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again():
     with webhook_receiver(GATEWAY, RECEIVER_PORT) as told:
         halt_resume_and_judge(told)
@@ -85,6 +101,26 @@ def assert_a_resume_of_both_asks_first(names, fleet):
     assert all(bot_status(fleet[n])["halted"] == REASON for n in names), "a halt lifted unasked"
 
 
+def halt_one_silenced_and_one_not(names):
+    """names[0]'s halt is silenced, as a halt made on purpose is; names[1]'s pages (and is timed)."""
+    run = playbook("halt.yml", "--limit", names[0])
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert REASON in run.stdout, "the fleet table after the halt shows why"
+    loud = playbook("halt.yml", "--limit", names[1], "-e", "gridbot_halt_silence=false")
+    assert loud.returncode == 0, loud.stdout[-3000:]
+    assert silences_of(names[0]) == [("BotHalted", "default", "active", f"halted on purpose: {REASON}")]
+    assert silences_of(names[1]) == []
+
+
+def assert_bad_settings_are_refused(limit):
+    bad = playbook("halt.yml", "--limit", limit, "-e", "gridbot_halt_cancel=maybe")
+    assert bad.returncode != 0
+    assert "gridbot_halt_cancel and gridbot_halt_silence must be true or false" in bad.stdout
+    never = playbook("halt.yml", "--limit", limit, "-e", "gridbot_halt_silence_hours=0")
+    assert never.returncode != 0
+    assert "gridbot_halt_silence_hours a positive number of hours (got" in " ".join(never.stdout.split())
+
+
 def halt_resume_and_judge(told):
     order = play_order()
     names, outside = order[3:5], order[5]
@@ -94,9 +130,7 @@ def halt_resume_and_judge(told):
     for name in names:  # trading: something on the book that can fill
         host = fleet[name]
         wait_for(f"{name}: no resting order", lambda h=host: resting(h), 60)
-    run = playbook("halt.yml", "--limit", limit)
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert REASON in run.stdout, "the fleet table after the halt shows why"
+    halt_one_silenced_and_one_not(names)
     since = {name: bot_status(fleet[name])["halted_since"] for name in names}
     seen = {name: set(orders(fleet[name])) for name in names}
     filled = {name: trades(fleet[name]) for name in names}
@@ -125,13 +159,15 @@ def halt_resume_and_judge(told):
         left = resting(fleet[name])
         assert left == [], f"{name}: orders still on the book after the halt with cancel: {left}"
 
-    assert_told(told, since, "firing")
+    assert_told(told, {names[1]: since[names[1]]}, "firing")
+    assert not bot_halted(told, names[0], "firing"), "a halt made on purpose paged"
 
     assert_a_resume_of_both_asks_first(names, fleet)
     t1 = time.time()
     resumed = playbook("resume.yml", "--limit", limit, "-e", "gridbot_resume_confirmed=true")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert [recap_changed(resumed.stdout, n) for n in names] == [1, 1]
+    assert silences_of(names[0]) == [("BotHalted", "default", "expired", f"halted on purpose: {REASON}")]
     for name in names:
         host = fleet[name]
         wait_for(f"{name}: no grid placed again within 60 s of the resume", lambda h=host: resting(h), 60)
@@ -146,8 +182,6 @@ def halt_resume_and_judge(told):
     assert twice.returncode == 0, twice.stdout[-3000:]
     assert [recap_changed(twice.stdout, n) for n in names] == [0, 0], "a second resume changes nothing"
 
-    bad = playbook("halt.yml", "--limit", limit, "-e", "gridbot_halt_cancel=maybe")
-    assert bad.returncode != 0
-    assert "gridbot_halt_cancel must be true or false" in bad.stdout
+    assert_bad_settings_are_refused(limit)
 
-    assert_told(told, dict.fromkeys(names, t1), "resolved")
+    assert_told(told, {names[1]: t1}, "resolved")
