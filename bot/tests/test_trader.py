@@ -11,6 +11,7 @@ import time
 import urllib.error
 from collections import Counter
 from decimal import ROUND_FLOOR, Decimal
+from urllib.parse import urlsplit
 
 import pytest
 from endpoints import free_port, get, sample
@@ -162,6 +163,8 @@ def test_faults_end_with_one_order_each_and_the_uninterrupted_result(tmp_path, e
     # the breaker opened (the 429s: once each, the second on the probe; the 418) and is closed again
     assert sample(text, "gridbot_breaker_openings_total") >= 3
     assert sample(text, "gridbot_breaker_open") == 0
+    api = urlsplit(ex.base).netloc  # the bot's exchange.api_url
+    assert sample(text, "gridbot_exchange_info", f'api="{api}",exchange="binance"') == 1
     assert bot.term() == 0
 
 

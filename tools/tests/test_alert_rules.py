@@ -36,7 +36,7 @@ ALERTS = {
     "bot": {
         "BotDown", "BotUnhealthy", "BotHalted", "BotBreakerOpen", "BotNoCandle", "BotApiErrors",
         "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
-        "BotMarketHalted", "BotOrdersRefused", "BotRateLimited", "BotNoFill",
+        "BotMarketHalted", "BotOrdersRefused", "BotRateLimited", "BotNoFill", "ExchangeDown",
     },
     "host": {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
@@ -126,7 +126,9 @@ def test_every_rule_says_how_bad_where_and_what_to_do(defaults_dir: Path) -> Non
         summary, description = rule["annotations"]["summary"], rule["annotations"]["description"]
         assert "\n" not in summary, f"{name}: one line"
         assert "\n" not in description, f"{name}: one line"
-        assert "$labels.host" in summary, f"{name}: {summary}"
+        # a whole exchange's alert names the exchange: it has no host
+        where = "$labels.exchange" if name == "ExchangeDown" else "$labels.host"
+        assert where in summary, f"{name}: {summary}"
         assert "$value" in summary, f"{name}: {summary}"
         assert len(description) > 40, f"{name}: {description}"
     # The halt-to-notification goal: the bot's short for: (and HostDown's, which must not lag the BotDown it
@@ -172,10 +174,10 @@ def test_vmalert_fires_what_promtool_fires(defaults_dir: Path, prom_tools: Path,
     )
 
 
-def host_of(series: str) -> str:
-    found = re.search(r'host="([^"]+)"', series)
-    assert found, f"a series without its host: {series}"
-    return found.group(1)
+def label_of(series: str, label: str) -> str | None:
+    found = re.search(rf'\b{label}="([^"]+)"', series)
+    assert found or label != "host", f"a series without its host: {series}"
+    return found.group(1) if found else None
 
 
 def test_the_unit_tests_cover_every_alert_both_ways(defaults_dir: Path) -> None:
@@ -193,9 +195,12 @@ def test_the_unit_tests_cover_every_alert_both_ways(defaults_dir: Path) -> None:
                 if name == WATCHDOG:  # reads nothing, never quiet
                     fires |= {name} if check.get("exp_alerts") and not series else set()
                     continue
-                firing = {a["exp_labels"]["host"] for a in check.get("exp_alerts") or []}
+                # where an alert is: its host, or a whole exchange's (ExchangeDown) that exchange
+                where = "exchange" if name == "ExchangeDown" else "host"
+                firing = {a["exp_labels"][where] for a in check.get("exp_alerts") or []}
                 expr = rules[name]["expr"]
-                read = {host_of(s) for metric, s in series if re.search(rf"\b{metric}\b", expr)}
+                read = {label_of(s, where) for metric, s in series if re.search(rf"\b{metric}\b", expr)}
+                read.discard(None)
                 assert read, f"{case} {group['name']}: no series that {name} reads"
                 fires |= {name} if firing else set()
                 quiet |= {name} if read - firing else set()
@@ -495,3 +500,14 @@ def test_a_down_host_or_bot_or_a_refused_key_holds_back(tmp_path: Path, defaults
         wide = {**alert(source, "pi5-a"), "bot": "wide"}
         assert muted(config, {**alert(held, "pi5-a"), "bot": "wide"}, [wide]), source
         assert not muted(config, {**alert(held, "pi5-a"), "bot": "default"}, [wide]), source
+    # An exchange down holds back its bots' breaker, error and candle alerts, on every host, and nothing of
+    # another exchange's; a bot's alert without the exchange's labels (a bot from before
+    # gridbot_exchange_info) is not held back.
+    exchange_down = {"alertname": "ExchangeDown", "component": "bot", "exchange": "binance", "api": "default"}
+    for name in rules:
+        consequence = name in ("BotBreakerOpen", "BotApiErrors", "BotNoCandle")
+        for exchange, api, held in (("binance", "default", consequence), ("kraken", "default", False),
+                                    ("binance", "127.0.0.1:8900", False)):  # fmt: skip
+            target = {**alert(name, "pi5-b"), "exchange": exchange, "api": api}
+            assert muted(config, target, [exchange_down]) == held, (name, exchange, api)
+    assert not muted(config, alert("BotBreakerOpen", "pi5-b"), [exchange_down])

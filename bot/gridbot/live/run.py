@@ -66,6 +66,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     from gridbot.ops.service import running_store  # noqa: PLC0415
 
     metrics = Metrics()
+    metrics.trades_on(cfg.exchange.id, cfg.exchange.api_url, cfg.exchange.sandbox)
     heartbeat = heartbeat_of(cfg)
     holder: list[Trader] = []
     halted: list[dict[str, Any]] = [{}]  # the status of a bot halted before it could start trading

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -70,6 +71,13 @@ class Metrics:
         self.breaker_open = Gauge(
             "gridbot_breaker_open", "1 while the circuit breaker holds calls back", registry=r
         )
+        # Which exchange: the alerts tell an outage of one exchange (many bots' breakers at once) from a bot's
+        self.exchange = Gauge(
+            "gridbot_exchange_info",
+            "1, labelled with the exchange the bot trades on (its ccxt id) and the API it calls",
+            ["exchange", "api"],
+            registry=r,
+        )
         self.breaker_openings = Counter(
             "gridbot_breaker_openings", "Times the circuit breaker opened", registry=r
         )
@@ -105,6 +113,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
+
+    def trades_on(self, exchange: str, api_url: str | None, sandbox: bool) -> None:
+        """The exchange's ccxt id, and its API by host (api_url's), `sandbox` (ccxt's testnet) or `default`
+        (ccxt's own URLs): bots on one exchange through different APIs do not share an outage."""
+        api = urlsplit(api_url).netloc if api_url else ("sandbox" if sandbox else "default")
+        self.exchange.labels(exchange=exchange, api=api).set(1)
 
     def candle_seen(self, at_monotonic: float) -> None:
         """A new closed candle came at `at_monotonic` (time.monotonic()), or the count starts there."""
