@@ -485,7 +485,7 @@ def test_halt_ymls_silence_holds_back_only_the_bots_it_halted_and_its_expiry_let
 
 
 def test_a_silence_lasts_the_hours_asked_and_no_silence_is_made_for_no_time() -> None:
-    (silence,) = SILENCES.halt_silences([{"host": "h", "bot": "b"}], "r", "2026-11-30T23:00:00Z", 24)
-    assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T23:00:00Z", "2026-12-01T23:00:00Z")
+    (silence,) = SILENCES.halt_silences([{"host": "h", "bot": "b"}], "r", "2026-11-30T23:00:00Z", "24")
+    assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T22:59:00Z", "2026-12-01T23:00:00Z")
     with pytest.raises(ValueError, match="gridbot_halt_silence_hours"):
         SILENCES.halt_silences([{"host": "h", "bot": "b"}], "r", "2026-11-30T23:00:00Z", 0)

@@ -22,11 +22,14 @@ def _matcher(name: str, value: str) -> dict[str, Any]:
 def halt_silences(
     bots: Iterable[Mapping[str, str]], reason: str, now: str, hours: float
 ) -> list[dict[str, Any]]:
-    """One silence per bot ({host, bot}): its BotHalted from `now` (UTC, %Y-%m-%dT%H:%M:%SZ) for `hours`."""
+    """One silence per bot ({host, bot}): its BotHalted from `now` (UTC, %Y-%m-%dT%H:%M:%SZ) for `hours`.
+    It starts a minute earlier: a controller's clock ahead of the monitoring host's would leave it pending
+    (Alertmanager moves a start in the past to its now)."""
+    hours = float(hours)
     if hours <= 0:
         raise ValueError(f"gridbot_halt_silence_hours must be positive, got {hours!r}")
-    start = datetime.strptime(now, STAMP).replace(tzinfo=UTC)
-    end = start + timedelta(hours=hours)
+    start = datetime.strptime(now, STAMP).replace(tzinfo=UTC) - timedelta(minutes=1)
+    end = start + timedelta(minutes=1, hours=hours)
     return [
         {
             "matchers": [
