@@ -489,3 +489,62 @@ def test_a_silence_lasts_the_hours_asked_and_no_silence_is_made_for_no_time() ->
     assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T22:59:00Z", "2026-12-01T23:00:00Z")
     with pytest.raises(ValueError, match="gridbot_halt_silence_hours"):
         SILENCES.halt_silences([{"host": "h", "bot": "b"}], "r", "2026-11-30T23:00:00Z", 0)
+
+
+def test_a_rollouts_silence_holds_back_its_batchs_restarts_alone_and_its_expiry_lets_them_page(
+    alertmanager: Alertmanager, stand_in: StandIn
+) -> None:
+    """The silences rollout.yml posts for a batch, through Alertmanager itself: what restarting the bots of a
+    host of the batch makes them say is suppressed and reaches no receiver; the same alerts of a host outside
+    the batch, and the batch host's own alerts of another kind (its money, its host), still page. The silences
+    the batch's end expires are those alone (a halt's is left), and once they are gone the bot pages."""
+    now = time.strftime(SILENCES.STAMP, time.gmtime())
+    for body in SILENCES.rollout_silences(["pi5-a"], now, 30):
+        alertmanager.call("POST", "/api/v2/silences", body)
+    (halts,) = SILENCES.halt_silences([{"host": "pi5-a", "bot": "wide"}], "by hand", now, 24)
+    alertmanager.call("POST", "/api/v2/silences", halts)
+    sent = [
+        ("BotDown", "pi5-a", "default"),
+        ("BotKeyRejected", "pi5-a", "wide"),
+        ("BotDown", "pi5-b", "default"),
+        ("BotDrawdown", "pi5-a", "default"),
+        ("HostHot", "pi5-a", ""),
+    ]
+    alertmanager.post([
+        {"labels": {"alertname": a, "severity": "critical", "host": h, **({"bot": b} if b else {})},
+         "annotations": {"summary": f"{a} of {b or 'the host'} on {h}"}}
+        for a, h, b in sent
+    ])  # fmt: skip
+    state = {
+        (a["labels"]["alertname"], a["labels"]["host"], a["labels"].get("bot", "")): a["status"]
+        for a in alertmanager.call("GET", "/api/v2/alerts")
+    }
+    held = ["suppressed", "suppressed", "active", "active", "active"]
+    assert [state[k]["state"] for k in sent] == held, state
+    delivered(alertmanager, stand_in)
+    told = " ".join(r.text for r in stand_in.of("/sendMessage"))
+    for a, h, b in sent:
+        assert (f"{a} of {b or 'the host'} on {h}" in told) == (state[(a, h, b)]["state"] == "active"), told
+    silences = alertmanager.call("GET", "/api/v2/silences")
+    expire = SILENCES.rollout_silences_to_expire(silences, ["pi5-a", "pi5-c"])
+    assert [expire] == [state[("BotDown", "pi5-a", "default")]["silencedBy"]], (expire, state)
+    assert SILENCES.rollout_silences_to_expire(silences, ["pi5-b"]) == []
+    for silence in expire:
+        alertmanager.call("DELETE", f"/api/v2/silence/{silence}")
+    assert SILENCES.rollout_silences_to_expire(alertmanager.call("GET", "/api/v2/silences"), ["pi5-a"]) == []
+    assert SILENCES.halt_silences_to_expire(alertmanager.call("GET", "/api/v2/silences"),
+                                            [{"host": "pi5-a", "bot": "wide"}]) != []  # fmt: skip
+    after = {
+        (a["labels"]["alertname"], a["labels"]["host"], a["labels"].get("bot", "")): a["status"]["state"]
+        for a in alertmanager.call("GET", "/api/v2/alerts")
+    }
+    assert after[("BotDown", "pi5-a", "default")] == "active", after
+    assert_no_failure(alertmanager)
+
+
+def test_a_rollouts_silence_lasts_the_minutes_asked_and_none_is_made_for_no_time() -> None:
+    (silence,) = SILENCES.rollout_silences(["h"], "2026-11-30T23:00:00Z", "30")
+    assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T22:59:00Z", "2026-11-30T23:30:00Z")
+    assert [m["name"] for m in silence["matchers"]] == ["alertname", "host"]
+    with pytest.raises(ValueError, match="gridbot_rollout_silence_minutes"):
+        SILENCES.rollout_silences(["h"], "2026-11-30T23:00:00Z", 0)
