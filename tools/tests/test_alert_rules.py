@@ -36,7 +36,8 @@ ALERTS = {
     "bot": {
         "BotDown", "BotUnhealthy", "BotHalted", "BotBreakerOpen", "BotNoCandle", "BotApiErrors",
         "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
-        "BotMarketHalted", "BotOrdersRefused", "BotRateLimited", "BotNoFill", "ExchangeDown",
+        "BotMarketHalted", "BotOrdersRefused", "BotRateLimited", "BotNoFill", "BotGridOneSided",
+        "ExchangeDown",
     },
     "host": {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
