@@ -94,8 +94,14 @@ def test_image_is_the_contract():
 
 
 def test_role_reads_the_backup_dir_from_the_contract():
+    """The deploy role mounts the backups there; pi_host's textfile collector finds each bot's there."""
     role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
     assert "bot/gridbot/contract.py" in role_vars["__gridbot_backup_mount"]
+    host_vars = yaml.safe_load(text("roles/pi_host/vars/main.yml"))
+    assert "regex_findall('^BACKUP_DIR = " in host_vars["__pi_host_bot_backup_mount"]
+    assert "PIFLEET_BACKUP_MOUNT={{ __pi_host_bot_backup_mount }}" in text(
+        "roles/pi_host/templates/pifleet-textfile.service.j2"
+    )
     found = re.search(r'^BACKUP_DIR = "([^"]+)"$', text("bot/gridbot/contract.py"), re.MULTILINE)
     assert found
     assert found[1] == contract.BACKUP_DIR

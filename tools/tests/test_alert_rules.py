@@ -37,7 +37,7 @@ ALERTS = {
         "BotDown", "BotUnhealthy", "BotHalted", "BotBreakerOpen", "BotNoCandle", "BotApiErrors",
         "BotKeyRejected", "BotDrawdown", "BotHoldingsDrift", "BotClockSkew", "BotRestarting", "BotOomKilled",
         "BotMarketHalted", "BotOrdersRefused", "BotRateLimited", "BotNoFill", "BotGridOneSided",
-        "ExchangeDown",
+        "BotBackupStale", "ExchangeDown",
     },
     "host": {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",

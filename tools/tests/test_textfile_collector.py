@@ -93,6 +93,44 @@ def test_each_bot_container_of_the_service_under_its_bots_name(tmp_path: Path) -
     assert got[("pifleet_bot_container_restarts", (("bot", "eth"),))] == 1
 
 
+def test_each_bots_newest_backup_from_the_directory_its_container_mounts(tmp_path: Path) -> None:
+    """The host directory the engine mounts at the bot's backup directory holds its backups: the newest `.db`
+    there dates and sizes it (not its checksum file, not another bot's in a subdirectory, not a link the bot
+    could plant); a directory with none reads 0; a container that mounts none (backups off) has no series.
+    Each container's creation time beside it (an ISO time with nanoseconds, as the engine gives it)."""
+    default, wide, empty = tmp_path / "b", tmp_path / "b" / "wide", tmp_path / "e"
+    for d in (default, wide, empty):
+        d.mkdir(parents=True)
+    older, newer = "gridbot-pi5-BTCUSDT-v3-20261128T000000Z.db", "gridbot-pi5-BTCUSDT-v3-20261129T000000Z.db"
+    for name, size, when in ((older, 10, 1_800_000_000), (newer, 20, 1_800_086_400),
+                             (newer + ".sha256", 5, 1_800_090_000)):  # fmt: skip
+        (default / name).write_bytes(b"x" * size)
+        os.utime(default / name, (when, when))
+    (wide / "gridbot-pi5wide-ETHUSDT-v3-20261130T000000Z.db").write_bytes(b"x" * 30)
+    os.utime(wide / "gridbot-pi5wide-ETHUSDT-v3-20261130T000000Z.db", (1_800_172_800, 1_800_172_800))
+    (default / "gridbot-planted.db").symlink_to(wide / "gridbot-pi5wide-ETHUSDT-v3-20261130T000000Z.db")
+
+    def state(backups: Path | None) -> str:
+        mounts = [{"Source": "/var/lib/docker/volumes/x/_data", "Destination": "/data"}]
+        if backups is not None:
+            mounts.append({"Source": str(backups), "Destination": "/backups"})
+        return json.dumps([{"RestartCount": 0, "Created": "2026-11-28T10:00:00.123456789Z", "Mounts": mounts,
+                            "State": {"Running": True, "OOMKilled": False}}])  # fmt: skip
+
+    docker = (
+        '[ "$1" = ps ] && { printf "gridbot\\ngridbot-wide\\ngridbot-new\\ngridbot-off\\n"; exit 0; }\n'
+        f"case \"$4\" in gridbot) echo '{state(default)}' ;; gridbot-wide) echo '{state(wide)}' ;;"
+        f" gridbot-new) echo '{state(empty)}' ;; *) echo '{state(None)}' ;; esac"
+    )
+    got = samples(tmp_path, {"docker": docker}, PIFLEET_BACKUP_MOUNT="/backups")
+    newest = {dict(k[1])["bot"]: v for k, v in got.items() if k[0] == "pifleet_bot_backup_newest_seconds"}
+    size = {dict(k[1])["bot"]: v for k, v in got.items() if k[0] == "pifleet_bot_backup_newest_bytes"}
+    assert newest == {"default": 1_800_086_400, "wide": 1_800_172_800, "new": 0}
+    assert size == {"default": 20, "wide": 30, "new": 0}
+    made = {dict(k[1])["bot"]: v for k, v in got.items() if k[0] == "pifleet_bot_container_created_seconds"}
+    assert made == dict.fromkeys(("default", "wide", "new", "off"), 1_795_860_000)
+
+
 def test_the_watched_units_failed_state_and_the_journal_uploads_last_batch(tmp_path: Path) -> None:
     """systemctl answers for the patterns it was given (they reach it unglobbed): the failed unit reads 1, the
     running one 0, a unit only named (not loaded) none. The uploader's state file dates its last batch."""

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """What only a Pi knows, for the node exporter's textfile collector: the firmware's throttling bits, each bot
 container's state as the engine sees it (labelled with its bot: `default` for the container named on the
-command line, <name> for each `<container>-<name>` of the same compose service), a pending reboot, which of
+command line, <name> for each `<container>-<name>` of the same compose service) and its newest backup (in the
+host directory the engine mounts at the bot's backup directory, PIFLEET_BACKUP_MOUNT), a pending reboot, which of
 the units named on the command line (glob patterns, after the bot's container) have failed, and when the
 journal uploader last saved its place. Written whole to a temporary file and renamed, so a scrape never reads
 half a file. Standard library only: it runs under the host's python3."""
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 
 # `vcgencmd get_throttled` bits: (flag, bit now, bit since boot)
 THROTTLED = (
@@ -21,6 +23,11 @@ THROTTLED = (
     ("soft_temp_limit", 3, 19),
 )
 
+
+# Where a bot's container has its backups (the image's contract, gridbot.contract.BACKUP_DIR, which the role
+# passes): the host directory mounted there holds that bot's backups, another bot's in subdirectories of it.
+# Unset: no backup is dated.
+BACKUP_MOUNT = os.environ.get("PIFLEET_BACKUP_MOUNT")
 
 # systemd-journal-upload --save-state's default (a link into /var/lib/private under DynamicUser=)
 JOURNAL_UPLOAD_STATE = os.environ.get("PIFLEET_JOURNAL_UPLOAD_STATE", "/var/lib/systemd/journal-upload/state")
@@ -66,7 +73,41 @@ HELPS = {
     "healthy": "1 while the engine's healthcheck finds the bot healthy",
     "restarts": "Restarts of the bot's container by the engine (its RestartCount)",
     "oom_killed": "1 when the container's last exit was the kernel's OOM kill",
+    "created_seconds": "When the bot's container was created (0: there is none)",
 }
+BACKUP_HELPS = {
+    "seconds": "When the bot's newest backup was written (its file's time; 0: none yet)",
+    "bytes": "The size of the bot's newest backup",
+}
+
+
+def created(stamp):
+    """The engine's Created (RFC 3339, nanoseconds) as epoch seconds; 0 when it says none."""
+    try:
+        return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def newest_backup(state):
+    """(time, size) of the newest backup (`*.db`) in the host directory mounted at BACKUP_MOUNT, (0, 0) when
+    there is none (or it cannot be read); None when the container mounts none (backups off)."""
+    if not BACKUP_MOUNT:
+        return None
+    mounts = (state or {}).get("Mounts") or []
+    source = next((m.get("Source") for m in mounts if m.get("Destination") == BACKUP_MOUNT), None)
+    if not source:
+        return None
+    newest = (0.0, 0)
+    try:
+        with os.scandir(source) as entries:
+            for entry in entries:
+                if entry.name.endswith(".db") and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    newest = max(newest, (st.st_mtime, st.st_size))
+    except OSError:
+        pass
+    return newest
 
 
 def container(name):
@@ -79,6 +120,8 @@ def container(name):
         "healthy": int(running and health == "healthy"),
         "restarts": state["RestartCount"] if state else 0,
         "oom_killed": int(bool(state and state["State"]["OOMKilled"])),
+        "created_seconds": created((state or {}).get("Created")),
+        "backup": newest_backup(state),
     }
 
 
@@ -88,7 +131,12 @@ def containers(default):
     for key, helps in HELPS.items():
         name = f"pifleet_bot_container_{key}"
         lines += [f"# HELP {name} {helps}.", f"# TYPE {name} gauge"]
-        lines += [f'{name}{{bot="{bot}"}} {values[key]}' for bot, values in states]
+        lines += [f'{name}{{bot="{bot}"}} {values[key]:.0f}' for bot, values in states]
+    backed = [(bot, values["backup"]) for bot, values in states if values["backup"] is not None]
+    for i, (key, helps) in enumerate(BACKUP_HELPS.items()):
+        name = f"pifleet_bot_backup_newest_{key}"
+        lines += [f"# HELP {name} {helps}.", f"# TYPE {name} gauge"]
+        lines += [f'{name}{{bot="{bot}"}} {newest[i]:.0f}' for bot, newest in backed]
     return lines
 
 
