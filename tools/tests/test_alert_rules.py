@@ -43,7 +43,7 @@ ALERTS = {
         "HostDown", "HostExporterDown", "HostHot", "HostThrottled", "HostDiskFilling", "HostDiskReadOnly",
         "HostMemoryLow", "HostOomKill", "HostInodesLow", "HostFilesystemError", "HostClockNotSynced",
         "HostRebootPending", "HostCollectorStale", "HostDiskWillFill", "HostUnderVoltageSinceBoot",
-        "HostClockOffset", "HostUnitFailed", "HostJournalUploadStopped",
+        "HostClockOffset", "HostUnitFailed", "HostJournalUploadStopped", "HostEngineUpdatesPending",
     },
     "monitoring": {
         "Watchdog", "MonitoringTargetDown", "AlertmanagerNotificationsFailing", "VmalertRuleErrors",

@@ -6,6 +6,7 @@ import re
 import shlex
 import socket
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,6 +83,22 @@ def test_engine_runs_in_the_container(host):
     assert info["LoggingDriver"] == "json-file"
     assert info["LiveRestoreEnabled"] is True
     assert "docker" in host.user("pi").groups
+
+
+def test_apt_reports_the_engines_waiting_upgrades_for_the_node_exporter(host):
+    """apt runs the report after each refresh of its lists; the converge ran it once, on this release's real
+    apt: what it would upgrade of the held engine, and when it looked (HostEngineUpdatesPending reads it)."""
+    hook = host.file("/etc/apt/apt.conf.d/54pifleet-engine-updates").content_string
+    assert "APT::Update::Post-Invoke-Success" in hook
+    assert "/usr/local/lib/pifleet/pifleet-engine-updates.py /var/lib/prometheus/node-exporter " in hook
+    report = host.file("/var/lib/prometheus/node-exporter/pifleet-engine-updates.prom").content_string
+    checked = re.search(r"^pifleet_engine_updates_checked_seconds (\d+)$", report, re.MULTILINE)
+    assert checked, report
+    assert time.time() - 86_400 < int(checked[1]) <= time.time() + 60
+    for line in report.splitlines():
+        if line.startswith("pifleet_engine_update_pending{"):
+            assert re.fullmatch(r'pifleet_engine_update_pending\{package="[^"]+",candidate="[^"]+",'
+                                r'security="(true|false)"\} 1', line), line  # fmt: skip
 
 
 @pytest.mark.parametrize(

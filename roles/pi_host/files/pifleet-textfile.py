@@ -2,10 +2,10 @@
 """What only a Pi knows, for the node exporter's textfile collector: the firmware's throttling bits, each bot
 container's state as the engine sees it (labelled with its bot: `default` for the container named on the
 command line, <name> for each `<container>-<name>` of the same compose service) and its newest backup (in the
-host directory the engine mounts at the bot's backup directory, PIFLEET_BACKUP_MOUNT), a pending reboot, which of
-the units named on the command line (glob patterns, after the bot's container) have failed, and when the
-journal uploader last saved its place. Written whole to a temporary file and renamed, so a scrape never reads
-half a file. Standard library only: it runs under the host's python3."""
+host directory the engine mounts at the bot's backup directory, PIFLEET_BACKUP_MOUNT), a pending reboot,
+which of the units named on the command line (glob patterns, after the bot's container) have failed, and when
+the journal uploader last saved its place. Written whole to a temporary file and renamed, so a scrape never
+reads half a file. Standard library only: it runs under the host's python3."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # `vcgencmd get_throttled` bits: (flag, bit now, bit since boot)
 THROTTLED = (
@@ -84,7 +84,7 @@ BACKUP_HELPS = {
 def created(stamp):
     """The engine's Created (RFC 3339, nanoseconds) as epoch seconds; 0 when it says none."""
     try:
-        return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+        return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
     except (TypeError, ValueError):
         return 0.0
 
