@@ -8,6 +8,7 @@ the resume; a halt told not to be (gridbot_halt_silence=false) reaches a webhook
 BotHalted, with the host and the reason, and its resume as resolved: timed here, on the halt the test takes
 anyway (the alerts' rules, routes and inhibitions are promtool's and amtool's to test: tools/tests)."""
 
+import json
 import time
 
 from fleet import (
@@ -17,11 +18,11 @@ from fleet import (
     bot_status,
     figure,
     hosts,
+    monitor,
     play_order,
     playbook,
     recap_changed,
     resting_orders,
-    silences_by,
     webhook_receiver,
 )
 
@@ -73,11 +74,15 @@ def assert_told(told, since, status):
 
 def silences_of(name):
     """halt.yml's silences of host NAME's bot in the monitoring host's Alertmanager, with their state."""
-    return {
-        s["id"]: (s["named"]["alertname"], s["named"]["bot"], s["status"]["state"], s["comment"])
-        for s in silences_by("pifleet playbooks/halt.yml")
-        if s["named"].get("host") == name
-    }
+    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9093/api/v2/silences').read().decode())"
+    said = hosts()[monitor()].run(f'python3 -c "{fetch}"')
+    assert said.rc == 0, said.stderr
+    out = {}
+    for s in json.loads(said.stdout):
+        named = {m["name"]: m["value"] for m in s["matchers"]}
+        if s["createdBy"] == "pifleet playbooks/halt.yml" and named.get("host") == name:
+            out[s["id"]] = (named["alertname"], named["bot"], s["status"]["state"], s["comment"])
+    return out
 
 
 def test_halt_stops_new_orders_cancel_empties_the_book_and_resume_trades_again():

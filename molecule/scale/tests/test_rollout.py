@@ -13,7 +13,6 @@ import shlex
 import subprocess
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,6 @@ from fleet import (
     play_order,
     playbook,
     resting_orders,
-    silences_by,
 )
 from gridbot.contract import UID
 
@@ -253,9 +251,7 @@ def test_a_canary_whose_new_key_the_exchange_refuses_is_rolled_back_and_the_roll
     secret_before = secret_digests(fleet[canary])
     bad = {"gridbot_exchange_api_key": f"{canary}-unknown-{time.time_ns()}",
            "gridbot_exchange_api_secret": "a-secret-no-account-has"}  # fmt: skip
-    started = time.time()
     run = playbook("rollout.yml", *extra_inventory(tmp_path, fleet, host_vars={canary: bad}))
-    ended = time.time()
     assert run.returncode != 0
     said = "not trading: halted since its start: exchange refused the credentials"
     assert said in run.stdout, run.stdout[-3000:]
@@ -275,22 +271,6 @@ def test_a_canary_whose_new_key_the_exchange_refuses_is_rolled_back_and_the_roll
     assert not lock_left(fleet[canary])
     assert_books_match_the_exchange(canary, fleet[canary])
     assert_no_order_doubled(canary, fleet[canary])
-    # What the canary said while its gate failed (its key refused, its halt) paged nobody: its batch was
-    # silenced from its start, and the silence was expired at its end, so a bot left broken would page.
-    windows = {s["named"]["host"]: s for s in silences_by("pifleet playbooks/rollout.yml")
-               if started - 90 <= stamp(s["startsAt"]) <= ended}  # fmt: skip
-    assert sorted(windows) == [canary], windows
-    window = windows[canary]
-    assert window["status"]["state"] == "expired", window
-    assert stamp(window["endsAt"]) <= ended + 5, window
-    assert {m["name"]: m["value"] for m in window["matchers"]}["alertname"] == (
-        "BotDown|BotUnhealthy|BotRestarting|BotNoCandle|BotHalted|BotKeyRejected"
-    )
-
-
-def stamp(iso):
-    """Alertmanager's time (RFC 3339, UTC, fractions of a second or not) as epoch seconds."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 # A release from before `gridbot gate`: its CLI refuses the word as argparse refuses any command it does not

@@ -218,19 +218,6 @@ def monitor():
     return name
 
 
-def silences_by(created_by):
-    """The silences `created_by` made in the monitoring host's Alertmanager (its API's answer, read over its
-    loopback), each with its plain matchers by name under `named`."""
-    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9093/api/v2/silences').read().decode())"
-    said = hosts()[monitor()].run(f'python3 -c "{fetch}"')
-    assert said.rc == 0, said.stderr
-    return [
-        {**s, "named": {m["name"]: m["value"] for m in s["matchers"] if not m["isRegex"]}}
-        for s in json.loads(said.stdout)
-        if s["createdBy"] == created_by
-    ]
-
-
 def wait_for_every_target_up(api: Callable[[str], dict], names: list[str], timeout: float) -> None:
     """Until VictoriaMetrics (its API read through `api`) has every bot and node exporter of `names` up, and
     the monitoring host's own services (scraped over loopback, labelled with its name)."""
