@@ -5,12 +5,10 @@ whether it comes from a security suite, and a simulation that fails leaves the l
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
+from textfile_scripts import Samples, run_with_tools, written
 
 SCRIPT = (
     Path(__file__).resolve().parents[2] / "roles" / "docker_engine" / "files" / "pifleet-engine-updates.py"
@@ -25,26 +23,12 @@ LIST"""
 
 
 def report(tmp_path: Path, apt_get: str, dpkg: str = DPKG) -> tuple[subprocess.CompletedProcess[str], Path]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for name, script in (("dpkg-query", dpkg), ("apt-get", apt_get)):
-        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
-        (bin_dir / name).chmod(0o755)
     out = tmp_path / "textfile"
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, SCRIPT, out, *HELD], env=env, capture_output=True, text=True, check=False
-    )
-    return done, out
+    return run_with_tools(tmp_path, {"dpkg-query": dpkg, "apt-get": apt_get}, SCRIPT, out, *HELD), out
 
 
-def samples(out: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    assert [p.name for p in out.iterdir()] == ["pifleet-engine-updates.prom"], "no temporary file left behind"
-    found = {}
-    for family in text_string_to_metric_families((out / "pifleet-engine-updates.prom").read_text()):
-        for s in family.samples:
-            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return found
+def samples(out: Path) -> Samples:
+    return written(out, "pifleet-engine-updates.prom")
 
 
 def test_each_upgrade_of_an_installed_held_package_and_whether_it_is_a_security_fix(tmp_path: Path) -> None:

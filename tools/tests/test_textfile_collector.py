@@ -7,36 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
+from textfile_scripts import Samples, run_with_tools, written
 
 SCRIPT = Path(__file__).resolve().parents[2] / "roles" / "pi_host" / "files" / "pifleet-textfile.py"
 
 
-def samples(
-    tmp_path: Path, tools: dict[str, str], *units: str, **env: str
-) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, script in tools.items():
-        (bin_dir / name).write_text(f"#!/bin/sh\n{script}\n")
-        (bin_dir / name).chmod(0o755)
+def samples(tmp_path: Path, tools: dict[str, str], *units: str, **env: str) -> Samples:
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", **env}
-    done = subprocess.run(
-        [sys.executable, SCRIPT, out, "gridbot", *units], env=env, capture_output=True, text=True, check=False
-    )
+    done = run_with_tools(tmp_path, tools, SCRIPT, out, "gridbot", *units, **env)
     assert done.returncode == 0, done.stderr
-    assert [p.name for p in out.iterdir()] == ["pifleet.prom"], "no temporary file left behind"
-    found = {}
-    for family in text_string_to_metric_families((out / "pifleet.prom").read_text()):
-        for s in family.samples:
-            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return found
+    return written(out, "pifleet.prom")
 
 
 def test_throttling_bits_and_an_unhealthy_restarting_container(tmp_path: Path) -> None:
