@@ -130,7 +130,7 @@ def judge(cfg: BotConfig, source: str, data: str) -> Scan:
 def check_config(path: Path, data: str | None, *, offline: bool = False, funds: bool = False) -> int:
     """Exit 0 when the config is valid and would trade across the data's prices, else 2. `offline`: not even
     an attempt at the exchange (ccxt is not loaded: seconds on a Pi). `funds`: the shared account's funds
-    judged too, with its key (`live.preflight.judge_funds`)."""
+    judged too, with its key, on the same look at the exchange (`live.preflight.check_on_exchange`)."""
     if offline and funds:
         raise ConfigError("check-config: --funds asks the exchange, --offline never does: give one")
     cfg = load_config(path)
@@ -154,11 +154,11 @@ def check_config(path: Path, data: str | None, *, offline: bool = False, funds: 
     elif cfg.run.data == EXCHANGE:  # its tick, lot, fee and open-order limit, when it can be reached
         from gridbot.live.preflight import check_on_exchange  # noqa: PLC0415  loads ccxt
 
-        where += f"; {check_on_exchange(cfg)}"
-    if funds:
-        from gridbot.live.preflight import judge_funds  # noqa: PLC0415  loads ccxt
+        where += f"; {check_on_exchange(cfg, funds=funds)}"
+    elif funds:  # a paper bot on past candles: no exchange, no account (a live bot trades the exchange's)
+        from gridbot.live.preflight import funds_unjudged  # noqa: PLC0415
 
-        where += f"; {judge_funds(cfg)}"
+        where += f"; {funds_unjudged(cfg)}"
     print(f"{path}: ok ({cfg.mode} {cfg.market.symbol}, {cfg.grid.levels} levels, judged at {where})")
     if scan is not None and scan.unpayable:
         # Not an error: the engine skips those grids and keeps trading; the operator should know how often.

@@ -132,26 +132,36 @@ def _show(d: Decimal) -> str:
     return format(d.normalize(), "f")
 
 
-def judge_funds(cfg: BotConfig) -> str:
-    """`check-config --funds`: the first start's funds check (`check_funds`) made before the bot starts, as
-    the deploy role makes it for a new bot on a shared account before any bot of its host changes. Keyed (the
-    account's balances): raises ConfigError naming the bots and the numbers when the account is short;
-    returns what was judged, or why nothing was (no shared account, a paper bot, an exchange that could not
-    be asked or refused the key: the bot's own start judges it again, and its gate sees a refused key)."""
+def funds_unjudged(cfg: BotConfig) -> str | None:
+    """Why `check-config --funds` has nothing to judge: no other bot on the account, or a paper bot; None
+    when the account's funds are to be judged."""
+    if not cfg.exchange.account_shared_with:
+        return "funds not judged: no other bot shares this account (exchange.account_shared_with)"
+    if cfg.mode != "live":
+        return "funds not judged: a paper bot claims nothing of its account"
+    return None
+
+
+def check_on_exchange(cfg: BotConfig, *, funds: bool = False) -> str:
+    """check-config's look at the exchange: its market rules (keyless), and with `funds` the first start's
+    funds check (`check_funds`, keyed: the account's balances) on the same venue, as the deploy role makes it
+    for a new bot on a shared account before any bot of its host changes. Raises ConfigError naming what the
+    exchange contradicts (a short account: the bots and the numbers); returns what was judged, or why the
+    exchange could not be asked (not an error: check-config also runs where the exchange is out of reach, and
+    the bot's own start judges again)."""
     from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415  loads ccxt
     from gridbot.live.credentials import read_credentials  # noqa: PLC0415
     from gridbot.live.resilience import RetryPolicy  # noqa: PLC0415
     from gridbot.live.venue import VenueError  # noqa: PLC0415
 
-    shared = sorted(cfg.exchange.account_shared_with)
-    if not shared:
-        return "funds not judged: no other bot shares this account (exchange.account_shared_with)"
-    if cfg.mode != "live":
-        return "funds not judged: a paper bot claims nothing of its account"
-    try:
-        key, secret = read_credentials(cfg.credentials_file)
-    except ValueError as exc:
-        raise ConfigError(f"exchange.credentials_file: {exc}") from None
+    unjudged = funds_unjudged(cfg) if funds else None
+    keyed = funds and unjudged is None
+    key = secret = None
+    if keyed:
+        try:
+            key, secret = read_credentials(cfg.credentials_file)
+        except ValueError as exc:
+            raise ConfigError(f"exchange.credentials_file: {exc}") from None
     x = cfg.exchange
     try:  # a ConfigError (a ValueError) from the venue's settings names them; one from check_funds is ours
         venue = CcxtVenue(x.id, cfg.market.symbol, api_url=x.api_url, sandbox=x.sandbox, api_key=key,
@@ -159,34 +169,24 @@ def judge_funds(cfg: BotConfig) -> str:
                           retry=RetryPolicy(max_retries=1, budget_s=5.0))  # fmt: skip
         rules = venue.load_market(cfg.market.symbol)
     except (VenueError, ValueError) as exc:
-        return f"funds not judged: the exchange could not be asked ({type(exc).__name__}: {exc})"
-    try:
-        check_funds(cfg, venue, rules)
-    except VenueError as exc:
-        return f"funds not judged: the exchange could not be asked ({type(exc).__name__}: {exc})"
-    return f"the account funds this bot and {', '.join(shared)} together"
-
-
-def check_on_exchange(cfg: BotConfig) -> str:
-    """check-config's look at the exchange (keyless: its market rules, not the account): raises ConfigError
-    naming what the exchange contradicts; returns what was judged, or why the exchange could not be asked
-    (not an error: check-config also runs where the exchange is out of reach)."""
-    from gridbot.live.ccxt_venue import CcxtVenue  # noqa: PLC0415  loads ccxt
-    from gridbot.live.resilience import RetryPolicy  # noqa: PLC0415
-    from gridbot.live.venue import VenueError  # noqa: PLC0415
-
-    x = cfg.exchange
-    try:
-        venue = CcxtVenue(x.id, cfg.market.symbol, api_url=x.api_url, sandbox=x.sandbox,
-                          timeout_s=min(x.timeout_s, 5.0), throttle=x.throttle,
-                          retry=RetryPolicy(max_retries=1, budget_s=5.0))  # fmt: skip
-        rules = venue.load_market(cfg.market.symbol)
-    except (VenueError, ValueError) as exc:
-        return f"not judged by the exchange, which could not be asked ({exc})"
+        said = f"not judged by the exchange, which could not be asked ({exc})"
+        if keyed:
+            said += f"; funds not judged: the exchange could not be asked ({type(exc).__name__}: {exc})"
+        return said + (f"; {unjudged}" if unjudged else "")
     check_rules(cfg, rules)
     limit = (
         "no open-order limit" if rules.max_orders is None else f"{rules.max_orders} open orders per symbol"
     )
-    return (
+    said = (
         f"judged by {x.id}'s rules for {rules.symbol}: tick {rules.tick_size}, lot {rules.lot_step}, {limit}"
     )
+    if unjudged:
+        return f"{said}; {unjudged}"
+    if keyed:
+        try:
+            check_funds(cfg, venue, rules)
+        except VenueError as exc:
+            return f"{said}; funds not judged: the exchange could not be asked ({type(exc).__name__}: {exc})"
+        others = ", ".join(sorted(cfg.exchange.account_shared_with))
+        said += f"; the account funds this bot and {others} together"
+    return said
