@@ -1,4 +1,5 @@
 import os
+import signal
 
 import pytest
 from hypothesis import settings
@@ -18,6 +19,17 @@ def _users_data_dir(tmp_path_factory, monkeypatch):
     for name in ("GRIDBOT_STATE_DIR", "GRIDBOT_HEARTBEAT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
+
+
+@pytest.fixture
+def ctrl_c_reaches_commands():
+    """The commands a test starts take SIGINT as a terminal's Ctrl-C reaches them: at its default, as an
+    interactive shell starts them. A test run started in the background by a non-interactive shell (`make
+    test &`, nohup) has SIGINT ignored, which its children would inherit and keep (Python installs its
+    KeyboardInterrupt only over a default), so the Ctrl-C a test sends would be lost."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 # The live harness's fixtures (live_harness.py's Exchange and Bot), for every module that trades against the

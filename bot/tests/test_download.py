@@ -196,6 +196,7 @@ def test_the_adapter_leaves_out_requests_charset_guessing_and_still_reads_the_ex
     assert out.stderr == ""
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_commands")
 def test_ctrl_c_on_a_terminal_leaves_a_valid_file_that_resumes(exchange, tmp_path):
     """The progress bar on a terminal; Ctrl-C mid-download (pages slowed by a latency fault): exit 130, the
     rows written are whole, and the next run completes them."""

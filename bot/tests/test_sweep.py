@@ -194,6 +194,7 @@ def test_a_holdout_judges_every_row_on_the_later_data_it_was_not_chosen_on(tmp_p
         assert refused.stderr.startswith(f"gridbot: --holdout {bad}: want a share of the data above 0")
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_commands")
 def test_ctrl_c_on_a_terminal_keeps_the_rows_finished(tmp_path):
     """The progress bar on a terminal; Ctrl-C after the first backtest: the workers stop, the finished rows
     are written, ranked, and the command exits 130. 400 backtests of six months (13 s unloaded): a test
