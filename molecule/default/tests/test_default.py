@@ -150,6 +150,24 @@ def test_bad_inventory_fails_before_any_change(extra, named):
         assert all("changed=0" in line for line in recap), (book, recap)
 
 
+def test_a_host_too_small_for_its_bots_is_refused_by_its_own_memory_and_cpus(host):
+    """The preflight weighs the bots against the host's memory and CPUs as its kernel counts them (MemTotal in
+    MiB, nproc): with the reserve for the OS above both, the run fails naming the host's own figures and
+    changes nothing."""
+    if host.system_info.codename != "trixie":
+        pytest.skip("one host shows it")
+    memory_mb = int(host.file("/proc/meminfo").content_string.split("MemTotal:")[1].split()[0]) // 1024
+    cpus = int(host.check_output("nproc"))
+    reserve = {"gridbot_host_reserve_memory": "64g", "gridbot_host_reserve_cpus": 64}
+    run = playbook("site.yml", "--limit", _name(host), "-e", json.dumps(reserve))
+    assert run.returncode != 0
+    assert f"({memory_mb} MiB less gridbot_host_reserve_memory 64g)" in run.stdout, run.stdout[-3000:]
+    assert f"({cpus} CPUs less gridbot_host_reserve_cpus 64)" in run.stdout, run.stdout[-3000:]
+    recap = [line for line in run.stdout.splitlines() if "changed=" in line]
+    assert recap
+    assert all("changed=0" in line for line in recap), recap
+
+
 def test_docker_repository_path_renders_in_check_mode():
     """Docker's repository is unreachable here: its deb822 source and pins are checked as check-mode diffs."""
     run = playbook(
