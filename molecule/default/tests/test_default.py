@@ -145,9 +145,14 @@ def test_bad_inventory_fails_before_any_change(extra, named):
         run = playbook(book, "-e", json.dumps(extra))
         assert run.returncode != 0, book
         assert named in run.stdout + run.stderr, book
-        recap = [line for line in run.stdout.splitlines() if "changed=" in line]
+        recap = _recap(run)
         assert recap, book
         assert all("changed=0" in line for line in recap), (book, recap)
+
+
+def _recap(run):
+    """The play recap's line of each host (its ok=, changed=, failed= counts)."""
+    return [line for line in run.stdout.splitlines() if "changed=" in line]
 
 
 def test_a_host_too_small_for_its_bots_is_refused_by_its_own_memory_and_cpus(host):
@@ -163,7 +168,7 @@ def test_a_host_too_small_for_its_bots_is_refused_by_its_own_memory_and_cpus(hos
     assert run.returncode != 0
     assert f"({memory_mb} MiB less gridbot_host_reserve_memory 64g)" in run.stdout, run.stdout[-3000:]
     assert f"({cpus} CPUs less gridbot_host_reserve_cpus 64)" in run.stdout, run.stdout[-3000:]
-    recap = [line for line in run.stdout.splitlines() if "changed=" in line]
+    recap = _recap(run)
     assert recap
     assert all("changed=0" in line for line in recap), recap
 
