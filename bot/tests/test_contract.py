@@ -49,9 +49,9 @@ def test_role_vars_are_the_contract():
     role_vars = yaml.safe_load(text("roles/gridbot/vars/main.yml"))
     assert role_vars["__gridbot_credentials"] == str(contract.CREDENTIALS_FILE)
     # Each bot's run.state_dir and exchange.credentials_file: the plan (filter_plugins/bots.py) puts these in.
-    assert "'state_dir': __gridbot_data_dir" in role_vars["__gridbot_plan"]
-    assert "'credentials_file': __gridbot_credentials" in role_vars["__gridbot_plan"]
-    assert "'ip_quiet_dir': __gridbot_ip_quiet_mount" in role_vars["__gridbot_plan"]
+    assert "'state_dir': __gridbot_data_dir" in role_vars["__gridbot_plan_of_inventory"]
+    assert "'credentials_file': __gridbot_credentials" in role_vars["__gridbot_plan_of_inventory"]
+    assert "'ip_quiet_dir': __gridbot_ip_quiet_mount" in role_vars["__gridbot_plan_of_inventory"]
     found = re.search(r'^IP_QUIET_DIR = "([^"]+)"$', text("bot/gridbot/contract.py"), re.MULTILINE)
     assert found
     assert found[1] == contract.IP_QUIET_DIR
