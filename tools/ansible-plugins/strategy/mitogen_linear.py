@@ -8,7 +8,7 @@ One change to Mitogen: the installed collections are listed once per run, in the
 instead of once per task in each forked worker. Mitogen lists them whenever a task runs a collection's
 module (community.docker, ansible.posix...) and keeps the answer in a cache the worker's exit throws away;
 the `ansible` package installs 93 collections, and that listing was 11 % of a rollout's controller CPU
-(py-spy, 8 hosts; docs/testing.md).
+(py-spy, 8 hosts; docs/benchmarks.md).
 """
 
 import functools
