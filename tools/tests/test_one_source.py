@@ -53,7 +53,7 @@ RENDER = textwrap.dedent(
     task = next(t for b in site.pre_tasks for t in b.block if t._role and t._role.get_name() == "gridbot")
     loader.set_basedir(project + "/playbooks")  # playbook_dir, as ansible-playbook sets it
     role = "{{ [__gridbot_uid, __gridbot_config_file, __gridbot_http_port] }}"
-    # The preflight's expression, over the plan its first task makes a fact of (tasks/plan-bots.yml).
+    # The preflight's expression, over the plan it makes a fact of just before (plan-bots.yml).
     PORTS = "{{ __gridbot_plan_of_inventory.bots | map(attribute='metrics_port') | select | list }}"
     print(json.dumps({
         "firewall": {h: render(site, h, "{{ [hardening_firewall_metrics_ports, gridbot_metrics_host_port] }}")
