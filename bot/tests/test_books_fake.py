@@ -6,7 +6,7 @@ import time
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
-from fakevenue import FEE, STEP_MS, FakeVenue, bnb_price
+from fakevenue import FEE, RULES, STEP_MS, FakeVenue, bnb_price
 
 from gridbot.config.model import parse_config
 from gridbot.live.trader import Trader
@@ -393,3 +393,54 @@ def test_an_exit_sale_waits_for_its_cancels_a_few_seconds_not_forever(tmp_path):
         time.sleep(0.05)
     assert t.engine.halted.startswith("stop_loss")
     assert t.cancelled, "the test proves nothing: every cancel was confirmed"
+
+
+def test_a_regrid_that_cancels_a_sale_the_exchange_already_made_offers_only_what_is_left(tmp_path):
+    """The race CI met once (a sale of 0.00081 BTC past the 1.957e-05 the bot held, and a halt): the bot a
+    candle behind the exchange regrids on the older candle and cancels a sell that the newer one had filled.
+    The new grid's sells were sized from a holding that still counted that sale, and on an account with
+    other coins they rested and filled from those. Now the sells past what the bot holds, once the sale is
+    booked, are cancelled in the same cycle (never sent), and the next candle offers only what is left."""
+    venue = FakeVenue(load_embedded(), now=CALM, fee_asset=None)
+    t = trader(tmp_path, venue)
+    t.step(full=True)
+
+    def sells() -> list:
+        return [o for o in venue.orders.values() if o.side == "sell" and o.status == "open"]
+
+    k = 0
+    while len(sells()) < 2:
+        venue.step()
+        t.step(full=False)
+        k += 1
+        assert k < 300, "the grid never held two sells"
+    regrids = t.engine.stats.regrids
+    t.store.close()
+    venue.balances_["BTC"] += Decimal(1)  # the owner's coins on the same account: nothing refuses a sell
+    # the candle after next reaches the lowest sell: the bot, a candle behind, regrids (its config changed)
+    # on the candle before, cancelling that sell after the exchange has filled it
+    sold = min(sells(), key=lambda o: o.price)
+    sold.price = Decimal(repr(float(venue.candles.high[venue.now + 1])))
+    venue.step()
+    venue.step()
+    t = trader(tmp_path, venue, grid={"width_pct": 3, "levels": 6})
+    t.step(full=True)
+    assert sold.status == "closed"
+    assert t.engine.stats.regrids == regrids + 1, "no regrid on the older candle: the test proves nothing"
+
+    def bot_holds() -> Decimal:
+        got = sum((x.qty - x.fee for x in venue.trades if x.side == "buy"), Decimal(0))
+        return got - sum((x.qty for x in venue.trades if x.side == "sell"), Decimal(0))
+
+    offered = sum((o.qty for o in sells()), Decimal(0))
+    assert 0 < offered < bot_holds(), f"{offered} offered, the bot holds {bot_holds()}"
+    venue.step()
+    t.step(full=False)
+    left = bot_holds() - sum((o.qty for o in sells()), Decimal(0))
+    assert 0 <= left < RULES.lot_step, f"{left} of the holding not offered again"
+    for _ in range(30):
+        venue.step()
+        t.step(full=False)
+        assert sum((o.qty for o in sells()), Decimal(0)) <= bot_holds()
+    assert t.store.halt_state() is None
+    assert t.engine.portfolio.base == pytest.approx(float(bot_holds()), abs=1e-9)

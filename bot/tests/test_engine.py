@@ -14,6 +14,7 @@ from gridbot.core.candles import Candles
 from gridbot.core.engine import MAX_CURVE_POINTS, GridEngine
 from gridbot.core.grid import min_step_ratio
 from gridbot.core.paper import PaperExchange
+from gridbot.core.portfolio import DUST
 from gridbot.core.risk import drawdown
 from gridbot.core.synthetic import generate
 from gridbot.ops.candle_files import load_embedded
@@ -320,3 +321,50 @@ def test_the_traders_figures_agree_with_the_ledger_and_the_equity_candle_by_cand
                 peak, peak_ms = eq, t
             longest = max(longest, t - peak_ms)
         assert s["max_drawdown_days"] == round(longest / 86_400_000, 2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cfg=configs, seed=st.integers(0, 10_000))
+def test_a_backtests_resting_sells_never_offer_more_than_it_holds(cfg, seed):
+    """The invariant `trim_sells` restores on a live exchange: the paper exchange never breaks it, so the
+    cut never changes a backtest's decisions."""
+    candles = generate(1500, seed=seed)
+    engine = GridEngine(cfg)
+    for start in range(len(candles)):
+        engine.run_chunk(candles.slice(start, start + 1))
+        offered = sum(o.qty for o in engine.exchange.open_orders() if o.side == "sell")
+        assert offered <= engine.portfolio.base * (1 + DUST)
+        assert engine.trim_sells(engine.stats.last_ms) == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    qtys=st.lists(st.integers(1, 500), min_size=1, max_size=12),
+    gone=st.floats(0.0, 1.0),
+    seed=st.integers(0, 10_000),
+)
+def test_trimmed_sells_keep_the_lowest_that_fit_what_is_held(qtys, gone, seed):
+    """Sells resting past the holding (a sale booked after the engine decided, as on a live exchange): the
+    lowest-priced that fit are kept, from the first that does not fit every higher one is cancelled, and the
+    book's best ask is the lowest kept."""
+    engine = GridEngine(_config(mode="off"))
+    engine.run_chunk(generate(50, seed=seed))
+    engine.exchange.cancel_all()
+    rng = np.random.default_rng(seed)
+    prices = sorted(rng.uniform(100.0, 200.0, len(qtys)).round(2).tolist())
+    for level, (price, q) in enumerate(zip(prices, qtys, strict=True)):
+        engine.exchange.place_limit("sell", price, q * 1e-5, level)
+    total = sum(qtys) * 1e-5
+    engine.portfolio = replace(engine.portfolio, base=total * (1 - gone))
+    cut = engine.trim_sells(engine.stats.last_ms)
+    kept = [o for o in engine.exchange.open_orders() if o.side == "sell"]
+    held = engine.portfolio.base * (1 + DUST)
+    assert sum(o.qty for o in kept) <= held
+    assert len(kept) + len(cut) == len(qtys)
+    assert max((o.price for o in kept), default=0.0) <= min((o.price for o in cut), default=np.inf)
+    if cut:
+        assert sum(o.qty for o in kept) + min(cut, key=lambda o: o.price).qty > held
+    assert engine.exchange.best_ask() == min((o.price for o in kept), default=np.inf)
+    ended = [(o.opened_ms, engine.stats.last_ms, o.price, o.side) for o in cut]
+    spans = list(engine.order_spans.spans)
+    assert spans[len(spans) - len(cut) :] == ended

@@ -34,7 +34,7 @@ from gridbot.core.grid import (
 )
 from gridbot.core.grid_plan import check_grid
 from gridbot.core.order_spans import OrderSpans
-from gridbot.core.paper import Fill, OrderBook, PaperExchange
+from gridbot.core.paper import Fill, Order, OrderBook, PaperExchange
 from gridbot.core.portfolio import DUST, Portfolio, RoundTrip, Side, buy_fee_in_base, sell
 from gridbot.core.risk import drawdown, drawdown_price
 from gridbot.core.settings import Json, StrategySettings
@@ -193,6 +193,24 @@ class GridEngine:
             self.exchange.place_limit("sell", price, size, j, opened_ms=time_ms)
             held -= size
         self._place_buys(close, time_ms)
+
+    def trim_sells(self, time_ms: int) -> list[Order]:
+        """The resting sells cut back to what is held, the highest-priced cancelled until the rest fit; the
+        orders cancelled. Only a live exchange makes them exceed it: a regrid decided a candle behind the
+        exchange cancels a sell the exchange has filled since, and sizes the new grid's sells from a holding
+        that still counts that sale, booked only once its trade comes in. `heal` offers what the cut leaves
+        uncovered once the book has settled."""
+        held = self.portfolio.base * (1 + DUST)
+        kept, cut = 0.0, list[Order]()
+        for o in sorted((o for o in self.exchange.open_orders() if o.side == "sell"), key=lambda o: o.price):
+            if cut or kept + o.qty > held:
+                cut.append(o)
+            else:
+                kept += o.qty
+        for o in cut:
+            self.exchange.cancel(o)
+        self.order_spans.ended(cut, time_ms)
+        return cut
 
     def _bounds(self, close: float, index_in_chunk: int) -> tuple[float, float]:
         g = self.cfg.grid

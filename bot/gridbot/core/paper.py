@@ -4,7 +4,7 @@ A buy fills when the candle's low reaches its price, a sell when the high does, 
 (maker); a buy's fee is taken in base, a sell's in quote, as the exchange charges them. An order placed
 while candle t is processed fills from candle t+1 at the earliest: the caller asks for the fills of a
 candle before it places new orders, so there is no lookahead.
-The engine uses an `OrderBook`: place_limit, cancel_side, cancel_all, open_orders and fills, plus
+The engine uses an `OrderBook`: place_limit, cancel, cancel_side, cancel_all, open_orders and fills, plus
 best_bid/best_ask to skip candles where nothing can fill; the paper exchange is one, the live book another.
 """
 
@@ -57,6 +57,7 @@ class OrderBook(Protocol):
     def place_limit(
         self, side: Side, price: float, qty: float, level: int, opened_ms: int = 0
     ) -> Order | None: ...
+    def cancel(self, order: Order) -> None: ...
     def cancel_side(self, side: Side) -> None: ...
     def cancel_all(self) -> None: ...
     def open_orders(self) -> list[Order]: ...
@@ -93,6 +94,16 @@ class PaperExchange:
             self._sells[order.id] = order
             self._ask = min(self._ask, price)
         return order
+
+    def cancel(self, order: Order) -> None:
+        book = self._buys if order.side == "buy" else self._sells
+        if book.pop(order.id, None) is None:
+            return
+        prices = [o.price for o in book.values()]
+        if order.side == "buy":
+            self._bid = max(prices, default=-np.inf)
+        else:
+            self._ask = min(prices, default=np.inf)
 
     def cancel_side(self, side: Side) -> None:
         if side == "buy":

@@ -279,6 +279,13 @@ class LiveBook:
         order = Order(self._ids, side, float(price), float(qty - filled), level, opened_ms)
         return LiveOrder(order, cid, price, qty, filled)
 
+    def cancel(self, order: Order) -> None:
+        if self._restoring:
+            return
+        cid = next((c for c, o in self.orders.items() if o.order is order), None)
+        if cid is not None:
+            self._cancel(self.orders.pop(cid))
+
     def cancel_side(self, side: Side) -> None:
         if self._restoring:
             return

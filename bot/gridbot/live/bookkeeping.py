@@ -139,9 +139,9 @@ class Bookkeeping:
 
     def _account_orphans(self: TraderRooms) -> None:
         """Fills of orders the engine had cancelled (filled before the cancel arrived): accounted, no
-        counter-order."""
+        counter-order; then the resting sells cut back to what is left (`_trim_sells`)."""
         assert self.book is not None or not self.cancelled
-        if self.book is None:
+        if self.book is None or not self.book.orphans:
             return
         for live, t in self.book.orphans:
             live.filled += t.qty
@@ -159,6 +159,22 @@ class Bookkeeping:
                 )
             )
         self.book.orphans.clear()
+        self._trim_sells()
+
+    def _trim_sells(self: TraderRooms) -> None:
+        """A sale booked after the engine decided (a sell it cancelled, filled first) can leave the resting
+        sells offering more than the bot holds; on an account with other coins they would fill from those.
+        The excess is cancelled in this cycle (an intent never sent), the highest first
+        (`GridEngine.trim_sells`), and the next settled candle offers what is left, as for an emptied
+        level."""
+        cut = self.engine.trim_sells(self.engine.stats.last_ms)
+        if cut:
+            self.holes = True
+            log.warning(
+                f"{len(cut)} sell(s) of {sum(o.qty for o in cut):g} {self.base} cancelled: with a sale "
+                f"booked late the resting sells offered more than the {self.engine.portfolio.base:g} the bot "
+                "holds; what is left is offered again at the next candle"
+            )
 
     def _exit_trade(self: TraderRooms, t: Trade) -> bool:
         """A trade of an exit's sale: booked like a fill of a cancelled order (no decision follows)."""
