@@ -489,3 +489,56 @@ def test_a_silence_lasts_the_hours_asked_and_no_silence_is_made_for_no_time() ->
     assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T22:59:00Z", "2026-12-01T23:00:00Z")
     with pytest.raises(ValueError, match="gridbot_halt_silence_hours"):
         SILENCES.halt_silences([{"host": "h", "bot": "b"}], "r", "2026-11-30T23:00:00Z", 0)
+
+
+def test_a_rollouts_silence_holds_back_what_its_hosts_restart_raises_and_only_that(
+    alertmanager: Alertmanager, stand_in: StandIn
+) -> None:
+    """The silence rollout.yml posts for a host while it rolls out, through Alertmanager itself: that host's
+    bots' BotDown and BotHalted (every bot of it) are suppressed and reach no receiver; the same host's
+    HostHot and BotDrawdown, and another host's BotDown, still page. The silences its end expires are that
+    host's of rollout.yml, not halt.yml's of the same host nor an operator's."""
+    now = time.strftime(SILENCES.STAMP, time.gmtime())
+    mine = alertmanager.call("POST", "/api/v2/silences", SILENCES.rollout_silence("pi5-r", now, 30))[
+        "silenceID"
+    ]
+    (halts,) = SILENCES.halt_silences([{"host": "pi5-r", "bot": "wide"}], "on purpose", now, 24)
+    halt = alertmanager.call("POST", "/api/v2/silences", halts)["silenceID"]
+    operators = {**SILENCES.rollout_silence("pi5-r", now, 30), "createdBy": "an operator"}
+    alertmanager.call("POST", "/api/v2/silences", operators)
+    sent = [("BotDown", "pi5-r", "default"), ("BotHalted", "pi5-r", "wide"), ("HostHot", "pi5-r", ""),
+            ("BotDrawdown", "pi5-r", "default"), ("BotDown", "pi5-s", "default")]  # fmt: skip
+    alertmanager.post([
+        {"labels": {"alertname": a, "severity": "critical", "host": h, **({"bot": b} if b else {})},
+         "annotations": {"summary": f"{a} {h} {b}"}}
+        for a, h, b in sent
+    ])  # fmt: skip
+    state = {
+        (a["labels"]["alertname"], a["labels"]["host"], a["labels"].get("bot", "")): a["status"]
+        for a in alertmanager.call("GET", "/api/v2/alerts")
+    }
+    assert mine in state[("BotDown", "pi5-r", "default")]["silencedBy"], state
+    assert mine in state[("BotHalted", "pi5-r", "wide")]["silencedBy"], state
+    for key in sent[2:]:
+        assert state[key]["state"] == "active", (key, state)
+    delivered(alertmanager, stand_in)
+    told = " ".join(r.text for r in stand_in.of("/sendMessage"))
+    silenced = {("BotDown", "pi5-r"), ("BotHalted", "pi5-r")}
+    for a, h, b in sent:
+        assert (f"{a} {h} {b}" in told) is ((a, h) not in silenced), (a, h, told)
+    assert SILENCES.rollout_silences_to_expire(alertmanager.call("GET", "/api/v2/silences"), "pi5-r") == [
+        mine
+    ]
+    assert SILENCES.rollout_silences_to_expire(alertmanager.call("GET", "/api/v2/silences"), "pi5-s") == []
+    alertmanager.call("DELETE", f"/api/v2/silence/{mine}")
+    silences = alertmanager.call("GET", "/api/v2/silences")
+    assert SILENCES.rollout_silences_to_expire(silences, "pi5-r") == []
+    assert SILENCES.halt_silences_to_expire(silences, [{"host": "pi5-r", "bot": "wide"}]) == [halt]
+    assert_no_failure(alertmanager)
+
+
+def test_a_rollout_silence_is_bounded_and_none_is_made_for_no_time() -> None:
+    silence = SILENCES.rollout_silence("h", "2026-11-30T23:00:00Z", "30")
+    assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T22:59:00Z", "2026-11-30T23:30:00Z")
+    with pytest.raises(ValueError, match="gridbot_rollout_silence_minutes"):
+        SILENCES.rollout_silence("h", "2026-11-30T23:00:00Z", 0)

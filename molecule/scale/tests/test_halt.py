@@ -8,17 +8,16 @@ the resume; a halt told not to be (gridbot_halt_silence=false) reaches a webhook
 BotHalted, with the host and the reason, and its resume as resolved: timed here, on the halt the test takes
 anyway (the alerts' rules, routes and inhibitions are promtool's and amtool's to test: tools/tests)."""
 
-import json
 import time
 
 from fleet import (
     account,
+    alertmanager_silences,
     assert_books_match_the_exchange,
     bot_halted,
     bot_status,
     figure,
     hosts,
-    monitor,
     play_order,
     playbook,
     recap_changed,
@@ -74,11 +73,8 @@ def assert_told(told, since, status):
 
 def silences_of(name):
     """halt.yml's silences of host NAME's bot in the monitoring host's Alertmanager, with their state."""
-    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9093/api/v2/silences').read().decode())"
-    said = hosts()[monitor()].run(f'python3 -c "{fetch}"')
-    assert said.rc == 0, said.stderr
     out = {}
-    for s in json.loads(said.stdout):
+    for s in alertmanager_silences():
         named = {m["name"]: m["value"] for m in s["matchers"]}
         if s["createdBy"] == "pifleet playbooks/halt.yml" and named.get("host") == name:
             out[s["id"]] = (named["alertname"], named["bot"], s["status"]["state"], s["comment"])

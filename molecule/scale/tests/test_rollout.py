@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from fleet import (
     PROJECT,
     account,
+    alertmanager_silences,
     assert_books_match_the_exchange,
     assert_no_order_doubled,
     bot_status,
@@ -157,6 +159,42 @@ def assert_batches_in_order(timeline, batches, soak):
         )
 
 
+def rollout_silences(since):
+    """rollout.yml's silences in the monitoring host's Alertmanager made since `since` (epoch seconds): each
+    host's [(start, end, state)], its start and end as Alertmanager recorded them (a start in the past is
+    moved to its now; an expiry sets the end to it)."""
+    out = {}
+    for s in alertmanager_silences():
+        if s["createdBy"] != "pifleet playbooks/rollout.yml":
+            continue
+        start, end = (datetime.fromisoformat(s[k]).timestamp() for k in ("startsAt", "endsAt"))
+        if start < since:
+            continue
+        named = {m["name"]: m["value"] for m in s["matchers"]}
+        assert set(named["alertname"].split("|")) >= {"BotDown", "BotUnhealthy", "BotHalted"}, named
+        out.setdefault(named["host"], []).append((start, end, s["status"]["state"]))
+    return out
+
+
+def assert_silenced_while_rolled_out(silences, timeline, batches):
+    """Each host rolled out was silenced from before its bot restarted until after it was healthy, in one
+    silence, expired before any host of the next batch started; the hosts not reached have none."""
+    rolled = [h for b in batches for h in b]
+    assert sorted(silences) == sorted(rolled), silences
+    for name in rolled:
+        ((start, end, state),) = silences[name]
+        assert state == "expired", (name, silences[name])
+        assert start <= timeline[name]["started"] < timeline[name]["healthy"] <= end, (
+            name,
+            start,
+            end,
+            timeline[name],
+        )
+    for earlier, later in itertools.pairwise(batches):
+        ended = max(silences[h][0][1] for h in earlier)
+        assert ended <= min(silences[h][0][0] for h in later), (earlier, later, silences)
+
+
 def test_the_deployed_compose_file_never_pulls_a_missing_image():
     """The deployed compose file runs the image the artifact loaded (pull_policy: never): asked for an
     image the host does not have, the engine says so, and nothing is pulled (Compose would say "Pulling"). The
@@ -251,12 +289,21 @@ def test_a_canary_whose_new_key_the_exchange_refuses_is_rolled_back_and_the_roll
     secret_before = secret_digests(fleet[canary])
     bad = {"gridbot_exchange_api_key": f"{canary}-unknown-{time.time_ns()}",
            "gridbot_exchange_api_secret": "a-secret-no-account-has"}  # fmt: skip
+    begun = time.time()
     run = playbook("rollout.yml", *extra_inventory(tmp_path, fleet, host_vars={canary: bad}))
+    ended = time.time()
     assert run.returncode != 0
     said = "not trading: halted since its start: exchange refused the credentials"
     assert said in run.stdout, run.stdout[-3000:]
     assert "the halt the refused key made lifted. The rollout stops here" in run.stdout
     assert deploy_batches(run.stdout) == [[canary]]
+    # its alerts silenced while it rolled out, the silence over with the run although every task of the
+    # host failed (a silence made in the play's post_tasks would have waited out its 30 minutes)
+    silences = rollout_silences(begun)
+    assert list(silences) == [canary], silences
+    ((start, end, state),) = silences[canary]
+    assert state == "expired", silences
+    assert begun <= start <= end <= ended, (silences, begun, ended)
     after = {name: bot(h) for name, h in fleet.items()}
     assert after[canary]["started"] != before[canary]["started"], "the canary was not recreated"
     assert (after[canary]["image"], after[canary]["health"]) == (before[canary]["image"], "healthy")
@@ -336,6 +383,7 @@ def test_a_new_version_goes_out_in_batches_of_1_2_5_while_the_bots_trade(tmp_pat
     trades_before = {name: exchange_view(h)[1] for name, h in fleet.items()}
     regrids = {name: bot_status(h)["regrids"] for name, h in fleet.items()}
     rush = MarketRush([account(next(iter(fleet.values())))[1]])
+    begun = time.time()
     with EngineEvents(fleet) as events:
         rush.start()
         try:
@@ -348,6 +396,7 @@ def test_a_new_version_goes_out_in_batches_of_1_2_5_while_the_bots_trade(tmp_pat
     assert deploy_batches(run.stdout) == [sorted(b) for b in batches]
     soak = next(iter(fleet.values())).ansible.get_variables()["gridbot_health_soak"]
     assert_batches_in_order(events.timeline, batches, soak)
+    assert_silenced_while_rolled_out(rollout_silences(begun), events.timeline, batches)
     for name, h in fleet.items():
         state = bot(h)
         assert (state["image"], state["health"]) == (new, "healthy"), name
@@ -524,7 +573,12 @@ def test_bad_config_fails_the_host_and_leaves_its_bot_running():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"gridbot_rollout_max_fail_percentage": 101}, {"gridbot_rollout_batches": []}]
+    "bad",
+    [
+        {"gridbot_rollout_max_fail_percentage": 101},
+        {"gridbot_rollout_batches": []},
+        {"gridbot_rollout_silence_minutes": 0},
+    ],
 )
 def test_bad_rollout_settings_fail_before_any_host_is_touched(bad):
     fleet = hosts()

@@ -218,6 +218,14 @@ def monitor():
     return name
 
 
+def alertmanager_silences():
+    """Every silence the monitoring host's Alertmanager holds, expired ones too (GET /api/v2/silences)."""
+    fetch = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9093/api/v2/silences').read().decode())"
+    said = hosts()[monitor()].run(f'python3 -c "{fetch}"')
+    assert said.rc == 0, said.stderr
+    return json.loads(said.stdout)
+
+
 def wait_for_every_target_up(api: Callable[[str], dict], names: list[str], timeout: float) -> None:
     """Until VictoriaMetrics (its API read through `api`) has every bot and node exporter of `names` up, and
     the monitoring host's own services (scraped over loopback, labelled with its name)."""

@@ -1,7 +1,9 @@
 """Alertmanager silences for what an operator does on purpose (tested against Debian's Alertmanager on the
 controller: tools/tests/test_notifications.py). playbooks/halt.yml silences the BotHalted of each bot it
 halts, so a deliberate halt does not page as an emergency; playbooks/resume.yml expires those silences as it
-lifts the halts, so the next halt, the bot's own, pages again. Alertmanager's API v2: a silence is a list of
+lifts the halts, so the next halt, the bot's own, pages again. playbooks/rollout.yml silences the alerts a
+restart of a host's bots raises while that host rolls out, and expires the silence when the host is done,
+passed or not (a bot still down or halted after it pages). Alertmanager's API v2: a silence is a list of
 matchers, startsAt, endsAt, createdBy and a comment."""
 
 from __future__ import annotations
@@ -12,24 +14,40 @@ from typing import Any
 
 ALERT = "BotHalted"
 CREATED_BY = "pifleet playbooks/halt.yml"
+# What restarting a host's bots raises while its health gate judges them: down, unhealthy, restarting, no
+# candle, and a new version's or a new key's halt, which the gate rolls back.
+ROLLOUT_ALERTS = ("BotDown", "BotUnhealthy", "BotRestarting", "BotNoCandle", "BotHalted", "BotKeyRejected")
+ROLLOUT_BY = "pifleet playbooks/rollout.yml"
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def _matcher(name: str, value: str) -> dict[str, Any]:
-    return {"name": name, "value": value, "isRegex": False, "isEqual": True}
+def _matcher(name: str, value: str, regex: bool = False) -> dict[str, Any]:
+    return {"name": name, "value": value, "isRegex": regex, "isEqual": True}
+
+
+def _window(now: str, minutes: float) -> tuple[str, str]:
+    """From a minute before `now` (a controller's clock ahead of the monitoring host's would leave a silence
+    pending: Alertmanager moves a start in the past to its now) to `minutes` after it."""
+    start = datetime.strptime(now, STAMP).replace(tzinfo=UTC) - timedelta(minutes=1)
+    return start.strftime(STAMP), (start + timedelta(minutes=1 + minutes)).strftime(STAMP)
+
+
+def _named(silence: Mapping[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["value"] for m in silence.get("matchers", []) if not m.get("isRegex")}
+
+
+def _in_force(silence: Mapping[str, Any], by: str) -> bool:
+    return silence.get("createdBy") == by and silence.get("status", {}).get("state") != "expired"
 
 
 def halt_silences(
     bots: Iterable[Mapping[str, str]], reason: str, now: str, hours: float
 ) -> list[dict[str, Any]]:
-    """One silence per bot ({host, bot}): its BotHalted from `now` (UTC, %Y-%m-%dT%H:%M:%SZ) for `hours`.
-    It starts a minute earlier: a controller's clock ahead of the monitoring host's would leave it pending
-    (Alertmanager moves a start in the past to its now)."""
+    """One silence per bot ({host, bot}): its BotHalted from `now` (UTC, %Y-%m-%dT%H:%M:%SZ) for `hours`."""
     hours = float(hours)
     if hours <= 0:
         raise ValueError(f"gridbot_halt_silence_hours must be positive, got {hours!r}")
-    start = datetime.strptime(now, STAMP).replace(tzinfo=UTC) - timedelta(minutes=1)
-    end = start + timedelta(minutes=1, hours=hours)
+    start, end = _window(now, hours * 60)
     return [
         {
             "matchers": [
@@ -37,8 +55,8 @@ def halt_silences(
                 _matcher("host", b["host"]),
                 _matcher("bot", b["bot"]),
             ],
-            "startsAt": start.strftime(STAMP),
-            "endsAt": end.strftime(STAMP),
+            "startsAt": start,
+            "endsAt": end,
             "createdBy": CREATED_BY,
             "comment": f"halted on purpose: {reason}",
         }
@@ -51,15 +69,33 @@ def halt_silences_to_expire(
 ) -> list[str]:
     """The ids of the silences halt.yml made (not an operator's own) that are still in force for one of
     `bots`: GET /api/v2/silences's answer."""
-    wanted = {(b["host"], b["bot"]) for b in bots}
-    out = []
-    for s in silences:
-        if s.get("createdBy") != CREATED_BY or s.get("status", {}).get("state") == "expired":
-            continue
-        named = {m["name"]: m["value"] for m in s.get("matchers", []) if not m.get("isRegex")}
-        if named.get("alertname") == ALERT and (named.get("host"), named.get("bot")) in wanted:
-            out.append(s["id"])
-    return sorted(out)
+    wanted = {(ALERT, b["host"], b["bot"]) for b in bots}
+    return sorted(
+        s["id"]
+        for s in silences
+        if _in_force(s, CREATED_BY) and tuple(map(_named(s).get, ("alertname", "host", "bot"))) in wanted
+    )
+
+
+def rollout_silence(host: str, now: str, minutes: float) -> dict[str, Any]:
+    """The silence of `host`'s rollout: the alerts a restart of its bots raises (`ROLLOUT_ALERTS`, every bot
+    of the host), from `now` for at most `minutes`, the bound should the run die before it expires it."""
+    minutes = float(minutes)
+    if minutes <= 0:
+        raise ValueError(f"gridbot_rollout_silence_minutes must be positive, got {minutes!r}")
+    start, end = _window(now, minutes)
+    return {
+        "matchers": [_matcher("alertname", "|".join(ROLLOUT_ALERTS), regex=True), _matcher("host", host)],
+        "startsAt": start,
+        "endsAt": end,
+        "createdBy": ROLLOUT_BY,
+        "comment": f"gridbot rolling out on {host}",
+    }
+
+
+def rollout_silences_to_expire(silences: Iterable[Mapping[str, Any]], host: str) -> list[str]:
+    """The ids of rollout.yml's silences of `host` still in force (this run's, or one a dead run left)."""
+    return sorted(s["id"] for s in silences if _in_force(s, ROLLOUT_BY) and _named(s).get("host") == host)
 
 
 class FilterModule:
@@ -67,4 +103,6 @@ class FilterModule:
         return {
             "monitoring_halt_silences": halt_silences,
             "monitoring_halt_silences_to_expire": halt_silences_to_expire,
+            "monitoring_rollout_silence": rollout_silence,
+            "monitoring_rollout_silences_to_expire": rollout_silences_to_expire,
         }
