@@ -44,6 +44,7 @@ ALERTS = {
         "HostMemoryLow", "HostOomKill", "HostInodesLow", "HostFilesystemError", "HostClockNotSynced",
         "HostRebootPending", "HostCollectorStale", "HostDiskWillFill", "HostUnderVoltageSinceBoot",
         "HostClockOffset", "HostUnitFailed", "HostJournalUploadStopped", "HostEngineUpdatesPending",
+        "HostDiskWorn", "HostDiskFailing",
     },
     "monitoring": {
         "Watchdog", "MonitoringTargetDown", "AlertmanagerNotificationsFailing", "VmalertRuleErrors",

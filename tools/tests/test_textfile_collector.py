@@ -149,3 +149,54 @@ def test_an_enabled_uploader_without_its_state_file_reads_as_never(tmp_path: Pat
     systemctl = '[ "$*" = "is-enabled --quiet systemd-journal-upload.service" ] || exit 3'
     got = samples(tmp_path, {"systemctl": systemctl}, PIFLEET_JOURNAL_UPLOAD_STATE=str(tmp_path / "absent"))
     assert got[("pifleet_journal_upload_saved_seconds", ())] == 0
+
+
+# smartctl --json --health --attributes of an NVMe drive (smartmontools 7.3/7.4), cut to what is read and a
+# few fields beside it; exit status 8 (bit 3: "SMART status check returned DISK FAILING") with its JSON all
+# the same, as smartctl does for a drive whose critical warning is set.
+SMARTCTL_NVME = {
+    "json_format_version": [1, 0],
+    "smartctl": {"version": [7, 4], "exit_status": 8},
+    "device": {"name": "/dev/nvme0", "type": "nvme", "protocol": "NVMe"},
+    "smart_status": {"passed": False, "nvme": {"value": 8}},
+    "nvme_smart_health_information_log": {
+        "critical_warning": 8, "temperature": 41, "available_spare": 100, "available_spare_threshold": 10,
+        "percentage_used": 104, "data_units_read": 180246471, "data_units_written": 85848679,
+        "media_errors": 3, "num_err_log_entries": 12, "unsafe_shutdowns": 35,
+    },
+}  # fmt: skip
+
+
+def test_flash_wear_from_an_emmcs_estimates_and_an_nvme_drives_health_log_and_none_from_an_sd_card(
+    tmp_path: Path,
+) -> None:
+    """An eMMC's JEDEC life time estimates (the worse of types A and B, 0x09: up to 90 % used) and its pre-EOL
+    state (0x02: warning) from sysfs; an NVMe controller's health log through smartctl (a failing drive's exit
+    status, its JSON read all the same); an SD card (no estimate in sysfs) and a partition give nothing."""
+    sysfs = tmp_path / "sys"
+    emmc = sysfs / "block" / "mmcblk0" / "device"
+    emmc.mkdir(parents=True)
+    (emmc / "life_time").write_text("0x02 0x09\n")
+    (emmc / "pre_eol_info").write_text("0x02\n")
+    (sysfs / "block" / "mmcblk1" / "device").mkdir(parents=True)  # an SD card: no life_time
+    (sysfs / "block" / "mmcblk0p1").mkdir()
+    (sysfs / "class" / "nvme" / "nvme0").mkdir(parents=True)
+    smartctl = f"[ \"$4\" = /dev/nvme0 ] || exit 2; echo '{json.dumps(SMARTCTL_NVME)}'; exit 8"
+    got = samples(tmp_path, {"smartctl": smartctl}, PIFLEET_SYSFS=str(sysfs))
+    wear = {(k[0], dict(k[1])["device"], dict(k[1])["kind"]): v for k, v in got.items() if "disk" in k[0]}
+    assert wear == {
+        ("pifleet_disk_life_used_ratio", "mmcblk0", "emmc"): 0.9,
+        ("pifleet_disk_pre_eol", "mmcblk0", "emmc"): 2,
+        ("pifleet_disk_life_used_ratio", "nvme0", "nvme"): 1.04,
+        ("pifleet_disk_critical_warning", "nvme0", "nvme"): 8,
+        ("pifleet_disk_media_errors", "nvme0", "nvme"): 3,
+    }
+
+
+def test_no_flash_that_reports_wear_and_no_smartctl_give_no_wear_series(tmp_path: Path) -> None:
+    """A host of SD cards, or an NVMe drive without smartctl: no series rather than made-up zeros."""
+    sysfs = tmp_path / "sys"
+    (sysfs / "block" / "mmcblk0" / "device").mkdir(parents=True)
+    (sysfs / "class" / "nvme" / "nvme0").mkdir(parents=True)
+    got = samples(tmp_path, {}, PIFLEET_SYSFS=str(sysfs))
+    assert not [k for k in got if k[0].startswith("pifleet_disk_")], got

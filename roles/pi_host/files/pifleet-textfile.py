@@ -3,8 +3,10 @@
 container's state as the engine sees it (labelled with its bot: `default` for the container named on the
 command line, <name> for each `<container>-<name>` of the same compose service) and its newest backup (in the
 host directory the engine mounts at the bot's backup directory, PIFLEET_BACKUP_MOUNT), a pending reboot,
-which of the units named on the command line (glob patterns, after the bot's container) have failed, and when
-the journal uploader last saved its place. Written whole to a temporary file and renamed, so a scrape never
+which of the units named on the command line (glob patterns, after the bot's container) have failed, when
+the journal uploader last saved its place, and how worn its flash storage says it is (an eMMC's life time
+estimates and pre-EOL state from sysfs, an NVMe drive's SMART health log through smartctl; an SD card tells
+none). Written whole to a temporary file and renamed, so a scrape never
 reads half a file. Standard library only: it runs under the host's python3."""
 
 import json
@@ -28,6 +30,9 @@ THROTTLED = (
 # passes): the host directory mounted there holds that bot's backups, another bot's in subdirectories of it.
 # Unset: no backup is dated.
 BACKUP_MOUNT = os.environ.get("PIFLEET_BACKUP_MOUNT")
+
+# The kernel's sysfs (a test points it at a directory of its own).
+SYSFS = os.environ.get("PIFLEET_SYSFS", "/sys")
 
 # systemd-journal-upload --save-state's default (a link into /var/lib/private under DynamicUser=)
 JOURNAL_UPLOAD_STATE = os.environ.get("PIFLEET_JOURNAL_UPLOAD_STATE", "/var/lib/systemd/journal-upload/state")
@@ -174,10 +179,90 @@ def journal_upload():
             f"pifleet_journal_upload_saved_seconds {saved:.3f}"]  # fmt: skip
 
 
+def _sysfs_hex(path):
+    """The hex fields of an eMMC sysfs attribute ("0x01 0x02"), or None where there is none (an SD card)."""
+    try:
+        with open(path) as f:
+            return [int(v, 16) for v in f.read().split()]
+    except (OSError, ValueError):
+        return None
+
+
+def _emmc(name):
+    """An eMMC's JEDEC estimates (ext_csd DEVICE_LIFE_TIME_EST_TYP_A/B: 0x01 up to 10 % of its life used, ...
+    0x0A up to 100 %, 0x0B past it; 0: not given) as the ratio each bucket reaches, the worse of the two, and
+    PRE_EOL_INFO (1 normal, 2 warning: 80 % of the reserved blocks used, 3 urgent)."""
+    device = os.path.join(SYSFS, "block", name, "device")
+    life, eol = (
+        _sysfs_hex(os.path.join(device, "life_time")),
+        _sysfs_hex(os.path.join(device, "pre_eol_info")),
+    )
+    out = {}
+    if life and max(life) > 0:
+        out["life_used_ratio"] = max(life) / 10
+    if eol and eol[0] > 0:
+        out["pre_eol"] = eol[0]
+    return out
+
+
+def _nvme(name):
+    """An NVMe controller's SMART/health log (smartctl's JSON): its vendor's estimate of the life used
+    (percentage_used, past 100 once the rated life is spent), critical_warning's bits, media errors."""
+    if shutil.which("smartctl") is None:
+        return {}
+    # smartctl's exit status is a bit mask that also reports a failing drive: its JSON is read whatever it is
+    try:
+        done = subprocess.run(["smartctl", "--json", "--health", "--attributes", f"/dev/{name}"],
+                              capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
+        log = json.loads(done.stdout).get("nvme_smart_health_information_log") or {}
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return {}
+    out = {}
+    fields = {"life_used_ratio": ("percentage_used", 100), "critical_warning": ("critical_warning", 1),
+              "media_errors": ("media_errors", 1)}  # fmt: skip
+    for key, (field, scale) in fields.items():
+        if isinstance(log.get(field), int):
+            out[key] = log[field] / scale
+    return out
+
+
+WEAR_HELPS = {
+    "life_used_ratio": "The share of its rated life the flash storage says it has used (an eMMC's estimate, "
+    "the upper end of its 10 % step; an NVMe drive's percentage_used; past 1 once spent)",
+    "pre_eol": "An eMMC's pre-end-of-life state: 1 normal, 2 warning (80 % of its reserved blocks used), "
+    "3 urgent",
+    "critical_warning": "An NVMe drive's critical warning bits (spare below threshold, temperature, "
+    "reliability degraded, read-only, backup failed): 0 when none",
+    "media_errors": "Unrecovered data integrity errors an NVMe drive counted over its life",
+}
+
+
+def _names(directory):
+    try:
+        return sorted(os.listdir(os.path.join(SYSFS, directory)))
+    except OSError:
+        return []
+
+
+def disk_wear():
+    """What each eMMC (mmcblkN with a life time estimate) and NVMe controller (nvmeN) says of its wear. An SD
+    card, a VM's disk, a container: no series."""
+    found = [(n, "emmc", _emmc(n)) for n in _names("block") if n.startswith("mmcblk") and n[6:].isdigit()]
+    found += [(n, "nvme", _nvme(n)) for n in _names("class/nvme")]
+    lines = []
+    for key, helps in WEAR_HELPS.items():
+        name = f"pifleet_disk_{key}"
+        have = [(device, kind, values[key]) for device, kind, values in found if key in values]
+        if have:
+            lines += [f"# HELP {name} {helps}.", f"# TYPE {name} gauge"]
+            lines += [f'{name}{{device="{device}",kind="{kind}"}} {value:g}' for device, kind, value in have]
+    return lines
+
+
 def main():
     directory, bot, patterns = sys.argv[1], sys.argv[2], sys.argv[3:]
     reboot = int(os.path.exists("/run/reboot-required"))
-    lines = [*throttled(), *containers(bot), *units(patterns), *journal_upload(),
+    lines = [*throttled(), *containers(bot), *units(patterns), *journal_upload(), *disk_wear(),
              "# HELP pifleet_reboot_required 1 while an upgrade waits for a reboot (/run/reboot-required).",
              "# TYPE pifleet_reboot_required gauge", f"pifleet_reboot_required {reboot}",
              "# HELP pifleet_textfile_timestamp_seconds When this file was written.",
