@@ -118,6 +118,29 @@ def test_the_bots_backups_go_to_the_nvme_drive_where_there_is_one(host):
     assert sudo(host, f"stat -c %u:%a {source}").stdout.strip() == "10001:700"
 
 
+def test_the_nvme_drives_wear_reaches_the_node_exporter_and_a_pi_without_one_reports_none(host):
+    """The textfile collector asks the NVMe drive (QEMU's NVMe controller here, its SMART health log through
+    smartctl, which pi_host installed for it) how worn it is; the Pi without one has no wear series and no
+    smartmontools."""
+    deadline = time.monotonic() + 120
+    while True:  # the collector's timer writes every 30 s
+        written = sudo(host, "cat /var/lib/prometheus/node-exporter/pifleet.prom").stdout
+        wear = dict(re.findall(r'^(pifleet_disk_\w+\{device="[^"]+",kind="[^"]+"\}) (\S+)$', written, re.M))
+        if wear or "pi5" not in groups(host) or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    if "pi5" in groups(host):
+        assert host.package("smartmontools").is_installed
+        assert 0 <= float(wear.pop('pifleet_disk_life_used_ratio{device="nvme0",kind="nvme"}')) <= 1, written
+        assert wear.pop('pifleet_disk_critical_warning{device="nvme0",kind="nvme"}') == "0", written
+        assert wear.pop('pifleet_disk_media_errors{device="nvme0",kind="nvme"}') == "0", written
+        assert wear == {}, written
+    else:
+        assert "pifleet_textfile_timestamp_seconds" in written
+        assert wear == {}, written
+        assert not host.package("smartmontools").is_installed
+
+
 def test_sysctl_live(host):
     assert host.sysctl("vm.swappiness") == 10
     assert host.sysctl("fs.file-max") == 65535
