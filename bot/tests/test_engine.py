@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gridbot.config.model import parse_config
 from gridbot.core.candles import Candles
 from gridbot.core.engine import MAX_CURVE_POINTS, GridEngine
-from gridbot.core.grid import min_step_ratio
+from gridbot.core.grid import floor_to_step, min_step_ratio
 from gridbot.core.paper import PaperExchange
 from gridbot.core.portfolio import DUST
 from gridbot.core.risk import drawdown
@@ -343,28 +343,39 @@ def test_a_backtests_resting_sells_never_offer_more_than_it_holds(cfg, seed):
     gone=st.floats(0.0, 1.0),
     seed=st.integers(0, 10_000),
 )
-def test_trimmed_sells_keep_the_lowest_that_fit_what_is_held(qtys, gone, seed):
+def test_trimmed_sells_keep_the_lowest_that_fit_and_offer_the_rest_of_the_holding(qtys, gone, seed):
     """Sells resting past the holding (a sale booked after the engine decided, as on a live exchange): the
-    lowest-priced that fit are kept, from the first that does not fit every higher one is cancelled, and the
-    book's best ask is the lowest kept."""
+    lowest-priced that fit are kept, from the first that does not fit every higher one is cancelled, and
+    what the kept ones leave of the holding is offered at that first one's level and price (dust below the
+    exchange's minimum kept): the whole holding offered, never more."""
     engine = GridEngine(_config(mode="off"))
     engine.run_chunk(generate(50, seed=seed))
     engine.exchange.cancel_all()
     rng = np.random.default_rng(seed)
-    prices = sorted(rng.uniform(100.0, 200.0, len(qtys)).round(2).tolist())
-    for level, (price, q) in enumerate(zip(prices, qtys, strict=True)):
-        engine.exchange.place_limit("sell", price, q * 1e-5, level)
-    total = sum(qtys) * 1e-5
-    engine.portfolio = replace(engine.portfolio, base=total * (1 - gone))
+    prices = sorted(rng.uniform(20_000.0, 30_000.0, len(qtys)).round(2).tolist())
+    placed = [engine.exchange.place_limit("sell", p, q * 1e-5, level)
+              for level, (p, q) in enumerate(zip(prices, qtys, strict=True))]  # fmt: skip
+    engine.portfolio = replace(engine.portfolio, base=sum(qtys) * 1e-5 * (1 - gone))
+    held = engine.portfolio.base
     cut = engine.trim_sells(engine.stats.last_ms)
-    kept = [o for o in engine.exchange.open_orders() if o.side == "sell"]
-    held = engine.portfolio.base * (1 + DUST)
-    assert sum(o.qty for o in kept) <= held
-    assert len(kept) + len(cut) == len(qtys)
-    assert max((o.price for o in kept), default=0.0) <= min((o.price for o in cut), default=np.inf)
+    resting = [o for o in engine.exchange.open_orders() if o.side == "sell"]
+    kept = [o for o in resting if o in placed]
+    assert kept + cut == placed, "the lowest kept, every one from the first that does not fit cancelled"
     if cut:
-        assert sum(o.qty for o in kept) + min(cut, key=lambda o: o.price).qty > held
-    assert engine.exchange.best_ask() == min((o.price for o in kept), default=np.inf)
+        assert sum(o.qty for o in kept) + cut[0].qty > held * (1 + DUST)
+    again = [o for o in resting if o not in placed]
+    rest = float(floor_to_step(np.array(held - sum(o.qty for o in kept)), engine.market.lot_step))
+    if cut and rest * cut[0].price >= engine.market.min_notional:
+        ((o,),) = (again,)
+        assert (o.price, o.qty, o.level) == (cut[0].price, rest, cut[0].level)
+    else:
+        assert again == []
+    offered = sum(o.qty for o in resting)
+    assert offered <= held * (1 + DUST)
+    unoffered = held - offered  # less than a lot, or dust the exchange would refuse
+    step, least = engine.market.lot_step, engine.market.min_notional
+    assert unoffered < step or (cut and (unoffered - step) * cut[0].price < least), (unoffered, cut)
+    assert engine.exchange.best_ask() == min((o.price for o in resting), default=np.inf)
     ended = [(o.opened_ms, engine.stats.last_ms, o.price, o.side) for o in cut]
     spans = list(engine.order_spans.spans)
     assert spans[len(spans) - len(cut) :] == ended

@@ -195,21 +195,27 @@ class GridEngine:
         self._place_buys(close, time_ms)
 
     def trim_sells(self, time_ms: int) -> list[Order]:
-        """The resting sells cut back to what is held, the highest-priced cancelled until the rest fit; the
-        orders cancelled. Only a live exchange makes them exceed it: a regrid decided a candle behind the
-        exchange cancels a sell the exchange has filled since, and sizes the new grid's sells from a holding
-        that still counts that sale, booked only once its trade comes in. `heal` offers what the cut leaves
-        uncovered once the book has settled."""
-        held = self.portfolio.base * (1 + DUST)
+        """The resting sells cut back to what is held: the lowest-priced that fit are kept, the first that
+        does not is placed again at its level and price for what is left (to the lot step; dust is kept, as a
+        regrid keeps it), and every one above it is cancelled; the orders cancelled. Only a live exchange
+        makes them exceed the holding: a regrid decided a candle behind the exchange cancels a sell the
+        exchange has filled since, and sizes the new grid's sells (the top one all that is left) from a
+        holding that still counts that sale, booked only once its trade comes in."""
+        held = self.portfolio.base
         kept, cut = 0.0, list[Order]()
         for o in sorted((o for o in self.exchange.open_orders() if o.side == "sell"), key=lambda o: o.price):
-            if cut or kept + o.qty > held:
+            if cut or kept + o.qty > held * (1 + DUST):
                 cut.append(o)
             else:
                 kept += o.qty
         for o in cut:
             self.exchange.cancel(o)
         self.order_spans.ended(cut, time_ms)
+        if cut:
+            first = cut[0]
+            size = float(floor_to_step(np.array(held - kept), self.market.lot_step))
+            if size > 0 and first.price * size >= self.market.min_notional:
+                self.exchange.place_limit("sell", first.price, size, first.level, opened_ms=time_ms)
         return cut
 
     def _bounds(self, close: float, index_in_chunk: int) -> tuple[float, float]:

@@ -139,41 +139,42 @@ class Bookkeeping:
 
     def _account_orphans(self: TraderRooms) -> None:
         """Fills of orders the engine had cancelled (filled before the cancel arrived): accounted, no
-        counter-order; then the resting sells cut back to what is left (`_trim_sells`)."""
+        counter-order; then the resting sells cut back to what is left (`_trim_sells`), whose cancels can
+        bring trades of their own (a later candle's, already read): accounted in turn."""
         assert self.book is not None or not self.cancelled
-        if self.book is None or not self.book.orphans:
+        if self.book is None:
             return
-        for live, t in self.book.orphans:
-            live.filled += t.qty
-            part = replace(live.order, qty=float(t.qty), price=float(t.price))
-            fee, cross, other = fees_of((t,), live.order.side, self.rules, self._fee_value)
-            self.engine.account(
-                LiveFill(
-                    part,
-                    float(fee),
-                    t.time_ms,
-                    fee_other=float(other),
-                    fee_cross=float(cross),
-                    live=live,
-                    trades=(t,),
+        while self.book.orphans:
+            for live, t in self.book.orphans:
+                live.filled += t.qty
+                part = replace(live.order, qty=float(t.qty), price=float(t.price))
+                fee, cross, other = fees_of((t,), live.order.side, self.rules, self._fee_value)
+                self.engine.account(
+                    LiveFill(
+                        part,
+                        float(fee),
+                        t.time_ms,
+                        fee_other=float(other),
+                        fee_cross=float(cross),
+                        live=live,
+                        trades=(t,),
+                    )
                 )
-            )
-        self.book.orphans.clear()
-        self._trim_sells()
+            self.book.orphans.clear()
+            self._trim_sells()
 
     def _trim_sells(self: TraderRooms) -> None:
         """A sale booked after the engine decided (a sell it cancelled, filled first) can leave the resting
         sells offering more than the bot holds; on an account with other coins they would fill from those.
-        The excess is cancelled in this cycle (an intent never sent), the highest first
-        (`GridEngine.trim_sells`), and the next settled candle offers what is left, as for an emptied
-        level."""
+        They are cut back to the holding in this cycle (`GridEngine.trim_sells`): still intents when the sale
+        is booked in the cycle that decided them, never sent; real cancels when its trade came later."""
+        before = self.engine.portfolio.base
         cut = self.engine.trim_sells(self.engine.stats.last_ms)
         if cut:
-            self.holes = True
             log.warning(
-                f"{len(cut)} sell(s) of {sum(o.qty for o in cut):g} {self.base} cancelled: with a sale "
-                f"booked late the resting sells offered more than the {self.engine.portfolio.base:g} the bot "
-                "holds; what is left is offered again at the next candle"
+                f"the resting sells offered more than the {before:g} {self.base} the bot holds (a sale "
+                f"booked late): {len(cut)} sell(s) of {sum(o.qty for o in cut):g} cancelled, the highest "
+                "first, and what they left of the holding offered again at the lowest one's level"
             )
 
     def _exit_trade(self: TraderRooms, t: Trade) -> bool:
