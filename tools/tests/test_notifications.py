@@ -496,16 +496,17 @@ def test_a_rollouts_silence_holds_back_what_its_hosts_restart_raises_and_only_th
 ) -> None:
     """The silence rollout.yml posts for a host while it rolls out, through Alertmanager itself: that host's
     bots' BotDown and BotHalted (every bot of it) are suppressed and reach no receiver; the same host's
-    HostHot and BotDrawdown, and another host's BotDown, still page. The silences its end expires are that
-    host's of rollout.yml, not halt.yml's of the same host nor an operator's."""
+    HostHot and BotDrawdown, and another host's BotDown, still page. The silence its end expires is the one
+    this run made of that host: not another run's, nor halt.yml's of the same host, nor an operator's."""
     now = time.strftime(SILENCES.STAMP, time.gmtime())
-    mine = alertmanager.call("POST", "/api/v2/silences", SILENCES.rollout_silence("pi5-r", now, 30))[
-        "silenceID"
-    ]
+    run, other_run = "20261130T120000.000001", "20261130T115500.000002"
+    silence = SILENCES.rollout_silence("pi5-r", now, 30, run)
+    mine = alertmanager.call("POST", "/api/v2/silences", silence)["silenceID"]
+    # another run's, holding the host's change lock while this one, refused it, ends
+    alertmanager.call("POST", "/api/v2/silences", SILENCES.rollout_silence("pi5-r", now, 30, other_run))
     (halts,) = SILENCES.halt_silences([{"host": "pi5-r", "bot": "wide"}], "on purpose", now, 24)
     halt = alertmanager.call("POST", "/api/v2/silences", halts)["silenceID"]
-    operators = {**SILENCES.rollout_silence("pi5-r", now, 30), "createdBy": "an operator"}
-    alertmanager.call("POST", "/api/v2/silences", operators)
+    alertmanager.call("POST", "/api/v2/silences", {**silence, "createdBy": "an operator"})
     sent = [("BotDown", "pi5-r", "default"), ("BotHalted", "pi5-r", "wide"), ("HostHot", "pi5-r", ""),
             ("BotDrawdown", "pi5-r", "default"), ("BotDown", "pi5-s", "default")]  # fmt: skip
     alertmanager.post([
@@ -526,19 +527,30 @@ def test_a_rollouts_silence_holds_back_what_its_hosts_restart_raises_and_only_th
     silenced = {("BotDown", "pi5-r"), ("BotHalted", "pi5-r")}
     for a, h, b in sent:
         assert (f"{a} {h} {b}" in told) is ((a, h) not in silenced), (a, h, told)
-    assert SILENCES.rollout_silences_to_expire(alertmanager.call("GET", "/api/v2/silences"), "pi5-r") == [
-        mine
-    ]
-    assert SILENCES.rollout_silences_to_expire(alertmanager.call("GET", "/api/v2/silences"), "pi5-s") == []
+    silences = alertmanager.call("GET", "/api/v2/silences")
+    assert SILENCES.rollout_silences_to_expire(silences, "pi5-r", run) == [mine]
+    assert SILENCES.rollout_silences_to_expire(silences, "pi5-s", run) == []
     alertmanager.call("DELETE", f"/api/v2/silence/{mine}")
     silences = alertmanager.call("GET", "/api/v2/silences")
-    assert SILENCES.rollout_silences_to_expire(silences, "pi5-r") == []
+    assert SILENCES.rollout_silences_to_expire(silences, "pi5-r", run) == []
+    assert len(SILENCES.rollout_silences_to_expire(silences, "pi5-r", other_run)) == 1
     assert SILENCES.halt_silences_to_expire(silences, [{"host": "pi5-r", "bot": "wide"}]) == [halt]
     assert_no_failure(alertmanager)
 
 
 def test_a_rollout_silence_is_bounded_and_none_is_made_for_no_time() -> None:
-    silence = SILENCES.rollout_silence("h", "2026-11-30T23:00:00Z", "30")
+    silence = SILENCES.rollout_silence("h", "2026-11-30T23:00:00Z", "30", "t")
     assert (silence["startsAt"], silence["endsAt"]) == ("2026-11-30T22:59:00Z", "2026-11-30T23:30:00Z")
     with pytest.raises(ValueError, match="gridbot_rollout_silence_minutes"):
-        SILENCES.rollout_silence("h", "2026-11-30T23:00:00Z", 0)
+        SILENCES.rollout_silence("h", "2026-11-30T23:00:00Z", 0, "t")
+
+
+def test_a_silence_alertmanager_did_not_take_is_said_and_a_skipped_call_is_not() -> None:
+    """rollout.yml's silence is a courtesy: the calls Alertmanager refused or never answered (not installed
+    yet, on a new fleet's first site.yml) are the warnings it prints, instead of a failed host."""
+    refused = {"status": -1, "msg": "Request failed: <urlopen error [Errno 111] Connection refused>"}
+    error = {"status": 500, "msg": "Status code was 500"}
+    module_died = {"failed": True, "msg": "Module result deserialization failed"}
+    taken, skipped = {"status": 200, "json": {"silenceID": "x"}}, {"skipped": True, "changed": False}
+    answers = [refused, taken, error, skipped, module_died]
+    assert SILENCES.answers_refused(answers) == [refused, error, module_died]

@@ -77,9 +77,10 @@ def halt_silences_to_expire(
     )
 
 
-def rollout_silence(host: str, now: str, minutes: float) -> dict[str, Any]:
-    """The silence of `host`'s rollout: the alerts a restart of its bots raises (`ROLLOUT_ALERTS`, every bot
-    of the host), from `now` for at most `minutes`, the bound should the run die before it expires it."""
+def rollout_silence(host: str, now: str, minutes: float, tag: str) -> dict[str, Any]:
+    """The silence of `host`'s rollout by the run `tag` names: the alerts a restart of its bots raises
+    (`ROLLOUT_ALERTS`, every bot of the host), from `now` for at most `minutes`, the bound should the run die
+    (or lose the host) before it expires it."""
     minutes = float(minutes)
     if minutes <= 0:
         raise ValueError(f"gridbot_rollout_silence_minutes must be positive, got {minutes!r}")
@@ -89,13 +90,29 @@ def rollout_silence(host: str, now: str, minutes: float) -> dict[str, Any]:
         "startsAt": start,
         "endsAt": end,
         "createdBy": ROLLOUT_BY,
-        "comment": f"gridbot rolling out on {host}",
+        "comment": _rollout_comment(host, tag),
     }
 
 
-def rollout_silences_to_expire(silences: Iterable[Mapping[str, Any]], host: str) -> list[str]:
-    """The ids of rollout.yml's silences of `host` still in force (this run's, or one a dead run left)."""
-    return sorted(s["id"] for s in silences if _in_force(s, ROLLOUT_BY) and _named(s).get("host") == host)
+def _rollout_comment(host: str, tag: str) -> str:
+    return f"gridbot rolling out on {host} (run {tag})"
+
+
+def rollout_silences_to_expire(silences: Iterable[Mapping[str, Any]], host: str, tag: str) -> list[str]:
+    """The ids of the silences of `host` the rollout run `tag` made that are still in force: not another
+    run's (one that holds the host's change lock while this one, refused it, ends)."""
+    comment = _rollout_comment(host, tag)
+    return sorted(
+        s["id"]
+        for s in silences
+        if _in_force(s, ROLLOUT_BY) and _named(s).get("host") == host and s.get("comment") == comment
+    )
+
+
+def answers_refused(results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The uri results (registered, `failed_when: false`) of calls Alertmanager did not answer with 200: no
+    answer at all (not installed, not running) or an error; a skipped call is none of them."""
+    return [r for r in results if not r.get("skipped") and r.get("status") != 200]
 
 
 class FilterModule:
@@ -105,4 +122,5 @@ class FilterModule:
             "monitoring_halt_silences_to_expire": halt_silences_to_expire,
             "monitoring_rollout_silence": rollout_silence,
             "monitoring_rollout_silences_to_expire": rollout_silences_to_expire,
+            "monitoring_silence_answers_refused": answers_refused,
         }

@@ -255,7 +255,9 @@ def disk_wear():
         have = [(device, kind, values[key]) for device, kind, values in found if key in values]
         if have:
             lines += [f"# HELP {name} {helps}.", f"# TYPE {name} gauge"]
-            lines += [f'{name}{{device="{device}",kind="{kind}"}} {value:g}' for device, kind, value in have]
+            lines += [
+                f'{name}{{device="{device}",kind="{kind}"}} {value:.12g}' for device, kind, value in have
+            ]
     return lines
 
 
