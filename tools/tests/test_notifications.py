@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -105,6 +106,7 @@ class Received:
     accepted: bool
     answer: str
     text: str = ""
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -259,32 +261,34 @@ def binary(prom_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return patched
 
 
-@pytest.fixture
-def alertmanager(binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Alertmanager]:
-    """Debian's Alertmanager on a free port of 127.0.0.1, with the role's config: every receiver the stand-in,
-    test-sized waits, no cluster (nothing to settle)."""
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(
-        render(
-            "alertmanager.yml.j2",
-            monitoring_alertmanager_telegram_api_url=stand_in.url,
-            monitoring_alertmanager_telegram_bot_token=TOKEN,
-            monitoring_alertmanager_telegram_chat_id=CHAT,
-            monitoring_alertmanager_discord_webhook_url=f"{stand_in.url}/api/webhooks/1/secret",
-            monitoring_alertmanager_watchdog_url=f"{stand_in.url}{PING}",
-            monitoring_alertmanager_group_wait="100ms",
-            monitoring_alertmanager_group_interval="1m",
-            monitoring_runbook_url_base=RUNBOOKS,
-        )
+def alertmanager_config(stand_in: StandIn, **overrides: Any) -> str:
+    """The role's config: every receiver the stand-in, test-sized waits."""
+    return render(
+        "alertmanager.yml.j2",
+        **{
+            "monitoring_alertmanager_telegram_api_url": stand_in.url,
+            "monitoring_alertmanager_telegram_bot_token": TOKEN,
+            "monitoring_alertmanager_telegram_chat_id": CHAT,
+            "monitoring_alertmanager_discord_webhook_url": f"{stand_in.url}/api/webhooks/1/secret",
+            "monitoring_alertmanager_watchdog_url": f"{stand_in.url}{PING}",
+            "monitoring_alertmanager_group_wait": "100ms",
+            "monitoring_alertmanager_group_interval": "1m",
+            "monitoring_runbook_url_base": RUNBOOKS,
+            **overrides,
+        },
     )
-    port = free_port()
-    log = tmp_path / "alertmanager.log"
-    with log.open("w") as out:
+
+
+@contextmanager
+def running_alertmanager(binary: Path, config: Path, directory: Path, port: int) -> Iterator[Alertmanager]:
+    """Debian's Alertmanager on 127.0.0.1:PORT, no cluster (nothing to settle), once it is ready."""
+    log = directory / "alertmanager.log"
+    with log.open("a") as out:
         process = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config}",
-                f"--storage.path={tmp_path / 'data'}",
+                f"--storage.path={directory / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--cluster.listen-address=",
             ],
@@ -307,6 +311,15 @@ def alertmanager(binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Al
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def alertmanager(binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Alertmanager]:
+    """Debian's Alertmanager on a free port of 127.0.0.1, with the role's config."""
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(alertmanager_config(stand_in))
+    with running_alertmanager(binary, config, tmp_path, free_port()) as manager:
+        yield manager
 
 
 def delivered(alertmanager: Alertmanager, stand_in: StandIn) -> tuple[Received, Received]:
@@ -554,3 +567,122 @@ def test_a_silence_alertmanager_did_not_take_is_said_and_a_skipped_call_is_not()
     taken, skipped = {"status": 200, "json": {"silenceID": "x"}}, {"skipped": True, "changed": False}
     answers = [refused, taken, error, skipped, module_died]
     assert SILENCES.answers_refused(answers) == [refused, error, module_died]
+
+
+# The dead man's switch as healthchecks.io judges it (test-sized): a ping expected every PERIOD, the check
+# late once none came for PERIOD + GRACE. The role's Watchdog is sent every
+# monitoring_alertmanager_watchdog_repeat at Alertmanager's group interval; here every 2 s at 1 s, evaluated
+# by vmalert every second.
+SWITCH_PERIOD, SWITCH_GRACE = 2.0, 2.0
+EVALUATION_S = 1.0
+
+
+@dataclass
+class Service:
+    """One of the monitoring host's programs, stopped and started again by the test."""
+
+    name: str
+    argv: list[str]
+    ready: str  # a URL that answers once it serves
+    log: Path
+    cwd: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.cwd)
+
+        def answers() -> bool:
+            assert self.process is not None
+            assert self.process.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-4000:]}"
+            try:
+                return bool(get(self.ready))
+            except OSError:
+                return False
+
+        wait_for(f"{self.name} answering", answers, self.log, seconds=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+def test_the_dead_mans_switch_is_told_whatever_on_the_monitoring_host_dies(
+    binary: Path, prom_tools: Path, stand_in: StandIn, tmp_path: Path
+) -> None:
+    """The Watchdog end to end, as the monitoring host runs it: the role's rule evaluated by vmalert against
+    VictoriaMetrics, sent by Alertmanager with the role's routing to the switch's ping URL. Alertmanager
+    stopped, then vmalert, then VictoriaMetrics, then all three (the host gone): each time the pings stop,
+    so the switch, judging them as healthchecks.io does, is told within its period and grace of the last
+    one; the last one comes at most the Watchdog's expiry after the death (vmalert's three evaluation
+    intervals, once vmalert can no longer renew it), and the pings come back with the service."""
+    rules = yaml.safe_load(render("alerts.yml.j2"))
+    watchdog = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "Watchdog")
+    rules_file = tmp_path / "watchdog.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "watchdog", "rules": [watchdog]}]}))
+    config = yaml.safe_load(alertmanager_config(stand_in, monitoring_alertmanager_watchdog_repeat="2s"))
+    route = next(r for r in config["route"]["routes"] if r.get("receiver") == "watchdog")
+    route["group_interval"] = "1s"  # the role's 1m, test-sized
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    vm_port, am_port, vmalert_port = free_port(), free_port(), free_port()
+    services = {
+        "victoria-metrics": Service(
+            "victoria-metrics",
+            [str(prom_tools / "victoria-metrics"), f"-storageDataPath={tmp_path / 'vm'}",
+             f"-httpListenAddr=127.0.0.1:{vm_port}", "-loggerLevel=ERROR"],
+            f"http://127.0.0.1:{vm_port}/health", tmp_path / "vm.log",
+        ),
+        "alertmanager": Service(
+            "alertmanager",
+            [str(binary), f"--config.file={tmp_path / 'alertmanager.yml'}",
+             f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
+             "--cluster.listen-address="],
+            f"http://127.0.0.1:{am_port}/-/ready", tmp_path / "alertmanager.log", cwd=binary.parent,
+        ),
+        "vmalert": Service(
+            "vmalert",
+            [str(prom_tools / "vmalert"), f"-rule={rules_file}", f"-datasource.url=http://127.0.0.1:{vm_port}",
+             f"-notifier.url=http://127.0.0.1:{am_port}", f"-evaluationInterval={EVALUATION_S:.0f}s",
+             f"-httpListenAddr=127.0.0.1:{vmalert_port}", "-loggerLevel=ERROR"],
+            f"http://127.0.0.1:{vmalert_port}/health", tmp_path / "vmalert.log",
+        ),
+    }  # fmt: skip
+    log = tmp_path / "alertmanager.log"
+
+    def pings_after(t: float) -> list[float]:
+        return [r.at for r in stand_in.of(PING) if r.at > t]
+
+    told: dict[str, float] = {}
+    try:
+        for service in services.values():
+            service.start()
+        begun = time.monotonic()
+        wait_for("two pings of the Watchdog", lambda: len(pings_after(begun)) >= 2, log, seconds=30)
+        for dead in (["alertmanager"], ["vmalert"], ["victoria-metrics"], list(services)):
+            now = time.monotonic()
+            wait_for("a ping of the Watchdog", lambda now=now: bool(pings_after(now)), log, seconds=30)
+            death = time.monotonic()
+            for name in dead:
+                services[name].stop()
+            # healthchecks.io's view: late once no ping came for its period and grace
+            while time.monotonic() - max(r.at for r in stand_in.of(PING)) <= SWITCH_PERIOD + SWITCH_GRACE:
+                assert time.monotonic() - death < 60, f"the pings went on with {dead} dead"
+                time.sleep(0.1)
+            last = max(r.at for r in stand_in.of(PING))
+            lag = max(0.0, last - death)
+            told["+".join(dead)] = round(lag + SWITCH_PERIOD + SWITCH_GRACE, 1)
+            expiry = 0.0 if "alertmanager" in dead else 3 * EVALUATION_S
+            # the Watchdog's expiry, then a group interval and a ping's way, with a loaded machine's slack
+            assert lag <= expiry + 1.0 + 3.0, (dead, lag, told)
+            for name in ("victoria-metrics", "alertmanager", "vmalert"):
+                if name in dead:
+                    services[name].start()
+            back = time.monotonic()
+            again = f"the pings again after {dead} came back"
+            wait_for(again, lambda back=back: bool(pings_after(back)), log, seconds=30)
+    finally:
+        for service in services.values():
+            service.stop()
+    assert sorted(told) == sorted(["alertmanager", "vmalert", "victoria-metrics",
+                                   "victoria-metrics+alertmanager+vmalert"]), told  # fmt: skip
