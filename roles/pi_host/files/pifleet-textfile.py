@@ -38,12 +38,13 @@ SYSFS = os.environ.get("PIFLEET_SYSFS", "/sys")
 JOURNAL_UPLOAD_STATE = os.environ.get("PIFLEET_JOURNAL_UPLOAD_STATE", "/var/lib/systemd/journal-upload/state")
 
 
-def run(argv):
+def run(argv, any_status=False):
+    """The command's output; None when it cannot run, times out, or (unless `any_status`) fails."""
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout if done.returncode == 0 else None
+    return done.stdout if done.returncode == 0 or any_status else None
 
 
 def throttled():
@@ -211,19 +212,18 @@ def _nvme(name):
     if shutil.which("smartctl") is None:
         return {}
     # smartctl's exit status is a bit mask that also reports a failing drive: its JSON is read whatever it is
+    out = run(["smartctl", "--json", "--health", "--attributes", f"/dev/{name}"], any_status=True)
     try:
-        done = subprocess.run(["smartctl", "--json", "--health", "--attributes", f"/dev/{name}"],
-                              capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
-        log = json.loads(done.stdout).get("nvme_smart_health_information_log") or {}
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+        log = json.loads(out or "{}").get("nvme_smart_health_information_log") or {}
+    except ValueError:
         return {}
-    out = {}
+    wear = {}
     fields = {"life_used_ratio": ("percentage_used", 100), "critical_warning": ("critical_warning", 1),
               "media_errors": ("media_errors", 1)}  # fmt: skip
     for key, (field, scale) in fields.items():
         if isinstance(log.get(field), int):
-            out[key] = log[field] / scale
-    return out
+            wear[key] = log[field] / scale
+    return wear
 
 
 WEAR_HELPS = {
