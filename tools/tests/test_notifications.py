@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -279,47 +278,59 @@ def alertmanager_config(stand_in: StandIn, **overrides: Any) -> str:
     )
 
 
-@contextmanager
-def running_alertmanager(binary: Path, config: Path, directory: Path, port: int) -> Iterator[Alertmanager]:
-    """Debian's Alertmanager on 127.0.0.1:PORT, no cluster (nothing to settle), once it is ready."""
-    log = directory / "alertmanager.log"
-    with log.open("a") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.path={directory / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=binary.parent,
-        )
-    manager = Alertmanager(f"http://127.0.0.1:{port}", log)
+@dataclass
+class Service:
+    """One of the monitoring host's programs, which a test starts and may stop and start again."""
 
-    def ready() -> bool:
-        assert process.poll() is None, f"Alertmanager exited:\n{log.read_text()[-4000:]}"
-        try:
-            return bool(get(f"{manager.url}/-/ready"))
-        except OSError:
-            return False
+    name: str
+    argv: list[str]
+    ready: str  # a URL that answers once it serves
+    log: Path
+    cwd: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
 
-    try:
-        wait_for("ready Alertmanager", ready, log)
-        yield manager
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    def start(self) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.cwd)
+
+        def answers() -> bool:
+            assert self.process is not None
+            assert self.process.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-4000:]}"
+            try:
+                return bool(get(self.ready))
+            except OSError:
+                return False
+
+        wait_for(f"{self.name} answering", answers, self.log, seconds=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+def alertmanager_service(binary: Path, config: Path, directory: Path, port: int) -> Service:
+    return Service(
+        "alertmanager",
+        [str(binary), f"--config.file={config}", f"--storage.path={directory / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        f"http://127.0.0.1:{port}/-/ready", directory / "alertmanager.log", cwd=binary.parent,
+    )  # fmt: skip
 
 
 @pytest.fixture
 def alertmanager(binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Alertmanager]:
-    """Debian's Alertmanager on a free port of 127.0.0.1, with the role's config."""
+    """Debian's Alertmanager on a free port of 127.0.0.1, with the role's config, no cluster (nothing to
+    settle), once it is ready."""
     config = tmp_path / "alertmanager.yml"
     config.write_text(alertmanager_config(stand_in))
-    with running_alertmanager(binary, config, tmp_path, free_port()) as manager:
-        yield manager
+    port = free_port()
+    service = alertmanager_service(binary, config, tmp_path, port)
+    service.start()
+    try:
+        yield Alertmanager(f"http://127.0.0.1:{port}", service.log)
+    finally:
+        service.stop()
 
 
 def delivered(alertmanager: Alertmanager, stand_in: StandIn) -> tuple[Received, Received]:
@@ -577,37 +588,6 @@ SWITCH_PERIOD, SWITCH_GRACE = 2.0, 2.0
 EVALUATION_S = 1.0
 
 
-@dataclass
-class Service:
-    """One of the monitoring host's programs, stopped and started again by the test."""
-
-    name: str
-    argv: list[str]
-    ready: str  # a URL that answers once it serves
-    log: Path
-    cwd: Path | None = None
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("a") as out:
-            self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.cwd)
-
-        def answers() -> bool:
-            assert self.process is not None
-            assert self.process.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-4000:]}"
-            try:
-                return bool(get(self.ready))
-            except OSError:
-                return False
-
-        wait_for(f"{self.name} answering", answers, self.log, seconds=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-
-
 def test_the_dead_mans_switch_is_told_whatever_on_the_monitoring_host_dies(
     binary: Path, prom_tools: Path, stand_in: StandIn, tmp_path: Path
 ) -> None:
@@ -633,13 +613,7 @@ def test_the_dead_mans_switch_is_told_whatever_on_the_monitoring_host_dies(
              f"-httpListenAddr=127.0.0.1:{vm_port}", "-loggerLevel=ERROR"],
             f"http://127.0.0.1:{vm_port}/health", tmp_path / "vm.log",
         ),
-        "alertmanager": Service(
-            "alertmanager",
-            [str(binary), f"--config.file={tmp_path / 'alertmanager.yml'}",
-             f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
-             "--cluster.listen-address="],
-            f"http://127.0.0.1:{am_port}/-/ready", tmp_path / "alertmanager.log", cwd=binary.parent,
-        ),
+        "alertmanager": alertmanager_service(binary, tmp_path / "alertmanager.yml", tmp_path, am_port),
         "vmalert": Service(
             "vmalert",
             [str(prom_tools / "vmalert"), f"-rule={rules_file}", f"-datasource.url=http://127.0.0.1:{vm_port}",
