@@ -13,14 +13,15 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 SCENARIOS ?= default scale platform fleet
-# make test: the container tier's default scenario in the foreground, and beside it from the start, each in a
-# lane of its own, the ARM64 VM fleet (site.yml converged and verified under TCG) and scale (the rollout on 8
-# hosts). Each lane waits as much as it computes (the VMs on emulated CPUs, reboots and health probes; scale on
-# its health gates and one Ansible controller's core): started together they keep the 2 cores busy to the end,
-# where scale, started after the unit tests, had run on alone for its last 13 minutes (docs/testing.md). platform,
-# the VM tier's self-test, proves a subset of what fleet proves on the same VMs: make molecule runs it.
+# make test: the container tier's default scenario in the foreground, and beside it, each in a lane of its own,
+# the ARM64 VM fleet (site.yml converged and verified under TCG, from the start) and scale (the rollout on 8
+# hosts, from when the unit tests have passed: their live tests are timed by real processes, and 3 workers of
+# them beside the VMs are load enough). Each lane waits as much as it computes (the VMs on emulated CPUs,
+# reboots and health probes; scale on its health gates and one Ansible controller's core): side by side they
+# fill the 2 cores that one at a time left half idle. platform, the VM tier's self-test, proves a subset of
+# what fleet proves on the same VMs: make molecule runs it.
 TEST_SCENARIOS ?= default
-BESIDE_SCENARIOS ?= fleet scale
+BESIDE_SCENARIOS ?= scale
 # make unit's pytest workers: its live tests wait on real processes and the exchange's clock more than they
 # compute, so more workers than cores (pytest-xdist; -v: the files in its progress lines, which test-times reads).
 UNIT_WORKERS ?= 3
@@ -85,20 +86,22 @@ test: ## THE test command: setup + lint + unit + image-test + molecule default (
 	tools/host/host-guard.sh snapshot $(GUARD)
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) need
 	# only the host's packages, so they build while the venv is made and the bot images are built; cached images
-	# return at once. The fleet and scale scenarios then run beside lint, unit, image-test and the container tier
-	# (their logs are printed when they end, 240 columns wide so that each failure is one line, and their failures
-	# again last); a failure in the foreground stops them and removes their hosts, and its failing lines are
-	# printed last too, from its log. (-o setup: image's prerequisite has just run.)
+	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier, and from
+	# when unit has passed, scale too (their logs are printed when they end, 240 columns wide so that each failure
+	# is one line, and their failures again last); a failure in the foreground stops them and removes their
+	# hosts, and its failing lines are printed last too, from its log. (-o setup: image's prerequisite has just run.)
 	for r in trixie bookworm; do \
 	  $(TIMES) run "vm-image $$r" -- tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
 	$(TIMES) run setup -- $(MAKE) --no-print-directory setup; \
 	$(TIMES) run image -- $(MAKE) --no-print-directory -o setup image; \
-	lanes=""; for s in $(BESIDE_SCENARIOS); do \
-	  COLUMNS=240 setsid $(TIMES) run "$$s" -- $(BIN)/molecule test -s "$$s" >".cache/test-$$s.log" 2>&1 & \
-	  lanes="$$lanes $$s:$$!"; done; \
+	COLUMNS=240 setsid $(TIMES) run fleet -- $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & \
+	  lanes="fleet:$$!"; \
 	: >.cache/test-foreground.log; rc=0; for t in lint unit image-test molecule; do \
 	  $(TIMES) run --group foreground --log .cache/test-foreground.log "$$t" -- \
-	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; done; \
+	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; \
+	  if [ "$$t" = unit ]; then for s in $(BESIDE_SCENARIOS); do \
+	    COLUMNS=240 setsid $(TIMES) run "$$s" -- $(BIN)/molecule test -s "$$s" >".cache/test-$$s.log" 2>&1 & \
+	    lanes="$$lanes $$s:$$!"; done; fi; done; \
 	if [ $$rc -ne 0 ]; then for l in $$lanes; do kill -- -$${l#*:} 2>/dev/null || true; done; fi; \
 	failed=""; for l in $$lanes; do s=$${l%%:*}; lrc=0; wait $${l#*:} || lrc=$$?; \
 	  echo "== molecule test -s $$s, run beside the foreground: exit $$lrc"; cat ".cache/test-$$s.log"; \
