@@ -13,7 +13,6 @@
 #                                     back on its boot partition from outside (as from another machine with the
 #                                     SD card in a reader), and boot it again
 #   pi-vm.sh boot-loop DIR            (internal) the firmware loop
-# Each VM's size: PIFLEET_VM_CPUS vCPUs (default 2) and PIFLEET_VM_MEMORY MiB (default 2048), read at each boot.
 # Like Pi firmware, every (re)boot reads cmdline.txt, kernel8.img and initramfs8 from the disk's boot
 # partition, so an edited cmdline.txt takes effect only after a reboot. qemu runs with -no-reboot: a guest
 # reboot (or a watchdog reset) ends qemu and the loop boots again; a poweroff ends the loop.
@@ -102,10 +101,8 @@ boot_loop() {
     rm -f reset
     stall_watch "$port" "$boots" &
     watch=$!
-    # TCG runs each vCPU on a host thread of its own; cortex-a72 is the Pi 4 core. PIFLEET_VM_CPUS: 1 where
-    # the host's cores are all taken (make test), as a vCPU spinning on a lock its descheduled sibling holds
-    # burns a host core for nothing.
-    "${wrap[@]}" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp "${PIFLEET_VM_CPUS:-2}" -m "${PIFLEET_VM_MEMORY:-2048}" \
+    # TCG runs 2 vCPUs on 2 host threads; cortex-a72 is the Pi 4 core.
+    "${wrap[@]}" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m "${PIFLEET_VM_MEMORY:-2048}" \
       -accel tcg,thread=multi -no-reboot -nographic -monitor none -qmp unix:qmp.sock,server=on,wait=off \
       -kernel kernel8.img -initrd initramfs8 -append "$(head -n1 cmdline.txt)" \
       -drive if=none,id=sd,file=disk.qcow2,format=qcow2,cache=unsafe,discard=unmap \
