@@ -79,24 +79,26 @@ GUARD := .cache/host-guard.before
 # site-packages at its start, where a Ctrl-C would end it with 1 rather than by the signal, as its command would.
 TIMES := python3 -S tools/host/test-times.py
 
-test: ## THE test command: setup + lint + unit + image-test + molecule default (fleet and scale beside it), and proof the host was left alone
+test: ## THE test command: setup + unit + lint + image-test + molecule default (fleet and scale beside it), and proof the host was left alone
 	$(TIMES) begin
 	$(TIMES) run host-setup -- tools/host/host-setup.sh
 	mkdir -p .cache
 	tools/host/host-guard.sh snapshot $(GUARD)
 	# A head start for a fresh machine: the VM images (debootstrap under qemu-user, mostly one core each) need
 	# only the host's packages, so they build while the venv is made and the bot images are built; cached images
-	# return at once. The fleet scenario then runs beside lint, unit, image-test and the container tier, and from
-	# when unit has passed, scale too (their logs are printed when they end, 240 columns wide so that each failure
-	# is one line, and their failures again last); a failure in the foreground stops them and removes their
-	# hosts, and its failing lines are printed last too, from its log. (-o setup: image's prerequisite has just run.)
+	# return at once. The fleet scenario then runs beside unit, lint, image-test and the container tier, and from
+	# when unit has passed, scale too (unit first: the scale lane ends last, on a machine it leaves half idle, and
+	# lint's minutes before unit were minutes of its start). Their logs are printed when they end, 240 columns
+	# wide so that each failure is one line, and their failures again last; a failure in the foreground stops
+	# them and removes their hosts, and its failing lines are printed last too, from its log. (-o setup: image's
+	# prerequisite has just run.)
 	for r in trixie bookworm; do \
 	  $(TIMES) run "vm-image $$r" -- tools/vm/vm-image.sh "$$r" provisioned >".cache/vm-image-$$r.log" 2>&1 & done; \
 	$(TIMES) run setup -- $(MAKE) --no-print-directory setup; \
 	$(TIMES) run image -- $(MAKE) --no-print-directory -o setup image; \
 	COLUMNS=240 setsid $(TIMES) run fleet -- $(BIN)/molecule test -s fleet >.cache/test-fleet.log 2>&1 & \
 	  lanes="fleet:$$!"; \
-	: >.cache/test-foreground.log; rc=0; for t in lint unit image-test molecule; do \
+	: >.cache/test-foreground.log; rc=0; for t in unit lint image-test molecule; do \
 	  $(TIMES) run --group foreground --log .cache/test-foreground.log "$$t" -- \
 	    $(MAKE) --no-print-directory "$$t" SCENARIOS="$(TEST_SCENARIOS)" IMAGES_BUILT=1 || { rc=$$?; break; }; \
 	  if [ "$$t" = unit ]; then for s in $(BESIDE_SCENARIOS); do \
