@@ -34,12 +34,15 @@ platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" -
   -d "$stage/wheels" "$stage"/wheels/pifleet_gridbot-*.whl >&2
 [ "$has_numpy" = 1 ] && rm -f "$stage"/wheels/numpy-*.whl  # the base's Debian numpy is used instead
 # The dependencies in lib/, the bot in app/: the image's layers for lib/ (compiled under qemu-user for arm64, a
-# minute) stay cached while only the bot changes. pip's direct_url.json records the wheel's path on this machine:
-# dropped, so that a checkout elsewhere gives the same layer.
+# minute) stay cached while only the bot changes. pip's direct_url.json records the wheel's path on this machine
+# and the wheel's hash (its zip's timestamps: a new one each build): dropped, and its line in RECORD with it, so
+# that an unchanged bot rebuilds to the same image ID (one the deploy role finds on a host and does not ship
+# again). The scripts in bin/ go too (the image has its own entry script): RECORD names only what is there.
 target() {
   "$py" -m pip install -q --no-deps --no-index --no-compile --only-binary=:all: "${platforms[@]}" \
     --python-version "$pyver" --implementation cp --target "$stage/context/$1" "${@:2}" >&2
   rm -rf "$stage/context/$1/bin" "$stage/context/$1"/*.dist-info/direct_url.json
+  sed -i -e '/\.dist-info\/direct_url\.json,/d' -e '/^\.\.\/\.\.\/bin\//d' "$stage/context/$1"/*.dist-info/RECORD
 }
 target lib $(find "$stage/wheels" -name '*.whl' ! -name 'pifleet_gridbot-*')
 target app "$stage"/wheels/pifleet_gridbot-*.whl

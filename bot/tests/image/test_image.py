@@ -122,6 +122,23 @@ def run_python(image, code):
     return docker("run", "--rm", *HARDENED, "--entrypoint", "python3", image, "-c", code, check=False)
 
 
+def test_the_bots_distribution_records_only_its_files_and_nothing_of_the_build_machine(image):
+    """pip's direct_url.json (the wheel's path on the build machine and the hash of that wheel, whose zip
+    timestamps change on every build) is dropped from the image, and with it its line in the bot's RECORD: a
+    line left there made every build of an unchanged bot a new image ID, which the deploy role ships to every
+    host again and restarts each bot for. The console script pip put in bin/ is not in the image either."""
+    # RECORD read as written: Distribution.files leaves out the files that are missing.
+    code = (
+        "import csv, glob, importlib.metadata as m, json, os\n"
+        "d = m.distribution('pifleet-gridbot')\n"
+        "rows = csv.reader(d.read_text('RECORD').splitlines())\n"
+        "print(json.dumps({'missing': [r[0] for r in rows if not os.path.exists(d.locate_file(r[0]))],\n"
+        "  'urls': glob.glob('/opt/gridbot/*/*.dist-info/direct_url.json')}))"
+    )
+    out = docker("run", "--rm", *HARDENED, "--entrypoint", "python3", image, "-c", code)
+    assert json.loads(out.stdout) == {"missing": [], "urls": []}
+
+
 def test_sqlite3_works_in_the_image(image):
     """The store keeps its state in SQLite (WAL): the stdlib module and its library ship in the image."""
     code = (
