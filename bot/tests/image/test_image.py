@@ -135,7 +135,8 @@ def test_the_bots_distribution_records_only_its_files_and_nothing_of_the_build_m
         "print(json.dumps({'missing': [r[0] for r in rows if not os.path.exists(d.locate_file(r[0]))],\n"
         "  'urls': glob.glob('/opt/gridbot/*/*.dist-info/direct_url.json')}))"
     )
-    out = docker("run", "--rm", *HARDENED, "--entrypoint", "python3", image, "-c", code)
+    out = run_python(image, code)
+    assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"missing": [], "urls": []}
 
 
