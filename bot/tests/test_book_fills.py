@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from fakevenue import RULES
 
+from gridbot.core.paper import Reach
 from gridbot.live.book import LiveBook, LiveFill, LiveOrder
 from gridbot.live.venue import Trade
 
@@ -29,7 +30,7 @@ def feed(book: LiveBook, cid: str, side: str, price: str, time_ms: int, n: int) 
 
 
 def booked(book: LiveBook) -> list[tuple[str, float]]:
-    return [(f.order.side, f.order.price) for f in book.fills(0.0, 0.0, CANDLE)]
+    return [(f.order.side, f.order.price) for f in book.fills(Reach(CANDLE, high=0.0, low=0.0))]
 
 
 def test_a_candles_own_trades_come_in_the_paper_exchanges_order():
@@ -88,7 +89,7 @@ def test_a_found_order_is_outside_the_engines_book_until_it_decides_it():
     book, found, part = found_sell()
     assert book.open_orders() == []
     assert book.best_ask() == float("inf")
-    assert book.fills(0.0, 0.0, CANDLE - TF) == [], "its trade waits for its own candle"
+    assert book.fills(Reach(CANDLE - TF, high=0.0, low=0.0)) == [], "its trade waits for its own candle"
     book.cancel_all()
     assert book.actions == []
     elsewhere = book.place_limit("sell", 103.0, 0.3, 4)  # the level, on another grid
@@ -106,7 +107,7 @@ def test_a_found_order_is_outside_the_engines_book_until_it_decides_it():
 def test_a_found_partly_filled_order_is_taken_over_with_its_trades_counted_once():
     book, found, part = found_sell()
     assert book.place_limit("sell", 101.0, 0.3, 4, CANDLE) is found.order
-    (fill,) = book.fills(0.0, 0.0, CANDLE + TF)
+    (fill,) = book.fills(Reach(CANDLE + TF, high=0.0, low=0.0))
     assert isinstance(fill, LiveFill)
     assert fill.trades == (part,)
     assert (fill.order.qty, fill.done) == (0.1, False)

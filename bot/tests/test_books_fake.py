@@ -9,7 +9,7 @@ import pytest
 from fakevenue import FEE, RULES, STEP_MS, FakeVenue, bnb_price
 
 from gridbot.config.model import parse_config
-from gridbot.live.trader import Trader
+from gridbot.live.live_trader import LiveTrader
 from gridbot.ops.candle_files import load_embedded
 from gridbot.ops.health import Heartbeat
 from gridbot.ops.metrics import Metrics
@@ -21,24 +21,24 @@ START = 4000  # a volatile stretch: the grid trades every few candles
 CALM = 500  # a quiet stretch: no regrid for a while
 
 
-def trader(tmp_path, venue: FakeVenue, **extra: object) -> Trader:
+def trader(tmp_path, venue: FakeVenue, **extra: object) -> LiveTrader:
     (tmp_path / "cred").write_text("GRIDBOT_API_KEY=k\nGRIDBOT_API_SECRET=s\n")
     run = {"data": "exchange", "state_dir": str(tmp_path / "data"), "heartbeat_file": str(tmp_path / "hb"),
            "http_port": None, **extra.pop("run", {})}  # fmt: skip
     exchange = {"api_url": "http://127.0.0.1:9", "credentials_file": str(tmp_path / "cred")}
     cfg = parse_config({"mode": "live", "run": run, "exchange": exchange, **SETTINGS, **extra})
     store = Store.open_in(cfg.run.state_dir)
-    return Trader(cfg, venue, store, Metrics(), live=True, heartbeat=Heartbeat(tmp_path / "hb", 60))
+    return LiveTrader(cfg, venue, store, Metrics(), heartbeat=Heartbeat(tmp_path / "hb", 60))
 
 
-def run(t: Trader, venue: FakeVenue, candles: int) -> None:
+def run(t: LiveTrader, venue: FakeVenue, candles: int) -> None:
     t.step(full=True)
     for k in range(candles):
         venue.step()
         t.step(full=k % 5 == 4)
 
 
-def judge(t: Trader, venue: FakeVenue) -> None:
+def judge(t: LiveTrader, venue: FakeVenue) -> None:
     """The bot's ledger is the exchange's trades fill for fill; its holdings are the exchange's balances."""
     rows = t.store.con.execute("SELECT trade_id, side, price, qty, fee, fee_currency FROM fills").fetchall()
     mine = sorted((tid, side, Decimal(p), Decimal(q), Decimal(f), c) for tid, side, p, q, f, c in rows)

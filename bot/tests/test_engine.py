@@ -93,8 +93,8 @@ def test_no_lookahead_orders_fill_from_the_next_candle(cfg, seed):
         placed_at[order.id] = current[0]
         return order
 
-    def spy_fills(high, low, time_ms):
-        out = fills(high, low, time_ms)
+    def spy_fills(candle):
+        out = fills(candle)
         fills_at.extend((f.order.id, current[0]) for f in out)
         return out
 
@@ -188,8 +188,8 @@ def test_fast_path_equals_candle_by_candle_with_exits_and_inventory_sells(
 class _BnbPaper(PaperExchange):
     """Fills as the paper exchange makes them, each also paying 0.05 quote of fees in a third asset (BNB)."""
 
-    def fills(self, high, low, time_ms):
-        return [replace(f, fee_other=0.05) for f in super().fills(high, low, time_ms)]
+    def fills(self, candle):
+        return [replace(f, fee_other=0.05) for f in super().fills(candle)]
 
 
 def test_equity_marks_subtract_fees_paid_in_a_third_asset_in_any_chunking():

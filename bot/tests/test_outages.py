@@ -12,7 +12,7 @@ from live_harness import KEY, SECRET, Bot, Exchange, drive, drive_until_halted, 
 from gridbot.config.model import parse_config
 from gridbot.live import guards, venue
 from gridbot.live.ccxt_venue import CcxtVenue
-from gridbot.live.trader import Trader
+from gridbot.live.live_trader import LiveTrader
 from gridbot.ops.candle_files import load_embedded
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import open_store
@@ -236,7 +236,7 @@ def test_a_thirty_minute_outage_cycle_by_cycle_leaves_the_budget_untouched(tmp_p
     memory = MemoryVenue()
     store, metrics = open_store(cfg), Metrics()
     try:
-        t = Trader(cfg, memory, store, metrics, live=True)
+        t = LiveTrader(cfg, memory, store, metrics)
         t.step(full=True)
         placed = set(memory.orders)
         assert placed, "the grid rests"

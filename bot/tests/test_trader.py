@@ -28,7 +28,7 @@ from live_harness import (
 )
 
 from gridbot.config.model import load_config, parse_config
-from gridbot.live import guards, run, trader
+from gridbot.live import guards, live_trader, run, trader
 from gridbot.live.book import parse_client_id
 from gridbot.ops.candle_files import load_embedded
 from gridbot.ops.health import heartbeat_age, judge
@@ -836,7 +836,7 @@ def test_a_stalled_price_feed_halts_new_orders(tmp_path, exchange, bots, monkeyp
     metrics = Metrics()
     store = open_store(cfg)
     try:
-        t = trader.Trader(cfg, run.make_venue(cfg, metrics), store, metrics, live=True)
+        t = live_trader.LiveTrader(cfg, run.make_venue(cfg, metrics), store, metrics)
         for k in range(3):
             ex.admin.step(candles=1)
             t.step(full=k == 0)
@@ -875,7 +875,7 @@ def test_a_fill_while_down_after_a_committed_cancel_is_recorded_once(tmp_path, e
     store = open_store(cfg)
     try:
         m1 = Metrics()
-        t1 = trader.Trader(cfg, run.make_venue(cfg, m1), store, m1, live=True)
+        t1 = live_trader.LiveTrader(cfg, run.make_venue(cfg, m1), store, m1)
         for k in range(3):
             ex.admin.step(candles=1)
             t1.step(full=k == 0)
@@ -898,7 +898,7 @@ def test_a_fill_while_down_after_a_committed_cancel_is_recorded_once(tmp_path, e
             assert statuses.get("cancel") == 1, statuses
             assert "closed" not in statuses, statuses
         m2 = Metrics()
-        t2 = trader.Trader(cfg, run.make_venue(cfg, m2), store, m2, live=True)
+        t2 = live_trader.LiveTrader(cfg, run.make_venue(cfg, m2), store, m2)
         for j in range(3):
             t2.step(full=j == 0)
         trades = ex.trades()

@@ -1,4 +1,7 @@
-"""Bot configuration: one YAML file validated by pydantic. Every field has a safe default (paper mode)."""
+"""Bot configuration: one YAML file validated by pydantic. Every field has a safe default (paper mode).
+
+One module (~430 lines): the models read top to bottom as the file's sections do (market, grid, regrid,
+exits, filters, run, exchange, risk), with the checks across sections on `BotConfig` at the end."""
 
 from __future__ import annotations
 

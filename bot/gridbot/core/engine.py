@@ -5,7 +5,7 @@ the previous chunk's state), then jumps from event to event: a candle where a re
 buy filter flips, where an exit or the trigger price is reached, or where the price leaves the grid after the
 regrid cooldown. Candles in between change nothing but the equity mark, which is accounted for in bulk. Fed
 one candle at a time (the live loop), the same code takes the same decisions, so a backtest and a run agree
-to the fill. Snapshots and results live in `engine_state` to keep this module to the decisions; at ~440
+to the fill. Snapshots and results live in `engine_state` to keep this module to the decisions; at ~670
 lines it stays one module because every method reads and writes the same book, grid, lots and cooldown, and
 splitting that one state machine would hide which decision changes what.
 """
@@ -16,7 +16,7 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypedDict
+from typing import Any, Generic, TypedDict, TypeVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +34,7 @@ from gridbot.core.grid import (
 )
 from gridbot.core.grid_plan import check_grid
 from gridbot.core.order_spans import OrderSpans
-from gridbot.core.paper import Fill, Order, OrderBook, PaperExchange
+from gridbot.core.paper import Fill, Order, OrderBook, PaperExchange, Reach
 from gridbot.core.portfolio import DUST, Portfolio, RoundTrip, Side, buy_fee_in_base, sell
 from gridbot.core.risk import drawdown, drawdown_price
 from gridbot.core.settings import Json, StrategySettings
@@ -53,8 +53,10 @@ class LedgerRow(TypedDict):
     realized_pnl: float
 
 
-# Each booked fill: its ledger row and the fill it came from (a live book's fills carry their trades).
-LedgerSink = Callable[[LedgerRow, Fill], None]
+# The engine's book's fills: the paper exchange's `Fill`, the live book's `LiveFill` with its trades.
+F = TypeVar("F", bound=Fill)
+# Each booked fill: its ledger row and the fill it came from, as its book made it.
+LedgerSink = Callable[[LedgerRow, F], None]
 ArchiveSink = Callable[[RoundTrip], None]
 LogSink = Callable[[str], None]
 MAX_CURVE_POINTS = 4096
@@ -64,19 +66,43 @@ MAX_FILL_MARKS = 50_000
 FEW = 16
 
 
-class GridEngine:
+class GridEngine(Generic[F]):
+    """Typed by its book's fills (`F`): without a book it trades on the paper exchange (`GridEngine[Fill]`),
+    and each fill goes to the ledger as its book made it."""
+
+    @overload
+    def __init__(
+        self: GridEngine[Fill],
+        cfg: StrategySettings,
+        exchange: None = None,
+        ledger: LedgerSink[Fill] | None = None,
+        archive: ArchiveSink | None = None,
+        log: LogSink | None = None,
+        trips: ArchiveSink | None = None,
+    ) -> None: ...
+    @overload
     def __init__(
         self,
         cfg: StrategySettings,
-        exchange: OrderBook | None = None,
-        ledger: LedgerSink | None = None,
+        exchange: OrderBook[F],
+        ledger: LedgerSink[F] | None = None,
+        archive: ArchiveSink | None = None,
+        log: LogSink | None = None,
+        trips: ArchiveSink | None = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        cfg: StrategySettings,
+        exchange: OrderBook[F] | None = None,
+        ledger: LedgerSink[F] | None = None,
         archive: ArchiveSink | None = None,
         log: LogSink | None = None,
         trips: ArchiveSink | None = None,
     ) -> None:
         self.cfg = cfg
         self.market = cfg.market.market()
-        self.exchange: OrderBook = exchange or PaperExchange(cfg.market.maker_fee)
+        # without a book, F is Fill (the first overload): the paper exchange's fills are that type
+        self.exchange: OrderBook[F] = exchange or PaperExchange(cfg.market.maker_fee)  # type: ignore[assignment]
         self.portfolio = Portfolio.funded(cfg.start_quote)
         self.history: deque[RoundTrip] = deque()
         self.ledger = ledger
@@ -262,7 +288,7 @@ class GridEngine:
         self.order_spans.ended(self.exchange.open_orders(), time_ms)
         self.exchange.cancel_all()
 
-    def _on_fill(self, fill: Fill) -> None:
+    def _on_fill(self, fill: F) -> None:
         o = fill.order
         if fill.done:
             self.order_spans.ended([o], fill.time_ms)
@@ -287,7 +313,7 @@ class GridEngine:
             if qty > 0 and price * qty * (1 + self.cfg.market.maker_fee) <= free:
                 self.exchange.place_limit("buy", price, qty, below, opened_ms=fill.time_ms)
 
-    def account(self, fill: Fill) -> None:
+    def account(self, fill: F) -> None:
         """A fill of an order the engine had already cancelled (it filled before the cancel reached the
         exchange): accounted like any other, but no decision follows from it."""
         self._book(fill)
@@ -306,7 +332,7 @@ class GridEngine:
         share = held / qty
         return held, fee * share, outside * share
 
-    def _book(self, fill: Fill) -> RoundTrip | None:
+    def _book(self, fill: F) -> RoundTrip | None:
         """Account one fill (FIFO lots) and write its ledger row; a sell returns the round trip it closed.
         `fee` is in base for a buy, in quote for a sell (as the exchange charges them)."""
         o, fee, time_ms = fill.order, fill.fee, fill.time_ms
@@ -424,7 +450,7 @@ class GridEngine:
 
     def _decide(self, c: Candles, j: int, allowed: bool) -> None:
         time_ms, close = int(c.time_ms[j]), float(c.close[j])
-        for fill in self.exchange.fills(float(c.high[j]), float(c.low[j]), time_ms):
+        for fill in self.exchange.fills(Reach(time_ms, float(c.high[j]), float(c.low[j]))):
             self._on_fill(fill)
         if self._exit(c, j):
             return
@@ -635,3 +661,7 @@ class GridEngine:
 
     def restore(self, snap: Json) -> None:
         engine_state.restore(self, snap)
+
+
+# An engine whatever its book's fills, for what reads its state (status, metrics, plots, logs).
+AnyEngine = GridEngine[Any]

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from gridbot.core.filters import Indicators
 from gridbot.core.grid import min_step_ratio
 from gridbot.core.grid_plan import check_grid
-from gridbot.core.paper import OrderBook
+from gridbot.core.paper import Fill, OrderBook
 from gridbot.core.portfolio import Lot, Portfolio
 from gridbot.core.settings import Json, StrategySettings
 from gridbot.core.stats import Stats
@@ -28,7 +28,6 @@ class EngineState(Protocol):
     portfolio: Portfolio
     levels: NDArray[np.float64] | None
     qty: NDArray[np.float64] | None
-    exchange: OrderBook
     buys_open: bool
     cooldown_until_ms: int
     grid_config: Json | None
@@ -40,6 +39,10 @@ class EngineState(Protocol):
     equity_base: float
     stats: Stats
     ind: Indicators
+
+    # read-only: an engine's book is typed by its fills, and any book's orders are read alike
+    @property
+    def exchange(self) -> OrderBook[Fill]: ...
 
 
 COST_BASIS = "fifo lots, fees included"

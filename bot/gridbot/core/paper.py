@@ -6,13 +6,16 @@ while candle t is processed fills from candle t+1 at the earliest: the caller as
 candle before it places new orders, so there is no lookahead.
 The engine uses an `OrderBook`: place_limit, cancel, cancel_side, cancel_all, open_orders and fills, plus
 best_bid/best_ask to skip candles where nothing can fill; the paper exchange is one, the live book another.
+A book is typed by the fills it makes (`OrderBook[F]`), and the engine hands each booked fill back as that
+type: the live book's carry their trades to the trader's ledger, typed all the way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import count
-from typing import Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -51,7 +54,20 @@ class Fill:
     fee_cross: float = 0.0
 
 
-class OrderBook(Protocol):
+# A book's fills: `Fill`, or a subclass carrying what its book knows of them (the live book's trades).
+F_co = TypeVar("F_co", bound=Fill, covariant=True)
+
+
+class Reach(NamedTuple):
+    """One candle as a book meets it: its open time and how far its price went. The paper exchange fills
+    what the high and low reached; the live book, whatever the exchange traded before the candle's end."""
+
+    time_ms: int
+    high: float
+    low: float
+
+
+class OrderBook(Protocol[F_co]):
     """Where the engine's orders rest and fill: `fills` gives the fills of one candle, in booking order."""
 
     def place_limit(
@@ -63,8 +79,8 @@ class OrderBook(Protocol):
     def open_orders(self) -> list[Order]: ...
     def best_bid(self) -> float: ...
     def best_ask(self) -> float: ...
-    def fills(self, high: float, low: float, time_ms: int) -> list[Fill]: ...
-    def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> Fill | None:
+    def fills(self, candle: Reach) -> Sequence[F_co]: ...
+    def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> F_co | None:
         """An exit's market sale: its fill when the book executes it at `price` at once (paper); None when the
         exchange executes it and its trades come back as fills later (live)."""
         ...
@@ -131,8 +147,9 @@ class PaperExchange:
         # at market: no level, no resting order; the taker fee in quote
         return Fill(Order(0, "sell", price, qty, -1, time_ms), price * qty * fee_rate, time_ms)
 
-    def fills(self, high: float, low: float, time_ms: int) -> list[Fill]:
+    def fills(self, candle: Reach) -> list[Fill]:
         """Fill every order the candle reached: sells first (lowest first), then buys (highest first)."""
+        time_ms, high, low = candle
         hit: list[Order] = []
         if high >= self._ask:
             hit = sorted((o for o in self._sells.values() if high >= o.price), key=lambda o: o.price)

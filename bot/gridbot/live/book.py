@@ -20,7 +20,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 
-from gridbot.core.paper import Fill, Order
+from gridbot.core.paper import Fill, Order, Reach
 from gridbot.core.portfolio import Side
 from gridbot.live.exits import EXIT_LEVEL, exit_client_id
 from gridbot.live.holdings import fee_asset, native
@@ -306,7 +306,7 @@ class LiveBook:
         live.pending = []
         self.actions.append(("cancel", live))
 
-    def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> Fill | None:  # noqa: ARG002
+    def sell_at_market(self, qty: float, price: float, fee_rate: float, time_ms: int) -> LiveFill | None:  # noqa: ARG002
         """An exit's sale, as an intent ("market", its LiveOrder, outside the book): the exchange executes it
         and the loop books its trades as they come (`exits`), so nothing is booked now."""
         if self._restoring:
@@ -333,12 +333,14 @@ class LiveBook:
     def best_ask(self) -> float:
         return min((o.order.price for o in self.orders.values() if o.order.side == "sell"), default=np.inf)
 
-    def fills(self, high: float, low: float, time_ms: int) -> list[Fill]:  # noqa: ARG002  (the exchange judged)
+    def fills(self, candle: Reach) -> list[LiveFill]:
         """The exchange's trades up to the end of this candle, one fill per order (its trades summed). Those
         of this candle in the paper exchange's order: sells first (lowest first), then buys (highest first).
         Before them, in the exchange's time order, the orders with a trade of an earlier candle, seen only
         now (invisible when it happened, or of an order declared lost that turned up): a buy of long ago
-        funds a sell of this candle, and booked after it, the sell would be more than the books hold."""
+        funds a sell of this candle, and booked after it, the sell would be more than the books hold. The
+        candle's high and low are the paper exchange's to judge: here the exchange has judged."""
+        time_ms = candle.time_ms
         end = time_ms + self.timeframe_ms
 
         due = [(o, ts) for o in self.orders.values() if (ts := [t for t in o.pending if t.time_ms < end])]
@@ -350,7 +352,7 @@ class LiveBook:
                 return (0, first, False, 0.0)
             return (1, 0, o.order.side == "buy", o.order.price if o.order.side == "sell" else -o.order.price)
 
-        out: list[Fill] = []
+        out: list[LiveFill] = []
         for live, trades in sorted(due, key=booking_order):
             live.pending = [t for t in live.pending if t.time_ms >= end]
             qty = sum((t.qty for t in trades), Decimal(0))

@@ -1,5 +1,5 @@
-"""Booking what the exchange did (a room of `trader.Trader`): each trade to its order (by the exchange's
-order id: the store's, or one looked up once), fed to the live book for the engine's candle, then
+"""Booking what the exchange did (a room of `live_trader.LiveTrader`): each trade to its order (by the
+exchange's order id: the store's, or one looked up once), fed to the live book for the engine's candle, then
 recorded once with its fee classified by asset (`holdings.fee_asset`; a third asset's valued in quote
 before the cycle's transaction); fills of orders already cancelled and of exit sales booked without a
 decision; a sale past the holding halted on."""
@@ -13,8 +13,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from gridbot.core.engine import LedgerRow
-from gridbot.core.paper import Fill
-from gridbot.core.portfolio import RoundTrip
 from gridbot.live.book import LiveFill, fees_of
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.venue import (
@@ -30,22 +28,16 @@ log = logging.getLogger(__name__)
 
 
 class Bookkeeping:
-    """Mixed into `trader.Trader`, whose state its methods read and write."""
+    """Mixed into `live_trader.LiveTrader`, whose state its methods read and write."""
 
     last_fill_at: float | None  # wall clock of the last fill booked
 
-    def _ledger(self: TraderRooms, row: LedgerRow, fill: Fill) -> None:
+    def _ledger(self: TraderRooms, row: LedgerRow, fill: LiveFill) -> None:
+        """A fill the engine booked: each of its trades recorded once (the realized PnL shared by quantity),
+        and its order's status."""
         pnl = row["realized_pnl"]
         self.last_fill_at = time.time()
         log.info(fill_line(row))
-        if self.book is None:  # paper on the exchange's candles: the fill's id is its candle and place in it
-            self._paper_n += 1
-            self.store.add_fill(f"paper:{self.engine.stats.last_ms}:{self.cycle}:{self._paper_n}", None,
-                                str(row["side"]), row["price"], row["amount"], row["fee"],
-                                str(row["fee_currency"]), pnl, int(time.time() * 1000))  # fmt: skip
-            self.metrics.fills.labels(side=str(row["side"])).inc()
-            return
-        assert isinstance(fill, LiveFill), "the live book's fills carry their trades"
         live, trades = fill.live, fill.trades
         total = sum((t.qty for t in trades), Decimal(0))
         for t in trades:
@@ -61,16 +53,10 @@ class Bookkeeping:
         status = "closed" if live.filled >= live.qty else "open"
         self.store.set_order_status(live.client_id, status, filled=live.filled)
 
-    def _trip(self: TraderRooms, trip: RoundTrip) -> None:
-        self.store.add_round_trip(trip)
-        self.metrics.round_trips.inc()
-
     def _attribute(self: TraderRooms, fresh: list[Trade]) -> set[str]:
         """Each new trade to its order; the ids of those held back: a trade no order of ours names while an
         order's create is unanswered, or after one declared lost turned up, is read again next cycle (it
         may be theirs); only then is it someone else's."""
-        if self.book is None:
-            return set()
         held: set[str] = set()
         found: bool | None = None  # looked for the lost orders (once a cycle): one turned up
         for t in fresh:
@@ -89,8 +75,6 @@ class Bookkeeping:
     def _value_fees(self: TraderRooms) -> None:
         """Fees paid in a third asset (BNB), of the trades waiting for the engine, valued in quote before the
         cycle's transaction: the engine never waits on the exchange mid-decision."""
-        if self.book is None:
-            return
         waiting = self.book.unbooked()
         for t in waiting:
             if (
@@ -141,9 +125,6 @@ class Bookkeeping:
         """Fills of orders the engine had cancelled (filled before the cancel arrived): accounted, no
         counter-order; then the resting sells cut back to what is left (`_trim_sells`), whose cancels can
         bring trades of their own (a later candle's, already read): accounted in turn."""
-        assert self.book is not None or not self.cancelled
-        if self.book is None:
-            return
         while self.book.orphans:
             for live, t in self.book.orphans:
                 live.filled += t.qty
@@ -179,7 +160,6 @@ class Bookkeeping:
 
     def _exit_trade(self: TraderRooms, t: Trade) -> bool:
         """A trade of an exit's sale: booked like a fill of a cancelled order (no decision follows)."""
-        assert self.book is not None
         row = self.store.order_row(t.client_id) if t.client_id else None
         if row is None or row.level != EXIT_LEVEL:
             return False
@@ -188,14 +168,3 @@ class Bookkeeping:
                                   row.opened_ms, filled)  # fmt: skip
         self.book.orphans.append((live, t))
         return True
-
-    def _oversold(self: TraderRooms) -> None:
-        """A sale past the engine's holding (`GridEngine._within_holding`): booked as far as the holding went,
-        and trading halted with the figures; the operator decides (the excess was the account's other coins,
-        or fees the books did not see)."""
-        for time_ms, sold, held in self.engine.oversold:
-            self._halt_within(
-                f"a sale of {sold:g} {self.base} at {time_ms} exceeded the {held:g} the bot held: booked "
-                f"{held:g}, the other {sold - held:g} was not the bot's to sell"
-            )
-        self.engine.oversold.clear()

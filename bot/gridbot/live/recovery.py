@@ -1,5 +1,5 @@
-"""Recovery (a room of `trader.Trader`): at every start and every `run.reconcile_every` cycles the store's
-orders against the exchange's (ours it does not know adopted by `ownership`, anyone else's left alone,
+"""Recovery (a room of `live_trader.LiveTrader`): at every start and every `run.reconcile_every` cycles the
+store's orders against the exchange's (ours it does not know adopted by `ownership`, anyone else's left alone,
 those the exchange ended freed), trades the exchange showed late caught up, orders declared lost
 watched for a day, and the holdings compared with the balances (`holdings`)."""
 
@@ -29,13 +29,12 @@ log = logging.getLogger(__name__)
 
 
 class Recovery:
-    """Mixed into `trader.Trader`, whose state its methods read and write."""
+    """Mixed into `live_trader.LiveTrader`, whose state its methods read and write."""
 
     drift: Drift | None  # the last holdings check
     drift_since: float | None  # monotonic: past risk.holdings_drift.halt_pct since
 
     def _load_orders(self: TraderRooms) -> None:
-        assert self.book is not None
         for row in self.store.found_orders():
             if row.level == EXIT_LEVEL:
                 self.book.found_exit(row.client_id, Decimal(row.qty), row.opened_ms)
@@ -68,8 +67,6 @@ class Recovery:
 
     def reconcile(self: TraderRooms) -> None:
         """The store's orders against the exchange's: adopt ours it does not know, leave others alone."""
-        assert self.book is not None
-        assert self.owner is not None
         self.venue.measure_clock()
         open_now = {o.client_id: o for o in self.venue.open_orders()}
         for cid, o in open_now.items():
@@ -91,7 +88,7 @@ class Recovery:
             if cid in open_now or cid in self.unknown:
                 continue
             row = self.store.order_row(cid)
-            if row is None or row[7] == "intent":
+            if row is None or row.status == "intent":
                 continue  # committed, not yet sent: _send carries it out
             state = self.venue.order(cid)
             if state is not None:
@@ -113,7 +110,6 @@ class Recovery:
     def _catch_up(self: TraderRooms, cid: str, state: OrderState) -> None:
         """An order the exchange says executed more than its recorded and fed trades show: those trades were
         invisible when the cursor passed them (the exchange's visibility lag). Read by order id, fed once."""
-        assert self.book is not None
         if not state.exchange_id or state.filled <= self.store.filled_of(cid)[0] + self.book.fed(cid):
             return
         for t in self.venue.trades_of(state.exchange_id):
@@ -125,7 +121,6 @@ class Recovery:
     def _watch_lost(self: TraderRooms, open_now: dict[str, OrderState]) -> int:
         """Orders declared lost (of the last day, or open on the exchange now) looked for again: each that
         turned up is adopted (`_resurfaced`). How many did."""
-        assert self.book is not None
         rows = {r.client_id: r for r in self.store.lost_orders(time.time() - LOST_WATCH_S)}
         for cid in open_now:
             row = self.store.order_row(cid)
@@ -142,7 +137,6 @@ class Recovery:
     def _resurfaced(self: TraderRooms, row: OrderRow, state: OrderState) -> None:
         """An order declared lost is on the exchange after all: it takes the place of the order that
         replaced it (cancelled), or, when the level has moved on, it is cancelled; its fills are booked."""
-        assert self.book is not None
         cid, price, qty = row.client_id, Decimal(row.price), Decimal(row.qty)
         log.warning(f"order {cid}, declared lost, is on the exchange after all ({state.status}, "
                     f"{state.filled} filled): adopted")  # fmt: skip
@@ -163,12 +157,11 @@ class Recovery:
         release rolled back): found (`LiveBook.found`), finished or not, so its trades reach the engine as
         fills at their candles, and the engine, replaying those candles, takes it over when it decides it
         again instead of placing it twice, or cancels it once past its candle (`LiveBook.release_found`)."""
-        if self.book is None or exchange_id in self.looked_up:
+        if exchange_id in self.looked_up:
             return None
         state = self.venue.order_by_id(exchange_id)
         if state is None:  # not shown: its trade is left to `_attribute`, as one no order names
             return None
-        assert self.owner is not None
         if self.owner.is_exit(state.client_id) and self.store.order_row(state.client_id) is None:
             return self._found_exit(state, exchange_id)
         parsed = self.owner.parts(state.client_id)
@@ -189,7 +182,6 @@ class Recovery:
     def _found_exit(self: TraderRooms, state: OrderState, exchange_id: str) -> str:
         """An exit's sale of ours the store never held (`exits`): recorded, its trades held for the engine's
         same decision."""
-        assert self.book is not None
         cid = state.client_id
         log.info(f"recording our exit sale {cid} the store did not know ({state.status}, {state.filled} "
                  "sold): it stands for the engine's exit when the candles since bring it")  # fmt: skip
@@ -202,7 +194,6 @@ class Recovery:
 
     def _take_seq(self: TraderRooms, cid: str) -> None:
         """An id of ours found on the exchange: its sequence is taken, a later placement must not reuse it."""
-        assert self.book is not None
         parts = client_id_parts(self.cfg.run.bot_id, cid)
         if parts is not None and parts.epoch == self.book.epoch and parts.seq >= self.book.next_seq:
             self.book.next_seq = parts.seq + 1
@@ -212,9 +203,8 @@ class Recovery:
         """A trade of one of our orders the store already holds as finished (a cancel that met a fill, the
         trades seen after the restart that followed): booked like a fill before a cancel, no counter-order,
         the order's status kept."""
-        assert self.book is not None
         row = self.store.order_row(t.client_id) if t.client_id else None
-        if row is None or row[7] not in FINISHED:
+        if row is None or row.status not in FINISHED:
             return False
         cid, _eid, level, side, price, qty, _f, _status, opened_ms = row
         filled, _fees = self.store.filled_of(cid)
@@ -225,7 +215,7 @@ class Recovery:
     def _check_holdings(self: TraderRooms, full: bool) -> None:
         """The engine's holdings (and the trades fed in, not yet booked) against the exchange's balances:
         at every reconcile, and every cycle while they are off (risk.holdings_drift, live/holdings.py)."""
-        if self.book is None or self.unknown or not (full or self.drift_since is not None):
+        if self.unknown or not (full or self.drift_since is not None):
             return
         close = self.engine.stats.last_close
         if close <= 0:

@@ -1,6 +1,6 @@
-"""What the trader's rooms (`sending`, `recovery`, `bookkeeping`, mixed into `trader.Trader`) share: the state
-they read and write, and the steps of one another they call. A type for the checker, not a class to run:
-`trader.Trader` is the one that has it all."""
+"""What the live trader's rooms (`sending`, `recovery`, `bookkeeping`, mixed into `live_trader.LiveTrader`)
+share: the state they read and write, and the steps of one another and of the loop (`trader.Trader`) they
+call. A type for the checker, not a class to run: `live_trader.LiveTrader` is the one that has it all."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Protocol
 from gridbot.config.model import BotConfig
 from gridbot.core.engine import GridEngine
 from gridbot.core.portfolio import Side
-from gridbot.live.book import LiveBook, LiveOrder
+from gridbot.live.book import LiveBook, LiveFill, LiveOrder
 from gridbot.live.holdings import Drift
 from gridbot.live.market_watch import MarketWatch
 from gridbot.live.ownership import Ownership
@@ -25,13 +25,13 @@ class TraderRooms(Protocol):
     venue: Venue
     store: Store
     metrics: Metrics
-    engine: GridEngine
+    engine: GridEngine[LiveFill]
     market: MarketWatch
     rules: MarketRules
     base: str
     quote: str
-    owner: Ownership | None
-    book: LiveBook | None
+    owner: Ownership
+    book: LiveBook
     cycle: int
     cancelled: dict[str, LiveOrder]
     unknown: dict[str, Unknown]
@@ -43,7 +43,6 @@ class TraderRooms(Protocol):
     drift: Drift | None
     drift_since: float | None
     last_fill_at: float | None
-    _paper_n: int
 
     def _catch_up(self, cid: str, state: OrderState) -> None: ...
     def _commit_actions(self) -> None: ...

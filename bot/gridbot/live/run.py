@@ -14,6 +14,8 @@ from gridbot import __version__
 from gridbot.config.model import BotConfig, ConfigError
 from gridbot.contract import KEY_REFUSED_HALT
 from gridbot.core.engine import GridEngine
+from gridbot.live.live_trader import LiveTrader
+from gridbot.live.paper_trader import PaperTrader
 from gridbot.live.quiet import IpQuiet, QuietFile
 from gridbot.live.resilience import RetryPolicy
 from gridbot.live.trader import Trader, heartbeat_of
@@ -68,7 +70,7 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
     metrics = Metrics()
     metrics.trades_on(cfg.exchange.id, cfg.exchange.api_url, cfg.exchange.sandbox)
     heartbeat = heartbeat_of(cfg)
-    holder: list[Trader] = []
+    holder: list[Trader[Any]] = []
     halted: list[dict[str, Any]] = [{}]  # the status of a bot halted before it could start trading
     server = serve_bot(cfg, metrics, lambda: holder[0].status() if holder else halted[0],
                        lambda: (bool(holder) and holder[0].ready) or bool(halted[0]))  # fmt: skip
@@ -81,7 +83,8 @@ def run_trader(cfg: BotConfig, max_cycles: int | None = None) -> int:
             trader = None
             while trader is None:
                 try:
-                    trader = Trader(cfg, venue, store, metrics, live=cfg.mode == "live", heartbeat=heartbeat)
+                    mode = LiveTrader if cfg.mode == "live" else PaperTrader
+                    trader = mode(cfg, venue, store, metrics, heartbeat=heartbeat)
                 except AuthFailedError as exc:  # halted with the reason, shown; never a crash loop
                     with store.cycle():
                         store.set_halt(f"{KEY_REFUSED_HALT}: {exc}")

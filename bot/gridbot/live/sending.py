@@ -1,6 +1,6 @@
-"""Sending the cycle's decisions to the exchange (a room of `trader.Trader`): the intents committed in the
-cycle's transaction, then cancels before creates, each answer committed as it comes; a create whose
-answer was lost looked up by its client id until the unknown-order deadline, then placed again; an
+"""Sending the cycle's decisions to the exchange (a room of `live_trader.LiveTrader`): the intents
+committed in the cycle's transaction, then cancels before creates, each answer committed as it comes; a create
+whose answer was lost looked up by its client id until the unknown-order deadline, then placed again; an
 exit's market sale sent once every cancel is confirmed and tried again while refused; a halted market
 waited out (`market_watch`)."""
 
@@ -39,12 +39,10 @@ def fits(price: Decimal, qty: Decimal, rules: MarketRules) -> bool:
 
 
 class Sending:
-    """Mixed into `trader.Trader`, whose state its methods read and write."""
+    """Mixed into `live_trader.LiveTrader`, whose state its methods read and write."""
 
     def _commit_actions(self: TraderRooms) -> None:
         """Inside the cycle's transaction: every decision becomes an intent before anything is sent."""
-        if self.book is None:
-            return
         for kind, live in self.book.actions:
             o = live.order
             if kind == "market":  # an exit's sale: its intent, committed with the engine's halt
@@ -63,7 +61,7 @@ class Sending:
                 self.unknown.pop(live.client_id, None)
             else:
                 row = self.store.order_row(live.client_id)
-                if row is not None and row[7] == "intent":
+                if row is not None and row.status == "intent":
                     self.store.set_order_status(live.client_id, "canceled")  # never sent: nothing to cancel
                     self.unknown.pop(live.client_id, None)
                 else:  # an unanswered create stays looked for: the order may rest and fill meanwhile
@@ -75,11 +73,9 @@ class Sending:
     def _send(self: TraderRooms, creates: bool = True) -> None:
         """Carry out the committed intents: cancels first (they free the balance a regrid's new orders
         need), then creates; each answer committed as it comes."""
-        if self.book is None:
-            return
         for cid in list(self.cancelled):
             row = self.store.order_row(cid)
-            if row is None or row[7] != "cancel":
+            if row is None or row.status != "cancel":
                 self.cancelled.pop(cid, None)
                 continue
             state = self.venue.cancel(cid)
@@ -107,7 +103,6 @@ class Sending:
                 self._create(cid, side, Decimal(price), Decimal(qty))
 
     def _create(self: TraderRooms, cid: str, side: Side, price: Decimal, qty: Decimal) -> None:
-        assert self.book is not None
         try:
             state = self.venue.create_limit(side, price, qty, cid)
         except OutcomeUnknownError as exc:
@@ -146,15 +141,6 @@ class Sending:
             return
         with self.store.cycle():
             self.store.set_order_status(cid, "open", exchange_id=state.exchange_id)
-
-    def _refresh_rules(self: TraderRooms, now: bool = False) -> bool:
-        """`MarketWatch.refresh`, its new rules taken by the book (every later order rounded by them)."""
-        changed = self.market.refresh(now)
-        if changed:
-            self.rules = self.market.rules
-            if self.book is not None:
-                self.book.rules = self.rules
-        return changed
 
     def _outcome_unknown(self: TraderRooms, what: str, cid: str, exc: OutcomeUnknownError) -> None:
         """A create whose answer was lost: looked up by its client id from half a second on."""
@@ -217,7 +203,6 @@ class Sending:
                     f"{left or qty} (attempt {tries})")  # fmt: skip
 
     def _refused(self: TraderRooms, cid: str, why: str) -> None:
-        assert self.book is not None
         log.warning(f"order {cid}: {why}")
         self.book.drop(cid)
         with self.store.cycle():
@@ -226,7 +211,6 @@ class Sending:
 
     def _resolve_unknown(self: TraderRooms) -> None:
         """Orders whose create got no answer: found (open or done) or, past the deadline, placed again."""
-        assert self.book is not None or not self.unknown
         now = time.monotonic()
         for cid, u in list(self.unknown.items()):
             if now < u.next_check:
@@ -265,7 +249,6 @@ class Sending:
 
     def _replace(self: TraderRooms, cid: str) -> None:
         """The order never reached the exchange: the engine's order is placed again under a new sequence."""
-        assert self.book is not None
         live = self.book.drop(cid)
         row = self.store.order_row(cid)
         with self.store.cycle():

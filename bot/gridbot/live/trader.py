@@ -31,26 +31,26 @@ never counted) freeze trading: no new orders, resting ones kept (or cancelled: `
 `gridbot halt --cancel`); the halt lives in the store, so it survives restarts until `gridbot resume`.
 An exit (`exits.stop_loss`/`take_profit`) sells the engine's own inventory at market, once (`exits`).
 
-One object, in rooms of its own: attribution, the order lifecycle and recovery read and write the same book,
-cancelled and unknown orders and store cursors inside one cycle's transaction, so they stay one `Trader`;
-its steps live by what they do, mixed in: sending the decisions (`sending`), recovery after a restart and at
-each reconcile (`recovery`), booking the exchange's trades and their fees (`bookkeeping`); what they share is
-typed in `rooms`. This module holds the loop: a cycle's order, its halts and guards, its status. What is pure
-or separate lives beside it: the risk guards (`guards`), holdings (`holdings`), exits (`exits`), the market's
-rules and status (`market_watch`), whose orders are ours (`ownership`), request weight (`weights`), the
-market's checks (`preflight`), the wiring of a run (`run`).
+This module holds the loop both modes share (`Trader`): a cycle's order, its halts and guards, its status.
+Each mode is a trader of its own: `paper_trader.PaperTrader` books the paper engine's fills;
+`live_trader.LiveTrader` has the live book, and what it does with the exchange's orders fills the steps this
+loop leaves empty. Its attribution, order lifecycle and recovery read and write the same book, cancelled and
+unknown orders and store cursors inside one cycle's transaction, so they stay one object; its steps live by
+what they do, mixed in: sending the decisions (`sending`), recovery after a restart and at each reconcile
+(`recovery`), booking the exchange's trades and their fees (`bookkeeping`); what they share is typed in
+`rooms`. What is pure or separate lives beside them: the risk guards (`guards`), holdings (`holdings`), exits
+(`exits`), the market's rules and status (`market_watch`), whose orders are ours (`ownership`), request
+weight (`weights`), the market's checks (`preflight`), the wiring of a run (`run`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
 import time
 from collections import deque
-from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -58,39 +58,30 @@ from gridbot import __version__
 from gridbot.config.model import BotConfig, duration_seconds
 from gridbot.contract import KEY_REFUSED_HALT
 from gridbot.core.candles import Candles
-from gridbot.core.engine import GridEngine
-from gridbot.core.paper import OrderBook, PaperExchange
-from gridbot.live.book import (
-    LiveBook,
-    LiveOrder,
-    new_epoch,
-)
-from gridbot.live.bookkeeping import Bookkeeping
-from gridbot.live.exits import EXIT_LEVEL
+from gridbot.core.engine import GridEngine, LedgerRow
+from gridbot.core.paper import Fill
+from gridbot.core.portfolio import RoundTrip
 from gridbot.live.guards import budget_spent, stale_price, verdict, within_the_hour
-from gridbot.live.holdings import Drift
 from gridbot.live.market_watch import MarketWatch
-from gridbot.live.ownership import Ownership
-from gridbot.live.preflight import check_funds, check_rules
-from gridbot.live.recovery import Recovery
-from gridbot.live.sending import Sending
-from gridbot.live.shared import Unknown
 from gridbot.live.venue import (
     AuthFailedError,
     Candle,
     RateLimitedError,
+    Trade,
     Venue,
     VenueError,
 )
 from gridbot.ops.health import Heartbeat, StoppingError
 from gridbot.ops.heap import trim_heap
-from gridbot.ops.logs import engine_log, run_logged
+from gridbot.ops.logs import run_logged
 from gridbot.ops.metrics import Metrics
 from gridbot.ops.service import status_of
-from gridbot.ops.store import BOT_ID_CURSOR, Store
+from gridbot.ops.store import Store
 
 log = logging.getLogger(__name__)
 CANDLES_PER_CALL = 500
+# The fills of the trader's engine: the paper exchange's, or the live book's with their trades.
+F = TypeVar("F", bound=Fill)
 
 
 def _candles(rows: list[Candle]) -> Candles:
@@ -98,83 +89,112 @@ def _candles(rows: list[Candle]) -> Candles:
     return Candles.from_rows(a)
 
 
-class Trader(Sending, Recovery, Bookkeeping):
+class Trader(Generic[F]):
+    """The loop of `gridbot run` on an exchange's candles. A mode makes the engine (`engine`, with its book)
+    and books its fills (`_ledger`); the steps that only orders on the exchange have are empty here, and
+    `LiveTrader` fills them."""
+
+    engine: GridEngine[F]
+
     def __init__(
-        self,
-        cfg: BotConfig,
-        venue: Venue,
-        store: Store,
-        metrics: Metrics,
-        live: bool,
-        heartbeat: Heartbeat | None = None,
+        self, cfg: BotConfig, venue: Venue, store: Store, metrics: Metrics, heartbeat: Heartbeat | None = None
     ) -> None:
         self.cfg = cfg
         self.heartbeat = heartbeat or heartbeat_of(cfg)
         self.venue = venue
         self.store = store
         self.metrics = metrics
-        self.live = live
         self.tf_ms = cfg.run.timeframe_ms
         every = (cfg.run.rules_every_s, cfg.run.halted_market_every_s)
         self.market = MarketWatch.opened(venue, cfg.market.symbol, metrics, every)
         self.rules = self.market.rules
-        self.owner = Ownership.of(store, cfg.run.bot_id, _epoch(store)) if live else None
-        check_rules(cfg, self.rules, venue.open_orders() if live else None, self.owner)
-        if self.owner is not None:
-            _record_bot_id(store, cfg.run.bot_id)
         self.base, self.quote = self.rules.base, self.rules.quote
-        seq = int(store.cursor("seq") or 1)
-        self.fee_values: dict[str, Decimal] = {}  # trade id -> quote value of its fee paid in a third asset
-        self.unvalued: set[str] = set()  # fee assets the exchange has no price for (logged once)
-        self.drift: Drift | None = None  # the last holdings check
-        self.drift_since: float | None = None  # monotonic: past risk.holdings_drift.halt_pct since
-        self.book = (
-            LiveBook(self.rules, cfg.run.bot_id, self.tf_ms, seq, self.owner.epoch, self._fee_value)
-            if self.owner is not None
-            else None
-        )
-        orders: OrderBook = self.book if self.book is not None else PaperExchange(cfg.market.maker_fee)
-        self.engine = GridEngine(
-            cfg, exchange=orders, ledger=self._ledger, trips=self._trip, log=engine_log()
-        )
         self.cycle = 0
-        self.cancelled: dict[str, LiveOrder] = {}  # cancel sent or to send, until the exchange confirms
-        self.unknown: dict[str, Unknown] = {}
-        self.holes = False  # an order ended on the exchange without filling: its level decided again
         self.trades_due = True  # read our trades this cycle though no candle closed (`_trades_due`)
-        # a refused exit sale: (tries, next try, monotonic)
-        self.exit_retry: dict[str, tuple[int, float]] = {}
-        # exchange order ids looked up once, not to record: someone else's, or ours sent from this store
-        self.looked_up: set[str] = set()
         # the error budget's window (wall-clock seconds), kept in the store: a restart does not reset it
         limit = cfg.risk.max_errors_per_hour
         self.errors: deque[float] = deque(maxlen=limit + 1 if limit is not None else 1000)
         self.errors.extend(within_the_hour(json.loads(store.cursor("errors") or "[]"), time.time()))
         self.outage_since: float | None = None  # the exchange unavailable since (monotonic), waited out
         self._candle_came()
-        self.last_fill_at: float | None = None
+        self.last_fill_at: float | None = None  # wall clock of the last fill booked
         self.ready = False
         self.key_refused = False  # the exchange refused the credentials: nothing is sent until a resume
         self.published: dict[str, Any] = {}
         self.stop = threading.Event()
-        self._paper_n = 0
-        saved = store.snapshot()
-        # A first trading start claims its start_quote from the account: no order yet (a first start halted
-        # by a refused key saved a snapshot, and is still one)
-        if self.owner is not None and next(store.client_ids(), None) is None:
-            check_funds(cfg, venue, self.rules)
-        if saved is not None:
-            with self.book.restoring() if self.book else contextlib.nullcontext():
-                self.engine.restore(saved[2])
-            # the resume's equity as the store kept it before the engine's snapshot did
-            self.cycle, self.engine.equity_base = (
-                saved[1],
-                float(store.cursor("equity_base") or self.engine.equity_base),
-            )
-        if self.book is not None:
-            self._load_orders()
 
-    # --- persistence of the engine's events ----------------------------------------------------------
+    def _restore(self) -> None:
+        """The engine as the store's snapshot left it, and the cycle and resume equity with it."""
+        saved = self.store.snapshot()
+        if saved is None:
+            return
+        self.engine.restore(saved[2])
+        # the resume's equity as the store kept it before the engine's snapshot did
+        self.cycle, self.engine.equity_base = (
+            saved[1],
+            float(self.store.cursor("equity_base") or self.engine.equity_base),
+        )
+
+    # --- what a mode does ------------------------------------------------------------------------
+
+    def _ledger(self, row: LedgerRow, fill: F) -> None:
+        """One fill the engine booked, recorded in the store."""
+        raise NotImplementedError
+
+    def _trip(self, trip: RoundTrip) -> None:
+        self.store.add_round_trip(trip)
+        self.metrics.round_trips.inc()
+
+    # What orders on the exchange need, in a cycle's order; nothing for the paper engine's.
+
+    def _recover(self, full: bool) -> None:
+        """Before a cycle's candles: the store's orders against the exchange's."""
+
+    def _resolve_unknown(self) -> None:
+        """Orders whose create got no answer."""
+
+    def _our_trades(self, new_candle: bool) -> tuple[list[Trade], set[str]]:  # noqa: ARG002  (no trades to read)
+        """The exchange's trades of ours to book this cycle, and the ids of those held back for the next."""
+        return [], set()
+
+    def _cancel_for_halt(self) -> None:
+        """A halt's cancel (`gridbot halt --cancel`, `risk.cancel_on_halt`), in the cycle's transaction."""
+
+    def _cancel_orders(self) -> None:
+        """Every resting order cancelled, in the cycle's transaction (at a resume: the halt's still owed)."""
+
+    def _settle_candles(self) -> None:
+        """After the engine took new candles: what the book kept back from its decisions."""
+
+    def _account_orphans(self) -> None:
+        """Fills of orders the engine had already cancelled."""
+
+    def _keep_trade_cursor(self, trades: list[Trade], held: set[str]) -> None:
+        """Where the next cycle's trades start."""
+
+    def _commit_actions(self) -> None:
+        """Inside the cycle's transaction: the engine's decisions as intents."""
+
+    def _send(self, creates: bool = True) -> None:
+        """After the cycle's transaction: the intents carried out."""
+
+    def _check_holdings(self, full: bool) -> None:
+        """The engine's holdings against the exchange's balances."""
+
+    def _refresh_rules(self, now: bool = False) -> bool:
+        """`MarketWatch.refresh`: the market's rules and status as the exchange has them now."""
+        changed = self.market.refresh(now)
+        if changed:
+            self.rules = self.market.rules
+        return changed
+
+    def _pending_orders(self) -> int:
+        """Orders sent whose outcome the exchange has not shown yet."""
+        return 0
+
+    def _holdings_status(self) -> dict[str, object] | None:
+        """The last holdings check, for the status."""
+        return None
 
     # --- the loop --------------------------------------------------------------------------------
 
@@ -202,19 +222,14 @@ class Trader(Sending, Recovery, Bookkeeping):
             halt = self.store.halt_state()
             if halt is not None:
                 with self.store.cycle():
-                    if self.book is not None and (halt.cancel or self.cfg.risk.cancel_on_halt):
-                        self.book.cancel_all()
-                        self.book.cancel_found()
-                        self._commit_actions()
-                        self.store.set_cursor("halt_cancelled", "1")  # the grid goes back at the resume
+                    if halt.cancel or self.cfg.risk.cancel_on_halt:
+                        self._cancel_for_halt()
                     self.store.set_cursor("halted", halt.reason)
                     self._save_snapshot()
                 if not self.key_refused:  # a refused key sends nothing: a restart with a good one will
                     self._send(creates=False)  # halted: cancels go out, nothing new does
                 return
-            if self.book is not None and (full or not self.ready):
-                self.reconcile()
-                self.trades_due = True
+            self._recover(full)
             self.ready = True
             self._resolve_unknown()
             self._trade()
@@ -293,19 +308,15 @@ class Trader(Sending, Recovery, Bookkeeping):
         )
         if since is None:  # a fresh bot starts at the newest closed candle: it never trades on history
             rows = rows[-1:]
-        trades = self._new_trades() if self.book is not None and self._trades_due(bool(rows)) else []
-        fresh = [self._ours(t) for t in trades if not self.store.has_fill(t.trade_id)]
-        held = self._attribute(fresh)
+        trades, held = self._our_trades(bool(rows))
         self.trades_due = bool(held)
         if rows:
             self._candle_came()
-        self._value_fees()
         with self.store.cycle():
             resumed = self.store.resume_due()
             if resumed:
                 self._resumed()
             if rows:
-                self._paper_n = 0
                 run_logged(self.engine, _candles(rows), log)
             if resumed:  # at the newest close, once the candles missed while halted are taken
                 # and once the fills of the orders the halt cancelled too late are booked (the halted bot
@@ -315,27 +326,10 @@ class Trader(Sending, Recovery, Bookkeeping):
             if self.engine.resumable and self.store.halt_state() is None:  # the engine's kill switch fired
                 self._halt_within(self.engine.halted)
             if rows:
-                # once a candle, and once the book is settled: no cancel pending, no found order undecided
-                # (their coins and levels are not the engine's to offer again yet)
-                if self.holes and self.book is not None and not self.cancelled and not self.book.finding:
-                    self.holes = False
-                    self.engine.heal(self.engine.stats.last_close, self.engine.stats.last_ms)
-                if self.book is not None:
-                    for live in self.book.release_found(self.engine.stats.last_ms):
-                        sale = live.order.level == EXIT_LEVEL
-                        log.info(f"{'exit sale' if sale else 'order'} {live.client_id}: the candles since "
-                                 f"did not decide it again; {'' if sale else 'cancelled, '}its trades booked "
-                                 "as the exchange executed them")  # fmt: skip
+                self._settle_candles()
             self._account_orphans()
             self._oversold()
-            # up to the first trade still waiting for its candle: a restart fetches that one again
-            waiting = self.book.waiting() | held if self.book is not None else set()
-            done = [t.trade_id for t in trades]
-            first = next((i for i, tid in enumerate(done) if tid in waiting), len(done))
-            # while an order's create is unanswered its trades may be invisible yet, their ids below later
-            # ones: the cursor stays where it was when the order was sent, the trades after it read again
-            if first and not self.unknown:
-                self.store.set_cursor("trade", done[first - 1])
+            self._keep_trade_cursor(trades, held)
             self._commit_actions()
             self.cycle += 1
             self._save_snapshot()
@@ -349,15 +343,6 @@ class Trader(Sending, Recovery, Bookkeeping):
         next_close_ms = self.engine.stats.last_ms + 2 * self.tf_ms
         return time.time() * 1000 + self.venue.clock_skew_ms() >= next_close_ms
 
-    def _trades_due(self, new_candle: bool) -> bool:
-        """Whether to read our trades (Binance's myTrades weighs 20, a kline 2): when a candle closed (the
-        engine books a fill at its candle's close, so a trade read sooner would wait for it), while a create
-        or a cancel is unsettled, after trades were held back, and at every full reconciliation. Read every
-        cycle, they were 1,200 of a bot's ~1,320 weight a minute at a 1 s cycle."""
-        return new_candle or bool(self.unknown) or bool(self.cancelled) or self.trades_due
-
-    # --- recovery ----------------------------------------------------------------------------------
-
     # --- kill switches, status -------------------------------------------------------------------
 
     def _resumed(self) -> None:
@@ -367,9 +352,8 @@ class Trader(Sending, Recovery, Bookkeeping):
         left without orders is placed again at once around the last close, the inventory offered above it
         (the operator's resume is not a regrid the cooldown holds back)."""
         owed = self.store.take_resume()
-        if owed and self.book is not None:
-            self.book.cancel_all()
-            self.book.cancel_found()
+        if owed:
+            self._cancel_orders()
         self.engine.lift()
         if self.engine.stats.last_close > 0:
             self.store.set_cursor("equity_base", repr(self.engine.equity_base))
@@ -380,6 +364,17 @@ class Trader(Sending, Recovery, Bookkeeping):
         log.info(
             "resumed: trading again" + ", its orders cancelled (the halt's cancel was still owed)" * owed
         )
+
+    def _oversold(self) -> None:
+        """A sale past the engine's holding (`GridEngine._within_holding`): booked as far as the holding went,
+        and trading halted with the figures; the operator decides (the excess was the account's other coins,
+        or fees the books did not see)."""
+        for time_ms, sold, held in self.engine.oversold:
+            self._halt_within(
+                f"a sale of {sold:g} {self.base} at {time_ms} exceeded the {held:g} the bot held: booked "
+                f"{held:g}, the other {sold - held:g} was not the bot's to sell"
+            )
+        self.engine.oversold.clear()
 
     def _replant(self) -> None:
         before = len(self.engine.exchange.open_orders())
@@ -407,12 +402,12 @@ class Trader(Sending, Recovery, Bookkeeping):
             version=__version__,
             exchange=self.cfg.exchange.id,
             last_candle_ms=self.engine.stats.last_ms,
-            pending_orders=len(self.unknown) + len(self.cancelled),
+            pending_orders=self._pending_orders(),
             equity=s["end_equity"],
             api_errors=len(within_the_hour(self.errors, time.time())),  # the error budget's count
             last_fill_age_s=None if self.last_fill_at is None else round(time.time() - self.last_fill_at, 1),
             breaker="open" if self.metrics.registry.get_sample_value("gridbot_breaker_open") else "closed",
-            holdings=None if self.drift is None else self.drift.status(),
+            holdings=self._holdings_status(),
         )
         return s
 
@@ -424,30 +419,6 @@ class Trader(Sending, Recovery, Bookkeeping):
     def status(self) -> dict[str, Any]:
         """The last cycle's status, for the HTTP thread: the store's connection belongs to the loop's."""
         return self.published
-
-
-def _record_bot_id(store: Store, bot_id: str) -> None:
-    """The run.bot_id this store runs under, for a restore to compare (`backup.restore`); a changed one is
-    a rename: the orders placed under the old id stay ours by the store's lineage (`ownership`)."""
-    before = store.cursor(BOT_ID_CURSOR)
-    if before == bot_id:
-        return
-    if before is not None:
-        log.info(
-            f"run.bot_id is now {bot_id!r} (was {before!r}): orders placed as {before!r} stay this bot's"
-        )
-    with store.cycle():
-        store.set_cursor(BOT_ID_CURSOR, bot_id)
-
-
-def _epoch(store: Store) -> str:
-    """The state directory's client id tag, made at its first live start (see `book.new_epoch`)."""
-    epoch = store.cursor("id_epoch")
-    if epoch is None:
-        epoch = new_epoch()
-        with store.cycle():
-            store.set_cursor("id_epoch", epoch)
-    return epoch
 
 
 def heartbeat_of(cfg: BotConfig) -> Heartbeat:

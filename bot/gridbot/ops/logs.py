@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gridbot.core.candles import Candles
-from gridbot.core.engine import GridEngine, LedgerRow
+from gridbot.core.engine import AnyEngine, LedgerRow
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 BOT = "gridbot"  # the logger above every module's (`logging.getLogger(__name__)` in gridbot.*)
@@ -108,7 +108,7 @@ def fill_line(row: LedgerRow) -> str:
             f"(fee {row['fee']:g} {row['fee_currency']}{pnl})")  # fmt: skip
 
 
-def run_logged(engine: GridEngine, chunk: Candles, log: logging.Logger) -> None:
+def run_logged(engine: AnyEngine, chunk: Candles, log: logging.Logger) -> None:
     """`engine.run_chunk(chunk)`, and the grid it placed, if it placed one, as the run's log says it."""
     before = engine.grid_changes[-1] if engine.grid_changes else None
     engine.run_chunk(chunk)

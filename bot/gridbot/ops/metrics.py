@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from gridbot.core.engine import GridEngine
+    from gridbot.core.engine import AnyEngine
 
 
 class Metrics:
@@ -128,7 +128,7 @@ class Metrics:
         at = self._candle_seen_at
         return 0.0 if at is None else max(0.0, time.monotonic() - at)
 
-    def show(self, engine: GridEngine, halt_reason: str) -> None:
+    def show(self, engine: AnyEngine, halt_reason: str) -> None:
         """The book's gauges after a cycle (both loops: the replay and the exchange's); `halt_reason` is empty
         while the bot trades."""
         p, close = engine.portfolio, engine.stats.last_close

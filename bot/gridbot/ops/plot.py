@@ -21,7 +21,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
-from gridbot.core.engine import GridEngine
+from gridbot.core.engine import AnyEngine
 
 MAX_LEVEL_SEGMENTS = 20_000  # beyond this only the grid's bounds are drawn (a busy plot hides the price)
 
@@ -34,7 +34,7 @@ def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _draw_grids(ax: Axes, engine: GridEngine, end_ms: int) -> None:
+def _draw_grids(ax: Axes, engine: AnyEngine, end_ms: int) -> None:
     grids = list(engine.grid_changes)
     if not grids:
         return
@@ -55,14 +55,14 @@ def _draw_grids(ax: Axes, engine: GridEngine, end_ms: int) -> None:
                                              label=f"resting {side} orders"))  # fmt: skip
 
 
-def plot_equity(engine: GridEngine, path: Path) -> None:
+def plot_equity(engine: AnyEngine, path: Path) -> None:
     fig = figure(engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def figure(engine: GridEngine) -> Figure:
+def figure(engine: AnyEngine) -> Figure:
     curve = engine.curve
     times = [_dt(t) for t, _, _ in curve]
     closes = [c for _, c, _ in curve]

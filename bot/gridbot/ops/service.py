@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from gridbot.config.model import BotConfig
 from gridbot.core import engine_state
 from gridbot.core.candles import CandleError
-from gridbot.core.engine import GridEngine, LedgerRow
+from gridbot.core.engine import AnyEngine, GridEngine, LedgerRow
 from gridbot.core.paper import Fill
 from gridbot.core.portfolio import RoundTrip
 from gridbot.core.settings import Json
@@ -137,7 +137,7 @@ def _open_store(cfg: BotConfig) -> Store:
     return store
 
 
-def status_of(engine: GridEngine, cycle: int, cfg: BotConfig, store: Store) -> dict[str, object]:
+def status_of(engine: AnyEngine, cycle: int, cfg: BotConfig, store: Store) -> dict[str, object]:
     halt = store.halt_state()
     out: dict[str, object] = {"mode": cfg.mode, "cycle": cycle, "saved": time.time(), **engine.summary()}
     out["halted"] = engine.halted or (halt.reason if halt else "")
@@ -147,7 +147,7 @@ def status_of(engine: GridEngine, cycle: int, cfg: BotConfig, store: Store) -> d
     return out
 
 
-def _halted_by_engine(engine: GridEngine, store: Store, cfg: BotConfig) -> None:
+def _halted_by_engine(engine: AnyEngine, store: Store, cfg: BotConfig) -> None:
     """A kill switch the engine judges (the drawdown) fired: a halt in the store, which `resume` lifts."""
     if engine.resumable and store.halt_state() is None:
         store.set_halt(engine.halted, cfg.risk.cancel_on_halt)
@@ -155,7 +155,7 @@ def _halted_by_engine(engine: GridEngine, store: Store, cfg: BotConfig) -> None:
         log.error(f"trading halted: {engine.halted}")
 
 
-def _halted_cycle(engine: GridEngine, store: Store, halt: Halt, cfg: BotConfig) -> None:
+def _halted_cycle(engine: AnyEngine, store: Store, halt: Halt, cfg: BotConfig) -> None:
     """A halted cycle: no candle taken; the halt seen, and its cancel carried out (once)."""
     store.set_cursor("halted", halt.reason)
     if (halt.cancel or cfg.risk.cancel_on_halt) and store.cursor("halt_cancelled") is None:
@@ -163,7 +163,7 @@ def _halted_cycle(engine: GridEngine, store: Store, halt: Halt, cfg: BotConfig) 
         store.set_cursor("halt_cancelled", "1")
 
 
-def _resume(engine: GridEngine, store: Store) -> None:
+def _resume(engine: AnyEngine, store: Store) -> None:
     """`gridbot resume` carried out: a cancel the halt still owed first, then the engine's resume (the grid
     placed again at once when the halt left it without orders)."""
     if store.take_resume():

@@ -9,6 +9,9 @@ The schema has a version (`PRAGMA user_version`) and explicit migrations; an unk
 not ours or a corrupt one is refused with `StoreError` and left untouched (it is first opened read-only).
 Every cycle's changes (fills, round trips, orders, cursors, the engine snapshot) are written in one
 transaction (`Store.cycle()`), so a kill at any moment leaves the previous cycle or this one, never half.
+
+One module (~440 lines) because it is the one place the schema and its SQL are written: every table's
+reads and writes beside the migrations that made it, over one connection and one transaction.
 """
 
 from __future__ import annotations
