@@ -10,12 +10,12 @@ from fakevenue import RULES
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridbot.live.book import (
+from gridbot.live.book import LiveBook
+from gridbot.live.client_ids import (
     EPOCH_LEN,
     MAX_CLIENT_ID,
     ClientId,
     ClientIdError,
-    LiveBook,
     client_id,
     client_id_parts,
     new_epoch,
@@ -82,7 +82,7 @@ def test_an_id_past_the_limit_is_an_error_that_names_it(bot, seq):
 def test_the_limit_holds_under_python_with_asserts_stripped():
     """Not an `assert`: `python -O` (asserts stripped) refuses the id all the same."""
     code = (
-        "from gridbot.live.book import client_id; "
+        "from gridbot.live.client_ids import client_id; "
         f"client_id({LONGEST_BOT!r}, {LEVEL}, 'buy', 10**11, 'k3x9zq')"
     )
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=False)

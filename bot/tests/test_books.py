@@ -15,7 +15,7 @@ from live_harness import KEY, Bot, Exchange, drive, judge_against_the_exchange
 
 from gridbot.config.model import load_config
 from gridbot.live import run
-from gridbot.live.book import parse_client_id
+from gridbot.live.client_ids import parse_client_id
 from gridbot.ops.metrics import Metrics
 
 

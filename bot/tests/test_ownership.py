@@ -14,7 +14,7 @@ from fakevenue import RULES
 from live_harness import Bot, Exchange
 
 from gridbot.config.model import parse_config
-from gridbot.live.book import split_client_id
+from gridbot.live.client_ids import split_client_id
 from gridbot.live.ownership import Ownership
 from gridbot.live.preflight import funds_problem
 from gridbot.live.venue import Balance

@@ -29,7 +29,7 @@ from live_harness import (
 
 from gridbot.config.model import load_config, parse_config
 from gridbot.live import guards, live_trader, run, trader
-from gridbot.live.book import parse_client_id
+from gridbot.live.client_ids import parse_client_id
 from gridbot.ops.candle_files import load_embedded
 from gridbot.ops.health import heartbeat_age, judge
 from gridbot.ops.metrics import Metrics

@@ -21,7 +21,7 @@ EXIT_LEVEL = -1  # the store's level of an exit's market sale: no grid level, ne
 
 
 def exit_client_id(bot_id: str, seq: int, epoch: str) -> str:
-    """`<bot>-x-<seq>-<tag>`: this bot's, but no grid order's (`book.split_client_id` reads it as no level).
+    """`<bot>-x-<seq>-<tag>`: this bot's, but no grid order's (`client_ids.split_client_id`: no level).
     The state directory's tag, as on the grid's ids: a store restored from a backup counts its sequence from
     there under a new tag, and a sale it sends again must not reuse the id of one the bot before it sent (a
     market order is never open long enough for the exchange to refuse the id; a lookup by it would find the

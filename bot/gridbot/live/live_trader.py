@@ -10,8 +10,9 @@ from decimal import Decimal
 
 from gridbot.config.model import BotConfig
 from gridbot.core.engine import GridEngine
-from gridbot.live.book import LiveBook, LiveFill, LiveOrder, new_epoch
+from gridbot.live.book import LiveBook, LiveFill, LiveOrder
 from gridbot.live.bookkeeping import Bookkeeping
+from gridbot.live.client_ids import new_epoch
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.holdings import Drift
 from gridbot.live.ownership import Ownership
@@ -142,7 +143,7 @@ def _record_bot_id(store: Store, bot_id: str) -> None:
 
 
 def _epoch(store: Store) -> str:
-    """The state directory's client id tag, made at its first live start (see `book.new_epoch`)."""
+    """The state directory's client id tag, made at its first live start (see `client_ids.new_epoch`)."""
     epoch = store.cursor("id_epoch")
     if epoch is None:
         epoch = new_epoch()

@@ -2,9 +2,9 @@
 
 Two bots on one exchange account that share a `run.bot_id` (the default on every host, one API key in the
 fleet's group variables) would each take the other's orders for its own if the prefix alone decided. The
-last part of a client id is the tag of the state directory that placed it (`book.new_epoch`), so an order is
-ours only when its (prefix, tag) pair is one this store placed under: its current tag, every pair found among
-the orders it holds, and the tags it had before a restore (`backup._new_id_epoch` keeps them in
+last part of a client id is the tag of the state directory that placed it (`client_ids.new_epoch`), so an
+order is ours only when its (prefix, tag) pair is one this store placed under: its current tag, every pair
+found among the orders it holds, and the tags it had before a restore (`backup._new_id_epoch` keeps them in
 `id_lineage`). The bot before a replacement placed its orders after the backup under the backup's tag, which
 the restored store still holds: they stay ours. Another bot's orders, under its own tag, never are.
 
@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gridbot.live.book import ClientId, split_client_id
+from gridbot.live.client_ids import ClientId, split_client_id
 from gridbot.ops.store import LINEAGE_CURSOR, Store
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from gridbot.config.model import BotConfig, ConfigError, MarketConfig
-from gridbot.live.book import parse_client_id
+from gridbot.live.client_ids import parse_client_id
 from gridbot.live.guards import order_cap
 from gridbot.live.ownership import Ownership
 from gridbot.live.venue import Balance, MarketRules, OrderState, Venue

@@ -11,7 +11,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from gridbot.live.book import client_id_parts
+from gridbot.live.client_ids import client_id_parts
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.holdings import Drift, measure, native, unbooked
 from gridbot.live.shared import FINISHED, LOST_WATCH_S, Unknown, dec

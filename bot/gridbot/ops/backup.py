@@ -220,7 +220,7 @@ def verify(path: Path) -> Verified:
 
 
 def _new_id_epoch(db: Path, bot_id: str) -> None:
-    """The restored store's bot makes its client ids under a new tag (`live.book.new_epoch`, at its first
+    """The restored store's bot makes its client ids under a new tag (`client_ids.new_epoch`, at its first
     start): the bot that ran on after the backup used the sequence numbers that follow it, and an id
     reused for an order of another size or price would make two orders one. The old tag joins the store's
     lineage: the orders that bot placed after the backup carry it, and stay ours (`live.ownership`)."""

@@ -16,7 +16,7 @@ from test_rollout import extra_inventory, wait_for_resting_orders
 
 from fleet import BOTS, account, bot_status, exchange_view, hosts, play_order, playbook, recorded_fills
 from gridbot import contract
-from gridbot.live.book import client_id_parts
+from gridbot.live.client_ids import client_id_parts
 
 PORTS = {"wide": 9110, "narrow": 9111}
 

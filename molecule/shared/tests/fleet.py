@@ -23,7 +23,7 @@ import testinfra
 from gridbot_exchange.testing import Admin
 
 from gridbot.contract import CONFIG_FILE
-from gridbot.live.book import client_id_parts
+from gridbot.live.client_ids import client_id_parts
 
 PROJECT = Path(__file__).resolve().parents[3]
 _spec = importlib.util.spec_from_file_location("bots", PROJECT / "roles/gridbot/filter_plugins/bots.py")
