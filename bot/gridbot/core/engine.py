@@ -29,6 +29,7 @@ from gridbot.core.grid import (
     atr_bounds,
     centred_bounds,
     floor_to_step,
+    meets_min_notional,
     min_step_ratio,
     size_orders,
 )
@@ -190,7 +191,8 @@ class GridEngine(Generic[F]):
             if size <= 0:
                 break
             price = round(max(float(self.levels[j]), floor_price), 10)
-            if price * size < self.market.min_notional:  # dust the exchange would refuse: kept
+            # dust the exchange would refuse: kept
+            if not meets_min_notional(price, size, self.market.min_notional):
                 break
             self.exchange.place_limit("sell", price, size, j, opened_ms=time_ms)
             held -= size
@@ -214,7 +216,7 @@ class GridEngine(Generic[F]):
                 continue
             size = float(floor_to_step(np.array(min(held, qtys[j - 1] or held)), self.market.lot_step))
             price = round(max(levels[j], floor_price), 10)
-            if size <= 0 or price * size < self.market.min_notional:
+            if size <= 0 or not meets_min_notional(price, size, self.market.min_notional):
                 break
             self.exchange.place_limit("sell", price, size, j, opened_ms=time_ms)
             held -= size
@@ -240,7 +242,7 @@ class GridEngine(Generic[F]):
         if cut:
             first = cut[0]
             size = float(floor_to_step(np.array(held - kept), self.market.lot_step))
-            if size > 0 and first.price * size >= self.market.min_notional:
+            if size > 0 and meets_min_notional(first.price, size, self.market.min_notional):
                 self.exchange.place_limit("sell", first.price, size, first.level, opened_ms=time_ms)
         return cut
 
@@ -303,7 +305,7 @@ class GridEngine(Generic[F]):
             fees = fill.fee if fill.fees is None else fill.fees
             held = float(floor_to_step(np.array(filled - fees), self.market.lot_step))
             price = float(self.levels[o.level + 1])
-            if held > 0 and price * held >= self.market.min_notional:
+            if held > 0 and meets_min_notional(price, held, self.market.min_notional):
                 self.exchange.place_limit("sell", price, held, o.level + 1, opened_ms=fill.time_ms)
             return
         below = o.level - 1

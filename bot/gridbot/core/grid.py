@@ -1,12 +1,22 @@
 """Grid math: level placement, exchange rounding, order sizing. Pure functions, no I/O.
 
 A grid of n levels holds at most n-1 round trips: a buy at level i is closed by a sell at level i+1.
+
+The exchange's rounding in both number systems, here and nowhere else. The core decides in float64 (numpy:
+`round_to_tick`, `floor_to_step`, on the config's tick and lot step, which `live.preflight` holds to multiples
+of the exchange's); an order leaves for the exchange through one door, `exact`, as the Decimal of its 15
+significant digits, which every price, quantity and minimum an exchange states fits in. Values the core
+rounded pass that door unchanged, and the one comparison where float64 and the exchange's exact arithmetic
+can part, a notional at its minimum (3.0 x 64.6 is 193.79999999999998 in float64), is judged exactly
+(`meets_min_notional`): what the core places, the exchange accepts, and the other way round
+(`bot/tests/test_rounding.py`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -58,6 +68,34 @@ def floor_to_step(quantities: Array, lot_step: float) -> Array:
     return np.round(steps * lot_step, _decimals(lot_step) + 2)
 
 
+def exact(x: float) -> Decimal:
+    """The door from the core's floats to the exchange's decimals: the value the engine means, float noise
+    (0.1 + 0.2) left behind."""
+    return Decimal(f"{x:.15g}")
+
+
+# Closer than this (relative) to a minimum notional, a float product's verdict is taken again exactly.
+_NEAR_MIN = 1e-9
+
+
+def meets_min_notional(price: float, qty: float, min_notional: float) -> bool:
+    """price x qty >= min_notional as the exchange judges it: exactly, on the decimals `exact` sends."""
+    value = price * qty
+    if abs(value - min_notional) > _NEAR_MIN * max(value, min_notional):
+        return value >= min_notional
+    return exact(price) * exact(qty) >= exact(min_notional)
+
+
+def below_min_notional(prices: Array, qtys: Array, min_notional: float) -> NDArray[np.bool_]:
+    """`meets_min_notional` over arrays, negated: numpy's verdict, taken again exactly near the minimum."""
+    values = prices * qtys
+    below = values < min_notional
+    near = np.abs(values - min_notional) <= _NEAR_MIN * np.maximum(values, min_notional)
+    for i in np.flatnonzero(near):
+        below[i] = not meets_min_notional(float(prices[i]), float(qtys[i]), min_notional)
+    return below
+
+
 def build_levels(lower: float, upper: float, count: int, spacing: Spacing, market: Market) -> Array:
     """Levels placed and rounded to the tick; distinct after rounding or a GridError."""
     levels = round_to_tick(place_levels(lower, upper, count, spacing), market.tick_size)
@@ -96,7 +134,7 @@ def size_orders(levels: Array, budget_quote: float, market: Market) -> Array:
     per_level = budget_quote / buy_levels
     qty = floor_to_step(np.full(len(levels), per_level) / levels, market.lot_step)
     qty[-1] = 0.0
-    qty[qty * levels < market.min_notional] = 0.0
+    qty[below_min_notional(levels, qty, market.min_notional)] = 0.0
     return qty
 
 

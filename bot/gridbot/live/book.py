@@ -7,7 +7,7 @@ engine meets them exactly where the paper exchange would have produced them: a b
 live run take the same decisions.
 
 Money is exact at this boundary: `to_wire` is the one place a float price is rounded to the exchange's tick
-and a float quantity floored to its lot step, as `Decimal`.
+and a float quantity floored to its lot step, as `Decimal`, through the core's one door (`core.grid.exact`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 
+from gridbot.core.grid import exact
 from gridbot.core.paper import Fill, Order, Reach
 from gridbot.core.portfolio import Side
 from gridbot.live.client_ids import client_id
@@ -29,8 +30,8 @@ from gridbot.live.venue import MarketRules, Trade
 
 def to_wire(price: float, qty: float, rules: MarketRules) -> tuple[Decimal, Decimal]:
     """The engine's float price rounded to the tick, its quantity floored to the lot step: exact text."""
-    p = (Decimal(f"{price:.15g}") / rules.tick_size).quantize(Decimal(1), ROUND_HALF_EVEN) * rules.tick_size
-    q = (Decimal(f"{qty:.15g}") / rules.lot_step).to_integral_value(ROUND_FLOOR) * rules.lot_step
+    p = (exact(price) / rules.tick_size).quantize(Decimal(1), ROUND_HALF_EVEN) * rules.tick_size
+    q = (exact(qty) / rules.lot_step).to_integral_value(ROUND_FLOOR) * rules.lot_step
     return p.normalize(), q.normalize()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from gridbot.config.model import BotConfig, ConfigError, MarketConfig
+from gridbot.core.grid import exact
 from gridbot.live.client_ids import parse_client_id
 from gridbot.live.guards import order_cap
 from gridbot.live.ownership import Ownership
@@ -33,13 +34,13 @@ def check_rules(
         ("tick_size", m.tick_size, rules.tick_size),
         ("lot_step", m.lot_step, rules.lot_step),
     ):
-        if Decimal(f"{mine:.15g}") % theirs != 0:
+        if exact(mine) % theirs != 0:
             problems.append(f"market.{name}: {mine:g} is not a multiple of the exchange's {theirs}")
-    if Decimal(f"{m.min_notional:.15g}") < rules.min_notional:
+    if exact(m.min_notional) < rules.min_notional:
         problems.append(
             f"market.min_notional: {m.min_notional:g} is below the exchange's {rules.min_notional}"
         )
-    if Decimal(f"{m.maker_fee:.15g}") < rules.maker_fee:
+    if exact(m.maker_fee) < rules.maker_fee:
         problems.append(f"market.maker_fee: {m.maker_fee:g} is below the exchange's {rules.maker_fee}")
     cids = [o.client_id for o in open_orders or []]
     if owner is not None:
@@ -71,7 +72,7 @@ def check_funds(cfg: BotConfig, venue: Venue, rules: MarketRules) -> None:
     last = venue.closed_candles(
         tf, None, 1
     )  # the market's time: a replaying exchange's is not the wall clock
-    prices: dict[str, Decimal | None] = {rules.base: _dec(last[-1].close) if last else None}
+    prices: dict[str, Decimal | None] = {rules.base: exact(last[-1].close) if last else None}
     starts, _ = shared_starts(cfg, rules.quote)
     for _, base in starts.values():
         if base not in prices:  # a neighbour's market: its candle closing with ours
@@ -87,12 +88,12 @@ def shared_starts(cfg: BotConfig, quote: str) -> tuple[dict[str, tuple[Decimal, 
     """({bot: (start_quote, the base it trades)} of this bot and the others on its account quoting `quote`,
     [the others, quoting another currency: not counted])."""
     start, symbol = BotConfig.model_fields["start_quote"].default, MarketConfig.model_fields["symbol"].default
-    starts = {"this bot": (_dec(cfg.start_quote), cfg.market.symbol.split("/")[0])}
+    starts = {"this bot": (exact(cfg.start_quote), cfg.market.symbol.split("/")[0])}
     elsewhere = []
     for name, other in sorted(cfg.exchange.account_shared_with.items()):
         base, theirs = (other.symbol or symbol).split("/")
         if theirs == quote:
-            starts[name] = (_dec(other.start_quote or start), base)
+            starts[name] = (exact(other.start_quote or start), base)
         else:
             elsewhere.append(name)
     return starts, elsewhere
@@ -122,10 +123,6 @@ def funds_problem(
         f"together ({each}{others}), more than it holds: {', '.join(assets)}. Lower a bot's start_quote, or "
         "fund the account first"
     )
-
-
-def _dec(x: float) -> Decimal:
-    return Decimal(f"{x:.15g}")
 
 
 def _show(d: Decimal) -> str:

@@ -11,10 +11,11 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from gridbot.core.grid import exact
 from gridbot.live.client_ids import client_id_parts
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.holdings import Drift, measure, native, unbooked
-from gridbot.live.shared import FINISHED, LOST_WATCH_S, Unknown, dec
+from gridbot.live.shared import FINISHED, LOST_WATCH_S, Unknown
 from gridbot.live.venue import (
     Balance,
     OrderState,
@@ -224,9 +225,9 @@ class Recovery:
         self._store_balances(bal)
         p, rule = self.engine.portfolio, self.cfg.risk.holdings_drift
         base, quote = unbooked(self.book.unbooked(), self.rules)
-        mine = {self.base: dec(p.base) + base, self.quote: dec(p.quote) + quote}
-        price = dec(close)
-        self.drift = measure(mine, bal, price, self.rules, dec(p.equity(close)), rule.shared)
+        mine = {self.base: exact(p.base) + base, self.quote: exact(p.quote) + quote}
+        price = exact(close)
+        self.drift = measure(mine, bal, price, self.rules, exact(p.equity(close)), rule.shared)
         self.metrics.holdings_drift.set(self.drift.pct)
         if rule.halt_pct is None or self.drift.pct <= rule.halt_pct:
             self.drift_since = None

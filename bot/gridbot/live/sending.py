@@ -11,10 +11,11 @@ import time
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
+from gridbot.core.grid import exact
 from gridbot.core.portfolio import Side
 from gridbot.live.exits import EXIT_LEVEL
 from gridbot.live.market_watch import FILTER_FAILURE
-from gridbot.live.shared import FINISHED, Unknown, dec
+from gridbot.live.shared import FINISHED, Unknown
 from gridbot.live.venue import (
     InsufficientFundsError,
     MarketClosedError,
@@ -182,7 +183,7 @@ class Sending:
         bal = balances.get(self.base)
         free = Decimal(0) if bal is None else bal.free
         left = min(qty, (free / self.rules.lot_step).to_integral_value(ROUND_FLOOR) * self.rules.lot_step)
-        dust = dec(self.engine.stats.last_close) * (left or qty) < self.rules.min_notional
+        dust = exact(self.engine.stats.last_close) * (left or qty) < self.rules.min_notional
         if dust or (left <= 0 and bal is not None and bal.free + bal.locked < self.rules.lot_step):
             what = (
                 "below the market's minimum notional" if dust else f"the account holds no {self.base} to sell"

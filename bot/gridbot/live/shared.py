@@ -1,18 +1,12 @@
 """What the trader's rooms share (`trader`, `sending`, `recovery`, `bookkeeping`): the order states that are
-final, an unanswered create's lookup schedule, the engine's floats as exact text."""
+final, an unanswered create's lookup schedule."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 FINISHED = ("closed", "canceled", "rejected", "expired")
 LOST_WATCH_S = 86_400.0  # an order declared lost is looked for this long (epoch seconds) after
-
-
-def dec(x: float) -> Decimal:
-    """A float of the engine as the Decimal of its shortest repr: the value the engine means."""
-    return Decimal(repr(x))
 
 
 @dataclass
