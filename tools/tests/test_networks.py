@@ -1,5 +1,6 @@
-"""The hardening preflight's network check (roles/hardening/filter_plugins/networks.py): what it accepts is an
-IPv4 network nft takes as meant, checked against arithmetic on the address rather than against ipaddress."""
+"""The hardening preflight's network check (roles/hardening/filter_plugins/preflight_checks.py): what it
+accepts is an IPv4 network nft takes as meant, checked against arithmetic on the address rather than against
+ipaddress."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-spec = importlib.util.spec_from_file_location(
-    "networks", Path(__file__).resolve().parents[2] / "roles" / "hardening" / "filter_plugins" / "networks.py"
-)
+PLUGIN = Path(__file__).resolve().parents[2] / "roles/hardening/filter_plugins/preflight_checks.py"
+spec = importlib.util.spec_from_file_location("networks", PLUGIN)
 assert spec is not None
 assert spec.loader is not None
 networks = importlib.util.module_from_spec(spec)

@@ -173,7 +173,7 @@ def site_checks(tmp_path: Path, host_vars: dict[str, Any]) -> tuple[int, str, di
 
 UID_CHECK = "gridbot : Preflight | Refuse a uid the image does not run as"
 PORT_CHECK = "Check the firewall's metrics port is left to the bot's"
-NETWORKS_CHECK = "hardening : Preflight | Check the networks are IPv4 CIDRs"
+SETTINGS_CHECK = "hardening : Preflight | Check the settings argument specs cannot"
 
 
 @pytest.mark.parametrize(
@@ -200,5 +200,6 @@ def test_an_inventory_without_them_passes_those_checks_and_the_networks_are_chec
     code, said, results = site_checks(tmp_path, {"hardening_firewall_monitoring_cidrs": ["192.168.1.5/24"]})
     assert (results[PORT_CHECK], results[UID_CHECK]) == ({"ok"}, {"ok"}), said[-3000:]
     assert code == 2
-    assert results[NETWORKS_CHECK] == {"ok", "failed"}, said[-3000:]  # the SSH networks passed
+    assert results[SETTINGS_CHECK] == {"fatal"}, said[-3000:]
     assert 'hardening_firewall_monitoring_cidrs: "192.168.1.5/24" is not an IPv4 network in CIDR form' in said
+    assert "hardening_firewall_ssh_cidrs:" not in said  # the SSH networks passed
