@@ -5,7 +5,6 @@ problem in it named by its field; the host's budget."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -14,17 +13,14 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from modules import load_module
 from stock_ansible import stock_playbook
 
 from gridbot.config.model import parse_config
 
 PROJECT = Path(__file__).resolve().parents[2]
 PLUGINS = PROJECT / "roles" / "gridbot" / "filter_plugins"
-spec = importlib.util.spec_from_file_location("bots", PLUGINS / "bots.py")
-assert spec is not None
-assert spec.loader is not None
-bots = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bots)
+bots = load_module(PLUGINS / "bots.py", "bots")
 
 # Inventory names as Ansible takes them: letters, digits, dots, dashes, underscores.
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,40}", fullmatch=True)

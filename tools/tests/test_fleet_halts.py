@@ -4,15 +4,12 @@ scale tier's (molecule/scale/tests/test_halt.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from modules import load_module
+
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-spec = importlib.util.spec_from_file_location("fleet_halts", PLAYBOOKS / "filter_plugins" / "fleet_halts.py")
-assert spec is not None
-assert spec.loader is not None
-fleet_halts = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fleet_halts)
+fleet_halts = load_module(PLAYBOOKS / "filter_plugins" / "fleet_halts.py", "fleet_halts")
 
 HOSTVARS = {
     "pi5-a": {"__bot_states": [
@@ -59,11 +56,7 @@ def test_the_refusal_says_why_nothing_was_lifted() -> None:
     assert "the answer was 'no'" in fleet_halts.resume_refusal(halts, " no\n")
 
 
-spec_bots = importlib.util.spec_from_file_location("bots", PLAYBOOKS / "filter_plugins" / "fleet_bots.py")
-assert spec_bots is not None
-assert spec_bots.loader is not None
-fleet_bots = importlib.util.module_from_spec(spec_bots)
-spec_bots.loader.exec_module(fleet_bots)
+fleet_bots = load_module(PLAYBOOKS / "filter_plugins" / "fleet_bots.py", "fleet_bots")
 
 
 def test_a_hosts_bots_are_the_roles_containers_default_first_or_the_one_named() -> None:

@@ -3,7 +3,6 @@ report (playbooks/files/host_health.py run as a process against a fake /sys and 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,15 +14,10 @@ from pathlib import Path
 
 import local_victoria
 import pytest
+from modules import load_module
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-spec = importlib.util.spec_from_file_location(
-    "fleet_status", PLAYBOOKS / "filter_plugins" / "fleet_status.py"
-)
-assert spec is not None
-assert spec.loader is not None
-fleet_status = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fleet_status)
+fleet_status = load_module(PLAYBOOKS / "filter_plugins" / "fleet_status.py", "fleet_status")
 
 NOW = "2026-11-23T10:00:00Z"
 IMAGE_ID = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -4,18 +4,14 @@ each bad value is one problem naming its variable and the value, and every probl
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
+from modules import load_module
 
 ROLE = Path(__file__).resolve().parents[2] / "roles/gridbot"
-spec = importlib.util.spec_from_file_location("settings_check", ROLE / "filter_plugins/settings_check.py")
-assert spec is not None
-assert spec.loader is not None
-checks = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(checks)
+checks = load_module(ROLE / "filter_plugins/settings_check.py", "settings_check")
 
 NAMES = (
     *checks.SIZES,

@@ -4,18 +4,14 @@ named with its variable and the value, every problem of a run at once, and the r
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
+from modules import load_module
 
 ROLE = Path(__file__).resolve().parents[2] / "roles/hardening"
-spec = importlib.util.spec_from_file_location("preflight_checks", ROLE / "filter_plugins/preflight_checks.py")
-assert spec is not None
-assert spec.loader is not None
-checks = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(checks)
+checks = load_module(ROLE / "filter_plugins/preflight_checks.py", "preflight_checks")
 
 NAMES = (
     "hardening_admin_users",

@@ -4,19 +4,15 @@ ipaddress."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from modules import load_module
 
 PLUGIN = Path(__file__).resolve().parents[2] / "roles/hardening/filter_plugins/preflight_checks.py"
-spec = importlib.util.spec_from_file_location("networks", PLUGIN)
-assert spec is not None
-assert spec.loader is not None
-networks = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(networks)
+networks = load_module(PLUGIN, "networks")
 
 
 def dotted(address: int) -> str:

@@ -9,7 +9,6 @@ stand-in alone. The silences playbooks/halt.yml posts hold back its halts, and o
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import re
 import socket
@@ -25,13 +24,10 @@ from typing import Any
 
 import pytest
 import yaml
+from modules import load_module
 from role_templates import ROLE, render
 
-_spec = importlib.util.spec_from_file_location("silences", ROLE / "filter_plugins" / "silences.py")
-assert _spec is not None
-assert _spec.loader is not None
-SILENCES = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(SILENCES)
+SILENCES = load_module(ROLE / "filter_plugins" / "silences.py", "silences")
 CHAT = -1001234567890
 TOKEN = "123:abc"
 RUNBOOKS = "https://wiki.example.org/pifleet/runbooks.md"

@@ -4,7 +4,6 @@ serial run by stock ansible-playbook on the controller, with local hosts."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,16 +13,11 @@ import yaml
 from ansible.executor.playbook_executor import PlaybookExecutor
 from hypothesis import given
 from hypothesis import strategies as st
+from modules import load_module
 from stock_ansible import stock_playbook
 
 PROJECT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location(
-    "rollout_batches", PROJECT / "roles" / "gridbot" / "filter_plugins" / "rollout_batches.py"
-)
-assert spec is not None
-assert spec.loader is not None
-rollout_batches = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rollout_batches)
+rollout_batches = load_module(PROJECT / "roles/gridbot/filter_plugins/rollout_batches.py", "rollout_batches")
 
 entries = st.one_of(st.integers(1, 70), st.integers(1, 100).map(lambda p: f"{p}%"))
 serials = st.lists(entries, min_size=1, max_size=5)

@@ -4,17 +4,12 @@ role reads its bots from."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+from modules import load_module
+
 PROJECT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location(
-    "scrape_targets", PROJECT / "roles/monitoring/filter_plugins/scrape_targets.py"
-)
-assert spec is not None
-assert spec.loader is not None
-targets = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(targets)
+targets = load_module(PROJECT / "roles/monitoring/filter_plugins/scrape_targets.py", "scrape_targets")
 
 DEFAULTS = {"gridbot_metrics_publish": False, "gridbot_metrics_host_address": "127.0.0.1",
             "gridbot_metrics_host_port": 9108, "pi_host_node_exporter_port": 9100}  # fmt: skip

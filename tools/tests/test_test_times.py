@@ -4,7 +4,6 @@ medians, and the committed medians file true to where its figures come from."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -17,15 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from modules import load_module
 
 TOP = Path(__file__).resolve().parents[2]
 SCRIPT = TOP / "tools" / "host" / "test-times.py"
-spec = importlib.util.spec_from_file_location("pifleet_test_times", SCRIPT)
-assert spec is not None
-assert spec.loader is not None
-tt = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = tt  # dataclasses look their module up
-spec.loader.exec_module(tt)
+tt = load_module(SCRIPT, "pifleet_test_times")
 
 
 class Clock:
