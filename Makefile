@@ -114,8 +114,8 @@ test: ## THE test command: setup + unit + lint + image-test + molecule default (
 	  sed 's/\x1b\[[0-9;]*m//g' .cache/test-foreground.log \
 	  | grep -aE '^(FAILED|ERROR) |^E   |fatal: \[|failed=[1-9]|^make.*Error' | cut -c 1-240 | tail -n 40 || true; fi; \
 	for s in $$failed; do echo "== $$s: what failed"; \
-	  sed 's/\x1b\[[0-9;]*m//g' ".cache/test-$$s.log" | grep -aE '(FAILED|ERROR) molecule/|fatal: \[|failed=[1-9]' \
-	  | tail -n 30 || true; \
+	  sed 's/\x1b\[[0-9;]*m//g' ".cache/test-$$s.log" | grep -aE '(FAILED|ERROR) molecule/|│ E   |INTERNALERROR|Killed|=+ .*[0-9]+ (failed|passed|errors?)\b|fatal: \[|failed=[1-9]' \
+	  | cut -c 1-240 | tail -n 40 || true; \
 	  [ "$$s" = fleet ] || continue; \
 	  for v in $${PIFLEET_CACHE:-$$HOME/.cache/pifleet}/vm-logs/*.boots.log; do \
 	    [ -f "$$v" ] || continue; echo "== $$v (and its last boot's console)"; tail -n 6 "$$v"; \
