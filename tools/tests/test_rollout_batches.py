@@ -5,6 +5,7 @@ serial run by stock ansible-playbook on the controller, with local hosts."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -86,15 +87,22 @@ def test_a_host_in_no_batch_is_named() -> None:
         rollout_batches.rollout_batch_group([["pi-1"]], "pi-9")
 
 
-def play_batches(tmp_path: Path, count: int, serial: list[int | str]) -> tuple[list[list[str]], str]:
-    """The batches the rollout play runs: rollout.yml's check play (the role's plan.yml) then a play with
-    rollout.yml's own serial expression, over `count` local hosts, with stock ansible-playbook."""
+def run_plan(
+    tmp_path: Path, count: int, serial: list[int | str], own: dict[str, object] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """rollout.yml's check play (the role's plan.yml) then a play with rollout.yml's own serial expression,
+    over `count` local hosts (`own`: a host's own gridbot_rollout_batches), with stock ansible-playbook; the
+    run, and the file the rollout play wrote its batches to."""
     rollout = yaml.safe_load((PROJECT / "playbooks" / "rollout.yml").read_text())
     out = tmp_path / "batches.jsonl"
     hosts = [f"pi-{i:03d}" for i in range(count)]
     inventory = {
         "pifleet": {
-            "hosts": {host: {"ansible_connection": "local"} for host in hosts},
+            "hosts": {
+                host: {"ansible_connection": "local"}
+                | ({"gridbot_rollout_batches": (own or {})[host]} if host in (own or {}) else {})
+                for host in hosts
+            },
             "vars": {"gridbot_rollout_batches": serial},
         }
     }
@@ -128,6 +136,14 @@ def play_batches(tmp_path: Path, count: int, serial: list[int | str]) -> tuple[l
     run = stock_playbook(
         tmp_path, "-i", "hosts.yml", "play.yml", ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORKS="50"
     )
+    return run, out
+
+
+def play_batches(
+    tmp_path: Path, count: int, serial: list[int | str], own: dict[str, object] | None = None
+) -> tuple[list[list[str]], str]:
+    """The batches the rollout play runs after the check play, and what the run printed."""
+    run, out = run_plan(tmp_path, count, serial, own)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     return [json.loads(line) for line in out.read_text().splitlines()], run.stdout
 
@@ -144,3 +160,18 @@ def test_the_rollout_play_runs_the_planned_batches(
     assert [h for b in batches for h in b] == [f"pi-{i:03d}" for i in range(count)]
     shown = "; ".join(f"batch {n}: {', '.join(b)}" for n, b in enumerate(batches, start=1))
     assert shown in stdout  # the check play shows the batches the rollout then runs
+
+
+def test_batches_one_host_sets_apart_stop_the_rollout_naming_each_hosts(tmp_path: Path) -> None:
+    run, out = run_plan(tmp_path, 3, [1, "100%"], own={"pi-001": [2]})
+    assert run.returncode != 0
+    assert not out.exists()  # no batch ran
+    assert (
+        "gridbot_rollout_batches must be one value for the whole rollout (group_vars or -e, not host_vars); "
+        'got pi-000: [1, "100%"], pi-001: [2], pi-002: [1, "100%"]'
+    ) in run.stdout
+
+
+def test_batches_the_hosts_agree_on_pass_when_a_host_repeats_them(tmp_path: Path) -> None:
+    batches, _ = play_batches(tmp_path, 3, [1, "100%"], own={"pi-001": [1, "100%"]})
+    assert [len(b) for b in batches] == [1, 2]

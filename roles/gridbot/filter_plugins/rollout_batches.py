@@ -3,11 +3,13 @@
 A play's `serial` is worked out before any host's variables are read, so it cannot come from the inventory:
 the check play cuts the batches from gridbot_rollout_batches as `serial` would (`serial_batches`), puts each
 host in a group per batch (`rollout_batch_group`), and the rollout play's serial and its end-of-batch checks
-read those groups back in order (`rollout_batches`). The groups' name is defined here only.
+read those groups back in order (`rollout_batches`). The groups' name is defined here only. The check play
+also refuses batches the hosts disagree on (`rollout_batches_disagreement`) and shows them (`batches_shown`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,10 +62,33 @@ def rollout_batches(groups: Mapping[str, Sequence[str]]) -> list[list[str]]:
     return [list(groups[name]) for name in sorted(groups) if name.startswith(GROUP_PREFIX)]
 
 
+def rollout_batches_disagreement(hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]]) -> str:
+    """'' when every host of the rollout has one gridbot_rollout_batches (a host that sets none has the role's
+    default); else what each host has, for the refusal: batches are the whole rollout's, not a host's."""
+    values = {host: hostvars[host].get("gridbot_rollout_batches") for host in hosts}
+    if len({json.dumps(v) for v in values.values()}) <= 1:
+        return ""
+    shown = ", ".join(
+        f"{host}: {'the role default' if value is None else json.dumps(value)}"
+        for host, value in values.items()
+    )
+    return (
+        "gridbot_rollout_batches must be one value for the whole rollout (group_vars or -e, not host_vars); "
+        f"got {shown}"
+    )
+
+
+def batches_shown(batches: Sequence[Sequence[str]]) -> str:
+    """The batches as the check play shows them: `batch 1: a; batch 2: b, c`."""
+    return "; ".join(f"batch {number}: {', '.join(hosts)}" for number, hosts in enumerate(batches, start=1))
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "serial_batches": serial_batches,
             "rollout_batch_group": rollout_batch_group,
             "rollout_batches": rollout_batches,
+            "rollout_batches_disagreement": rollout_batches_disagreement,
+            "batches_shown": batches_shown,
         }
