@@ -1,6 +1,7 @@
 """The fleet status table's rows, computed in Python (tested on the controller: tools/tests), not in Jinja.
 
-`fleet_rows(hosts, now, metrics)` turns what playbooks/status.yml collected per host into one flat row per bot
+`status_collected(hosts, hostvars)` gathers what playbooks/status.yml registered on each host, and
+`fleet_rows(hosts, now, metrics)` turns it into one flat row per bot
 (a host without a bot: one row that says so), each with its host's figures, and with what the monitoring
 host's VictoriaMetrics holds (files/fleet_metrics.py; empty without one): the alerts firing for each host and
 each bot, and for a host that did not answer, its bots' last scraped figures and how old they are;
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 NA = "n/a"
+MODELS = ("pi4", "pi5")  # the inventory's groups that name a host's board
 DEFAULT = "default"
 
 BOT_COLUMNS = [
@@ -208,6 +210,26 @@ def fleet_rows(
     return [row for h in hosts for row in _host_rows(h, held.get(h["host"]) or {}, bool(held), at)]
 
 
+def status_collected(hosts: list[str], hostvars: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What status.yml's first play registered on each host, as fleet_rows takes it; a host that did not
+    answer has none of it (its row says so, or shows what the monitoring host last saw)."""
+    out = []
+    for name in hosts:
+        hv = hostvars[name]
+        models = [g for g in hv.get("group_names") or [] if g in MODELS]
+        out.append({
+            "host": name,
+            "model": models[0] if models else "-",
+            "ps": hv.get("__status_ps") or {},
+            "bots": hv.get("__status_found") or [],
+            "inspect": (hv.get("__status_inspect") or {}).get("stdout", ""),
+            "stats": (hv.get("__status_stats") or {}).get("stdout", ""),
+            "status": (hv.get("__status_bot") or {}).get("results", []),
+            "health": (hv.get("__status_health") or {}).get("stdout", ""),
+        })  # fmt: skip
+    return out
+
+
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> list[str]:
     cells = [[title for title, _ in columns]] + [[str(r[key]) for _, key in columns] for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
@@ -224,4 +246,4 @@ def fleet_table(rows: list[dict[str, Any]]) -> str:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"fleet_rows": fleet_rows, "fleet_table": fleet_table}
+        return {"status_collected": status_collected, "fleet_rows": fleet_rows, "fleet_table": fleet_table}
