@@ -25,11 +25,11 @@ def stock_playbook(tmp_path: Path, *args: str | Path, **env: str) -> subprocess.
 
 
 def rendered_vars(
-    tmp_path: Path, vars_files: list[Path], given: dict[str, Any], wanted: dict[str, str]
+    tmp_path: Path, vars_files: list[Path], given: dict[str, Any], wanted: dict[str, str], **env: str
 ) -> dict[str, Any]:
     """What Ansible itself renders of role variables: `wanted` maps each name of the answer to the expression
     rendered on localhost with `vars_files` (a role's vars/main.yml) and `given` (what registered results
-    would set), in a stock run away from the project's ansible.cfg."""
+    would set), in a stock run away from the project's ansible.cfg (`env`: e.g. a role's filter plugins)."""
     out = tmp_path / "rendered.json"
     content = "{{ {" + ", ".join(f"'{name}': {expr}" for name, expr in wanted.items()) + "} | to_json }}"
     playbook = [
@@ -49,7 +49,7 @@ def rendered_vars(
     ]
     (tmp_path / "play.yml").write_text(json.dumps(playbook))
     run = stock_playbook(
-        tmp_path, "-i", "localhost,", tmp_path / "play.yml", ANSIBLE_LOCALHOST_WARNING="False"
+        tmp_path, "-i", "localhost,", tmp_path / "play.yml", ANSIBLE_LOCALHOST_WARNING="False", **env
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return json.loads(out.read_text())
