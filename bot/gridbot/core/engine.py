@@ -3,11 +3,12 @@
 `run_chunk` is the only entry point. It computes the buy filters for the chunk (`filters`, continuing from
 the previous chunk's state), then jumps from event to event: a candle where a resting order fills, where the
 buy filter flips, where an exit or the trigger price is reached, or where the price leaves the grid after the
-regrid cooldown. Candles in between change nothing but the equity mark, which is accounted for in bulk. Fed
-one candle at a time (the live loop), the same code takes the same decisions, so a backtest and a run agree
-to the fill. Snapshots and results live in `engine_state` to keep this module to the decisions; at ~670
-lines it stays one module because every method reads and writes the same book, grid, lots and cooldown, and
-splitting that one state machine would hide which decision changes what.
+regrid cooldown. Candles in between change nothing but the equity mark, which is accounted for in bulk
+(`between_events`: the search and the marks, which read none of the engine's state). Fed one candle at a
+time (the live loop), the same code takes the same decisions, so a backtest and a run agree to the fill.
+Snapshots and results live in `engine_state` to keep this module to the decisions; at ~590 lines it stays one
+module because every method reads and writes the same book, grid, lots and cooldown, and splitting that one
+state machine would hide which decision changes what.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gridbot.core import engine_state
+from gridbot.core.between_events import MAX_CURVE_POINTS, EquityCurve, Thresholds, first_event
 from gridbot.core.candles import Candles
 from gridbot.core.filters import Indicators
 from gridbot.core.grid import (
@@ -60,11 +62,7 @@ F = TypeVar("F", bound=Fill)
 LedgerSink = Callable[[LedgerRow, F], None]
 ArchiveSink = Callable[[RoundTrip], None]
 LogSink = Callable[[str], None]
-MAX_CURVE_POINTS = 4096
 MAX_FILL_MARKS = 50_000
-# Spans of at most this many candles are scanned and marked in Python scalars: a busy buy filter makes an
-# event every ten candles or so, where numpy's per-call cost exceeds the work.
-FEW = 16
 
 
 class GridEngine(Generic[F]):
@@ -127,8 +125,7 @@ class GridEngine(Generic[F]):
         self.oversold: list[tuple[int, float, float]] = []  # (time_ms, sold, held): sales past the holding
         self.t = 0  # candles processed so far
         self.stats = Stats(peak_equity=cfg.start_quote)
-        self.curve: list[tuple[int, float, float]] = []  # (time_ms, close, equity), decimated
-        self._curve_every = 1
+        self._curve = EquityCurve()
         # For the plot, bounded so a service running for months stays flat: the grids placed, the fills.
         self.grid_changes: deque[tuple[int, tuple[float, ...]]] = deque(maxlen=MAX_CURVE_POINTS)
         self.fill_marks: deque[tuple[int, str, float]] = deque(maxlen=MAX_FILL_MARKS)
@@ -493,9 +490,8 @@ class GridEngine(Generic[F]):
     def _next_event(self, c: Candles, allowed: NDArray[np.bool_], flips: list[int], pos: int) -> int:
         """The next candle from `pos` where something may happen; `flips` are where `allowed` changes.
 
-        The filter's flips and the cooldown's end are found by index (the candle times increase), and only
-        the price conditions are searched, in windows growing from 64 candles: events come every few dozen
-        candles with a busy filter, so the search's per-call cost matters as much as its per-candle cost."""
+        The filter's flips and the cooldown's end are found by index (the candle times increase); the price
+        conditions, set here from the engine's state, are searched by `between_events.first_event`."""
         n = len(c)
         if self.halted:
             return n
@@ -523,107 +519,13 @@ class GridEngine(Generic[F]):
         lower = upper = 0.0
         if self.levels is not None:
             lower, upper = float(self.levels[0]), float(self.levels[-1])
-        if until - pos <= FEW:
-            return self._scan_few(c, pos, until, below, above, trigger, ready, lower, upper)
-        # Only the tests that can find something first: none against a side with nothing resting, and no
-        # close past the grid's edge while an order (or an exit's price) rests inside that edge, for then
-        # the candle's high or low has crossed that first.
-        grid = trigger is None and self.levels is not None
-        past_top = grid and above > upper
-        past_bottom = grid and below < lower
-        width = 64
-        while pos < until:
-            end = min(until, pos + width)
-            hit = np.zeros(end - pos, dtype=bool)
-            if below > -np.inf:
-                hit |= c.low[pos:end] <= below
-            if above < np.inf:
-                hit |= c.high[pos:end] >= above
-            if trigger is not None:
-                hit |= (c.low[pos:end] <= trigger) & (c.high[pos:end] >= trigger)
-            if past_top and x.trailing_up:
-                hit |= c.close[pos:end] > upper
-            if ready < end and (past_top or past_bottom):
-                first = max(pos, ready)
-                close = c.close[first:end]
-                if past_top:
-                    hit[first - pos :] |= close > upper
-                if past_bottom:
-                    hit[first - pos :] |= close < lower
-            k = int(hit.argmax())
-            if hit[k]:
-                return pos + k
-            pos, width = end, min(width * 4, 65_536)
-        return until
+        edges = Thresholds(below, above, trigger, ready, lower, upper, self.levels is not None, x.trailing_up)
+        return first_event(c, pos, until, edges)
 
-    def _scan_few(self, c: Candles, pos: int, until: int, below: float, above: float, trigger: float | None,
-                  ready: int, lower: float, upper: float) -> int:  # fmt: skip
-        """`_next_event`'s search over a few candles, in scalars (the same comparisons)."""
-        trails = self.cfg.exits.trailing_up
-        rows = zip(
-            c.low[pos:until].tolist(), c.high[pos:until].tolist(), c.close[pos:until].tolist(), strict=True
-        )
-        for k, (low, high, close) in enumerate(rows, pos):
-            if low <= below or high >= above:
-                return k
-            if trigger is not None:
-                if low <= trigger and high >= trigger:
-                    return k
-            elif self.levels is not None and (
-                (k >= ready and (close > upper or close < lower)) or (trails and close > upper)
-            ):
-                return k
-        return until
-
-    # --- equity between events ----------------------------------------------------------------------
-
-    def _mark(self, c: Candles, start: int, stop: int, p: Portfolio) -> None:
-        """Equity, drawdown and the curve over candles start..stop-1, which the books `p` held through."""
-        if stop <= start:
-            return
-        s = self.stats
-        if stop - start <= FEW:  # a busy market changes the books every few candles: numpy's per-call cost
-            self._mark_few(c, start, stop, p)  # would dominate
-            return
-        closes = c.close[start:stop]
-        equity = p.quote + p.base * closes - p.fees_outside
-        peaks = np.maximum.accumulate(np.maximum(equity, s.peak_equity))
-        s.max_drawdown = max(s.max_drawdown, float((1.0 - equity / peaks).max()))
-        s.peak_equity = float(peaks[-1])
-        times = c.time_ms[start:stop]
-        peak_ms = np.maximum.accumulate(np.maximum(np.where(equity >= peaks, times, 0), s.peak_ms))
-        s.max_drawdown_ms = max(s.max_drawdown_ms, int((times - peak_ms).max()))
-        s.peak_ms = int(peak_ms[-1])
-        if p.base > 0:
-            s.in_market += stop - start
-        first = start + (-(self.t + start)) % self._curve_every  # sample on a fixed global stride
-        for k in range(first, stop, self._curve_every):
-            self.curve.append((int(c.time_ms[k]), float(closes[k - start]), float(equity[k - start])))
-        while len(self.curve) >= MAX_CURVE_POINTS:  # a long span of unchanged books adds many points at once
-            self.curve = self.curve[::2]
-            self._curve_every *= 2
-
-    def _mark_few(self, c: Candles, start: int, stop: int, p: Portfolio) -> None:
-        """`_mark` of a few candles in scalars: the same operations in the same order, so the same numbers."""
-        s = self.stats
-        quote, base, outside, every = p.quote, p.base, p.fees_outside, self._curve_every
-        peak, drawdown, peak_ms, longest = s.peak_equity, s.max_drawdown, s.peak_ms, s.max_drawdown_ms
-        rows = zip(c.close[start:stop].tolist(), c.time_ms[start:stop].tolist(), strict=True)
-        for k, (close, time_ms) in enumerate(rows, start):
-            equity = quote + base * close - outside
-            peak = max(equity, peak)
-            drawdown = max(drawdown, 1.0 - equity / peak)
-            if equity >= peak:
-                peak_ms = time_ms
-            longest = max(longest, time_ms - peak_ms)
-            if (self.t + k) % every == 0:
-                self.curve.append((time_ms, close, equity))
-        s.peak_equity, s.max_drawdown, s.peak_ms, s.max_drawdown_ms = peak, drawdown, peak_ms, longest
-        if base > 0:
-            s.in_market += stop - start
-        while len(self.curve) >= MAX_CURVE_POINTS:
-            self.curve = self.curve[::2]
-            self._curve_every *= 2
+    @property
+    def curve(self) -> list[tuple[int, float, float]]:
+        """(time_ms, close, equity), decimated to fewer than MAX_CURVE_POINTS points."""
+        return self._curve.points
 
     def run_chunk(self, c: Candles) -> None:
         n = len(c)
@@ -644,10 +546,10 @@ class GridEngine(Generic[F]):
             held = self.portfolio
             self._event(c, j, bool(allowed[j]))
             if self.portfolio is not held:
-                self._mark(c, marked, j, held)
+                self._curve.mark(self.stats, c, marked, j, held, self.t)
                 marked = j
             pos = j + 1
-        self._mark(c, marked, n, self.portfolio)
+        self._curve.mark(self.stats, c, marked, n, self.portfolio, self.t)
         self.t += n
         self.stats.candles += n
         self.stats.last_close = float(c.close[-1])
