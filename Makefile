@@ -31,7 +31,7 @@ INVENTORY ?= $(if $(wildcard $(DEMO_INVENTORY)),$(DEMO_INVENTORY),inventory/)
 
 ARCH    ?= amd64 arm64
 
-.PHONY: help setup lint unit image image-test molecule test demo demo-destroy status bench
+.PHONY: help setup lint unit image image-test lock molecule test demo demo-destroy status bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ unit: $(STAMP) ## pytest of bot/tests, tools/exchange/tests and tools/tests
 
 image: setup ## Build the gridbot image and its shipping artifact for each ARCH (default: amd64 arm64)
 	for a in $(ARCH); do bot/image/build.sh "$$a" >/dev/null || exit 1; done
+
+lock: $(STAMP) ## Pin the image's Python dependencies with their wheels' hashes (bot/image/requirements.lock)
+	$(BIN)/python bot/image/lock.py
 
 # make test builds the images once, before the fleet starts, and passes IMAGES_BUILT=1 to the steps after it.
 image-test: $(if $(IMAGES_BUILT),,image) ## Run the built images with the deploy role's hardening flags and check them

@@ -24,15 +24,16 @@ fi
 pyver=$(docker run --rm --platform "linux/$arch" "$base" python3 -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
 has_numpy=$(docker run --rm --platform "linux/$arch" "$base" python3 -c 'import numpy; print(1)' 2>/dev/null || echo 0)
 
-# Resolve and fetch wheels for the target (never inside the build: HTTPS there fails, and Pis need no PyPI).
+# Fetch the wheels for the target, as the lock pins them and checked against its hashes (never inside the
+# build: HTTPS there fails, and Pis need no PyPI).
 stage=.cache/image/$arch
 rm -rf "$stage"
 mkdir -p "$stage/wheels" "$stage/context"
 platforms=(--platform "manylinux_2_28_$plat" --platform "manylinux_2_17_$plat" --platform "manylinux2014_$plat")
 "$py" -m pip wheel -q --no-deps -w "$stage/wheels" . >&2
-"$py" -m pip download -q --only-binary=:all: "${platforms[@]}" --python-version "$pyver" --implementation cp \
-  -d "$stage/wheels" "$stage"/wheels/pifleet_gridbot-*.whl >&2
-[ "$has_numpy" = 1 ] && rm -f "$stage"/wheels/numpy-*.whl  # the base's Debian numpy is used instead
+PYTHON=$py bot/image/wheels.sh "$arch" "$pyver" "$stage/wheels"
+nonumpy=()
+[ "$has_numpy" = 1 ] && nonumpy=(! -name 'numpy-*')  # the base's Debian numpy is used instead
 # The dependencies in lib/, the bot in app/: the image's layers for lib/ (compiled under qemu-user for arm64, a
 # minute) stay cached while only the bot changes. pip's direct_url.json records the wheel's path on this machine
 # and the wheel's hash (its zip's timestamps: a new one each build): dropped, and its line in RECORD with it, so
@@ -44,7 +45,7 @@ target() {
   rm -rf "$stage/context/$1/bin" "$stage/context/$1"/*.dist-info/direct_url.json
   sed -i -e '/\.dist-info\/direct_url\.json,/d' -e '/^\.\.\/\.\.\/bin\//d' "$stage/context/$1"/*.dist-info/RECORD
 }
-target lib $(find "$stage/wheels" -name '*.whl' ! -name 'pifleet_gridbot-*')
+target lib $(find "$stage/wheels" -name '*.whl' ! -name 'pifleet_gridbot-*' "${nonumpy[@]}")
 target app "$stage"/wheels/pifleet_gridbot-*.whl
 # ccxt ships ~110 exchanges, their async and websocket twins and DEX signing code (74 MB, more than the rest of
 # the image). The bot imports ccxt.base and its one configured exchange (gridbot.live.ccxt_loader.exchange_class), so
