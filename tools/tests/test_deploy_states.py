@@ -103,6 +103,14 @@ def test_the_failure_names_the_engines_view_and_the_gates_reason() -> None:
     )
 
 
+def test_a_message_is_cut_as_jinja_cuts_it() -> None:
+    """Whole up to 305 characters (truncate's leeway), past that cut at a word, '...' at its end."""
+    kept = "x" * 303
+    assert states.gridbot_failure({}, {}, {}, kept).endswith("; " + kept)
+    cut = states.gridbot_failure({}, {}, {}, "word " * 61 + "end")
+    assert cut.endswith("word...")
+
+
 def test_without_a_soak_the_health_check_is_the_view_and_a_long_message_is_cut_at_a_word() -> None:
     skipped = {"skipped": True, "changed": False}
     health = {"exists": True, "container": {"State": {"Status": "exited"}}}

@@ -244,3 +244,20 @@ def test_nothing_replaced_copies_nothing_and_a_restarted_bot_fails_its_soak(tmp_
         __gridbot_passed={"failed": True, "msg": "file not found"},
     )
     assert (got["copy"], got["soak_bad"]) == (False, True)
+
+
+def test_a_compose_up_that_fails_before_any_health_check_still_rolls_back(tmp_path: Path) -> None:
+    """The first bot's compose up failed (an image, a mount, a port): health.yml never ran, nothing registered
+    __gridbot_health, and the rescue still says why and goes back."""
+    got = rendered(
+        tmp_path,
+        __gridbot_known_good_stat={"stat": {"exists": True}},
+        __gridbot_before=container(),
+        ansible_failed_result={"msg": "Error starting project: port is already allocated"},
+    )
+    assert got["failure"] == (
+        "health: unknown, state: unknown (exit code none, restarts 0); "
+        "Error starting project: port is already allocated"
+    )
+    assert got["rollback_to"] == "known-good"
+    assert "Rolled back to the last known-good deployment" in got["report"]

@@ -32,7 +32,8 @@ def _container(info: Mapping[str, Any] | None) -> Mapping[str, Any]:
 def _slurped(result: Mapping[str, Any] | None) -> str:
     """A slurp result's text ('' when the file was missing: the tasks do not fail on that)."""
     content = (result or {}).get("content")
-    return base64.b64decode(content).decode() if content else ""
+    # as Ansible's b64decode: bytes a card spoiled stay bytes, not an exception
+    return base64.b64decode(content).decode(errors="surrogateescape") if content else ""
 
 
 def _healthy(c: Mapping[str, Any]) -> bool:
@@ -83,9 +84,10 @@ def gridbot_passed_images(record: Mapping[str, Any] | None, image: str, keep: in
     return now[-int(keep) :]
 
 
-def _truncated(text: str, length: int) -> str:
-    """Jinja's truncate: whole words, '...' at the end."""
-    if len(text) <= length:
+def _truncated(text: str, length: int, leeway: int = 5) -> str:
+    """Jinja's truncate as Ansible's templates have it: whole words, '...' at the end, a text at most `leeway`
+    characters past `length` kept whole."""
+    if len(text) <= length + leeway:
         return text
     return text[: length - 3].rsplit(" ", 1)[0] + "..."
 

@@ -20,7 +20,7 @@ def images_to_remove(
     the bot just deployed keeps (`passed`). Each id once, in the order docker listed them."""
     kept = set(passed)
     for record in records:
-        kept.update(base64.b64decode(record["content"]).decode().split())
+        kept.update(base64.b64decode(record["content"]).decode(errors="surrogateescape").split())
     return [image for image in dict.fromkeys(present) if image not in kept]
 
 
