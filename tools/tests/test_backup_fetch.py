@@ -17,7 +17,10 @@ from stock_ansible import stock_playbook
 PROJECT = Path(__file__).resolve().parents[2]
 backup_files = load_module(PROJECT / "roles/gridbot/filter_plugins/backup_files.py", "backup_files")
 NAME = "gridbot-pia-BTCUSDT-v3-20261201T030000Z.db"
-SECRET = "root-only-secret-0123456789abcdef"
+# What a file only root reads holds, shaped as a checksum line would be: were it read through a link, the
+# checksum check would take it and show it.
+SECRET = hashlib.sha256(b"root's own").hexdigest()
+JUNK = "what-a-bot-wrote-0123456789abcdef"  # no checksum: a checksum file's other words are never shown
 
 
 def setup_host(tmp_path: Path) -> tuple[Path, Path]:
@@ -36,13 +39,15 @@ def setup_host(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def fetch(tmp_path: Path) -> tuple[int, str]:
+    """backup.yml's exit code and output; the host's temporary directory (where the backup is staged) left as
+    it was."""
+    host_tmp = tmp_path / "host-tmp"
+    host_tmp.mkdir(exist_ok=True)
     run = stock_playbook(
-        tmp_path,
-        "-i",
-        "hosts.yml",
-        PROJECT / "playbooks" / "backup.yml",
-        ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
-    )
+        tmp_path, "-i", "hosts.yml", PROJECT / "playbooks" / "backup.yml",
+        ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), TMPDIR=str(host_tmp),
+    )  # fmt: skip
+    assert not [p for p in host_tmp.iterdir() if p.name.startswith("gridbot-backup-")], "a staged copy left"
     return run.returncode, run.stdout + run.stderr
 
 
@@ -59,7 +64,7 @@ def test_a_checksum_file_linked_to_a_root_only_file_is_not_followed_and_nothing_
 ) -> None:
     backups, dest = setup_host(tmp_path)
     secret = tmp_path / "shadow"
-    secret.write_text(f"{SECRET}  /etc/shadow\n")
+    secret.write_text(f"{SECRET}  {NAME}\n")
     secret.chmod(0o600)
     (backups / f"{NAME}.sha256").unlink()
     (backups / f"{NAME}.sha256").symlink_to(secret)
@@ -74,12 +79,12 @@ def test_a_checksum_file_without_a_checksum_is_refused_without_showing_it_and_th
     tmp_path: Path,
 ) -> None:
     backups, dest = setup_host(tmp_path)
-    (backups / f"{NAME}.sha256").write_text(f"{SECRET}\n")
+    (backups / f"{NAME}.sha256").write_text(f"{JUNK}\n")
     rc, out = fetch(tmp_path)
     assert rc != 0
     assert "does not match its checksum" in out
     assert "its checksum file holds no sha256" in out
-    assert SECRET not in out
+    assert JUNK not in out
     assert not any((dest / "pi-a").iterdir())
 
 
@@ -100,5 +105,14 @@ def test_a_backup_spoiled_on_the_card_is_refused_naming_both_checksums_and_the_c
 def test_only_a_sha256_is_ever_read_from_a_checksum_line() -> None:
     digest = "ab" * 32
     assert backup_files.backup_checksum(f"{digest}  {NAME}\n") == digest
-    for text in ("", SECRET, f"{digest.upper()}  x", f"{digest}0  x", "\n\n"):
+    for text in ("", JUNK, f"{digest.upper()}  x", f"{digest}0  x", "\n\n"):
         assert backup_files.backup_checksum(text) == ""
+
+
+def test_a_fifo_in_place_of_the_checksum_file_is_refused_without_hanging(tmp_path: Path) -> None:
+    backups, _ = setup_host(tmp_path)
+    (backups / f"{NAME}.sha256").unlink()
+    os.mkfifo(backups / f"{NAME}.sha256")
+    rc, out = fetch(tmp_path)
+    assert rc != 0
+    assert f"{backups / NAME}.sha256 is not a regular file: nothing copied" in out
