@@ -117,7 +117,7 @@ test: ## THE test command: setup + unit + lint + image-test + molecule default (
 	  sed 's/\x1b\[[0-9;]*m//g' .cache/test-foreground.log \
 	  | grep -aE '^(FAILED|ERROR) |^E   |fatal: \[|failed=[1-9]|^make.*Error' | cut -c 1-240 | tail -n 40 || true; fi; \
 	for s in $$failed; do echo "== $$s: what failed"; \
-	  sed 's/\x1b\[[0-9;]*m//g' ".cache/test-$$s.log" | grep -aE '(FAILED|ERROR) molecule/|│ E   |INTERNALERROR|Killed|=+ .*[0-9]+ (failed|passed|errors?)\b|fatal: \[|failed=[1-9]' \
+	  sed 's/\x1b\[[0-9;]*m//g' ".cache/test-$$s.log" | grep -aE '│ (FAILED|ERROR) [^ ]+\.py::|│ E   |INTERNALERROR|Killed|=+ .*[0-9]+ (failed|passed|errors?)\b|fatal: \[|failed=[1-9]' \
 	  | cut -c 1-240 | tail -n 40 || true; \
 	  [ "$$s" = fleet ] || continue; \
 	  for v in $${PIFLEET_CACHE:-$$HOME/.cache/pifleet}/vm-logs/*.boots.log; do \
