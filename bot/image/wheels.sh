@@ -12,7 +12,7 @@ dest=${3:?usage: wheels.sh arm64|amd64 PYVER DEST}
 case "$arch" in arm64) plat=aarch64 ;; amd64) plat=x86_64 ;; *) echo "wheels.sh: ARCH must be arm64 or amd64" >&2; exit 2 ;; esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
 py=${PYTHON:-$top/.venv/bin/python}
-lock=${GRIDBOT_LOCK:-$top/bot/image/requirements.lock}
+lock=$top/bot/image/requirements.lock
 
 locked=$(sed -n 's/^# python: //p' "$lock")
 [ "$locked" = "$pyver" ] || {
