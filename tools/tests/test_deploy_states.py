@@ -5,7 +5,6 @@ container tier (molecule/scale/tests/test_rollout.py)."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +12,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from modules import load_module
+from registered import MISSING, SKIPPED, STARTED, container_info, slurped
 
 PROJECT = Path(__file__).resolve().parents[2]
 states = load_module(PROJECT / "roles/gridbot/filter_plugins/deploy_states.py", "deploy_states")
 
 IMAGE, OLD = "sha256:" + "a" * 64, "sha256:" + "b" * 64
-STARTED = "2026-12-01T03:00:00.123456789Z"
 
 
-def info(running=True, health="healthy", image=OLD, digest="d1", cid="c1", restarts=0, started=STARTED,
-         status="running", exit_code=0):  # fmt: skip
-    """docker_container_info's result for one container."""
-    return {"exists": True, "container": {
-        "Id": cid, "RestartCount": restarts,
-        "Config": {"Image": image, "Labels": {"org.pifleet.config-digest": digest}},
-        "State": {"Running": running, "Status": status, "StartedAt": started, "ExitCode": exit_code,
-                  "Health": {"Status": health}},
-    }}  # fmt: skip
-
-
-def slurped(text: str) -> dict[str, Any]:
-    return {"content": base64.b64encode(text.encode()).decode()}
-
-
-MISSING = {"failed": True, "msg": "file not found"}  # slurp of a missing record, failed_when: false
+def info(**over: Any) -> dict[str, Any]:
+    """A container of the image before the deployment, its config digest d1."""
+    return container_info(**{"image": OLD, "digest": "d1"} | over)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +35,7 @@ MISSING = {"failed": True, "msg": "file not found"}  # slurp of a missing record
         (info(cid="c2"), slurped("c1\n"), IMAGE, "d1", False, False),  # not the container that passed
         (info(), MISSING, IMAGE, "d1", False, True),  # no record: a healthy bot is the known-good one
         (info(health="unhealthy"), MISSING, IMAGE, "d1", False, False),
-        (info(running=False, status="exited"), slurped("c1\n"), IMAGE, "d1", False, False),
+        (info(status="exited"), slurped("c1\n"), IMAGE, "d1", False, False),
         ({"exists": False, "container": None}, MISSING, IMAGE, "d1", False, False),  # a first deployment
     ],
 )
@@ -64,7 +50,7 @@ def test_the_store_is_copied_only_from_the_known_good_bot_a_deployment_replaces(
     [
         (info(), False),
         (info(health="unhealthy"), True),
-        (info(running=False, status="exited", exit_code=1), True),
+        (info(status="exited", exit_code=1), True),
         (info(restarts=1), True),
         (info(started="2026-12-01T03:00:09Z"), True),  # another container than the one the gate saw start
         ({"exists": False, "container": None}, True),  # gone
@@ -112,10 +98,9 @@ def test_a_message_is_cut_as_jinja_cuts_it() -> None:
 
 
 def test_without_a_soak_the_health_check_is_the_view_and_a_long_message_is_cut_at_a_word() -> None:
-    skipped = {"skipped": True, "changed": False}
     health = {"exists": True, "container": {"State": {"Status": "exited"}}}
     message = "word " * 100
-    failure = states.gridbot_failure(skipped, health, {}, message)
+    failure = states.gridbot_failure(SKIPPED, health, {}, message)
     assert failure.startswith("health: unknown, state: exited (exit code none, restarts 0); word word")
     assert failure.endswith("word...")
     assert len(failure) < len("health: unknown, state: exited (exit code none, restarts 0); ") + 300
@@ -127,7 +112,7 @@ def test_without_a_soak_the_health_check_is_the_view_and_a_long_message_is_cut_a
         (True, {"exists": False, "container": None}, "known-good"),
         (False, info(), "backups"),  # a host deployed before pifleet kept a record
         (False, info(health="unhealthy"), "none"),
-        (False, info(running=False, status="exited"), "none"),
+        (False, info(status="exited"), "none"),
         (False, {"exists": False, "container": None}, "none"),  # a first deployment
     ],
 )

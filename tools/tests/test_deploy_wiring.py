@@ -7,12 +7,12 @@ rollbacks on real hosts: molecule/scale/tests/test_rollout.py."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import yaml
+from registered import MISSING, SKIPPED, container_info, slurped
 from stock_ansible import rendered_vars
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "gridbot"
@@ -62,20 +62,12 @@ WANTED = {
     "restore": STORE["when"],
     "report": expression(task("Report the rollback")["ansible.builtin.fail"]["msg"]),
 }
-STARTED = "2026-12-01T03:00:00.123456789Z"
 KNOWN_GOOD_IMAGE = "gridbot:0.1.4-amd64-0123456789ab"
 
 
-def container(health: str = "healthy", status: str = "running", exit_code: int = 0) -> dict[str, Any]:
-    return {"exists": True, "container": {
-        "Id": "c1", "Image": "sha256:old", "RestartCount": 0,
-        "Config": {"Image": KNOWN_GOOD_IMAGE, "Labels": {}},
-        "State": {"Running": status == "running", "Status": status, "StartedAt": STARTED,
-                  "ExitCode": exit_code, "Health": {"Status": health}},
-    }}  # fmt: skip
-
-
-SKIPPED = {"skipped": True, "changed": False}
+def container(**over: Any) -> dict[str, Any]:
+    """A container of the known-good image."""
+    return container_info(KNOWN_GOOD_IMAGE, **over)
 
 
 def rendered(tmp_path: Path, **registered: Any) -> dict[str, Any]:
@@ -216,32 +208,30 @@ def deployed(tmp_path: Path, **registered: Any) -> dict[str, Any]:
 def test_a_new_image_copies_the_known_good_store_soaks_the_new_bot_and_records_its_image(
     tmp_path: Path,
 ) -> None:
-    new = container()
-    new["container"]["Image"] = "sha256:new"
+    new = container(image_id="sha256:new")
     got = deployed(
         tmp_path,
         __gridbot_before=container(),
-        __gridbot_passed_container={"content": base64.b64encode(b"c1\n").decode()},
+        __gridbot_passed_container=slurped("c1\n"),
         __gridbot_compose_file={"changed": False},
         __gridbot_health=new,
         __gridbot_soak=new,
-        __gridbot_passed={"content": base64.b64encode(b"sha256:old\nsha256:older\n").decode()},
+        __gridbot_passed=slurped("sha256:old\nsha256:older\n"),
     )
     assert got == {"copy": True, "soak_bad": False, "passed": ["sha256:older", "sha256:new"]}
 
 
 def test_nothing_replaced_copies_nothing_and_a_restarted_bot_fails_its_soak(tmp_path: Path) -> None:
-    restarted = container()
-    restarted["container"]["RestartCount"] = 1
+    restarted = container(restarts=1)
     got = deployed(
         tmp_path,
         __gridbot_before=container(),
-        __gridbot_passed_container={"failed": True, "msg": "file not found"},
+        __gridbot_passed_container=MISSING,
         __gridbot_image=KNOWN_GOOD_IMAGE,
         __gridbot_config_digest="",
         __gridbot_health=container(),
         __gridbot_soak=restarted,
-        __gridbot_passed={"failed": True, "msg": "file not found"},
+        __gridbot_passed=MISSING,
     )
     assert (got["copy"], got["soak_bad"]) == (False, True)
 
