@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Any
 
 BIN = Path(sys.executable).parent
+# An inventory host that is this machine, reached as the tests' own user (no sudo here) with this Python.
+LOCAL_HOST = {
+    "ansible_connection": "local",
+    "ansible_become": False,
+    "ansible_python_interpreter": sys.executable,
+}
 
 
 def stock_playbook(tmp_path: Path, *args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 
 from modules import load_module
-from stock_ansible import stock_playbook
+from stock_ansible import LOCAL_HOST, stock_playbook
 
 PROJECT = Path(__file__).resolve().parents[2]
 backup_files = load_module(PROJECT / "roles/gridbot/filter_plugins/backup_files.py", "backup_files")
@@ -31,7 +30,7 @@ def setup_host(tmp_path: Path) -> tuple[Path, Path]:
     store.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))
     (backups / f"{NAME}.sha256").write_text(f"{hashlib.sha256(store.read_bytes()).hexdigest()}  {NAME}\n")
     inventory = {"pifleet": {"hosts": {"pi-a": {
-        "ansible_connection": "local", "ansible_become": False, "ansible_python_interpreter": sys.executable,
+        **LOCAL_HOST,
         "gridbot_backup_dir": str(backups), "gridbot_backup_dest": str(dest),
     }}}}  # fmt: skip
     (tmp_path / "hosts.yml").write_text(json.dumps(inventory))

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from stock_ansible import BIN, stock_playbook
+from stock_ansible import BIN, LOCAL_HOST, stock_playbook
 
 PROJECT = Path(__file__).resolve().parents[2]
 STARTED = "2026-11-22T06:52:30.123456789Z"
@@ -51,8 +51,7 @@ def status_rows(tmp_path: Path, *extra: str) -> tuple[list[dict[str, object]], s
     inventory = {
         "pifleet": {
             "hosts": {
-                "pi-a": {"ansible_connection": "local", "ansible_become": False,
-                         "ansible_python_interpreter": sys.executable},
+                "pi-a": LOCAL_HOST,
                 # Nothing listens on the discard port of loopback: the host does not answer.
                 "pi-b": {"ansible_host": "127.0.0.1", "ansible_port": 9, "ansible_user": "nobody"},
             },
