@@ -11,12 +11,10 @@ from __future__ import annotations
 import html
 import json
 import re
-import socket
-import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from modules import load_module
+from monitoring_services import Service, alertmanager_service, free_port, get, wait_for
 from role_templates import ROLE, render
 
 SILENCES = load_module(ROLE / "filter_plugins" / "silences.py", "silences")
@@ -180,26 +179,6 @@ def stand_in() -> Iterator[StandIn]:
     server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return str(response.read().decode())
-
-
-def wait_for(what: str, check: Callable[[], bool], log: Path, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {seconds} s; Alertmanager's log:\n{log.read_text()[-4000:]}")
-        time.sleep(0.05)
-
-
 @dataclass
 class Alertmanager:
     url: str
@@ -237,25 +216,6 @@ class Alertmanager:
         return found
 
 
-TEMPLATES = b"/usr/share/prometheus/alertmanager"
-
-
-@pytest.fixture(scope="module")
-def binary(prom_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Debian's Alertmanager, reading its default templates from the cache (tools/host/prom-tools.sh): it
-    opens them under /usr/share/prometheus/alertmanager, a path built into it, here made `.usr/share/...` (as
-    long), relative to the directory it runs in, where `.usr` is the cache's usr."""
-    debian = prom_tools / "prometheus-alertmanager"
-    assert debian.is_file(), f"no {debian.name} in {prom_tools}: tools/host/prom-tools.sh provides it"
-    code = debian.read_bytes()
-    assert TEMPLATES in code, "the binary no longer reads its templates from /usr/share: run it as it is"
-    patched = tmp_path_factory.mktemp("alertmanager") / debian.name
-    patched.write_bytes(code.replace(TEMPLATES, b"." + TEMPLATES[1:]))
-    patched.chmod(0o755)
-    (patched.parent / ".usr").symlink_to(prom_tools.parent)
-    return patched
-
-
 def alertmanager_config(stand_in: StandIn, **overrides: Any) -> str:
     """The role's config: every receiver the stand-in, test-sized waits."""
     return render(
@@ -274,54 +234,14 @@ def alertmanager_config(stand_in: StandIn, **overrides: Any) -> str:
     )
 
 
-@dataclass
-class Service:
-    """One of the monitoring host's programs, which a test starts and may stop and start again."""
-
-    name: str
-    argv: list[str]
-    ready: str  # a URL that answers once it serves
-    log: Path
-    cwd: Path | None = None
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("a") as out:
-            self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.cwd)
-
-        def answers() -> bool:
-            assert self.process is not None
-            assert self.process.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-4000:]}"
-            try:
-                return bool(get(self.ready))
-            except OSError:
-                return False
-
-        wait_for(f"{self.name} answering", answers, self.log, seconds=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-
-
-def alertmanager_service(binary: Path, config: Path, directory: Path, port: int) -> Service:
-    return Service(
-        "alertmanager",
-        [str(binary), f"--config.file={config}", f"--storage.path={directory / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        f"http://127.0.0.1:{port}/-/ready", directory / "alertmanager.log", cwd=binary.parent,
-    )  # fmt: skip
-
-
 @pytest.fixture
-def alertmanager(binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Alertmanager]:
+def alertmanager(alertmanager_binary: Path, stand_in: StandIn, tmp_path: Path) -> Iterator[Alertmanager]:
     """Debian's Alertmanager on a free port of 127.0.0.1, with the role's config, no cluster (nothing to
     settle), once it is ready."""
     config = tmp_path / "alertmanager.yml"
     config.write_text(alertmanager_config(stand_in))
     port = free_port()
-    service = alertmanager_service(binary, config, tmp_path, port)
+    service = alertmanager_service(alertmanager_binary, config, tmp_path, port)
     service.start()
     try:
         yield Alertmanager(f"http://127.0.0.1:{port}", service.log)
@@ -585,7 +505,7 @@ EVALUATION_S = 1.0
 
 
 def test_the_dead_mans_switch_is_told_whatever_on_the_monitoring_host_dies(
-    binary: Path, prom_tools: Path, stand_in: StandIn, tmp_path: Path
+    alertmanager_binary: Path, prom_tools: Path, stand_in: StandIn, tmp_path: Path
 ) -> None:
     """The Watchdog end to end, as the monitoring host runs it: the role's rule evaluated by vmalert against
     VictoriaMetrics, sent by Alertmanager with the role's routing to the switch's ping URL. Alertmanager
@@ -609,7 +529,9 @@ def test_the_dead_mans_switch_is_told_whatever_on_the_monitoring_host_dies(
              f"-httpListenAddr=127.0.0.1:{vm_port}", "-loggerLevel=ERROR"],
             f"http://127.0.0.1:{vm_port}/health", tmp_path / "vm.log",
         ),
-        "alertmanager": alertmanager_service(binary, tmp_path / "alertmanager.yml", tmp_path, am_port),
+        "alertmanager": alertmanager_service(
+            alertmanager_binary, tmp_path / "alertmanager.yml", tmp_path, am_port
+        ),
         "vmalert": Service(
             "vmalert",
             [str(prom_tools / "vmalert"), f"-rule={rules_file}", f"-datasource.url=http://127.0.0.1:{vm_port}",
