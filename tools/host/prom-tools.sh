@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# promtool, amtool, Alertmanager itself (prometheus-alertmanager), vmalert and victoria-metrics from Debian's own
-# packages (prometheus, prometheus-alertmanager, victoria-metrics), unpacked into a cache and never installed: the
-# unit tests check the monitoring role's rules and Alertmanager config with the tools of the versions the Pis run,
-# send notifications through a real Alertmanager, and run the status table's queries against a real
-# VictoriaMetrics. Prints the directory that holds them. Idempotent: a second run only reuses the cache.
+# promtool, amtool, Alertmanager itself (prometheus-alertmanager), vmalert, victoria-metrics and nginx from Debian's
+# own packages (prometheus, prometheus-alertmanager, victoria-metrics, nginx), unpacked into a cache and never
+# installed: the unit tests check the monitoring role's rules and Alertmanager config with the tools of the versions
+# the Pis run, send notifications through a real Alertmanager, run the status table's queries against a real
+# VictoriaMetrics, and knock on the front door (nginx, usr/sbin in its package, kept in usr/bin here). Prints the
+# directory that holds them. Idempotent: a second run only reuses the cache.
 # Usage: tools/host/prom-tools.sh            (PROM_TOOLS_CACHE=DIR to put the cache elsewhere)
 set -euo pipefail
 
 cache="${PROM_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pifleet/prom-tools}"
 bin="$cache/root/usr/bin"
-packages=(prometheus prometheus-alertmanager victoria-metrics)
-tools=(promtool amtool prometheus-alertmanager vmalert victoria-metrics)
+packages=(prometheus prometheus-alertmanager victoria-metrics nginx)
+tools=(promtool amtool prometheus-alertmanager vmalert victoria-metrics nginx)
 
 # Debian's Alertmanager reads its default message templates from /usr/share, not from its binary.
 templates=usr/share/prometheus/alertmanager
@@ -61,6 +62,7 @@ fi
 for deb in "$work"/debs/*.deb; do
   dpkg-deb -x "$deb" "$work/root"
 done
+mv "$work/root/usr/sbin/nginx" "$work/root/usr/bin/nginx"
 for tool in "${tools[@]}"; do
   [ -x "$work/root/usr/bin/$tool" ] || fail "the packages ${packages[*]} hold no usr/bin/$tool"
 done
@@ -72,7 +74,7 @@ for file in "$work"/root/usr/bin/*; do
   [[ " ${tools[*]} " == *" ${file##*/} "* ]] || rm -f "$file"
 done
 mv "$work/root/$templates" "$work/templates"
-rm -rf "$work/root/usr/share" "$work/root/etc" "$work/root/lib" "$work/root/var" "$work/templates/ui" \
+rm -rf "$work/root/usr/share" "$work/root/usr/sbin" "$work/root/etc" "$work/root/lib" "$work/root/var" "$work/templates/ui" \
   "$work/templates/no-ui" "$work/templates/generate-ui.sh"
 mkdir -p "$work/root/${templates%/*}"
 mv "$work/templates" "$work/root/$templates"
