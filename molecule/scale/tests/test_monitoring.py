@@ -1,15 +1,20 @@
-"""The monitoring host (scale-01, the group `monitoring`), judged from outside: VictoriaMetrics' own API lists
-every bot and node exporter of the fleet as up and holds their series; the firewall lets the monitoring host's
-scrapes in and nobody else's (a halt's way to a webhook: test_halt). Each host's journal, the bot's
-output included, arrives in the monitoring host's receiver within seconds, which keeps within its ceiling
-under a flood; what the host alerts read of failed units and of the upload arrives. The role changes
-nothing on a second run, nor in check mode."""
+"""The monitoring host (scale-01, the group `monitoring`), judged from outside: VictoriaMetrics' own API, read
+through the front door (TLS with the role's CA, a login), lists every bot and node exporter of the fleet as up
+and holds their series; the firewall lets the monitoring host's scrapes in and nobody else's, and of the
+monitoring host's own services only the front door (a halt's way to a webhook: test_halt). Each host's
+journal, the bot's output included, arrives in the monitoring host's receiver within seconds, which keeps
+within its ceiling under a flood; what the host alerts read of failed units and of the upload arrives. The
+role changes nothing on a second run, nor in check mode."""
 
 import json
 import socket
+import ssl
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from base64 import b64encode
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,6 +24,7 @@ from fleet import (
     REMOTE,
     figure,
     hosts,
+    inventory,
     monitor,
     play_order,
     playbook,
@@ -28,16 +34,31 @@ from fleet import (
     wait_for_every_target_up,
 )
 
-VM_PORT, NODE_PORT, BOT_PORT = 8428, 9100, 9108
+NODE_PORT, BOT_PORT, DOOR_PORT = 9100, 9108, 8443
+SERVICE_PORTS = {"VictoriaMetrics": 8428, "vmalert": 8880, "Alertmanager": 9093}
 
 
 def address(name):
     return hosts()[name].ansible.get_variables()["ansible_host"]
 
 
+def door(path, login=True, method="GET", **query):
+    """The front door's answer to PATH, as a browser on the LAN gets it: trusting the fleet's CA, which the
+    role keeps in the inventory's directory, with the inventory's login (or none)."""
+    url = f"https://{address(monitor())}:{DOOR_PORT}{path}?{urllib.parse.urlencode(query)}"
+    headers = {}
+    if login:
+        logins = hosts()[monitor()].ansible.get_variables()["monitoring_frontdoor_logins"]
+        ((name, password),) = logins.items()
+        headers["Authorization"] = "Basic " + b64encode(f"{name}:{password}".encode()).decode()
+    context = ssl.create_default_context(cafile=Path(inventory()).parent / "pki" / "ca.crt")
+    body = b"{}" if method != "GET" else None
+    request = urllib.request.Request(url, headers=headers, method=method, data=body)
+    return urllib.request.urlopen(request, timeout=10, context=context)
+
+
 def api(path, **query):
-    url = f"http://{address(monitor())}:{VM_PORT}{path}?{urllib.parse.urlencode(query)}"
-    with urllib.request.urlopen(url, timeout=10) as r:
+    with door(path, **query) as r:
         return json.load(r)["data"]
 
 
@@ -70,12 +91,23 @@ def test_every_bot_and_node_exporter_is_scraped_and_has_samples():
     figure(f"monitoring stack RSS on {monitor()} (amd64 container, {len(names)} hosts): {rss:.1f} MB")
 
 
-def test_only_the_monitoring_host_reaches_the_scraped_ports_and_the_admins_reach_its_uis():
+def test_only_the_monitoring_host_reaches_the_scraped_ports_and_the_admins_reach_its_front_door():
     other = play_order()[1]
     # the controller is on the SSH ranges, not a monitoring host
     assert not reachable(address(other), NODE_PORT), "node exporter open to a host that does not monitor"
     assert not reachable(address(other), BOT_PORT), "bot metrics open to a host that does not monitor"
-    assert reachable(address(monitor()), VM_PORT), "VictoriaMetrics is for the admins"
+    for service, port in SERVICE_PORTS.items():
+        assert not reachable(address(monitor()), port), f"{service} reachable past the front door"
+        bound = hosts()[monitor()].run(f"ss -Hltn 'sport = :{port}'")
+        assert bound.stdout.split()[3:4] == [f"127.0.0.1:{port}"], f"{service}: {bound.stdout}"
+    for login, method, refused in ((False, "GET", 401), (True, "POST", 403)):
+        with pytest.raises(urllib.error.HTTPError) as said:
+            door("/alertmanager/api/v2/silences", login=login, method=method).close()
+        assert said.value.code == refused, (login, method, said.value)
+    with door("/alertmanager/api/v2/status") as r:
+        assert "versionInfo" in json.load(r)
+    rss = sum(map(int, hosts()[monitor()].run("ps -o rss= -C nginx").stdout.split()))
+    figure(f"front door (nginx, master and worker) RSS on {monitor()}: {rss / 1e3:.1f} MB")
     fetch = f"import urllib.request; print(urllib.request.urlopen('http://{address(other)}:{NODE_PORT}/metrics').status)"
     probe = hosts()[monitor()].run(f'python3 -c "{fetch}"')
     assert probe.stdout.strip() == "200", probe
