@@ -37,8 +37,11 @@ up() {
   )
   pi5_port=$(cat "$cache/vms/demo-pi5/port")
   pi4_port=$(cat "$cache/vms/demo-pi4/port")
-  vm=http://127.0.0.1:$(cat "$cache/vms/demo-pi5/forward-8428")
-  alertmanager=http://127.0.0.1:$(cat "$cache/vms/demo-pi5/forward-9093")
+  door=https://127.0.0.1:$(cat "$cache/vms/demo-pi5/forward-8443")
+  door_password=$(ansible -i "$inventory" demo-pi5 -o -m ansible.builtin.debug \
+    -a 'msg={{ monitoring_frontdoor_logins.ops }}' | sed -n 's/.*"msg": "\(.*\)"}.*/\1/p')
+  [ -n "$door_password" ] || fail "the front door's login could not be read from the inventory's vault"
+  curl_door="curl -fsS --cacert $demo/pki/ca.crt -u ops:$door_password"
   ssh_pi5="ssh -p $pi5_port -i $cache/ssh/id_ed25519 -o UserKnownHostsFile=$known_hosts pi@127.0.0.1"
   ssh_pi5_batch="ssh -q -o BatchMode=yes ${ssh_pi5#ssh }"  # -q: no login banner among the checks
   journal="sudo journalctl -D /var/log/journal/remote _HOSTNAME=demo-pi4 CONTAINER_NAME=gridbot"
@@ -55,8 +58,10 @@ up() {
   try "a shell on demo-pi5" "$ssh_pi5_batch true"
   [ -n "$(fresh "$ssh_pi5_batch $journal -q -n 1")" ] \
     || fail "demo-pi4's bot log has not reached demo-pi5 ($journal)"
-  for url in "$vm/targets" "$alertmanager/api/v2/alerts" http://127.0.0.1:8900/admin/orders \
-             http://127.0.0.1:8901/admin/trades; do
+  for url in "$door/api/v1/targets" "$door/alertmanager/api/v2/alerts"; do
+    try "$url" "$curl_door -o /dev/null $url"
+  done
+  for url in http://127.0.0.1:8900/admin/orders http://127.0.0.1:8901/admin/trades; do
     try "$url" "curl -fsS -o /dev/null $url"
   done
   cat <<DONE
@@ -66,8 +71,10 @@ of a local exchange on this machine (http://127.0.0.1:8900 and :8901, a market h
 view: curl 127.0.0.1:8900/admin/orders, /admin/trades, /admin/balances).
 In a new shell, from $project:
   make status                                       the fleet table again (equity, round trips, fills move)
-  $vm/targets                  VictoriaMetrics on demo-pi5: every target scraped (its query API: /api/v1/query)
-  $alertmanager/api/v2/alerts            Alertmanager: what fires now (try playbooks/halt.yml)
+  $door/api/v1/targets     demo-pi5's front door (login ops, password $door_password; TLS of the
+                                             fleet's CA, $demo/pki/ca.crt): every target scraped
+  $door/alertmanager/api/v2/alerts   what fires now (try playbooks/halt.yml); the query API: /api/v1/query
+  e.g. $curl_door '$door/api/v1/query?query=gridbot_equity_quote'
   $ssh_pi5
                                                     a shell on demo-pi5 (demo-pi4: port $pi4_port)
   on demo-pi5: $journal
