@@ -41,6 +41,7 @@ HOST = "door-1"
 NAMES = ["door.example.test", "192.0.2.7"]
 LOGIN, PASSWORD = "ops", "correct horse battery staple"
 METRIC = "door_test_metric"
+MAX_SERIES = 50  # the inventory's monitoring_victoriametrics_query_max_series here: a test-sized fleet
 
 
 def role_tasks(inventory_dir: Path, *tasks: str, check: bool = False, **given: Any) -> str:
@@ -169,6 +170,17 @@ def nginx(stack: ExitStack, binary: Path, config: Path, port: int, log: Path) ->
             time.sleep(0.05)
 
 
+def query_limits(**inventory: Any) -> list[str]:
+    """The -search.* flags VictoriaMetrics gets from the role's template, with the inventory's say."""
+    rendered = render(
+        "victoria-metrics.default.j2", __monitoring_data_dir="/x", __monitoring_scrape_file="/y", **inventory
+    )
+    (args,) = re.findall(r'^ARGS="(.*)"$', rendered, re.M)
+    flags = [flag for flag in args.split() if flag.startswith("-search.")]
+    assert len(flags) == 4, flags
+    return flags
+
+
 def door_config(root: Path, exposure: str, port: int, **ports: int) -> Path:
     door = root / "door"
     run = root / f"run-{exposure}"
@@ -203,10 +215,12 @@ def door(
     assert changed(again) == 0, f"the second run changed something: {again}"
     seen: list[dict[str, str]] = []
     with ExitStack() as stack:
-        vm = stack.enter_context(victoria_metrics(prom_tools / "victoria-metrics", root / "vm"))
+        limits = query_limits(monitoring_victoriametrics_query_max_series=MAX_SERIES)
+        vm = stack.enter_context(victoria_metrics(prom_tools / "victoria-metrics", root / "vm", *limits))
         # a minute old: an instant query leaves out the newest 30 s (VictoriaMetrics' -search.latencyOffset)
         at = int((time.time() - 60) * 1000)
-        vm.call("/api/v1/import/prometheus", data=f'{METRIC}{{host="pi5-a"}} 42 {at}\n'.encode())
+        many = "".join(f'door_many{{n="{n}"}} 1 {at}\n' for n in range(MAX_SERIES + 1))
+        vm.call("/api/v1/import/prometheus", data=f'{METRIC}{{host="pi5-a"}} 42 {at}\n{many}'.encode())
         vm.flush()
         am_port = free_port()
         (root / "alertmanager.yml").write_text(
@@ -315,6 +329,32 @@ def test_no_write_gets_through_and_the_services_show_it(door: Door) -> None:
     assert json.loads(door.vm.call("/api/v1/query", query="door_forged_metric"))["data"]["result"] == []
     assert direct(f"{door.alertmanager}/api/v2/silences") == []
     assert all(seen["path"] in ("/api/v1/rules", "/api/v1/alerts") for seen in door.stand_in), door.stand_in
+
+
+def test_a_query_past_the_roles_limits_is_refused_naming_the_limit_and_victoriametrics_stays_up(
+    door: Door,
+) -> None:
+    now = int(time.time())
+    ten_years = {"start": str(now - 3650 * 86400), "end": str(now)}
+    # 20,000 points: past the role's limit, within VictoriaMetrics' own (30,000)
+    points = {"start": str(now - 20_000 * 60), "end": str(now), "step": "60s"}
+    limit = "-search.maxPointsPerTimeseries"
+    asked = [
+        ("/api/v1/query_range", {"query": METRIC, **points}, limit),
+        ("/api/v1/query_range", {"query": METRIC, "step": "1s", **ten_years}, limit),
+        ("/api/v1/query", {"query": 'count({__name__="door_many"})'}, f"exceeds {MAX_SERIES}"),
+        ("/api/v1/query_range", {"query": METRIC, "step": "0s", **ten_years}, "step"),
+        ("/api/v1/query", {"query": "sum(("}, "unexpected token"),
+    ]
+    for path, query, named in asked:
+        status, body, headers = door.knock("GET", f"{path}?{urllib.parse.urlencode(query)}")
+        assert status in (400, 422, 503), (path, query, status, body[:300])
+        assert named in body.decode(), (path, query, body[:500])
+        assert headers["Content-Type"].startswith("application/json"), headers
+    assert door.vm.call("/health").strip() == b"OK"
+    day = urllib.parse.urlencode({"query": METRIC, "start": now - 86400, "end": now, "step": "60s"})
+    status, body, _ = door.knock("GET", f"/api/v1/query_range?{day}")
+    assert status == 200, body[:300]
 
 
 def test_the_login_stays_at_the_door(door: Door) -> None:
