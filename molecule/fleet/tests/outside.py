@@ -69,9 +69,9 @@ def make_outsiders(host):
 
 def assert_seen_from_outside(fleet):
     """Logins: the admin's key works; a password, root and a key outside AllowGroups are refused, the
-    server offering publickey alone. Ports: the laptop reaches SSH only (and a monitoring VM's UIs and journal
-    receiver), the monitoring host also the bot's metrics and the node exporter (role defaults unless the
-    inventory moves them)."""
+    server offering publickey alone. Ports: the laptop reaches SSH only (and a monitoring VM's front door and
+    journal receiver), the monitoring host also the bot's metrics and the node exporter (role defaults unless
+    the inventory moves them)."""
     wanted = {}
     for name, host in fleet.items():
         make_outsiders(host)
@@ -86,12 +86,13 @@ def assert_seen_from_outside(fleet):
             assert "Authorized access only" in said, f"{name}: no banner before the login: {said}"
         variables = host.ansible.get_variables()
         ssh_port = variables.get("hardening_ssh_port", 22)
-        # The LAN's hosts are on the SSH ranges: a monitoring host's UIs and journal receiver answer them too.
+        # The LAN's hosts are on the SSH ranges: a monitoring host's journal receiver answers them too, and
+        # its front door where it faces the LAN (its services listen on loopback).
         admin = set()
         if "monitoring" in variables["group_names"]:
-            uis = {"monitoring_victoriametrics_port": 8428, "monitoring_vmalert_port": 8880,
-                   "monitoring_alertmanager_port": 9093}  # fmt: skip
-            admin = {variables.get(var, port) for var, port in uis.items()} | {19532}
+            admin = {19532}
+            if variables.get("monitoring_frontdoor_exposure", "loopback") == "lan":
+                admin.add(variables.get("monitoring_frontdoor_port", 8443))
         scraped = {
             variables.get("gridbot_metrics_host_port", 9108),
             variables.get("pi_host_node_exporter_port", 9100),
