@@ -549,6 +549,44 @@ def test_a_login_nginx_could_not_hold_is_named(logins: Any, named: str) -> None:
     assert any(named in p for p in problems), problems
 
 
+SETTINGS = {
+    "monitoring_frontdoor_exposure": "lan",
+    "monitoring_frontdoor_logins": {LOGIN: PASSWORD},
+    "monitoring_frontdoor_certificate": "",
+    "monitoring_frontdoor_private_key": "",
+    "monitoring_frontdoor_port": 8443,
+    "monitoring_frontdoor_rate": 20,
+}
+SERVICE_PORTS = [8428, 8880, 9093]
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        ({"monitoring_frontdoor_logins": {}}, "monitoring_frontdoor_logins is empty"),
+        ({"monitoring_frontdoor_certificate": "PEM"}, "go together: set both or neither"),
+        ({"monitoring_frontdoor_private_key": "PEM"}, "go together: set both or neither"),
+        ({"monitoring_frontdoor_port": 0}, "monitoring_frontdoor_port must be a port"),
+        ({"monitoring_frontdoor_port": 65536}, "monitoring_frontdoor_port must be a port"),
+        ({"monitoring_frontdoor_port": 8880}, "monitoring_frontdoor_port must be a port"),
+        ({"monitoring_frontdoor_port": 19532}, "monitoring_frontdoor_port must be a port"),
+        ({"monitoring_frontdoor_rate": 0}, "monitoring_frontdoor_rate must be 1 or more"),
+    ],
+)
+def test_a_setting_the_door_could_not_serve_with_is_named(changed: dict[str, Any], named: str) -> None:
+    problems = DOOR.frontdoor_problems({**SETTINGS, **changed}, SERVICE_PORTS)
+    assert len(problems) == 1, problems
+    assert named in problems[0]
+
+
+def test_a_door_that_can_serve_passes_and_on_loopback_needs_no_login() -> None:
+    assert DOOR.frontdoor_problems(SETTINGS, SERVICE_PORTS) == []
+    loopback = {**SETTINGS, "monitoring_frontdoor_exposure": "loopback", "monitoring_frontdoor_logins": {}}
+    assert DOOR.frontdoor_problems(loopback, SERVICE_PORTS) == []
+    both = {**SETTINGS, "monitoring_frontdoor_certificate": "PEM", "monitoring_frontdoor_private_key": "PEM"}
+    assert DOOR.frontdoor_problems(both, SERVICE_PORTS) == []
+
+
 def test_good_logins_pass_and_names_become_the_certificates_entries() -> None:
     assert DOOR.login_problems({"ops": PASSWORD, "ann.b-2": "x" * 12}) == []
     assert DOOR.subject_alt_names(["pi5-a", "Monitor.LAN.", "10.0.0.5", "::1", "pi5-a"]) == [
