@@ -40,7 +40,9 @@ class Service:
 
     name: str
     argv: list[str]
-    ready: str  # a URL that answers once it serves
+    # a URL that answers once it serves, or an address that takes connections (a TLS server, which a plain GET
+    # cannot read)
+    ready: str | tuple[str, int]
     log: Path
     cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = None
@@ -53,6 +55,9 @@ class Service:
             assert self.process is not None
             assert self.process.poll() is None, f"{self.name} exited:\n{self.log.read_text()[-4000:]}"
             try:
+                if isinstance(self.ready, tuple):
+                    socket.create_connection(self.ready, timeout=1).close()
+                    return True
                 return bool(get(self.ready))
             except OSError:
                 return False

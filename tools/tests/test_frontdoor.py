@@ -11,7 +11,6 @@ import json
 import re
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -32,7 +31,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from local_victoria import victoria_metrics
 from modules import load_module
-from monitoring_services import alertmanager_service, free_port
+from monitoring_services import Service, alertmanager_service, free_port
 from role_templates import ROLE, render
 from stock_ansible import LOCAL_HOST, stock_playbook
 
@@ -153,21 +152,9 @@ def vmalert_stand_in(seen: list[dict[str, str]]) -> ThreadingHTTPServer:
 
 def nginx(stack: ExitStack, binary: Path, config: Path, port: int, log: Path) -> None:
     """nginx on the rendered config until the stack closes, once its port takes connections."""
-    with log.open("a") as out:
-        proc = subprocess.Popen([binary, "-e", "stderr", "-c", config], stdout=out, stderr=subprocess.STDOUT)
-    stack.callback(proc.wait, timeout=15)
-    stack.callback(proc.terminate)
-    deadline = time.monotonic() + 20
-    while True:
-        assert proc.poll() is None, f"nginx exited: {log.read_text()[-3000:]}"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, (
-                f"nginx took no connection within 20 s: {log.read_text()[-3000:]}"
-            )
-            time.sleep(0.05)
+    service = Service("nginx", [str(binary), "-e", "stderr", "-c", str(config)], ("127.0.0.1", port), log)
+    service.start()
+    stack.callback(service.stop)
 
 
 def query_limits(**inventory: Any) -> list[str]:
